@@ -1,0 +1,46 @@
+import { invalid } from '../model/errors.js';
+import { DEFAULT_PORT_RANGE, parsePortRange, type PortRange } from '../model/ports.js';
+import { validatePath } from '../model/volumes.js';
+
+/**
+ * Where the host's parts are, for this process. Defaults fit gear running on
+ * the host itself; the SPC and the test harness override them through the
+ * environment.
+ */
+export interface HostConfig {
+  /** Where the host's / is mounted for this process. */
+  root: string;
+  /** Host path of gear's state. */
+  stateDir: string;
+  /** Host path where unit files go. */
+  unitDir: string;
+  busAddress: string;
+  dockerSocket: string;
+  portRange: PortRange;
+  /** Host path of the docker client used in ExecStart; found on the host's PATH when unset. */
+  dockerBin?: string;
+  runtimeService: string;
+  /** Seconds a container gets to stop after SIGTERM. */
+  stopTimeout: number;
+}
+
+const join = (root: string, path: string) => (root === '/' ? path : `${root}${path}`);
+
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HostConfig {
+  const root = env.GEAR_HOST_ROOT || '/';
+  const dockerHost = env.DOCKER_HOST;
+  if (dockerHost && !dockerHost.startsWith('unix://')) throw invalid(`DOCKER_HOST ${dockerHost}: only unix:// sockets are supported`);
+  const stopTimeout = Number(env.GEAR_STOP_TIMEOUT ?? 10);
+  if (!Number.isInteger(stopTimeout) || stopTimeout < 0 || stopTimeout > 3600) throw invalid('GEAR_STOP_TIMEOUT must be whole seconds (0-3600)');
+  return {
+    root,
+    stateDir: validatePath(env.GEAR_STATE_DIR || '/var/lib/gear', 'GEAR_STATE_DIR'),
+    unitDir: validatePath(env.GEAR_UNIT_DIR || '/etc/systemd/system', 'GEAR_UNIT_DIR'),
+    busAddress: env.DBUS_SYSTEM_BUS_ADDRESS || `unix:path=${join(root, '/run/dbus/system_bus_socket')}`,
+    dockerSocket: dockerHost ? dockerHost.slice('unix://'.length) : join(root, '/run/docker.sock'),
+    portRange: env.GEAR_PORT_RANGE ? parsePortRange(env.GEAR_PORT_RANGE) : DEFAULT_PORT_RANGE,
+    dockerBin: env.GEAR_DOCKER_BIN ? validatePath(env.GEAR_DOCKER_BIN, 'GEAR_DOCKER_BIN') : undefined,
+    runtimeService: env.GEAR_RUNTIME_SERVICE || 'docker.service',
+    stopTimeout,
+  };
+}

@@ -1,0 +1,48 @@
+import type { HostConfig } from './config.js';
+import { DockerodeDocker, type Docker } from './docker.js';
+import { HostFs } from './fs.js';
+import { JournalctlJournal, type Journal } from './journal.js';
+import { ContainerLocks } from './locks.js';
+import { PortReservations } from './ports.js';
+import { ContainerStore } from './store.js';
+import { DbusSystemd, type Systemd } from './systemd.js';
+import { loadUnitTemplates } from './templates.js';
+import { UnitFiles } from './units.js';
+
+/**
+ * Everything gear touches on one host, created once at start and passed to
+ * every operation. Connections (DBus, Docker) open on first use, so a
+ * command that needs neither pays for neither.
+ */
+export class Host {
+  readonly fs: HostFs;
+  readonly store: ContainerStore;
+  readonly ports: PortReservations;
+  readonly locks: ContainerLocks;
+  readonly journal: Journal;
+  private _systemd?: Systemd;
+  private _docker?: Docker;
+  private _units?: UnitFiles;
+
+  constructor(readonly config: HostConfig) {
+    this.fs = new HostFs(config.root);
+    this.store = new ContainerStore(this.fs, config.stateDir);
+    this.ports = new PortReservations(this.fs, `${config.stateDir}/ports`, config.portRange);
+    this.locks = new ContainerLocks(this.fs, `${config.stateDir}/locks`);
+    this.journal = new JournalctlJournal(config.root);
+  }
+
+  get systemd(): Systemd {
+    return (this._systemd ??= new DbusSystemd(this.config.busAddress));
+  }
+  get docker(): Docker {
+    return (this._docker ??= new DockerodeDocker(this.config.dockerSocket));
+  }
+  get units(): UnitFiles {
+    return (this._units ??= new UnitFiles(this.fs, this.config, this.store, loadUnitTemplates()));
+  }
+
+  close(): void {
+    this._systemd?.close();
+  }
+}

@@ -1,0 +1,106 @@
+import type Dockerode from 'dockerode';
+import { failed, notFound } from '../model/errors.js';
+
+/** One line of pull progress, as Docker reports it per layer. */
+export interface PullProgress {
+  id?: string;
+  status: string;
+  current?: number;
+  total?: number;
+}
+
+export interface ContainerInfo {
+  Id: string;
+  Name: string;
+  Status: string;
+  Running: boolean;
+  Pid: number;
+  ExitCode: number;
+  StartedAt: string;
+  Image: string;
+}
+
+/** What gear needs of the container runtime. */
+export interface Docker {
+  hasImage(ref: string): Promise<boolean>;
+  pull(ref: string, onProgress?: (p: PullProgress) => void): Promise<void>;
+  /** The container by name, or undefined if there is none. */
+  inspect(name: string): Promise<ContainerInfo | undefined>;
+  remove(name: string): Promise<void>;
+}
+
+/** Docker's own API over its unix socket (dockerode). */
+export class DockerodeDocker implements Docker {
+  private client?: Promise<Dockerode>;
+
+  constructor(private readonly socketPath: string) {}
+
+  /** Loaded on first use: commands that never talk to Docker do not pay for loading dockerode. */
+  private get api(): Promise<Dockerode> {
+    return (this.client ??= import('dockerode').then(({ default: Dockerode }) => new Dockerode({ socketPath: this.socketPath })));
+  }
+
+  async hasImage(ref: string): Promise<boolean> {
+    try {
+      await (await this.api).getImage(ref).inspect();
+      return true;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return false;
+      throw failed(`docker: cannot inspect image ${ref}: ${(err as Error).message}`);
+    }
+  }
+
+  async pull(ref: string, onProgress?: (p: PullProgress) => void): Promise<void> {
+    const api = await this.api;
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await api.pull(ref);
+    } catch (err) {
+      const code = (err as { statusCode?: number }).statusCode;
+      const reason = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
+      if (code === 404) throw notFound(`image ${ref} is not on this host and cannot be pulled: ${reason}`);
+      throw failed(`image ${ref} is not on this host and cannot be pulled: ${reason}`);
+    }
+    // followProgress reports success even when a line says {"error": ...}: look for it ourselves.
+    let streamError: string | undefined;
+    await new Promise<void>((resolve, reject) => {
+      api.modem.followProgress(
+        stream,
+        (err: Error | null) => (err ? reject(err) : resolve()),
+        (event: { error?: string; status?: string; id?: string; progressDetail?: { current?: number; total?: number } }) => {
+          if (event.error) streamError = event.error;
+          else if (event.status)
+            onProgress?.({ id: event.id, status: event.status, current: event.progressDetail?.current, total: event.progressDetail?.total });
+        },
+      );
+    });
+    if (streamError) throw failed(`pulling ${ref} failed: ${streamError}`);
+  }
+
+  async inspect(name: string): Promise<ContainerInfo | undefined> {
+    try {
+      const c = await (await this.api).getContainer(name).inspect();
+      return {
+        Id: c.Id,
+        Name: c.Name.replace(/^\//, ''),
+        Status: c.State.Status,
+        Running: c.State.Running,
+        Pid: c.State.Pid,
+        ExitCode: c.State.ExitCode,
+        StartedAt: c.State.StartedAt,
+        Image: c.Config.Image,
+      };
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw failed(`docker: cannot inspect container ${name}: ${(err as Error).message}`);
+    }
+  }
+
+  async remove(name: string): Promise<void> {
+    try {
+      await (await this.api).getContainer(name).remove({ force: true });
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 404) throw failed(`docker: cannot remove ${name}: ${(err as Error).message}`);
+    }
+  }
+}

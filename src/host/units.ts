@@ -1,0 +1,97 @@
+import type { ContainerDefinition } from '../model/definition.js';
+import { failed } from '../model/errors.js';
+import { unitNameOf } from '../model/names.js';
+import { containerUnitRenderer, type UnitRenderer, type UnitTemplates } from '../model/unit.js';
+import type { HostConfig } from './config.js';
+import type { HostFs } from './fs.js';
+import type { ContainerStore } from './store.js';
+import { VERSION } from '../version.js';
+
+/** Where a sysadmin's PATH would find the docker client, in order. */
+const PATH_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+
+export const TARGET_UNIT = 'gear.target';
+
+/** Renders container definitions into unit files in the host's unit directory. */
+export class UnitFiles {
+  private renderers?: Promise<{ container: UnitRenderer; target: (data: object) => string }>;
+  private dockerBin?: string;
+
+  constructor(
+    private readonly fs: HostFs,
+    private readonly config: HostConfig,
+    private readonly store: ContainerStore,
+    private readonly templates: UnitTemplates,
+  ) {}
+
+  /** Templates compile on first use; handlebars loads only for commands that write units. */
+  private compiled() {
+    return (this.renderers ??= import('handlebars').then((mod) => {
+      const compile = (mod.default ?? mod).compile;
+      return {
+        container: containerUnitRenderer(compile, this.templates.container),
+        target: compile(this.templates.target, { noEscape: true, strict: true }),
+      };
+    }));
+  }
+
+  path(id: string): string {
+    return `${this.config.unitDir}/${unitNameOf(id)}`;
+  }
+
+  /** The docker client on the host's PATH; the unit runs it on the host, so it is a host path. */
+  private async docker(): Promise<string> {
+    if (this.config.dockerBin) return this.config.dockerBin;
+    if (!this.dockerBin) {
+      for (const dir of PATH_DIRS) {
+        if (await this.fs.exists(`${dir}/docker`)) {
+          this.dockerBin = `${dir}/docker`;
+          break;
+        }
+      }
+    }
+    if (!this.dockerBin) throw failed(`no docker client found on the host (looked in ${PATH_DIRS.join(', ')})`, 'set GEAR_DOCKER_BIN');
+    return this.dockerBin;
+  }
+
+  async render(def: ContainerDefinition): Promise<string> {
+    const { container } = await this.compiled();
+    return container(def, {
+      dockerBin: await this.docker(),
+      runtimeService: this.config.runtimeService,
+      envFile: this.store.envFile(def.Id),
+      definitionFile: this.store.definitionFile(def.Id),
+      stopTimeout: this.config.stopTimeout,
+      version: VERSION,
+    });
+  }
+
+  /** Write the container's unit; true when the file's content changed. */
+  async write(def: ContainerDefinition): Promise<boolean> {
+    const text = await this.render(def);
+    if ((await this.fs.read(this.path(def.Id))) === text) return false;
+    await this.fs.writeAtomic(this.path(def.Id), text, 0o644);
+    return true;
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.fs.remove(this.path(id));
+  }
+
+  /** Write gear.target if it is missing or stale; true when it was written. */
+  async writeTarget(): Promise<boolean> {
+    const path = `${this.config.unitDir}/${TARGET_UNIT}`;
+    const { target } = await this.compiled();
+    const text = target({ version: VERSION, runtimeService: this.config.runtimeService });
+    if ((await this.fs.read(path)) === text) return false;
+    await this.fs.writeAtomic(path, text, 0o644);
+    return true;
+  }
+
+  /** Names of container unit files present, whether or not a definition backs them. */
+  async installedIds(): Promise<string[]> {
+    return (await this.fs.list(this.config.unitDir))
+      .map((f) => /^ctr-(.+)\.service$/.exec(f)?.[1])
+      .filter((id): id is string => id !== undefined);
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * Errors a user can cause or meet. Each kind maps to one HTTP status (used by
+ * the agent) and one CLI exit code; anything that is not a GearError is a bug
+ * and is reported as such.
+ */
+export type ErrorKind =
+  | 'invalid' // the request is malformed: 400
+  | 'not-found' // the container (or image) does not exist: 404
+  | 'conflict' // it already exists / the port is taken: 409
+  | 'busy' // another operation on the same container holds it: 429
+  | 'failed'; // the host refused: the unit failed, docker answered an error: 500
+
+export const statusOfKind: Record<ErrorKind, number> = {
+  invalid: 400,
+  'not-found': 404,
+  conflict: 409,
+  busy: 429,
+  failed: 500,
+};
+
+export class GearError extends Error {
+  constructor(
+    readonly kind: ErrorKind,
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = 'GearError';
+  }
+}
+
+export const invalid = (message: string, hint?: string) => new GearError('invalid', message, hint);
+export const notFound = (message: string) => new GearError('not-found', message);
+export const conflict = (message: string) => new GearError('conflict', message);
+export const busy = (message: string) => new GearError('busy', message);
+export const failed = (message: string, hint?: string) => new GearError('failed', message, hint);
+
+/** Printable form of any thrown value, for one-line CLI errors and API bodies. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

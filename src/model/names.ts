@@ -1,0 +1,53 @@
+import { invalid } from './errors.js';
+
+/**
+ * Container names become part of a unit name (ctr-NAME.service), a Docker
+ * container name, and file names under the state directory. One conservative
+ * alphabet fits all three: it cannot express a path separator, a systemd
+ * specifier (%), whitespace or a newline.
+ */
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+export const MAX_NAME_LENGTH = 64;
+
+export function validateName(name: unknown, what = 'container name'): string {
+  if (typeof name !== 'string' || name.length === 0) throw invalid(`${what} must not be empty`);
+  if (name.length > MAX_NAME_LENGTH)
+    throw invalid(`${what} is ${name.length} characters long; the limit is ${MAX_NAME_LENGTH}`);
+  if (!NAME.test(name) || name.includes('..'))
+    throw invalid(
+      `${what} ${JSON.stringify(name)} is not valid`,
+      'use letters, digits, "_", "." and "-", starting with a letter or digit',
+    );
+  return name;
+}
+
+export const unitNameOf = (name: string) => `ctr-${name}.service`;
+export const containerNameOf = (name: string) => `ctr-${name}`;
+
+/** The container name a unit name stands for, or undefined if it is not one of gear's. */
+export function nameOfUnit(unit: string): string | undefined {
+  const m = /^ctr-(.+)\.service$/.exec(unit);
+  return m && NAME.test(m[1]!) ? m[1] : undefined;
+}
+
+/**
+ * Image references: [registry[:port]/]path[:tag][@digest], as Docker accepts
+ * them. Anything else is refused before it reaches a unit file.
+ */
+const IMAGE =
+  /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]{1,5})?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+
+export function validateImage(image: unknown): string {
+  if (typeof image !== 'string' || image.length === 0) throw invalid('image must not be empty');
+  if (image.length > 255 || !IMAGE.test(image))
+    throw invalid(`image ${JSON.stringify(image)} is not a valid image reference`);
+  return image;
+}
+
+/** systemd slice names: dash-separated path components, ending in .slice. */
+const SLICE = /^[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*\.slice$/;
+export function validateSlice(slice: unknown): string {
+  if (typeof slice !== 'string' || !SLICE.test(slice) || slice.length > 128)
+    throw invalid(`slice ${JSON.stringify(slice)} is not a valid systemd slice name (e.g. gear-web.slice)`);
+  return slice;
+}

@@ -1,0 +1,66 @@
+import type { ContainerDefinition } from './definition.js';
+import { containerNameOf } from './names.js';
+import { execLine, unitText } from './systemd-quote.js';
+
+/** Host facts the unit needs beyond the definition. */
+export interface UnitContext {
+  /** Absolute host path of the docker client (found on the host's PATH). */
+  dockerBin: string;
+  /** The runtime's service, ordered before and required by every container unit. */
+  runtimeService: string;
+  /** Host path of the container's env file. */
+  envFile: string;
+  /** Host path of the stored definition, named in the unit's header for the reader. */
+  definitionFile: string;
+  /** Seconds `docker stop` waits before it kills the container. */
+  stopTimeout: number;
+  version: string;
+}
+
+/** The `docker run` argv ExecStart runs: in the foreground, so output reaches the journal. */
+export function dockerRunArgs(def: ContainerDefinition, ctx: UnitContext): string[] {
+  const args = [ctx.dockerBin, 'run', '--rm', '--name', containerNameOf(def.Id), '--label', `io.gear.container=${def.Id}`];
+  args.push('--env-file', ctx.envFile);
+  for (const p of def.Ports) args.push('-p', `${p.External}:${p.Internal}`);
+  for (const v of def.VolumeConfig.Volumes) args.push('-v', v);
+  for (const b of def.VolumeConfig.BindMounts) args.push('-v', `${b.HostPath}:${b.ContainerPath}:${b.ReadOnly ? 'ro' : 'rw'}`);
+  args.push(def.Image);
+  return args;
+}
+
+export interface UnitTemplates {
+  container: string;
+  target: string;
+}
+
+export type UnitRenderer = (def: ContainerDefinition, ctx: UnitContext) => string;
+
+/** Handlebars' compile, passed in so that this module stays free of loading work. */
+export type Compile = (template: string, options: { noEscape: boolean; strict: boolean }) => (data: object) => string;
+
+/**
+ * Compile the container unit template once. Every value is quoted here, in
+ * code, so the template only lays out lines (noEscape: handlebars' HTML
+ * escaping means nothing to systemd).
+ */
+export function containerUnitRenderer(compile: Compile, template: string): UnitRenderer {
+  const render = compile(template, { noEscape: true, strict: true });
+  return (def, ctx) => {
+    const ctr = containerNameOf(def.Id);
+    return render({
+      version: unitText(ctx.version),
+      name: unitText(def.Id),
+      image: unitText(def.Image),
+      runtimeService: unitText(ctx.runtimeService),
+      slice: unitText(def.SystemdSlice),
+      stopTimeout: ctx.stopTimeout,
+      // docker stop gets its own grace period, systemd a little more on top.
+      unitStopTimeout: ctx.stopTimeout + 20,
+      definitionPath: unitText(ctx.definitionFile),
+      execStartPre: execLine([ctx.dockerBin, 'rm', '-f', ctr]),
+      execStart: execLine(dockerRunArgs(def, ctx)),
+      execStop: execLine([ctx.dockerBin, 'stop', '-t', String(ctx.stopTimeout), ctr]),
+      execStopPost: execLine([ctx.dockerBin, 'rm', '-f', ctr]),
+    });
+  };
+}

@@ -1,0 +1,19 @@
+import type { Host } from '../host/context.js';
+import type { ContainerDefinition } from '../model/definition.js';
+import { notFound } from '../model/errors.js';
+
+/** The stored definition, or a 404-kind error naming the container. */
+export async function requireDefinition(host: Host, id: string): Promise<ContainerDefinition> {
+  const def = await host.store.read(id);
+  if (!def) throw notFound(`container ${id} is not installed`);
+  return def;
+}
+
+/**
+ * Make systemd see the current unit file. A unit it has never loaded is read
+ * from disk on first use; only a loaded unit whose file changed needs the
+ * (expensive, manager-wide) reload.
+ */
+export async function reloadIfNeeded(host: Host, unit: string): Promise<void> {
+  if (await host.systemd.needsReload(unit)) await host.systemd.reload();
+}

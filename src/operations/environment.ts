@@ -1,0 +1,55 @@
+import { mergeEnv, type EnvVar } from '../model/env.js';
+import { invalid } from '../model/errors.js';
+import { validateName } from '../model/names.js';
+import { requireDefinition } from './common.js';
+import { parseEnvironmentVariables } from './env-body.js';
+import { bodyObject, defineOperation, parseId, type IdRequest } from './operation.js';
+
+export interface EnvironmentBody {
+  Variables: EnvVar[];
+}
+
+export const getEnv = defineOperation<IdRequest, EnvironmentBody>({
+  name: 'env',
+  method: 'GET',
+  path: '/environment/:id',
+  parse: parseId,
+  async run(host, req) {
+    await requireDefinition(host, req.Id);
+    return { Variables: (await host.store.readEnv(req.Id)) ?? [] };
+  },
+});
+
+interface SetEnvRequest {
+  Id: string;
+  Variables: EnvVar[];
+}
+
+function parseSetEnv(raw: { params: Record<string, string>; body?: unknown }): SetEnvRequest {
+  const body = bodyObject(raw.body, ['Variables']);
+  if (body.Variables === undefined) throw invalid('Variables is required');
+  return { Id: validateName(raw.params.id), Variables: parseEnvironmentVariables(body.Variables) };
+}
+
+/**
+ * Replace (PUT) or merge into (PATCH) a container's env file. Docker reads
+ * the file when the container starts: a restart applies the change.
+ */
+const setEnv = (name: string, method: 'PUT' | 'PATCH', merge: boolean) =>
+  defineOperation<SetEnvRequest, EnvironmentBody>({
+    name,
+    method,
+    path: '/environment/:id',
+    parse: parseSetEnv,
+    run: (host, req) =>
+      host.locks.with(req.Id, async () => {
+        await requireDefinition(host, req.Id);
+        const current = merge ? ((await host.store.readEnv(req.Id)) ?? []) : [];
+        const next = mergeEnv(current, req.Variables);
+        await host.store.writeEnv(req.Id, next);
+        return { Variables: next };
+      }),
+  });
+
+export const replaceEnv = setEnv('set-env-reset', 'PUT', false);
+export const patchEnv = setEnv('set-env', 'PATCH', true);

@@ -1,0 +1,111 @@
+import type { Host } from '../host/context.js';
+import { DEFAULT_SLICE, type ContainerDefinition } from '../model/definition.js';
+import type { EnvVar } from '../model/env.js';
+import { conflict, failed, invalid } from '../model/errors.js';
+import { unitNameOf, validateImage, validateName, validateSlice } from '../model/names.js';
+import { validatePorts, type PortPair } from '../model/ports.js';
+import { validateVolumeConfig, type VolumeConfig } from '../model/volumes.js';
+import type { UnitState } from '../host/systemd.js';
+import { reloadIfNeeded } from './common.js';
+import { parseEnvironmentVariables } from './env-body.js';
+import { startUnit } from './lifecycle.js';
+import { bodyObject, boolField, defineOperation } from './operation.js';
+
+export interface InstallRequest {
+  Id: string;
+  Image: string;
+  Started: boolean;
+  Ports: PortPair[];
+  Environment: EnvVar[];
+  VolumeConfig: VolumeConfig;
+  SystemdSlice: string;
+}
+
+export interface InstallResult {
+  Id: string;
+  Ports: PortPair[];
+  State?: UnitState;
+}
+
+function parseEnvironment(value: unknown): EnvVar[] {
+  if (value === undefined || value === null) return [];
+  const env = bodyObject(value, ['Variables', 'Source', 'Id']);
+  if (env.Source || env.Id) throw invalid('Environment.Source and Environment.Id are not supported yet; send Variables');
+  return parseEnvironmentVariables(env.Variables);
+}
+
+/** Features of the seed's API that gear does not offer yet are refused, not silently ignored. */
+function refuseUnsupported(body: Record<string, unknown>): void {
+  if (body.Isolate === true) throw invalid('Isolate is not supported yet');
+  if (body.SocketActivation === true) throw invalid('SocketActivation is not supported yet');
+  if (Array.isArray(body.NetworkLinks) && body.NetworkLinks.length > 0) throw invalid('NetworkLinks are not supported yet');
+}
+
+export const install = defineOperation<InstallRequest, InstallResult>({
+  name: 'install',
+  method: 'PUT',
+  path: '/container/:id',
+  parse(raw) {
+    const body = bodyObject(raw.body, [
+      'Image', 'Started', 'Ports', 'Environment', 'VolumeConfig', 'SystemdSlice', 'Isolate', 'SocketActivation', 'NetworkLinks',
+    ]);
+    refuseUnsupported(body);
+    return {
+      Id: validateName(raw.params.id),
+      Image: validateImage(body.Image),
+      Started: boolField(body.Started, 'Started'),
+      Ports: validatePorts(body.Ports),
+      Environment: parseEnvironment(body.Environment),
+      VolumeConfig: validateVolumeConfig(body.VolumeConfig),
+      SystemdSlice: body.SystemdSlice === undefined || body.SystemdSlice === '' ? DEFAULT_SLICE : validateSlice(body.SystemdSlice),
+    };
+  },
+  async run(host, req, progress) {
+    // Pull before taking the lock: it can take long and touches nothing of the container's.
+    if (!(await host.docker.hasImage(req.Image))) {
+      progress.note?.(`pulling ${req.Image}`);
+      await host.docker.pull(req.Image, (p) => progress.pull?.(req.Image, p));
+    }
+    const def = await host.locks.with(req.Id, () => writeContainer(host, req));
+    const result: InstallResult = { Id: def.Id, Ports: def.Ports };
+    if (req.Started) {
+      try {
+        result.State = await host.locks.with(req.Id, () => startUnit(host, def.Id));
+      } catch (err) {
+        throw failed(`container ${def.Id} is installed but did not start: ${(err as Error).message}`, `see: journalctl -u ${unitNameOf(def.Id)}`);
+      }
+    }
+    return result;
+  },
+});
+
+/**
+ * Everything an installed container consists of, written so that a crash at
+ * any point leaves it installed or absent: ports, env file and unit first,
+ * the definition last (the commit point; `gear clean` removes leftovers of
+ * an install that never reached it). On an error everything is undone.
+ */
+async function writeContainer(host: Host, req: InstallRequest): Promise<ContainerDefinition> {
+  if (await host.store.read(req.Id)) throw conflict(`container ${req.Id} already exists`);
+  const ports = await host.ports.reserve(req.Id, req.Ports);
+  const def: ContainerDefinition = {
+    Id: req.Id,
+    Image: req.Image,
+    Ports: ports,
+    VolumeConfig: req.VolumeConfig,
+    SystemdSlice: req.SystemdSlice,
+    Created: new Date().toISOString(),
+  };
+  try {
+    await host.store.writeEnv(req.Id, req.Environment);
+    await host.units.write(def);
+    await reloadIfNeeded(host, unitNameOf(req.Id));
+    await host.store.write(def);
+    return def;
+  } catch (err) {
+    await host.units.remove(req.Id).catch(() => undefined);
+    await host.store.remove(req.Id).catch(() => undefined);
+    await host.ports.release(req.Id, ports.map((p) => p.External)).catch(() => undefined);
+    throw err;
+  }
+}

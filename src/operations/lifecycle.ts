@@ -1,0 +1,47 @@
+import type { Host } from '../host/context.js';
+import type { UnitState } from '../host/systemd.js';
+import { TARGET_UNIT } from '../host/units.js';
+import { failed } from '../model/errors.js';
+import { unitNameOf } from '../model/names.js';
+import { reloadIfNeeded, requireDefinition } from './common.js';
+import { defineOperation, parseId, type IdRequest } from './operation.js';
+
+/**
+ * Start (or restart) a container's unit and enable it, so that it comes back
+ * after a reboot. Resolves only once systemd's job is done and the unit is
+ * really active. The caller holds the container's lock.
+ */
+export async function startUnit(host: Host, id: string, restart = false): Promise<UnitState> {
+  const unit = unitNameOf(id);
+  if (await host.units.writeTarget()) await host.systemd.enable([TARGET_UNIT]);
+  await host.systemd.enable([unit]);
+  await reloadIfNeeded(host, unit);
+  const state = restart ? await host.systemd.restart(unit) : await host.systemd.start(unit);
+  if (state.ActiveState !== 'active')
+    throw failed(`${unit} is ${state.ActiveState} (${state.SubState}) after ${restart ? 'restart' : 'start'}`, `see: journalctl -u ${unit}`);
+  return state;
+}
+
+/** Stop a container's unit and disable it: a stopped container stays stopped across reboots. */
+export async function stopUnit(host: Host, id: string): Promise<UnitState> {
+  const unit = unitNameOf(id);
+  await host.systemd.disable([unit]);
+  return host.systemd.stop(unit);
+}
+
+const lifecycle = (name: string, method: 'PUT' | 'POST', path: string, act: (host: Host, id: string) => Promise<UnitState>) =>
+  defineOperation<IdRequest, UnitState>({
+    name,
+    method,
+    path,
+    parse: parseId,
+    run: (host, req) =>
+      host.locks.with(req.Id, async () => {
+        await requireDefinition(host, req.Id);
+        return act(host, req.Id);
+      }),
+  });
+
+export const start = lifecycle('start', 'PUT', '/container/:id/started', (host, id) => startUnit(host, id));
+export const stop = lifecycle('stop', 'PUT', '/container/:id/stopped', stopUnit);
+export const restart = lifecycle('restart', 'POST', '/container/:id/restart', (host, id) => startUnit(host, id, true));

@@ -1,0 +1,44 @@
+import { invalid } from '../model/errors.js';
+import { nameOfUnit } from '../model/names.js';
+import { defineOperation } from './operation.js';
+
+export interface ContainerSummary {
+  Id: string;
+  ActiveState: string;
+  SubState: string;
+  LoadState: string;
+  Description?: string;
+}
+
+/**
+ * Containers systemd has loaded (running, failed, or recently stopped), and
+ * with `all` also those installed but not loaded (never started, or stopped
+ * long enough for systemd to unload them).
+ */
+export const list = defineOperation<{ all: boolean }, { Containers: ContainerSummary[] }>({
+  name: 'list-units',
+  method: 'GET',
+  path: '/containers',
+  parse(raw) {
+    const all = raw.query.all;
+    if (all !== undefined && !['', '0', '1', 'true', 'false'].includes(all)) throw invalid('all must be 1 or 0');
+    return { all: all === '' || all === '1' || all === 'true' };
+  },
+  async run(host, req) {
+    const [loaded, stored] = await Promise.all([host.systemd.list(['ctr-*.service']), host.store.ids()]);
+    const installed = new Set(stored);
+    const rows = new Map<string, ContainerSummary>();
+    for (const u of loaded) {
+      const id = nameOfUnit(u.Id);
+      // A unit file without a definition is the leftover of a crashed install, not a container.
+      if (id === undefined || !installed.has(id)) continue;
+      rows.set(id, { Id: id, ActiveState: u.ActiveState, SubState: u.SubState, LoadState: u.LoadState, Description: u.Description });
+    }
+    if (req.all) {
+      for (const id of stored) {
+        if (!rows.has(id)) rows.set(id, { Id: id, ActiveState: 'inactive', SubState: 'dead', LoadState: 'not-loaded' });
+      }
+    }
+    return { Containers: [...rows.values()].sort((a, b) => a.Id.localeCompare(b.Id)) };
+  },
+});

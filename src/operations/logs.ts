@@ -1,0 +1,28 @@
+import type { JournalEntry } from '../host/journal.js';
+import { invalid } from '../model/errors.js';
+import { unitNameOf } from '../model/names.js';
+import { requireDefinition } from './common.js';
+import { defineOperation, parseId } from './operation.js';
+
+export interface LogsRequest {
+  Id: string;
+  lines?: number;
+  follow: boolean;
+  signal?: AbortSignal;
+}
+
+/** The container's journal: its output and what systemd says of its unit. */
+export const logs = defineOperation<LogsRequest, AsyncIterable<JournalEntry>>({
+  name: 'logs',
+  method: 'GET',
+  path: '/container/:id/log',
+  parse(raw) {
+    const { lines, follow } = raw.query;
+    if (lines !== undefined && !/^[0-9]{1,7}$/.test(lines)) throw invalid('lines must be a whole number');
+    return { ...parseId(raw), lines: lines === undefined ? undefined : Number(lines), follow: follow === '1' || follow === 'true' };
+  },
+  async run(host, req) {
+    await requireDefinition(host, req.Id);
+    return host.journal.entries({ unit: unitNameOf(req.Id), lines: req.lines, follow: req.follow, signal: req.signal });
+  },
+});

@@ -1,0 +1,54 @@
+import type { Host } from '../host/context.js';
+import type { PullProgress } from '../host/docker.js';
+import { invalid } from '../model/errors.js';
+import { validateName } from '../model/names.js';
+
+/**
+ * An operation is defined once: how it is addressed over HTTP, how its
+ * input is validated, and what it does. The CLI's local mode calls parse()
+ * and run() directly; the agent's routes and the HTTP client (issue 3) are
+ * derived from the same definition.
+ */
+export interface RawRequest {
+  /** Path parameters, e.g. { id } for /container/:id. */
+  params: Record<string, string>;
+  query: Record<string, string | undefined>;
+  body?: unknown;
+}
+
+/** Where an operation reports progress while it runs (pull progress, lines of a log). */
+export interface Progress {
+  pull?(ref: string, p: PullProgress): void;
+  note?(message: string): void;
+}
+
+export interface Operation<Req, Res> {
+  name: string;
+  method: 'GET' | 'PUT' | 'POST' | 'DELETE' | 'PATCH';
+  path: string;
+  parse(raw: RawRequest): Req;
+  run(host: Host, req: Req, progress: Progress): Promise<Res>;
+}
+
+export const defineOperation = <Req, Res>(op: Operation<Req, Res>) => op;
+
+/** Object bodies only, and no fields the operation does not know: typos must not pass silently. */
+export function bodyObject(body: unknown, known: string[]): Record<string, unknown> {
+  if (body === undefined || body === null) return {};
+  if (typeof body !== 'object' || Array.isArray(body)) throw invalid('request body must be a JSON object');
+  const unknown = Object.keys(body).filter((k) => !known.includes(k));
+  if (unknown.length > 0) throw invalid(`unknown field${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}`);
+  return body as Record<string, unknown>;
+}
+
+export function boolField(value: unknown, field: string): boolean {
+  if (value === undefined || value === null) return false;
+  if (typeof value !== 'boolean') throw invalid(`${field} must be true or false`);
+  return value;
+}
+
+/** Requests that name just one container. */
+export interface IdRequest {
+  Id: string;
+}
+export const parseId = (raw: RawRequest): IdRequest => ({ Id: validateName(raw.params.id) });

@@ -1,0 +1,40 @@
+import type { ContainerInfo } from '../host/docker.js';
+import type { UnitState } from '../host/systemd.js';
+import { containerNameOf, unitNameOf } from '../model/names.js';
+import type { PortPair } from '../model/ports.js';
+import { requireDefinition } from './common.js';
+import { defineOperation, parseId, type IdRequest } from './operation.js';
+
+export interface ContainerStatus {
+  Id: string;
+  Image: string;
+  Unit: UnitState;
+  Ports: PortPair[];
+  /** What Docker says of the container; absent when it does not exist (stopped). */
+  Container?: ContainerInfo;
+}
+
+export const status = defineOperation<IdRequest, ContainerStatus>({
+  name: 'status',
+  method: 'GET',
+  path: '/container/:id/status',
+  parse: parseId,
+  async run(host, req) {
+    const def = await requireDefinition(host, req.Id);
+    const [unit, container] = await Promise.all([
+      host.systemd.state(unitNameOf(req.Id)),
+      host.docker.inspect(containerNameOf(req.Id)),
+    ]);
+    return { Id: def.Id, Image: def.Image, Unit: unit, Ports: def.Ports, Container: container };
+  },
+});
+
+export const ports = defineOperation<IdRequest, { Ports: PortPair[] }>({
+  name: 'ports',
+  method: 'GET',
+  path: '/container/:id/ports',
+  parse: parseId,
+  async run(host, req) {
+    return { Ports: (await requireDefinition(host, req.Id)).Ports };
+  },
+});
