@@ -34,8 +34,12 @@ export function nameOfUnit(unit: string): string | undefined {
  * Image references: [registry[:port]/]path[:tag][@digest], as Docker accepts
  * them. Anything else is refused before it reaches a unit file.
  */
-const IMAGE =
-  /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]{1,5})?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+// A first component is a registry only if it looks like a host: a dot, a port, or localhost.
+const REGISTRY = '(?:(?:localhost|[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)+)(?::[0-9]{1,5})?|[A-Za-z0-9-]+:[0-9]{1,5})/';
+const IMAGE = new RegExp(
+  `^(?:${REGISTRY})?${COMPONENT}(?:/${COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$`,
+);
 
 export function validateImage(image: unknown): string {
   if (typeof image !== 'string' || image.length === 0) throw invalid('image must not be empty');

@@ -1,0 +1,43 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { formatPortMapping, listeningPorts, parsePortFlag, parsePortRange, validatePorts } from '../../src/model/ports.js';
+
+test('-p flags: INTERNAL:EXTERNAL, EXTERNAL 0 or missing allocates', () => {
+  assert.equal(parsePortFlag('8080:0'), { Internal: 8080, External: 0 });
+  assert.equal(parsePortFlag('8080'), { Internal: 8080, External: 0 });
+  assert.equal(parsePortFlag('8080:4500'), { Internal: 8080, External: 4500 });
+  for (const bad of ['0:1', '8080:70000', 'a:b', '1:2:3', '-1:0', ':80', '80: 1']) assert.throws(() => parsePortFlag(bad), /port/);
+});
+
+test('API port lists: duplicates refused', () => {
+  assert.equal(validatePorts([{ Internal: 8080 }]), [{ Internal: 8080, External: 0 }]);
+  assert.throws(() => validatePorts([{ Internal: 8080 }, { Internal: 8080 }]), /listed twice/);
+  assert.throws(() => validatePorts([{ Internal: 1, External: 5 }, { Internal: 2, External: 5 }]), /listed twice/);
+  assert.throws(() => validatePorts([{ Internal: '8080' }].map(() => 'x')), /object/);
+  assert.throws(() => validatePorts({}), /list/);
+  assert.throws(() => validatePorts([{ Internal: 1.5 }]), /not a port/);
+});
+
+test('port ranges', () => {
+  assert.equal(parsePortRange('4000-60000'), { first: 4000, last: 60000 });
+  assert.throws(() => parsePortRange('5-4'), /empty/);
+  assert.throws(() => parsePortRange('4000'), /FIRST-LAST/);
+});
+
+test('X-PortMapping format', () => {
+  assert.is(formatPortMapping([{ Internal: 8080, External: 4000 }, { Internal: 22, External: 4001 }]), '8080:4000,22:4001');
+});
+
+test('listening ports come from /proc/net/tcp LISTEN rows only', () => {
+  const text = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:0FA0 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:1F90 0100007F:A2C4 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0000000000000000 100 0 0 10 0
+`;
+  assert.equal([...listeningPorts(text)], [4000]);
+  const v6 = `  sl  local_address                         remote_address                        st
+   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 3 1
+`;
+  assert.equal([...listeningPorts(v6)], [8080]);
+});
+
+test.run();

@@ -1,0 +1,62 @@
+import Handlebars from 'handlebars';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadUnitTemplates } from '../../src/host/templates.js';
+import type { ContainerDefinition } from '../../src/model/definition.js';
+import { execArg, unitText } from '../../src/model/systemd-quote.js';
+import { containerUnitRenderer, dockerRunArgs, type UnitContext } from '../../src/model/unit.js';
+
+const def: ContainerDefinition = {
+  Id: 'web-1',
+  Image: 'test/web',
+  Ports: [{ Internal: 8080, External: 4000 }],
+  VolumeConfig: { Volumes: ['/cache'], BindMounts: [{ HostPath: '/srv/my $data 100%', ContainerPath: '/data', ReadOnly: true }] },
+  SystemdSlice: 'gear.slice',
+  Created: '2026-01-01T00:00:00.000Z',
+};
+const ctx: UnitContext = {
+  dockerBin: '/usr/bin/docker',
+  runtimeService: 'docker.service',
+  envFile: '/var/lib/gear/env/web-1.env',
+  definitionFile: '/var/lib/gear/containers/web-1.json',
+  stopTimeout: 10,
+  version: '1.0.0',
+};
+const render = containerUnitRenderer(Handlebars.compile, loadUnitTemplates().container);
+
+test('exec args: plain words stay bare; everything else quoted with %, $, \\ and " escaped', () => {
+  assert.is(execArg('/usr/bin/docker'), '/usr/bin/docker');
+  assert.is(execArg('4000:8080'), '4000:8080');
+  assert.is(execArg('a b'), '"a b"');
+  assert.is(execArg('100%'), '"100%%"');
+  assert.is(execArg('$HOME'), '"$$HOME"');
+  assert.is(execArg('say "hi" \\o/'), '"say \\"hi\\" \\\\o/"');
+  assert.throws(() => execArg('a\nExecStartPre=/bin/sh'), /control character/);
+  assert.is(unitText('50% off'), '50%% off');
+});
+
+test('the unit runs docker in the foreground with ports, env file, volumes and image', () => {
+  const unit = render(def, ctx);
+  assert.match(unit, /^ExecStart=\/usr\/bin\/docker run --rm --name ctr-web-1 --label io.gear.container=web-1 --env-file \/var\/lib\/gear\/env\/web-1.env -p 4000:8080 -v \/cache -v "\/srv\/my \$\$data 100%%:\/data:ro" test\/web$/m);
+  assert.match(unit, /^ExecStartPre=-\/usr\/bin\/docker rm -f ctr-web-1$/m);
+  assert.match(unit, /^ExecStop=\/usr\/bin\/docker stop -t 10 ctr-web-1$/m);
+  assert.match(unit, /^Requires=docker.service$/m);
+  assert.match(unit, /^After=docker.service network-online.target$/m);
+  assert.match(unit, /^Restart=on-failure$/m);
+  assert.match(unit, /^Slice=gear.slice$/m);
+  assert.match(unit, /^WantedBy=gear.target$/m);
+  assert.match(unit, /^TimeoutStopSec=30$/m);
+});
+
+test('every line of the unit is a comment, a section, a setting or blank', () => {
+  for (const line of render(def, ctx).split('\n')) assert.ok(/^(#.*|\[[A-Za-z]+\]|[A-Za-z]+=.*|)$/.test(line), line);
+});
+
+test('the docker argv is what the unit encodes', () => {
+  assert.equal(dockerRunArgs({ ...def, VolumeConfig: { Volumes: [], BindMounts: [] } }, ctx), [
+    '/usr/bin/docker', 'run', '--rm', '--name', 'ctr-web-1', '--label', 'io.gear.container=web-1',
+    '--env-file', '/var/lib/gear/env/web-1.env', '-p', '4000:8080', 'test/web',
+  ]);
+});
+
+test.run();
