@@ -1,6 +1,10 @@
 import { invalid } from '../model/errors.js';
 import { validateName } from '../model/names.js';
 
+const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+/** A DNS name or IPv4 address, or an IPv6 address in brackets; then an optional port. */
+const HOST_AND_PORT = new RegExp(`^(${LABEL}(?:\\.${LABEL})*|\\[[0-9a-fA-F:.]+\\])(?::([0-9]{1,5}))?$`);
+
 /** A target on the command line: `[ctr://][host[:port]/]NAME`. */
 export interface Locator {
   host?: string;
@@ -13,7 +17,7 @@ export function parseLocator(text: string): Locator {
   const slash = bare.lastIndexOf('/');
   const name = validateName(bare.slice(slash + 1));
   if (slash < 0) return { name };
-  const m = /^([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(?::([0-9]{1,5}))?$/.exec(bare.slice(0, slash));
+  const m = HOST_AND_PORT.exec(bare.slice(0, slash));
   if (!m) throw invalid(`${JSON.stringify(text)} is not a valid target; use [host[:port]/]NAME`);
   const port = m[2] === undefined ? undefined : Number(m[2]);
   if (port !== undefined && (port < 1 || port > 65535)) throw invalid(`port in ${JSON.stringify(text)} is out of range`);

@@ -13,13 +13,16 @@ import { journalLine, portsText, pullReporter, statusText, table } from './outpu
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
+/** A user-supplied string shown in an error: quoted and escaped unless plainly printable. */
+const printable = (text: string) => (/^[\x21-\x7e]+$/.test(text) ? text : JSON.stringify(text));
+
 /** Errors are printed as one line each; a command fails if any of its targets failed. */
 class Failures {
   count = 0;
   report(target: string | undefined, err: unknown): void {
     this.count++;
     const hint = err instanceof GearError && err.hint ? ` (${err.hint})` : '';
-    process.stderr.write(`gear: ${target ? `${target}: ` : ''}${describeError(err)}${hint}\n`);
+    process.stderr.write(`gear: ${target ? `${printable(target)}: ` : ''}${describeError(err)}${hint}\n`);
   }
 }
 
@@ -135,7 +138,8 @@ function main(argv: string[]): Promise<number> {
     .option('-n, --lines <n>', 'only the last N lines')
     .action(async (name: string, o: { follow?: boolean; lines?: string }) => {
       const abort = new AbortController();
-      process.once('SIGINT', () => abort.abort());
+      // Ctrl-C or `timeout`: stop journalctl, flush what was printed, exit cleanly.
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => abort.abort());
       const query: Record<string, string> = {};
       if (o.lines !== undefined) query.lines = o.lines;
       if (o.follow) query.follow = '1';

@@ -1,0 +1,89 @@
+/**
+ * Drives the real gear CLI inside a booted test host (tests/host/testhost)
+ * and reads the host's state through independent channels: systemctl,
+ * docker, the files on disk, HTTP to the host's address.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const TESTHOST = `${REPO}/tests/host/testhost`;
+export const GEAR = `${REPO}/bin/gear`;
+
+export interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run argv inside the host; never throws on a non-zero exit. */
+export function run(host: string, argv: string[], opts: { input?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<Result> {
+  const envArgs = Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`);
+  const cmd = envArgs.length ? ['env', ...envArgs, ...argv] : argv;
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(TESTHOST, ['exec', host, '--', ...cmd], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolveRun({ code: code ?? -1, stdout, stderr });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** Run a shell script inside the host; throws with its stderr unless it exits 0. */
+export async function sh(host: string, script: string): Promise<string> {
+  const r = await run(host, ['sh', '-c', script]);
+  if (r.code !== 0) throw new Error(`in ${host}: ${script}\nexit ${r.code}: ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+export const gear = (host: string, args: string[], opts?: Parameters<typeof run>[2]) => run(host, [GEAR, ...args], opts);
+
+/** The host's address on the test bridge, from `testhost env`. */
+export function hostIp(host: string): string {
+  const out = spawnSync(TESTHOST, ['env', host], { encoding: 'utf8' });
+  const m = /TESTHOST_IP=['"]?([0-9.]+)/.exec(out.stdout);
+  if (!m) throw new Error(`no IP for test host ${host}: ${out.stderr}`);
+  return m[1]!;
+}
+
+/** GET a URL from the machine (outside the host), as a client on the network would. */
+export async function httpGet(url: string, timeoutMs = 3000): Promise<{ status: number; body: string } | undefined> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    return { status: res.status, body: await res.text() };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Poll until check() returns a value (not undefined/false) or the wait runs out; returns the last value. */
+export async function eventually<T>(check: () => Promise<T | undefined | false>, waitMs = 20_000, stepMs = 200): Promise<T | undefined | false> {
+  const end = Date.now() + waitMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > end) return value;
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
+
+/** The external port gear printed for an internal one: "web-1 installed (8080 -> 4000)". */
+export function allocatedPort(stdout: string, internal = 8080): number {
+  const m = new RegExp(`${internal} -> ([0-9]+)`).exec(stdout);
+  if (!m) throw new Error(`no port mapping for ${internal} in: ${stdout}`);
+  return Number(m[1]);
+}
+
+/** Files gear may write, listed with modes: compared before and after a refused command. */
+export const stateListing = (host: string) =>
+  sh(host, "find /etc/systemd/system /var/lib/gear -printf '%p %m\\n' 2>/dev/null | grep -v '/locks' | sort; true");
+
+export const TEST_HOST = process.env.GEAR_TEST_HOST ?? 'gear-a';

@@ -1,0 +1,121 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { GEAR, TEST_HOST as H, allocatedPort, eventually, gear, hostIp, httpGet, run, sh } from './harness.js';
+
+const ip = hostIp(H);
+let port = 0;
+
+test('install --start: unit active, container answers on the allocated port', async () => {
+  const r = await gear(H, ['install', 'test/web', 'web-1', '--start', '-p', '8080:0']);
+  assert.is(r.code, 0, r.stderr);
+  port = allocatedPort(r.stdout);
+  assert.ok(port >= 4000 && port <= 60000, `port ${port} in the default range`);
+  assert.is((await sh(H, 'systemctl is-active ctr-web-1')).trim(), 'active');
+  assert.is((await sh(H, 'systemctl is-enabled ctr-web-1')).trim(), 'enabled');
+  assert.is((await sh(H, "docker inspect -f '{{.State.Running}}' ctr-web-1")).trim(), 'true');
+  const res = await eventually(() => httpGet(`http://${ip}:${port}/`));
+  assert.ok(res, 'the container answers over HTTP');
+  assert.match(res.body, /hello from test\/web/);
+});
+
+test('the unit file is plain, 0644, and passes systemd-analyze verify without a warning', async () => {
+  const unit = await sh(H, 'systemctl cat ctr-web-1');
+  assert.match(unit, /ExecStart=\S+docker run --rm --name ctr-web-1 /);
+  assert.match(unit, /Restart=on-failure/);
+  assert.is((await sh(H, "stat -c '%a' /etc/systemd/system/ctr-web-1.service")).trim(), '644');
+  const verify = await sh(H, 'systemd-analyze verify /etc/systemd/system/ctr-web-1.service /etc/systemd/system/gear.target 2>&1');
+  assert.is(verify.trim(), '', verify);
+  assert.is((await sh(H, 'systemctl is-enabled gear.target')).trim(), 'enabled');
+});
+
+test('status shows unit state, main pid, container id and ports', async () => {
+  const r = await gear(H, ['status', 'web-1']);
+  assert.is(r.code, 0, r.stderr);
+  const pid = (await sh(H, 'systemctl show -p MainPID --value ctr-web-1')).trim();
+  const id = (await sh(H, "docker inspect -f '{{.Id}}' ctr-web-1")).trim();
+  assert.match(r.stdout, /Active: active \(running\)/);
+  assert.match(r.stdout, new RegExp(`Main PID: ${pid}\\b`));
+  assert.match(r.stdout, new RegExp(`Container: ${id.slice(0, 12)} running`));
+  assert.match(r.stdout, new RegExp(`Ports: 8080 -> ${port}`));
+  const json = JSON.parse((await gear(H, ['status', 'web-1', '--json'])).stdout);
+  assert.is(json.Unit.MainPID, Number(pid));
+  assert.is(json.Container.Id, id);
+});
+
+test('list-units: table and JSON; --all adds installed but never started', async () => {
+  assert.is((await gear(H, ['install', 'test/web', 'idle-1'])).code, 0);
+  const table = await gear(H, ['list-units']);
+  assert.is(table.code, 0, table.stderr);
+  assert.match(table.stdout, /^ID\s+ACTIVE\s+SUB\s+LOAD/);
+  assert.match(table.stdout, /^web-1\s+active\s+running\s+loaded$/m);
+  assert.not.match(table.stdout, /idle-1/);
+  const all = JSON.parse((await gear(H, ['list-units', '--all', '--json'])).stdout);
+  const idle = all.Containers.find((c: { Id: string }) => c.Id === 'idle-1');
+  assert.equal(idle, { Id: 'idle-1', ActiveState: 'inactive', SubState: 'dead', LoadState: 'not-loaded' });
+  assert.is((await gear(H, ['delete', 'idle-1'])).code, 0);
+});
+
+test('logs: the container output is in the journal, and -f follows new lines', async () => {
+  const logs = await eventually(async () => {
+    const r = await gear(H, ['logs', 'web-1']);
+    return /web: listening on 8080/.test(r.stdout) && r.stdout;
+  });
+  assert.ok(logs, 'startup line of the container in gear logs');
+  const journal = await sh(H, 'journalctl -u ctr-web-1 -o cat --no-pager');
+  assert.match(journal, /web: listening on 8080/);
+  // Follow: a line the container prints after `logs -f` started shows up in its output.
+  const marker = `follow-${Date.now()}`;
+  const followed = run(H, ['timeout', '6', GEAR, 'logs', 'web-1', '-f', '-n', '0']).then((r) => r.stdout);
+  await new Promise((r) => setTimeout(r, 2000));
+  await sh(H, `docker exec ctr-web-1 sh -c 'echo ${marker} > /proc/1/fd/1'`);
+  assert.match(await followed, new RegExp(marker));
+});
+
+test('stop, start and restart go through systemd and wait for it', async () => {
+  const stop = await gear(H, ['stop', 'web-1']);
+  assert.is(stop.code, 0, stop.stderr);
+  assert.is((await sh(H, 'systemctl is-active ctr-web-1 || true')).trim(), 'inactive');
+  assert.is((await sh(H, 'systemctl is-enabled ctr-web-1 || true')).trim(), 'disabled');
+  assert.is((await sh(H, 'docker ps -q --filter name=ctr-web-1')).trim(), '', 'container gone once stop returns');
+  assert.is(await httpGet(`http://${ip}:${port}/`, 1000), undefined);
+
+  assert.is((await gear(H, ['start', 'web-1'])).code, 0);
+  assert.is((await sh(H, 'systemctl is-active ctr-web-1')).trim(), 'active');
+  assert.ok(await eventually(() => httpGet(`http://${ip}:${port}/`)), 'answers again after start');
+
+  const before = (await sh(H, 'systemctl show -p MainPID --value ctr-web-1')).trim();
+  assert.is((await gear(H, ['restart', 'web-1'])).code, 0);
+  const after = (await sh(H, 'systemctl show -p MainPID --value ctr-web-1')).trim();
+  assert.is.not(after, before, 'a new main process after restart');
+  assert.ok(await eventually(() => httpGet(`http://${ip}:${port}/`)), 'answers after restart');
+});
+
+test('a killed container is restarted by systemd (Restart=on-failure)', async () => {
+  const oldId = (await sh(H, "docker inspect -f '{{.Id}}' ctr-web-1")).trim();
+  await sh(H, 'docker kill ctr-web-1');
+  const newId = await eventually(async () => {
+    const id = (await sh(H, "docker inspect -f '{{.Id}}' ctr-web-1 2>/dev/null || true")).trim();
+    return id && id !== oldId ? id : undefined;
+  }, 30_000);
+  assert.ok(newId, 'a new container replaced the killed one');
+  assert.ok(Number((await sh(H, 'systemctl show -p NRestarts --value ctr-web-1')).trim()) >= 1, 'systemd counted a restart');
+  assert.ok(await eventually(() => httpGet(`http://${ip}:${port}/`)), 'answers after the restart');
+});
+
+test('delete: stopped, disabled, unit, state and env gone, port released', async () => {
+  const r = await gear(H, ['delete', 'web-1']);
+  assert.is(r.code, 0, r.stderr);
+  const left = await sh(
+    H,
+    `ls /etc/systemd/system/ctr-web-1.service /etc/systemd/system/gear.target.wants/ctr-web-1.service /var/lib/gear/containers/web-1.json /var/lib/gear/env/web-1.env /var/lib/gear/ports/${port} 2>/dev/null; true`,
+  );
+  assert.is(left, '', `left behind: ${left}`);
+  assert.is((await sh(H, 'docker ps -aq --filter name=ctr-web-1')).trim(), '');
+  assert.match(await sh(H, 'systemctl is-active ctr-web-1 || true'), /inactive|unknown/);
+  assert.is(await httpGet(`http://${ip}:${port}/`, 1000), undefined);
+  const again = await gear(H, ['status', 'web-1']);
+  assert.is(again.code, 1);
+  assert.match(again.stderr, /^gear: web-1: container web-1 is not installed\n$/);
+});
+
+test.run();

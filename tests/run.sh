@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# npm test: install what the tests need, build, boot a disposable systemd
+# test host, run the unit and integration suites, tear every host down (even
+# on failure), and end with one line: "tests: N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export NO_COLOR=1 FORCE_COLOR=0
+
+# npm ci when node_modules is missing or older than the lock file.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund || exit 1
+fi
+npm run --silent build || exit 1
+tests/host/testhost setup || exit 1
+
+passed=0
+failed=0
+# uvu prints "Passed: N" and "Total: N" per run; a run that dies before printing counts as one failure.
+suite() {
+  local name=$1; shift
+  local log
+  log=$(mktemp)
+  "$@" 2>&1 | tee "$log"
+  local total pass
+  total=$(sed -n 's/^ *Total: *\([0-9]*\).*/\1/p' "$log" | tail -1)
+  pass=$(sed -n 's/^ *Passed: *\([0-9]*\).*/\1/p' "$log" | tail -1)
+  if [ -z "$total" ]; then
+    echo "suite $name did not finish"
+    failed=$((failed + 1))
+  else
+    passed=$((passed + pass))
+    failed=$((failed + total - pass))
+  fi
+  rm -f "$log"
+}
+
+uvu() { node --import tsx node_modules/uvu/bin.js "$@"; }
+
+suite unit uvu tests/unit
+
+export GEAR_TEST_HOST=gear-a
+cleanup() { tests/host/testhost down --all >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+cleanup
+if tests/host/testhost up "$GEAR_TEST_HOST" 2 >/dev/null; then
+  # One file at a time, in a fixed order: they share the host.
+  for file in lifecycle environment ports bad-input; do
+    suite "$file" uvu tests/integration "^$file\.test\.ts$"
+  done
+else
+  echo "test host did not boot"
+  failed=$((failed + 1))
+fi
+
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
