@@ -43,23 +43,43 @@ export class HostFs {
     await syncDir(dir);
   }
 
-  /** Create a file only if it does not exist yet; false if it did. The basis of port reservations. */
+  /**
+   * Create a file with its content only if no file of that name exists;
+   * false if one did. The content is written to a temp file first and
+   * hard-linked into place (link fails on an existing name, atomically), so
+   * a crash never leaves the file empty. The basis of port reservations.
+   */
   async createExclusive(hostPath: string, data: string): Promise<boolean> {
     const target = this.local(hostPath);
-    await fsp.mkdir(dirname(target), { recursive: true, mode: 0o755 });
+    const dir = dirname(target);
+    await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
+    const temp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`);
+    await fsp.writeFile(temp, data, { mode: 0o644, flag: 'wx', flush: true });
     try {
-      const handle = await fsp.open(target, 'wx', 0o644);
-      try {
-        await handle.writeFile(data);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      await fsp.link(temp, target);
+      await syncDir(dir);
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw err;
+    } finally {
+      await fsp.rm(temp, { force: true });
     }
+  }
+
+  /** Remove temp files (".*.tmp") older than `ageMs` that a killed writer left in a directory. */
+  async removeStaleTemps(hostDir: string, ageMs: number): Promise<string[]> {
+    const removed: string[] = [];
+    for (const name of await this.list(hostDir)) {
+      if (!/^\.[0-9a-f]+\.tmp$/.test(name)) continue;
+      const path = this.local(`${hostDir}/${name}`);
+      const stat = await fsp.stat(path).catch(() => undefined);
+      if (stat && Date.now() - stat.mtimeMs > ageMs) {
+        await fsp.rm(path, { force: true });
+        removed.push(`${hostDir}/${name}`);
+      }
+    }
+    return removed;
   }
 
   async read(hostPath: string): Promise<string | undefined> {

@@ -42,6 +42,9 @@ export async function cleanHost(host: Host): Promise<string[]> {
       removed.push(...ports.map((p) => `port ${p} (reserved by ${id})`));
     });
   }
+  // Temp files of writers killed mid-write (older than a minute: never one in flight).
+  for (const dir of ['containers', 'env', 'ports']) removed.push(...(await host.fs.removeStaleTemps(`${host.store.stateDir}/${dir}`, 60_000)));
+  removed.push(...(await host.fs.removeStaleTemps(host.config.unitDir, 60_000)));
   return removed;
 }
 

@@ -1,0 +1,111 @@
+/**
+ * Benchmarks of gear's container lifecycle on a real test host, each printed
+ * as a ratio against a baseline measured in the same run:
+ *   - install + start N HTTP containers until every one answers, against
+ *     N `docker run -d` one after another and N launched in parallel;
+ *   - `gear list-units --all` with 200 installed, against `systemctl list-units`;
+ *   - the CLI's cold start (`gear --version`) against `node -e 0`.
+ * Usage: GEAR_TEST_HOST=NAME tsx bench/containers.ts  (npm run bench boots the host)
+ */
+import { GEAR, TEST_HOST as H, allocatedPort, gear, hostIp, httpGet, run, sh } from '../tests/integration/harness.js';
+
+const N = Number(process.env.BENCH_N ?? 30);
+const ip = hostIp(H);
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function allAnswer(ports: number[]): Promise<void> {
+  await Promise.all(
+    ports.map(async (port) => {
+      for (;;) {
+        const res = await httpGet(`http://${ip}:${port}/`, 1000);
+        if (res?.status === 200) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }),
+  );
+}
+
+async function timed(work: () => Promise<void>): Promise<number> {
+  const start = performance.now();
+  await work();
+  return performance.now() - start;
+}
+
+const names = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+
+async function dockerBaseline(parallel: boolean): Promise<number> {
+  const ns = names('raw', N);
+  const ports = ns.map((_, i) => 5000 + i);
+  const cmds = ns.map((n, i) => `docker run -d --name ${n} -p ${ports[i]}:8080 test/web >/dev/null`);
+  const script = parallel ? `${cmds.map((c) => `${c} &`).join('\n')}\nwait` : cmds.join('\n');
+  const ms = await timed(async () => {
+    await sh(H, script);
+    await allAnswer(ports);
+  });
+  await sh(H, `docker rm -f ${ns.join(' ')} >/dev/null`);
+  return ms;
+}
+
+async function gearInstallStart(): Promise<number> {
+  const ns = names('g', N);
+  let ports: number[] = [];
+  const ms = await timed(async () => {
+    const r = await gear(H, ['install', 'test/web', ...ns, '--start', '-p', '8080:0']);
+    if (r.code !== 0) throw new Error(r.stderr);
+    ports = r.stdout.trim().split('\n').map((line) => allocatedPort(line));
+    await allAnswer(ports);
+  });
+  const del = await gear(H, ['delete', ...ns]);
+  if (del.code !== 0) throw new Error(del.stderr);
+  return ms;
+}
+
+async function timeCommand(argv: string[], repeat: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < repeat; i++) {
+    times.push(
+      await timed(async () => {
+        const r = await run(H, argv);
+        if (r.code !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr}`);
+      }),
+    );
+  }
+  return median(times);
+}
+
+function line(what: string, ms: number, baseline: string, baseMs: number): void {
+  console.log(`${what.padEnd(44)} ${seconds(ms).padStart(9)}   ${(ms / baseMs).toFixed(2)}x ${baseline} (${seconds(baseMs)})`);
+}
+
+async function main(): Promise<void> {
+  console.log(`host ${H} (${ip}), N=${N}`);
+  // Warm up the image and docker's caches once, outside the measurements.
+  await dockerBaseline(true);
+  const seq = await dockerBaseline(false);
+  const par = await dockerBaseline(true);
+  const g = await gearInstallStart();
+  console.log(`docker run -d, sequential, N=${N}: ${seconds(seq)}; in parallel: ${seconds(par)}`);
+  line(`gear install --start, N=${N}, until all answer`, g, 'parallel docker run -d', par);
+  line(`gear install --start, N=${N}, until all answer`, g, 'sequential docker run -d', seq);
+
+  const many = names('l', 200);
+  for (let i = 0; i < many.length; i += 50) {
+    const r = await gear(H, ['install', 'test/web', ...many.slice(i, i + 50)]);
+    if (r.code !== 0) throw new Error(r.stderr);
+  }
+  const list = await timeCommand([GEAR, 'list-units', '--all'], 7);
+  const sysList = await timeCommand(['systemctl', 'list-units', '--all', '--no-pager', 'ctr-*'], 7);
+  line('gear list-units --all, 200 installed', list, 'systemctl list-units', sysList);
+  await gear(H, ['delete', ...many]);
+
+  const cold = await timeCommand([GEAR, '--version'], 11);
+  const node = await timeCommand(['node', '-e', '0'], 11);
+  line('gear --version (cold start)', cold, 'node -e 0', node);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
