@@ -44,7 +44,7 @@ trap cleanup EXIT
 cleanup
 if tests/host/testhost up "$GEAR_TEST_HOST" 2 >/dev/null; then
   # One file at a time, in a fixed order: they share the host.
-  for file in lifecycle environment ports crash bad-input; do
+  for file in lifecycle environment ports crash pull bad-input; do
     suite "$file" uvu tests/integration "^$file\.test\.ts$"
   done
 else
