@@ -10,6 +10,8 @@
 import { GEAR, TEST_HOST as H, allocatedPort, gear, hostIp, httpGet, run, sh } from '../tests/integration/harness.js';
 
 const N = Number(process.env.BENCH_N ?? 30);
+/** Rounds of the container benchmark; the three variants alternate so drift hits all alike. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const ip = hostIp(H);
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
@@ -83,9 +85,15 @@ async function main(): Promise<void> {
   console.log(`host ${H} (${ip}), N=${N}`);
   // Warm up the image and docker's caches once, outside the measurements.
   await dockerBaseline(true);
-  const seq = await dockerBaseline(false);
-  const par = await dockerBaseline(true);
-  const g = await gearInstallStart();
+  const runs = { seq: [] as number[], par: [] as number[], gear: [] as number[] };
+  for (let round = 0; round < ROUNDS; round++) {
+    runs.seq.push(await dockerBaseline(false));
+    runs.par.push(await dockerBaseline(true));
+    runs.gear.push(await gearInstallStart());
+  }
+  const [seq, par, g] = [median(runs.seq), median(runs.par), median(runs.gear)];
+  const all = (xs: number[]) => xs.map((x) => (x / 1000).toFixed(2)).join(' ');
+  console.log(`medians of ${ROUNDS} rounds; seconds per round: sequential ${all(runs.seq)} | parallel ${all(runs.par)} | gear ${all(runs.gear)}`);
   console.log(`docker run -d, sequential, N=${N}: ${seconds(seq)}; in parallel: ${seconds(par)}`);
   line(`gear install --start, N=${N}, until all answer`, g, 'parallel docker run -d', par);
   line(`gear install --start, N=${N}, until all answer`, g, 'sequential docker run -d', seq);

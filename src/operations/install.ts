@@ -87,6 +87,8 @@ export const install = defineOperation<InstallRequest, InstallResult>({
  */
 async function writeContainer(host: Host, req: InstallRequest): Promise<ContainerDefinition> {
   if (await host.store.read(req.Id)) throw conflict(`container ${req.Id} already exists`);
+  // Templates load (and may fail) before anything is reserved.
+  const units = host.units;
   const ports = await host.ports.reserve(req.Id, req.Ports);
   const def: ContainerDefinition = {
     Id: req.Id,
@@ -98,14 +100,24 @@ async function writeContainer(host: Host, req: InstallRequest): Promise<Containe
   };
   try {
     await host.store.writeEnv(req.Id, req.Environment);
-    await host.units.write(def);
+    await units.write(def);
     await reloadIfNeeded(host, unitNameOf(req.Id));
     await host.store.write(def);
     return def;
   } catch (err) {
-    await host.units.remove(req.Id).catch(() => undefined);
-    await host.store.remove(req.Id).catch(() => undefined);
-    await host.ports.release(req.Id, ports.map((p) => p.External)).catch(() => undefined);
+    // Undo in reverse; each step on its own, so one failing does not skip the rest.
+    await attempt(() => host.store.remove(req.Id));
+    await attempt(() => units.remove(req.Id));
+    await attempt(() => host.ports.release(req.Id, ports.map((p) => p.External)));
     throw err;
+  }
+}
+
+/** Run a clean-up step, swallowing its failure (sync or async): the original error is what matters. */
+async function attempt(step: () => Promise<unknown>): Promise<void> {
+  try {
+    await step();
+  } catch {
+    // `gear clean` removes whatever is left.
   }
 }
