@@ -37,11 +37,20 @@ async function timed(work: () => Promise<void>): Promise<number> {
 
 const names = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
 
-async function dockerBaseline(parallel: boolean): Promise<number> {
+type Baseline = 'sequential' | 'parallel' | 'attached';
+
+/**
+ * N containers by hand: `docker run -d` one after another or all at once, or
+ * all at once in the foreground (attached, as gear's units run them so that
+ * output reaches the journal), left running in the background.
+ */
+async function dockerBaseline(kind: Baseline): Promise<number> {
   const ns = names('raw', N);
   const ports = ns.map((_, i) => 5000 + i);
-  const cmds = ns.map((n, i) => `docker run -d --name ${n} -p ${ports[i]}:8080 test/web >/dev/null`);
-  const script = parallel ? `${cmds.map((c) => `${c} &`).join('\n')}\nwait` : cmds.join('\n');
+  const run = (n: string, i: number) => `docker run -d --name ${n} -p ${ports[i]}:8080 test/web >/dev/null`;
+  const attached = (n: string, i: number) => `setsid docker run --rm --name ${n} -p ${ports[i]}:8080 test/web >/dev/null 2>&1 </dev/null &`;
+  const script =
+    kind === 'sequential' ? ns.map(run).join('\n') : kind === 'parallel' ? `${ns.map((n, i) => `${run(n, i)} &`).join('\n')}\nwait` : ns.map(attached).join('\n');
   const ms = await timed(async () => {
     await sh(H, script);
     await allAnswer(ports);
@@ -84,19 +93,21 @@ function line(what: string, ms: number, baseline: string, baseMs: number): void 
 async function main(): Promise<void> {
   console.log(`host ${H} (${ip}), N=${N}`);
   // Warm up the image and docker's caches once, outside the measurements.
-  await dockerBaseline(true);
-  const runs = { seq: [] as number[], par: [] as number[], gear: [] as number[] };
+  await dockerBaseline('parallel');
+  const runs = { seq: [] as number[], par: [] as number[], att: [] as number[], gear: [] as number[] };
   for (let round = 0; round < ROUNDS; round++) {
-    runs.seq.push(await dockerBaseline(false));
-    runs.par.push(await dockerBaseline(true));
+    runs.seq.push(await dockerBaseline('sequential'));
+    runs.par.push(await dockerBaseline('parallel'));
+    runs.att.push(await dockerBaseline('attached'));
     runs.gear.push(await gearInstallStart());
   }
-  const [seq, par, g] = [median(runs.seq), median(runs.par), median(runs.gear)];
+  const [seq, par, att, g] = [median(runs.seq), median(runs.par), median(runs.att), median(runs.gear)];
   const all = (xs: number[]) => xs.map((x) => (x / 1000).toFixed(2)).join(' ');
-  console.log(`medians of ${ROUNDS} rounds; seconds per round: sequential ${all(runs.seq)} | parallel ${all(runs.par)} | gear ${all(runs.gear)}`);
-  console.log(`docker run -d, sequential, N=${N}: ${seconds(seq)}; in parallel: ${seconds(par)}`);
-  line(`gear install --start, N=${N}, until all answer`, g, 'parallel docker run -d', par);
-  line(`gear install --start, N=${N}, until all answer`, g, 'sequential docker run -d', seq);
+  console.log(`medians of ${ROUNDS} rounds; seconds per round: sequential ${all(runs.seq)} | parallel ${all(runs.par)} | attached ${all(runs.att)} | gear ${all(runs.gear)}`);
+  const what = `gear install --start, N=${N}, until all answer`;
+  line(what, g, 'parallel docker run -d', par);
+  line(what, g, 'parallel attached docker run', att);
+  line(what, g, 'sequential docker run -d', seq);
 
   const many = names('l', 200);
   for (let i = 0; i < many.length; i += 50) {
