@@ -1,15 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { configFromEnv } from '../host/config.js';
-import { Host } from '../host/context.js';
 import { parseAssignment, parseEnvFile, renderEnvFile, type EnvVar } from '../model/env.js';
 import { GearError, describeError, invalid } from '../model/errors.js';
 import { parsePortFlag, type PortPair } from '../model/ports.js';
 import { parseVolumeFlag, type VolumeConfig } from '../model/volumes.js';
-import { operations, type Operation, type Progress } from '../operations/index.js';
+import { operations, type Progress } from '../operations/index.js';
+import { portsText, statusText, table } from '../operations/text.js';
 import { VERSION } from '../version.js';
-import { localName } from './locator.js';
-import { journalLine, portsText, pullReporter, statusText, table } from './output.js';
+import { Backends, type Target } from './backend.js';
+import { pullReporter } from './output.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -26,158 +25,216 @@ class Failures {
   }
 }
 
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw invalid(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? describeError(err)}`);
+  }
+}
+
 function main(argv: string[]): Promise<number> {
-  let host: Host | undefined;
-  const getHost = () => (host ??= new Host(configFromEnv()));
   const failures = new Failures();
   const progress: Progress = { pull: pullReporter(process.stderr), note: (m) => process.stderr.write(`${m}\n`) };
-
-  const exec = <Req, Res>(op: Operation<Req, Res>, params: Record<string, string>, body?: unknown, query: Record<string, string> = {}) =>
-    op.run(getHost(), op.parse({ params, query, body }), progress);
-
-  /** Run `work` for every target in parallel; failures are reported per target. */
-  const eachTarget = async (targets: string[], work: (name: string) => Promise<void>) => {
-    const names: string[] = [];
-    for (const t of targets) {
-      try {
-        names.push(localName(t));
-      } catch (err) {
-        failures.report(t, err);
-      }
+  let backends: Backends | undefined;
+  const getBackends = () => {
+    if (!backends) {
+      const tokenFile = (program.opts().tokenFile as string | undefined) ?? process.env.GEAR_TOKEN_FILE;
+      backends = new Backends(process.env, tokenFile ? readText(tokenFile, 'token file').trim() : undefined);
     }
-    if (failures.count > 0) return; // bad input changes nothing, not even for the good targets
-    await Promise.all(names.map((n) => work(n).catch((err) => failures.report(n, err))));
+    return backends;
   };
 
+  /**
+   * Resolve every target first (bad input changes nothing, not even for the
+   * good targets), then run `work` for all of them in parallel; failures are
+   * reported one line per target.
+   */
+  const eachTarget = async (texts: string[], work: (t: Target) => Promise<void>) => {
+    const targets: Target[] = [];
+    for (const text of texts) {
+      try {
+        targets.push(getBackends().target(text));
+      } catch (err) {
+        failures.report(text, err);
+      }
+    }
+    if (failures.count > 0) return;
+    await Promise.all(targets.map((t) => work(t).catch((err) => failures.report(t.display, err))));
+  };
+  const print = (text: string) => process.stdout.write(text);
+
   const program = new Command('gear')
-    .description('Run container images as systemd services')
+    .description('Run container images as systemd services, on this host or on gear agents')
     .version(VERSION, '-V, --version')
-    .showHelpAfterError(false)
+    .option('--token-file <file>', 'bearer token for agents that require one (or GEAR_TOKEN_FILE)')
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .addHelpText('after', '\nTargets: [ctr://][HOST[:PORT]/]NAME; without HOST the container is on this host.')
     .exitOverride();
 
   program
     .command('install')
-    .description('install IMAGE as a systemd unit for each NAME')
+    .description('install IMAGE as a systemd unit for each target')
     .argument('<image>', 'image reference, e.g. test/web or registry:5000/app:1.2')
-    .argument('<names...>', 'container names')
+    .argument('<targets...>', '[HOST[:PORT]/]NAME')
     .option('--start', 'start the containers after installing them')
     .option('-p, --ports <INTERNAL:EXTERNAL>', 'publish a port; EXTERNAL 0 allocates one (repeatable)', collect)
     .option('-e, --env <NAME=VALUE>', 'set an environment variable (repeatable)', collect)
     .option('--env-file <file>', 'read environment variables from a file (NAME=VALUE lines)')
     .option('-v, --volume <HOST:CONTAINER[:ro]>', 'bind-mount a host path, or CONTAINER alone for a volume (repeatable)', collect)
     .option('--slice <name.slice>', 'systemd slice to run in (default gear.slice)')
-    .action(async (image: string, names: string[], o: Record<string, unknown>) => {
+    .action(async (image: string, targets: string[], o: Record<string, unknown>) => {
       let body: Record<string, unknown>;
       try {
         body = installBody(image, o);
       } catch (err) {
         return failures.report(undefined, err);
       }
-      await eachTarget(names, async (name) => {
-        const r = await exec(operations.install, { id: name }, body);
+      await eachTarget(targets, async (t) => {
+        const r = await t.backend.call(operations.install, { params: { id: t.name }, query: {}, body }, progress);
         const ports = r.Ports.length ? ` (${portsText(r.Ports)})` : '';
-        process.stdout.write(`${name} installed${r.State ? ' and started' : ''}${ports}\n`);
+        print(`${t.display} installed${r.State ? ' and started' : ''}${ports}\n`);
       });
     });
 
-  const lifecycle = (name: string, op: Operation<{ Id: string }, { ActiveState: string; SubState: string }>, verb: string) =>
+  for (const [name, op, verb] of [
+    ['start', operations.start, 'started'],
+    ['stop', operations.stop, 'stopped'],
+    ['restart', operations.restart, 'restarted'],
+  ] as const) {
     program
       .command(name)
-      .description(`${name} containers`)
-      .argument('<names...>')
-      .action((names: string[]) =>
-        eachTarget(names, async (n) => {
-          const s = await exec(op, { id: n });
-          process.stdout.write(`${n} ${verb} (${s.ActiveState}/${s.SubState})\n`);
+      .description(`${name} containers, waiting until systemd has done it`)
+      .argument('<targets...>')
+      .action((targets: string[]) =>
+        eachTarget(targets, async (t) => {
+          const s = await t.backend.call(op, { params: { id: t.name }, query: {} }, progress);
+          print(`${t.display} ${verb} (${s.ActiveState}/${s.SubState})\n`);
         }),
       );
-  lifecycle('start', operations.start, 'started');
-  lifecycle('stop', operations.stop, 'stopped');
-  lifecycle('restart', operations.restart, 'restarted');
+  }
 
   program
     .command('delete')
     .description('stop and remove containers: unit, state, env file and ports')
-    .argument('<names...>')
-    .action((names: string[]) =>
-      eachTarget(names, async (n) => {
-        await exec(operations.remove, { id: n });
-        process.stdout.write(`${n} deleted\n`);
+    .argument('<targets...>')
+    .action((targets: string[]) =>
+      eachTarget(targets, async (t) => {
+        await t.backend.call(operations.remove, { params: { id: t.name }, query: {} }, progress);
+        print(`${t.display} deleted\n`);
       }),
     );
 
   program
     .command('status')
     .description('unit state, main pid, container and ports')
-    .argument('<names...>')
+    .argument('<targets...>')
     .option('--json', 'print JSON')
-    .action((names: string[], o: { json?: boolean }) =>
-      eachTarget(names, async (n) => {
-        const s = await exec(operations.status, { id: n });
-        process.stdout.write(o.json ? `${JSON.stringify(s)}\n` : statusText(s));
+    .action((targets: string[], o: { json?: boolean }) =>
+      eachTarget(targets, async (t) => {
+        const s = await t.backend.call(operations.status, { params: { id: t.name }, query: {} }, progress);
+        print(o.json ? `${JSON.stringify(t.backend.label ? { Server: t.backend.label, ...s } : s)}\n` : statusText(s));
       }),
     );
 
   program
     .command('list-units')
-    .description('list containers and their unit states')
+    .description('list containers and their unit states, here or on the given agents (in parallel)')
+    .argument('[hosts...]', 'HOST[:PORT] of agents; none: this host')
     .option('-a, --all', 'include containers that are installed but not loaded')
     .option('--json', 'print JSON')
-    .action(async (o: { all?: boolean; json?: boolean }) => {
-      const r = await exec(operations.list, {}, undefined, o.all ? { all: '1' } : {});
-      if (o.json) return void process.stdout.write(`${JSON.stringify(r)}\n`);
-      process.stdout.write(table(['ID', 'ACTIVE', 'SUB', 'LOAD'], r.Containers.map((c) => [c.Id, c.ActiveState, c.SubState, c.LoadState])));
+    .action(async (hosts: string[], o: { all?: boolean; json?: boolean }) => {
+      const query = o.all ? { all: '1' } : {};
+      const servers = hosts.length ? hosts : [''];
+      const rows: { Server: string; Id: string; ActiveState: string; SubState: string; LoadState: string }[] = [];
+      await Promise.all(
+        servers.map(async (server) => {
+          try {
+            const m = /^(.*?)(?::([0-9]{1,5}))?$/.exec(server)!;
+            const backend = getBackends().forHost(m[1]!, m[2] ? Number(m[2]) : undefined);
+            const r = await backend.call(operations.list, { params: {}, query }, progress);
+            for (const c of r.Containers) rows.push({ Server: backend.label, ...c });
+          } catch (err) {
+            failures.report(server, err);
+          }
+        }),
+      );
+      rows.sort((a, b) => a.Server.localeCompare(b.Server) || a.Id.localeCompare(b.Id));
+      if (o.json) return void print(`${JSON.stringify({ Containers: hosts.length ? rows : rows.map(({ Server: _, ...c }) => c) })}\n`);
+      const cells = (c: (typeof rows)[number]) => [c.Id, c.ActiveState, c.SubState, c.LoadState];
+      print(
+        hosts.length
+          ? table(['SERVER', 'ID', 'ACTIVE', 'SUB', 'LOAD'], rows.map((c) => [c.Server, ...cells(c)]))
+          : table(['ID', 'ACTIVE', 'SUB', 'LOAD'], rows.map(cells)),
+      );
     });
 
   program
     .command('logs')
     .description("a container's output, from the journal")
-    .argument('<name>')
+    .argument('<target>')
     .option('-f, --follow', 'keep printing new lines')
     .option('-n, --lines <n>', 'only the last N lines')
-    .action(async (name: string, o: { follow?: boolean; lines?: string }) => {
+    .action(async (text: string, o: { follow?: boolean; lines?: string }) => {
+      const t = getBackends().target(text);
       const abort = new AbortController();
-      // Ctrl-C or `timeout`: stop journalctl, flush what was printed, exit cleanly.
+      // Ctrl-C or `timeout`: stop following, flush what was printed, exit cleanly.
       for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => abort.abort());
       const query: Record<string, string> = {};
       if (o.lines !== undefined) query.lines = o.lines;
       if (o.follow) query.follow = '1';
-      const op = operations.logs;
-      const req = { ...op.parse({ params: { id: localName(name) }, query }), signal: abort.signal };
-      for await (const e of await op.run(getHost(), req, progress)) process.stdout.write(journalLine(e));
+      for await (const line of t.backend.logLines({ params: { id: t.name }, query }, abort.signal)) print(`${line}\n`);
     });
 
   program
     .command('env')
     .description("print a container's environment (env file format)")
-    .argument('<names...>')
+    .argument('<targets...>')
     .option('--json', 'print JSON')
-    .action((names: string[], o: { json?: boolean }) =>
-      eachTarget(names, async (n) => {
-        const r = await exec(operations.getEnv, { id: n });
-        process.stdout.write(o.json ? `${JSON.stringify(r)}\n` : renderEnvFile(r.Variables));
+    .action((targets: string[], o: { json?: boolean }) =>
+      eachTarget(targets, async (t) => {
+        const r = await t.backend.call(operations.getEnv, { params: { id: t.name }, query: {} }, progress);
+        print(o.json ? `${JSON.stringify(r)}\n` : renderEnvFile(r.Variables));
       }),
     );
 
   program
     .command('set-env')
     .description("set variables in a container's environment; applied at its next (re)start")
-    .argument('<name>')
+    .argument('<target>')
     .argument('[assignments...]', 'NAME=VALUE')
     .option('--reset', 'replace the whole environment instead of merging into it')
-    .action(async (name: string, assignments: string[], o: { reset?: boolean }) => {
+    .action(async (text: string, assignments: string[], o: { reset?: boolean }) => {
       const Variables = assignments.map(parseAssignment);
       if (!o.reset && Variables.length === 0) throw invalid('nothing to set: give NAME=VALUE, or --reset to clear');
-      await exec(o.reset ? operations.replaceEnv : operations.patchEnv, { id: localName(name) }, { Variables });
+      const t = getBackends().target(text);
+      await t.backend.call(o.reset ? operations.replaceEnv : operations.patchEnv, { params: { id: t.name }, query: {}, body: { Variables } }, progress);
     });
 
   program
     .command('clean')
     .description('remove what interrupted installs left behind')
-    .action(async () => {
-      const r = await exec(operations.clean, {});
-      for (const what of r.Removed) process.stdout.write(`removed ${what}\n`);
+    .argument('[hosts...]', 'HOST[:PORT] of agents; none: this host')
+    .action(async (hosts: string[]) => {
+      for (const server of hosts.length ? hosts : ['']) {
+        const m = /^(.*?)(?::([0-9]{1,5}))?$/.exec(server)!;
+        const backend = getBackends().forHost(m[1]!, m[2] ? Number(m[2]) : undefined);
+        const r = await backend.call(operations.clean, { params: {}, query: {} }, progress);
+        for (const what of r.Removed) print(`${backend.label ? `${backend.label}: ` : ''}removed ${what}\n`);
+      }
+    });
+
+  program
+    .command('daemon')
+    .description('run the agent: the HTTP API on loopback and a unix socket')
+    .option('--listen <address>', 'HOST:PORT or unix:/PATH to listen on (repeatable; default 127.0.0.1:43273)', collect)
+    .option('--socket <path>', 'unix socket (default /run/gear/gear.sock)')
+    .option('--no-socket', 'do not listen on a unix socket')
+    .option('--token-file <file>', 'bearer token clients must send; required to listen beyond loopback')
+    .option('--log-stream-seconds <n>', 'how long a streamed log follows the journal', '30')
+    .action(async (o: { listen?: string[]; socket?: string | false; tokenFile?: string; logStreamSeconds: string }) => {
+      const { runDaemon } = await import('../agent/daemon.js');
+      await runDaemon({ listen: o.listen, socket: o.socket, tokenFile: o.tokenFile, logStreamSeconds: Number(o.logStreamSeconds) });
     });
 
   return program
@@ -190,12 +247,12 @@ function main(argv: string[]): Promise<number> {
         return 1;
       },
     )
-    .finally(() => host?.close());
+    .finally(() => backends?.close());
 }
 
 function installBody(image: string, o: Record<string, unknown>): Record<string, unknown> {
   const Ports: PortPair[] = ((o.ports as string[]) ?? []).map(parsePortFlag);
-  const fromFile: EnvVar[] = o.envFile ? parseEnvFile(readEnvFile(o.envFile as string), o.envFile as string) : [];
+  const fromFile: EnvVar[] = o.envFile ? parseEnvFile(readText(o.envFile as string, 'env file'), o.envFile as string) : [];
   const fromFlags = ((o.env as string[]) ?? []).map(parseAssignment);
   const names = new Map([...fromFile, ...fromFlags].map((v) => [v.Name, v.Value]));
   const VolumeConfig: VolumeConfig = { Volumes: [], BindMounts: [] };
@@ -206,16 +263,8 @@ function installBody(image: string, o: Record<string, unknown>): Record<string, 
     Ports,
     Environment: { Variables: [...names].map(([Name, Value]) => ({ Name, Value })) },
     VolumeConfig,
-    SystemdSlice: o.slice,
+    ...(o.slice === undefined ? {} : { SystemdSlice: o.slice }),
   };
-}
-
-function readEnvFile(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    throw invalid(`cannot read env file ${path}: ${(err as NodeJS.ErrnoException).code ?? describeError(err)}`);
-  }
 }
 
 main(process.argv).then((code) => {

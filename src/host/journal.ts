@@ -36,6 +36,7 @@ export class JournalctlJournal implements Journal {
   constructor(private readonly root: string) {}
 
   async *entries(query: JournalQuery): AsyncIterable<JournalEntry> {
+    if (query.signal?.aborted) return;
     const args = ['--no-pager', '-o', 'json', `--unit=${query.unit}`];
     if (this.root !== '/') args.push(`--root=${this.root}`);
     if (query.lines !== undefined) args.push(`--lines=${query.lines}`);

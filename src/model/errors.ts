@@ -8,6 +8,8 @@ export type ErrorKind =
   | 'not-found' // the container (or image) does not exist: 404
   | 'conflict' // it already exists / the port is taken: 409
   | 'busy' // another operation on the same container holds it: 429
+  | 'unavailable' // the agent's job queue is full: 503
+  | 'unauthorized' // no or wrong credentials: 401
   | 'failed'; // the host refused: the unit failed, docker answered an error: 500
 
 export const statusOfKind: Record<ErrorKind, number> = {
@@ -15,6 +17,8 @@ export const statusOfKind: Record<ErrorKind, number> = {
   'not-found': 404,
   conflict: 409,
   busy: 429,
+  unavailable: 503,
+  unauthorized: 401,
   failed: 500,
 };
 
@@ -33,10 +37,18 @@ export const invalid = (message: string, hint?: string) => new GearError('invali
 export const notFound = (message: string) => new GearError('not-found', message);
 export const conflict = (message: string) => new GearError('conflict', message);
 export const busy = (message: string) => new GearError('busy', message);
+export const unavailable = (message: string) => new GearError('unavailable', message);
 export const failed = (message: string, hint?: string) => new GearError('failed', message, hint);
 
 /** Printable form of any thrown value, for one-line CLI errors and API bodies. */
 export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
+}
+
+/** The error kind an HTTP status stands for (the client's side of statusOfKind). */
+export function kindOfStatus(status: number): ErrorKind {
+  const found = (Object.entries(statusOfKind) as [ErrorKind, number][]).find(([, s]) => s === status);
+  if (found) return found[0];
+  return status >= 400 && status < 500 ? 'invalid' : 'failed';
 }

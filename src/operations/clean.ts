@@ -52,6 +52,8 @@ export const clean = defineOperation<Record<string, never>, { Removed: string[] 
   name: 'clean',
   method: 'POST',
   path: '/clean',
+  summary: 'Remove what interrupted installs left behind',
+  mutates: true,
   parse: () => ({}),
   run: async (host) => ({ Removed: await cleanHost(host) }),
 });

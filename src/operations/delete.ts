@@ -24,6 +24,8 @@ export const remove = defineOperation<IdRequest, void>({
   name: 'delete',
   method: 'DELETE',
   path: '/container/:id',
+  summary: 'Stop a container and remove its unit, state, env file and port reservations',
+  mutates: true,
   parse: parseId,
   run: (host, req) => host.locks.with(req.Id, () => deleteContainer(host, req.Id)),
 });

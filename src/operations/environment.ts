@@ -4,6 +4,8 @@ import { validateName } from '../model/names.js';
 import { requireDefinition } from './common.js';
 import { parseEnvironmentVariables } from './env-body.js';
 import { bodyObject, defineOperation, parseId, type IdRequest } from './operation.js';
+import { EnvironmentBodySchema } from './schemas.js';
+import { renderEnvFile } from '../model/env.js';
 
 export interface EnvironmentBody {
   Variables: EnvVar[];
@@ -13,6 +15,9 @@ export const getEnv = defineOperation<IdRequest, EnvironmentBody>({
   name: 'env',
   method: 'GET',
   path: '/environment/:id',
+  summary: "Read a container's environment",
+  mutates: false,
+  http: { text: (r) => renderEnvFile(r.Variables), preferText: true },
   parse: parseId,
   async run(host, req) {
     await requireDefinition(host, req.Id);
@@ -35,11 +40,15 @@ function parseSetEnv(raw: { params: Record<string, string>; body?: unknown }): S
  * Replace (PUT) or merge into (PATCH) a container's env file. Docker reads
  * the file when the container starts: a restart applies the change.
  */
-const setEnv = (name: string, method: 'PUT' | 'PATCH', merge: boolean) =>
+const setEnv = (name: string, method: 'PUT' | 'PATCH', merge: boolean, summary: string) =>
   defineOperation<SetEnvRequest, EnvironmentBody>({
     name,
     method,
     path: '/environment/:id',
+    summary,
+    body: EnvironmentBodySchema,
+    mutates: true,
+    http: { text: (r) => renderEnvFile(r.Variables) },
     parse: parseSetEnv,
     run: (host, req) =>
       host.locks.with(req.Id, async () => {
@@ -51,5 +60,5 @@ const setEnv = (name: string, method: 'PUT' | 'PATCH', merge: boolean) =>
       }),
   });
 
-export const replaceEnv = setEnv('set-env-reset', 'PUT', false);
-export const patchEnv = setEnv('set-env', 'PATCH', true);
+export const replaceEnv = setEnv('set-env-reset', 'PUT', false, "Replace a container's environment (applied at its next start)");
+export const patchEnv = setEnv('set-env', 'PATCH', true, "Merge variables into a container's environment (applied at its next start)");

@@ -10,6 +10,8 @@ import { reloadIfNeeded } from './common.js';
 import { parseEnvironmentVariables } from './env-body.js';
 import { startUnit } from './lifecycle.js';
 import { bodyObject, boolField, defineOperation } from './operation.js';
+import { InstallBodySchema } from './schemas.js';
+import { formatPortMapping } from '../model/ports.js';
 
 export interface InstallRequest {
   Id: string;
@@ -45,6 +47,13 @@ export const install = defineOperation<InstallRequest, InstallResult>({
   name: 'install',
   method: 'PUT',
   path: '/container/:id',
+  summary: 'Install a container as a systemd unit (and start it when Started is true)',
+  body: InstallBodySchema,
+  mutates: true,
+  http: {
+    headers: (r): Record<string, string> => (r.Ports.length ? { 'X-PortMapping': formatPortMapping(r.Ports) } : {}),
+    text: (r) => `Container ${r.Id} is installed${r.State ? ` and ${r.State.ActiveState}` : ''}\n`,
+  },
   parse(raw) {
     const body = bodyObject(raw.body, [
       'Image', 'Started', 'Ports', 'Environment', 'VolumeConfig', 'SystemdSlice', 'Isolate', 'SocketActivation', 'NetworkLinks',

@@ -1,8 +1,8 @@
 import type { Host } from '../host/context.js';
 import type { UnitState } from '../host/systemd.js';
 import { TARGET_UNIT } from '../host/units.js';
-import { failed } from '../model/errors.js';
-import { unitNameOf } from '../model/names.js';
+import { busy, failed } from '../model/errors.js';
+import { nameOfUnit, unitNameOf } from '../model/names.js';
 import { reloadIfNeeded, requireDefinition } from './common.js';
 import { defineOperation, parseId, type IdRequest } from './operation.js';
 
@@ -29,11 +29,14 @@ export async function stopUnit(host: Host, id: string): Promise<UnitState> {
   return host.systemd.stop(unit);
 }
 
-const lifecycle = (name: string, method: 'PUT' | 'POST', path: string, act: (host: Host, id: string) => Promise<UnitState>) =>
+const lifecycle = (name: string, method: 'PUT' | 'POST', path: string, summary: string, act: (host: Host, id: string) => Promise<UnitState>) =>
   defineOperation<IdRequest, UnitState>({
     name,
     method,
     path,
+    summary,
+    mutates: true,
+    http: { text: (s) => `Container ${nameOfUnit(s.Id) ?? s.Id} is ${s.ActiveState} (${s.SubState})\n` },
     parse: parseId,
     run: (host, req) =>
       host.locks.with(req.Id, async () => {
@@ -42,6 +45,12 @@ const lifecycle = (name: string, method: 'PUT' | 'POST', path: string, act: (hos
       }),
   });
 
-export const start = lifecycle('start', 'PUT', '/container/:id/started', (host, id) => startUnit(host, id));
-export const stop = lifecycle('stop', 'PUT', '/container/:id/stopped', stopUnit);
-export const restart = lifecycle('restart', 'POST', '/container/:id/restart', (host, id) => startUnit(host, id, true));
+export const start = lifecycle('start', 'PUT', '/container/:id/started', 'Start a container and enable it at boot', (host, id) => startUnit(host, id));
+export const stop = lifecycle('stop', 'PUT', '/container/:id/stopped', 'Stop a container and disable it at boot', stopUnit);
+export const restart = lifecycle('restart', 'POST', '/container/:id/restart', 'Restart a container', async (host, id) => {
+  // As in the seed: a restart while the unit is changing state is refused (429), not queued.
+  const now = await host.systemd.state(unitNameOf(id));
+  if (now.ActiveState === 'activating' || now.ActiveState === 'deactivating')
+    throw busy(`container ${id} is ${now.ActiveState}; retry when that is done`);
+  return startUnit(host, id, true);
+});

@@ -1,6 +1,8 @@
 import { invalid } from '../model/errors.js';
 import { nameOfUnit } from '../model/names.js';
 import { defineOperation } from './operation.js';
+import { querySchema } from './schemas.js';
+import { table } from './text.js';
 
 export interface ContainerSummary {
   Id: string;
@@ -19,6 +21,10 @@ export const list = defineOperation<{ all: boolean }, { Containers: ContainerSum
   name: 'list-units',
   method: 'GET',
   path: '/containers',
+  summary: 'List containers with their unit states',
+  query: querySchema(['all']),
+  mutates: false,
+  http: { text: (r) => table(['ID', 'ACTIVE', 'SUB', 'LOAD'], r.Containers.map((c) => [c.Id, c.ActiveState, c.SubState, c.LoadState])) },
   parse(raw) {
     const all = raw.query.all;
     if (all !== undefined && !['', '0', '1', 'true', 'false'].includes(all)) throw invalid('all must be 1 or 0');

@@ -3,6 +3,7 @@ import { invalid } from '../model/errors.js';
 import { unitNameOf } from '../model/names.js';
 import { requireDefinition } from './common.js';
 import { defineOperation, parseId } from './operation.js';
+import { querySchema } from './schemas.js';
 
 export interface LogsRequest {
   Id: string;
@@ -16,6 +17,9 @@ export const logs = defineOperation<LogsRequest, AsyncIterable<JournalEntry>>({
   name: 'logs',
   method: 'GET',
   path: '/container/:id/log',
+  summary: "A container's journal; streamed (and followed) with Accept: text/plain;stream=true",
+  query: querySchema(['lines', 'follow']),
+  mutates: false,
   parse(raw) {
     const { lines, follow } = raw.query;
     if (lines !== undefined && !/^[0-9]{1,7}$/.test(lines)) throw invalid('lines must be a whole number');

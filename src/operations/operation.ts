@@ -1,3 +1,4 @@
+import type { TSchema } from '@sinclair/typebox';
 import type { Host } from '../host/context.js';
 import type { PullProgress } from '../host/docker.js';
 import { invalid } from '../model/errors.js';
@@ -22,10 +23,30 @@ export interface Progress {
   note?(message: string): void;
 }
 
+/** How a result travels over HTTP. */
+export interface HttpSpec<Res> {
+  /** Status of a successful JSON answer (default 200; 204 when the result is undefined). */
+  status?: number;
+  /** Headers derived from the result, e.g. X-PortMapping. */
+  headers?: (res: Res) => Record<string, string>;
+  /** The plain-text rendering: streamed answers end with it; reads send it when text/plain is asked. */
+  text?: (res: Res) => string;
+  /** A read whose default answer (no Accept) is its text, like status: systemctl status's text. */
+  preferText?: boolean;
+}
+
 export interface Operation<Req, Res> {
   name: string;
   method: 'GET' | 'PUT' | 'POST' | 'DELETE' | 'PATCH';
+  /** Route, with :params (":id" is always a container name). */
   path: string;
+  summary: string;
+  /** JSON schemas the agent validates requests against and publishes in /openapi.json. */
+  body?: TSchema;
+  query?: TSchema;
+  /** Changes the host: its result is remembered under the request's X-Request-Id. */
+  mutates: boolean;
+  http?: HttpSpec<Res>;
   parse(raw: RawRequest): Req;
   run(host: Host, req: Req, progress: Progress): Promise<Res>;
 }

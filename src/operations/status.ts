@@ -4,6 +4,7 @@ import { containerNameOf, unitNameOf } from '../model/names.js';
 import type { PortPair } from '../model/ports.js';
 import { requireDefinition } from './common.js';
 import { defineOperation, parseId, type IdRequest } from './operation.js';
+import { portsText, statusText } from './text.js';
 
 export interface ContainerStatus {
   Id: string;
@@ -18,6 +19,9 @@ export const status = defineOperation<IdRequest, ContainerStatus>({
   name: 'status',
   method: 'GET',
   path: '/container/:id/status',
+  summary: 'Unit state, main pid, container and ports (text like systemctl status, or JSON)',
+  mutates: false,
+  http: { text: statusText, preferText: true },
   parse: parseId,
   async run(host, req) {
     const def = await requireDefinition(host, req.Id);
@@ -33,6 +37,9 @@ export const ports = defineOperation<IdRequest, { Ports: PortPair[] }>({
   name: 'ports',
   method: 'GET',
   path: '/container/:id/ports',
+  summary: "A container's published ports",
+  mutates: false,
+  http: { text: (r) => `${portsText(r.Ports)}\n` },
   parse: parseId,
   async run(host, req) {
     return { Ports: (await requireDefinition(host, req.Id)).Ports };

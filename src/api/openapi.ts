@@ -1,0 +1,39 @@
+import { operations, type Operation } from '../operations/index.js';
+import { VERSION } from '../version.js';
+
+/** The OpenAPI 3.1 document of the agent, generated from the operation definitions. */
+export function openApiDocument(): object {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const op of Object.values(operations) as Operation<unknown, unknown>[]) {
+    const path = op.path.replace(/:([A-Za-z]+)/g, '{$1}');
+    const params = [...op.path.matchAll(/:([A-Za-z]+)/g)].map(([, name]) => ({
+      name,
+      in: 'path',
+      required: true,
+      schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$', maxLength: 64 },
+    }));
+    const query = op.query ? Object.keys((op.query as { properties?: object }).properties ?? {}).map((name) => ({ name, in: 'query', schema: { type: 'string' } })) : [];
+    (paths[path] ??= {})[op.method.toLowerCase()] = {
+      operationId: op.name,
+      summary: op.summary,
+      parameters: [...params, ...query, { name: 'X-Request-Id', in: 'header', required: false, schema: { type: 'string', pattern: '^[0-9a-fA-F]{32}$' } }],
+      ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: op.body } } } } : {}),
+      responses: {
+        [String(op.http?.status ?? 200)]: { description: 'success (JSON; text/plain when asked and available)' },
+        204: { description: 'success without a body' },
+        ...(op.mutates ? { 202: { description: 'progress streamed as text lines (Accept: text/plain;stream=true)' } } : {}),
+        400: { description: 'invalid request: {Message}' },
+        401: { description: 'authentication required (TCP listeners with a token)' },
+        404: { description: 'no such container: {Message}' },
+        409: { description: 'already exists, or port taken: {Message}' },
+        429: { description: 'the container is busy with another operation: {Message}' },
+        503: { description: 'the job queue is full: {Message}' },
+      },
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'gear agent', version: VERSION, description: 'Containers as systemd units. Compatible with the geard API.' },
+    paths,
+  };
+}

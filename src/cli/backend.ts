@@ -1,0 +1,105 @@
+import { AgentClient, parseAgentAddress } from '../api/client.js';
+import { configFromEnv } from '../host/config.js';
+import { Host } from '../host/context.js';
+import { operations, type Operation, type Progress, type RawRequest } from '../operations/index.js';
+import { journalLine } from '../operations/text.js';
+import { parseLocator } from './locator.js';
+
+/**
+ * Where the CLI's operations run: on this host directly (systemd, Docker)
+ * or on an agent over HTTP. Commands do not care which.
+ */
+export interface Backend {
+  /** Name of the host in output ("" for the local one). */
+  readonly label: string;
+  call<Req, Res>(op: Operation<Req, Res>, raw: RawRequest, progress: Progress): Promise<Res>;
+  /** A container's journal as text lines. */
+  logLines(raw: RawRequest, signal: AbortSignal): AsyncIterable<string>;
+  close(): void;
+}
+
+class LocalBackend implements Backend {
+  readonly label = '';
+  private host?: Host;
+
+  private get engine(): Host {
+    return (this.host ??= new Host(configFromEnv()));
+  }
+
+  call<Req, Res>(op: Operation<Req, Res>, raw: RawRequest, progress: Progress): Promise<Res> {
+    return op.run(this.engine, op.parse(raw), progress);
+  }
+
+  async *logLines(raw: RawRequest, signal: AbortSignal): AsyncIterable<string> {
+    const req = { ...operations.logs.parse(raw), signal };
+    for await (const e of await operations.logs.run(this.engine, req, {})) yield journalLine(e).slice(0, -1);
+  }
+
+  close(): void {
+    this.host?.close();
+  }
+}
+
+class RemoteBackend implements Backend {
+  constructor(
+    private readonly client: AgentClient,
+    readonly label: string,
+  ) {}
+
+  call<Req, Res>(op: Operation<Req, Res>, raw: RawRequest): Promise<Res> {
+    // Validate here too: bad input fails before anything is sent.
+    op.parse(raw);
+    return this.client.call(op, raw);
+  }
+
+  logLines(raw: RawRequest, signal: AbortSignal): AsyncIterable<string> {
+    operations.logs.parse(raw);
+    return this.client.lines(operations.logs as Operation<unknown, unknown>, raw, signal);
+  }
+
+  close(): void {}
+}
+
+/** A container on a backend, as named on the command line. */
+export interface Target {
+  backend: Backend;
+  name: string;
+  /** How to show it: NAME locally, HOST/NAME on an agent. */
+  display: string;
+}
+
+/**
+ * Resolves locators to backends, one per host. A locator without a host is
+ * local, unless GEAR_AGENT names an agent for "here" (the SPC's host
+ * command does that).
+ */
+export class Backends {
+  private readonly cache = new Map<string, Backend>();
+
+  constructor(
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly token?: string,
+  ) {}
+
+  /** The backend for a host ("" = this host). */
+  forHost(host: string, port?: number): Backend {
+    const agent = host === '' ? this.env.GEAR_AGENT : `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}${port ? `:${port}` : ''}`;
+    const key = agent ?? '';
+    let backend = this.cache.get(key);
+    if (!backend) {
+      backend = agent ? new RemoteBackend(new AgentClient(parseAgentAddress(agent, this.token)), host === '' ? '' : agent) : new LocalBackend();
+      this.cache.set(key, backend);
+    }
+    return backend;
+  }
+
+  target(text: string): Target {
+    const loc = parseLocator(text);
+    const backend = this.forHost(loc.host ?? '', loc.port);
+    return { backend, name: loc.name, display: backend.label ? `${backend.label}/${loc.name}` : loc.name };
+  }
+
+  close(): void {
+    for (const b of this.cache.values()) b.close();
+  }
+}

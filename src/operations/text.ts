@@ -1,0 +1,40 @@
+/** Plain-text renderings of results, shared by the CLI and the agent's text/plain answers. */
+import type { JournalEntry } from '../host/journal.js';
+import type { UnitState } from '../host/systemd.js';
+import type { ContainerStatus } from './status.js';
+import type { PortPair } from '../model/ports.js';
+
+/** Plain text tables with aligned columns, as `systemctl list-units` prints them. */
+export function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  return [line(headers), ...rows.map(line)].join('\n') + '\n';
+}
+
+export const portsText = (ports: PortPair[]) => ports.map((p) => `${p.Internal} -> ${p.External}`).join(', ');
+
+const since = (usec?: number) => (usec ? ` since ${new Date(usec / 1000).toISOString()}` : '');
+
+function unitLine(u: UnitState): string {
+  const enabled = u.UnitFileState ? `; ${u.UnitFileState}` : '';
+  return `   Loaded: ${u.LoadState}${enabled}\n   Active: ${u.ActiveState} (${u.SubState})${u.ActiveState === 'active' ? since(u.ActiveEnterTimestamp) : ''}\n`;
+}
+
+export function statusText(s: ContainerStatus): string {
+  const u = s.Unit;
+  let text = `● ${u.Id} - ${u.Description ?? ''}\n${unitLine(u)}`;
+  if (u.MainPID) text += ` Main PID: ${u.MainPID}\n`;
+  if (u.NRestarts) text += ` Restarts: ${u.NRestarts}\n`;
+  text += s.Container
+    ? `Container: ${s.Container.Id.slice(0, 12)} ${s.Container.Status}${s.Container.Pid ? `, pid ${s.Container.Pid}` : ''}\n`
+    : 'Container: none\n';
+  text += `    Image: ${s.Image}\n`;
+  if (s.Ports.length) text += `    Ports: ${portsText(s.Ports)}\n`;
+  return text;
+}
+
+export function journalLine(e: JournalEntry): string {
+  const time = new Date(e.time / 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+  return `${time} ${e.identifier}${e.pid ? `[${e.pid}]` : ''}: ${e.message}\n`;
+}
+
