@@ -38,17 +38,20 @@ uvu() { node --import tsx node_modules/uvu/bin.js "$@"; }
 
 suite unit uvu tests/unit
 
-export GEAR_TEST_HOST=gear-a
-cleanup() { tests/host/testhost down --all >/dev/null 2>&1 || true; }
+export GEAR_TEST_HOST=gear-a GEAR_TEST_HOST_B=gear-b
+# Only our own hosts: someone else's may be up on a developer's machine.
+cleanup() { for h in "$GEAR_TEST_HOST" "$GEAR_TEST_HOST_B"; do tests/host/testhost down "$h" >/dev/null 2>&1; done; true; }
 trap cleanup EXIT
 cleanup
-if tests/host/testhost up "$GEAR_TEST_HOST" 2 >/dev/null; then
-  # One file at a time, in a fixed order: they share the host.
-  for file in lifecycle environment ports crash pull bad-input; do
+tests/host/testhost up "$GEAR_TEST_HOST" 2 >/dev/null & up_a=$!
+tests/host/testhost up "$GEAR_TEST_HOST_B" 3 >/dev/null & up_b=$!
+if wait $up_a && wait $up_b; then
+  # One file at a time, in a fixed order: they share the hosts.
+  for file in lifecycle environment ports crash pull bad-input agent-api remote; do
     suite "$file" uvu tests/integration "^$file\.test\.ts$"
   done
 else
-  echo "test host did not boot"
+  echo "test hosts did not boot"
   failed=$((failed + 1))
 fi
 

@@ -16,7 +16,15 @@ export interface DaemonOptions {
   socket?: string | false;
   tokenFile?: string;
   logStreamSeconds: number;
+  requestTimeoutSeconds: number;
+  maxJobs: number;
+  maxQueued: number;
 }
+
+const positive = (n: number, flag: string) => {
+  if (!Number.isFinite(n) || n <= 0) throw invalid(`${flag} must be a positive number`);
+  return n;
+};
 
 const log = (line: string) => process.stderr.write(`gear daemon: ${line}\n`);
 
@@ -32,7 +40,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const open = addresses.filter(needsAuth);
   if (open.length && !token)
     throw invalid(`refusing to listen on ${open.map(show).join(', ')} without authentication: give --token-file (or listen on loopback only)`);
-  if (!Number.isFinite(opts.logStreamSeconds) || opts.logStreamSeconds <= 0) throw invalid('--log-stream-seconds must be a positive number');
+  positive(opts.logStreamSeconds, '--log-stream-seconds');
+  const requestTimeoutMs = positive(opts.requestTimeoutSeconds, '--request-timeout') * 1000;
+  const jobs = new JobQueue(Math.floor(positive(opts.maxJobs, '--max-jobs')), Math.floor(positive(opts.maxQueued, '--max-queued')));
 
   const host = new Host(configFromEnv());
   const repaired = await cleanHost(host);
@@ -40,12 +50,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const requests = new RequestLog(host.fs, `${host.config.stateDir}/requests`);
   await requests.prune();
 
-  const app = await buildServer({ host, jobs: new JobQueue(), requests, token, logStreamMs: opts.logStreamSeconds * 1000, log });
+  const app = await buildServer({ host, jobs, requests, token, logStreamMs: opts.logStreamSeconds * 1000, requestTimeoutMs, log });
   await app.ready();
   const servers: Server[] = [];
   for (const address of addresses) {
     // One fastify app routes for every listener (fastify itself listens on one).
-    const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => app.routing(req, res));
+    const server = createServer({ requestTimeout: requestTimeoutMs, headersTimeout: Math.min(requestTimeoutMs, 10_000), connectionsCheckingInterval: 1000 }, (req, res) => app.routing(req, res));
     await listen(server, address);
     servers.push(server);
   }

@@ -67,7 +67,7 @@ function main(argv: string[]): Promise<number> {
   const program = new Command('gear')
     .description('Run container images as systemd services, on this host or on gear agents')
     .version(VERSION, '-V, --version')
-    .option('--token-file <file>', 'bearer token for agents that require one (or GEAR_TOKEN_FILE)')
+    .option('--token-file <file>', 'bearer token: sent to agents (or GEAR_TOKEN_FILE); for `gear daemon`, the token clients must send')
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
     .addHelpText('after', '\nTargets: [ctr://][HOST[:PORT]/]NAME; without HOST the container is on this host.')
     .exitOverride();
@@ -230,11 +230,22 @@ function main(argv: string[]): Promise<number> {
     .option('--listen <address>', 'HOST:PORT or unix:/PATH to listen on (repeatable; default 127.0.0.1:43273)', collect)
     .option('--socket <path>', 'unix socket (default /run/gear/gear.sock)')
     .option('--no-socket', 'do not listen on a unix socket')
-    .option('--token-file <file>', 'bearer token clients must send; required to listen beyond loopback')
     .option('--log-stream-seconds <n>', 'how long a streamed log follows the journal', '30')
-    .action(async (o: { listen?: string[]; socket?: string | false; tokenFile?: string; logStreamSeconds: string }) => {
+    .option('--request-timeout <seconds>', 'time a client gets to send its whole request', '30')
+    .option('--max-jobs <n>', 'operations running at once', '32')
+    .option('--max-queued <n>', 'operations waiting beyond those; more are refused with 503', '256')
+    .action(async (o: Record<string, string | string[] | false | undefined>) => {
       const { runDaemon } = await import('../agent/daemon.js');
-      await runDaemon({ listen: o.listen, socket: o.socket, tokenFile: o.tokenFile, logStreamSeconds: Number(o.logStreamSeconds) });
+      await runDaemon({
+        listen: o.listen as string[] | undefined,
+        socket: o.socket as string | false | undefined,
+        // The global --token-file: for the agent, the token clients must send (required beyond loopback).
+        tokenFile: program.opts().tokenFile as string | undefined,
+        logStreamSeconds: Number(o.logStreamSeconds),
+        requestTimeoutSeconds: Number(o.requestTimeout),
+        maxJobs: Number(o.maxJobs),
+        maxQueued: Number(o.maxQueued),
+      });
     });
 
   return program

@@ -87,3 +87,30 @@ export const stateListing = (host: string) =>
   sh(host, "find /etc/systemd/system /var/lib/gear -printf '%p %m\\n' 2>/dev/null | grep -v '/locks' | sort; true");
 
 export const TEST_HOST = process.env.GEAR_TEST_HOST ?? 'gear-a';
+
+/**
+ * Run `gear daemon ARGS` in the host as a transient systemd unit
+ * (gear-agent.service) and wait until it answers on its unix socket.
+ */
+export async function startAgent(host: string, args: string[] = []): Promise<void> {
+  await sh(host, 'systemctl stop gear-agent 2>/dev/null; systemctl reset-failed gear-agent 2>/dev/null; true');
+  await sh(host, `systemd-run --unit=gear-agent --collect -p Restart=no ${GEAR} daemon ${args.map((a) => `'${a}'`).join(' ')} >/dev/null`);
+  const up = await eventually(async () => (await run(host, ['curl', '-sf', '--unix-socket', '/run/gear/gear.sock', 'http://agent/health'])).code === 0, 15_000, 100);
+  if (!up) throw new Error(`agent in ${host} did not come up: ${await sh(host, 'journalctl -u gear-agent --no-pager | tail -20')}`);
+}
+
+export const stopAgent = (host: string) => sh(host, 'systemctl stop gear-agent 2>/dev/null; true');
+
+/** curl inside the host; returns status, headers (lower-cased names) and body. */
+export async function curl(host: string, args: string[]): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  const r = await run(host, ['curl', '-s', '-i', ...args]);
+  const text = r.stdout.replace(/\r\n/g, '\n');
+  // Skip interim 100 Continue blocks.
+  const blocks = text.split('\n\n');
+  let i = 0;
+  while (/^HTTP\/1\.1 100/.test(blocks[i] ?? '')) i++;
+  const [head = '', ...rest] = blocks.slice(i);
+  const [statusLine = '', ...headerLines] = head.split('\n');
+  const headers = Object.fromEntries(headerLines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+  return { status: Number(statusLine.split(' ')[1]), headers, body: rest.join('\n\n') };
+}

@@ -1,0 +1,166 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { TEST_HOST as H, curl, eventually, hostIp, httpGet, sh, startAgent, stateListing, stopAgent } from './harness.js';
+
+// The seed README's curl examples, verbatim, against an agent on the host's
+// loopback. Its example image is made locally from test/web under the same name.
+const API = 'http://localhost:43273';
+const ip = hostIp(H);
+
+test.before(async () => {
+  await sh(H, 'docker tag test/web openshift/busybox-http-app');
+  await startAgent(H, ['--log-stream-seconds', '3', '--request-timeout', '2']);
+});
+test.after(async () => {
+  await stopAgent(H);
+});
+
+let port = 0;
+
+test('seed: install with Started and an allocated port: 204, X-PortMapping, the container answers', async () => {
+  const r = await curl(H, ['-X', 'PUT', `${API}/container/my-sample-service`, '-H', 'Content-Type: application/json', '-d', '{"Image": "openshift/busybox-http-app", "Started":true, "Ports":[{"Internal":8080}]}']);
+  assert.is(r.status, 204, r.body);
+  const m = /^8080:([0-9]+)$/.exec(r.headers['x-portmapping'] ?? '');
+  assert.ok(m, `X-PortMapping: ${r.headers['x-portmapping']}`);
+  port = Number(m[1]);
+  assert.is((await sh(H, 'systemctl is-active ctr-my-sample-service')).trim(), 'active');
+  assert.ok(await eventually(() => httpGet(`http://${ip}:${port}/`)));
+});
+
+test('seed: stopped, started, restart', async () => {
+  assert.is((await curl(H, ['-X', 'PUT', `${API}/container/my-sample-service/stopped`])).status, 204);
+  assert.is((await sh(H, 'systemctl is-active ctr-my-sample-service || true')).trim(), 'inactive', 'stopped before the answer');
+  assert.is((await curl(H, ['-X', 'PUT', `${API}/container/my-sample-service/started`])).status, 204);
+  assert.is((await sh(H, 'systemctl is-active ctr-my-sample-service')).trim(), 'active');
+  const pid = (await sh(H, 'systemctl show -p MainPID --value ctr-my-sample-service')).trim();
+  assert.is((await curl(H, ['-X', 'POST', `${API}/container/my-sample-service/restart`])).status, 204);
+  assert.is.not((await sh(H, 'systemctl show -p MainPID --value ctr-my-sample-service')).trim(), pid);
+});
+
+test('seed: status is text like systemctl status; JSON on Accept', async () => {
+  const text = await curl(H, [`${API}/container/my-sample-service/status`]);
+  assert.is(text.status, 200);
+  assert.match(text.headers['content-type'] ?? '', /text\/plain/);
+  assert.match(text.body, /ctr-my-sample-service.service - gear container my-sample-service/);
+  assert.match(text.body, /Active: active \(running\)/);
+  const json = await curl(H, ['-H', 'Accept: application/json', `${API}/container/my-sample-service/status`]);
+  assert.is(JSON.parse(json.body).Unit.ActiveState, 'active');
+});
+
+test('seed: the log streams (202) and ends by itself after the limit', async () => {
+  const started = Date.now();
+  const r = await curl(H, ['-H', 'Accept: text/plain;stream=true', `${API}/container/my-sample-service/log`]);
+  assert.is(r.status, 202);
+  assert.match(r.body, /ctr-my-sample-service\[\d+\]: web: listening on 8080/);
+  assert.ok(Date.now() - started < 15_000, 'the stream ended (limit 3 s here)');
+});
+
+test('seed: list containers, ports, environment', async () => {
+  const list = await curl(H, [`${API}/containers`]);
+  assert.is(list.status, 200);
+  const c = JSON.parse(list.body).Containers.find((x: { Id: string }) => x.Id === 'my-sample-service');
+  assert.equal([c.ActiveState, c.SubState, c.LoadState], ['active', 'running', 'loaded']);
+  const ports = await curl(H, [`${API}/container/my-sample-service/ports`]);
+  assert.equal(JSON.parse(ports.body), { Ports: [{ Internal: 8080, External: port }] });
+  const patch = await curl(H, ['-X', 'PATCH', `${API}/environment/my-sample-service`, '-d', '{"Variables":[{"Name":"A","Value":"B"}]}']);
+  assert.is(patch.status, 204);
+  const env = await curl(H, [`${API}/environment/my-sample-service`]);
+  assert.is(env.status, 200);
+  assert.is(env.body, 'A=B\n');
+  const openapi = JSON.parse((await curl(H, [`${API}/openapi.json`])).body);
+  assert.ok(openapi.paths['/container/{id}'].put.requestBody, 'install is documented with its schema');
+});
+
+test('X-Request-Id: a repeat gets the first answer and does nothing twice', async () => {
+  const id = 'a'.repeat(32);
+  const body = '{"Image":"openshift/busybox-http-app","Ports":[{"Internal":8080}]}';
+  const first = await curl(H, ['-X', 'PUT', `${API}/container/idem-1`, '-H', `X-Request-Id: ${id}`, '-d', body]);
+  const again = await curl(H, ['-X', 'PUT', `${API}/container/idem-1`, '-H', `X-Request-Id: ${id}`, '-d', body]);
+  assert.is(first.status, 204);
+  assert.is(again.status, 204, 'not 409: the same request, answered again');
+  assert.is(again.headers['x-portmapping'], first.headers['x-portmapping']);
+  assert.is((await sh(H, 'grep -lx idem-1 /var/lib/gear/ports/* | wc -l')).trim(), '1');
+  const other = await curl(H, ['-X', 'DELETE', `${API}/container/idem-1`, '-H', `X-Request-Id: ${id}`]);
+  assert.is(other.status, 400);
+  assert.match(other.body, /belongs to another request/);
+  assert.is((await curl(H, ['-X', 'PUT', `${API}/container/idem-2`, '-H', 'X-Request-Id: nothex', '-d', body])).status, 400);
+  assert.is((await curl(H, ['-X', 'DELETE', `${API}/container/idem-1`])).status, 204);
+});
+
+test('bad requests get a 4xx with a Message and change nothing', async () => {
+  const before = await stateListing(H);
+  const cases: [string[], number, RegExp][] = [
+    [['-X', 'PUT', `${API}/container/bad-1`, '-d', '{"Image": '], 400, /not valid JSON/],
+    [['-X', 'PUT', `${API}/container/bad-1`, '-d', '{"Image": 5}'], 400, /body\/Image must be string/],
+    [['-X', 'PUT', `${API}/container/bad-1`, '-d', '{"Image": "test/web", "Sneaky": 1}'], 400, /unknown field "Sneaky"/],
+    [['-X', 'PUT', `${API}/container/bad-1`, '-d', '{"Image": "test/web", "Ports": [{"Internal": 70000}]}'], 400, /Internal must be <= 65535/],
+    [['-X', 'PUT', `${API}/container/..%2F..%2Fetc%2Fpasswd`, '-d', '{"Image": "test/web"}'], 400, /not valid/],
+    [['-X', 'PUT', `${API}/container/a%0AExecStartPre=%2Fbin%2Fsh`, '-d', '{"Image": "test/web"}'], 400, /not valid/],
+    [['-X', 'PUT', `${API}/container/bad-1`, '-d', '{"Image": "test/web", "Environment": {"Variables": [{"Name": "A", "Value": "x\\ny"}]}}'], 400, /line break/],
+    [['-X', 'PUT', `${API}/container/bad-1/started`], 404, /not installed/],
+    [[`${API}/no/such/route`], 404, /no such route/],
+  ];
+  for (const [args, status, message] of cases) {
+    const r = await curl(H, args);
+    assert.is(r.status, status, `${args.join(' ')}: ${r.body}`);
+    assert.match(JSON.parse(r.body).Message, message);
+  }
+  // 10 MB of JSON: refused before it is parsed.
+  const big = await sh(H, `head -c 10000000 /dev/zero | tr '\\0' 'a' | sed 's/^/{"Image":"/; s/$/"}/' > /tmp/big.json; curl -s -o /dev/null -w '%{http_code}' -X PUT ${API}/container/big-1 --data-binary @/tmp/big.json`);
+  assert.is(big.trim(), '413');
+  assert.is(await stateListing(H), before);
+});
+
+test('a slow client is cut off; the agent keeps serving others', async () => {
+  // Headers, then a body that never completes: the request timeout (2 s here) ends it.
+  const r = await sh(H, `(printf 'PUT /container/slow-1 HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 100\\r\\n\\r\\n{"Im'; sleep 6) | timeout 10 busybox nc 127.0.0.1 43273 | head -1; true`);
+  assert.match(r, /408|^$/, `answer to the slow client: ${r}`);
+  assert.is((await curl(H, [`${API}/containers`])).status, 200);
+  assert.is((await sh(H, 'ls /var/lib/gear/containers/slow-1.json 2>/dev/null || echo none')).trim(), 'none');
+});
+
+test('200 concurrent requests are all answered', async () => {
+  const out = await sh(H, `for i in $(seq 200); do curl -s -o /dev/null -w '%{http_code}\\n' ${API}/containers & done; wait`);
+  const codes = out.trim().split('\n');
+  assert.is(codes.length, 200);
+  assert.ok(codes.every((c) => c === '200'), `within the queue's bounds every one is served: ${codes.join(' ')}`);
+});
+
+test('a full queue answers 503 at once', async () => {
+  await startAgent(H, ['--max-jobs', '1', '--max-queued', '1']);
+  const out = await sh(H, `for i in $(seq 12); do curl -s -o /dev/null -w '%{http_code}\\n' -X PUT ${API}/container/my-sample-service/restart -X POST & done; wait`);
+  const codes = out.trim().split('\n');
+  assert.ok(codes.includes('503'), codes.join(' '));
+  assert.ok(codes.every((c) => ['204', '429', '503'].includes(c)), codes.join(' '));
+  await startAgent(H, ['--log-stream-seconds', '3', '--request-timeout', '2']);
+});
+
+test('restarting the agent leaves running containers alone and loses no state', async () => {
+  const before = (await sh(H, "docker inspect -f '{{.Id}}' ctr-my-sample-service")).trim();
+  await startAgent(H);
+  assert.is((await sh(H, "docker inspect -f '{{.Id}}' ctr-my-sample-service")).trim(), before);
+  const list = JSON.parse((await curl(H, [`${API}/containers`])).body).Containers;
+  assert.ok(list.some((c: { Id: string; ActiveState: string }) => c.Id === 'my-sample-service' && c.ActiveState === 'active'));
+  assert.ok(await httpGet(`http://${ip}:${port}/`));
+});
+
+test('SIGKILL during installs: afterwards every container is fully installed or absent', async () => {
+  const names = Array.from({ length: 10 }, (_, i) => `kill-${i}`);
+  const requests = names.map((n) => `curl -s -o /dev/null -X PUT ${API}/container/${n} -d '{"Image":"test/web","Ports":[{"Internal":8080},{"Internal":9090}]}' &`).join('\n');
+  await sh(H, `${requests}\nsleep 0.4; systemctl kill -s KILL gear-agent; wait; true`);
+  await startAgent(H); // the agent repairs at start
+  for (const n of names) {
+    const p = await sh(H, `test -f /var/lib/gear/containers/${n}.json && echo def; test -f /etc/systemd/system/ctr-${n}.service && echo unit; test -f /var/lib/gear/env/${n}.env && echo env; grep -lx ${n} /var/lib/gear/ports/* 2>/dev/null | wc -l`);
+    const lines = p.trim().split('\n');
+    const ports = Number(lines.at(-1));
+    const full = lines.includes('def') && lines.includes('unit') && lines.includes('env') && ports === 2;
+    const absent = !lines.includes('def') && !lines.includes('unit') && !lines.includes('env') && ports === 0;
+    assert.ok(full || absent, `${n}: ${p}`);
+  }
+  const orphans = await sh(H, 'cd /var/lib/gear/ports && for f in *; do [ -e "$f" ] || continue; o=$(cat $f); [ -f ../containers/$o.json ] || echo "$f:$o"; done; true');
+  assert.is(orphans.trim(), '', 'no port reserved by nobody');
+  const left = JSON.parse((await curl(H, [`${API}/containers?all=1`])).body).Containers.map((c: { Id: string }) => c.Id);
+  for (const id of left) await curl(H, ['-X', 'DELETE', `${API}/container/${id}`]);
+});
+
+test.run();

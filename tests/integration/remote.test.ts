@@ -1,0 +1,107 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { GEAR, TEST_HOST as A, eventually, hostIp, httpGet, sh, startAgent, stopAgent, type Result } from './harness.js';
+
+// Servers are named as the user named them (with a port only when given).
+// Two hosts, each with its own agent listening on its network address with a
+// token; the CLI runs on the machine, as a remote client would.
+const B = process.env.GEAR_TEST_HOST_B ?? 'gear-b';
+const TOKEN = 'test-token-0123456789abcdef';
+const ipA = hostIp(A);
+const ipB = hostIp(B);
+const dir = mkdtempSync(join(tmpdir(), 'gear-remote-'));
+const tokenFile = join(dir, 'token');
+writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
+
+/** The CLI on the machine (not in a host). */
+function cli(args: string[], env: Record<string, string> = {}): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = spawn(GEAR, args, { env: { ...process.env, GEAR_TOKEN_FILE: tokenFile, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+test.before(async () => {
+  for (const h of [A, B]) {
+    await sh(h, `umask 077; echo ${TOKEN} > /root/gear.token`);
+    await startAgent(h, ['--listen', '0.0.0.0:43273', '--token-file', '/root/gear.token']);
+  }
+});
+test.after(async () => {
+  await stopAgent(A);
+  await stopAgent(B);
+});
+
+test('an agent refuses to listen beyond loopback without a token, or with a readable token file', async () => {
+  const r = await sh(A, `${GEAR} daemon --listen 0.0.0.0:43999 --no-socket 2>&1; echo "exit $?"`);
+  assert.match(r, /refusing to listen on 0.0.0.0:43999 without authentication/);
+  assert.match(r, /exit 1/);
+  const loose = await sh(A, `echo ${TOKEN} > /root/loose.token; chmod 644 /root/loose.token; ${GEAR} daemon --listen 0.0.0.0:43999 --no-socket --token-file /root/loose.token 2>&1; echo "exit $?"`);
+  assert.match(loose, /must not be readable by group or others/);
+});
+
+test('auth: no token and a wrong token get 401, the right one works', async () => {
+  const url = `http://${ipA}:43273/containers`;
+  assert.is((await fetch(url)).status, 401);
+  assert.is((await fetch(url, { headers: { Authorization: 'Bearer wrong-token-wrong-token' } })).status, 401);
+  const ok = await fetch(url, { headers: { Authorization: `Bearer ${TOKEN}` } });
+  assert.is(ok.status, 200);
+  const denied = await cli(['list-units', ipA], { GEAR_TOKEN_FILE: '' });
+  assert.is(denied.code, 1);
+  assert.match(denied.stderr, /wants a token/);
+});
+
+test('install on two hosts in one command; each container answers on its host', async () => {
+  const r = await cli(['install', 'test/web', `${ipA}/web-1`, `${ipB}/web-2`, '--start', '-p', '8080:0']);
+  assert.is(r.code, 0, r.stderr);
+  const portA = Number(new RegExp(`${ipA.replace(/\./g, '\\.')}/web-1 installed and started \\(8080 -> (\\d+)\\)`).exec(r.stdout)?.[1]);
+  const portB = Number(new RegExp(`${ipB.replace(/\./g, '\\.')}/web-2 installed and started \\(8080 -> (\\d+)\\)`).exec(r.stdout)?.[1]);
+  assert.ok(portA && portB, r.stdout);
+  assert.ok(await eventually(() => httpGet(`http://${ipA}:${portA}/`)), 'web-1 answers on A');
+  assert.ok(await eventually(() => httpGet(`http://${ipB}:${portB}/`)), 'web-2 answers on B');
+  assert.is((await sh(A, 'systemctl is-active ctr-web-1')).trim(), 'active');
+  assert.is((await sh(B, 'systemctl is-active ctr-web-2')).trim(), 'active');
+  assert.is((await sh(A, 'systemctl is-active ctr-web-2 || true')).trim(), 'inactive', 'web-2 is not on A');
+});
+
+test('list-units on both hosts: one table with a SERVER column; --json too', async () => {
+  const r = await cli(['list-units', ipA, `${ipB}:43273`]);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^SERVER\s+ID\s+ACTIVE\s+SUB\s+LOAD$/m);
+  assert.match(r.stdout, new RegExp(`^${ipA}\\s+web-1\\s+active\\s+running\\s+loaded$`, 'm'));
+  assert.match(r.stdout, new RegExp(`^${ipB}:43273\\s+web-2\\s+active\\s+running\\s+loaded$`, 'm'));
+  const json = JSON.parse((await cli(['list-units', ipA, ipB, '--json'])).stdout);
+  assert.equal(json.Containers.map((c: { Server: string; Id: string }) => `${c.Server} ${c.Id}`).sort(), [`${ipA} web-1`, `${ipB} web-2`]);
+});
+
+test('stop one remote container; status and errors name the host', async () => {
+  const stop = await cli(['stop', `${ipB}:43273/web-2`]);
+  assert.is(stop.code, 0, stop.stderr);
+  assert.match(stop.stdout, /web-2 stopped \(inactive\/dead\)/);
+  assert.is((await sh(B, 'systemctl is-active ctr-web-2 || true')).trim(), 'inactive');
+  assert.is((await sh(A, 'systemctl is-active ctr-web-1')).trim(), 'active', 'A untouched');
+  const status = JSON.parse((await cli(['status', `${ipA}/web-1`, '--json'])).stdout);
+  assert.is(status.Unit.ActiveState, 'active');
+  assert.is(status.Server, ipA);
+  const missing = await cli(['start', `${ipA}/web-1`, `${ipB}/ghost`]);
+  assert.is(missing.code, 1);
+  assert.match(missing.stderr, new RegExp(`^gear: ${ipB}/ghost: container ghost is not installed$`, 'm'));
+  const unreachable = await cli(['list-units', '10.250.0.254:43273']);
+  assert.is(unreachable.code, 1);
+  assert.match(unreachable.stderr, /cannot reach the agent at 10.250.0.254:43273/);
+});
+
+test('clean up', async () => {
+  const r = await cli(['delete', `${ipA}/web-1`, `${ipB}/web-2`]);
+  assert.is(r.code, 0, r.stderr);
+});
+
+test.run();
