@@ -1,6 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { TEST_HOST as H, curl, eventually, hostIp, httpGet, sh, startAgent, stateListing, stopAgent } from './harness.js';
+import { TEST_HOST as H, curl, eventually, gear, hostIp, httpGet, sh, startAgent, stateListing, stopAgent } from './harness.js';
 
 // The seed README's curl examples, verbatim, against an agent on the host's
 // loopback. Its example image is made locally from test/web under the same name.
@@ -72,7 +73,7 @@ test('seed: list containers, ports, environment', async () => {
 });
 
 test('X-Request-Id: a repeat gets the first answer and does nothing twice', async () => {
-  const id = 'a'.repeat(32);
+  const id = randomBytes(16).toString('hex');
   const body = '{"Image":"openshift/busybox-http-app","Ports":[{"Internal":8080}]}';
   const first = await curl(H, ['-X', 'PUT', `${API}/container/idem-1`, '-H', `X-Request-Id: ${id}`, '-d', body]);
   const again = await curl(H, ['-X', 'PUT', `${API}/container/idem-1`, '-H', `X-Request-Id: ${id}`, '-d', body]);
@@ -142,6 +143,17 @@ test('restarting the agent leaves running containers alone and loses no state', 
   const list = JSON.parse((await curl(H, [`${API}/containers`])).body).Containers;
   assert.ok(list.some((c: { Id: string; ActiveState: string }) => c.Id === 'my-sample-service' && c.ActiveState === 'active'));
   assert.ok(await httpGet(`http://${ip}:${port}/`));
+});
+
+test('the CLI drives the local agent over its unix socket when GEAR_AGENT names it', async () => {
+  const env = { GEAR_AGENT: 'unix:///run/gear/gear.sock' };
+  const install = await gear(H, ['install', 'test/web', 'via-agent', '--start', '-p', '8080:0'], { env });
+  assert.is(install.code, 0, install.stderr);
+  assert.match(install.stdout, /^via-agent installed and started \(8080 -> \d+\)$/m);
+  assert.match(await sh(H, 'journalctl -u gear-agent --no-pager'), /PUT \/container\/via-agent 200/, 'the agent did the work');
+  const list = await gear(H, ['list-units'], { env });
+  assert.match(list.stdout, /^via-agent\s+active\s+running\s+loaded$/m);
+  assert.is((await gear(H, ['delete', 'via-agent'], { env })).code, 0);
 });
 
 test('SIGKILL during installs: afterwards every container is fully installed or absent', async () => {
