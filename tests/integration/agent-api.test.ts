@@ -72,6 +72,18 @@ test('seed: list containers, ports, environment', async () => {
   assert.ok(openapi.paths['/container/{id}'].put.requestBody, 'install is documented with its schema');
 });
 
+test('install progress streams when asked (202, lines, outcome last)', async () => {
+  const r = await curl(H, ['-X', 'PUT', '-H', 'Accept: text/plain;stream=true', `${API}/container/streamed-1`, '-d', '{"Image":"test/web","Started":true,"Ports":[{"Internal":8080}]}']);
+  assert.is(r.status, 202);
+  const lines = r.body.trim().split('\n');
+  assert.match(lines.at(-2) ?? '', /^x-portmapping: 8080:\d+$/i);
+  assert.is(lines.at(-1), 'Container streamed-1 is installed and active');
+  const failed = await curl(H, ['-X', 'PUT', '-H', 'Accept: text/plain;stream=true', `${API}/container/streamed-1`, '-d', '{"Image":"test/web"}']);
+  assert.is(failed.status, 202);
+  assert.is(failed.body.trim(), 'error: container streamed-1 already exists');
+  assert.is((await curl(H, ['-X', 'DELETE', `${API}/container/streamed-1`])).status, 204);
+});
+
 test('X-Request-Id: a repeat gets the first answer and does nothing twice', async () => {
   const id = randomBytes(16).toString('hex');
   const body = '{"Image":"openshift/busybox-http-app","Ports":[{"Internal":8080}]}';
