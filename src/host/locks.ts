@@ -8,8 +8,8 @@ const POLL_MS = 25;
 /**
  * Per-container locks, held across processes: two `gear` commands, or the
  * agent and a command, never work on one container at once. A lock is a
- * directory (mkdir is atomic) holding the owner's pid and start time, so a
- * lock left by a killed process is recognised and broken. Within one
+ * directory holding the owner's pid and start time, so a lock left by a
+ * killed process is recognised and broken. Within one
  * process, operations on a container queue on a promise chain instead of
  * polling.
  */
@@ -37,12 +37,20 @@ export class ContainerLocks {
     await fsp.mkdir(this.fs.local(this.dir), { recursive: true, mode: 0o700 });
     const deadline = Date.now() + this.timeoutMs;
     for (;;) {
+      // The lock appears whole: a directory with its owner file inside is
+      // renamed into place (atomic; fails if the lock exists). A reader never
+      // sees a lock without its owner, so it cannot take a fresh lock for a
+      // stale one.
+      const staging = `${path}.${randomBytes(4).toString('hex')}.new`;
+      await fsp.mkdir(staging, { mode: 0o700 });
+      await fsp.writeFile(`${staging}/owner`, `${process.pid} ${startTimeOf(process.pid) ?? ''}\n`);
       try {
-        await fsp.mkdir(path, { mode: 0o700 });
-        await fsp.writeFile(`${path}/owner`, `${process.pid} ${startTimeOf(process.pid) ?? ''}\n`);
+        await fsp.rename(staging, path);
         break;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        await fsp.rm(staging, { recursive: true, force: true });
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
         const owner = await this.liveOwner(path);
         if (owner === undefined) {
           await breakLock(path);
@@ -63,7 +71,7 @@ export class ContainerLocks {
   private async liveOwner(path: string): Promise<string | undefined> {
     const text = await fsp.readFile(`${path}/owner`, 'utf8').catch(() => undefined);
     if (text === undefined) {
-      // Just created, owner not written yet, or its writer died in between.
+      // Locks appear with their owner file; without one it is being broken or removed.
       const age = await fsp.stat(path).then((s) => Date.now() - s.mtimeMs, () => 0);
       return age > 5_000 ? undefined : '?';
     }
