@@ -38,16 +38,19 @@ uvu() { node --import tsx node_modules/uvu/bin.js "$@"; }
 
 suite unit uvu tests/unit
 
-export GEAR_TEST_HOST=gear-a GEAR_TEST_HOST_B=gear-b
+export GEAR_TEST_HOST=gear-a GEAR_TEST_HOST_B=gear-b GEAR_TEST_HOST_C=gear-c
 # Only our own hosts: someone else's may be up on a developer's machine.
-cleanup() { for h in "$GEAR_TEST_HOST" "$GEAR_TEST_HOST_B"; do tests/host/testhost down "$h" >/dev/null 2>&1; done; true; }
+cleanup() { for h in "$GEAR_TEST_HOST" "$GEAR_TEST_HOST_B" "$GEAR_TEST_HOST_C"; do tests/host/testhost down "$h" >/dev/null 2>&1; done; true; }
 trap cleanup EXIT
 cleanup
 tests/host/testhost up "$GEAR_TEST_HOST" 2 >/dev/null & up_a=$!
 tests/host/testhost up "$GEAR_TEST_HOST_B" 3 >/dev/null & up_b=$!
-if wait $up_a && wait $up_b; then
+# A third host for links re-pointed from one host to another.
+tests/host/testhost up "$GEAR_TEST_HOST_C" 4 >/dev/null & up_c=$!
+if wait $up_a && wait $up_b && wait $up_c; then
   # One file at a time, in a fixed order: they share the hosts.
-  for file in lifecycle environment ports crash pull bad-input agent-api remote; do
+  # spc last: it builds the gear image in host A and installs it as the host's agent.
+  for file in lifecycle environment ports crash pull bad-input agent-api remote links links-deploy spc; do
     suite "$file" uvu tests/integration "^$file\.test\.ts$"
   done
 else

@@ -2,12 +2,18 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { parseAssignment, parseEnvFile, renderEnvFile, type EnvVar } from '../model/env.js';
 import { GearError, describeError, invalid } from '../model/errors.js';
+import { formatLink, parseLinkFlag } from '../model/links.js';
+import { validateName } from '../model/names.js';
 import { parsePortFlag, type PortPair } from '../model/ports.js';
 import { parseVolumeFlag, type VolumeConfig } from '../model/volumes.js';
 import { operations, type Progress } from '../operations/index.js';
 import { portsText, statusText, table } from '../operations/text.js';
 import { VERSION } from '../version.js';
-import { Backends, type Target } from './backend.js';
+import { configFromEnv } from '../host/config.js';
+import { Host } from '../host/context.js';
+import { applyLinksAtStart } from '../operations/links.js';
+import { Backends, type Backend, type Target } from './backend.js';
+import { deploy, deploymentTargets } from './deploy.js';
 import { pullReporter } from './output.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -64,6 +70,17 @@ function main(argv: string[]): Promise<number> {
   };
   const print = (text: string) => process.stdout.write(text);
 
+  /** Targets named on the command line, or the instances of a deployment (`--with FILE`). */
+  const targetsOf = (texts: string[], withFile: string | undefined): string[] => {
+    if (withFile !== undefined) {
+      if (texts.length) throw invalid('give either targets or --with FILE, not both');
+      return deploymentTargets(withFile);
+    }
+    if (texts.length === 0) throw invalid('name at least one target (or --with FILE)');
+    return texts;
+  };
+  const withOption = ['--with <file>', 'act on the instances of a deployment (the FILE.<timestamp> gear deploy wrote)'] as const;
+
   const program = new Command('gear')
     .description('Run container images as systemd services, on this host or on gear agents')
     .version(VERSION, '-V, --version')
@@ -83,6 +100,7 @@ function main(argv: string[]): Promise<number> {
     .option('--env-file <file>', 'read environment variables from a file (NAME=VALUE lines)')
     .option('-v, --volume <HOST:CONTAINER[:ro]>', 'bind-mount a host path, or CONTAINER alone for a volume (repeatable)', collect)
     .option('--slice <name.slice>', 'systemd slice to run in (default gear.slice)')
+    .option('-n, --link <[FROM_IP:]FROM_PORT:TO_HOST:TO_PORT>', 'network link: inside the container FROM reaches TO (repeatable; FROM_IP defaults to 127.0.0.1)', collect)
     .action(async (image: string, targets: string[], o: Record<string, unknown>) => {
       let body: Record<string, unknown>;
       try {
@@ -105,9 +123,10 @@ function main(argv: string[]): Promise<number> {
     program
       .command(name)
       .description(`${name} containers, waiting until systemd has done it`)
-      .argument('<targets...>')
-      .action((targets: string[]) =>
-        eachTarget(targets, async (t) => {
+      .argument('[targets...]')
+      .option(...withOption)
+      .action((targets: string[], o: { with?: string }) =>
+        eachTarget(targetsOf(targets, o.with), async (t) => {
           const s = await t.backend.call(op, { params: { id: t.name }, query: {} }, progress);
           print(`${t.display} ${verb} (${s.ActiveState}/${s.SubState})\n`);
         }),
@@ -117,9 +136,10 @@ function main(argv: string[]): Promise<number> {
   program
     .command('delete')
     .description('stop and remove containers: unit, state, env file and ports')
-    .argument('<targets...>')
-    .action((targets: string[]) =>
-      eachTarget(targets, async (t) => {
+    .argument('[targets...]')
+    .option(...withOption)
+    .action((targets: string[], o: { with?: string }) =>
+      eachTarget(targetsOf(targets, o.with), async (t) => {
         await t.backend.call(operations.remove, { params: { id: t.name }, query: {} }, progress);
         print(`${t.display} deleted\n`);
       }),
@@ -127,11 +147,12 @@ function main(argv: string[]): Promise<number> {
 
   program
     .command('status')
-    .description('unit state, main pid, container and ports')
-    .argument('<targets...>')
+    .description('unit state, main pid, container, ports and links')
+    .argument('[targets...]')
+    .option(...withOption)
     .option('--json', 'print JSON')
-    .action((targets: string[], o: { json?: boolean }) =>
-      eachTarget(targets, async (t) => {
+    .action((targets: string[], o: { json?: boolean; with?: string }) =>
+      eachTarget(targetsOf(targets, o.with), async (t) => {
         const s = await t.backend.call(operations.status, { params: { id: t.name }, query: {} }, progress);
         print(o.json ? `${JSON.stringify(t.backend.label ? { Server: t.backend.label, ...s } : s)}\n` : statusText(s));
       }),
@@ -212,6 +233,76 @@ function main(argv: string[]): Promise<number> {
     });
 
   program
+    .command('link')
+    .description("set containers' network links: applied at once to running ones, and at every start")
+    .argument('<targets...>', '[HOST[:PORT]/]NAME')
+    .option('-n, --link <[FROM_IP:]FROM_PORT:TO_HOST:TO_PORT>', 'inside the container FROM reaches TO (repeatable; FROM_IP defaults to 127.0.0.1; TO_HOST localhost: the container\'s host)', collect)
+    .option('--clear', 'remove every link of the containers')
+    .action(async (texts: string[], o: { link?: string[]; clear?: boolean }) => {
+      const links = (o.link ?? []).map(parseLinkFlag);
+      if (o.clear && links.length) throw invalid('give either -n links or --clear, not both');
+      if (!o.clear && links.length === 0) throw invalid('give at least one link (-n FROM_IP:FROM_PORT:TO_HOST:TO_PORT), or --clear');
+      // One request per host, naming every container of that host.
+      const groups = new Map<Backend, Target[]>();
+      await eachTarget(texts, async (t) => void groups.set(t.backend, [...(groups.get(t.backend) ?? []), t]));
+      await Promise.all(
+        [...groups].map(async ([backend, targets]) => {
+          try {
+            const body = { Links: targets.map((t) => ({ Id: t.name, NetworkLinks: links })) };
+            const r = await backend.call(operations.link, { params: {}, query: {}, body }, progress);
+            for (const c of r.Links) {
+              const display = backend.label ? `${backend.label}/${c.Id}` : c.Id;
+              const n = c.NetworkLinks.length;
+              print(`${display}: ${n} link${n === 1 ? '' : 's'} ${c.Applied ? 'applied' : 'stored (applied when it starts)'}${n ? `: ${c.NetworkLinks.map(formatLink).join(', ')}` : ''}\n`);
+            }
+          } catch (err) {
+            failures.report(targets.map((t) => t.display).join(', '), err);
+          }
+        }),
+      );
+    });
+
+  program
+    .command('apply-links', { hidden: true })
+    .description("(run by a linked container's unit) wait for the container to run, then apply its stored links")
+    .argument('<name>')
+    .option('--state-dir <dir>', 'gear state directory on the host')
+    .option('--wait <seconds>', 'how long to wait for the container to run', '240')
+    .action(async (name: string, o: { stateDir?: string; wait: string }) => {
+      const wait = Number(o.wait);
+      if (!Number.isFinite(wait) || wait <= 0) throw invalid('--wait must be a positive number of seconds');
+      const host = new Host(configFromEnv({ ...process.env, ...(o.stateDir ? { GEAR_STATE_DIR: o.stateDir } : {}) }));
+      try {
+        const mainPid = Number(process.env.MAINPID);
+        const r = await applyLinksAtStart(host, validateName(name), wait * 1000, Number.isInteger(mainPid) && mainPid > 0 ? mainPid : undefined);
+        print(`${name}: ${r.links.length} link${r.links.length === 1 ? '' : 's'} applied (${r.rules} rules)${r.links.length ? `: ${r.links.map((l) => `${formatLink(l)}${l.ToIp !== l.ToHost ? ` (${l.ToIp})` : ''}`).join(', ')}` : ''}\n`);
+      } finally {
+        host.close();
+      }
+    });
+
+  program
+    .command('deploy')
+    .description('place, install, link and start a deployment over agents; writes the resolved FILE.<timestamp>')
+    .argument('<file>', 'deployment descriptor (JSON), or a resolved FILE.<timestamp> to converge')
+    .argument('<hosts...>', 'HOST[:PORT] of the agents to place instances on')
+    .action(async (file: string, hosts: string[]) => {
+      const out = await deploy({
+        file,
+        hosts,
+        backendFor: (on) => {
+          const m = /^(.*?)(?::([0-9]{1,5}))?$/.exec(on)!;
+          return getBackends().forHost(m[1]!, m[2] ? Number(m[2]) : undefined);
+        },
+        progress: {},
+        done: (line) => print(`${line}\n`),
+      });
+      for (const what of out.notDone) failures.report('deploy', `not done: ${what}`);
+      if (out.notDone.length) failures.report('deploy', `wrote ${out.written} with what was done; deploy it again to finish`);
+      else print(`deployed: wrote ${out.written}\n`);
+    });
+
+  program
     .command('clean')
     .description('remove what interrupted installs left behind')
     .argument('[hosts...]', 'HOST[:PORT] of agents; none: this host')
@@ -275,6 +366,7 @@ function installBody(image: string, o: Record<string, unknown>): Record<string, 
     Environment: { Variables: [...names].map(([Name, Value]) => ({ Name, Value })) },
     VolumeConfig,
     ...(o.slice === undefined ? {} : { SystemdSlice: o.slice }),
+    ...(o.link === undefined ? {} : { NetworkLinks: (o.link as string[]).map(parseLinkFlag) }),
   };
 }
 

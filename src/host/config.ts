@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { invalid } from '../model/errors.js';
 import { DEFAULT_PORT_RANGE, parsePortRange, type PortRange } from '../model/ports.js';
 import { validatePath } from '../model/volumes.js';
@@ -22,6 +23,22 @@ export interface HostConfig {
   runtimeService: string;
   /** Seconds a container gets to stop after SIGTERM. */
   stopTimeout: number;
+  /**
+   * The gear command as the host runs it (host paths), for the units of
+   * linked containers: their ExecStartPost applies the links.
+   */
+  selfCommand: string[];
+}
+
+/**
+ * How the host runs gear: GEAR_SELF_BIN when set; on the host itself, this
+ * node binary with this bundle; inside the SPC (host root elsewhere), the
+ * gear wrapper the image installs on the host.
+ */
+function selfCommand(env: NodeJS.ProcessEnv, root: string): string[] {
+  if (env.GEAR_SELF_BIN) return [validatePath(env.GEAR_SELF_BIN, 'GEAR_SELF_BIN')];
+  if (root !== '/' || !process.argv[1]) return ['/usr/local/bin/gear'];
+  return [process.execPath, resolve(process.argv[1])];
 }
 
 const join = (root: string, path: string) => (root === '/' ? path : `${root}${path}`);
@@ -42,5 +59,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HostConfig 
     dockerBin: env.GEAR_DOCKER_BIN ? validatePath(env.GEAR_DOCKER_BIN, 'GEAR_DOCKER_BIN') : undefined,
     runtimeService: env.GEAR_RUNTIME_SERVICE || 'docker.service',
     stopTimeout,
+    selfCommand: selfCommand(env, root),
   };
 }

@@ -3,6 +3,7 @@ import { DockerodeDocker, type Docker } from './docker.js';
 import { HostFs } from './fs.js';
 import { JournalctlJournal, type Journal } from './journal.js';
 import { ContainerLocks } from './locks.js';
+import { NsenterNetLinks, type NetLinks } from './net.js';
 import { PortReservations } from './ports.js';
 import { ContainerStore } from './store.js';
 import { DbusSystemd, type Systemd } from './systemd.js';
@@ -19,7 +20,14 @@ export class Host {
   readonly store: ContainerStore;
   readonly ports: PortReservations;
   readonly locks: ContainerLocks;
+  /**
+   * Held while a container's links are written or applied. Separate from
+   * the container's lock: a unit's ExecStartPost applies links while a
+   * `gear start` holding that lock waits for the unit to come up.
+   */
+  readonly linkLocks: ContainerLocks;
   readonly journal: Journal;
+  readonly net: NetLinks;
   private _systemd?: Systemd;
   private _docker?: Docker;
   private _units?: UnitFiles;
@@ -29,6 +37,8 @@ export class Host {
     this.store = new ContainerStore(this.fs, config.stateDir);
     this.ports = new PortReservations(this.fs, `${config.stateDir}/ports`, config.portRange);
     this.locks = new ContainerLocks(this.fs, `${config.stateDir}/locks`);
+    this.linkLocks = new ContainerLocks(this.fs, `${config.stateDir}/locks/links`);
+    this.net = new NsenterNetLinks();
     this.journal = new JournalctlJournal(config.root);
   }
 

@@ -18,6 +18,9 @@ export interface ContainerInfo {
   ExitCode: number;
   StartedAt: string;
   Image: string;
+  /** The container's address and gateway on its (first) network; empty with --net=host or none. */
+  IPAddress: string;
+  Gateway: string;
 }
 
 /** What gear needs of the container runtime. */
@@ -80,6 +83,8 @@ export class DockerodeDocker implements Docker {
   async inspect(name: string): Promise<ContainerInfo | undefined> {
     try {
       const c = await (await this.api).getContainer(name).inspect();
+      const nets = Object.values(c.NetworkSettings?.Networks ?? {}) as { IPAddress?: string; Gateway?: string }[];
+      const net = nets.find((n) => n.IPAddress) ?? { IPAddress: '', Gateway: '' };
       return {
         Id: c.Id,
         Name: c.Name.replace(/^\//, ''),
@@ -89,6 +94,8 @@ export class DockerodeDocker implements Docker {
         ExitCode: c.State.ExitCode,
         StartedAt: c.State.StartedAt,
         Image: c.Config.Image,
+        IPAddress: net.IPAddress ?? '',
+        Gateway: net.Gateway ?? '',
       };
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) return undefined;

@@ -63,6 +63,8 @@ export class UnitFiles {
       definitionFile: this.store.definitionFile(def.Id),
       stopTimeout: this.config.stopTimeout,
       version: VERSION,
+      selfCommand: this.config.selfCommand,
+      stateDir: this.config.stateDir,
     });
   }
 

@@ -13,6 +13,11 @@ export interface ContainerDefinition {
   Ports: PortPair[];
   VolumeConfig: VolumeConfig;
   SystemdSlice: string;
+  /**
+   * The container has (or had) network links: its unit applies them at
+   * every start (ExecStartPost). The links themselves are in links/NAME.json.
+   */
+  Linked?: boolean;
   /** ISO time of the install, for people reading the file. */
   Created: string;
 }

@@ -15,6 +15,19 @@ export interface UnitContext {
   /** Seconds `docker stop` waits before it kills the container. */
   stopTimeout: number;
   version: string;
+  /** The gear command on the host (absolute paths), run by linked units to apply their links. */
+  selfCommand: string[];
+  /** Host path of gear's state directory, where that command finds the links. */
+  stateDir: string;
+}
+
+/**
+ * The ExecStartPost of a linked container: `gear apply-links` waits for the
+ * container of this start to run, then programs its links in its network
+ * namespace. A new container has a new namespace, so this runs every start.
+ */
+export function applyLinksArgs(def: ContainerDefinition, ctx: UnitContext): string[] {
+  return [...ctx.selfCommand, 'apply-links', '--state-dir', ctx.stateDir, def.Id];
 }
 
 /** The `docker run` argv ExecStart runs: in the foreground, so output reaches the journal. */
@@ -61,6 +74,8 @@ export function containerUnitRenderer(compile: Compile, template: string): UnitR
       execStart: execLine(dockerRunArgs(def, ctx)),
       execStop: execLine([ctx.dockerBin, 'stop', '-t', String(ctx.stopTimeout), ctr]),
       execStopPost: execLine([ctx.dockerBin, 'rm', '-f', ctr]),
+      // Only linked containers get the hook; other units stay as they were.
+      execStartPost: def.Linked ? execLine(applyLinksArgs(def, ctx)) : '',
     });
   };
 }

@@ -17,6 +17,10 @@ export async function cleanHost(host: Host): Promise<string[]> {
     const id = /^(.+)\.env$/.exec(f)?.[1];
     if (id && !installed.has(id)) suspects.add(id);
   }
+  for (const f of await host.fs.list(`${host.store.stateDir}/links`)) {
+    const id = /^([^.].*)\.json$/.exec(f)?.[1];
+    if (id && !installed.has(id)) suspects.add(id);
+  }
   const reservations = await host.ports.all();
   for (const owner of reservations.values()) if (!installed.has(owner)) suspects.add(owner);
 
@@ -33,9 +37,11 @@ export async function cleanHost(host: Host): Promise<string[]> {
         await host.units.remove(id);
         removed.push(host.units.path(id));
       }
-      if (await host.fs.exists(host.store.envFile(id))) {
+      const leftovers = [];
+      for (const file of [host.store.envFile(id), host.store.linksFile(id)]) if (await host.fs.exists(file)) leftovers.push(file);
+      if (leftovers.length) {
         await host.store.remove(id);
-        removed.push(host.store.envFile(id));
+        removed.push(...leftovers);
       }
       const ports = [...reservations].filter(([, owner]) => owner === id).map(([port]) => port);
       await host.ports.release(id, ports);
@@ -43,7 +49,7 @@ export async function cleanHost(host: Host): Promise<string[]> {
     });
   }
   // Temp files of writers killed mid-write (older than a minute: never one in flight).
-  for (const dir of ['containers', 'env', 'ports']) removed.push(...(await host.fs.removeStaleTemps(`${host.store.stateDir}/${dir}`, 60_000)));
+  for (const dir of ['containers', 'env', 'ports', 'links']) removed.push(...(await host.fs.removeStaleTemps(`${host.store.stateDir}/${dir}`, 60_000)));
   removed.push(...(await host.fs.removeStaleTemps(host.config.unitDir, 60_000)));
   return removed;
 }

@@ -2,6 +2,7 @@ import type { Host } from '../host/context.js';
 import { DEFAULT_SLICE, type ContainerDefinition } from '../model/definition.js';
 import type { EnvVar } from '../model/env.js';
 import { conflict, failed, invalid } from '../model/errors.js';
+import { validateNetworkLinks, type NetworkLink } from '../model/links.js';
 import { unitNameOf, validateImage, validateName, validateSlice } from '../model/names.js';
 import { validatePorts, type PortPair } from '../model/ports.js';
 import { validateVolumeConfig, type VolumeConfig } from '../model/volumes.js';
@@ -21,6 +22,8 @@ export interface InstallRequest {
   Environment: EnvVar[];
   VolumeConfig: VolumeConfig;
   SystemdSlice: string;
+  /** Applied in the container's network namespace at every start. */
+  NetworkLinks: NetworkLink[];
 }
 
 export interface InstallResult {
@@ -40,7 +43,6 @@ function parseEnvironment(value: unknown): EnvVar[] {
 function refuseUnsupported(body: Record<string, unknown>): void {
   if (body.Isolate === true) throw invalid('Isolate is not supported yet');
   if (body.SocketActivation === true) throw invalid('SocketActivation is not supported yet');
-  if (Array.isArray(body.NetworkLinks) && body.NetworkLinks.length > 0) throw invalid('NetworkLinks are not supported yet');
 }
 
 export const install = defineOperation<InstallRequest, InstallResult>({
@@ -67,6 +69,7 @@ export const install = defineOperation<InstallRequest, InstallResult>({
       Environment: parseEnvironment(body.Environment),
       VolumeConfig: validateVolumeConfig(body.VolumeConfig),
       SystemdSlice: body.SystemdSlice === undefined || body.SystemdSlice === '' ? DEFAULT_SLICE : validateSlice(body.SystemdSlice),
+      NetworkLinks: validateNetworkLinks(body.NetworkLinks),
     };
   },
   async run(host, req, progress) {
@@ -105,17 +108,19 @@ async function writeContainer(host: Host, req: InstallRequest): Promise<Containe
     Ports: ports,
     VolumeConfig: req.VolumeConfig,
     SystemdSlice: req.SystemdSlice,
+    ...(req.NetworkLinks.length ? { Linked: true } : {}),
     Created: new Date().toISOString(),
   };
   try {
     await host.store.writeEnv(req.Id, req.Environment);
+    if (req.NetworkLinks.length) await host.store.writeLinks(req.Id, req.NetworkLinks);
     await units.write(def);
     await reloadIfNeeded(host, unitNameOf(req.Id));
     await host.store.write(def);
     return def;
   } catch (err) {
     // Undo in reverse; each step on its own, so one failing does not skip the rest.
-    await attempt(() => host.store.remove(req.Id));
+    await attempt(() => host.store.remove(req.Id)); // definition, env and links files
     await attempt(() => units.remove(req.Id));
     await attempt(() => host.ports.release(req.Id, ports.map((p) => p.External)));
     throw err;

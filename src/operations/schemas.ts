@@ -59,7 +59,17 @@ export const InstallBodySchema = Type.Object(
     SystemdSlice: Type.Optional(Type.String({ maxLength: 128 })),
     Isolate: Type.Optional(Type.Boolean()),
     SocketActivation: Type.Optional(Type.Boolean()),
-    NetworkLinks: Type.Optional(Type.Array(NetworkLinkSchema, { maxItems: 256 })),
+    NetworkLinks: Type.Optional(Type.Array(NetworkLinkSchema, { maxItems: 1024 })),
+  },
+  strict,
+);
+
+export const LinksBodySchema = Type.Object(
+  {
+    Links: Type.Array(
+      Type.Object({ Id: Type.String({ maxLength: 64 }), NetworkLinks: Type.Optional(Type.Array(NetworkLinkSchema, { maxItems: 1024 })) }, strict),
+      { minItems: 1, maxItems: 256 },
+    ),
   },
   strict,
 );

@@ -1,6 +1,7 @@
 import type { ContainerInfo } from '../host/docker.js';
 import type { UnitState } from '../host/systemd.js';
 import { containerNameOf, unitNameOf } from '../model/names.js';
+import type { NetworkLink } from '../model/links.js';
 import type { PortPair } from '../model/ports.js';
 import { requireDefinition } from './common.js';
 import { defineOperation, parseId, type IdRequest } from './operation.js';
@@ -11,6 +12,8 @@ export interface ContainerStatus {
   Image: string;
   Unit: UnitState;
   Ports: PortPair[];
+  /** Its network links, when it has any. */
+  NetworkLinks?: NetworkLink[];
   /** What Docker says of the container; absent when it does not exist (stopped). */
   Container?: ContainerInfo;
 }
@@ -25,11 +28,12 @@ export const status = defineOperation<IdRequest, ContainerStatus>({
   parse: parseId,
   async run(host, req) {
     const def = await requireDefinition(host, req.Id);
-    const [unit, container] = await Promise.all([
+    const [unit, container, links] = await Promise.all([
       host.systemd.state(unitNameOf(req.Id)),
       host.docker.inspect(containerNameOf(req.Id)),
+      def.Linked ? host.store.readLinks(req.Id) : [],
     ]);
-    return { Id: def.Id, Image: def.Image, Unit: unit, Ports: def.Ports, Container: container };
+    return { Id: def.Id, Image: def.Image, Unit: unit, Ports: def.Ports, ...(def.Linked ? { NetworkLinks: links } : {}), Container: container };
   },
 });
 

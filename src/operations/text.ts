@@ -3,6 +3,7 @@ import type { JournalEntry } from '../host/journal.js';
 import type { UnitState } from '../host/systemd.js';
 import type { ContainerStatus } from './status.js';
 import type { PortPair } from '../model/ports.js';
+import { formatLink } from '../model/links.js';
 
 /** Plain text tables with aligned columns, as `systemctl list-units` prints them. */
 export function table(headers: string[], rows: string[][]): string {
@@ -30,6 +31,7 @@ export function statusText(s: ContainerStatus): string {
     : 'Container: none\n';
   text += `    Image: ${s.Image}\n`;
   if (s.Ports.length) text += `    Ports: ${portsText(s.Ports)}\n`;
+  if (s.NetworkLinks?.length) text += `    Links: ${s.NetworkLinks.map(formatLink).join('\n           ')}\n`;
   return text;
 }
 

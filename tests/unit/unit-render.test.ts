@@ -21,6 +21,8 @@ const ctx: UnitContext = {
   definitionFile: '/var/lib/gear/containers/web-1.json',
   stopTimeout: 10,
   version: '1.0.0',
+  selfCommand: ['/usr/bin/node', '/opt/gear/dist/gear.js'],
+  stateDir: '/var/lib/gear',
 };
 const render = containerUnitRenderer(Handlebars.compile, loadUnitTemplates().container);
 
@@ -50,6 +52,16 @@ test('the unit runs docker in the foreground with ports, env file, volumes and i
 
 test('every line of the unit is a comment, a section, a setting or blank', () => {
   for (const line of render(def, ctx).split('\n')) assert.ok(/^(#.*|\[[A-Za-z]+\]|[A-Za-z]+=.*|)$/.test(line), line);
+});
+
+test('only a linked container gets the ExecStartPost that applies its links', () => {
+  assert.not.match(render(def, ctx), /ExecStartPost/);
+  const unit = render({ ...def, Linked: true }, ctx);
+  assert.match(unit, /^ExecStartPost=\/usr\/bin\/node \/opt\/gear\/dist\/gear.js apply-links --state-dir \/var\/lib\/gear web-1$/m);
+  assert.ok(unit.indexOf('ExecStart=') < unit.indexOf('ExecStartPost='));
+  for (const line of unit.split('\n')) assert.ok(/^(#.*|\[[A-Za-z]+\]|[A-Za-z]+=.*|)$/.test(line), line);
+  // The unlinked unit is byte for byte what it was before links existed.
+  assert.is(render({ ...def, Linked: false }, ctx), render(def, ctx));
 });
 
 test('the docker argv is what the unit encodes', () => {

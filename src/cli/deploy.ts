@@ -1,0 +1,203 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { DEFAULT_PORT } from '../api/listen.js';
+import {
+  instanceLinks,
+  parseDeployment,
+  planDeployment,
+  renderDeployment,
+  resolvedName,
+  validateDeployHost,
+  type Deployment,
+  type Instance,
+} from '../model/deployment.js';
+import { GearError, describeError, invalid } from '../model/errors.js';
+import type { NetworkLink } from '../model/links.js';
+import { operations, type Progress } from '../operations/index.js';
+import type { Backend } from './backend.js';
+
+/**
+ * `gear deploy FILE HOST...`, run by the CLI against each host's backend
+ * (an agent, or this host): plan (nothing is touched when the descriptor or
+ * the hosts are bad), remove what is gone, install what is missing and learn
+ * its ports, set every instance's links (one request per host), start
+ * everything, and write the resolved deployment to FILE.<timestamp>. Steps
+ * that fail do not stop the others; what was not done is reported, the
+ * resolved file is written anyway, and deploying it again finishes the job.
+ */
+
+export interface DeployOptions {
+  file: string;
+  hosts: string[];
+  backendFor(host: string): Backend;
+  progress: Progress;
+  /** A line of what was done (stdout). */
+  done(line: string): void;
+  now?: Date;
+}
+
+export interface DeployOutcome {
+  written: string;
+  notDone: string[];
+}
+
+/** Hosts compare as named, except that the agent's default port is the same as no port. */
+export const canonicalHost = (host: string) => host.replace(new RegExp(`:${DEFAULT_PORT}$`), '');
+
+export function readDeployment(file: string): Deployment {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw invalid(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? describeError(err)}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw invalid(`${file} is not valid JSON: ${describeError(err)}`);
+  }
+  try {
+    return parseDeployment(json);
+  } catch (err) {
+    if (err instanceof GearError) throw new GearError(err.kind, `${file}: ${err.message}`, err.hint);
+    throw err;
+  }
+}
+
+/** The targets (HOST/NAME) of a deployment's instances, for `start/stop/... --with FILE`. */
+export function deploymentTargets(file: string): string[] {
+  const d = readDeployment(file);
+  if (d.Instances.length === 0) throw invalid(`${file} has no instances: it is not a deployed (resolved) file`, `use the FILE.<timestamp> gear deploy wrote`);
+  return d.Instances.filter((i) => !i.Remove).map((i) => `${i.On}/${i.Id}`);
+}
+
+const isNotFound = (err: unknown) => err instanceof GearError && err.kind === 'not-found';
+
+export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
+  const d = readDeployment(opts.file);
+  const hosts = opts.hosts.map((h) => canonicalHost(validateDeployHost(h)));
+  const dup = hosts.find((h, i) => hosts.indexOf(h) !== i);
+  if (dup) throw invalid(`host ${dup} is named twice`);
+  for (const i of d.Instances) i.On = canonicalHost(i.On);
+  const plan = planDeployment(d, hosts);
+  const specOf = (inst: Instance) => d.Containers.find((c) => c.Name === inst.From)!;
+  const backendOf = (inst: Instance) => opts.backendFor(inst.On);
+  const notDone: string[] = [];
+  const fail = (what: string, err: unknown) => notDone.push(`${what}: ${describeError(err)}`);
+  const call = opts.progress;
+
+  // Kept instances: still there? Their ports are what the host says.
+  const missing: Instance[] = [];
+  const unknown = new Set<Instance>();
+  await Promise.all(
+    plan.keep.map(async (inst) => {
+      try {
+        const r = await backendOf(inst).call(operations.ports, { params: { id: inst.Id }, query: {} }, call);
+        for (const p of inst.Ports) p.External = r.Ports.find((x) => x.Internal === p.Internal)?.External ?? 0;
+      } catch (err) {
+        if (isNotFound(err)) missing.push(inst);
+        else {
+          unknown.add(inst);
+          fail(`check ${inst.Id} on ${inst.On}`, err);
+        }
+      }
+    }),
+  );
+
+  // Remove first: a replaced instance may come back under its own name.
+  const failedRemovals: Instance[] = [];
+  await Promise.all(
+    plan.remove.map(async (inst) => {
+      try {
+        await opts.backendFor(inst.On).call(operations.remove, { params: { id: inst.Id }, query: {} }, call);
+        opts.done(`removed ${inst.Id} from ${inst.On}`);
+      } catch (err) {
+        if (isNotFound(err)) return opts.done(`removed ${inst.Id} from ${inst.On} (it was gone already)`);
+        failedRemovals.push({ ...inst, Remove: true });
+        fail(`remove ${inst.Id} from ${inst.On}`, err);
+      }
+    }),
+  );
+
+  // Install what is new or went missing; the host allocates ports and says which.
+  const present = new Set<Instance>(plan.keep.filter((i) => !missing.includes(i) && !unknown.has(i)));
+  await Promise.all(
+    [...plan.add, ...missing].map(async (inst) => {
+      const spec = specOf(inst);
+      const body = {
+        Image: inst.Image,
+        Ports: spec.PublicPorts.map((p) => ({ Internal: p.Internal, External: p.External })),
+        Environment: { Variables: spec.Environment },
+      };
+      try {
+        const r = await backendOf(inst).call(operations.install, { params: { id: inst.Id }, query: {}, body }, call);
+        for (const p of inst.Ports) p.External = r.Ports.find((x) => x.Internal === p.Internal)?.External ?? 0;
+        present.add(inst);
+        const ports = r.Ports.map((p) => `${p.Internal} -> ${p.External}`).join(', ');
+        opts.done(`installed ${inst.Id} on ${inst.On}${ports ? ` (${ports})` : ''}`);
+      } catch (err) {
+        const hint = err instanceof GearError && err.kind === 'conflict' && plan.add.includes(inst) ? ' (deploy the FILE.<timestamp> of the deploy that made it, or delete it)' : '';
+        fail(`install ${inst.Id} on ${inst.On}`, `${describeError(err)}${hint}`);
+      }
+    }),
+  );
+
+  // Links, now that every target's port is known: one request per host.
+  const { links, pending } = instanceLinks(plan.next);
+  for (const p of pending)
+    if (plan.next.Instances.some((i) => i.Id === p.Source && present.has(i))) notDone.push(`link ${p.Source} to ${p.Target}:${p.Port}: ${p.Target} is not installed`);
+  const byHost = new Map<string, { inst: Instance; links: NetworkLink[] }[]>();
+  for (const inst of plan.next.Instances) {
+    const mine = links.get(inst.Id) ?? [];
+    // Instances that had links and have none now get an empty list: their old links go.
+    if (!present.has(inst) || (mine.length === 0 && !inst.Links?.length)) continue;
+    const list = byHost.get(inst.On) ?? [];
+    list.push({ inst, links: mine });
+    byHost.set(inst.On, list);
+  }
+  await Promise.all(
+    [...byHost].map(async ([on, entries]) => {
+      const body = { Links: entries.map((e) => ({ Id: e.inst.Id, NetworkLinks: e.links })) };
+      try {
+        await opts.backendFor(on).call(operations.link, { params: {}, query: {}, body }, call);
+        for (const e of entries) {
+          if (e.links.length) e.inst.Links = e.links;
+          else delete e.inst.Links;
+          opts.done(`linked ${e.inst.Id} (${e.links.length} link${e.links.length === 1 ? '' : 's'})`);
+        }
+      } catch (err) {
+        fail(`link ${entries.map((e) => e.inst.Id).join(', ')} on ${on}`, err);
+      }
+    }),
+  );
+
+  // Start everything that is there (a running container stays as it is).
+  await Promise.all(
+    plan.next.Instances.filter((i) => present.has(i)).map(async (inst) => {
+      try {
+        await backendOf(inst).call(operations.start, { params: { id: inst.Id }, query: {} }, call);
+        opts.done(`started ${inst.Id} on ${inst.On}`);
+      } catch (err) {
+        fail(`start ${inst.Id} on ${inst.On}`, err);
+      }
+    }),
+  );
+
+  const written = writeResolved(opts.file, { ...plan.next, Instances: [...plan.next.Instances, ...failedRemovals] }, hosts, opts.now ?? new Date());
+  return { written, notDone };
+}
+
+/** Written next to FILE, never over an existing file. */
+function writeResolved(file: string, d: Deployment, hosts: string[], now: Date): string {
+  const base = resolvedName(file, now);
+  const text = renderDeployment(d, { Hosts: hosts, Deployed: now.toISOString() });
+  for (let n = 1; ; n++) {
+    const name = n === 1 ? base : `${base}-${n}`;
+    try {
+      writeFileSync(name, text, { flag: 'wx', mode: 0o644 });
+      return name;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+}

@@ -1,0 +1,119 @@
+import { spawn } from 'node:child_process';
+import { lookup } from 'node:dns/promises';
+import { failed } from '../model/errors.js';
+import { isIPv4, presentJumps, restoreBatch, verifyRules, type LinkRules, type NetworkLink, type ResolvedLink } from '../model/links.js';
+
+/** Where a running container's network is: its process (for its namespace), its address and its gateway (the host). */
+export interface ContainerNetwork {
+  pid: number;
+  ip: string;
+  gateway: string;
+}
+
+export interface AppliedLinks {
+  links: ResolvedLink[];
+  /** Rules now in gear's chains of the container (DNAT and SNAT). */
+  rules: number;
+}
+
+/** What gear needs to program a container's links. */
+export interface NetLinks {
+  apply(net: ContainerNetwork, links: NetworkLink[]): Promise<AppliedLinks>;
+}
+
+interface Exec {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+// Fixed scripts (no user data in them): the batch travels on stdin, the pid as an argument.
+const ROUTE_LOCALNET = '/proc/sys/net/ipv4/conf/all/route_localnet';
+/** Let 127.x traffic leave once DNAT sent it elsewhere, then show the nat table as it is. */
+const PREPARE = `echo 1 > ${ROUTE_LOCALNET} && cat ${ROUTE_LOCALNET} && exec iptables-save -t nat`;
+/** Apply the batch (xtables lock waited for up to 5 s) and show the nat table as it now is. */
+const RESTORE = 'iptables-restore -w 5 --noflush && exec iptables-save -t nat';
+
+/** iptables and sysctl live in sbin, which a user's PATH may lack. */
+function pathWithSbin(path = ''): string {
+  const dirs = path.split(':').filter(Boolean);
+  for (const d of ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']) if (!dirs.includes(d)) dirs.push(d);
+  return dirs.join(':');
+}
+
+/**
+ * Links programmed inside a container's network namespace with the host's
+ * own nsenter and iptables, in two processes whatever the number of links:
+ * one sets route_localnet and reads the nat table (which jumps exist), one
+ * applies a single `iptables-restore --noflush` batch and reads the table
+ * back, which is checked rule by rule. A link whose rules did not land is an
+ * error, never a silent no-op.
+ */
+export class NsenterNetLinks implements NetLinks {
+  constructor(private readonly timeoutMs = 30_000) {}
+
+  private run(argv: string[], input = ''): Promise<Exec> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PATH: pathWithSbin(process.env.PATH) } });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d));
+      child.stderr.on('data', (d: Buffer) => (stderr += d));
+      const timer = setTimeout(() => child.kill('SIGKILL'), this.timeoutMs);
+      child.on('error', (err) => {
+        clearTimeout(timer);
+        reject(failed(`cannot run ${argv[0]}: ${err.message}`));
+      });
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code: code ?? -1, stdout, stderr });
+      });
+      child.stdin.on('error', () => undefined); // a process that died early: its exit code tells
+      child.stdin.end(input);
+    });
+  }
+
+  private inNetns(pid: number, script: string, input?: string): Promise<Exec> {
+    return this.run(['nsenter', '-t', String(pid), '-n', '--', 'sh', '-c', script], input);
+  }
+
+  /** "localhost" is the host the container runs on: its gateway on the container's network. */
+  private async resolve(links: NetworkLink[], gateway: string): Promise<ResolvedLink[]> {
+    const names = new Map<string, Promise<string>>();
+    const resolveName = (name: string) =>
+      lookup(name, { family: 4 }).then(
+        (r) => r.address,
+        (err: NodeJS.ErrnoException) => {
+          throw failed(`link target ${name} does not resolve: ${err.code ?? err.message}`);
+        },
+      );
+    return Promise.all(
+      links.map(async (l) => {
+        let ip = l.ToHost;
+        if (l.ToHost === 'localhost') {
+          if (!gateway) throw failed('the container has no gateway, so a link to localhost has nowhere to go');
+          ip = gateway;
+        } else if (!isIPv4(l.ToHost)) {
+          if (!names.has(l.ToHost)) names.set(l.ToHost, resolveName(l.ToHost));
+          ip = await names.get(l.ToHost)!;
+        }
+        return { ...l, ToIp: ip };
+      }),
+    );
+  }
+
+  async apply(net: ContainerNetwork, links: NetworkLink[]): Promise<AppliedLinks> {
+    if (!net.ip) throw failed('the container has no network address of its own (links need a network namespace that is not the host\'s)');
+    const rules: LinkRules = { containerIp: net.ip, links: await this.resolve(links, net.gateway) };
+    const before = await this.inNetns(net.pid, PREPARE);
+    if (before.code !== 0 || !before.stdout.startsWith('1\n'))
+      throw failed(`cannot prepare the network namespace of pid ${net.pid} for links: ${before.stderr.trim() || `exit ${before.code}`}`);
+    const batch = restoreBatch(rules, presentJumps(before.stdout));
+    const after = await this.inNetns(net.pid, RESTORE, batch);
+    if (after.code !== 0) throw failed(`iptables-restore in the network namespace of pid ${net.pid} failed: ${after.stderr.trim() || `exit ${after.code}`}`);
+    const problems = verifyRules(after.stdout, rules);
+    if (problems.length) throw failed(`links did not land in the network namespace of pid ${net.pid}: ${problems.join('; ')}`);
+    const count = after.stdout.split('\n').filter((l) => /^-A GEAR-LINKS(-SNAT)? /.test(l)).length;
+    return { links: rules.links, rules: count };
+  }
+}

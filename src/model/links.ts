@@ -1,0 +1,223 @@
+import { invalid } from './errors.js';
+
+/**
+ * Network links: inside a container, FromHost:FromPort (default
+ * 127.0.0.1) reaches ToHost:ToPort, wherever that is, and an operator can
+ * re-point it without the container knowing. gear does it with DNAT in the
+ * container's own network namespace (see docs/links.md); everything here is
+ * the pure part: validation, and the iptables-restore batch and its check.
+ */
+export interface NetworkLink {
+  FromHost: string;
+  FromPort: number;
+  /** An IPv4 address, "localhost" (the host the container runs on) or a DNS name resolved when applied. */
+  ToHost: string;
+  ToPort: number;
+}
+
+export const DEFAULT_FROM_HOST = '127.0.0.1';
+/** More links than this in one container is a mistake, not a plan. */
+export const MAX_LINKS = 1024;
+
+/** gear's own chains in the container's nat table; nothing else is ever touched. */
+export const DNAT_CHAIN = 'GEAR-LINKS';
+export const SNAT_CHAIN = 'GEAR-LINKS-SNAT';
+/** The jumps into gear's chains, as iptables-save prints them. */
+export const JUMPS: readonly (readonly [string, string])[] = [
+  ['PREROUTING', DNAT_CHAIN],
+  ['OUTPUT', DNAT_CHAIN],
+  ['POSTROUTING', SNAT_CHAIN],
+];
+
+const OCTET = '(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
+const IPV4 = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}$`);
+const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+const DNS_NAME = new RegExp(`^${LABEL}(?:\\.${LABEL})*$`);
+
+export const isIPv4 = (text: string) => IPV4.test(text);
+
+function octets(ip: string): number[] {
+  return ip.split('.').map(Number);
+}
+
+/** Addresses a link can never use: "this network", multicast, reserved and broadcast. */
+function unusable(ip: string): boolean {
+  const [a] = octets(ip);
+  return a === 0 || a! >= 224;
+}
+
+const show = (value: unknown) => JSON.stringify(value);
+
+function port(value: unknown, what: string): number {
+  const n = typeof value === 'string' && /^[0-9]{1,5}$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 65535) throw invalid(`${what} ${show(value)} is not a port number (1-65535)`);
+  return n;
+}
+
+/** The address a link listens on inside the container: an IPv4 address (127.x by default). */
+export function validateFromHost(value: unknown, what = 'link FromHost'): string {
+  if (value === undefined || value === null || value === '') return DEFAULT_FROM_HOST;
+  if (typeof value !== 'string' || !isIPv4(value)) throw invalid(`${what} ${show(value)} must be an IPv4 address, e.g. 127.0.0.2`);
+  if (unusable(value)) throw invalid(`${what} ${value} cannot be used for a link`);
+  return value;
+}
+
+/**
+ * Where a link leads: an IPv4 address, "localhost" (the container's host
+ * itself), or a DNS name. A loopback address would mean the container
+ * itself, which is never what a link is for: it is refused with a hint.
+ */
+export function validateToHost(value: unknown, what = 'link ToHost'): string {
+  if (typeof value !== 'string' || value === '') throw invalid(`${what} must be an IPv4 address, "localhost" or a host name`);
+  if (value.length > 253) throw invalid(`${what} is longer than 253 characters`);
+  if (value === 'localhost') return value;
+  if (isIPv4(value)) {
+    if (octets(value)[0] === 127) throw invalid(`${what} ${value} is a loopback address`, 'use "localhost" for the host the container runs on');
+    if (unusable(value)) throw invalid(`${what} ${value} cannot be used for a link`);
+    return value;
+  }
+  if (/^[0-9.]+$/.test(value) || !DNS_NAME.test(value))
+    throw invalid(`${what} ${show(value)} must be an IPv4 address, "localhost" or a host name`);
+  return value;
+}
+
+export function validateNetworkLink(value: unknown, where = 'link'): NetworkLink {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(`${where} must be an object {FromHost, FromPort, ToHost, ToPort}`);
+  const m = value as Record<string, unknown>;
+  const unknown = Object.keys(m).filter((k) => !['FromHost', 'FromPort', 'ToHost', 'ToPort'].includes(k));
+  if (unknown.length) throw invalid(`${where} has an unknown field ${show(unknown[0])}`);
+  return {
+    FromHost: validateFromHost(m.FromHost, `${where}.FromHost`),
+    FromPort: port(m.FromPort, `${where}.FromPort`),
+    ToHost: validateToHost(m.ToHost, `${where}.ToHost`),
+    ToPort: port(m.ToPort, `${where}.ToPort`),
+  };
+}
+
+/** The API's NetworkLinks list: each link valid, no address inside the container used twice. */
+export function validateNetworkLinks(value: unknown, where = 'NetworkLinks'): NetworkLink[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw invalid(`${where} must be a list of {FromHost, FromPort, ToHost, ToPort}`);
+  if (value.length > MAX_LINKS) throw invalid(`${where} has ${value.length} links; the limit is ${MAX_LINKS}`);
+  const seen = new Set<string>();
+  return value.map((v, i) => {
+    const link = validateNetworkLink(v, `${where}[${i}]`);
+    const from = `${link.FromHost}:${link.FromPort}`;
+    if (seen.has(from)) throw invalid(`${where}[${i}]: ${from} is linked twice`);
+    seen.add(from);
+    return link;
+  });
+}
+
+/** The CLI's `-n [FROM_IP:]FROM_PORT:TO_HOST:TO_PORT` (FROM_IP defaults to 127.0.0.1). */
+export function parseLinkFlag(flag: string): NetworkLink {
+  const parts = flag.split(':');
+  if (parts.length !== 3 && parts.length !== 4)
+    throw invalid(`link ${show(flag)} must look like [FROM_IP:]FROM_PORT:TO_HOST:TO_PORT, e.g. 127.0.0.2:8081:10.0.0.3:4001`);
+  const [fromHost, fromPort, toHost, toPort] = parts.length === 4 ? parts : [undefined, ...parts];
+  if (fromHost === '') throw invalid(`link ${show(flag)}: FROM_IP is empty`);
+  const what = `link ${show(flag)}:`;
+  return {
+    FromHost: validateFromHost(fromHost, `${what} FROM_IP`),
+    FromPort: port(fromPort, `${what} FROM_PORT`),
+    ToHost: validateToHost(toHost, `${what} TO_HOST`),
+    ToPort: port(toPort, `${what} TO_PORT`),
+  };
+}
+
+export const formatLink = (l: NetworkLink) => `${l.FromHost}:${l.FromPort} -> ${l.ToHost}:${l.ToPort}`;
+
+/** A link with its target resolved to an address, as it is written into the rules. */
+export interface ResolvedLink extends NetworkLink {
+  ToIp: string;
+}
+
+export interface LinkRules {
+  /** The container's own address on its network: source of what leaves for a link's target. */
+  containerIp: string;
+  links: ResolvedLink[];
+}
+
+/** A rule as gear writes it and as `iptables-save` prints it back (the nf_tables and legacy backends both). */
+export function ruleLines(r: LinkRules): string[] {
+  const lines: string[] = [];
+  const snat = new Set<string>();
+  for (const l of r.links) {
+    lines.push(`-A ${DNAT_CHAIN} -d ${l.FromHost}/32 -p tcp -m tcp --dport ${l.FromPort} -j DNAT --to-destination ${l.ToIp}:${l.ToPort}`);
+    const key = `${l.ToIp}:${l.ToPort}`;
+    if (snat.has(key)) continue;
+    snat.add(key);
+  }
+  // A connection to 127.x leaves with a loopback source, which no other host
+  // can answer: its source becomes the container's own address on the way out.
+  for (const key of snat) {
+    const [ip, p] = key.split(':');
+    lines.push(`-A ${SNAT_CHAIN} -d ${ip}/32 -p tcp -m tcp --dport ${p} -j SNAT --to-source ${r.containerIp}`);
+  }
+  return lines;
+}
+
+/**
+ * The one iptables-restore batch (with --noflush) that sets a container's
+ * links: declaring gear's chains empties just those two, then they are
+ * filled; the jumps into them are added only when `present` lacks them, so
+ * re-applying replaces gear's rules and never touches anyone else's.
+ */
+export function restoreBatch(r: LinkRules, presentJumps: Set<string>): string {
+  const lines = ['*nat', `:${DNAT_CHAIN} - [0:0]`, `:${SNAT_CHAIN} - [0:0]`];
+  for (const [from, to] of JUMPS) if (!presentJumps.has(jumpLine(from, to))) lines.push(jumpLine(from, to));
+  lines.push(...ruleLines(r), 'COMMIT', '');
+  return lines.join('\n');
+}
+
+const jumpLine = (from: string, to: string) => `-A ${from} -j ${to}`;
+
+/** The jumps into gear's chains found in `iptables-save -t nat` output. */
+export function presentJumps(save: string): Set<string> {
+  const wanted = new Set(JUMPS.map(([f, t]) => jumpLine(f, t)));
+  return new Set(save.split('\n').map((l) => l.trim()).filter((l) => wanted.has(l)));
+}
+
+/**
+ * A rule reduced to what it means: its options as a sorted set, without
+ * the "-m tcp" that iptables adds by itself, so an option order that
+ * differs between iptables versions does not matter.
+ */
+function ruleKey(line: string): string {
+  const tokens = line.trim().split(/\s+/);
+  const pairs: string[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    if (t === '-m') {
+      i++;
+      continue;
+    }
+    const value = tokens[i + 1] && !tokens[i + 1]!.startsWith('-') ? tokens[++i]! : '';
+    pairs.push(`${t} ${value}`);
+  }
+  return pairs.sort().join(' ');
+}
+
+/**
+ * Check what `iptables-save -t nat` shows after a restore: every jump once,
+ * and gear's chains holding exactly the expected rules. Returns what is
+ * wrong, one item per problem; empty when the rules landed.
+ */
+export function verifyRules(save: string, r: LinkRules): string[] {
+  const lines = save.split('\n').map((l) => l.trim());
+  const problems: string[] = [];
+  for (const [from, to] of JUMPS) {
+    const n = lines.filter((l) => l === jumpLine(from, to)).length;
+    if (n !== 1) problems.push(`${from} has ${n} jumps to ${to}, expected 1`);
+  }
+  const actual = lines.filter((l) => l.startsWith(`-A ${DNAT_CHAIN} `) || l.startsWith(`-A ${SNAT_CHAIN} `)).map(ruleKey);
+  const expected = ruleLines(r).map(ruleKey);
+  const count = (xs: string[]) => xs.reduce((m, x) => m.set(x, (m.get(x) ?? 0) + 1), new Map<string, number>());
+  const have = count(actual);
+  const want = count(expected);
+  const missing = [...want].filter(([k, n]) => (have.get(k) ?? 0) < n).length;
+  const extra = [...have].filter(([k, n]) => (want.get(k) ?? 0) < n).length;
+  if (missing) problems.push(`${missing} expected rule${missing > 1 ? 's are' : ' is'} missing`);
+  if (extra) problems.push(`${extra} unexpected rule${extra > 1 ? 's are' : ' is'} present`);
+  return problems;
+}

@@ -1,0 +1,137 @@
+import type { Host } from '../host/context.js';
+import type { AppliedLinks } from '../host/net.js';
+import { failed, invalid } from '../model/errors.js';
+import { formatLink, validateNetworkLinks, type NetworkLink } from '../model/links.js';
+import { containerNameOf, unitNameOf, validateName } from '../model/names.js';
+import { requireDefinition } from './common.js';
+import { bodyObject, defineOperation } from './operation.js';
+import { LinksBodySchema } from './schemas.js';
+
+export interface ContainerLinks {
+  Id: string;
+  NetworkLinks: NetworkLink[];
+}
+
+export interface LinkRequest {
+  Links: ContainerLinks[];
+}
+
+export interface LinkResult {
+  /** Applied: the container runs and its links are in place now; otherwise they are applied when it starts. */
+  Links: (ContainerLinks & { Applied: boolean })[];
+}
+
+/** The most containers one request may link. */
+const MAX_CONTAINERS = 256;
+
+export function parseLinkRequest(body: unknown): LinkRequest {
+  const { Links } = bodyObject(body, ['Links']);
+  if (!Array.isArray(Links) || Links.length === 0) throw invalid('Links must be a non-empty list of {Id, NetworkLinks}');
+  if (Links.length > MAX_CONTAINERS) throw invalid(`Links names ${Links.length} containers; the limit is ${MAX_CONTAINERS}`);
+  const seen = new Set<string>();
+  return {
+    Links: Links.map((entry: unknown, i) => {
+      const e = bodyObject(entry, ['Id', 'NetworkLinks']);
+      const Id = validateName(e.Id);
+      if (seen.has(Id)) throw invalid(`Links[${i}]: container ${Id} is listed twice`);
+      seen.add(Id);
+      return { Id, NetworkLinks: validateNetworkLinks(e.NetworkLinks, `Links[${i}].NetworkLinks`) };
+    }),
+  };
+}
+
+/**
+ * Program the stored links of a container that runs now; false when it does
+ * not run (its unit applies them when it starts). Under the container's link
+ * lock, reading the file there: whoever applies last applies the newest links.
+ */
+export function applyStoredLinks(host: Host, id: string): Promise<AppliedLinks | undefined> {
+  return host.linkLocks.with(id, async () => {
+    const c = await host.docker.inspect(containerNameOf(id));
+    if (!c?.Running || !c.Pid) return undefined;
+    const links = await host.store.readLinks(id);
+    return host.net.apply({ pid: c.Pid, ip: c.IPAddress, gateway: c.Gateway }, links);
+  });
+}
+
+/**
+ * The unit's ExecStartPost (`gear apply-links NAME`): the unit's foreground
+ * `docker run` may not have created the container yet, so wait until it runs
+ * (while the unit's main process, $MAINPID, lives), then apply its links.
+ */
+export async function applyLinksAtStart(host: Host, id: string, waitMs: number, mainPid?: number): Promise<AppliedLinks> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const c = await host.docker.inspect(containerNameOf(id));
+    if (c?.Running && c.Pid) break;
+    if (mainPid && !alive(mainPid)) throw failed(`the container ${containerNameOf(id)} did not start: its docker run (pid ${mainPid}) exited`);
+    if (Date.now() > deadline) throw failed(`the container ${containerNameOf(id)} did not run within ${waitMs / 1000} s; its links are not applied`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const applied = await applyStoredLinks(host, id);
+  if (!applied) throw failed(`the container ${containerNameOf(id)} stopped before its links could be applied`);
+  return applied;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Store a container's links and, the first time it gets any, give its unit
+ * the ExecStartPost that applies them (true: the unit file changed). The
+ * caller holds the container's lock.
+ */
+export async function storeLinks(host: Host, id: string, links: NetworkLink[]): Promise<boolean> {
+  const def = await requireDefinition(host, id);
+  await host.linkLocks.with(id, () => host.store.writeLinks(id, links));
+  if (def.Linked || links.length === 0) return false;
+  const linked = { ...def, Linked: true };
+  const changed = await host.units.write(linked);
+  await host.store.write(linked);
+  return changed;
+}
+
+/** One manager-wide reload for any number of rewritten units, and only if systemd had loaded an old copy. */
+export async function reloadUnits(host: Host, ids: string[]): Promise<void> {
+  const stale = await Promise.all(ids.map((id) => host.systemd.needsReload(unitNameOf(id))));
+  if (stale.some(Boolean)) await host.systemd.reload();
+}
+
+/**
+ * Set the network links of containers (each container's list replaces its
+ * links). A running container gets them at once, without a restart; every
+ * container gets them again at each start.
+ */
+export const link = defineOperation<LinkRequest, LinkResult>({
+  name: 'link',
+  method: 'POST',
+  path: '/containers/links',
+  summary: 'Set the network links of containers (applied at once to running ones, and at every start)',
+  body: LinksBodySchema,
+  mutates: true,
+  http: {
+    text: (r) =>
+      r.Links.map((c) => `${c.Id}: ${c.NetworkLinks.length} link${c.NetworkLinks.length === 1 ? '' : 's'} ${c.Applied ? 'applied' : 'stored (applied when it starts)'}\n${c.NetworkLinks.map((l) => `  ${formatLink(l)}\n`).join('')}`).join(''),
+  },
+  parse: (raw) => parseLinkRequest(raw.body),
+  async run(host, req) {
+    // Every container must exist before any is changed.
+    for (const c of req.Links) await requireDefinition(host, c.Id);
+    const changed = await Promise.all(req.Links.map((c) => host.locks.with(c.Id, () => storeLinks(host, c.Id, c.NetworkLinks))));
+    const rewritten = req.Links.filter((_, i) => changed[i]).map((c) => c.Id);
+    if (rewritten.length) await reloadUnits(host, rewritten);
+    const applied = await Promise.allSettled(req.Links.map((c) => applyStoredLinks(host, c.Id)));
+    const failure = applied.findIndex((a) => a.status === 'rejected');
+    if (failure >= 0) {
+      const reason = (applied[failure] as PromiseRejectedResult).reason as Error;
+      throw failed(`${req.Links[failure]!.Id}: links are stored but could not be applied now: ${reason.message}`);
+    }
+    return { Links: req.Links.map((c, i) => ({ ...c, Applied: (applied[i] as PromiseFulfilledResult<AppliedLinks | undefined>).value !== undefined })) };
+  },
+});

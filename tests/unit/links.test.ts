@@ -1,0 +1,139 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parseLinkFlag, presentJumps, restoreBatch, ruleLines, validateNetworkLinks, verifyRules, type LinkRules } from '../../src/model/links.js';
+import { parseLinkRequest } from '../../src/operations/links.js';
+import { configFromEnv } from '../../src/host/config.js';
+
+test('-n flags: [FROM_IP:]FROM_PORT:TO_HOST:TO_PORT, FROM_IP defaults to 127.0.0.1', () => {
+  assert.equal(parseLinkFlag('127.0.0.2:8081:10.250.0.3:4001'), { FromHost: '127.0.0.2', FromPort: 8081, ToHost: '10.250.0.3', ToPort: 4001 });
+  assert.equal(parseLinkFlag('5432:db.example.com:4100'), { FromHost: '127.0.0.1', FromPort: 5432, ToHost: 'db.example.com', ToPort: 4100 });
+  assert.equal(parseLinkFlag('127.0.0.3:80:localhost:4500'), { FromHost: '127.0.0.3', FromPort: 80, ToHost: 'localhost', ToPort: 4500 });
+});
+
+test('-n flags: bad ports, hosts and injection attempts are refused', () => {
+  const bad = [
+    '127.0.0.1:99999:x:1', // FROM_PORT out of range
+    '127.0.0.1:0:x:1',
+    '127.0.0.1:80:x:65536',
+    '127.0.0.1:80:x:-1',
+    '127.0.0.1:8o:x:1',
+    '80:x', // too few parts
+    '1:2:3:4:5', // too many
+    ':80:x:1', // empty FROM_IP
+    '127.0.0.1:80::1', // empty TO_HOST
+    '127.0.0.1:80:a b:1', // space
+    '127.0.0.1:80:a\nb:1', // newline
+    '127.0.0.1:80:a\n-A OUTPUT -j ACCEPT:1',
+    '127.0.0.1:80:$(reboot):1',
+    '127.0.0.1:80:-j:1', // looks like an option
+    '127.0.0.1:80:a_b:1', // not a DNS name
+    '300.0.0.1:80:x:1', // not an address
+    '127.0.0.1 :80:x:1',
+    'localhost:80:x:1', // FROM must be an address
+    '0.0.0.0:80:x:1',
+    '127.0.0.1:80:127.0.0.5:1', // loopback target: the container itself
+    '127.0.0.1:80:224.0.0.1:1', // multicast
+    '127.0.0.1:80:1.2.3:1', // all digits but not an address
+  ];
+  for (const flag of bad) assert.throws(() => parseLinkFlag(flag), /link|port|address|host/i, JSON.stringify(flag));
+  assert.throws(() => parseLinkFlag('127.0.0.1:80:127.0.0.5:1'), /loopback/);
+});
+
+test('API link lists: unknown fields, wrong types and duplicate addresses are refused', () => {
+  assert.equal(validateNetworkLinks([{ FromPort: 80, ToHost: '10.0.0.1', ToPort: 81 }]), [{ FromHost: '127.0.0.1', FromPort: 80, ToHost: '10.0.0.1', ToPort: 81 }]);
+  assert.equal(validateNetworkLinks(undefined), []);
+  assert.throws(() => validateNetworkLinks([{ FromPort: 80, ToHost: '10.0.0.1', ToPort: 81, Extra: 1 }]), /unknown field "Extra"/);
+  assert.throws(() => validateNetworkLinks([{ FromPort: '80x', ToHost: '10.0.0.1', ToPort: 81 }]), /NetworkLinks\[0\]\.FromPort/);
+  assert.throws(() => validateNetworkLinks([{ FromPort: 80, ToHost: 'a\nb', ToPort: 81 }]), /NetworkLinks\[0\]\.ToHost/);
+  assert.throws(
+    () => validateNetworkLinks([{ FromPort: 80, ToHost: 'a', ToPort: 1 }, { FromHost: '127.0.0.1', FromPort: 80, ToHost: 'b', ToPort: 2 }]),
+    /NetworkLinks\[1\]: 127.0.0.1:80 is linked twice/,
+  );
+  assert.throws(() => validateNetworkLinks({}), /list/);
+});
+
+test('link requests: {Links: [{Id, NetworkLinks}]}, names valid and unique', () => {
+  const r = parseLinkRequest({ Links: [{ Id: 'web-1', NetworkLinks: [{ FromHost: '127.0.0.2', FromPort: 8081, ToHost: 'localhost', ToPort: 4000 }] }] });
+  assert.is(r.Links[0]!.Id, 'web-1');
+  assert.throws(() => parseLinkRequest({ Links: [] }), /non-empty/);
+  assert.throws(() => parseLinkRequest({ Links: [{ Id: '../x', NetworkLinks: [] }] }), /not valid/);
+  assert.throws(() => parseLinkRequest({ Links: [{ Id: 'a' }, { Id: 'a' }] }), /listed twice/);
+  assert.throws(() => parseLinkRequest({ Links: [{ Id: 'a', Bogus: 1 }] }), /unknown field/);
+});
+
+const rules: LinkRules = {
+  containerIp: '172.17.0.2',
+  links: [
+    { FromHost: '127.0.0.2', FromPort: 8081, ToHost: '10.250.0.3', ToPort: 4001, ToIp: '10.250.0.3' },
+    { FromHost: '127.0.0.3', FromPort: 8081, ToHost: 'localhost', ToPort: 4500, ToIp: '172.17.0.1' },
+    // Two addresses leading to one target share one SNAT rule.
+    { FromHost: '127.0.0.4', FromPort: 9, ToHost: 'b.example', ToPort: 4001, ToIp: '10.250.0.3' },
+  ],
+};
+
+test('the batch declares gear\'s chains, adds only missing jumps, one DNAT per link and one SNAT per target', () => {
+  const batch = restoreBatch(rules, new Set(['-A OUTPUT -j GEAR-LINKS']));
+  assert.equal(batch.split('\n'), [
+    '*nat',
+    ':GEAR-LINKS - [0:0]',
+    ':GEAR-LINKS-SNAT - [0:0]',
+    '-A PREROUTING -j GEAR-LINKS',
+    '-A POSTROUTING -j GEAR-LINKS-SNAT',
+    '-A GEAR-LINKS -d 127.0.0.2/32 -p tcp -m tcp --dport 8081 -j DNAT --to-destination 10.250.0.3:4001',
+    '-A GEAR-LINKS -d 127.0.0.3/32 -p tcp -m tcp --dport 8081 -j DNAT --to-destination 172.17.0.1:4500',
+    '-A GEAR-LINKS -d 127.0.0.4/32 -p tcp -m tcp --dport 9 -j DNAT --to-destination 10.250.0.3:4001',
+    '-A GEAR-LINKS-SNAT -d 10.250.0.3/32 -p tcp -m tcp --dport 4001 -j SNAT --to-source 172.17.0.2',
+    '-A GEAR-LINKS-SNAT -d 172.17.0.1/32 -p tcp -m tcp --dport 4500 -j SNAT --to-source 172.17.0.2',
+    'COMMIT',
+    '',
+  ]);
+  // No links: the chains are declared (emptied) and nothing else.
+  assert.not.match(restoreBatch({ containerIp: '172.17.0.2', links: [] }, new Set()), /-A GEAR-LINKS /);
+});
+
+test('100 links make one batch of 100 DNAT rules', () => {
+  const many: LinkRules = {
+    containerIp: '172.17.0.2',
+    links: Array.from({ length: 100 }, (_, i) => ({ FromHost: '127.0.0.2', FromPort: 10000 + i, ToHost: '10.0.0.9', ToPort: 20000 + i, ToIp: '10.0.0.9' })),
+  };
+  assert.is(ruleLines(many).filter((l) => l.includes('DNAT')).length, 100);
+  assert.is(restoreBatch(many, new Set()).split('\n').filter((l) => l === 'COMMIT').length, 1);
+});
+
+const saved = (extra: string[] = []) =>
+  [
+    '# Generated by iptables-save v1.8.9 (nf_tables)',
+    '*nat',
+    ':PREROUTING ACCEPT [0:0]',
+    ':GEAR-LINKS - [0:0]',
+    ':GEAR-LINKS-SNAT - [0:0]',
+    '-A PREROUTING -j GEAR-LINKS',
+    '-A OUTPUT -j GEAR-LINKS',
+    '-A POSTROUTING -j GEAR-LINKS-SNAT',
+    // iptables-save's own option order differs from what was written: it does not matter.
+    '-A GEAR-LINKS -d 127.0.0.2/32 -p tcp -m tcp --dport 8081 -j DNAT --to-destination 10.250.0.3:4001',
+    '-A GEAR-LINKS -p tcp -d 127.0.0.3/32 -m tcp --dport 8081 -j DNAT --to-destination 172.17.0.1:4500',
+    '-A GEAR-LINKS -d 127.0.0.4/32 -p tcp -m tcp --dport 9 -j DNAT --to-destination 10.250.0.3:4001',
+    '-A GEAR-LINKS-SNAT -d 10.250.0.3/32 -p tcp -m tcp --dport 4001 -j SNAT --to-source 172.17.0.2',
+    '-A GEAR-LINKS-SNAT -d 172.17.0.1/32 -p tcp -m tcp --dport 4500 -j SNAT --to-source 172.17.0.2',
+    ...extra,
+    'COMMIT',
+  ].join('\n');
+
+test('the read-back check: what landed is exactly what was meant', () => {
+  assert.equal(verifyRules(saved(), rules), []);
+  assert.equal(presentJumps(saved()).size, 3);
+  assert.equal(verifyRules(saved().replace('--dport 9 ', '--dport 10 '), rules), ['1 expected rule is missing', '1 unexpected rule is present']);
+  assert.equal(verifyRules(saved(['-A OUTPUT -j GEAR-LINKS']), rules), ['OUTPUT has 2 jumps to GEAR-LINKS, expected 1']);
+  assert.equal(verifyRules('*nat\nCOMMIT\n', { containerIp: 'x', links: [] }).length, 3);
+});
+
+test('the command linked units run: GEAR_SELF_BIN, else this node and bundle, else (SPC) the host wrapper', () => {
+  assert.equal(configFromEnv({ GEAR_SELF_BIN: '/opt/gear/bin/gear' }).selfCommand, ['/opt/gear/bin/gear']);
+  assert.equal(configFromEnv({}).selfCommand[0], process.execPath);
+  assert.equal(configFromEnv({ GEAR_HOST_ROOT: '/host' }).selfCommand, ['/usr/local/bin/gear']);
+  assert.throws(() => configFromEnv({ GEAR_SELF_BIN: 'gear' }), /absolute path/);
+  assert.throws(() => configFromEnv({ GEAR_SELF_BIN: '/a b\nExecStartPre=/bin/sh' }), /control characters/);
+});
+
+test.run();
