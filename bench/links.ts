@@ -9,35 +9,22 @@
  *     `iptables` processes doing the same in the container's namespace.
  * Usage: GEAR_TEST_HOST=A GEAR_TEST_HOST_B=B tsx bench/links.ts (npm run bench boots both)
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { restoreBatch } from '../src/model/links.js';
-import { GEAR, TEST_HOST as A, gear, hostIp, httpGet, run, sh, startAgent, stopAgent, type Result } from '../tests/integration/harness.js';
+import { GEAR, TEST_HOST as A, gear, hostIp, httpGet, remoteAgents, run, sh, type Result } from '../tests/integration/harness.js';
 
 const B = process.env.GEAR_TEST_HOST_B ?? 'gear-bench-b';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const N = 20;
 const TOKEN = 'bench-token-0123456789abcdef';
 const [ipA, ipB] = [hostIp(A), hostIp(B)];
-const dir = mkdtempSync(join(tmpdir(), 'gear-bench-links-'));
-const tokenFile = join(dir, 'token');
-writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
+const agents = remoteAgents([A, B], TOKEN);
+const { cli, dir } = agents;
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-function cli(args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(GEAR, args, { cwd: dir, env: { ...process.env, GEAR_TOKEN_FILE: tokenFile } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 async function ok(r: Promise<Result>): Promise<Result> {
   const res = await r;
   if (res.code !== 0) throw new Error(res.stderr || res.stdout);
@@ -116,10 +103,7 @@ function line(what: string, ms: number, baseline: string, baseMs: number): void 
 
 async function main(): Promise<void> {
   console.log(`hosts ${A} (${ipA}) and ${B} (${ipB}), ${N} instances, ${ROUNDS} rounds`);
-  for (const h of [A, B]) {
-    await sh(h, `umask 077; echo ${TOKEN} > /root/gear.token`);
-    await startAgent(h, ['--listen', '0.0.0.0:43273', '--token-file', '/root/gear.token']);
-  }
+  await agents.start();
   try {
     await installRound(); // warm-up: image and docker caches
     const deploys: number[] = [];
@@ -151,8 +135,7 @@ async function main(): Promise<void> {
     await ok(gear(A, ['delete', 'blink']));
     await ok(gear(B, ['delete', 'blink-t']));
   } finally {
-    await stopAgent(A);
-    await stopAgent(B);
+    await agents.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

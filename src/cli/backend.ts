@@ -93,6 +93,12 @@ export class Backends {
     return backend;
   }
 
+  /** The backend for `HOST[:PORT]` as given on the command line ("" = this host). */
+  forServer(text: string): Backend {
+    const m = /^(.*?)(?::([0-9]{1,5}))?$/.exec(text)!;
+    return this.forHost(m[1]!, m[2] ? Number(m[2]) : undefined);
+  }
+
   target(text: string): Target {
     const loc = parseLocator(text);
     const backend = this.forHost(loc.host ?? '', loc.port);

@@ -171,8 +171,7 @@ function main(argv: string[]): Promise<number> {
       await Promise.all(
         servers.map(async (server) => {
           try {
-            const m = /^(.*?)(?::([0-9]{1,5}))?$/.exec(server)!;
-            const backend = getBackends().forHost(m[1]!, m[2] ? Number(m[2]) : undefined);
+            const backend = getBackends().forServer(server);
             const r = await backend.call(operations.list, { params: {}, query }, progress);
             for (const c of r.Containers) rows.push({ Server: backend.label, ...c });
           } catch (err) {
@@ -290,10 +289,7 @@ function main(argv: string[]): Promise<number> {
       const out = await deploy({
         file,
         hosts,
-        backendFor: (on) => {
-          const m = /^(.*?)(?::([0-9]{1,5}))?$/.exec(on)!;
-          return getBackends().forHost(m[1]!, m[2] ? Number(m[2]) : undefined);
-        },
+        backendFor: (on) => getBackends().forServer(on),
         progress: {},
         done: (line) => print(`${line}\n`),
       });
@@ -308,8 +304,7 @@ function main(argv: string[]): Promise<number> {
     .argument('[hosts...]', 'HOST[:PORT] of agents; none: this host')
     .action(async (hosts: string[]) => {
       for (const server of hosts.length ? hosts : ['']) {
-        const m = /^(.*?)(?::([0-9]{1,5}))?$/.exec(server)!;
-        const backend = getBackends().forHost(m[1]!, m[2] ? Number(m[2]) : undefined);
+        const backend = getBackends().forServer(server);
         const r = await backend.call(operations.clean, { params: {}, query: {} }, progress);
         for (const what of r.Removed) print(`${backend.label ? `${backend.label}: ` : ''}removed ${what}\n`);
       }

@@ -4,7 +4,9 @@
  * docker, the files on disk, HTTP to the host's address.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { dirname, resolve } from 'node:path';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -113,4 +115,39 @@ export async function curl(host: string, args: string[]): Promise<{ status: numb
   const [statusLine = '', ...headerLines] = head.split('\n');
   const headers = Object.fromEntries(headerLines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
   return { status: Number(statusLine.split(' ')[1]), headers, body: rest.join('\n\n') };
+}
+
+/**
+ * Agents listening on the test hosts' network addresses with a token, and
+ * the CLI on the machine as their remote client (working directory `dir`,
+ * where descriptors and resolved deployments go).
+ */
+export function remoteAgents(hosts: string[], token = 'test-token-0123456789abcdef') {
+  const dir = mkdtempSync(join(tmpdir(), 'gear-remote-'));
+  const tokenFile = join(dir, 'token');
+  writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+  return {
+    token,
+    dir,
+    /** The gear CLI on the machine, sending the token. */
+    cli(args: string[], env: Record<string, string> = {}): Promise<Result> {
+      return new Promise((resolveCli) => {
+        const child = spawn(GEAR, args, { cwd: dir, env: { ...process.env, GEAR_TOKEN_FILE: tokenFile, ...env } });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d));
+        child.stderr.on('data', (d: Buffer) => (stderr += d));
+        child.on('close', (code) => resolveCli({ code: code ?? -1, stdout, stderr }));
+      });
+    },
+    async start(): Promise<void> {
+      for (const h of hosts) {
+        await sh(h, `umask 077; echo ${token} > /root/gear.token`);
+        await startAgent(h, ['--listen', '0.0.0.0:43273', '--token-file', '/root/gear.token']);
+      }
+    },
+    async stop(): Promise<void> {
+      for (const h of hosts) await stopAgent(h);
+    },
+  };
 }

@@ -1,10 +1,8 @@
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GEAR, TEST_HOST as A, run, sh, startAgent, stopAgent, hostIp, type Result } from './harness.js';
+import { GEAR, TEST_HOST as A, hostIp, remoteAgents, run, sh, startAgent, stopAgent, type Result } from './harness.js';
 
 // A two-tier deployment over two hosts, driven from the machine as an
 // operator would: the CLI talks to the agents of A and B (token auth).
@@ -12,20 +10,8 @@ const B = process.env.GEAR_TEST_HOST_B ?? 'gear-b';
 const TOKEN = 'deploy-token-0123456789abcdef';
 const [ipA, ipB] = [hostIp(A), hostIp(B)];
 const hostOf = (ip: string) => (ip === ipA ? A : B);
-const dir = mkdtempSync(join(tmpdir(), 'gear-deploy-'));
-const tokenFile = join(dir, 'token');
-writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
-
-function cli(args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(GEAR, args, { cwd: dir, env: { ...process.env, GEAR_TOKEN_FILE: tokenFile } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const agents = remoteAgents([A, B], TOKEN);
+const { cli, dir } = agents;
 
 interface Resolved {
   Containers: { Name: string; Count: number }[];
@@ -84,16 +70,8 @@ async function units(): Promise<string[]> {
   return (JSON.parse(r.stdout).Containers as { Server: string; Id: string; ActiveState: string }[]).map((c) => `${c.Id}@${c.Server}:${c.ActiveState}`).sort();
 }
 
-test.before(async () => {
-  for (const h of [A, B]) {
-    await sh(h, `umask 077; echo ${TOKEN} > /root/gear.token`);
-    await startAgent(h, ['--listen', '0.0.0.0:43273', '--token-file', '/root/gear.token']);
-  }
-});
-test.after(async () => {
-  await stopAgent(A);
-  await stopAgent(B);
-});
+test.before(() => agents.start());
+test.after(() => agents.stop());
 
 test('bad descriptors are rejected before anything is installed, naming the field', async () => {
   const before = await units();

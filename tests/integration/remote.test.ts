@@ -1,44 +1,18 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GEAR, TEST_HOST as A, eventually, hostIp, httpGet, sh, startAgent, stopAgent, type Result } from './harness.js';
+import { GEAR, TEST_HOST as A, eventually, hostIp, httpGet, remoteAgents, sh } from './harness.js';
 
 // Servers are named as the user named them (with a port only when given).
 // Two hosts, each with its own agent listening on its network address with a
 // token; the CLI runs on the machine, as a remote client would.
 const B = process.env.GEAR_TEST_HOST_B ?? 'gear-b';
-const TOKEN = 'test-token-0123456789abcdef';
+const agents = remoteAgents([A, B]);
+const { cli, token: TOKEN } = agents;
 const ipA = hostIp(A);
 const ipB = hostIp(B);
-const dir = mkdtempSync(join(tmpdir(), 'gear-remote-'));
-const tokenFile = join(dir, 'token');
-writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
 
-/** The CLI on the machine (not in a host). */
-function cli(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(GEAR, args, { env: { ...process.env, GEAR_TOKEN_FILE: tokenFile, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
-
-test.before(async () => {
-  for (const h of [A, B]) {
-    await sh(h, `umask 077; echo ${TOKEN} > /root/gear.token`);
-    await startAgent(h, ['--listen', '0.0.0.0:43273', '--token-file', '/root/gear.token']);
-  }
-});
-test.after(async () => {
-  await stopAgent(A);
-  await stopAgent(B);
-});
+test.before(() => agents.start());
+test.after(() => agents.stop());
 
 test('an agent refuses to listen beyond loopback without a token, or with a readable token file', async () => {
   const r = await sh(A, `${GEAR} daemon --listen 0.0.0.0:43999 --no-socket 2>&1; echo "exit $?"`);
