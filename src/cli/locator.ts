@@ -23,10 +23,3 @@ export function parseLocator(text: string): Locator {
   if (port !== undefined && (port < 1 || port > 65535)) throw invalid(`port in ${JSON.stringify(text)} is out of range`);
   return { host: m[1], port, name };
 }
-
-/** Local-only commands for now: the agent and remote targets arrive with `gear daemon`. */
-export function localName(text: string): string {
-  const loc = parseLocator(text);
-  if (loc.host !== undefined) throw invalid(`${text}: remote targets need the gear agent, which this build does not have yet; use NAME`);
-  return loc.name;
-}

@@ -76,8 +76,6 @@ export const LinksBodySchema = Type.Object(
 
 export const EnvironmentBodySchema = Type.Object({ Variables: VariablesSchema }, strict);
 
-export const NoBody = undefined;
-
 /** Query strings arrive as strings; each operation's parse() reads them. */
 export const querySchema = (keys: string[]): TSchema =>
   Type.Object(Object.fromEntries(keys.map((k) => [k, Type.Optional(Type.String({ maxLength: 32 }))])), strict);
