@@ -4,7 +4,7 @@ import type { Outcome, RequestLog } from '../agent/requests.js';
 import type { Host } from '../host/context.js';
 import { GearError, invalid, statusOfKind } from '../model/errors.js';
 import { operations, type Operation, type Progress, type RawRequest } from '../operations/index.js';
-import { journalLine } from '../operations/text.js';
+import { journalLine, pullLine } from '../operations/text.js';
 import { tokenMatches } from './listen.js';
 import { openApiDocument } from './openapi.js';
 
@@ -150,7 +150,7 @@ async function handle(opts: ServerOptions, op: AnyOperation, request: FastifyReq
   const id = request.headers['x-request-id'];
   const want = negotiate(request);
 
-  if (want.stream && op.mutates) return streamProgress(opts, op, req, request, reply);
+  if (want.stream && op.mutates) return streamProgress(opts, op, req, reply);
 
   const execute = async () => outcomeOf(op, await opts.jobs.run(() => op.run(opts.host, req, {})), request);
   if (op.mutates && typeof id === 'string') {
@@ -165,14 +165,14 @@ async function handle(opts: ServerOptions, op: AnyOperation, request: FastifyReq
  * then its progress as lines while it runs, then its outcome as the last
  * line ("error: ..." when it failed: the status is already sent).
  */
-async function streamProgress(opts: ServerOptions, op: AnyOperation, req: unknown, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+async function streamProgress(opts: ServerOptions, op: AnyOperation, req: unknown, reply: FastifyReply): Promise<void> {
   reply.hijack();
   const out = reply.raw;
   out.writeHead(202, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });
   out.flushHeaders();
   const progress: Progress = {
     note: (m) => out.write(`${m}\n`),
-    pull: (ref, p) => out.write(`${ref}: ${p.id ? `${p.id}: ` : ''}${p.status}\n`),
+    pull: (ref, p) => out.write(pullLine(ref, p)),
   };
   try {
     const result = await opts.jobs.run(() => op.run(opts.host, req, progress));
@@ -184,7 +184,6 @@ async function streamProgress(opts: ServerOptions, op: AnyOperation, req: unknow
     out.write(`error: ${errorBody(err).message}\n`);
   }
   out.end();
-  void request;
 }
 
 /**

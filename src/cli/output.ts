@@ -1,4 +1,5 @@
 import type { PullProgress } from '../host/docker.js';
+import { pullLine } from '../operations/text.js';
 
 /**
  * Pull progress: on a terminal one line redrawn in place with a bar, else
@@ -10,7 +11,7 @@ export function pullReporter(stream: NodeJS.WriteStream): (ref: string, p: PullP
   return (ref, p) => {
     const key = p.id ?? '';
     if (!stream.isTTY) {
-      if (lastStatus.get(key) !== p.status) stream.write(`${ref}: ${p.id ? `${p.id}: ` : ''}${p.status}\n`);
+      if (lastStatus.get(key) !== p.status) stream.write(pullLine(ref, p));
       lastStatus.set(key, p.status);
       return;
     }

@@ -8,7 +8,7 @@ import { PortReservations } from './ports.js';
 import { ContainerStore } from './store.js';
 import { DbusSystemd, type Systemd } from './systemd.js';
 import { loadUnitTemplates } from './templates.js';
-import { UnitFiles } from './units.js';
+import { TARGET_UNIT, UnitFiles } from './units.js';
 
 /**
  * Everything gear touches on one host, created once at start and passed to
@@ -31,6 +31,7 @@ export class Host {
   private _systemd?: Systemd;
   private _docker?: Docker;
   private _units?: UnitFiles;
+  private targetCheck?: Promise<void>;
 
   constructor(readonly config: HostConfig) {
     this.fs = new HostFs(config.root);
@@ -50,6 +51,19 @@ export class Host {
   }
   get units(): UnitFiles {
     return (this._units ??= new UnitFiles(this.fs, this.config, this.store, loadUnitTemplates()));
+  }
+
+  /**
+   * gear.target written and enabled. Concurrent starts (30 at once) share
+   * one check instead of each reading, writing and enabling it.
+   */
+  ensureTarget(): Promise<void> {
+    this.targetCheck ??= (async () => {
+      if (await this.units.writeTarget()) await this.systemd.enable([TARGET_UNIT]);
+    })().finally(() => {
+      this.targetCheck = undefined;
+    });
+    return this.targetCheck;
   }
 
   close(): void {

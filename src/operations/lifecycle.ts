@@ -1,6 +1,5 @@
 import type { Host } from '../host/context.js';
 import type { UnitState } from '../host/systemd.js';
-import { TARGET_UNIT } from '../host/units.js';
 import { busy, failed } from '../model/errors.js';
 import { nameOfUnit, unitNameOf } from '../model/names.js';
 import { reloadIfNeeded, requireDefinition } from './common.js';
@@ -13,7 +12,7 @@ import { defineOperation, parseId, type IdRequest } from './operation.js';
  */
 export async function startUnit(host: Host, id: string, restart = false): Promise<UnitState> {
   const unit = unitNameOf(id);
-  if (await host.units.writeTarget()) await host.systemd.enable([TARGET_UNIT]);
+  await host.ensureTarget();
   await host.systemd.enable([unit]);
   await reloadIfNeeded(host, unit);
   const state = restart ? await host.systemd.restart(unit) : await host.systemd.start(unit);

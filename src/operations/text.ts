@@ -1,9 +1,13 @@
 /** Plain-text renderings of results, shared by the CLI and the agent's text/plain answers. */
+import type { PullProgress } from '../host/docker.js';
 import type { JournalEntry } from '../host/journal.js';
 import type { UnitState } from '../host/systemd.js';
 import type { ContainerStatus } from './status.js';
 import type { PortPair } from '../model/ports.js';
 import { formatLink } from '../model/links.js';
+
+/** One line of pull progress: "REF: LAYER: STATUS". */
+export const pullLine = (ref: string, p: PullProgress) => `${ref}: ${p.id ? `${p.id}: ` : ''}${p.status}\n`;
 
 /** Plain text tables with aligned columns, as `systemctl list-units` prints them. */
 export function table(headers: string[], rows: string[][]): string {
