@@ -1,4 +1,5 @@
 import type { HostConfig } from './config.js';
+import { shareInFlight } from './concurrency.js';
 import { DockerodeDocker, type Docker } from './docker.js';
 import { HostFs } from './fs.js';
 import { JournalctlJournal, type Journal } from './journal.js';
@@ -31,7 +32,6 @@ export class Host {
   private _systemd?: Systemd;
   private _docker?: Docker;
   private _units?: UnitFiles;
-  private targetCheck?: Promise<void>;
 
   constructor(readonly config: HostConfig) {
     this.fs = new HostFs(config.root);
@@ -57,14 +57,9 @@ export class Host {
    * gear.target written and enabled. Concurrent starts (30 at once) share
    * one check instead of each reading, writing and enabling it.
    */
-  ensureTarget(): Promise<void> {
-    this.targetCheck ??= (async () => {
-      if (await this.units.writeTarget()) await this.systemd.enable([TARGET_UNIT]);
-    })().finally(() => {
-      this.targetCheck = undefined;
-    });
-    return this.targetCheck;
-  }
+  readonly ensureTarget = shareInFlight(async () => {
+    if (await this.units.writeTarget()) await this.systemd.enable([TARGET_UNIT]);
+  });
 
   close(): void {
     this._systemd?.close();

@@ -1,5 +1,6 @@
 import type * as DBus from 'dbus-next';
 import { failed } from '../model/errors.js';
+import { Batch } from './concurrency.js';
 
 /** What gear needs of systemd. Unit names, never paths, cross this interface. */
 export interface Systemd {
@@ -14,6 +15,8 @@ export interface Systemd {
   reload(): Promise<void>;
   /** True when systemd has a changed file for a loaded unit (NeedDaemonReload). */
   needsReload(unit: string): Promise<boolean>;
+  /** A unit's ActiveState alone ("inactive" for a unit systemd does not know). */
+  activeState(unit: string): Promise<string>;
   /** State of one unit (LoadState "not-found" when systemd has no such unit). */
   state(unit: string): Promise<UnitState>;
   /** Loaded units whose names match the glob patterns. */
@@ -172,11 +175,16 @@ export class DbusSystemd implements Systemd {
     return this.runJob('RestartUnit', unit);
   }
 
-  async enable(units: string[]): Promise<void> {
-    await this.call(PATH, MANAGER, 'EnableUnitFiles', 'asbb', [units, false, true]);
+  // Concurrent operations (a CLI call with many names, the agent's jobs)
+  // share these calls; see Batch.
+  private readonly enabling = new Batch<string>((units) => this.call(PATH, MANAGER, 'EnableUnitFiles', 'asbb', [units, false, true]));
+  private readonly disabling = new Batch<string>((units) => this.call(PATH, MANAGER, 'DisableUnitFiles', 'asb', [units, false]));
+
+  enable(units: string[]): Promise<void> {
+    return this.enabling.add(units);
   }
-  async disable(units: string[]): Promise<void> {
-    await this.call(PATH, MANAGER, 'DisableUnitFiles', 'asb', [units, false]);
+  disable(units: string[]): Promise<void> {
+    return this.disabling.add(units);
   }
   async reload(): Promise<void> {
     await this.call(PATH, MANAGER, 'Reload');
@@ -196,10 +204,18 @@ export class DbusSystemd implements Systemd {
     return Object.fromEntries(Object.entries(props).map(([k, v]) => [k, plain(v)]));
   }
 
-  async needsReload(unit: string): Promise<boolean> {
+  private async unitProperty(unit: string, name: string): Promise<unknown> {
     const path = await this.unitPath(unit);
-    const [v] = (await this.call(path, PROPS, 'Get', 'ss', [UNIT, 'NeedDaemonReload'])) as [DBus.Variant];
-    return plain(v) === true;
+    const [v] = (await this.call(path, PROPS, 'Get', 'ss', [UNIT, name])) as [DBus.Variant];
+    return plain(v);
+  }
+
+  async needsReload(unit: string): Promise<boolean> {
+    return (await this.unitProperty(unit, 'NeedDaemonReload')) === true;
+  }
+
+  async activeState(unit: string): Promise<string> {
+    return String(await this.unitProperty(unit, 'ActiveState'));
   }
 
   async state(unit: string): Promise<UnitState> {

@@ -78,16 +78,19 @@ export const install = defineOperation<InstallRequest, InstallResult>({
       progress.note?.(`pulling ${req.Image}`);
       await host.docker.pull(req.Image, (p) => progress.pull?.(req.Image, p));
     }
-    const def = await host.locks.with(req.Id, () => writeContainer(host, req));
-    const result: InstallResult = { Id: def.Id, Ports: def.Ports };
-    if (req.Started) {
-      try {
-        result.State = await host.locks.with(req.Id, () => startUnit(host, def.Id));
-      } catch (err) {
-        throw failed(`container ${def.Id} is installed but did not start: ${(err as Error).message}`, `see: journalctl -u ${unitNameOf(def.Id)}`);
+    // One lock for writing and starting: taking it is a handful of file operations.
+    return host.locks.with(req.Id, async () => {
+      const def = await writeContainer(host, req);
+      const result: InstallResult = { Id: def.Id, Ports: def.Ports };
+      if (req.Started) {
+        try {
+          result.State = await startUnit(host, def.Id);
+        } catch (err) {
+          throw failed(`container ${def.Id} is installed but did not start: ${(err as Error).message}`, `see: journalctl -u ${unitNameOf(def.Id)}`);
+        }
       }
-    }
-    return result;
+      return result;
+    });
   },
 });
 
