@@ -25,3 +25,9 @@ export function execArg(value: string): string {
 }
 
 export const execLine = (argv: string[]) => argv.map(execArg).join(' ');
+
+/** One word for /bin/sh: single-quoted unless plainly safe. For scripts in Exec lines (then execArg quotes for systemd). */
+export function shellWord(value: string): string {
+  refuseControl(value);
+  return PLAIN_WORD.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}

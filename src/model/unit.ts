@@ -1,6 +1,6 @@
 import type { ContainerDefinition } from './definition.js';
 import { containerNameOf } from './names.js';
-import { execLine, unitText } from './systemd-quote.js';
+import { execLine, shellWord, unitText } from './systemd-quote.js';
 
 /** Host facts the unit needs beyond the definition. */
 export interface UnitContext {
@@ -48,6 +48,21 @@ export interface UnitTemplates {
 
 export type UnitRenderer = (def: ContainerDefinition, ctx: UnitContext) => string;
 
+/**
+ * ExecStop: while the unit's `docker run` client lives, `docker stop` its
+ * container, or, when there is no container yet (the client is still
+ * pulling or creating it), end the client with SIGTERM.
+ *
+ * One `docker stop` is not enough: a stop that lands while the client is
+ * still creating the container finds nothing running, and the SIGTERM
+ * systemd sends next is forwarded by the client to a container that cannot
+ * take it yet, and lost; the stop would then wait out TimeoutStopSec.
+ */
+function stopScript(dockerBin: string, timeout: number, ctr: string): string {
+  const stop = [dockerBin, 'stop', '-t', String(timeout), ctr].map(shellWord).join(' ');
+  return `while kill -0 "$MAINPID" 2>/dev/null; do ${stop} >/dev/null 2>&1 || kill "$MAINPID" 2>/dev/null; sleep 0.2; done`;
+}
+
 /** Handlebars' compile, passed in so that this module stays free of loading work. */
 export type Compile = (template: string, options: { noEscape: boolean; strict: boolean }) => (data: object) => string;
 
@@ -70,9 +85,8 @@ export function containerUnitRenderer(compile: Compile, template: string): UnitR
       // docker stop gets its own grace period, systemd a little more on top.
       unitStopTimeout: ctx.stopTimeout + 20,
       definitionPath: unitText(ctx.definitionFile),
-      execStartPre: execLine([ctx.dockerBin, 'rm', '-f', ctr]),
       execStart: execLine(dockerRunArgs(def, ctx)),
-      execStop: execLine([ctx.dockerBin, 'stop', '-t', String(ctx.stopTimeout), ctr]),
+      execStop: execLine(['/bin/sh', '-c', stopScript(ctx.dockerBin, ctx.stopTimeout, ctr)]),
       execStopPost: execLine([ctx.dockerBin, 'rm', '-f', ctr]),
       // Only linked containers get the hook; other units stay as they were.
       execStartPost: def.Linked ? execLine(applyLinksArgs(def, ctx)) : '',

@@ -1,7 +1,7 @@
 import type { Host } from '../host/context.js';
 import type { UnitState } from '../host/systemd.js';
 import { busy, failed } from '../model/errors.js';
-import { nameOfUnit, unitNameOf } from '../model/names.js';
+import { containerNameOf, nameOfUnit, unitNameOf } from '../model/names.js';
 import { reloadIfNeeded, requireDefinition } from './common.js';
 import { defineOperation, parseId, type IdRequest } from './operation.js';
 
@@ -15,10 +15,28 @@ export async function startUnit(host: Host, id: string, restart = false): Promis
   await host.ensureTarget();
   await host.systemd.enable([unit]);
   await reloadIfNeeded(host, unit);
+  if (!restart) await removeStaleContainer(host, id);
   const state = restart ? await host.systemd.restart(unit) : await host.systemd.start(unit);
   if (state.ActiveState !== 'active')
     throw failed(`${unit} is ${state.ActiveState} (${state.SubState}) after ${restart ? 'restart' : 'start'}`, `see: journalctl -u ${unit}`);
   return state;
+}
+
+/**
+ * The unit runs no cleanup before its `docker run` (it would cost a docker
+ * process on every start). A stopped container of the same name, left when
+ * dockerd died during a stop, would make the run fail on the name clash; the
+ * unit heals that itself (ExecStopPost removes it, Restart= runs again), but
+ * only after RestartSec, and this start would report the failure. So a start
+ * through gear removes such a leftover first: one cheap API call when there
+ * is none. A container of an active unit is the unit's own, even when it is
+ * only "created" yet, and stays.
+ */
+async function removeStaleContainer(host: Host, id: string): Promise<void> {
+  const ctr = await host.docker.inspect(containerNameOf(id));
+  if (!ctr || ctr.Running) return;
+  const active = await host.systemd.activeState(unitNameOf(id));
+  if (active === 'inactive' || active === 'failed') await host.docker.remove(containerNameOf(id));
 }
 
 /** Stop a container's unit and disable it: a stopped container stays stopped across reboots. */

@@ -102,6 +102,41 @@ test('a killed container is restarted by systemd (Restart=on-failure)', async ()
   assert.ok(await eventually(() => httpGet(`http://${ip}:${port}/`)), 'answers after the restart');
 });
 
+test('a leftover container of the same name does not keep the unit from starting', async () => {
+  // What a dockerd that died during a stop leaves behind: a stopped container with the unit's name.
+  assert.is((await gear(H, ['stop', 'web-1'])).code, 0);
+  await sh(H, 'docker create --name ctr-web-1 test/web >/dev/null');
+  const r = await gear(H, ['start', 'web-1']);
+  assert.is(r.code, 0, r.stderr);
+  assert.ok(await eventually(() => httpGet(`http://${ip}:${port}/`)), 'answers after the start');
+  assert.is((await sh(H, 'systemctl show -p NRestarts --value ctr-web-1')).trim(), '0', 'started at the first attempt');
+
+  // systemd on its own (a reboot, Restart=) has no gear to clear the way: the run fails on the name,
+  // ExecStopPost removes the leftover and the restart succeeds.
+  await sh(H, 'systemctl stop ctr-web-1 && docker create --name ctr-web-1 test/web >/dev/null && systemctl start ctr-web-1');
+  const healed = await eventually(async () => Number((await sh(H, 'systemctl show -p NRestarts --value ctr-web-1')).trim()) >= 1 && (await httpGet(`http://${ip}:${port}/`, 1000)), 30_000);
+  assert.ok(healed, 'answers after one restart');
+});
+
+test('a stop right after a start of many never waits out the stop timeout', async () => {
+  const names = Array.from({ length: 30 }, (_, i) => `burst-${i}`);
+  const since = (await sh(H, 'date +%s')).trim();
+  try {
+    const started = await gear(H, ['install', 'test/web', ...names, '--start', '-p', '8080:0']);
+    assert.is(started.code, 0, started.stderr);
+    // Some of these stops land while `docker run` is still creating its container.
+    const stopped = await gear(H, ['stop', ...names]);
+    assert.is(stopped.code, 0, stopped.stderr);
+    const results = await sh(H, names.map((n) => `systemctl show -p Result --value ctr-${n}`).join('; '));
+    assert.not.match(results, /timeout/, 'no unit needed SIGKILL after TimeoutStopSec');
+    const journal = await sh(H, `journalctl --no-pager --since @${since} ${names.map((n) => `-u ctr-${n}`).join(' ')} | grep -i "timed out" || true`);
+    assert.is(journal, '');
+    assert.is((await sh(H, 'docker ps -aq --filter name=ctr-burst-')).trim(), '', 'no container left');
+  } finally {
+    await gear(H, ['delete', ...names]);
+  }
+});
+
 test('delete: stopped, disabled, unit, state and env gone, port released', async () => {
   const r = await gear(H, ['delete', 'web-1']);
   assert.is(r.code, 0, r.stderr);

@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadUnitTemplates } from '../../src/host/templates.js';
 import type { ContainerDefinition } from '../../src/model/definition.js';
-import { execArg, unitText } from '../../src/model/systemd-quote.js';
+import { execArg, shellWord, unitText } from '../../src/model/systemd-quote.js';
 import { containerUnitRenderer, dockerRunArgs, type UnitContext } from '../../src/model/unit.js';
 
 const def: ContainerDefinition = {
@@ -37,11 +37,25 @@ test('exec args: plain words stay bare; everything else quoted with %, $, \\ and
   assert.is(unitText('50% off'), '50%% off');
 });
 
+test('shellWord: plain words stay bare, anything else is single-quoted for /bin/sh', () => {
+  assert.is(shellWord('/usr/bin/docker'), '/usr/bin/docker');
+  assert.is(shellWord('/opt/my docker'), "'/opt/my docker'");
+  assert.is(shellWord("it's $HOME; rm -rf /"), `'it'\\''s $HOME; rm -rf /'`);
+  assert.throws(() => shellWord('a\nb'), /control character/);
+});
+
+test('a docker binary with odd characters is quoted for the shell and for systemd in ExecStop', () => {
+  const unit = render(def, { ...ctx, dockerBin: "/opt/my docker's/docker" });
+  assert.match(unit, / do '\/opt\/my docker'\\\\''s\/docker' stop -t 10 ctr-web-1 /m);
+});
+
 test('the unit runs docker in the foreground with ports, env file, volumes and image', () => {
   const unit = render(def, ctx);
   assert.match(unit, /^ExecStart=\/usr\/bin\/docker run --rm --name ctr-web-1 --label io.gear.container=web-1 --env-file \/var\/lib\/gear\/env\/web-1.env -p 4000:8080 -v \/cache -v "\/srv\/my \$\$data 100%%:\/data:ro" test\/web$/m);
-  assert.match(unit, /^ExecStartPre=-\/usr\/bin\/docker rm -f ctr-web-1$/m);
-  assert.match(unit, /^ExecStop=\/usr\/bin\/docker stop -t 10 ctr-web-1$/m);
+  assert.match(unit, /^ExecStopPost=-\/usr\/bin\/docker rm -f ctr-web-1$/m);
+  // Nothing but the run itself on the start path: no docker process before it.
+  assert.not.match(unit, /^ExecStartPre=/m);
+  assert.match(unit, /^ExecStop=\/bin\/sh -c "while kill -0 \\"\$\$MAINPID\\" 2>\/dev\/null; do \/usr\/bin\/docker stop -t 10 ctr-web-1 >\/dev\/null 2>&1 \|\| kill \\"\$\$MAINPID\\" 2>\/dev\/null; sleep 0.2; done"$/m);
   assert.match(unit, /^Requires=docker.service$/m);
   assert.match(unit, /^After=docker.service network-online.target$/m);
   assert.match(unit, /^Restart=on-failure$/m);
