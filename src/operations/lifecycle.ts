@@ -15,7 +15,7 @@ export async function startUnit(host: Host, id: string, restart = false): Promis
   await host.ensureTarget();
   await host.systemd.enable([unit]);
   await reloadIfNeeded(host, unit);
-  if (!restart) await removeStaleContainer(host, id);
+  await removeStaleContainer(host, id);
   const state = restart ? await host.systemd.restart(unit) : await host.systemd.start(unit);
   if (state.ActiveState !== 'active')
     throw failed(`${unit} is ${state.ActiveState} (${state.SubState}) after ${restart ? 'restart' : 'start'}`, `see: journalctl -u ${unit}`);
@@ -27,10 +27,10 @@ export async function startUnit(host: Host, id: string, restart = false): Promis
  * process on every start). A stopped container of the same name, left when
  * dockerd died during a stop, would make the run fail on the name clash; the
  * unit heals that itself (ExecStopPost removes it, Restart= runs again), but
- * only after RestartSec, and this start would report the failure. So a start
- * through gear removes such a leftover first: one cheap API call when there
- * is none. A container of an active unit is the unit's own, even when it is
- * only "created" yet, and stays.
+ * only after RestartSec, and this start would report the failure. So a
+ * start or restart through gear removes such a leftover first: one cheap
+ * API call when there is none. A container of an active unit is the unit's
+ * own, even when it is only "created" yet, and stays.
  */
 async function removeStaleContainer(host: Host, id: string): Promise<void> {
   const ctr = await host.docker.inspect(containerNameOf(id));
