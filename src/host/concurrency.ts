@@ -50,3 +50,24 @@ export function shareInFlight<T>(fn: () => Promise<T>): () => Promise<T> {
       running = undefined;
     }));
 }
+
+/**
+ * At most `max` calls of the returned wrapper run at once; the rest wait
+ * their turn in order.
+ */
+export function limitConcurrency(max: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async (task) => {
+    if (running >= max) await new Promise<void>((resolve) => waiting.push(resolve));
+    else running++;
+    try {
+      return await task();
+    } finally {
+      // Hand the slot straight to the next waiter, or give it back.
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
+}

@@ -1,6 +1,6 @@
 import type * as DBus from 'dbus-next';
 import { failed } from '../model/errors.js';
-import { Batch } from './concurrency.js';
+import { Batch, limitConcurrency } from './concurrency.js';
 
 /** What gear needs of systemd. Unit names, never paths, cross this interface. */
 export interface Systemd {
@@ -50,6 +50,12 @@ const PROPS = 'org.freedesktop.DBus.Properties';
 const CALL_TIMEOUT_MS = 30_000;
 /** A job (start/stop) may take as long as the unit's own timeouts allow. */
 const JOB_TIMEOUT_MS = 6 * 60_000;
+/**
+ * Calls awaiting their reply at once. The system bus refuses more than
+ * max_replies_per_connection (128 on Debian) pending replies per connection:
+ * 30 concurrent starts asking five properties each went past it.
+ */
+const MAX_PENDING_CALLS = 64;
 
 interface JobResult {
   unit: string;
@@ -89,6 +95,7 @@ export class DbusSystemd implements Systemd {
   /** Finished jobs by path: JobRemoved may arrive before the StartUnit reply does. */
   private readonly finished = new Map<string, JobResult>();
   private readonly waiting = new Map<string, (r: JobResult) => void>();
+  private readonly pending = limitConcurrency(MAX_PENDING_CALLS);
   private subscribed?: Promise<void>;
 
   constructor(private readonly busAddress: string) {}
@@ -120,7 +127,7 @@ export class DbusSystemd implements Systemd {
   private async call(path: string, iface: string, member: string, signature = '', body: unknown[] = []): Promise<unknown[]> {
     const { dbus, bus } = await this.connect();
     const msg = new dbus.Message({ destination: DEST, path, interface: iface, member, signature, body });
-    const reply = await withTimeout(bus.call(msg), CALL_TIMEOUT_MS, `${member}`).catch((err: unknown) => {
+    const reply = await this.pending(() => withTimeout(bus.call(msg), CALL_TIMEOUT_MS, `${member}`)).catch((err: unknown) => {
       if (err instanceof dbus.DBusError) throw failed(`systemd: ${member} failed: ${err.text || err.type}`);
       throw err;
     });

@@ -137,6 +137,23 @@ test('a stop right after a start of many never waits out the stop timeout', asyn
   }
 });
 
+test('a hundred names in one command: install, status and delete all succeed', async () => {
+  // Each name costs several DBus calls; the system bus refuses more than 128
+  // pending replies per connection, so gear must not send them all at once.
+  const names = Array.from({ length: 100 }, (_, i) => `many-${i}`);
+  try {
+    const install = await gear(H, ['install', 'test/web', ...names]);
+    assert.is(install.code, 0, install.stderr);
+    const status = await gear(H, ['status', ...names]);
+    assert.is(status.code, 0, status.stderr.split('\n').slice(0, 3).join('\n'));
+    assert.is(status.stdout.match(/Loaded: loaded/g)?.length, 100);
+  } finally {
+    const del = await gear(H, ['delete', ...names]);
+    assert.is(del.code, 0, del.stderr.split('\n').slice(0, 3).join('\n'));
+  }
+  assert.is((await sh(H, 'ls /etc/systemd/system | grep -c "^ctr-many-" || true')).trim(), '0');
+});
+
 test('delete: stopped, disabled, unit, state and env gone, port released', async () => {
   const r = await gear(H, ['delete', 'web-1']);
   assert.is(r.code, 0, r.stderr);
