@@ -56,9 +56,16 @@ ROUND='
 start_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 t0=$(start_ms)
 eval "$1"
-until curl -sf --unix-socket /run/gear/gear.sock http://agent/health >/dev/null 2>&1; do sleep 0.01; done
+deadline=$((t0 + 60000))
+until curl -sf --unix-socket /run/gear/gear.sock http://agent/health >/dev/null 2>&1; do
+  [ "$(start_ms)" -lt "$deadline" ] || { echo "agent not ready after 60 s" >&2; exit 1; }
+  sleep 0.01
+done
 t1=$(start_ms)
-until $2 list-units >/dev/null 2>&1; do sleep 0.01; done
+until $2 list-units >/dev/null 2>&1; do
+  [ "$(start_ms)" -lt "$deadline" ] || { echo "gear list-units failed for 60 s" >&2; exit 1; }
+  sleep 0.01
+done
 t2=$(start_ms)
 echo "$((t1 - t0)) $((t2 - t0))"
 '
@@ -79,10 +86,11 @@ in_host env PATH=/usr/local/sbin:/usr/bin:/bin docker run --rm --privileged --ne
 
 spc_api=() spc_cli=() native_api=() native_cli=()
 for ((i = 0; i < ROUNDS; i++)); do
-  read -r a c < <(in_host sh -c "$ROUND" round 'systemctl start gear' /usr/local/bin/gear)
+  read -r a c < <(in_host sh -c "$ROUND" round 'systemctl start gear' /usr/local/bin/gear) || exit 1
   spc_api+=("$a") spc_cli+=("$c")
-  in_host systemctl stop gear
-  read -r a c < <(in_host sh -c "$ROUND" round "systemd-run --quiet --unit=gear-native --collect -p Restart=no $REPO/bin/gear daemon" "env GEAR_AGENT=unix:///run/gear/gear.sock $REPO/bin/gear")
+  # Five starts within 10 s would hit systemd's default start limit.
+  in_host sh -c 'systemctl stop gear; systemctl reset-failed gear 2>/dev/null; true'
+  read -r a c < <(in_host sh -c "$ROUND" round "systemd-run --quiet --unit=gear-native --collect -p Restart=no $REPO/bin/gear daemon" "env GEAR_AGENT=unix:///run/gear/gear.sock $REPO/bin/gear") || exit 1
   native_api+=("$a") native_cli+=("$c")
   in_host systemctl stop gear-native
 done
