@@ -214,7 +214,7 @@ export class DbusSystemd implements Systemd {
   /**
    * Named properties of one interface, asked for one by one (pipelined on the
    * connection). GetAll would answer with hundreds of properties, about 200
-   * for a service; building and parsing those was the largest CPU cost of
+   * for a service; building and parsing those was a large CPU cost of
    * starting many containers, in systemd and in gear alike.
    */
   private async properties(path: string, iface: string, names: readonly string[]): Promise<Record<string, unknown>> {
