@@ -10,15 +10,13 @@
  * Usage: GEAR_TEST_HOST=NAME tsx bench/containers.ts  (npm run bench boots the host)
  */
 import { connect } from 'node:net';
-import { GEAR, TEST_HOST as H, gear, hostIp, run, sh } from '../tests/integration/harness.js';
+import { GEAR, TEST_HOST as H, gear, hostIp, sh } from '../tests/integration/harness.js';
+import { median, ratioLine, timed, timeInHost } from './common.js';
 
 const N = Number(process.env.BENCH_N ?? 30);
 /** Rounds of the container benchmark; the variants alternate so drift hits all alike. */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const ip = hostIp(H);
-
-const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Probe interval per port. */
 const PROBE_MS = 100;
@@ -54,12 +52,6 @@ async function allAnswer(ports: number[]): Promise<void> {
       while (!(await answers(port))) await new Promise((r) => setTimeout(r, PROBE_MS));
     }),
   );
-}
-
-async function timed(work: () => Promise<void>): Promise<number> {
-  const start = performance.now();
-  await work();
-  return performance.now() - start;
 }
 
 /** The external ports, the same for every variant. */
@@ -102,22 +94,7 @@ async function gearInstallStart(): Promise<number> {
   return ms;
 }
 
-async function timeCommand(argv: string[], repeat: number): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < repeat; i++) {
-    times.push(
-      await timed(async () => {
-        const r = await run(H, argv);
-        if (r.code !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr}`);
-      }),
-    );
-  }
-  return median(times);
-}
-
-function line(what: string, ms: number, baseline: string, baseMs: number): void {
-  console.log(`${what.padEnd(44)} ${seconds(ms).padStart(9)}   ${(ms / baseMs).toFixed(2)}x ${baseline} (${seconds(baseMs)})`);
-}
+const line = (what: string, ms: number, baseline: string, baseMs: number) => ratioLine(what, ms, baseline, baseMs, 44);
 
 async function main(): Promise<void> {
   console.log(`host ${H} (${ip}), N=${N}`);
@@ -143,13 +120,13 @@ async function main(): Promise<void> {
     const r = await gear(H, ['install', 'test/web', ...many.slice(i, i + 50)]);
     if (r.code !== 0) throw new Error(r.stderr);
   }
-  const list = await timeCommand([GEAR, 'list-units', '--all'], 7);
-  const sysList = await timeCommand(['systemctl', 'list-units', '--all', '--no-pager', 'ctr-*'], 7);
+  const list = await timeInHost(H, [GEAR, 'list-units', '--all'], 7);
+  const sysList = await timeInHost(H, ['systemctl', 'list-units', '--all', '--no-pager', 'ctr-*'], 7);
   line('gear list-units --all, 200 installed', list, 'systemctl list-units', sysList);
   await gear(H, ['delete', ...many]);
 
-  const cold = await timeCommand([GEAR, '--version'], 11);
-  const node = await timeCommand(['node', '-e', '0'], 11);
+  const cold = await timeInHost(H, [GEAR, '--version'], 11);
+  const node = await timeInHost(H, ['node', '-e', '0'], 11);
   line('gear --version (cold start)', cold, 'node -e 0', node);
 }
 

@@ -13,6 +13,7 @@ import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { restoreBatch } from '../src/model/links.js';
 import { GEAR, TEST_HOST as A, gear, hostIp, httpGet, remoteAgents, run, sh, type Result } from '../tests/integration/harness.js';
+import { median, ratioLine, timed, timeInHost } from './common.js';
 
 const B = process.env.GEAR_TEST_HOST_B ?? 'gear-bench-b';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -22,19 +23,11 @@ const [ipA, ipB] = [hostIp(A), hostIp(B)];
 const agents = remoteAgents([A, B], TOKEN);
 const { cli, dir } = agents;
 
-const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function ok(r: Promise<Result>): Promise<Result> {
   const res = await r;
   if (res.code !== 0) throw new Error(res.stderr || res.stdout);
   return res;
-}
-
-async function timed(work: () => Promise<void>): Promise<number> {
-  const start = performance.now();
-  await work();
-  return performance.now() - start;
 }
 
 async function allAnswer(urls: string[]): Promise<void> {
@@ -84,22 +77,7 @@ async function installRound(): Promise<number> {
   return ms;
 }
 
-async function timeHost(argv: string[], repeat: number, input?: string): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < repeat; i++) {
-    times.push(
-      await timed(async () => {
-        const r = await run(A, argv, { input });
-        if (r.code !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr}`);
-      }),
-    );
-  }
-  return median(times);
-}
-
-function line(what: string, ms: number, baseline: string, baseMs: number): void {
-  console.log(`${what.padEnd(52)} ${seconds(ms).padStart(8)}   ${(ms / baseMs).toFixed(2)}x ${baseline} (${seconds(baseMs)})`);
-}
+const line = (what: string, ms: number, baseline: string, baseMs: number) => ratioLine(what, ms, baseline, baseMs, 52);
 
 async function main(): Promise<void> {
   console.log(`hosts ${A} (${ipA}) and ${B} (${ipB}), ${N} instances, ${ROUNDS} rounds`);
@@ -121,16 +99,16 @@ async function main(): Promise<void> {
     const port = /8080 -> (\d+)/.exec(target.stdout)![1]!;
     await ok(gear(A, ['install', 'test/web', 'blink', '--start']));
     const links = (n: number) => Array.from({ length: n }, (_, i) => ['-n', `127.0.1.${(i % 250) + 1}:${9000 + i}:${ipB}:${port}`]).flat();
-    const one = await timeHost([GEAR, 'link', ...links(1), 'blink'], 9);
-    const hundred = await timeHost([GEAR, 'link', ...links(100), 'blink'], 9);
+    const one = await timeInHost(A, [GEAR, 'link', ...links(1), 'blink'], 9);
+    const hundred = await timeInHost(A, [GEAR, 'link', ...links(100), 'blink'], 9);
     line('gear link, 100 links to one container', hundred, 'gear link, 1 link', one);
     // The rules alone, in the container's namespace: gear's one batch against one process per rule.
     const pid = (await sh(A, "docker inspect -f '{{.State.Pid}}' ctr-blink")).trim();
     const rules = Array.from({ length: 100 }, (_, i) => ({ FromHost: `127.0.1.${(i % 250) + 1}`, FromPort: 9000 + i, ToHost: ipB, ToPort: Number(port), ToIp: ipB }));
     const batch = restoreBatch({ containerIp: '172.17.0.2', links: rules }, new Set(['-A PREROUTING -j GEAR-LINKS', '-A OUTPUT -j GEAR-LINKS', '-A POSTROUTING -j GEAR-LINKS-SNAT']));
-    const inBatch = await timeHost(['nsenter', '-t', pid, '-n', 'iptables-restore', '-w', '5', '--noflush'], 9, batch);
+    const inBatch = await timeInHost(A, ['nsenter', '-t', pid, '-n', 'iptables-restore', '-w', '5', '--noflush'], 9, batch);
     const script = rules.map((r) => `nsenter -t ${pid} -n iptables -w 5 -t nat -A BENCH -d ${r.FromHost}/32 -p tcp --dport ${r.FromPort} -j DNAT --to-destination ${ipB}:${port}`).join('\n');
-    const perRule = await timeHost(['sh', '-c', `nsenter -t ${pid} -n iptables -t nat -N BENCH 2>/dev/null; nsenter -t ${pid} -n iptables -t nat -F BENCH\n${script}`], 5);
+    const perRule = await timeInHost(A, ['sh', '-c', `nsenter -t ${pid} -n iptables -t nat -N BENCH 2>/dev/null; nsenter -t ${pid} -n iptables -t nat -F BENCH\n${script}`], 5);
     line('100 link rules: one iptables-restore batch', inBatch, '100 iptables processes', perRule);
     await ok(gear(A, ['delete', 'blink']));
     await ok(gear(B, ['delete', 'blink-t']));

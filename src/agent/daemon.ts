@@ -50,7 +50,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const requests = new RequestLog(host.fs, `${host.config.stateDir}/requests`);
   await requests.prune();
 
-  const app = await buildServer({ host, jobs, requests, token, logStreamMs: opts.logStreamSeconds * 1000, requestTimeoutMs, log });
+  const app = await buildServer({ host, jobs, requests, token, logStreamMs: opts.logStreamSeconds * 1000, log });
   await app.ready();
   const servers: Server[] = [];
   for (const address of addresses) {

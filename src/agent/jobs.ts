@@ -1,3 +1,4 @@
+import { ConcurrencyLimit } from '../host/concurrency.js';
 import { unavailable } from '../model/errors.js';
 
 /**
@@ -7,32 +8,23 @@ import { unavailable } from '../model/errors.js';
  * request is refused at once (503) instead of piling up.
  */
 export class JobQueue {
-  private running = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly limit: ConcurrencyLimit;
 
   constructor(
     readonly maxRunning = 32,
     readonly maxWaiting = 256,
-  ) {}
-
-  get load(): { running: number; waiting: number } {
-    return { running: this.running, waiting: this.waiting.length };
+  ) {
+    this.limit = new ConcurrencyLimit(maxRunning);
   }
 
-  async run<T>(job: () => Promise<T>): Promise<T> {
-    if (this.running >= this.maxRunning) {
-      if (this.waiting.length >= this.maxWaiting) throw unavailable(`the agent is busy: ${this.running} jobs running and ${this.waiting.length} waiting; retry later`);
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
-    } else {
-      this.running++;
-    }
-    try {
-      return await job();
-    } finally {
-      // Hand the slot straight to the next waiter, or give it back.
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.running--;
-    }
+  get load(): { running: number; waiting: number } {
+    return { running: this.limit.running, waiting: this.limit.waiting };
+  }
+
+  run<T>(job: () => Promise<T>): Promise<T> {
+    const { running, waiting } = this.load;
+    if (running >= this.maxRunning && waiting >= this.maxWaiting)
+      return Promise.reject(unavailable(`the agent is busy: ${running} jobs running and ${waiting} waiting; retry later`));
+    return this.limit.run(job);
   }
 }

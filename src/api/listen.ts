@@ -24,7 +24,7 @@ export function parseListenAddress(text: string): ListenAddress {
   return { kind: 'tcp', host, port };
 }
 
-export function isLoopback(host: string): boolean {
+function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 

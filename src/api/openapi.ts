@@ -1,3 +1,5 @@
+import { REQUEST_ID } from '../agent/requests.js';
+import { MAX_NAME_LENGTH, NAME } from '../model/names.js';
 import { operations, type Operation } from '../operations/index.js';
 import { VERSION } from '../version.js';
 
@@ -10,13 +12,13 @@ export function openApiDocument(): object {
       name,
       in: 'path',
       required: true,
-      schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$', maxLength: 64 },
+      schema: { type: 'string', pattern: NAME.source, maxLength: MAX_NAME_LENGTH },
     }));
     const query = op.query ? Object.keys((op.query as { properties?: object }).properties ?? {}).map((name) => ({ name, in: 'query', schema: { type: 'string' } })) : [];
     (paths[path] ??= {})[op.method.toLowerCase()] = {
       operationId: op.name,
       summary: op.summary,
-      parameters: [...params, ...query, { name: 'X-Request-Id', in: 'header', required: false, schema: { type: 'string', pattern: '^[0-9a-fA-F]{32}$' } }],
+      parameters: [...params, ...query, { name: 'X-Request-Id', in: 'header', required: false, schema: { type: 'string', pattern: REQUEST_ID.source } }],
       ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: op.body } } } } : {}),
       responses: {
         [String(op.http?.status ?? 200)]: { description: 'success (JSON; text/plain when asked and available)' },

@@ -17,8 +17,6 @@ export interface ServerOptions {
   /** How long a streamed log follows the journal before it ends (the seed: 30 s). */
   logStreamMs?: number;
   bodyLimit?: number;
-  /** Time a client gets to send its whole request (slow clients are cut off). */
-  requestTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
@@ -82,7 +80,6 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const app = Fastify({
     logger: false,
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
-    requestTimeout: opts.requestTimeoutMs ?? 30_000,
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   });

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { DEFAULT_PORT } from '../api/listen.js';
 import {
   instanceLinks,
@@ -14,6 +14,8 @@ import { GearError, describeError, invalid } from '../model/errors.js';
 import type { NetworkLink } from '../model/links.js';
 import { operations, type Progress } from '../operations/index.js';
 import type { Backend } from './backend.js';
+import { readText } from './files.js';
+import { linkCount, portsText } from '../operations/text.js';
 
 /**
  * `gear deploy FILE HOST...`, run by the CLI against each host's backend
@@ -35,21 +37,21 @@ export interface DeployOptions {
   now?: Date;
 }
 
-export interface DeployOutcome {
+interface DeployOutcome {
   written: string;
   notDone: string[];
 }
 
 /** Hosts compare as named, except that the agent's default port is the same as no port. */
-export const canonicalHost = (host: string) => host.replace(new RegExp(`:${DEFAULT_PORT}$`), '');
+const canonicalHost = (host: string) => host.replace(new RegExp(`:${DEFAULT_PORT}$`), '');
 
-export function readDeployment(file: string): Deployment {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw invalid(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? describeError(err)}`);
-  }
+/** The external ports a host reports for an instance, into the resolved file's entry. */
+function takePorts(inst: { Ports: { Internal: number; External: number }[] }, reported: { Internal: number; External: number }[]): void {
+  for (const p of inst.Ports) p.External = reported.find((x) => x.Internal === p.Internal)?.External ?? 0;
+}
+
+function readDeployment(file: string): Deployment {
+  const text = readText(file);
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -93,7 +95,7 @@ export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
     plan.keep.map(async (inst) => {
       try {
         const r = await backendOf(inst).call(operations.ports, { params: { id: inst.Id }, query: {} }, call);
-        for (const p of inst.Ports) p.External = r.Ports.find((x) => x.Internal === p.Internal)?.External ?? 0;
+        takePorts(inst, r.Ports);
       } catch (err) {
         if (isNotFound(err)) missing.push(inst);
         else {
@@ -131,9 +133,9 @@ export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
       };
       try {
         const r = await backendOf(inst).call(operations.install, { params: { id: inst.Id }, query: {}, body }, call);
-        for (const p of inst.Ports) p.External = r.Ports.find((x) => x.Internal === p.Internal)?.External ?? 0;
+        takePorts(inst, r.Ports);
         present.add(inst);
-        const ports = r.Ports.map((p) => `${p.Internal} -> ${p.External}`).join(', ');
+        const ports = portsText(r.Ports);
         opts.done(`installed ${inst.Id} on ${inst.On}${ports ? ` (${ports})` : ''}`);
       } catch (err) {
         const hint = err instanceof GearError && err.kind === 'conflict' && plan.add.includes(inst) ? ' (deploy the FILE.<timestamp> of the deploy that made it, or delete it)' : '';
@@ -163,7 +165,7 @@ export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
         for (const e of entries) {
           if (e.links.length) e.inst.Links = e.links;
           else delete e.inst.Links;
-          opts.done(`linked ${e.inst.Id} (${e.links.length} link${e.links.length === 1 ? '' : 's'})`);
+          opts.done(`linked ${e.inst.Id} (${linkCount(e.links.length)})`);
         }
       } catch (err) {
         fail(`link ${entries.map((e) => e.inst.Id).join(', ')} on ${on}`, err);

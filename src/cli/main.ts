@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { parseAssignment, parseEnvFile, renderEnvFile, type EnvVar } from '../model/env.js';
 import { GearError, describeError, invalid } from '../model/errors.js';
@@ -7,13 +6,14 @@ import { validateName } from '../model/names.js';
 import { parsePortFlag, type PortPair } from '../model/ports.js';
 import { parseVolumeFlag, type VolumeConfig } from '../model/volumes.js';
 import { operations, type Progress } from '../operations/index.js';
-import { portsText, statusText, table } from '../operations/text.js';
+import { linkCount, linkState, portsText, statusText, table } from '../operations/text.js';
 import { VERSION } from '../version.js';
 import { configFromEnv } from '../host/config.js';
 import { Host } from '../host/context.js';
 import { applyLinksAtStart } from '../operations/links.js';
 import { Backends, type Backend, type Target } from './backend.js';
 import { deploy, deploymentTargets } from './deploy.js';
+import { readText } from './files.js';
 import { pullReporter } from './output.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -28,14 +28,6 @@ class Failures {
     this.count++;
     const hint = err instanceof GearError && err.hint ? ` (${err.hint})` : '';
     process.stderr.write(`gear: ${target ? `${printable(target)}: ` : ''}${describeError(err)}${hint}\n`);
-  }
-}
-
-function readText(path: string, what: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    throw invalid(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? describeError(err)}`);
   }
 }
 
@@ -252,7 +244,7 @@ function main(argv: string[]): Promise<number> {
             for (const c of r.Links) {
               const display = backend.label ? `${backend.label}/${c.Id}` : c.Id;
               const n = c.NetworkLinks.length;
-              print(`${display}: ${n} link${n === 1 ? '' : 's'} ${c.Applied ? 'applied' : 'stored (applied when it starts)'}${n ? `: ${c.NetworkLinks.map(formatLink).join(', ')}` : ''}\n`);
+              print(`${display}: ${linkCount(n)} ${linkState(c.Applied)}${n ? `: ${c.NetworkLinks.map(formatLink).join(', ')}` : ''}\n`);
             }
           } catch (err) {
             failures.report(targets.map((t) => t.display).join(', '), err);
@@ -274,7 +266,7 @@ function main(argv: string[]): Promise<number> {
       try {
         const mainPid = Number(process.env.MAINPID);
         const r = await applyLinksAtStart(host, validateName(name), wait * 1000, Number.isInteger(mainPid) && mainPid > 0 ? mainPid : undefined);
-        print(`${name}: ${r.links.length} link${r.links.length === 1 ? '' : 's'} applied (${r.rules} rules)${r.links.length ? `: ${r.links.map((l) => `${formatLink(l)}${l.ToIp !== l.ToHost ? ` (${l.ToIp})` : ''}`).join(', ')}` : ''}\n`);
+        print(`${name}: ${linkCount(r.links.length)} applied (${r.rules} rules)${r.links.length ? `: ${r.links.map((l) => `${formatLink(l)}${l.ToIp !== l.ToHost ? ` (${l.ToIp})` : ''}`).join(', ')}` : ''}\n`);
       } finally {
         host.close();
       }

@@ -51,23 +51,30 @@ export function shareInFlight<T>(fn: () => Promise<T>): () => Promise<T> {
     }));
 }
 
-/**
- * At most `max` calls of the returned wrapper run at once; the rest wait
- * their turn in order.
- */
-export function limitConcurrency(max: number): <T>(task: () => Promise<T>) => Promise<T> {
-  let running = 0;
-  const waiting: (() => void)[] = [];
-  return async (task) => {
-    if (running >= max) await new Promise<void>((resolve) => waiting.push(resolve));
-    else running++;
+/** At most `max` tasks run at once; the rest wait their turn in order. */
+export class ConcurrencyLimit {
+  private active = 0;
+  private readonly queue: (() => void)[] = [];
+
+  constructor(readonly max: number) {}
+
+  get running(): number {
+    return this.active;
+  }
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active >= this.max) await new Promise<void>((resolve) => this.queue.push(resolve));
+    else this.active++;
     try {
       return await task();
     } finally {
       // Hand the slot straight to the next waiter, or give it back.
-      const next = waiting.shift();
+      const next = this.queue.shift();
       if (next) next();
-      else running--;
+      else this.active--;
     }
-  };
+  }
 }

@@ -23,17 +23,7 @@ export class HostFs {
   async writeAtomic(hostPath: string, data: string, mode: number): Promise<void> {
     const target = this.local(hostPath);
     const dir = dirname(target);
-    await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
-    const temp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`);
-    const handle = await fsp.open(temp, 'wx', mode);
-    try {
-      await handle.writeFile(data);
-      // open() applies the umask; the mode must be exactly what was asked (0600 for secrets).
-      await handle.chmod(mode);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    const temp = await writeTemp(dir, data, mode);
     try {
       await fsp.rename(temp, target);
     } catch (err) {
@@ -52,9 +42,7 @@ export class HostFs {
   async createExclusive(hostPath: string, data: string): Promise<boolean> {
     const target = this.local(hostPath);
     const dir = dirname(target);
-    await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
-    const temp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`);
-    await fsp.writeFile(temp, data, { mode: 0o644, flag: 'wx', flush: true });
+    const temp = await writeTemp(dir, data, 0o644);
     try {
       await fsp.link(temp, target);
       await syncDir(dir);
@@ -71,7 +59,7 @@ export class HostFs {
   async removeStaleTemps(hostDir: string, ageMs: number): Promise<string[]> {
     const removed: string[] = [];
     for (const name of await this.list(hostDir)) {
-      if (!/^\.[0-9a-f]+\.tmp$/.test(name)) continue;
+      if (!TEMP_NAME.test(name)) continue;
       const path = this.local(`${hostDir}/${name}`);
       const stat = await fsp.stat(path).catch(() => undefined);
       if (stat && Date.now() - stat.mtimeMs > ageMs) {
@@ -110,6 +98,27 @@ export class HostFs {
       () => false,
     );
   }
+}
+
+/** Temp files of writeTemp: hidden, random, ".tmp". */
+const TEMP_NAME = /^\.[0-9a-f]+\.tmp$/;
+
+/**
+ * A new temp file in `dir` (made if missing) holding `data`, flushed to
+ * disk, with exactly `mode` (open() applies the umask; 0600 must stay 0600).
+ */
+async function writeTemp(dir: string, data: string, mode: number): Promise<string> {
+  await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
+  const temp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`);
+  const handle = await fsp.open(temp, 'wx', mode);
+  try {
+    await handle.writeFile(data);
+    await handle.chmod(mode);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  return temp;
 }
 
 async function syncDir(dir: string): Promise<void> {

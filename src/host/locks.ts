@@ -36,29 +36,33 @@ export class ContainerLocks {
     const path = this.fs.local(`${this.dir}/${name}.lock`);
     await fsp.mkdir(this.fs.local(this.dir), { recursive: true, mode: 0o700 });
     const deadline = Date.now() + this.timeoutMs;
-    for (;;) {
-      // The lock appears whole: a directory with its owner file inside is
-      // renamed into place (atomic; fails if the lock exists). A reader never
-      // sees a lock without its owner, so it cannot take a fresh lock for a
-      // stale one.
-      const staging = `${path}.${randomBytes(4).toString('hex')}.new`;
-      await fsp.mkdir(staging, { mode: 0o700 });
-      await fsp.writeFile(`${staging}/owner`, `${process.pid} ${startTimeOf(process.pid) ?? ''}\n`);
-      try {
-        await fsp.rename(staging, path);
-        break;
-      } catch (err) {
-        await fsp.rm(staging, { recursive: true, force: true });
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
-        const owner = await this.liveOwner(path);
-        if (owner === undefined) {
-          await breakLock(path);
-          continue;
+    // The lock appears whole: a directory with its owner file inside is
+    // renamed into place (atomic; fails if the lock exists). A reader never
+    // sees a lock without its owner, so it cannot take a fresh lock for a
+    // stale one. The staging directory is made once; a wait only retries the rename.
+    const staging = `${path}.${randomBytes(4).toString('hex')}.new`;
+    await fsp.mkdir(staging, { mode: 0o700 });
+    try {
+      await fsp.writeFile(`${staging}/owner`, ownerLine());
+      for (;;) {
+        try {
+          await fsp.rename(staging, path);
+          break;
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+          const owner = await this.liveOwner(path);
+          if (owner === undefined) {
+            await breakLock(path);
+            continue;
+          }
+          if (Date.now() > deadline) throw busy(`container ${name} is busy: another gear operation (pid ${owner}) holds its lock`);
+          await new Promise((r) => setTimeout(r, POLL_MS));
         }
-        if (Date.now() > deadline) throw busy(`container ${name} is busy: another gear operation (pid ${owner}) holds its lock`);
-        await new Promise((r) => setTimeout(r, POLL_MS));
       }
+    } catch (err) {
+      await fsp.rm(staging, { recursive: true, force: true });
+      throw err;
     }
     try {
       return await work();
@@ -80,6 +84,10 @@ export class ContainerLocks {
     return alive ? pid : undefined;
   }
 }
+
+/** What this process writes into its locks: pid and start time, fixed for its life (read once, on first use). */
+let ownerText: string | undefined;
+const ownerLine = () => (ownerText ??= `${process.pid} ${startTimeOf(process.pid) ?? ''}\n`);
 
 /** Field 22 of /proc/PID/stat: tells a live owner from a later process that reused its pid. */
 function startTimeOf(pid: number): string | undefined {

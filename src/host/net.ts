@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
 import { failed } from '../model/errors.js';
-import { isIPv4, presentJumps, restoreBatch, verifyRules, type LinkRules, type NetworkLink, type ResolvedLink } from '../model/links.js';
+import { isIPv4, presentJumps, restoreBatch, ruleLines, verifyRules, type LinkRules, type NetworkLink, type ResolvedLink } from '../model/links.js';
 
 /** Where a running container's network is: its process (for its namespace), its address and its gateway (the host). */
 export interface ContainerNetwork {
@@ -113,7 +113,7 @@ export class NsenterNetLinks implements NetLinks {
     if (after.code !== 0) throw failed(`iptables-restore in the network namespace of pid ${net.pid} failed: ${after.stderr.trim() || `exit ${after.code}`}`);
     const problems = verifyRules(after.stdout, rules);
     if (problems.length) throw failed(`links did not land in the network namespace of pid ${net.pid}: ${problems.join('; ')}`);
-    const count = after.stdout.split('\n').filter((l) => /^-A GEAR-LINKS(-SNAT)? /.test(l)).length;
-    return { links: rules.links, rules: count };
+    // Verified: gear's chains hold exactly these rules.
+    return { links: rules.links, rules: ruleLines(rules).length };
   }
 }

@@ -67,7 +67,8 @@ export class PortReservations {
         }
       }
       // Reserved already when this call began; the O_EXCL create still decides.
-      const reserved = new Set((await this.fs.list(this.dir)).map(Number));
+      const allocating = pairs.some((p) => p.External === 0);
+      const reserved = new Set(allocating ? (await this.fs.list(this.dir)).map(Number) : []);
       let candidate = this.range.first;
       for (const pair of pairs) {
         if (pair.External !== 0) continue;

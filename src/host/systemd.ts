@@ -1,6 +1,6 @@
 import type * as DBus from 'dbus-next';
 import { failed } from '../model/errors.js';
-import { Batch, limitConcurrency } from './concurrency.js';
+import { Batch, ConcurrencyLimit } from './concurrency.js';
 
 /** What gear needs of systemd. Unit names, never paths, cross this interface. */
 export interface Systemd {
@@ -95,7 +95,7 @@ export class DbusSystemd implements Systemd {
   /** Finished jobs by path: JobRemoved may arrive before the StartUnit reply does. */
   private readonly finished = new Map<string, JobResult>();
   private readonly waiting = new Map<string, (r: JobResult) => void>();
-  private readonly pending = limitConcurrency(MAX_PENDING_CALLS);
+  private readonly pending = new ConcurrencyLimit(MAX_PENDING_CALLS);
   private subscribed?: Promise<void>;
 
   constructor(private readonly busAddress: string) {}
@@ -127,7 +127,7 @@ export class DbusSystemd implements Systemd {
   private async call(path: string, iface: string, member: string, signature = '', body: unknown[] = []): Promise<unknown[]> {
     const { dbus, bus } = await this.connect();
     const msg = new dbus.Message({ destination: DEST, path, interface: iface, member, signature, body });
-    const reply = await this.pending(() => withTimeout(bus.call(msg), CALL_TIMEOUT_MS, `${member}`)).catch((err: unknown) => {
+    const reply = await this.pending.run(() => withTimeout(bus.call(msg), CALL_TIMEOUT_MS, `${member}`)).catch((err: unknown) => {
       if (err instanceof dbus.DBusError) throw failed(`systemd: ${member} failed: ${err.text || err.type}`);
       throw err;
     });
@@ -222,28 +222,26 @@ export class DbusSystemd implements Systemd {
     return Object.fromEntries(names.map((name, i) => [name, plain(values[i]![0])]));
   }
 
-  private async unitProperty(unit: string, name: string): Promise<unknown> {
-    const path = await this.unitPath(unit);
-    const [v] = (await this.call(path, PROPS, 'Get', 'ss', [UNIT, name])) as [DBus.Variant];
-    return plain(v);
-  }
-
   async needsReload(unit: string): Promise<boolean> {
-    return (await this.unitProperty(unit, 'NeedDaemonReload')) === true;
+    const { NeedDaemonReload } = await this.properties(await this.unitPath(unit), UNIT, ['NeedDaemonReload']);
+    return NeedDaemonReload === true;
   }
 
-  async activeState(unit: string): Promise<string> {
-    return String(await this.unitProperty(unit, 'ActiveState'));
-  }
-
-  async state(unit: string): Promise<UnitState> {
-    // One consistent snapshot of the unit's states (the row also names its
-    // object path; systemd loads the unit to answer), then the rest.
+  /** The unit's ListUnits row, with its object path; systemd loads the unit to answer. */
+  private async unitRowOf(unit: string): Promise<{ state: UnitState; path: string }> {
     const [rows] = (await this.call(PATH, MANAGER, 'ListUnitsByNames', 'as', [[unit]])) as [unknown[][]];
     const row = rows[0];
     if (!row) throw failed(`systemd: no answer for ${unit}`);
-    const state = unitRow(row);
-    const path = String(row[6]);
+    return { state: unitRow(row), path: String(row[6]) };
+  }
+
+  async activeState(unit: string): Promise<string> {
+    return (await this.unitRowOf(unit)).state.ActiveState;
+  }
+
+  async state(unit: string): Promise<UnitState> {
+    // One consistent snapshot of the unit's states, then the rest.
+    const { state, path } = await this.unitRowOf(unit);
     const service = state.LoadState === 'loaded' && unit.endsWith('.service');
     const [u, s] = await Promise.all([
       this.properties(path, UNIT, ['ActiveEnterTimestamp', 'UnitFileState']),

@@ -71,10 +71,10 @@ export interface Deployment {
   Instances: Instance[];
 }
 
-export const MAX_COUNT = 1000;
+const MAX_COUNT = 1000;
 /** Where link addresses come from: loopback by default, a private range with nonlocal. */
-export const LOOPBACK_BASE = '127.0.0.2';
-export const NONLOCAL_BASE = '192.168.1.1';
+const LOOPBACK_BASE = '127.0.0.2';
+const NONLOCAL_BASE = '192.168.1.1';
 
 const show = (v: unknown) => JSON.stringify(v);
 
@@ -436,7 +436,7 @@ function assignTargets(d: Deployment, instances: Instance[]): void {
 }
 
 /** The host part of a host as named on the command line ("10.0.0.2:43273" -> "10.0.0.2"): where linked containers connect to. */
-export function linkHostOf(on: string): string {
+function linkHostOf(on: string): string {
   return on.replace(/:[0-9]+$/, '');
 }
 

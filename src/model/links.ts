@@ -1,4 +1,5 @@
 import { invalid } from './errors.js';
+import { portNumber } from './ports.js';
 
 /**
  * Network links: inside a container, FromHost:FromPort (default
@@ -15,15 +16,15 @@ export interface NetworkLink {
   ToPort: number;
 }
 
-export const DEFAULT_FROM_HOST = '127.0.0.1';
+const DEFAULT_FROM_HOST = '127.0.0.1';
 /** More links than this in one container is a mistake, not a plan. */
-export const MAX_LINKS = 1024;
+const MAX_LINKS = 1024;
 
 /** gear's own chains in the container's nat table; nothing else is ever touched. */
-export const DNAT_CHAIN = 'GEAR-LINKS';
-export const SNAT_CHAIN = 'GEAR-LINKS-SNAT';
+const DNAT_CHAIN = 'GEAR-LINKS';
+const SNAT_CHAIN = 'GEAR-LINKS-SNAT';
 /** The jumps into gear's chains, as iptables-save prints them. */
-export const JUMPS: readonly (readonly [string, string])[] = [
+const JUMPS: readonly (readonly [string, string])[] = [
   ['PREROUTING', DNAT_CHAIN],
   ['OUTPUT', DNAT_CHAIN],
   ['POSTROUTING', SNAT_CHAIN],
@@ -48,14 +49,10 @@ function unusable(ip: string): boolean {
 
 const show = (value: unknown) => JSON.stringify(value);
 
-function port(value: unknown, what: string): number {
-  const n = typeof value === 'string' && /^[0-9]{1,5}$/.test(value) ? Number(value) : value;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 65535) throw invalid(`${what} ${show(value)} is not a port number (1-65535)`);
-  return n;
-}
+const port = (value: unknown, what: string) => portNumber(value, what, false);
 
 /** The address a link listens on inside the container: an IPv4 address (127.x by default). */
-export function validateFromHost(value: unknown, what = 'link FromHost'): string {
+function validateFromHost(value: unknown, what = 'link FromHost'): string {
   if (value === undefined || value === null || value === '') return DEFAULT_FROM_HOST;
   if (typeof value !== 'string' || !isIPv4(value)) throw invalid(`${what} ${show(value)} must be an IPv4 address, e.g. 127.0.0.2`);
   if (unusable(value)) throw invalid(`${what} ${value} cannot be used for a link`);
@@ -81,7 +78,7 @@ export function validateToHost(value: unknown, what = 'link ToHost'): string {
   return value;
 }
 
-export function validateNetworkLink(value: unknown, where = 'link'): NetworkLink {
+function validateNetworkLink(value: unknown, where = 'link'): NetworkLink {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(`${where} must be an object {FromHost, FromPort, ToHost, ToPort}`);
   const m = value as Record<string, unknown>;
   const unknown = Object.keys(m).filter((k) => !['FromHost', 'FromPort', 'ToHost', 'ToPort'].includes(k));

@@ -6,7 +6,7 @@ import { invalid } from './errors.js';
  * alphabet fits all three: it cannot express a path separator, a systemd
  * specifier (%), whitespace or a newline.
  */
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+export const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 export const MAX_NAME_LENGTH = 64;
 
 export function validateName(name: unknown, what = 'container name'): string {

@@ -13,7 +13,7 @@ export interface PortRange {
 
 export const DEFAULT_PORT_RANGE: PortRange = { first: 4000, last: 60000 };
 
-function portNumber(value: unknown, what: string, allowZero: boolean): number {
+export function portNumber(value: unknown, what: string, allowZero: boolean): number {
   const n = typeof value === 'string' && /^[0-9]{1,5}$/.test(value) ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < (allowZero ? 0 : 1) || n > 65535)
     throw invalid(`${what} ${JSON.stringify(value)} is not a port number (${allowZero ? 0 : 1}-65535)`);

@@ -26,7 +26,7 @@ export interface UnitContext {
  * container of this start to run, then programs its links in its network
  * namespace. A new container has a new namespace, so this runs every start.
  */
-export function applyLinksArgs(def: ContainerDefinition, ctx: UnitContext): string[] {
+function applyLinksArgs(def: ContainerDefinition, ctx: UnitContext): string[] {
   return [...ctx.selfCommand, 'apply-links', '--state-dir', ctx.stateDir, def.Id];
 }
 

@@ -14,6 +14,7 @@ export async function requireDefinition(host: Host, id: string): Promise<Contain
  * from disk on first use; only a loaded unit whose file changed needs the
  * (expensive, manager-wide) reload.
  */
-export async function reloadIfNeeded(host: Host, unit: string): Promise<void> {
-  if (await host.systemd.needsReload(unit)) await host.systemd.reload();
+export async function reloadIfNeeded(host: Host, ...units: string[]): Promise<void> {
+  const stale = await Promise.all(units.map((unit) => host.systemd.needsReload(unit)));
+  if (stale.some(Boolean)) await host.systemd.reload();
 }

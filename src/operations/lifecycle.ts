@@ -66,8 +66,7 @@ export const start = lifecycle('start', 'PUT', '/container/:id/started', 'Start 
 export const stop = lifecycle('stop', 'PUT', '/container/:id/stopped', 'Stop a container and disable it at boot', stopUnit);
 export const restart = lifecycle('restart', 'POST', '/container/:id/restart', 'Restart a container', async (host, id) => {
   // As in the seed: a restart while the unit is changing state is refused (429), not queued.
-  const now = await host.systemd.state(unitNameOf(id));
-  if (now.ActiveState === 'activating' || now.ActiveState === 'deactivating')
-    throw busy(`container ${id} is ${now.ActiveState}; retry when that is done`);
+  const now = await host.systemd.activeState(unitNameOf(id));
+  if (now === 'activating' || now === 'deactivating') throw busy(`container ${id} is ${now}; retry when that is done`);
   return startUnit(host, id, true);
 });

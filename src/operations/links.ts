@@ -3,9 +3,10 @@ import type { AppliedLinks } from '../host/net.js';
 import { failed, invalid } from '../model/errors.js';
 import { formatLink, validateNetworkLinks, type NetworkLink } from '../model/links.js';
 import { containerNameOf, unitNameOf, validateName } from '../model/names.js';
-import { requireDefinition } from './common.js';
+import { reloadIfNeeded, requireDefinition } from './common.js';
 import { bodyObject, defineOperation } from './operation.js';
 import { LinksBodySchema } from './schemas.js';
+import { linkCount, linkState } from './text.js';
 
 export interface ContainerLinks {
   Id: string;
@@ -87,7 +88,7 @@ function alive(pid: number): boolean {
  * the ExecStartPost that applies them (true: the unit file changed). The
  * caller holds the container's lock.
  */
-export async function storeLinks(host: Host, id: string, links: NetworkLink[]): Promise<boolean> {
+async function storeLinks(host: Host, id: string, links: NetworkLink[]): Promise<boolean> {
   const def = await requireDefinition(host, id);
   await host.linkLocks.with(id, () => host.store.writeLinks(id, links));
   if (def.Linked || links.length === 0) return false;
@@ -95,12 +96,6 @@ export async function storeLinks(host: Host, id: string, links: NetworkLink[]): 
   const changed = await host.units.write(linked);
   await host.store.write(linked);
   return changed;
-}
-
-/** One manager-wide reload for any number of rewritten units, and only if systemd had loaded an old copy. */
-export async function reloadUnits(host: Host, ids: string[]): Promise<void> {
-  const stale = await Promise.all(ids.map((id) => host.systemd.needsReload(unitNameOf(id))));
-  if (stale.some(Boolean)) await host.systemd.reload();
 }
 
 /**
@@ -117,7 +112,7 @@ export const link = defineOperation<LinkRequest, LinkResult>({
   mutates: true,
   http: {
     text: (r) =>
-      r.Links.map((c) => `${c.Id}: ${c.NetworkLinks.length} link${c.NetworkLinks.length === 1 ? '' : 's'} ${c.Applied ? 'applied' : 'stored (applied when it starts)'}\n${c.NetworkLinks.map((l) => `  ${formatLink(l)}\n`).join('')}`).join(''),
+      r.Links.map((c) => `${c.Id}: ${linkCount(c.NetworkLinks.length)} ${linkState(c.Applied)}\n${c.NetworkLinks.map((l) => `  ${formatLink(l)}\n`).join('')}`).join(''),
   },
   parse: (raw) => parseLinkRequest(raw.body),
   async run(host, req) {
@@ -125,7 +120,8 @@ export const link = defineOperation<LinkRequest, LinkResult>({
     for (const c of req.Links) await requireDefinition(host, c.Id);
     const changed = await Promise.all(req.Links.map((c) => host.locks.with(c.Id, () => storeLinks(host, c.Id, c.NetworkLinks))));
     const rewritten = req.Links.filter((_, i) => changed[i]).map((c) => c.Id);
-    if (rewritten.length) await reloadUnits(host, rewritten);
+    // One manager-wide reload for all rewritten units, and only if systemd had loaded an old copy.
+    await reloadIfNeeded(host, ...rewritten.map(unitNameOf));
     const applied = await Promise.allSettled(req.Links.map((c) => applyStoredLinks(host, c.Id)));
     const failure = applied.findIndex((a) => a.status === 'rejected');
     if (failure >= 0) {

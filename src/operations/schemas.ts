@@ -9,16 +9,16 @@ import { Type, type TSchema } from '@sinclair/typebox';
  */
 const strict = { additionalProperties: false } as const;
 
-export const PortSchema = Type.Object(
+const PortSchema = Type.Object(
   { Internal: Type.Integer({ minimum: 1, maximum: 65535 }), External: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })) },
   strict,
 );
 
-export const EnvVarSchema = Type.Object({ Name: Type.String({ maxLength: 256 }), Value: Type.String({ maxLength: 65536 }) }, strict);
+const EnvVarSchema = Type.Object({ Name: Type.String({ maxLength: 256 }), Value: Type.String({ maxLength: 65536 }) }, strict);
 
-export const VariablesSchema = Type.Array(EnvVarSchema, { maxItems: 1000 });
+const VariablesSchema = Type.Array(EnvVarSchema, { maxItems: 1000 });
 
-export const NetworkLinkSchema = Type.Object(
+const NetworkLinkSchema = Type.Object(
   {
     FromHost: Type.Optional(Type.String({ maxLength: 64 })),
     FromPort: Type.Integer({ minimum: 1, maximum: 65535 }),

@@ -44,3 +44,9 @@ export function journalLine(e: JournalEntry): string {
   return `${time} ${e.identifier}${e.pid ? `[${e.pid}]` : ''}: ${e.message}\n`;
 }
 
+
+/** "1 link", "3 links". */
+export const linkCount = (n: number) => `${n} link${n === 1 ? '' : 's'}`;
+
+/** What became of a container's links: in place now, or only stored until it starts. */
+export const linkState = (applied: boolean) => (applied ? 'applied' : 'stored (applied when it starts)');

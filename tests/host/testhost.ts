@@ -126,6 +126,9 @@ function run(args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
   });
 }
 
+/** Run argv inside host `name` (`testhost exec`); on a timeout the command and its nsenter are killed in the right order. */
+export const execIn = (name: string, argv: string[], opts?: ExecOptions) => run(['exec', name, '--', ...argv], opts);
+
 /** Parse `export KEY=value` (or `KEY=value`) lines. */
 function parseEnv(text: string): Record<string, string> {
   const env: Record<string, string> = {};
@@ -149,7 +152,7 @@ function makeHost(env: Record<string, string>): TestHost {
     ip: need('TESTHOST_IP'),
     root: need('TESTHOST_ROOT'),
     env,
-    exec: (cmd, opts) => run(['exec', name, '--', ...cmd], opts),
+    exec: (cmd, opts) => execIn(name, cmd, opts),
     async sh(script, opts) {
       const r = await host.exec(['sh', '-c', script], opts);
       if (r.code !== 0) {

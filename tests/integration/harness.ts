@@ -8,6 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { execIn } from '../host/testhost.js';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const TESTHOST = `${REPO}/tests/host/testhost`;
@@ -19,24 +20,17 @@ export interface Result {
   stderr: string;
 }
 
-/** Run argv inside the host; never throws on a non-zero exit. */
-export function run(host: string, argv: string[], opts: { input?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<Result> {
+/** Run argv inside the host; never throws on a non-zero exit (a timeout gives code -1). */
+export async function run(host: string, argv: string[], opts: { input?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<Result> {
   const envArgs = Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`);
   const cmd = envArgs.length ? ['env', ...envArgs, ...argv] : argv;
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(TESTHOST, ['exec', host, '--', ...cmd], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolveRun({ code: code ?? -1, stdout, stderr });
-    });
-    child.stdin.end(opts.input ?? '');
-  });
+  try {
+    return await execIn(host, cmd, { input: opts.input, timeoutMs: opts.timeoutMs ?? 120_000 });
+  } catch (err) {
+    const timedOut = err as Partial<Result>;
+    if (typeof timedOut.stdout !== 'string') throw err;
+    return { code: -1, stdout: timedOut.stdout, stderr: timedOut.stderr ?? '' };
+  }
 }
 
 /** Run a shell script inside the host; throws with its stderr unless it exits 0. */

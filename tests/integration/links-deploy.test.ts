@@ -36,6 +36,14 @@ function written(r: Result): string {
 const load = (file: string) => JSON.parse(readFileSync(join(dir, file), 'utf8')) as Resolved;
 const write = (file: string, d: unknown) => writeFileSync(join(dir, file), JSON.stringify(d, null, 2));
 
+/** Set instance counts in the current resolved file and deploy it again to both hosts. */
+async function redeployWithCounts(counts: Record<string, number>): Promise<{ before: Resolved; r: Result }> {
+  const before = load(current);
+  for (const [name, count] of Object.entries(counts)) before.Containers.find((c) => c.Name === name)!.Count = count;
+  write(current, before);
+  return { before, r: await cli(['deploy', current, ipA, ipB]) };
+}
+
 /** The hostname (container id) of an instance, as /cgi-bin/env reports it. */
 const hostnameOf = async (on: string, id: string) => (await sh(hostOf(on), `docker inspect -f '{{.Config.Hostname}}' ctr-${id}`)).trim();
 
@@ -134,11 +142,7 @@ test('redeploying the resolved file converges: nothing added, nothing removed, n
 });
 
 test('scale up by redeploying: new instances placed, installed and wired; the old ones keep their addresses', async () => {
-  const d = load(current);
-  d.Containers.find((c) => c.Name === 'dweb')!.Count = 3;
-  d.Containers.find((c) => c.Name === 'ddb')!.Count = 2;
-  write(current, d);
-  const r = await cli(['deploy', current, ipA, ipB]);
+  const { before: d, r } = await redeployWithCounts({ dweb: 3, ddb: 2 });
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stdout, /installed dweb-3/);
   assert.match(r.stdout, /installed ddb-2/);
@@ -151,11 +155,7 @@ test('scale up by redeploying: new instances placed, installed and wired; the ol
 });
 
 test('scale down by redeploying: the highest numbers go, and the links that led to them', async () => {
-  const d = load(current);
-  d.Containers.find((c) => c.Name === 'dweb')!.Count = 1;
-  d.Containers.find((c) => c.Name === 'ddb')!.Count = 1;
-  write(current, d);
-  const r = await cli(['deploy', current, ipA, ipB]);
+  const { r } = await redeployWithCounts({ dweb: 1, ddb: 1 });
   assert.is(r.code, 0, r.stderr);
   current = written(r);
   const down = load(current);
@@ -168,10 +168,7 @@ test('scale down by redeploying: the highest numbers go, and the links that led 
 
 test('a failure halfway reports what was not done; deploying the written file again finishes', async () => {
   await stopAgent(B);
-  const d = load(current);
-  d.Containers.find((c) => c.Name === 'dweb')!.Count = 2;
-  write(current, d);
-  const r = await cli(['deploy', current, ipA, ipB]);
+  const { r } = await redeployWithCounts({ dweb: 2 });
   assert.is(r.code, 1);
   assert.match(r.stderr, new RegExp(`not done: install dweb-2 on ${ipB.replace(/\./g, '\\.')}: cannot reach the agent`));
   assert.match(r.stderr, /not done: link dweb-1 to dweb-2:8080: dweb-2 is not installed/);

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Batch, limitConcurrency, shareInFlight } from '../../src/host/concurrency.js';
+import { Batch, ConcurrencyLimit, shareInFlight } from '../../src/host/concurrency.js';
 
 /** A stand-in for a slow DBus call that records what it was asked. */
 function recorder(failOn?: string) {
@@ -69,8 +69,8 @@ test('shareInFlight: a failure reaches every waiting caller and is not kept', as
   assert.is(await read(), 'ok');
 });
 
-test('limitConcurrency: never more than max at once, every task runs, failures stay with their task', async () => {
-  const limit = limitConcurrency(3);
+test('ConcurrencyLimit: never more than max at once, every task runs, failures stay with their task', async () => {
+  const limit = new ConcurrencyLimit(3);
   let running = 0;
   let peak = 0;
   const task = (i: number) => async () => {
@@ -81,11 +81,12 @@ test('limitConcurrency: never more than max at once, every task runs, failures s
     if (i === 5) throw new Error('five');
     return i;
   };
-  const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => limit(task(i))));
+  const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => limit.run(task(i))));
   assert.is(peak, 3);
   assert.is(results.filter((r) => r.status === 'fulfilled').length, 19);
   assert.match(String((results[5] as PromiseRejectedResult).reason), /five/);
-  assert.is(await limit(async () => 'after'), 'after');
+  assert.is(await limit.run(async () => 'after'), 'after');
+  assert.equal([limit.running, limit.waiting], [0, 0]);
 });
 
 test.run();
