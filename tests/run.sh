@@ -38,19 +38,24 @@ uvu() { node --import tsx node_modules/uvu/bin.js "$@"; }
 
 suite unit uvu tests/unit
 
-export GEAR_TEST_HOST=gear-a GEAR_TEST_HOST_B=gear-b GEAR_TEST_HOST_C=gear-c
+# GEAR_TEST_PREFIX and GEAR_TEST_INDEX let two checkouts test side by side
+# (hosts PREFIX-a/b/c at 10.250.0.INDEX, +1, +2); by default gear-a/b/c at .2-.4.
+prefix=${GEAR_TEST_PREFIX:-gear}
+first=${GEAR_TEST_INDEX:-2}
+export GEAR_TEST_HOST=$prefix-a GEAR_TEST_HOST_B=$prefix-b GEAR_TEST_HOST_C=$prefix-c
 # Only our own hosts: someone else's may be up on a developer's machine.
 cleanup() { for h in "$GEAR_TEST_HOST" "$GEAR_TEST_HOST_B" "$GEAR_TEST_HOST_C"; do tests/host/testhost down "$h" >/dev/null 2>&1; done; true; }
 trap cleanup EXIT
 cleanup
-tests/host/testhost up "$GEAR_TEST_HOST" 2 >/dev/null & up_a=$!
-tests/host/testhost up "$GEAR_TEST_HOST_B" 3 >/dev/null & up_b=$!
+tests/host/testhost up "$GEAR_TEST_HOST" "$first" >/dev/null & up_a=$!
+tests/host/testhost up "$GEAR_TEST_HOST_B" $((first + 1)) >/dev/null & up_b=$!
 # A third host for links re-pointed from one host to another.
-tests/host/testhost up "$GEAR_TEST_HOST_C" 4 >/dev/null & up_c=$!
+tests/host/testhost up "$GEAR_TEST_HOST_C" $((first + 2)) >/dev/null & up_c=$!
 if wait $up_a && wait $up_b && wait $up_c; then
   # One file at a time, in a fixed order: they share the hosts.
   # spc last: it builds the gear image in host A and installs it as the host's agent.
-  for file in lifecycle environment ports crash pull bad-input agent-api remote links links-deploy spc; do
+  # GEAR_TEST_FILES picks some of them (space-separated), in this order.
+  for file in ${GEAR_TEST_FILES:-lifecycle environment ports crash pull bad-input agent-api remote links links-deploy spc}; do
     suite "$file" uvu tests/integration "^$file\.test\.ts$"
   done
 else
