@@ -73,6 +73,7 @@ export async function dropVolumes(host: Host, id: string, volumes: NamedVolume[]
     }),
   );
   const done = [...out.removed, ...out.foreign];
+  if (!done.length) return out;
   for (const file of [host.store.volumesFile(id), host.store.keptVolumesFile(id)])
     await host.store.writeVolumes(file, id, volumesNotIn(await host.store.readVolumes(file, id), done));
   return out;
