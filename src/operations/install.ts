@@ -145,9 +145,12 @@ async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVol
     throw err;
   }
   // Kept volumes it mounts are the container's again (recorded in its volume record above).
-  const keptFile = host.store.keptVolumesFile(req.Id);
-  const kept = await host.store.readVolumes(keptFile, req.Id);
-  if (kept.length) await attempt(() => host.store.writeVolumes(keptFile, req.Id, volumesNotIn(kept, volumes)));
+  // Installed already: a failure here leaves them listed as kept, which clean and delete tolerate.
+  await attempt(async () => {
+    const keptFile = host.store.keptVolumesFile(req.Id);
+    const kept = await host.store.readVolumes(keptFile, req.Id);
+    if (kept.length) await host.store.writeVolumes(keptFile, req.Id, volumesNotIn(kept, volumes));
+  });
   return def;
 }
 
