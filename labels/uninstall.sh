@@ -58,6 +58,14 @@ if [ -n "$purge" ]; then
     # shellcheck disable=SC2086 # ids are gear names: no spaces or globs
     gear delete $ids
   fi
+  # Their volumes went with them; volumes kept by `gear delete --keep-volumes`
+  # and those of interrupted installs go too, while gear's records of them exist.
+  kept=$(ls "$(h "$STATE_DIR/kept-volumes")" 2>/dev/null | sed -n 's/\.json$//p')
+  if [ -n "$kept" ]; then
+    # shellcheck disable=SC2086 # gear names: no spaces or globs
+    gear delete $kept || log "could not remove every kept volume"
+  fi
+  gear clean >/dev/null || log "gear clean failed"
   if [ -e "$(h /etc/systemd/system/gear.target)" ]; then
     systemctl disable --quiet gear.target || true
     rm -f "$(h /etc/systemd/system/gear.target)"

@@ -44,7 +44,8 @@ prefix=${GEAR_TEST_PREFIX:-gear}
 first=${GEAR_TEST_INDEX:-2}
 export GEAR_TEST_HOST=$prefix-a GEAR_TEST_HOST_B=$prefix-b GEAR_TEST_HOST_C=$prefix-c
 # Only our own hosts: someone else's may be up on a developer's machine.
-cleanup() { for h in "$GEAR_TEST_HOST" "$GEAR_TEST_HOST_B" "$GEAR_TEST_HOST_C"; do tests/host/testhost down "$h" >/dev/null 2>&1; done; true; }
+# (HOST-boot: the rebootable host tests/integration/volumes.test.ts boots at INDEX+3.)
+cleanup() { for h in "$GEAR_TEST_HOST" "$GEAR_TEST_HOST_B" "$GEAR_TEST_HOST_C" "$GEAR_TEST_HOST-boot"; do tests/host/testhost down "$h" >/dev/null 2>&1; done; true; }
 trap cleanup EXIT
 cleanup
 tests/host/testhost up "$GEAR_TEST_HOST" "$first" >/dev/null & up_a=$!
@@ -55,7 +56,7 @@ if wait $up_a && wait $up_b && wait $up_c; then
   # One file at a time, in a fixed order: they share the hosts.
   # spc last: it builds the gear image in host A and installs it as the host's agent.
   # GEAR_TEST_FILES picks some of them (space-separated), in this order.
-  for file in ${GEAR_TEST_FILES:-lifecycle environment ports crash pull bad-input agent-api remote links links-deploy spc}; do
+  for file in ${GEAR_TEST_FILES:-lifecycle volumes environment ports crash pull bad-input agent-api remote links links-deploy spc}; do
     suite "$file" uvu tests/integration "^$file\.test\.ts$"
   done
 else

@@ -7,6 +7,7 @@ import { configFromEnv } from '../host/config.js';
 import { Host } from '../host/context.js';
 import { invalid } from '../model/errors.js';
 import { cleanHost } from '../operations/clean.js';
+import { migrateVolumes } from '../operations/volumes.js';
 import { JobQueue } from './jobs.js';
 import { RequestLog } from './requests.js';
 
@@ -46,7 +47,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
 
   const host = new Host(configFromEnv());
   const repaired = await cleanHost(host);
-  for (const what of repaired) log(`repair: removed ${what}`);
+  for (const what of repaired.Removed) log(`repair: removed ${what}`);
+  for (const what of repaired.NotRemoved) log(`repair: could not remove ${what}`);
+  // Containers installed before gear named volumes get them now, so that a start by systemd alone mounts them.
+  for (const line of await migrateVolumes(host)) log(`volumes: ${line}`);
   const requests = new RequestLog(host.fs, `${host.config.stateDir}/requests`);
   await requests.prune();
 

@@ -127,13 +127,15 @@ function main(argv: string[]): Promise<number> {
 
   program
     .command('delete')
-    .description('stop and remove containers: unit, state, env file and ports')
+    .description('stop and remove containers: unit, state, env file, ports and volumes (of a deleted name: its kept volumes)')
     .argument('[targets...]')
     .option(...withOption)
-    .action((targets: string[], o: { with?: string }) =>
+    .option('--keep-volumes', 'keep the named volumes: a later install of the same name finds its data again')
+    .action((targets: string[], o: { with?: string; keepVolumes?: boolean }) =>
       eachTarget(targetsOf(targets, o.with), async (t) => {
-        await t.backend.call(operations.remove, { params: { id: t.name }, query: {} }, progress);
-        print(`${t.display} deleted\n`);
+        const query = o.keepVolumes ? { 'keep-volumes': 'true' } : {};
+        await t.backend.call(operations.remove, { params: { id: t.name }, query }, progress);
+        print(`${t.display} deleted${o.keepVolumes ? ' (volumes kept)' : ''}\n`);
       }),
     );
 
@@ -292,13 +294,16 @@ function main(argv: string[]): Promise<number> {
 
   program
     .command('clean')
-    .description('remove what interrupted installs left behind')
+    .description('remove what interrupted installs and deletes left behind; list kept volumes')
     .argument('[hosts...]', 'HOST[:PORT] of agents; none: this host')
     .action(async (hosts: string[]) => {
       for (const server of hosts.length ? hosts : ['']) {
         const backend = getBackends().forServer(server);
         const r = await backend.call(operations.clean, { params: {}, query: {} }, progress);
-        for (const what of r.Removed) print(`${backend.label ? `${backend.label}: ` : ''}removed ${what}\n`);
+        const on = backend.label ? `${backend.label}: ` : '';
+        for (const what of r.Removed) print(`${on}removed ${what}\n`);
+        for (const what of r.NotRemoved ?? []) failures.report(server || undefined, `could not remove ${what}`);
+        for (const v of r.Kept ?? []) print(`${on}kept volume ${v.Name} (${v.Id} ${v.Path}; \`gear delete ${v.Id}\` removes it)\n`);
       }
     });
 

@@ -25,14 +25,28 @@ export interface ContainerInfo {
 
 /** What gear needs of the container runtime. */
 export interface Docker {
-  hasImage(ref: string): Promise<boolean>;
   pull(ref: string, onProgress?: (p: PullProgress) => void): Promise<void>;
   /** The container by name, or undefined if there is none. */
   inspect(name: string): Promise<ContainerInfo | undefined>;
   remove(name: string): Promise<void>;
+  /** The image's own VOLUMEs (paths as the image declares them), or undefined when the image is not here. */
+  imageVolumes(ref: string): Promise<string[] | undefined>;
+  /** A volume by name, or undefined if there is none. */
+  volume(name: string): Promise<VolumeInfo | undefined>;
+  createVolume(name: string, labels: Record<string, string>): Promise<void>;
+  /** Remove a volume; one already gone is not an error. */
+  removeVolume(name: string): Promise<void>;
+}
+
+export interface VolumeInfo {
+  Name: string;
+  Labels: Record<string, string> | null;
 }
 
 /** Docker's own API over its unix socket (dockerode). */
+const statusOf = (err: unknown) => (err as { statusCode?: number }).statusCode;
+const reasonOf = (err: unknown) => (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
+
 export class DockerodeDocker implements Docker {
   private client?: Promise<Dockerode>;
 
@@ -41,16 +55,6 @@ export class DockerodeDocker implements Docker {
   /** Loaded on first use: commands that never talk to Docker do not pay for loading dockerode. */
   private get api(): Promise<Dockerode> {
     return (this.client ??= import('dockerode').then(({ default: Dockerode }) => new Dockerode({ socketPath: this.socketPath })));
-  }
-
-  async hasImage(ref: string): Promise<boolean> {
-    try {
-      await (await this.api).getImage(ref).inspect();
-      return true;
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return false;
-      throw failed(`docker: cannot inspect image ${ref}: ${(err as Error).message}`);
-    }
   }
 
   async pull(ref: string, onProgress?: (p: PullProgress) => void): Promise<void> {
@@ -108,6 +112,42 @@ export class DockerodeDocker implements Docker {
       await (await this.api).getContainer(name).remove({ force: true });
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode !== 404) throw failed(`docker: cannot remove ${name}: ${(err as Error).message}`);
+    }
+  }
+
+  async imageVolumes(ref: string): Promise<string[] | undefined> {
+    try {
+      const image = await (await this.api).getImage(ref).inspect();
+      return Object.keys(image.Config?.Volumes ?? {});
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw failed(`docker: cannot inspect image ${ref}: ${reasonOf(err)}`);
+    }
+  }
+
+  async volume(name: string): Promise<VolumeInfo | undefined> {
+    try {
+      const v = await (await this.api).getVolume(name).inspect();
+      return { Name: v.Name, Labels: v.Labels ?? null };
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw failed(`docker: cannot inspect volume ${name}: ${reasonOf(err)}`);
+    }
+  }
+
+  async createVolume(name: string, labels: Record<string, string>): Promise<void> {
+    try {
+      await (await this.api).createVolume({ Name: name, Labels: labels });
+    } catch (err) {
+      throw failed(`docker: cannot create volume ${name}: ${reasonOf(err)}`);
+    }
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    try {
+      await (await this.api).getVolume(name).remove();
+    } catch (err) {
+      if (statusOf(err) !== 404) throw failed(`docker: cannot remove volume ${name}: ${reasonOf(err)}`);
     }
   }
 }

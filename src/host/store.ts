@@ -1,6 +1,7 @@
 import type { ContainerDefinition } from '../model/definition.js';
 import { parseEnvFile, renderEnvFile, type EnvVar } from '../model/env.js';
 import { validateNetworkLinks, type NetworkLink } from '../model/links.js';
+import { validateNamedVolumes, type NamedVolume } from '../model/volumes.js';
 import type { HostFs } from './fs.js';
 
 /**
@@ -8,6 +9,12 @@ import type { HostFs } from './fs.js';
  *   containers/NAME.json   the definition units are rendered from (the commit point of an install)
  *   env/NAME.env           the container's environment, mode 0600 (it may hold secrets)
  *   links/NAME.json        its network links, applied at every start ({Id, NetworkLinks})
+ *   volumes/NAME.json      the named volumes gear made for NAME ({Id, Volumes}); written before
+ *                          it creates them, removed after it removed them: volumes listed here
+ *                          whose container has no definition are an interrupted install's or
+ *                          delete's, and `gear clean` removes them
+ *   kept-volumes/NAME.json volumes `gear delete --keep-volumes` kept ({Id, Volumes}): never
+ *                          removed by `gear clean`; a reinstall of NAME takes them back
  */
 export class ContainerStore {
   constructor(
@@ -25,6 +32,13 @@ export class ContainerStore {
     return `${this.stateDir}/links/${id}.json`;
   }
 
+  volumesFile(id: string): string {
+    return `${this.stateDir}/volumes/${id}.json`;
+  }
+  keptVolumesFile(id: string): string {
+    return `${this.stateDir}/kept-volumes/${id}.json`;
+  }
+
   async read(id: string): Promise<ContainerDefinition | undefined> {
     const text = await this.fs.read(this.definitionFile(id));
     return text === undefined ? undefined : (JSON.parse(text) as ContainerDefinition);
@@ -35,11 +49,8 @@ export class ContainerStore {
   }
 
   /** Names of every stored definition. */
-  async ids(): Promise<string[]> {
-    return (await this.fs.list(`${this.stateDir}/containers`))
-      .filter((f) => f.endsWith('.json') && !f.startsWith('.'))
-      .map((f) => f.slice(0, -'.json'.length))
-      .sort();
+  ids(): Promise<string[]> {
+    return this.idsIn('containers');
   }
 
   async readEnv(id: string): Promise<EnvVar[] | undefined> {
@@ -60,6 +71,27 @@ export class ContainerStore {
 
   writeLinks(id: string, links: NetworkLink[]): Promise<void> {
     return this.fs.writeAtomic(this.linksFile(id), `${JSON.stringify({ Id: id, NetworkLinks: links }, null, 2)}\n`, 0o644);
+  }
+
+  /** A volume record (volumesFile or keptVolumesFile), checked again; [] when there is none. */
+  async readVolumes(file: string, id: string): Promise<NamedVolume[]> {
+    const text = await this.fs.read(file);
+    if (text === undefined) return [];
+    return validateNamedVolumes((JSON.parse(text) as { Volumes?: unknown }).Volumes, id, file);
+  }
+
+  /** Write a volume record, or remove it when there is nothing to record. */
+  async writeVolumes(file: string, id: string, volumes: NamedVolume[]): Promise<void> {
+    if (volumes.length === 0) return this.fs.remove(file);
+    return this.fs.writeAtomic(file, `${JSON.stringify({ Id: id, Volumes: volumes }, null, 2)}\n`, 0o644);
+  }
+
+  /** Names of containers with a file in a state subdirectory (e.g. "kept-volumes"). */
+  async idsIn(dir: string): Promise<string[]> {
+    return (await this.fs.list(`${this.stateDir}/${dir}`))
+      .filter((f) => f.endsWith('.json') && !f.startsWith('.'))
+      .map((f) => f.slice(0, -'.json'.length))
+      .sort();
   }
 
   async remove(id: string): Promise<void> {

@@ -1,5 +1,5 @@
 import type { PortPair } from './ports.js';
-import type { VolumeConfig } from './volumes.js';
+import type { NamedVolume, VolumeConfig } from './volumes.js';
 
 /**
  * What gear stores about a container (/var/lib/gear/containers/NAME.json):
@@ -12,6 +12,13 @@ export interface ContainerDefinition {
   /** External ports are always resolved (never 0) once stored. */
   Ports: PortPair[];
   VolumeConfig: VolumeConfig;
+  /**
+   * Every volume of the container (its -v paths and the image's VOLUMEs),
+   * each a named Docker volume mounted by name. Absent in definitions
+   * written before gear named volumes: those are migrated at their next
+   * start through gear, or when the agent starts.
+   */
+  NamedVolumes?: NamedVolume[];
   SystemdSlice: string;
   /**
    * The container has (or had) network links: its unit applies them at

@@ -35,7 +35,9 @@ export function dockerRunArgs(def: ContainerDefinition, ctx: UnitContext): strin
   const args = [ctx.dockerBin, 'run', '--rm', '--name', containerNameOf(def.Id), '--label', `io.gear.container=${def.Id}`];
   args.push('--env-file', ctx.envFile);
   for (const p of def.Ports) args.push('-p', `${p.External}:${p.Internal}`);
-  for (const v of def.VolumeConfig.Volumes) args.push('-v', v);
+  // Named volumes by name; a definition not yet migrated keeps its anonymous ones (lost at every stop).
+  if (def.NamedVolumes) for (const v of def.NamedVolumes) args.push('-v', `${v.Name}:${v.Path}`);
+  else for (const v of def.VolumeConfig.Volumes) args.push('-v', v);
   for (const b of def.VolumeConfig.BindMounts) args.push('-v', `${b.HostPath}:${b.ContainerPath}:${b.ReadOnly ? 'ro' : 'rw'}`);
   args.push(def.Image);
   return args;

@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
+import { posix } from 'node:path';
 import { invalid } from './errors.js';
+import { validateName } from './names.js';
 
 /** A host directory or file mounted into the container. */
 export interface BindMount {
@@ -7,7 +10,10 @@ export interface BindMount {
   ReadOnly: boolean;
 }
 
-/** Anonymous volumes (container paths) live and die with the container; bind mounts persist on the host. */
+/**
+ * Volumes (container paths, `-v /path`) become named volumes of the
+ * container (see NamedVolume); bind mounts are host paths.
+ */
 export interface VolumeConfig {
   Volumes: string[];
   BindMounts: BindMount[];
@@ -63,3 +69,87 @@ export function validateVolumeConfig(value: unknown): VolumeConfig {
     }),
   };
 }
+
+/**
+ * A volume of a container: a named Docker volume that gear created for it
+ * (labelled as gear's), mounted by name, so it outlives every stop, crash,
+ * `docker rm` and reboot. Only `gear delete` removes it.
+ */
+export interface NamedVolume {
+  Name: string;
+  /** Where it is mounted in the container. */
+  Path: string;
+}
+
+/** Labels on every volume gear creates: whose it is and where it is mounted. */
+export const VOLUME_LABEL = 'io.gear.volume';
+export const CONTAINER_LABEL = 'io.gear.container';
+export const PATH_LABEL = 'io.gear.path';
+
+/** The longest part of a volume's name taken from its path. */
+const SLUG_LENGTH = 40;
+
+/**
+ * The volume name of a container's path: `gear.NAME.SLUG.HASH`, e.g.
+ * `gear.db-1.var-lib-postgresql-data.3f2a9c01`. Deterministic (a reinstall of
+ * the same name and path finds it again), readable (the slug is the path,
+ * "/" as "-", other characters outside Docker's alphabet as "_", cut to 40),
+ * and collision-free: the hash is of name and path, which the slug may not
+ * render faithfully.
+ */
+export function volumeNameOf(id: string, path: string): string {
+  const slug = path === '/' ? 'root' : path.slice(1).replace(/[^A-Za-z0-9_./]/g, '_').replace(/\//g, '-').slice(0, SLUG_LENGTH);
+  const hash = createHash('sha256').update(`${id}\0${path}`).digest('hex').slice(0, 8);
+  return `gear.${id}.${slug}.${hash}`;
+}
+
+export const volumeLabels = (id: string, path: string): Record<string, string> => ({
+  [VOLUME_LABEL]: '1',
+  [CONTAINER_LABEL]: id,
+  [PATH_LABEL]: path,
+});
+
+/** A volume (name and labels, as Docker reports them) is the one gear made for this container and path. */
+export function isVolumeOf(volume: { Name: string; Labels?: Record<string, string> | null }, id: string, path: string): boolean {
+  const l = volume.Labels ?? {};
+  return l[VOLUME_LABEL] === '1' && l[CONTAINER_LABEL] === id && l[PATH_LABEL] === path && volume.Name === volumeNameOf(id, path);
+}
+
+/** An image's VOLUME, as a path gear can mount by name (Docker keeps them as the Dockerfile wrote them). */
+export function imageVolumePath(path: string, image: string): string {
+  const clean = path.startsWith('/') ? posix.normalize(path).replace(/(.)\/$/, '$1') : path;
+  try {
+    return validatePath(clean, 'volume path');
+  } catch (err) {
+    throw invalid(`image ${image} declares VOLUME ${JSON.stringify(path)}, which gear cannot mount by name: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Every volume of a container: its `-v /path` volumes, then the image's own
+ * VOLUMEs (sorted), each path once; a bind mount on the same path wins.
+ */
+export function planVolumes(id: string, config: VolumeConfig, imageVolumes: string[]): NamedVolume[] {
+  const bound = new Set(config.BindMounts.map((b) => b.ContainerPath));
+  const paths = new Set([...config.Volumes, ...[...imageVolumes].sort()].filter((p) => !bound.has(p)));
+  return [...paths].map((Path) => ({ Name: volumeNameOf(id, Path), Path }));
+}
+
+/**
+ * Volumes read back from gear's state (a definition, or a volume record):
+ * checked again, so a file edited by hand can never make gear mount or
+ * remove a volume under a name it would not have given.
+ */
+export function validateNamedVolumes(value: unknown, id: string, where: string): NamedVolume[] {
+  validateName(id);
+  if (!Array.isArray(value)) throw invalid(`${where}: volumes must be a list`);
+  return value.map((v: unknown) => {
+    const { Name, Path } = (v ?? {}) as Record<string, unknown>;
+    const path = validatePath(Path, `${where}: volume path`);
+    if (Name !== volumeNameOf(id, path)) throw invalid(`${where}: volume ${JSON.stringify(Name)} is not the name gear gives ${id}'s ${path}`);
+    return { Name, Path: path };
+  });
+}
+
+/** Volumes of `a` whose name is not in `b`. */
+export const volumesNotIn = (a: NamedVolume[], b: NamedVolume[]): NamedVolume[] => a.filter((v) => !b.some((w) => w.Name === v.Name));

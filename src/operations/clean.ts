@@ -1,15 +1,34 @@
 import type { Host } from '../host/context.js';
 import { unitNameOf, validateName } from '../model/names.js';
+import { volumesNotIn, type NamedVolume } from '../model/volumes.js';
 import { defineOperation } from './operation.js';
+import { dropVolumes } from './volumes.js';
+
+export interface KeptVolume extends NamedVolume {
+  /** The deleted container it was kept from. */
+  Id: string;
+}
+
+export interface CleanResult {
+  Removed: string[];
+  /** What it found but could not remove (e.g. a volume still in use), with why; a later clean retries. */
+  NotRemoved: string[];
+  /** Volumes `gear delete --keep-volumes` kept: never removed here (`gear delete NAME` does). */
+  Kept: KeptVolume[];
+}
 
 /**
  * Repair: remove what a crashed or killed install left behind without
  * reaching its commit point (the definition file): orphan unit files, env
- * files and port reservations. Each candidate is re-checked under its
- * container's lock, so an install in progress is never touched.
+ * files, port reservations, and the volumes in its volume record (also
+ * those of a delete killed before it removed them), except kept ones. Each
+ * candidate is re-checked under its container's lock, so an install in
+ * progress is never touched. Volumes gear has no record of are never
+ * touched, whatever their labels say.
  */
-export async function cleanHost(host: Host): Promise<string[]> {
+export async function cleanHost(host: Host): Promise<CleanResult> {
   const removed: string[] = [];
+  const notRemoved: string[] = [];
   const installed = new Set(await host.store.ids());
   const suspects = new Set<string>();
   for (const id of await host.units.installedIds()) if (!installed.has(id)) suspects.add(id);
@@ -21,6 +40,7 @@ export async function cleanHost(host: Host): Promise<string[]> {
     const id = /^([^.].*)\.json$/.exec(f)?.[1];
     if (id && !installed.has(id)) suspects.add(id);
   }
+  for (const id of await host.store.idsIn('volumes')) if (!installed.has(id)) suspects.add(id);
   const reservations = await host.ports.all();
   for (const owner of reservations.values()) if (!installed.has(owner)) suspects.add(owner);
 
@@ -46,20 +66,36 @@ export async function cleanHost(host: Host): Promise<string[]> {
       const ports = [...reservations].filter(([, owner]) => owner === id).map(([port]) => port);
       await host.ports.release(id, ports);
       removed.push(...ports.map((p) => `port ${p} (reserved by ${id})`));
+      const kept = await host.store.readVolumes(host.store.keptVolumesFile(id), id);
+      const recorded = await host.store.readVolumes(host.store.volumesFile(id), id);
+      const dropped = await dropVolumes(host, id, volumesNotIn(recorded, kept));
+      removed.push(...dropped.removed.map((v) => `volume ${v.Name} (${id} ${v.Path})`));
+      // Kept ones stay kept; only the record of this (never finished) install or (finished) delete goes.
+      await host.store.writeVolumes(host.store.volumesFile(id), id, dropped.failed.map((f) => f.volume));
+      for (const f of dropped.failed) notRemoved.push(`volume ${f.volume.Name} (${id} ${f.volume.Path}): ${f.error}`);
     });
   }
   // Temp files of writers killed mid-write (older than a minute: never one in flight).
-  for (const dir of ['containers', 'env', 'ports', 'links']) removed.push(...(await host.fs.removeStaleTemps(`${host.store.stateDir}/${dir}`, 60_000)));
+  for (const dir of ['containers', 'env', 'ports', 'links', 'volumes', 'kept-volumes']) removed.push(...(await host.fs.removeStaleTemps(`${host.store.stateDir}/${dir}`, 60_000)));
   removed.push(...(await host.fs.removeStaleTemps(host.config.unitDir, 60_000)));
-  return removed;
+  const kept: KeptVolume[] = [];
+  for (const id of await host.store.idsIn('kept-volumes')) {
+    try {
+      validateName(id);
+    } catch {
+      continue;
+    }
+    for (const v of await host.store.readVolumes(host.store.keptVolumesFile(id), id)) kept.push({ Id: id, ...v });
+  }
+  return { Removed: removed, NotRemoved: notRemoved, Kept: kept };
 }
 
-export const clean = defineOperation<Record<string, never>, { Removed: string[] }>({
+export const clean = defineOperation<Record<string, never>, CleanResult>({
   name: 'clean',
   method: 'POST',
   path: '/clean',
-  summary: 'Remove what interrupted installs left behind',
+  summary: 'Remove what interrupted installs and deletes left behind; list kept volumes',
   mutates: true,
   parse: () => ({}),
-  run: async (host) => ({ Removed: await cleanHost(host) }),
+  run: (host) => cleanHost(host),
 });

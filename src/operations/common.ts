@@ -18,3 +18,12 @@ export async function reloadIfNeeded(host: Host, ...units: string[]): Promise<vo
   const stale = await Promise.all(units.map((unit) => host.systemd.needsReload(unit)));
   if (stale.some(Boolean)) await host.systemd.reload();
 }
+
+/** Run a clean-up step, swallowing its failure (sync or async): the original error is what matters. */
+export async function attempt(step: () => Promise<unknown>): Promise<void> {
+  try {
+    await step();
+  } catch {
+    // `gear clean` removes whatever is left.
+  }
+}

@@ -1,31 +1,61 @@
 import type { Host } from '../host/context.js';
+import { notFound } from '../model/errors.js';
 import { containerNameOf, unitNameOf } from '../model/names.js';
-import { requireDefinition } from './common.js';
+import { volumesNotIn } from '../model/volumes.js';
 import { stopUnit } from './lifecycle.js';
-import { defineOperation, parseId, type IdRequest } from './operation.js';
+import { defineOperation, parseId, queryFlag } from './operation.js';
+import { querySchema } from './schemas.js';
+import { dropFailure, dropVolumes, recordVolumes } from './volumes.js';
+
+export interface DeleteRequest {
+  Id: string;
+  /** Keep the container's named volumes (recorded as kept: a reinstall of the name takes them back). */
+  KeepVolumes: boolean;
+}
 
 /**
  * Remove a container completely: stop and disable its unit, then remove the
  * definition (from then on it counts as absent), the unit file, the env file
- * and its port reservations, and any container Docker still has by its name.
+ * and its port reservations, any container Docker still has by its name, and
+ * last its named volumes, unless they are kept: then they are recorded as
+ * kept first, and `gear clean` leaves them alone.
+ *
+ * A name that is not installed but has kept volumes: `gear delete NAME`
+ * removes those.
  */
-export async function deleteContainer(host: Host, id: string): Promise<void> {
-  const def = await requireDefinition(host, id);
+export async function deleteContainer(host: Host, id: string, keepVolumes = false): Promise<void> {
+  const def = await host.store.read(id);
+  const keptFile = host.store.keptVolumesFile(id);
+  if (!def) {
+    const kept = keepVolumes ? [] : await host.store.readVolumes(keptFile, id);
+    if (!kept.length) throw notFound(`container ${id} is not installed`);
+    const failure = dropFailure(id, await dropVolumes(host, id, kept));
+    if (failure) throw failure;
+    return;
+  }
   await stopUnit(host, id);
+  const record = host.store.volumesFile(id);
+  const recorded = await host.store.readVolumes(record, id);
+  const owned = [...recorded, ...volumesNotIn(def.NamedVolumes ?? [], recorded)];
+  if (keepVolumes) await recordVolumes(host, keptFile, id, owned);
   await host.store.remove(id);
   await host.units.remove(id);
   await host.ports.release(id, def.Ports.map((p) => p.External));
   await host.docker.remove(containerNameOf(id));
   // Forget a failed state, so systemd can drop the unit now that its file is gone.
   await host.systemd.resetFailed(unitNameOf(id));
+  if (keepVolumes) return host.store.writeVolumes(record, id, []);
+  const failure = dropFailure(id, await dropVolumes(host, id, owned));
+  if (failure) throw failure;
 }
 
-export const remove = defineOperation<IdRequest, void>({
+export const remove = defineOperation<DeleteRequest, void>({
   name: 'delete',
   method: 'DELETE',
   path: '/container/:id',
-  summary: 'Stop a container and remove its unit, state, env file and port reservations',
+  summary: 'Stop a container and remove its unit, state, env file, port reservations and volumes (?keep-volumes=true keeps the volumes)',
+  query: querySchema(['keep-volumes']),
   mutates: true,
-  parse: parseId,
-  run: (host, req) => host.locks.with(req.Id, () => deleteContainer(host, req.Id)),
+  parse: (raw) => ({ ...parseId(raw), KeepVolumes: queryFlag(raw, 'keep-volumes') }),
+  run: (host, req) => host.locks.with(req.Id, () => deleteContainer(host, req.Id, req.KeepVolumes)),
 });

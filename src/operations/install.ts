@@ -5,9 +5,10 @@ import { conflict, failed, invalid } from '../model/errors.js';
 import { validateNetworkLinks, type NetworkLink } from '../model/links.js';
 import { unitNameOf, validateImage, validateName, validateSlice } from '../model/names.js';
 import { validatePorts, type PortPair } from '../model/ports.js';
-import { validateVolumeConfig, type VolumeConfig } from '../model/volumes.js';
+import { validateVolumeConfig, volumesNotIn, type NamedVolume, type VolumeConfig } from '../model/volumes.js';
 import type { UnitState } from '../host/systemd.js';
-import { reloadIfNeeded } from './common.js';
+import { attempt, reloadIfNeeded } from './common.js';
+import { createVolumes, dropVolumes, imageVolumePlan, recordVolumes } from './volumes.js';
 import { parseEnvironmentVariables } from './env-body.js';
 import { startUnit } from './lifecycle.js';
 import { bodyObject, boolField, defineOperation } from './operation.js';
@@ -74,13 +75,18 @@ export const install = defineOperation<InstallRequest, InstallResult>({
   },
   async run(host, req, progress) {
     // Pull before taking the lock: it can take long and touches nothing of the container's.
-    if (!(await host.docker.hasImage(req.Image))) {
+    // One inspect tells both whether the image is here and which VOLUMEs it declares.
+    let volumes = await imageVolumePlan(host, req.Id, req);
+    if (!volumes) {
       progress.note?.(`pulling ${req.Image}`);
       await host.docker.pull(req.Image, (p) => progress.pull?.(req.Image, p));
+      volumes = await imageVolumePlan(host, req.Id, req);
+      if (!volumes) throw failed(`image ${req.Image} is not on this host after pulling it`);
     }
+    const planned = volumes;
     // One lock for writing and starting: taking it is a handful of file operations.
     return host.locks.with(req.Id, async () => {
-      const def = await writeContainer(host, req);
+      const def = await writeContainer(host, req, planned);
       const result: InstallResult = { Id: def.Id, Ports: def.Ports };
       if (req.Started) {
         try {
@@ -96,11 +102,13 @@ export const install = defineOperation<InstallRequest, InstallResult>({
 
 /**
  * Everything an installed container consists of, written so that a crash at
- * any point leaves it installed or absent: ports, env file and unit first,
- * the definition last (the commit point; `gear clean` removes leftovers of
- * an install that never reached it). On an error everything is undone.
+ * any point leaves it installed or absent: ports, volume record, volumes,
+ * env file and unit first, the definition last (the commit point; `gear
+ * clean` removes leftovers of an install that never reached it). On an
+ * error everything is undone, except volumes this install did not create
+ * (kept by `delete --keep-volumes`, which it takes back on success).
  */
-async function writeContainer(host: Host, req: InstallRequest): Promise<ContainerDefinition> {
+async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVolume[]): Promise<ContainerDefinition> {
   if (await host.store.read(req.Id)) throw conflict(`container ${req.Id} already exists`);
   // Templates load (and may fail) before anything is reserved.
   const units = host.units;
@@ -110,31 +118,39 @@ async function writeContainer(host: Host, req: InstallRequest): Promise<Containe
     Image: req.Image,
     Ports: ports,
     VolumeConfig: req.VolumeConfig,
+    NamedVolumes: volumes,
     SystemdSlice: req.SystemdSlice,
     ...(req.NetworkLinks.length ? { Linked: true } : {}),
     Created: new Date().toISOString(),
   };
+  // Recorded before they are created: after a crash, `gear clean` knows them as gear's.
+  const record = host.store.volumesFile(req.Id);
+  const created: NamedVolume[] = [];
+  let earlier: NamedVolume[] | undefined;
   try {
+    earlier = await recordVolumes(host, record, req.Id, volumes);
+    await createVolumes(host, req.Id, volumes, created);
     await host.store.writeEnv(req.Id, req.Environment);
     if (req.NetworkLinks.length) await host.store.writeLinks(req.Id, req.NetworkLinks);
     await units.write(def);
     await reloadIfNeeded(host, unitNameOf(req.Id));
     await host.store.write(def);
-    return def;
   } catch (err) {
     // Undo in reverse; each step on its own, so one failing does not skip the rest.
     await attempt(() => host.store.remove(req.Id)); // definition, env and links files
     await attempt(() => units.remove(req.Id));
+    await attempt(() => dropVolumes(host, req.Id, created));
+    if (earlier) await attempt(() => host.store.writeVolumes(record, req.Id, earlier!));
     await attempt(() => host.ports.release(req.Id, ports.map((p) => p.External)));
     throw err;
   }
+  // Kept volumes it mounts are the container's again (recorded in its volume record above).
+  // Installed already: a failure here leaves them listed as kept, which clean and delete tolerate.
+  await attempt(async () => {
+    const keptFile = host.store.keptVolumesFile(req.Id);
+    const kept = await host.store.readVolumes(keptFile, req.Id);
+    if (kept.length) await host.store.writeVolumes(keptFile, req.Id, volumesNotIn(kept, volumes));
+  });
+  return def;
 }
 
-/** Run a clean-up step, swallowing its failure (sync or async): the original error is what matters. */
-async function attempt(step: () => Promise<unknown>): Promise<void> {
-  try {
-    await step();
-  } catch {
-    // `gear clean` removes whatever is left.
-  }
-}

@@ -2,7 +2,9 @@ import type { Host } from '../host/context.js';
 import type { UnitState } from '../host/systemd.js';
 import { busy, failed } from '../model/errors.js';
 import { containerNameOf, nameOfUnit, unitNameOf } from '../model/names.js';
+import type { ContainerDefinition } from '../model/definition.js';
 import { reloadIfNeeded, requireDefinition } from './common.js';
+import { prepareVolumes } from './volumes.js';
 import { defineOperation, parseId, type IdRequest } from './operation.js';
 
 /**
@@ -46,7 +48,13 @@ export async function stopUnit(host: Host, id: string): Promise<UnitState> {
   return host.systemd.stop(unit);
 }
 
-const lifecycle = (name: string, method: 'PUT' | 'POST', path: string, summary: string, act: (host: Host, id: string) => Promise<UnitState>) =>
+const lifecycle = (
+  name: string,
+  method: 'PUT' | 'POST',
+  path: string,
+  summary: string,
+  act: (host: Host, id: string, def: ContainerDefinition) => Promise<UnitState>,
+) =>
   defineOperation<IdRequest, UnitState>({
     name,
     method,
@@ -56,17 +64,18 @@ const lifecycle = (name: string, method: 'PUT' | 'POST', path: string, summary: 
     http: { text: (s) => `Container ${nameOfUnit(s.Id) ?? s.Id} is ${s.ActiveState} (${s.SubState})\n` },
     parse: parseId,
     run: (host, req) =>
-      host.locks.with(req.Id, async () => {
-        await requireDefinition(host, req.Id);
-        return act(host, req.Id);
-      }),
+      host.locks.with(req.Id, async () => act(host, req.Id, await requireDefinition(host, req.Id))),
   });
 
-export const start = lifecycle('start', 'PUT', '/container/:id/started', 'Start a container and enable it at boot', (host, id) => startUnit(host, id));
+export const start = lifecycle('start', 'PUT', '/container/:id/started', 'Start a container and enable it at boot', async (host, id, def) => {
+  await prepareVolumes(host, def);
+  return startUnit(host, id);
+});
 export const stop = lifecycle('stop', 'PUT', '/container/:id/stopped', 'Stop a container and disable it at boot', stopUnit);
-export const restart = lifecycle('restart', 'POST', '/container/:id/restart', 'Restart a container', async (host, id) => {
+export const restart = lifecycle('restart', 'POST', '/container/:id/restart', 'Restart a container', async (host, id, def) => {
   // As in the seed: a restart while the unit is changing state is refused (429), not queued.
   const now = await host.systemd.activeState(unitNameOf(id));
   if (now === 'activating' || now === 'deactivating') throw busy(`container ${id} is ${now}; retry when that is done`);
+  await prepareVolumes(host, def);
   return startUnit(host, id, true);
 });

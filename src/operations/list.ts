@@ -1,6 +1,5 @@
-import { invalid } from '../model/errors.js';
 import { nameOfUnit } from '../model/names.js';
-import { defineOperation } from './operation.js';
+import { defineOperation, queryFlag } from './operation.js';
 import { querySchema } from './schemas.js';
 import { table } from './text.js';
 
@@ -25,11 +24,7 @@ export const list = defineOperation<{ all: boolean }, { Containers: ContainerSum
   query: querySchema(['all']),
   mutates: false,
   http: { text: (r) => table(['ID', 'ACTIVE', 'SUB', 'LOAD'], r.Containers.map((c) => [c.Id, c.ActiveState, c.SubState, c.LoadState])) },
-  parse(raw) {
-    const all = raw.query.all;
-    if (all !== undefined && !['', '0', '1', 'true', 'false'].includes(all)) throw invalid('all must be 1 or 0');
-    return { all: all === '' || all === '1' || all === 'true' };
-  },
+  parse: (raw) => ({ all: queryFlag(raw, 'all') }),
   async run(host, req) {
     const [loaded, stored] = await Promise.all([host.systemd.list(['ctr-*.service']), host.store.ids()]);
     const installed = new Set(stored);

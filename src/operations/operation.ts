@@ -73,3 +73,10 @@ export interface IdRequest {
   Id: string;
 }
 export const parseId = (raw: RawRequest): IdRequest => ({ Id: validateName(raw.params.id) });
+
+/** A yes/no query parameter: absent or "0"/"false" is false; "", "1" or "true" is true. */
+export function queryFlag(raw: RawRequest, key: string): boolean {
+  const value = raw.query[key];
+  if (value !== undefined && !['', '0', '1', 'true', 'false'].includes(value)) throw invalid(`${key} must be 1 or 0 (true or false)`);
+  return value === '' || value === '1' || value === 'true';
+}

@@ -3,6 +3,7 @@ import type { UnitState } from '../host/systemd.js';
 import { containerNameOf, unitNameOf } from '../model/names.js';
 import type { NetworkLink } from '../model/links.js';
 import type { PortPair } from '../model/ports.js';
+import type { NamedVolume } from '../model/volumes.js';
 import { requireDefinition } from './common.js';
 import { defineOperation, parseId, type IdRequest } from './operation.js';
 import { portsText, statusText } from './text.js';
@@ -14,6 +15,11 @@ export interface ContainerStatus {
   Ports: PortPair[];
   /** Its network links, when it has any. */
   NetworkLinks?: NetworkLink[];
+  /**
+   * Its volumes: named volumes mounted by name; Name "" for a container
+   * installed before gear named volumes, until its next start (anonymous).
+   */
+  Volumes: NamedVolume[];
   /** What Docker says of the container; absent when it does not exist (stopped). */
   Container?: ContainerInfo;
 }
@@ -33,7 +39,8 @@ export const status = defineOperation<IdRequest, ContainerStatus>({
       host.docker.inspect(containerNameOf(req.Id)),
       def.Linked ? host.store.readLinks(req.Id) : [],
     ]);
-    return { Id: def.Id, Image: def.Image, Unit: unit, Ports: def.Ports, ...(def.Linked ? { NetworkLinks: links } : {}), Container: container };
+    const volumes = def.NamedVolumes ?? def.VolumeConfig.Volumes.map((Path) => ({ Name: '', Path }));
+    return { Id: def.Id, Image: def.Image, Unit: unit, Ports: def.Ports, Volumes: volumes, ...(def.Linked ? { NetworkLinks: links } : {}), Container: container };
   },
 });
 

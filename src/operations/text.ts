@@ -35,6 +35,7 @@ export function statusText(s: ContainerStatus): string {
     : 'Container: none\n';
   text += `    Image: ${s.Image}\n`;
   if (s.Ports.length) text += `    Ports: ${portsText(s.Ports)}\n`;
+  if (s.Volumes?.length) text += `  Volumes: ${s.Volumes.map((v) => (v.Name ? `${v.Name} on ${v.Path}` : `anonymous on ${v.Path} (named at its next start)`)).join('\n           ')}\n`;
   if (s.NetworkLinks?.length) text += `    Links: ${s.NetworkLinks.map(formatLink).join('\n           ')}\n`;
   return text;
 }

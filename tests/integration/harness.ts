@@ -42,6 +42,13 @@ export async function sh(host: string, script: string): Promise<string> {
 
 export const gear = (host: string, args: string[], opts?: Parameters<typeof run>[2]) => run(host, [GEAR, ...args], opts);
 
+/** Run tests/host/testhost (up, reboot, down ...); throws with its output unless it exits 0. */
+export function testhost(args: string[]): string {
+  const out = spawnSync(TESTHOST, args, { encoding: 'utf8' });
+  if (out.status !== 0) throw new Error(`testhost ${args.join(' ')}: exit ${out.status}: ${out.stderr}`);
+  return out.stdout;
+}
+
 /** The host's address on the test bridge, from `testhost env`. */
 export function hostIp(host: string): string {
   const out = spawnSync(TESTHOST, ['env', host], { encoding: 'utf8' });

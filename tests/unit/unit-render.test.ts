@@ -5,6 +5,7 @@ import { loadUnitTemplates } from '../../src/host/templates.js';
 import type { ContainerDefinition } from '../../src/model/definition.js';
 import { execArg, shellWord, unitText } from '../../src/model/systemd-quote.js';
 import { containerUnitRenderer, dockerRunArgs, type UnitContext } from '../../src/model/unit.js';
+import { planVolumes } from '../../src/model/volumes.js';
 
 const def: ContainerDefinition = {
   Id: 'web-1',
@@ -76,6 +77,22 @@ test('only a linked container gets the ExecStartPost that applies its links', ()
   for (const line of unit.split('\n')) assert.ok(/^(#.*|\[[A-Za-z]+\]|[A-Za-z]+=.*|)$/.test(line), line);
   // The unlinked unit is byte for byte what it was before links existed.
   assert.is(render({ ...def, Linked: false }, ctx), render(def, ctx));
+});
+
+test('named volumes are mounted by name, quoted like every other argument; --rm stays', () => {
+  const config = { Volumes: ['/cache', '/my $data 100%'], BindMounts: def.VolumeConfig.BindMounts };
+  const named = { ...def, VolumeConfig: config, NamedVolumes: planVolumes('web-1', config, ['/var/lib/db']) };
+  const args = dockerRunArgs(named, ctx);
+  const mounts = args.flatMap((a, i) => (args[i - 1] === '-v' ? [a] : []));
+  assert.equal(mounts, [...named.NamedVolumes.map((v) => `${v.Name}:${v.Path}`), '/srv/my $data 100%:/data:ro']);
+  assert.ok(args.includes('--rm'));
+  const unit = render(named, ctx);
+  assert.match(unit, / -v gear\.web-1\.cache\.[0-9a-f]{8}:\/cache /);
+  assert.match(unit, / -v "gear\.web-1\.my__data_100_\.[0-9a-f]{8}:\/my \$\$data 100%%" /);
+  assert.match(unit, / -v gear\.web-1\.var-lib-db\.[0-9a-f]{8}:\/var\/lib\/db /);
+  assert.not.match(unit, / -v \/cache /, 'no anonymous volume left');
+  // A definition written before named volumes keeps its anonymous ones until it is migrated.
+  assert.match(render(def, ctx), / -v \/cache /);
 });
 
 test('the docker argv is what the unit encodes', () => {
