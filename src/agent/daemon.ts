@@ -60,9 +60,12 @@ const readPem = (path: string, what: string) => {
  */
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const config = configFromEnv();
-  const withToken = (opts.listen?.length ? opts.listen : opts.tokenlessListen?.length ? [] : [DEFAULT_LISTEN]).map(parseListenAddress);
-  const tokenless = (opts.tokenlessListen ?? []).map(parseListenAddress);
-  for (const a of [...withToken, ...tokenless]) if (a.kind === 'unix') throw invalid(`${show(a)}: give the unix socket with --socket`);
+  const given = (opts.listen?.length ? opts.listen : opts.tokenlessListen?.length ? [] : [DEFAULT_LISTEN]).map(parseListenAddress);
+  const tokenlessGiven = (opts.tokenlessListen ?? []).map(parseListenAddress);
+  // A unix address given to either is one more root-only socket (its file mode is its lock).
+  const sockets = [...given, ...tokenlessGiven].filter((a) => a.kind === 'unix');
+  const withToken = given.filter((a) => a.kind === 'tcp');
+  const tokenless = tokenlessGiven.filter((a) => a.kind === 'tcp');
   if (!opts.tlsCert !== !opts.tlsKey) throw invalid('give both --tls-cert and --tls-key');
   const tls = opts.tlsCert && opts.tlsKey ? { cert: readPem(opts.tlsCert, 'certificate'), key: readPem(opts.tlsKey, 'key') } : undefined;
   const plain = [...withToken, ...tokenless].filter((a) => beyondLoopback(a) && !tls);
@@ -75,6 +78,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     ...withToken.map((address): Listener => ({ address, policy: { kind: 'tcp', token, scheme: scheme(address) } })),
     ...tokenless.map((address): Listener => ({ address, policy: { kind: 'tcp', token: undefined, scheme: scheme(address) } })),
   ];
+  for (const address of sockets) listeners.push({ address, policy: { kind: 'unix' } });
   if (opts.socket !== false) listeners.push({ address: { kind: 'unix', path: opts.socket ?? DEFAULT_SOCKET }, policy: { kind: 'unix' } });
   positive(opts.logStreamSeconds, '--log-stream-seconds');
   const requestTimeoutMs = positive(opts.requestTimeoutSeconds, '--request-timeout') * 1000;

@@ -4,6 +4,7 @@ import { requestFingerprint, type Outcome, type RequestLog } from '../agent/requ
 import type { Host } from '../host/context.js';
 import { GearError, busy, invalid, statusOfKind } from '../model/errors.js';
 import { operations, type Operation, type Progress, type RawRequest } from '../operations/index.js';
+import { MAX_LOG_LINES } from '../operations/logs.js';
 import { journalLine, pullLine } from '../operations/text.js';
 import { allowedNames, refusal } from './guard.js';
 import { openApiDocument } from './openapi.js';
@@ -148,17 +149,19 @@ async function handle(opts: ServerOptions, op: AnyOperation, request: FastifyReq
   if (want.stream && op.mutates) return streamProgress(opts, op, req, reply);
 
   const container = (request.params as Record<string, string> | undefined)?.id;
-  const execute = async () => {
-    const outcome = outcomeOf(op, await opts.jobs.run(() => op.run(opts.host, req, {})), request);
-    // A deleted container's remembered answers go with it.
-    if (op === (operations.remove as unknown) && container) await opts.requests.forget(container);
-    return outcome;
-  };
+  const execute = async () => outcomeOf(op, await runOp(opts, op, req, {}, container), request);
   if (op.mutates && typeof id === 'string') {
     const fingerprint = requestFingerprint(request.method, request.url, request.body);
     return send(reply, await opts.requests.run(id, fingerprint, execute, { store: !op.secretResult, container }));
   }
   return send(reply, await execute());
+}
+
+/** Run an operation in the job queue; a deleted container's remembered answers go with it. */
+async function runOp(opts: ServerOptions, op: AnyOperation, req: unknown, progress: Progress, container: string | undefined): Promise<unknown> {
+  const result = await opts.jobs.run(() => op.run(opts.host, req, progress));
+  if (op === (operations.remove as unknown) && container) await opts.requests.forget(container);
+  return result;
 }
 
 /**
@@ -176,7 +179,7 @@ async function streamProgress(opts: ServerOptions, op: AnyOperation, req: unknow
     pull: (ref, p) => out.write(pullLine(ref, p)),
   };
   try {
-    const result = await opts.jobs.run(() => op.run(opts.host, req, progress));
+    const result = await runOp(opts, op, req, progress, (req as { Id?: string }).Id);
     const headers = op.http?.headers?.(result) ?? {};
     for (const [k, v] of Object.entries(headers)) out.write(`${k}: ${v}\n`);
     const text = op.http?.text?.(result);
@@ -212,8 +215,9 @@ async function streamLogs(opts: ServerOptions, active: { logs: number }, request
     const req = { ...parsed, follow: parsed.follow || want.stream, lines: parsed.lines ?? (want.stream ? 10 : 100), signal: abort.signal };
     const entries = await operations.logs.run(opts.host, req, {});
     if (!want.stream && want.json) {
+      // Gathered in memory: no more than the most lines one may ask for, followed or not.
       const all = [];
-      for await (const e of entries) all.push(e);
+      for await (const e of entries) if (all.push(e) >= MAX_LOG_LINES) break;
       if (out.destroyed) return void reply.hijack(); // the client left: nobody to answer
       return void send(reply, { status: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify({ Entries: all }) });
     }
