@@ -204,6 +204,10 @@ test('RUN starts the agent detached (as `atomic run` would); STOP stops it', asy
   const stop = await runLabel('STOP');
   assert.is(stop.code, 0, stop.stderr);
   assert.is((await sh(H, `docker inspect -f '{{.State.Running}}' ${NAME}`)).trim(), 'false');
+  // The agent made its token in the host's state dir (gear's state, root only);
+  // INSTALL below starts from a gear-free host again.
+  assert.is((await sh(H, "stat -c '%U %a' /var/lib/gear/token")).trim(), 'root 600');
+  await sh(H, 'rm -rf /var/lib/gear');
 });
 
 test('INSTALL, as atomic expands it, puts the agent unit on the host, enabled but not started', async () => {
