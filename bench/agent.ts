@@ -90,7 +90,8 @@ async function main(): Promise<void> {
     if (r.code !== 0) throw new Error(r.stderr);
   }
   await sh(H, `umask 077; echo ${TOKEN} > /root/gear.token`);
-  const agentArgs = ['--listen', '0.0.0.0:43273', '--token-file', '/root/gear.token'];
+  // Plain HTTP on purpose (--insecure-plaintext): the bench compares the agent with a bare node HTTP server.
+  const agentArgs = ['--listen', '0.0.0.0:43273', '--token-file', '/root/gear.token', '--insecure-plaintext'];
 
   // Start-to-ready, 3 times each, medians.
   const agentReady: number[] = [];

@@ -1,7 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { chmod, mkdir, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { dirname } from 'node:path';
-import { DEFAULT_LISTEN, DEFAULT_SOCKET, needsAuth, parseListenAddress, readTokenFile, type ListenAddress } from '../api/listen.js';
+import { tagRequest, type ListenerPolicy } from '../api/guard.js';
+import { DEFAULT_LISTEN, DEFAULT_SOCKET, beyondLoopback, defaultTokenPath, ensureTokenFile, parseListenAddress, readTokenFile, type ListenAddress } from '../api/listen.js';
 import { buildServer } from '../api/server.js';
 import { configFromEnv } from '../host/config.js';
 import { Host } from '../host/context.js';
@@ -12,14 +15,23 @@ import { JobQueue } from './jobs.js';
 import { RequestLog } from './requests.js';
 
 export interface DaemonOptions {
+  /** TCP listeners that require the token. */
   listen?: string[];
+  /** TCP listeners that serve without a token (--insecure-tokenless-listen). */
+  tokenlessListen?: string[];
   /** Unix socket path; false for none. */
   socket?: string | false;
   tokenFile?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  /** Allow TCP listeners beyond loopback without TLS. */
+  insecurePlaintext?: boolean;
+  serverNames?: string[];
   logStreamSeconds: number;
   requestTimeoutSeconds: number;
   maxJobs: number;
   maxQueued: number;
+  maxLogStreams?: number;
 }
 
 const positive = (n: number, flag: string) => {
@@ -29,45 +41,84 @@ const positive = (n: number, flag: string) => {
 
 const log = (line: string) => process.stderr.write(`gear daemon: ${line}\n`);
 
+interface Listener {
+  address: ListenAddress;
+  policy: ListenerPolicy;
+}
+
+const readPem = (path: string, what: string) => {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw invalid(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code}`);
+  }
+};
+
 /**
  * `gear daemon`: repair what a crash left, then serve the API on every
  * address until SIGTERM/SIGINT. All state is on the host (systemd, Docker,
  * the state directory), so a restart loses nothing.
  */
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
-  const addresses: ListenAddress[] = (opts.listen?.length ? opts.listen : [DEFAULT_LISTEN]).map(parseListenAddress);
-  if (opts.socket !== false) addresses.push({ kind: 'unix', path: opts.socket ?? DEFAULT_SOCKET });
-  const token = opts.tokenFile ? await readTokenFile(opts.tokenFile) : undefined;
-  const open = addresses.filter(needsAuth);
-  if (open.length && !token)
-    throw invalid(`refusing to listen on ${open.map(show).join(', ')} without authentication: give --token-file (or listen on loopback only)`);
+  const config = configFromEnv();
+  const given = (opts.listen?.length ? opts.listen : opts.tokenlessListen?.length ? [] : [DEFAULT_LISTEN]).map(parseListenAddress);
+  const tokenlessGiven = (opts.tokenlessListen ?? []).map(parseListenAddress);
+  // A unix address given to either is one more root-only socket (its file mode is its lock).
+  const sockets = [...given, ...tokenlessGiven].filter((a) => a.kind === 'unix');
+  const withToken = given.filter((a) => a.kind === 'tcp');
+  const tokenless = tokenlessGiven.filter((a) => a.kind === 'tcp');
+  if (!opts.tlsCert !== !opts.tlsKey) throw invalid('give both --tls-cert and --tls-key');
+  const tls = opts.tlsCert && opts.tlsKey ? { cert: readPem(opts.tlsCert, 'certificate'), key: readPem(opts.tlsKey, 'key') } : undefined;
+  const plain = [...withToken, ...tokenless].filter((a) => beyondLoopback(a) && !tls);
+  if (plain.length && !opts.insecurePlaintext)
+    throw invalid(`refusing to listen on ${plain.map(show).join(', ')} without TLS: give --tls-cert and --tls-key (or --insecure-plaintext, and the token travels in clear text)`);
+  // Every TCP listener wants the token; without --token-file, the agent's own (made once, root only).
+  const token = withToken.length ? await (opts.tokenFile ? readTokenFile(opts.tokenFile) : ensureTokenFile(defaultTokenPath(config))) : undefined;
+  const scheme = (a: ListenAddress) => (tls && beyondLoopback(a) ? 'https' : 'http');
+  const listeners: Listener[] = [
+    ...withToken.map((address): Listener => ({ address, policy: { kind: 'tcp', token, scheme: scheme(address) } })),
+    ...tokenless.map((address): Listener => ({ address, policy: { kind: 'tcp', token: undefined, scheme: scheme(address) } })),
+  ];
+  for (const address of sockets) listeners.push({ address, policy: { kind: 'unix' } });
+  if (opts.socket !== false) listeners.push({ address: { kind: 'unix', path: opts.socket ?? DEFAULT_SOCKET }, policy: { kind: 'unix' } });
   positive(opts.logStreamSeconds, '--log-stream-seconds');
   const requestTimeoutMs = positive(opts.requestTimeoutSeconds, '--request-timeout') * 1000;
   const jobs = new JobQueue(Math.floor(positive(opts.maxJobs, '--max-jobs')), Math.floor(positive(opts.maxQueued, '--max-queued')));
 
-  const host = new Host(configFromEnv());
+  const host = new Host(config);
   const repaired = await cleanHost(host);
   for (const what of repaired.Removed) log(`repair: removed ${what}`);
   for (const what of repaired.NotRemoved) log(`repair: could not remove ${what}`);
   // Containers installed before gear named volumes get them now, so that a start by systemd alone mounts them.
   for (const line of await migrateVolumes(host)) log(`volumes: ${line}`);
-  const requests = new RequestLog(host.fs, `${host.config.stateDir}/requests`);
+  const requests = new RequestLog(host.fs, `${host.config.stateDir}/requests`, log);
   await requests.prune();
+  const pruning = setInterval(() => requests.prune().catch((err) => log(`pruning request ids: ${err}`)), 3600_000);
+  pruning.unref();
 
-  const app = await buildServer({ host, jobs, requests, token, logStreamMs: opts.logStreamSeconds * 1000, log });
+  const app = await buildServer({ host, jobs, requests, serverNames: opts.serverNames, maxLogStreams: opts.maxLogStreams === undefined ? undefined : Math.floor(positive(opts.maxLogStreams, '--max-log-streams')), logStreamMs: opts.logStreamSeconds * 1000, log });
   await app.ready();
   const servers: Server[] = [];
-  for (const address of addresses) {
-    // One fastify app routes for every listener (fastify itself listens on one).
-    const server = createServer({ requestTimeout: requestTimeoutMs, headersTimeout: Math.min(requestTimeoutMs, 10_000), connectionsCheckingInterval: 1000 }, (req, res) => app.routing(req, res));
+  const serverOptions = { requestTimeout: requestTimeoutMs, headersTimeout: Math.min(requestTimeoutMs, 10_000), connectionsCheckingInterval: 1000 };
+  for (const { address, policy } of listeners) {
+    // One fastify app routes for every listener (fastify itself listens on one);
+    // each listener tags its requests with its policy before routing.
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
+      tagRequest(req, policy);
+      app.routing(req, res);
+    };
+    const server = policy.kind === 'tcp' && policy.scheme === 'https' ? createTlsServer({ ...serverOptions, ...tls }, handler) : createServer(serverOptions, handler);
     await listen(server, address);
     servers.push(server);
   }
-  log(`listening on ${addresses.map(show).join(', ')}${token ? ' (token required on TCP)' : ''}`);
+  const describe = ({ address, policy }: Listener) =>
+    `${policy.kind === 'tcp' ? `${policy.scheme}://` : ''}${show(address)}${policy.kind === 'unix' ? '' : policy.token ? ' (token)' : ' (NO TOKEN: insecure)'}`;
+  log(`listening on ${listeners.map(describe).join(', ')}`);
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log(`${signal}: stopping`);
+      clearInterval(pruning);
       // Stop accepting; let running requests finish (streams end within their limit).
       for (const s of servers) {
         s.close();
@@ -92,11 +143,16 @@ async function listen(server: Server, address: ListenAddress): Promise<void> {
     await mkdir(dirname(address.path), { recursive: true, mode: 0o755 });
     await rm(address.path, { force: true }); // a stale socket of a killed agent
   }
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    if (address.kind === 'unix') server.listen(address.path, resolve);
-    else server.listen(address.port, address.host, resolve);
-  });
-  // Only root may talk to the agent over its socket.
+  // The socket is made under umask 077: root only from its first moment, not after a chmod.
+  const umask = address.kind === 'unix' ? process.umask(0o077) : undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      if (address.kind === 'unix') server.listen(address.path, resolve);
+      else server.listen(address.port, address.host, resolve);
+    });
+  } finally {
+    if (umask !== undefined) process.umask(umask);
+  }
   if (address.kind === 'unix') await chmod(address.path, 0o600);
 }

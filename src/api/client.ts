@@ -1,9 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { isIP, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { createInterface } from 'node:readline';
 import { GearError, failed, invalid, kindOfStatus } from '../model/errors.js';
 import type { Operation, RawRequest } from '../operations/index.js';
-import { DEFAULT_PORT } from './listen.js';
+import { DEFAULT_PORT, isLoopback } from './listen.js';
+
+/** How the CLI checks an agent's TLS certificate. */
+export interface TlsTrust {
+  /** PEM of the CA (or the self-signed certificate) that signed the agent's certificate. */
+  ca?: Buffer;
+  /** `sha256:HEX` of the agent's certificate: pinned, whoever signed it. */
+  fingerprint?: string;
+}
 
 /** Where an agent listens, as the CLI reaches it. */
 export interface AgentAddress {
@@ -13,15 +23,75 @@ export interface AgentAddress {
   host?: string;
   port?: number;
   token?: string;
+  /** TLS to this agent (hosts beyond loopback, when the user gave --ca/--fingerprint or https://). */
+  tls?: TlsTrust;
+  /** The user allowed the token in clear text beyond loopback (--insecure-plaintext). */
+  insecurePlaintext?: boolean;
 }
 
-/** `unix:///PATH`, `http://HOST[:PORT]` or `HOST[:PORT]`. */
-export function parseAgentAddress(text: string, token?: string): AgentAddress {
-  if (text.startsWith('unix://')) return { label: text, socketPath: text.slice('unix://'.length), token };
-  const bare = text.replace(/^http:\/\//, '').replace(/\/$/, '');
+export interface ClientSecurity {
+  token?: string;
+  /** The token for agents on this machine's loopback when no token was given (the agent's own). */
+  localToken?: () => string | undefined;
+  tls?: TlsTrust;
+  insecurePlaintext?: boolean;
+}
+
+/** `unix:///PATH`, `http://HOST[:PORT]`, `https://HOST[:PORT]` or `HOST[:PORT]`. */
+export function parseAgentAddress(text: string, security: ClientSecurity = {}): AgentAddress {
+  if (text.startsWith('unix://')) return { label: text, socketPath: text.slice('unix://'.length), token: security.token };
+  const https = text.startsWith('https://');
+  const bare = text.replace(/^https?:\/\//, '').replace(/\/$/, '');
   const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::([0-9]{1,5}))?$/.exec(bare);
-  if (!m) throw invalid(`agent address ${JSON.stringify(text)} must look like HOST[:PORT] or unix:///PATH`);
-  return { label: bare, host: m[1]!.replace(/^\[|\]$/g, ''), port: m[2] ? Number(m[2]) : DEFAULT_PORT, token };
+  if (!m) throw invalid(`agent address ${JSON.stringify(text)} must look like HOST[:PORT], https://HOST[:PORT] or unix:///PATH`);
+  const host = m[1]!.replace(/^\[|\]$/g, '');
+  const local = isLoopback(host);
+  return {
+    label: bare,
+    host,
+    port: m[2] ? Number(m[2]) : DEFAULT_PORT,
+    // The agent's own token goes only to this machine's loopback, never to a host the user named.
+    token: security.token ?? (local ? security.localToken?.() : undefined),
+    tls: https || (!local && (security.tls?.ca || security.tls?.fingerprint)) ? (security.tls ?? {}) : undefined,
+    insecurePlaintext: security.insecurePlaintext,
+  };
+}
+
+const normalFingerprint = (f: string) => f.replace(/^sha256:/i, '').replace(/:/g, '').toLowerCase();
+
+/** `sha256:HEX` (colons allowed), as `openssl x509 -fingerprint -sha256` prints it or bare. */
+export function parseFingerprint(text: string): string {
+  const hex = normalFingerprint(text);
+  if (!/^[0-9a-f]{64}$/.test(hex)) throw invalid(`fingerprint ${JSON.stringify(text)} must be sha256:HEX (64 hexadecimal digits)`);
+  return hex;
+}
+
+/**
+ * A TLS connection whose certificate is checked before any byte of the
+ * request (and its token) is written: against the CA, and/or the pinned
+ * fingerprint (then the CA chain is not needed).
+ */
+function secureConnection(a: AgentAddress, trust: TlsTrust) {
+  return (_opts: unknown, done: (err: Error | null, socket?: Socket) => void): undefined => {
+    const socket = tlsConnect({
+      host: a.host,
+      port: a.port,
+      servername: a.host && !isIP(a.host) ? a.host : undefined,
+      ca: trust.ca,
+      rejectUnauthorized: !trust.fingerprint || trust.ca !== undefined,
+    });
+    socket.once('error', (err) => done(err));
+    socket.once('secureConnect', () => {
+      const seen = normalFingerprint(socket.getPeerCertificate().fingerprint256 ?? '');
+      if (trust.fingerprint && seen !== trust.fingerprint) {
+        const err = Object.assign(new Error(`its certificate (sha256:${seen}) does not match the pinned fingerprint`), { code: 'ERR_GEAR_FINGERPRINT' });
+        socket.destroy();
+        return done(err);
+      }
+      done(null, socket);
+    });
+    return undefined;
+  };
 }
 
 const newRequestId = () => randomBytes(16).toString('hex');
@@ -40,14 +110,28 @@ export class AgentClient {
     const headers: Record<string, string> = { accept: opts.accept };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (opts.requestId) headers['x-request-id'] = opts.requestId;
-    if (a.token) headers.authorization = `Bearer ${a.token}`;
+    if (a.token) {
+      // The token travels only over the unix socket, loopback or TLS.
+      if (!a.socketPath && !a.tls && !isLoopback(a.host ?? '') && !a.insecurePlaintext)
+        return Promise.reject(invalid(`refusing to send the token in clear text to ${a.label}: give --ca FILE or --fingerprint sha256:HEX for TLS (or --insecure-plaintext)`));
+      headers.authorization = `Bearer ${a.token}`;
+    }
     return new Promise((resolve, reject) => {
       const req = httpRequest(
-        { socketPath: a.socketPath, host: a.host, port: a.port, method, path, headers, signal: opts.signal },
+        {
+          socketPath: a.socketPath,
+          host: a.host,
+          port: a.port,
+          method,
+          path,
+          headers,
+          signal: opts.signal,
+          ...(a.tls ? { createConnection: secureConnection(a, a.tls) as never } : {}),
+        },
         resolve,
       );
       req.on('error', (err: NodeJS.ErrnoException) =>
-        reject(err.name === 'AbortError' ? err : failed(`cannot reach the agent at ${a.label}: ${err.code ?? err.message}`)),
+        reject(err.name === 'AbortError' ? err : failed(`cannot reach the agent at ${a.label}: ${err.code && !/CERT|SIGNATURE|TLS|SSL|GEAR|ALTNAME/.test(err.code) ? err.code : err.message}`)),
       );
       req.end(body);
     });
@@ -104,6 +188,6 @@ function errorFrom(status: number, text: string, label: string): GearError {
   } catch {
     // not JSON: keep the text
   }
-  if (status === 401) message = `${message}: the agent at ${label} wants a token (--token-file or GEAR_TOKEN_FILE)`;
+  if (status === 401) message = `${message}: the agent at ${label} wants a token (--token-file, GEAR_TOKEN_FILE or GEAR_TOKEN)`;
   return new GearError(kindOfStatus(status), message);
 }

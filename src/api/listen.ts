@@ -1,5 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { constants, promises as fsp } from 'node:fs';
 import { isIP } from 'node:net';
 import { invalid } from '../model/errors.js';
 
@@ -24,28 +24,61 @@ export function parseListenAddress(text: string): ListenAddress {
   return { kind: 'tcp', host, port };
 }
 
-function isLoopback(host: string): boolean {
+export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
-/** A listener anyone but this machine can reach: refused without authentication. */
-export const needsAuth = (a: ListenAddress) => a.kind === 'tcp' && !isLoopback(a.host);
+/** A TCP listener anyone but this machine can reach: TLS (or --insecure-plaintext) is required there. */
+export const beyondLoopback = (a: ListenAddress) => a.kind === 'tcp' && !isLoopback(a.host);
+
+/** Where `gear daemon` keeps the token it made itself, and where the local CLI looks for it. */
+export const defaultTokenPath = (config: { root: string; stateDir: string }) => `${config.root === '/' ? '' : config.root}${config.stateDir}/token`;
 
 /**
- * A bearer token from a file only root can read (it is a credential). The
- * file holds the token alone; at least 16 characters.
+ * A bearer token from a file only root can read (it is a credential): opened
+ * without following a symlink, and the opened file (fstat, so nothing can be
+ * swapped in between) must be a regular file owned by root with no group or
+ * other permission. The file holds the token alone; at least 16 characters.
  */
 export async function readTokenFile(path: string): Promise<string> {
-  let stat;
+  let file;
   try {
-    stat = await fsp.stat(path);
+    file = await fsp.open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
-    throw invalid(`token file ${path}: ${(err as NodeJS.ErrnoException).code}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    throw invalid(`token file ${path}: ${code === 'ELOOP' ? 'is a symbolic link (refused)' : code}`);
   }
-  if (stat.mode & 0o077) throw invalid(`token file ${path} must not be readable by group or others (chmod 600)`);
-  const token = (await fsp.readFile(path, 'utf8')).trim();
-  if (token.length < 16 || /\s/.test(token)) throw invalid(`token file ${path} must hold one token of at least 16 characters`);
-  return token;
+  try {
+    const stat = await file.stat();
+    if (!stat.isFile()) throw invalid(`token file ${path} is not a regular file`);
+    if (stat.uid !== 0) throw invalid(`token file ${path} must be owned by root (it is owned by uid ${stat.uid})`);
+    if (stat.mode & 0o077) throw invalid(`token file ${path} must not be readable by group or others (chmod 600)`);
+    const token = (await file.readFile('utf8')).trim();
+    if (token.length < 16 || /\s/.test(token)) throw invalid(`token file ${path} must hold one token of at least 16 characters`);
+    return token;
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * The daemon's own token when the operator gave none: made once (random, mode
+ * 0600, never through a symlink), then read with the same rules as any token file.
+ */
+export async function ensureTokenFile(path: string): Promise<string> {
+  await fsp.mkdir(path.slice(0, path.lastIndexOf('/')), { recursive: true, mode: 0o755 });
+  try {
+    const file = await fsp.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    try {
+      await file.writeFile(`${randomBytes(32).toString('hex')}\n`);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw invalid(`token file ${path}: ${(err as NodeJS.ErrnoException).code}`);
+  }
+  return readTokenFile(path);
 }
 
 /** Constant-time comparison (of digests, so lengths do not leak either). */

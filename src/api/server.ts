@@ -1,21 +1,24 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { JobQueue } from '../agent/jobs.js';
-import type { Outcome, RequestLog } from '../agent/requests.js';
+import { requestFingerprint, type Outcome, type RequestLog } from '../agent/requests.js';
 import type { Host } from '../host/context.js';
-import { GearError, invalid, statusOfKind } from '../model/errors.js';
+import { GearError, busy, invalid, statusOfKind } from '../model/errors.js';
 import { operations, type Operation, type Progress, type RawRequest } from '../operations/index.js';
+import { MAX_LOG_LINES } from '../operations/logs.js';
 import { journalLine, pullLine } from '../operations/text.js';
-import { tokenMatches } from './listen.js';
+import { allowedNames, refusal } from './guard.js';
 import { openApiDocument } from './openapi.js';
 
 export interface ServerOptions {
   host: Host;
   jobs: JobQueue;
   requests: RequestLog;
-  /** Bearer token every TCP request must carry; unix-socket requests are trusted (file permissions). */
-  token?: string;
+  /** Names the Host header may carry beside IP literals, localhost and this machine's hostname (--server-name). */
+  serverNames?: string[];
   /** How long a streamed log follows the journal before it ends (the seed: 30 s). */
   logStreamMs?: number;
+  /** Log requests served at once (MAX_LOG_STREAMS). */
+  maxLogStreams?: number;
   bodyLimit?: number;
   log?: (line: string) => void;
 }
@@ -84,8 +87,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   });
 
-  // Bodies are JSON whatever the Content-Type says (curl -d sends form type);
-  // an empty body is no body.
+  // Bodies are JSON, sent as application/json or with no type (the seed's
+  // client); the onRequest guard refused every other type. An empty body is no body.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
     if (body === '') return done(null, undefined);
@@ -105,27 +108,23 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     void reply.code(404).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ Message: `no such route: ${request.method} ${request.url.split('?')[0]}` }));
   });
 
-  if (opts.token) {
-    const token = opts.token;
-    app.addHook('onRequest', async (request, reply) => {
-      if (request.socket.remoteAddress === undefined) return; // unix socket: guarded by its file mode
-      const header = String(request.headers.authorization ?? '');
-      const given = header.startsWith('Bearer ') ? header.slice('Bearer '.length) : undefined;
-      if (!tokenMatches(given, token)) {
-        return reply.code(401).header('www-authenticate', 'Bearer').header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ Message: 'authentication required' }));
-      }
-    });
-  }
+  // Every request passes the guard of the listener that accepted it (token, Host, Origin, Content-Type).
+  const names = allowedNames(opts.serverNames);
+  app.addHook('onRequest', async (request, reply) => {
+    const no = refusal(request.raw, names);
+    if (no) return reply.code(no.status).headers(no.headers ?? {}).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ Message: no.message }));
+  });
   app.addHook('onResponse', async (request, reply) => {
     log(`${request.method} ${request.url.split('?')[0]} ${reply.statusCode} ${reply.elapsedTime.toFixed(0)}ms`);
   });
 
+  const active = { logs: 0 };
   for (const op of Object.values(operations) as AnyOperation[]) {
     app.route({
       method: op.method,
       url: op.path,
       schema: { ...(op.body ? { body: op.body } : {}), ...(op.query ? { querystring: op.query } : {}) },
-      handler: (request, reply) => (op === (operations.logs as unknown) ? streamLogs(opts, request, reply) : handle(opts, op, request, reply)),
+      handler: (request, reply) => (op === (operations.logs as unknown) ? streamLogs(opts, active, request, reply) : handle(opts, op, request, reply)),
     });
   }
   const spec = JSON.stringify(openApiDocument());
@@ -149,12 +148,20 @@ async function handle(opts: ServerOptions, op: AnyOperation, request: FastifyReq
 
   if (want.stream && op.mutates) return streamProgress(opts, op, req, reply);
 
-  const execute = async () => outcomeOf(op, await opts.jobs.run(() => op.run(opts.host, req, {})), request);
+  const container = (request.params as Record<string, string> | undefined)?.id;
+  const execute = async () => outcomeOf(op, await runOp(opts, op, req, {}, container), request);
   if (op.mutates && typeof id === 'string') {
-    const fingerprint = `${request.method} ${request.url.split('?')[0]}`;
-    return send(reply, await opts.requests.run(id, fingerprint, execute));
+    const fingerprint = requestFingerprint(request.method, request.url, request.body);
+    return send(reply, await opts.requests.run(id, fingerprint, execute, { store: !op.secretResult, container }));
   }
   return send(reply, await execute());
+}
+
+/** Run an operation in the job queue; a deleted container's remembered answers go with it. */
+async function runOp(opts: ServerOptions, op: AnyOperation, req: unknown, progress: Progress, container: string | undefined): Promise<unknown> {
+  const result = await opts.jobs.run(() => op.run(opts.host, req, progress));
+  if (op === (operations.remove as unknown) && container) await opts.requests.forget(container);
+  return result;
 }
 
 /**
@@ -172,7 +179,7 @@ async function streamProgress(opts: ServerOptions, op: AnyOperation, req: unknow
     pull: (ref, p) => out.write(pullLine(ref, p)),
   };
   try {
-    const result = await opts.jobs.run(() => op.run(opts.host, req, progress));
+    const result = await runOp(opts, op, req, progress, (req as { Id?: string }).Id);
     const headers = op.http?.headers?.(result) ?? {};
     for (const [k, v] of Object.entries(headers)) out.write(`${k}: ${v}\n`);
     const text = op.http?.text?.(result);
@@ -183,35 +190,67 @@ async function streamProgress(opts: ServerOptions, op: AnyOperation, req: unknow
   out.end();
 }
 
+/** Log requests served at once beyond which a new one gets 429 (each may hold a journalctl). */
+export const MAX_LOG_STREAMS = 64;
+
 /**
  * GET /container/:id/log. Streamed (Accept: text/plain;stream=true): 202 and
- * the journal followed until the client goes away or the time limit; else
- * the last lines at once, as text or as JSON entries.
+ * the journal followed; else the last lines at once, as text or as JSON
+ * entries. Every form (followed or not) ends at the same time limit or when
+ * the client goes away, whichever is first, and the journal reader with it.
  */
-async function streamLogs(opts: ServerOptions, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+async function streamLogs(opts: ServerOptions, active: { logs: number }, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const want = negotiate(request);
-  const abort = new AbortController();
   const parsed = operations.logs.parse(rawOf(request));
-  const req = { ...parsed, follow: parsed.follow || want.stream, lines: parsed.lines ?? (want.stream ? 10 : 100), signal: abort.signal };
-  const entries = await operations.logs.run(opts.host, req, {});
-  if (!want.stream && want.json) {
-    const all = [];
-    for await (const e of entries) all.push(e);
-    return void send(reply, { status: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify({ Entries: all }) });
-  }
-  reply.hijack();
-  const out = reply.raw;
-  out.writeHead(want.stream ? 202 : 200, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });
-  out.flushHeaders();
-  const limit = setTimeout(() => abort.abort(), opts.logStreamMs ?? 30_000);
+  const max = opts.maxLogStreams ?? MAX_LOG_STREAMS;
+  if (active.logs >= max) throw busy(`${max} log requests are being served; retry later`);
+  active.logs++;
+  const abort = new AbortController();
+  const stop = () => abort.abort();
+  const limit = setTimeout(stop, opts.logStreamMs ?? 30_000);
   // The response's close (not the request's: that fires once the request is read) means the client left.
-  out.on('close', () => abort.abort());
+  const out = reply.raw;
+  out.on('close', stop);
   try {
-    for await (const e of entries) out.write(journalLine(e));
-  } catch (err) {
-    if (!abort.signal.aborted) out.write(`error: ${errorBody(err).message}\n`);
+    const req = { ...parsed, follow: parsed.follow || want.stream, lines: parsed.lines ?? (want.stream ? 10 : 100), signal: abort.signal };
+    const entries = await operations.logs.run(opts.host, req, {});
+    if (!want.stream && want.json) {
+      // Gathered in memory: no more than the most lines one may ask for, followed or not.
+      const all = [];
+      for await (const e of entries) if (all.push(e) >= MAX_LOG_LINES) break;
+      if (out.destroyed) return void reply.hijack(); // the client left: nobody to answer
+      return void send(reply, { status: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify({ Entries: all }) });
+    }
+    reply.hijack();
+    out.writeHead(want.stream ? 202 : 200, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });
+    out.flushHeaders();
+    try {
+      for await (const e of entries) {
+        // Backpressure: a client that reads slowly is waited for, not buffered for.
+        if (!out.write(journalLine(e))) await drained(out, abort.signal);
+        if (abort.signal.aborted) break;
+      }
+    } catch (err) {
+      if (!abort.signal.aborted) out.write(`error: ${errorBody(err).message}\n`);
+    }
+    out.end();
   } finally {
     clearTimeout(limit);
-    out.end();
+    out.off('close', stop);
+    stop(); // whatever ended the answer, the journal reader ends with it
+    active.logs--;
   }
+}
+
+/** Until the response drains or the stream is aborted. */
+function drained(out: NodeJS.WritableStream, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      out.off('drain', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    out.once('drain', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }

@@ -1,4 +1,4 @@
-import { AgentClient, parseAgentAddress } from '../api/client.js';
+import { AgentClient, parseAgentAddress, type ClientSecurity } from '../api/client.js';
 import { configFromEnv } from '../host/config.js';
 import { Host } from '../host/context.js';
 import { operations, type Operation, type Progress, type RawRequest } from '../operations/index.js';
@@ -78,7 +78,7 @@ export class Backends {
 
   constructor(
     private readonly env: NodeJS.ProcessEnv,
-    private readonly token?: string,
+    private readonly security: ClientSecurity = {},
   ) {}
 
   /** The backend for a host ("" = this host). */
@@ -87,7 +87,7 @@ export class Backends {
     const key = agent ?? '';
     let backend = this.cache.get(key);
     if (!backend) {
-      backend = agent ? new RemoteBackend(new AgentClient(parseAgentAddress(agent, this.token)), host === '' ? '' : agent) : new LocalBackend();
+      backend = agent ? new RemoteBackend(new AgentClient(parseAgentAddress(agent, this.security)), host === '' ? '' : agent) : new LocalBackend();
       this.cache.set(key, backend);
     }
     return backend;

@@ -14,6 +14,17 @@ import { applyLinksAtStart } from '../operations/links.js';
 import { Backends, type Backend, type Target } from './backend.js';
 import { deploy, deploymentTargets } from './deploy.js';
 import { readText } from './files.js';
+import { parseFingerprint } from '../api/client.js';
+import { defaultTokenPath } from '../api/listen.js';
+
+/** The local agent's own token (root only), for agents on this machine's loopback; none when unreadable. */
+function localAgentToken(): string | undefined {
+  try {
+    return readText(defaultTokenPath(configFromEnv()), 'token file').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
 import { pullReporter } from './output.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -37,8 +48,19 @@ function main(argv: string[]): Promise<number> {
   let backends: Backends | undefined;
   const getBackends = () => {
     if (!backends) {
-      const tokenFile = (program.opts().tokenFile as string | undefined) ?? process.env.GEAR_TOKEN_FILE;
-      backends = new Backends(process.env, tokenFile ? readText(tokenFile, 'token file').trim() : undefined);
+      const o = program.opts() as { tokenFile?: string; ca?: string; fingerprint?: string; insecurePlaintext?: boolean };
+      const env = process.env;
+      // The token never on a command line: from a file, or the environment.
+      const tokenFile = o.tokenFile ?? env.GEAR_TOKEN_FILE;
+      const token = tokenFile ? readText(tokenFile, 'token file').trim() : env.GEAR_TOKEN?.trim() || undefined;
+      const ca = o.ca ?? env.GEAR_CA;
+      const fingerprint = o.fingerprint ?? env.GEAR_FINGERPRINT;
+      backends = new Backends(env, {
+        token,
+        localToken: () => localAgentToken(),
+        tls: ca || fingerprint ? { ca: ca ? Buffer.from(readText(ca, 'CA file')) : undefined, fingerprint: fingerprint ? parseFingerprint(fingerprint) : undefined } : undefined,
+        insecurePlaintext: o.insecurePlaintext === true || env.GEAR_INSECURE_PLAINTEXT === '1',
+      });
     }
     return backends;
   };
@@ -76,7 +98,10 @@ function main(argv: string[]): Promise<number> {
   const program = new Command('gear')
     .description('Run container images as systemd services, on this host or on gear agents')
     .version(VERSION, '-V, --version')
-    .option('--token-file <file>', 'bearer token: sent to agents (or GEAR_TOKEN_FILE); for `gear daemon`, the token clients must send')
+    .option('--token-file <file>', 'bearer token: sent to agents (or GEAR_TOKEN_FILE, or the token itself in GEAR_TOKEN); for `gear daemon`, the token TCP clients must send')
+    .option('--ca <file>', 'TLS to agents beyond loopback, their certificate signed by this CA (or GEAR_CA)')
+    .option('--fingerprint <sha256:hex>', "TLS to agents beyond loopback, their certificate pinned by its SHA-256 fingerprint (or GEAR_FINGERPRINT)")
+    .option('--insecure-plaintext', 'allow the token in clear text to agents beyond loopback (or GEAR_INSECURE_PLAINTEXT=1); for `gear daemon`, allow TCP listeners beyond loopback without TLS')
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
     .addHelpText('after', '\nTargets: [ctr://][HOST[:PORT]/]NAME; without HOST the container is on this host.')
     .exitOverride();
@@ -309,25 +334,36 @@ function main(argv: string[]): Promise<number> {
 
   program
     .command('daemon')
-    .description('run the agent: the HTTP API on loopback and a unix socket')
-    .option('--listen <address>', 'HOST:PORT or unix:/PATH to listen on (repeatable; default 127.0.0.1:43273)', collect)
+    .description('run the agent: the HTTP API on a unix socket (no token: root only) and on 127.0.0.1:43273 (token)')
+    .option('--listen <address>', 'HOST:PORT to listen on, token required (repeatable; default 127.0.0.1:43273)', collect)
+    .option('--insecure-tokenless-listen <address>', 'HOST:PORT to listen on WITHOUT a token: whoever reaches it is root here (repeatable)', collect)
+    .option('--tls-cert <file>', 'PEM certificate: TLS on the listeners beyond loopback')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--server-name <name>', 'a DNS name clients may use for this agent in Host (repeatable; IP addresses, localhost and the hostname always)', collect)
     .option('--socket <path>', 'unix socket (default /run/gear/gear.sock)')
     .option('--no-socket', 'do not listen on a unix socket')
     .option('--log-stream-seconds <n>', 'how long a streamed log follows the journal', '30')
     .option('--request-timeout <seconds>', 'time a client gets to send its whole request', '30')
     .option('--max-jobs <n>', 'operations running at once', '32')
     .option('--max-queued <n>', 'operations waiting beyond those; more are refused with 503', '256')
+    .option('--max-log-streams <n>', 'log requests served at once; more are refused with 429', '64')
     .action(async (o: Record<string, string | string[] | false | undefined>) => {
       const { runDaemon } = await import('../agent/daemon.js');
       await runDaemon({
         listen: o.listen as string[] | undefined,
+        tokenlessListen: o.insecureTokenlessListen as string[] | undefined,
         socket: o.socket as string | false | undefined,
-        // The global --token-file: for the agent, the token clients must send (required beyond loopback).
+        // The global --token-file: for the agent, the token TCP clients must send (default: its own, made once).
         tokenFile: program.opts().tokenFile as string | undefined,
+        tlsCert: o.tlsCert as string | undefined,
+        tlsKey: o.tlsKey as string | undefined,
+        insecurePlaintext: program.opts().insecurePlaintext === true,
+        serverNames: o.serverName as string[] | undefined,
         logStreamSeconds: Number(o.logStreamSeconds),
         requestTimeoutSeconds: Number(o.requestTimeout),
         maxJobs: Number(o.maxJobs),
         maxQueued: Number(o.maxQueued),
+        maxLogStreams: Number(o.maxLogStreams),
       });
     });
 

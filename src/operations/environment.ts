@@ -48,6 +48,7 @@ const setEnv = (name: string, method: 'PUT' | 'PATCH', merge: boolean, summary: 
     summary,
     body: EnvironmentBodySchema,
     mutates: true,
+    secretResult: true,
     http: { text: (r) => renderEnvFile(r.Variables) },
     parse: parseSetEnv,
     run: (host, req) =>

@@ -12,6 +12,9 @@ export interface LogsRequest {
   signal?: AbortSignal;
 }
 
+/** The most journal lines one request may ask for. */
+export const MAX_LOG_LINES = 10_000;
+
 /** The container's journal: its output and what systemd says of its unit. */
 export const logs = defineOperation<LogsRequest, AsyncIterable<JournalEntry>>({
   name: 'logs',
@@ -23,6 +26,7 @@ export const logs = defineOperation<LogsRequest, AsyncIterable<JournalEntry>>({
   parse(raw) {
     const { lines, follow } = raw.query;
     if (lines !== undefined && !/^[0-9]{1,7}$/.test(lines)) throw invalid('lines must be a whole number');
+    if (lines !== undefined && Number(lines) > MAX_LOG_LINES) throw invalid(`lines must be at most ${MAX_LOG_LINES}`);
     return { ...parseId(raw), lines: lines === undefined ? undefined : Number(lines), follow: follow === '1' || follow === 'true' };
   },
   async run(host, req) {

@@ -46,6 +46,8 @@ export interface Operation<Req, Res> {
   query?: TSchema;
   /** Changes the host: its result is remembered under the request's X-Request-Id. */
   mutates: boolean;
+  /** Its result carries environment values (secrets): never kept in the X-Request-Id store. */
+  secretResult?: boolean;
   http?: HttpSpec<Res>;
   parse(raw: RawRequest): Req;
   run(host: Host, req: Req, progress: Progress): Promise<Res>;

@@ -4,7 +4,8 @@
  * docker, the files on disk, HTTP to the host's address.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { request as httpsRequestRaw } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -119,21 +120,63 @@ export async function curl(host: string, args: string[]): Promise<{ status: numb
 }
 
 /**
- * Agents listening on the test hosts' network addresses with a token, and
- * the CLI on the machine as their remote client (working directory `dir`,
- * where descriptors and resolved deployments go).
+ * A self-signed certificate (and its key) for the given IP addresses, made
+ * with openssl in `dir`: it is its own CA.
+ */
+export function makeCertificate(dir: string, ips: string[], name = 'agent'): { cert: string; key: string; certPem: string; keyPem: string; fingerprint: string } {
+  const cert = join(dir, `${name}-cert.pem`);
+  const key = join(dir, `${name}-key.pem`);
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=gear-test-${name}`, '-addext', `subjectAltName=${ips.map((ip) => `IP:${ip}`).join(',')}`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`openssl: ${r.stderr}`);
+  const fp = spawnSync('openssl', ['x509', '-in', cert, '-noout', '-fingerprint', '-sha256'], { encoding: 'utf8' });
+  const fingerprint = `sha256:${/=([0-9A-F:]+)/.exec(fp.stdout)![1]!.replace(/:/g, '').toLowerCase()}`;
+  return { cert, key, certPem: readFileSync(cert, 'utf8'), keyPem: readFileSync(key, 'utf8'), fingerprint };
+}
+
+/** Write a file in a host (mode 0600). */
+export async function putFile(host: string, path: string, text: string): Promise<void> {
+  const r = await run(host, ['sh', '-c', `umask 077; cat > '${path}'`], { input: text });
+  if (r.code !== 0) throw new Error(`writing ${path} in ${host}: ${r.stderr}`);
+}
+
+/** An HTTPS request from the machine, trusting `ca`. */
+export function httpsRequest(url: string, opts: { ca?: string; headers?: Record<string, string>; method?: string } = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolveReq, reject) => {
+    const req = httpsRequestRaw(url, { ca: opts.ca, headers: opts.headers, method: opts.method ?? 'GET', timeout: 5000 }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d));
+      res.on('end', () => resolveReq({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Where remoteAgents puts the agents' TLS certificate and key in each host. */
+export const AGENT_TLS_ARGS = ['--tls-cert', '/root/gear-cert.pem', '--tls-key', '/root/gear-key.pem'];
+
+/**
+ * Agents listening on the test hosts' network addresses with a token, over
+ * TLS (a certificate made here for the hosts' addresses), and the CLI on the
+ * machine as their remote client trusting it (--ca through GEAR_CA; working
+ * directory `dir`, where descriptors and resolved deployments go).
  */
 export function remoteAgents(hosts: string[], token = 'test-token-0123456789abcdef') {
   const dir = mkdtempSync(join(tmpdir(), 'gear-remote-'));
   const tokenFile = join(dir, 'token');
   writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+  const tls = makeCertificate(dir, hosts.map(hostIp));
+  const agentArgs = ['--listen', '0.0.0.0:43273', '--token-file', '/root/gear.token', ...AGENT_TLS_ARGS];
   return {
     token,
     dir,
-    /** The gear CLI on the machine, sending the token. */
+    ca: tls.cert,
+    /** Arguments of `gear daemon` for such an agent. */
+    agentArgs,
+    /** The gear CLI on the machine, sending the token, over TLS. */
     cli(args: string[], env: Record<string, string> = {}): Promise<Result> {
       return new Promise((resolveCli) => {
-        const child = spawn(GEAR, args, { cwd: dir, env: { ...process.env, GEAR_TOKEN_FILE: tokenFile, ...env } });
+        const child = spawn(GEAR, args, { cwd: dir, env: { ...process.env, GEAR_TOKEN_FILE: tokenFile, GEAR_CA: tls.cert, ...env } });
         let stdout = '';
         let stderr = '';
         child.stdout.on('data', (d: Buffer) => (stdout += d));
@@ -144,7 +187,9 @@ export function remoteAgents(hosts: string[], token = 'test-token-0123456789abcd
     async start(): Promise<void> {
       for (const h of hosts) {
         await sh(h, `umask 077; echo ${token} > /root/gear.token`);
-        await startAgent(h, ['--listen', '0.0.0.0:43273', '--token-file', '/root/gear.token']);
+        await putFile(h, '/root/gear-cert.pem', tls.certPem);
+        await putFile(h, '/root/gear-key.pem', tls.keyPem);
+        await startAgent(h, agentArgs);
       }
     },
     async stop(): Promise<void> {

@@ -176,7 +176,7 @@ test('a failure halfway reports what was not done; deploying the written file ag
   assert.match(r.stdout, /linked dweb-1 \(2 links\)/, 'what could be done was done');
   const partial = written(r);
   assert.equal(load(partial).Instances.map((i) => `${i.Id}@${i.On}`), [`dweb-1@${ipA}`, `dweb-2@${ipB}`, `ddb-1@${ipA}`]);
-  await startAgent(B, ['--listen', '0.0.0.0:43273', '--token-file', '/root/gear.token']);
+  await startAgent(B, agents.agentArgs);
   const again = await cli(['deploy', partial, ipA, ipB]);
   assert.is(again.code, 0, again.stderr);
   assert.match(again.stdout, /installed dweb-2/);

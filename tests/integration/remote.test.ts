@@ -1,10 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GEAR, TEST_HOST as A, eventually, hostIp, httpGet, remoteAgents, sh } from './harness.js';
+import { GEAR, TEST_HOST as A, eventually, hostIp, httpGet, httpsRequest, remoteAgents, sh } from './harness.js';
 
 // Servers are named as the user named them (with a port only when given).
 // Two hosts, each with its own agent listening on its network address with a
-// token; the CLI runs on the machine, as a remote client would.
+// token, over TLS; the CLI runs on the machine, as a remote client would,
+// trusting the agents' certificate (GEAR_CA).
 const B = process.env.GEAR_TEST_HOST_B ?? 'gear-b';
 const agents = remoteAgents([A, B]);
 const { cli, token: TOKEN } = agents;
@@ -14,19 +16,20 @@ const ipB = hostIp(B);
 test.before(() => agents.start());
 test.after(() => agents.stop());
 
-test('an agent refuses to listen beyond loopback without a token, or with a readable token file', async () => {
+test('an agent refuses to listen beyond loopback without TLS, or with a readable token file', async () => {
   const r = await sh(A, `${GEAR} daemon --listen 0.0.0.0:43999 --no-socket 2>&1; echo "exit $?"`);
-  assert.match(r, /refusing to listen on 0.0.0.0:43999 without authentication/);
+  assert.match(r, /refusing to listen on 0.0.0.0:43999 without TLS/);
   assert.match(r, /exit 1/);
-  const loose = await sh(A, `echo ${TOKEN} > /root/loose.token; chmod 644 /root/loose.token; ${GEAR} daemon --listen 0.0.0.0:43999 --no-socket --token-file /root/loose.token 2>&1; echo "exit $?"`);
+  const loose = await sh(A, `echo ${TOKEN} > /root/loose.token; chmod 644 /root/loose.token; ${GEAR} daemon --listen 0.0.0.0:43999 --no-socket --token-file /root/loose.token --insecure-plaintext 2>&1; echo "exit $?"`);
   assert.match(loose, /must not be readable by group or others/);
 });
 
 test('auth: no token and a wrong token get 401, the right one works', async () => {
-  const url = `http://${ipA}:43273/containers`;
-  assert.is((await fetch(url)).status, 401);
-  assert.is((await fetch(url, { headers: { Authorization: 'Bearer wrong-token-wrong-token' } })).status, 401);
-  const ok = await fetch(url, { headers: { Authorization: `Bearer ${TOKEN}` } });
+  const url = `https://${ipA}:43273/containers`;
+  const ca = readFileSync(agents.ca, 'utf8');
+  assert.is((await httpsRequest(url, { ca })).status, 401);
+  assert.is((await httpsRequest(url, { ca, headers: { Authorization: 'Bearer wrong-token-wrong-token' } })).status, 401);
+  const ok = await httpsRequest(url, { ca, headers: { Authorization: `Bearer ${TOKEN}` } });
   assert.is(ok.status, 200);
   const denied = await cli(['list-units', ipA], { GEAR_TOKEN_FILE: '' });
   assert.is(denied.code, 1);

@@ -204,6 +204,10 @@ test('RUN starts the agent detached (as `atomic run` would); STOP stops it', asy
   const stop = await runLabel('STOP');
   assert.is(stop.code, 0, stop.stderr);
   assert.is((await sh(H, `docker inspect -f '{{.State.Running}}' ${NAME}`)).trim(), 'false');
+  // The agent made its token in the host's state dir (gear's state, root only);
+  // INSTALL below starts from a gear-free host again.
+  assert.is((await sh(H, "stat -c '%U %a' /var/lib/gear/token")).trim(), 'root 600');
+  await sh(H, 'rm -rf /var/lib/gear');
 });
 
 test('INSTALL, as atomic expands it, puts the agent unit on the host, enabled but not started', async () => {
@@ -247,9 +251,12 @@ test('starting the unit runs the agent as an SPC; the host command reaches it', 
   // Host namespaces: the agent's process is in the host's pid and network namespaces.
   const pid = inspect.State.Pid;
   assert.is((await sh(H, `readlink /proc/${pid}/ns/pid /proc/${pid}/ns/net`)).trim(), (await sh(H, 'readlink /proc/1/ns/pid /proc/1/ns/net')).trim());
-  // Its API on the host's loopback and on the socket in the host's /run.
+  // Its API on the socket in the host's /run (no token: root only), and on the
+  // host's loopback with the token it made itself in the host's state dir.
   assert.is((await run(H, ['curl', '-sf', '--unix-socket', '/run/gear/gear.sock', 'http://agent/health'])).code, 0);
-  assert.is((await run(H, ['curl', '-sf', 'http://127.0.0.1:43273/health'])).code, 0);
+  assert.is((await sh(H, "stat -c '%U %a' /var/lib/gear/token")).trim(), 'root 600');
+  assert.is((await run(H, ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', 'http://127.0.0.1:43273/health'])).stdout, '401');
+  assert.is((await run(H, ['sh', '-c', 'curl -sf -H "Authorization: Bearer $(cat /var/lib/gear/token)" http://127.0.0.1:43273/health'])).code, 0);
 });
 
 test('gear install through the host command: a host unit whose container answers on the host IP', async () => {

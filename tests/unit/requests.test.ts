@@ -1,9 +1,10 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { JobQueue } from '../../src/agent/jobs.js';
-import { RequestLog } from '../../src/agent/requests.js';
+import { RequestLog, requestFingerprint } from '../../src/agent/requests.js';
+import { GearError } from '../../src/model/errors.js';
 import { HostFs } from '../../src/host/fs.js';
 
 /** The error a promise rejects with (fails the test if it resolves). */
@@ -17,7 +18,8 @@ async function rejection(p: Promise<unknown>): Promise<string> {
   return '';
 }
 
-const fresh = () => new RequestLog(new HostFs(mkdtempSync(`${tmpdir()}/gear-req-`)), '/requests');
+const freshIn = (root: string, log?: (l: string) => void) => new RequestLog(new HostFs(root), '/requests', log);
+const fresh = () => freshIn(mkdtempSync(`${tmpdir()}/gear-req-`));
 const ok = (body: string) => async () => ({ status: 200, headers: {}, body });
 
 test('a repeat while running joins the first; a repeat after gets the same answer', async () => {
@@ -42,7 +44,7 @@ test('hex and base64url spellings of the same id are one request; other ids and 
   const b64 = Buffer.from(hex, 'hex').toString('base64url');
   await log.run(hex, 'GET /x', ok('first'));
   assert.equal((await log.run(b64, 'GET /x', ok('second'))).body, 'first');
-  assert.match(await rejection(log.run(hex, 'DELETE /x', ok('x'))), /belongs to another request/);
+  assert.match(await rejection(log.run(hex, 'DELETE /x', ok('x'))), /already used for another request/);
   assert.match(await rejection(log.run('nothex', 'GET /x', ok('x'))), /32 hexadecimal/);
 });
 
@@ -67,6 +69,49 @@ test('the job queue runs at most N at once and refuses beyond its waiting room',
   assert.is(peak, 2);
   assert.equal(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
   assert.match(String((results[3] as PromiseRejectedResult).reason), /busy/);
+});
+
+test('the fingerprint covers the body (not its key order): another body under the same id is a 409 conflict', async () => {
+  const log = fresh();
+  const id = 'ef'.repeat(16);
+  const a = requestFingerprint('PUT', '/container/x', { Image: 'a', Ports: [{ Internal: 1 }] });
+  assert.is(requestFingerprint('PUT', '/container/x', { Ports: [{ Internal: 1 }], Image: 'a' }), a);
+  const b = requestFingerprint('PUT', '/container/x', { Image: 'b', Ports: [{ Internal: 1 }] });
+  assert.is.not(a, b);
+  assert.is.not(requestFingerprint('PUT', '/container/x?y=1', { Image: 'a', Ports: [{ Internal: 1 }] }), a);
+  await log.run(id, a, ok('first'));
+  try {
+    await log.run(id, b, ok('second'));
+    assert.unreachable('expected a conflict');
+  } catch (err) {
+    assert.instance(err, GearError);
+    assert.is((err as GearError).kind, 'conflict');
+  }
+});
+
+test('outcomes not to be stored (environment values) are not written; a container\'s are forgotten on delete', async () => {
+  const root = mkdtempSync(`${tmpdir()}/gear-req-`);
+  const log = freshIn(root);
+  await log.run('01'.repeat(16), 'PATCH /environment/x', ok('SECRET=1'), { store: false, container: 'x' });
+  assert.equal(readdirSync(root).includes('requests') ? readdirSync(`${root}/requests`) : [], []);
+  await log.run('02'.repeat(16), 'PUT /container/x', ok('x'), { container: 'x' });
+  await log.run('03'.repeat(16), 'PUT /container/y', ok('y'), { container: 'y' });
+  await log.forget('x');
+  assert.equal(readdirSync(`${root}/requests`), [`${'03'.repeat(16)}.json`]);
+});
+
+test('a corrupt record is removed and logged, at prune and when met; never fatal', async () => {
+  const root = mkdtempSync(`${tmpdir()}/gear-req-`);
+  mkdirSync(`${root}/requests`);
+  writeFileSync(`${root}/requests/${'04'.repeat(16)}.json`, '{"fingerprint": tr');
+  writeFileSync(`${root}/requests/${'05'.repeat(16)}.json`, '[]');
+  const lines: string[] = [];
+  const log = freshIn(root, (l) => lines.push(l));
+  await log.prune();
+  assert.equal(readdirSync(`${root}/requests`), []);
+  assert.is(lines.length, 2);
+  writeFileSync(`${root}/requests/${'06'.repeat(16)}.json`, 'garbage');
+  assert.is((await log.run('06'.repeat(16), 'PUT /a', ok('ran'))).body, 'ran');
 });
 
 test.run();

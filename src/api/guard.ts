@@ -1,0 +1,74 @@
+import type { IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
+import { hostname } from 'node:os';
+import { tokenMatches } from './listen.js';
+
+/**
+ * What a listener lets in. Trust is decided by the listener that accepted a
+ * connection (each server tags its requests), never by the peer's address:
+ * a connection reset before it is read has no address at all.
+ */
+export type ListenerPolicy =
+  /** The unix socket: only root can open it (mode 0600), no token. */
+  | { kind: 'unix' }
+  /** TCP: the token on every request, unless `token` is undefined (an --insecure-tokenless-listen listener). */
+  | { kind: 'tcp'; token: string | undefined; scheme: 'http' | 'https' };
+
+const policies = new WeakMap<IncomingMessage, ListenerPolicy>();
+
+/** Called by each listener's request handler, before routing. */
+export const tagRequest = (req: IncomingMessage, policy: ListenerPolicy) => void policies.set(req, policy);
+
+/** A refusal: status and the message of the JSON error body. */
+export interface Refusal {
+  status: number;
+  message: string;
+  headers?: Record<string, string>;
+}
+
+/** Names the Host header may carry, beside IP literals and localhost. */
+export function allowedNames(serverNames: string[] = []): Set<string> {
+  return new Set([hostname(), ...serverNames].map((n) => n.toLowerCase().replace(/\.$/, '')));
+}
+
+/** The host part of a Host header ("[::1]:43273" -> "::1"), lower-cased. */
+function hostOf(header: string): string {
+  const m = /^\[([^\]]+)\](?::[0-9]*)?$/.exec(header);
+  if (m) return m[1]!.toLowerCase();
+  return header.replace(/:[0-9]*$/, '').toLowerCase().replace(/\.$/, '');
+}
+
+const ALLOWED_TYPES = /^application\/json\s*(?:;|$)/i;
+
+/**
+ * Whether a request may reach an operation; undefined when it may. Checked
+ * before the body is read. Fails closed: a request no listener tagged is refused.
+ */
+export function refusal(req: IncomingMessage, names: Set<string>): Refusal | undefined {
+  const policy = policies.get(req);
+  if (!policy) return { status: 403, message: 'request from an unknown listener' };
+  const h = req.headers;
+  if (policy.kind === 'tcp') {
+    // DNS rebinding: a page's own name resolving to this host arrives with that name as Host.
+    const host = typeof h.host === 'string' ? hostOf(h.host) : '';
+    if (!host) return { status: 400, message: 'a Host header is required' };
+    if (!isIP(host) && host !== 'localhost' && !names.has(host))
+      return { status: 403, message: `unexpected Host ${JSON.stringify(h.host)}: use an IP address, localhost, or a name given to gear daemon --server-name` };
+    if (h.origin !== undefined && h.origin !== `${policy.scheme}://${h.host}`)
+      return { status: 403, message: `cross-origin request refused (Origin ${JSON.stringify(h.origin)})` };
+  } else if (h.origin !== undefined) {
+    return { status: 403, message: `cross-origin request refused (Origin ${JSON.stringify(h.origin)})` };
+  }
+  const site = h['sec-fetch-site'];
+  if (site === 'cross-site' || site === 'same-site') return { status: 403, message: `cross-site request refused (Sec-Fetch-Site: ${site})` };
+  // A browser's simple request (text/plain, form types) needs no preflight: only JSON, or no type (the seed's client), is read.
+  const type = h['content-type'];
+  if (type !== undefined && !ALLOWED_TYPES.test(type))
+    return { status: 415, message: `Content-Type ${JSON.stringify(type)} is not accepted: send application/json` };
+  if (policy.kind === 'tcp' && policy.token !== undefined) {
+    const auth = String(h.authorization ?? '');
+    const given = auth.startsWith('Bearer ') ? auth.slice('Bearer '.length) : undefined;
+    if (!tokenMatches(given, policy.token)) return { status: 401, message: 'authentication required', headers: { 'www-authenticate': 'Bearer' } };
+  }
+  return undefined;
+}
