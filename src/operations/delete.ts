@@ -27,5 +27,8 @@ export const remove = defineOperation<IdRequest, void>({
   summary: 'Stop a container and remove its unit, state, env file and port reservations',
   mutates: true,
   parse: parseId,
-  run: (host, req) => host.locks.with(req.Id, () => deleteContainer(host, req.Id)),
+  run: async (host, req) => {
+    await host.locks.with(req.Id, () => deleteContainer(host, req.Id));
+    await host.removeTargetIfUnused();
+  },
 });
