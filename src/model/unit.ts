@@ -64,7 +64,7 @@ export type UnitRenderer = (def: ContainerDefinition, ctx: UnitContext) => strin
  * Such a stop can only be as quick as dockerd's start; TimeoutStopSec
  * allows for that (see the renderer and docs/decisions.md).
  */
-function stopScript(dockerBin: string, timeout: number, ctr: string): string {
+export function stopScript(dockerBin: string, timeout: number, ctr: string): string {
   const docker = (...args: string[]) => [dockerBin, ...args, ctr].map(shellWord).join(' ');
   return (
     `while kill -0 "$MAINPID" 2>/dev/null; do ` +
