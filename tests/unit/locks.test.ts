@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
-const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'fixtures/lock-worker.ts');
+const WORKER = join(dirname(fileURLToPath(import.meta.url)), '../fixtures/lock-worker.ts');
 
 /** A lock left by a process that is gone: a pid no process has (pid_max is at most 2^22). */
 function staleLock(dir: string, name: string): void {
