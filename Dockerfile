@@ -53,11 +53,13 @@ ENV GEAR_HOST_ROOT=/host \
 # `podman container runlabel` both expand them the same way (docs/spc.md).
 # \$ keeps docker build from expanding them itself.
 # Arguments given after the image are appended (install.sh --start,
-# uninstall.sh --purge).
+# uninstall.sh --purge). Every container of the image inherits io.gear.spc:
+# the unit and uninstall.sh remove a container NAME only when it carries it.
 LABEL INSTALL="docker run --rm --privileged --net=host --pid=host -v /run:/run:rslave -v /:/host:rslave -e IMAGE=\${IMAGE} -e NAME=\${NAME} \${IMAGE} /usr/local/lib/gear/labels/install.sh" \
       UNINSTALL="docker run --rm --privileged --net=host --pid=host -v /run:/run:rslave -v /:/host:rslave -e IMAGE=\${IMAGE} -e NAME=\${NAME} \${IMAGE} /usr/local/lib/gear/labels/uninstall.sh" \
       RUN="docker run -d --name \${NAME} --privileged --net=host --pid=host -v /run:/run:rslave -v /:/host:rslave \${IMAGE} gear daemon" \
       STOP="docker stop -t 10 \${NAME}" \
+      io.gear.spc="gear agent" \
       org.opencontainers.image.title="gear" \
       org.opencontainers.image.description="gear agent: container images as systemd services"
 

@@ -55,3 +55,23 @@ manifest() { echo "$SPC_DIR/$1.installed"; }
 # owned FILE NAME: FILE (host path) carries the marker install.sh writes into
 # everything it creates, so a file of someone else is never overwritten.
 owned() { grep -qxF "# gear-spc: $2" "$(h "$1")" 2>/dev/null; }
+
+# write_file HOSTPATH MODE: content from stdin, written atomically through a
+# temp file mktemp creates (a new name, O_EXCL, 0600 until chmod), renamed
+# into place; a name someone planted (a symlink) is never written through.
+write_file() {
+  tmp=$(mktemp "$(h "$1").gear-spc.XXXXXX") || die "cannot create a temp file beside $1"
+  if cat >"$tmp" && chmod "$2" "$tmp" && mv -f "$tmp" "$(h "$1")"; then return 0; fi
+  rm -f "$tmp"
+  die "cannot write $1"
+}
+
+# remove_target: gear.target disabled (multi-user.target.wants/gear.target
+# goes), its file and its empty .wants removed.
+remove_target() {
+  if [ -e "$(h /etc/systemd/system/gear.target)" ]; then
+    systemctl disable --quiet gear.target || true
+    rm -f "$(h /etc/systemd/system/gear.target)"
+  fi
+  rmdir "$(h /etc/systemd/system/gear.target.wants)" 2>/dev/null || true
+}

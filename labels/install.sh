@@ -63,17 +63,14 @@ for d in "$STATE_DIR" "$SPC_DIR"; do
   fi
 done
 if [ ! -s "$(h "$MANIFEST")" ]; then
-  printf '# What the INSTALL label of a gear image added to this host; its UNINSTALL label removes these.\n' >"$(h "$MANIFEST")"
+  printf '# What the INSTALL label of a gear image added to this host; its UNINSTALL label removes these.\n' | write_file "$MANIFEST" 644
 fi
 for d in $made_dirs; do record "dir $d"; done
 
-# put HOSTPATH MODE: content from stdin, written atomically (temp + rename).
+# put HOSTPATH MODE: content from stdin, recorded in the manifest, then written (write_file).
 put() {
   record "file $1"
-  tmp="$(h "$1").gear-spc.$$"
-  cat >"$tmp"
-  chmod "$2" "$tmp"
-  mv -f "$tmp" "$(h "$1")"
+  write_file "$1" "$2"
 }
 
 # The agent's unit, from the template; every placeholder must be filled.

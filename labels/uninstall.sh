@@ -8,8 +8,10 @@
 # then removes exactly what install.sh recorded in /var/lib/gear/spc/NAME.installed:
 # disables the unit, deletes the files, and the directories it created if
 # they are empty. The user's containers (ctr-*.service, /var/lib/gear) stay
-# and keep running, unless --purge: then every gear container is deleted
-# (`gear delete`, as the CLI would), gear.target goes, and so does /var/lib/gear.
+# and keep running (gear.target goes only if none is left), unless --purge:
+# then every gear container is deleted (`gear delete`, as the CLI would),
+# gear.target goes, and so does /var/lib/gear. A container NAME that is not
+# from a gear image (no io.gear.spc label) is never stopped or removed.
 # Idempotent: with nothing installed it only does what --purge asks.
 set -eu
 . "$(dirname "$0")/common.sh"
@@ -40,12 +42,33 @@ docker_api() {
     req.end();' "$1" "$2"
 }
 
+# gear_container NAME: exit 0 when a container NAME exists and comes from a
+# gear image (it inherits the image's io.gear.spc label), 1 when there is
+# none, 2 when it is someone else's.
+gear_container() {
+  node -e '
+    require("http").get({ socketPath: "/run/docker.sock", path: `/containers/${encodeURIComponent(process.argv[1])}/json` }, (res) => {
+      let s = "";
+      res.on("data", (d) => (s += d)).on("end", () => {
+        if (res.statusCode !== 200) process.exit(1);
+        process.exit("io.gear.spc" in (JSON.parse(s).Config.Labels || {}) ? 0 : 2);
+      });
+    }).on("error", () => process.exit(1));' "$1"
+}
+
 # 1. Stop the agent: the unit (its ExecStop stops the container, --rm removes
-#    it), then any container NAME left (one the RUN label started).
+#    it), then any container NAME left (one the RUN label started), if it is
+#    gear's: a container someone else called NAME is left alone.
 if systemctl is-active --quiet "$NAME.service"; then systemctl stop "$NAME.service"; fi
 if [ -S /run/docker.sock ]; then
-  docker_api POST "/containers/$NAME/stop?t=10" || log "could not stop container $NAME"
-  docker_api DELETE "/containers/$NAME?force=true" || log "could not remove container $NAME"
+  rc=0
+  gear_container "$NAME" || rc=$?
+  if [ "$rc" = 0 ]; then
+    docker_api POST "/containers/$NAME/stop?t=10" || log "could not stop container $NAME"
+    docker_api DELETE "/containers/$NAME?force=true" || log "could not remove container $NAME"
+  elif [ "$rc" = 2 ]; then
+    log "container $NAME is not from a gear image (no io.gear.spc label): left alone"
+  fi
 fi
 
 # 2. --purge: every gear container, through gear itself (acting directly on
@@ -66,11 +89,10 @@ if [ -n "$purge" ]; then
     gear delete $kept || log "could not remove every kept volume"
   fi
   gear clean >/dev/null || log "gear clean failed"
-  if [ -e "$(h /etc/systemd/system/gear.target)" ]; then
-    systemctl disable --quiet gear.target || true
-    rm -f "$(h /etc/systemd/system/gear.target)"
-  fi
-  rmdir "$(h /etc/systemd/system/gear.target.wants)" 2>/dev/null || true
+  remove_target
+elif [ -z "$(ls -A "$(h "$STATE_DIR/containers")" 2>/dev/null)" ]; then
+  # No container left: gear.target has nothing to bring back at boot.
+  remove_target
 fi
 
 # 3. What install.sh added, newest first.

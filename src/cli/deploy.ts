@@ -1,4 +1,5 @@
-import { writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, fchmodSync, fsyncSync, linkSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { DEFAULT_PORT } from '../api/listen.js';
 import {
   instanceLinks,
@@ -66,11 +67,26 @@ function readDeployment(file: string): Deployment {
   }
 }
 
-/** The targets (HOST/NAME) of a deployment's instances, for `start/stop/... --with FILE`. */
-export function deploymentTargets(file: string): string[] {
+/**
+ * The targets (HOST/NAME) of a deployment's instances on the hosts named,
+ * for `start/stop/... --with FILE HOST...`, and the instances elsewhere,
+ * which are not contacted: the file does not choose where gear connects
+ * (and sends its token), the command line does.
+ */
+export function deploymentTargets(file: string, named: string[]): { targets: string[]; elsewhere: string[] } {
   const d = readDeployment(file);
   if (d.Instances.length === 0) throw invalid(`${file} has no instances: it is not a deployed (resolved) file`, `use the FILE.<timestamp> gear deploy wrote`);
-  return d.Instances.filter((i) => !i.Remove).map((i) => `${i.On}/${i.Id}`);
+  const wanted = d.Instances.filter((i) => !i.Remove);
+  const hosts = named.map((h) => canonicalHost(validateDeployHost(h)));
+  if (hosts.length === 0) {
+    const all = [...new Set(wanted.map((i) => canonicalHost(i.On)))];
+    throw invalid(`name the hosts to contact after --with ${file}`, `its instances are on: ${all.join(' ')}`);
+  }
+  const on = (i: Instance) => hosts.includes(canonicalHost(i.On));
+  return {
+    targets: wanted.filter(on).map((i) => `${i.On}/${i.Id}`),
+    elsewhere: wanted.filter((i) => !on(i)).map((i) => `${i.On}/${i.Id}`),
+  };
 }
 
 const isNotFound = (err: unknown) => err instanceof GearError && err.kind === 'not-found';
@@ -87,6 +103,9 @@ export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
   const notDone: string[] = [];
   const fail = (what: string, err: unknown) => notDone.push(`${what}: ${describeError(err)}`);
   const call = opts.progress;
+  // Never contacted: the hosts named are the only ones gear talks to (and sends the token to).
+  for (const inst of plan.elsewhere)
+    notDone.push(`${inst.Id} on ${inst.On}: not contacted, ${inst.On} is not among the hosts named; kept in the resolved file to be removed by a deploy that names it`);
 
   // Kept instances: still there? Their ports are what the host says.
   const missing: Instance[] = [];
@@ -185,21 +204,41 @@ export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
     }),
   );
 
-  const written = writeResolved(opts.file, { ...plan.next, Instances: [...plan.next.Instances, ...failedRemovals] }, hosts, opts.now ?? new Date());
+  const written = writeResolved(opts.file, { ...plan.next, Instances: [...plan.next.Instances, ...failedRemovals, ...plan.elsewhere] }, hosts, opts.now ?? new Date());
   return { written, notDone };
 }
 
-/** Written next to FILE, never over an existing file. */
+/**
+ * Written next to FILE, never over an existing file, whole or not at all
+ * (a temp file, fsync, hard-linked into place: link fails on an existing
+ * name), with FILE's mode: what FILE keeps from other users, its resolved
+ * copy keeps too. One that holds environment values is 0600 whatever FILE's
+ * mode (they are often secrets).
+ */
 function writeResolved(file: string, d: Deployment, hosts: string[], now: Date): string {
   const base = resolvedName(file, now);
   const text = renderDeployment(d, { Hosts: hosts, Deployed: now.toISOString() });
-  for (let n = 1; ; n++) {
-    const name = n === 1 ? base : `${base}-${n}`;
-    try {
-      writeFileSync(name, text, { flag: 'wx', mode: 0o644 });
-      return name;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  const mode = d.Containers.some((c) => c.Environment.length) ? 0o600 : statSync(file).mode & 0o666;
+  const temp = `${base}.${randomBytes(4).toString('hex')}.tmp`;
+  const fd = openSync(temp, 'wx', 0o600);
+  try {
+    fchmodSync(fd, mode);
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    for (let n = 1; ; n++) {
+      const name = n === 1 ? base : `${base}-${n}`;
+      try {
+        linkSync(temp, name);
+        return name;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
     }
+  } finally {
+    rmSync(temp, { force: true });
   }
 }

@@ -71,6 +71,7 @@ function main(argv: string[]): Promise<number> {
    * reported one line per target.
    */
   const eachTarget = async (texts: string[], work: (t: Target) => Promise<void>) => {
+    const failed = failures.count;
     const targets: Target[] = [];
     for (const text of texts) {
       try {
@@ -79,21 +80,26 @@ function main(argv: string[]): Promise<number> {
         failures.report(text, err);
       }
     }
-    if (failures.count > 0) return;
+    if (failures.count > failed) return;
     await Promise.all(targets.map((t) => work(t).catch((err) => failures.report(t.display, err))));
   };
   const print = (text: string) => process.stdout.write(text);
 
-  /** Targets named on the command line, or the instances of a deployment (`--with FILE`). */
+  /**
+   * Targets named on the command line, or the instances of a deployment on
+   * the hosts named (`--with FILE HOST...`); its instances on other hosts
+   * are reported, not contacted.
+   */
   const targetsOf = (texts: string[], withFile: string | undefined): string[] => {
     if (withFile !== undefined) {
-      if (texts.length) throw invalid('give either targets or --with FILE, not both');
-      return deploymentTargets(withFile);
+      const { targets, elsewhere } = deploymentTargets(withFile, texts);
+      for (const t of elsewhere) failures.report(t, 'not contacted: its host is not among the hosts named');
+      return targets;
     }
     if (texts.length === 0) throw invalid('name at least one target (or --with FILE)');
     return texts;
   };
-  const withOption = ['--with <file>', 'act on the instances of a deployment (the FILE.<timestamp> gear deploy wrote)'] as const;
+  const withOption = ['--with <file>', 'act on the instances of a deployment (the FILE.<timestamp> gear deploy wrote) on the HOST[:PORT]s named as arguments'] as const;
 
   const program = new Command('gear')
     .description('Run container images as systemd services, on this host or on gear agents')
@@ -140,7 +146,7 @@ function main(argv: string[]): Promise<number> {
     program
       .command(name)
       .description(`${name} containers, waiting until systemd has done it`)
-      .argument('[targets...]')
+      .argument('[targets...]', '[HOST[:PORT]/]NAME; with --with, the HOST[:PORT]s to contact')
       .option(...withOption)
       .action((targets: string[], o: { with?: string }) =>
         eachTarget(targetsOf(targets, o.with), async (t) => {
@@ -153,7 +159,7 @@ function main(argv: string[]): Promise<number> {
   program
     .command('delete')
     .description('stop and remove containers: unit, state, env file, ports and volumes (of a deleted name: its kept volumes)')
-    .argument('[targets...]')
+    .argument('[targets...]', '[HOST[:PORT]/]NAME; with --with, the HOST[:PORT]s to contact')
     .option(...withOption)
     .option('--keep-volumes', 'keep the named volumes: a later install of the same name finds its data again')
     .action((targets: string[], o: { with?: string; keepVolumes?: boolean }) =>
@@ -167,7 +173,7 @@ function main(argv: string[]): Promise<number> {
   program
     .command('status')
     .description('unit state, main pid, container, ports and links')
-    .argument('[targets...]')
+    .argument('[targets...]', '[HOST[:PORT]/]NAME; with --with, the HOST[:PORT]s to contact')
     .option(...withOption)
     .option('--json', 'print JSON')
     .action((targets: string[], o: { json?: boolean; with?: string }) =>

@@ -27,6 +27,8 @@ export class Host {
    * `gear start` holding that lock waits for the unit to come up.
    */
   readonly linkLocks: ContainerLocks;
+  /** Held while gear.target is checked and written, or removed: see removeTargetIfUnused. */
+  private readonly targetLocks: ContainerLocks;
   readonly journal: Journal;
   readonly net: NetLinks;
   private _systemd?: Systemd;
@@ -39,6 +41,7 @@ export class Host {
     this.ports = new PortReservations(this.fs, `${config.stateDir}/ports`, config.portRange);
     this.locks = new ContainerLocks(this.fs, `${config.stateDir}/locks`);
     this.linkLocks = new ContainerLocks(this.fs, `${config.stateDir}/locks/links`);
+    this.targetLocks = new ContainerLocks(this.fs, `${config.stateDir}/locks/target`);
     this.net = new NsenterNetLinks();
     this.journal = new JournalctlJournal(config.root);
   }
@@ -57,9 +60,27 @@ export class Host {
    * gear.target written and enabled. Concurrent starts (30 at once) share
    * one check instead of each reading, writing and enabling it.
    */
-  readonly ensureTarget = shareInFlight(async () => {
-    if (await this.units.writeTarget()) await this.systemd.enable([TARGET_UNIT]);
-  });
+  readonly ensureTarget = shareInFlight(() =>
+    this.targetLocks.with(TARGET_UNIT, async () => {
+      if (await this.units.writeTarget()) await this.systemd.enable([TARGET_UNIT]);
+    }),
+  );
+
+  /**
+   * After a delete: when no container is installed any more, gear.target
+   * goes too (disabled, so multi-user.target.wants/gear.target goes, then
+   * its file and its empty .wants). Under the target lock, as ensureTarget:
+   * a start checks the target only after its container's definition exists,
+   * so either this sees that definition and keeps the target, or the start
+   * finds the target gone and writes it again.
+   */
+  removeTargetIfUnused(): Promise<void> {
+    return this.targetLocks.with(TARGET_UNIT, async () => {
+      if ((await this.store.ids()).length > 0 || !(await this.units.hasTarget())) return;
+      await this.systemd.disable([TARGET_UNIT]);
+      await this.units.removeTarget();
+    });
+  }
 
   close(): void {
     this._systemd?.close();

@@ -1,5 +1,6 @@
 import { promises as fsp, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
 import { busy } from '../model/errors.js';
 import type { HostFs } from './fs.js';
 
@@ -51,12 +52,12 @@ export class ContainerLocks {
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
-          const owner = await this.liveOwner(path);
-          if (owner === undefined) {
-            await breakLock(path);
+          const owner = await this.owner(path);
+          if (owner.stale) {
+            await breakLock(path, owner.key);
             continue;
           }
-          if (Date.now() > deadline) throw busy(`container ${name} is busy: another gear operation (pid ${owner}) holds its lock`);
+          if (Date.now() > deadline) throw busy(`container ${name} is busy: another gear operation (pid ${owner.pid}) holds its lock`);
           await new Promise((r) => setTimeout(r, POLL_MS));
         }
       }
@@ -67,27 +68,33 @@ export class ContainerLocks {
     try {
       return await work();
     } finally {
-      await fsp.rm(path, { recursive: true, force: true });
+      // It goes whole too: renamed aside, then removed, so no waiter ever sees it half gone.
+      await removeAside(path, 'released');
     }
   }
 
-  /** The pid holding the lock, or undefined when that process is gone (the lock is stale). */
-  private async liveOwner(path: string): Promise<string | undefined> {
+  /**
+   * Who holds the lock at path: its pid, whether that process is gone
+   * (stale), and the key naming this very acquisition (pid, start time,
+   * nonce), which a breaker uses to break this lock and no later one.
+   */
+  private async owner(path: string): Promise<{ pid: string; stale: boolean; key?: string }> {
     const text = await fsp.readFile(`${path}/owner`, 'utf8').catch(() => undefined);
     if (text === undefined) {
-      // Locks appear with their owner file; without one it is being broken or removed.
+      // Locks appear and go with their owner file; an empty one was left by an older gear killed mid-removal.
       const age = await fsp.stat(path).then((s) => Date.now() - s.mtimeMs, () => 0);
-      return age > 5_000 ? undefined : '?';
+      return { pid: '?', stale: age > 5_000 };
     }
-    const [pid, start] = text.trim().split(' ');
+    const [pid, start, nonce] = text.trim().split(' ');
     const alive = pid !== undefined && /^[0-9]+$/.test(pid) && startTimeOf(Number(pid)) === start;
-    return alive ? pid : undefined;
+    const key = [pid, start, nonce].filter(Boolean).join('-').replace(/[^0-9A-Za-z-]/g, '');
+    return { pid: pid ?? '?', stale: !alive, key };
   }
 }
 
-/** What this process writes into its locks: pid and start time, fixed for its life (read once, on first use). */
+/** What this process writes into a lock: pid and start time (read once, fixed for its life), and a nonce per acquisition. */
 let ownerText: string | undefined;
-const ownerLine = () => (ownerText ??= `${process.pid} ${startTimeOf(process.pid) ?? ''}\n`);
+const ownerLine = () => `${(ownerText ??= `${process.pid} ${startTimeOf(process.pid) ?? ''}`)} ${randomBytes(8).toString('hex')}\n`;
 
 /** Field 22 of /proc/PID/stat: tells a live owner from a later process that reused its pid. */
 function startTimeOf(pid: number): string | undefined {
@@ -99,9 +106,49 @@ function startTimeOf(pid: number): string | undefined {
   }
 }
 
-async function breakLock(path: string): Promise<void> {
-  // Rename first so that two breakers cannot both delete a fresh lock.
-  const aside = `${path}.stale-${randomBytes(4).toString('hex')}`;
+/** Tombstones of broken locks are kept this long, so that a breaker that judged the same lock stale cannot use the name again. */
+const TOMBSTONE_MS = 10 * 60_000;
+
+/**
+ * Break the stale lock whose owner key the caller read, and only that one.
+ *
+ * Reading the owner and removing the lock are two steps: between them
+ * another process may break the same stale lock and take the lock itself,
+ * and a plain remove (or a rename to a random name) would then throw away
+ * that live lock, leaving two holders. So the stale lock is renamed to a
+ * tombstone named after its owner key (unique to one acquisition). Every
+ * breaker of that lock renames to the same name; rename onto a non-empty
+ * directory fails, so exactly one wins, and a late breaker finds the
+ * tombstone taken and leaves the new lock alone. Tombstones are kept for
+ * TOMBSTONE_MS, far longer than the two steps take.
+ *
+ * A lock without an owner file is empty, and rmdir removes only an empty
+ * directory: a live lock is never empty.
+ */
+async function breakLock(path: string, key: string | undefined): Promise<void> {
+  if (!key) {
+    await fsp.rmdir(path).catch(() => undefined);
+    return;
+  }
+  const tombstone = `${path}.dead-${key}`;
+  await fsp.rename(path, tombstone).catch(() => undefined);
+  await sweepTombstones(path);
+}
+
+/** Tombstones of this lock renamed (ctime) longer than TOMBSTONE_MS ago, and what a release killed half-way left. */
+async function sweepTombstones(path: string): Promise<void> {
+  const dir = dirname(path);
+  const prefix = `${basename(path)}.`;
+  const now = Date.now();
+  for (const entry of await fsp.readdir(dir).catch(() => [] as string[])) {
+    if (!entry.startsWith(prefix) || !/\.(dead|released)-/.test(entry)) continue;
+    const old = await fsp.stat(join(dir, entry)).then((s) => now - s.ctimeMs > TOMBSTONE_MS, () => false);
+    if (old) await fsp.rm(join(dir, entry), { recursive: true, force: true });
+  }
+}
+
+async function removeAside(path: string, why: string): Promise<void> {
+  const aside = `${path}.${why}-${randomBytes(4).toString('hex')}`;
   await fsp.rename(path, aside).then(
     () => fsp.rm(aside, { recursive: true, force: true }),
     () => undefined,

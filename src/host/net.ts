@@ -1,11 +1,14 @@
 import { spawn } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
+import { promises as fsp } from 'node:fs';
 import { failed } from '../model/errors.js';
-import { isIPv4, presentJumps, restoreBatch, ruleLines, verifyRules, type LinkRules, type NetworkLink, type ResolvedLink } from '../model/links.js';
+import { GUARD_RULE, isIPv4, pidProblem, presentJumps, restoreBatch, ruleLines, verifyRules, type LinkRules, type NetworkLink, type ResolvedLink } from '../model/links.js';
 
 /** Where a running container's network is: its process (for its namespace), its address and its gateway (the host). */
 export interface ContainerNetwork {
   pid: number;
+  /** The container's full id: its pid must still be in its cgroup. */
+  containerId: string;
   ip: string;
   gateway: string;
 }
@@ -29,10 +32,26 @@ interface Exec {
 
 // Fixed scripts (no user data in them): the batch travels on stdin, the pid as an argument.
 const ROUTE_LOCALNET = '/proc/sys/net/ipv4/conf/all/route_localnet';
-/** Let 127.x traffic leave once DNAT sent it elsewhere, then show the nat table as it is. */
-const PREPARE = `echo 1 > ${ROUTE_LOCALNET} && cat ${ROUTE_LOCALNET} && exec iptables-save -t nat`;
-/** Apply the batch (xtables lock waited for up to 5 s) and show the nat table as it now is. */
-const RESTORE = 'iptables-restore -w 5 --noflush && exec iptables-save -t nat';
+/** Show the nat and filter tables as they are. */
+const SAVE = 'iptables-save -t nat && exec iptables-save -t filter';
+/**
+ * Apply the batch (xtables lock waited for up to 5 s), and only once the
+ * guard against 127.x from outside is in place (iptables -C) let 127.x
+ * traffic leave after DNAT sent it elsewhere (route_localnet); then show the
+ * tables as they now are, for the check.
+ */
+const RESTORE = `iptables-restore -w 5 --noflush && iptables -w 5 -t filter ${GUARD_RULE.replace(/^-A /, '-C ')} && echo 1 > ${ROUTE_LOCALNET} && cat ${ROUTE_LOCALNET} && ${SAVE}`;
+
+/** Refuse a pid that is no longer the container's (see pidProblem), right before entering it. */
+async function checkPid(net: ContainerNetwork): Promise<void> {
+  const [netns, hostNetns, cgroup] = await Promise.all([
+    fsp.readlink(`/proc/${net.pid}/ns/net`).catch(() => undefined),
+    fsp.readlink('/proc/1/ns/net').catch(() => undefined),
+    fsp.readFile(`/proc/${net.pid}/cgroup`, 'utf8').catch(() => undefined),
+  ]);
+  const problem = pidProblem({ pid: net.pid, containerId: net.containerId, netns, hostNetns, cgroup });
+  if (problem) throw failed(`links not applied: ${problem}`);
+}
 
 /** iptables and sysctl live in sbin, which a user's PATH may lack. */
 function pathWithSbin(path = ''): string {
@@ -105,12 +124,13 @@ export class NsenterNetLinks implements NetLinks {
   async apply(net: ContainerNetwork, links: NetworkLink[]): Promise<AppliedLinks> {
     if (!net.ip) throw failed('the container has no network address of its own (links need a network namespace that is not the host\'s)');
     const rules: LinkRules = { containerIp: net.ip, links: await this.resolve(links, net.gateway) };
-    const before = await this.inNetns(net.pid, PREPARE);
-    if (before.code !== 0 || !before.stdout.startsWith('1\n'))
-      throw failed(`cannot prepare the network namespace of pid ${net.pid} for links: ${before.stderr.trim() || `exit ${before.code}`}`);
+    await checkPid(net);
+    const before = await this.inNetns(net.pid, SAVE);
+    if (before.code !== 0) throw failed(`cannot read the tables in the network namespace of pid ${net.pid}: ${before.stderr.trim() || `exit ${before.code}`}`);
     const batch = restoreBatch(rules, presentJumps(before.stdout));
     const after = await this.inNetns(net.pid, RESTORE, batch);
-    if (after.code !== 0) throw failed(`iptables-restore in the network namespace of pid ${net.pid} failed: ${after.stderr.trim() || `exit ${after.code}`}`);
+    if (after.code !== 0 || !after.stdout.startsWith('1\n'))
+      throw failed(`iptables-restore in the network namespace of pid ${net.pid} failed: ${after.stderr.trim() || `exit ${after.code}`}`);
     const problems = verifyRules(after.stdout, rules);
     if (problems.length) throw failed(`links did not land in the network namespace of pid ${net.pid}: ${problems.join('; ')}`);
     // Verified: gear's chains hold exactly these rules.

@@ -1,3 +1,4 @@
+import { promises as fsp } from 'node:fs';
 import type { ContainerDefinition } from '../model/definition.js';
 import { failed } from '../model/errors.js';
 import { unitNameOf } from '../model/names.js';
@@ -88,6 +89,16 @@ export class UnitFiles {
     if ((await this.fs.read(path)) === text) return false;
     await this.fs.writeAtomic(path, text, 0o644);
     return true;
+  }
+
+  async hasTarget(): Promise<boolean> {
+    return this.fs.exists(`${this.config.unitDir}/${TARGET_UNIT}`);
+  }
+
+  /** Remove gear.target's file and its .wants directory when empty (the caller disabled it first). */
+  async removeTarget(): Promise<void> {
+    await this.fs.remove(`${this.config.unitDir}/${TARGET_UNIT}`);
+    await fsp.rmdir(this.fs.local(`${this.config.unitDir}/${TARGET_UNIT}.wants`)).catch(() => undefined);
   }
 
   /** Names of container unit files present, whether or not a definition backs them. */

@@ -253,6 +253,12 @@ export interface Plan {
   add: Instance[];
   keep: Instance[];
   remove: Instance[];
+  /**
+   * Instances on hosts not named for this deploy: never contacted (gear
+   * talks only to the hosts it is given), replaced on the named hosts, and
+   * kept marked for removal for a deploy that names their host.
+   */
+  elsewhere: Instance[];
 }
 
 const indexOf = (inst: Instance) => Number(/-([0-9]+)$/.exec(inst.Id)?.[1] ?? Number.MAX_SAFE_INTEGER);
@@ -360,10 +366,12 @@ export function planDeployment(d: Deployment, hosts: string[]): Plan {
   if (hosts.length === 0) throw invalid('name at least one host to deploy to');
   const remove: Instance[] = [];
   const keep: Instance[] = [];
+  const elsewhere: Instance[] = [];
   const byContainer = new Map<string, Instance[]>(d.Containers.map((c) => [c.Name, []]));
   for (const inst of d.Instances) {
     const c = d.Containers.find((x) => x.Name === inst.From);
-    if (inst.Remove || !c || !hosts.includes(inst.On) || !matches(inst, c)) remove.push(inst);
+    if (!hosts.includes(inst.On)) elsewhere.push({ ...structuredClone(inst), Remove: true });
+    else if (inst.Remove || !c || !matches(inst, c)) remove.push(inst);
     else byContainer.get(c.Name)!.push(inst);
   }
   for (const c of d.Containers) {
@@ -374,8 +382,8 @@ export function planDeployment(d: Deployment, hosts: string[]): Plan {
   }
   const kept = new Map(d.Containers.map((c) => [c.Name, keep.filter((i) => i.From === c.Name)]));
   const perHost = new Map(hosts.map((h) => [h, keep.filter((i) => i.On === h).length]));
-  // Ids still in use, by kept instances and by ones about to be removed from another host.
-  const usedIds = new Set(keep.map((i) => i.Id));
+  // Ids still in use: by kept instances, and by instances on hosts not named (still there, as far as gear knows).
+  const usedIds = new Set([...keep, ...elsewhere].map((i) => i.Id));
   const add: Instance[] = [];
   for (const c of d.Containers) {
     const mine = kept.get(c.Name)!;
@@ -396,7 +404,7 @@ export function planDeployment(d: Deployment, hosts: string[]): Plan {
   const instances = d.Containers.flatMap((c) => kept.get(c.Name)!);
   checkFixedPorts(d.Containers, instances);
   assignTargets(d, instances);
-  return { next: { Containers: d.Containers, Instances: instances }, add, keep, remove };
+  return { next: { Containers: d.Containers, Instances: instances }, add, keep, remove, elsewhere };
 }
 
 /** A fixed external port can be published once per host. */

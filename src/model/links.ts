@@ -20,15 +20,26 @@ const DEFAULT_FROM_HOST = '127.0.0.1';
 /** More links than this in one container is a mistake, not a plan. */
 const MAX_LINKS = 1024;
 
-/** gear's own chains in the container's nat table; nothing else is ever touched. */
+/** gear's own chains in the container's nat and filter tables; nothing else is ever touched. */
 const DNAT_CHAIN = 'GEAR-LINKS';
 const SNAT_CHAIN = 'GEAR-LINKS-SNAT';
-/** The jumps into gear's chains, as iptables-save prints them. */
+const GUARD_CHAIN = 'GEAR-LINKS-GUARD';
+/** The jumps into gear's chains, as iptables-save prints them (each line belongs to one table only). */
 const JUMPS: readonly (readonly [string, string])[] = [
   ['PREROUTING', DNAT_CHAIN],
   ['OUTPUT', DNAT_CHAIN],
   ['POSTROUTING', SNAT_CHAIN],
+  ['INPUT', GUARD_CHAIN],
 ];
+const TABLE_OF: Record<string, 'nat' | 'filter'> = { [DNAT_CHAIN]: 'nat', [SNAT_CHAIN]: 'nat', [GUARD_CHAIN]: 'filter' };
+
+/**
+ * route_localnet=1 (which links need) also lets packets for 127.0.0.0/8
+ * arriving from the network reach the container's loopback services
+ * (CVE-2020-8558). This rule, kube-proxy's fix, drops them unless they
+ * belong to a connection gear's DNAT made or one already established.
+ */
+export const GUARD_RULE = `-A ${GUARD_CHAIN} -d 127.0.0.0/8 ! -i lo -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP`;
 
 const OCTET = '(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
 const IPV4 = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}$`);
@@ -135,8 +146,12 @@ export interface LinkRules {
   links: ResolvedLink[];
 }
 
-/** A rule as gear writes it and as `iptables-save` prints it back (the nf_tables and legacy backends both). */
+/** gear's rules (nat, then the filter table's guard) as gear writes them and as `iptables-save` prints them back (the nf_tables and legacy backends both). */
 export function ruleLines(r: LinkRules): string[] {
+  return [...natRuleLines(r), GUARD_RULE];
+}
+
+function natRuleLines(r: LinkRules): string[] {
   const lines: string[] = [];
   const snat = new Set<string>();
   for (const l of r.links) {
@@ -156,20 +171,25 @@ export function ruleLines(r: LinkRules): string[] {
 
 /**
  * The one iptables-restore batch (with --noflush) that sets a container's
- * links: declaring gear's chains empties just those two, then they are
+ * links, in the nat table and the guard in the filter table (one
+ * transaction): declaring gear's chains empties just those, then they are
  * filled; the jumps into them are added only when `present` lacks them, so
  * re-applying replaces gear's rules and never touches anyone else's.
  */
 export function restoreBatch(r: LinkRules, presentJumps: Set<string>): string {
-  const lines = ['*nat', `:${DNAT_CHAIN} - [0:0]`, `:${SNAT_CHAIN} - [0:0]`];
-  for (const [from, to] of JUMPS) if (!presentJumps.has(jumpLine(from, to))) lines.push(jumpLine(from, to));
-  lines.push(...ruleLines(r), 'COMMIT', '');
-  return lines.join('\n');
+  const lines: string[] = [];
+  for (const table of ['nat', 'filter'] as const) {
+    const chains = Object.keys(TABLE_OF).filter((c) => TABLE_OF[c] === table);
+    lines.push(`*${table}`, ...chains.map((c) => `:${c} - [0:0]`));
+    for (const [from, to] of JUMPS) if (TABLE_OF[to] === table && !presentJumps.has(jumpLine(from, to))) lines.push(jumpLine(from, to));
+    lines.push(...ruleLines(r).filter((l) => TABLE_OF[l.split(' ')[1]!] === table), 'COMMIT');
+  }
+  return [...lines, ''].join('\n');
 }
 
 const jumpLine = (from: string, to: string) => `-A ${from} -j ${to}`;
 
-/** The jumps into gear's chains found in `iptables-save -t nat` output. */
+/** The jumps into gear's chains found in `iptables-save` output (nat and filter tables). */
 export function presentJumps(save: string): Set<string> {
   const wanted = new Set(JUMPS.map(([f, t]) => jumpLine(f, t)));
   return new Set(save.split('\n').map((l) => l.trim()).filter((l) => wanted.has(l)));
@@ -190,14 +210,16 @@ function ruleKey(line: string): string {
       continue;
     }
     const value = tokens[i + 1] && !tokens[i + 1]!.startsWith('-') ? tokens[++i]! : '';
-    pairs.push(`${t} ${value}`);
+    // A list of conntrack states is a set too.
+    pairs.push(`${t} ${t === '--ctstate' ? value.split(',').sort().join(',') : value}`);
   }
   return pairs.sort().join(' ');
 }
 
 /**
- * Check what `iptables-save -t nat` shows after a restore: every jump once,
- * and gear's chains holding exactly the expected rules. Returns what is
+ * Check what `iptables-save` of the nat and filter tables shows after a
+ * restore: every jump once, and gear's chains holding exactly the expected
+ * rules (the guard included). Returns what is
  * wrong, one item per problem; empty when the rules landed.
  */
 export function verifyRules(save: string, r: LinkRules): string[] {
@@ -207,7 +229,7 @@ export function verifyRules(save: string, r: LinkRules): string[] {
     const n = lines.filter((l) => l === jumpLine(from, to)).length;
     if (n !== 1) problems.push(`${from} has ${n} jumps to ${to}, expected 1`);
   }
-  const actual = lines.filter((l) => l.startsWith(`-A ${DNAT_CHAIN} `) || l.startsWith(`-A ${SNAT_CHAIN} `)).map(ruleKey);
+  const actual = lines.filter((l) => Object.keys(TABLE_OF).some((c) => l.startsWith(`-A ${c} `))).map(ruleKey);
   const expected = ruleLines(r).map(ruleKey);
   const count = (xs: string[]) => xs.reduce((m, x) => m.set(x, (m.get(x) ?? 0) + 1), new Map<string, number>());
   const have = count(actual);
@@ -217,4 +239,32 @@ export function verifyRules(save: string, r: LinkRules): string[] {
   if (missing) problems.push(`${missing} expected rule${missing > 1 ? 's are' : ' is'} missing`);
   if (extra) problems.push(`${extra} unexpected rule${extra > 1 ? 's are' : ' is'} present`);
   return problems;
+}
+
+/** What the host says about a pid gear is about to enter for a container's links. */
+export interface PidFacts {
+  pid: number;
+  /** The container's full id, as Docker's inspect gives it. */
+  containerId: string;
+  /** readlink of /proc/PID/ns/net and of /proc/1/ns/net (the host's), e.g. "net:[4026531992]"; undefined if unreadable. */
+  netns: string | undefined;
+  hostNetns: string | undefined;
+  /** /proc/PID/cgroup, undefined if unreadable. */
+  cgroup: string | undefined;
+}
+
+/**
+ * Why the pid Docker named must not be entered, or undefined when it is the
+ * container's. Between Docker's inspect and nsenter the container may exit
+ * and its pid go to another process, even one in the host's own namespace:
+ * rules meant for the container (and route_localnet) would then land on the
+ * host. So the pid must still be in a cgroup of that container, and its
+ * network namespace must not be the host's.
+ */
+export function pidProblem(f: PidFacts): string | undefined {
+  if (f.netns === undefined || f.cgroup === undefined) return `pid ${f.pid} is gone: the container stopped`;
+  if (f.hostNetns !== undefined && f.netns === f.hostNetns)
+    return `pid ${f.pid} is in the host's network namespace, not a container's (the pid was reused, or the container uses the host's network): refusing to change the host's rules`;
+  if (!f.cgroup.includes(f.containerId)) return `pid ${f.pid} is no longer a process of container ${f.containerId.slice(0, 12)} (the pid was reused)`;
+  return undefined;
 }

@@ -51,19 +51,35 @@ export interface UnitTemplates {
 export type UnitRenderer = (def: ContainerDefinition, ctx: UnitContext) => string;
 
 /**
- * ExecStop: while the unit's `docker run` client lives, `docker stop` its
- * container, or, when there is no container yet (the client is still
- * pulling or creating it), end the client with SIGTERM.
+ * ExecStop: until the unit's `docker run` client exits, act on what its
+ * container is (one `docker inspect` per round, every 0.5 s):
  *
- * One `docker stop` is not enough: a stop that lands while the client is
- * still creating the container finds nothing running, and the SIGTERM
- * systemd sends next is forwarded by the client to a container that cannot
- * take it yet, and lost; the stop would then wait out TimeoutStopSec.
+ * - none yet: the client is still creating it; SIGTERM ends the client;
+ * - created or running: `docker stop -t N` (SIGTERM, SIGKILL after N s).
+ *   While dockerd is starting the container it holds the container's lock,
+ *   and the stop waits for the start to finish, then stops it; a created
+ *   container the client has not asked to start yet is left for the next
+ *   round (a stop does nothing to it, and the SIGTERM the client would
+ *   forward to it is lost);
+ * - exited, being removed: nothing, the client is about to exit.
+ *
+ * Such a stop can only be as quick as dockerd's start; TimeoutStopSec
+ * allows for that (see the renderer and docs/decisions.md).
  */
-function stopScript(dockerBin: string, timeout: number, ctr: string): string {
-  const stop = [dockerBin, 'stop', '-t', String(timeout), ctr].map(shellWord).join(' ');
-  return `while kill -0 "$MAINPID" 2>/dev/null; do ${stop} >/dev/null 2>&1 || kill "$MAINPID" 2>/dev/null; sleep 0.2; done`;
+export function stopScript(dockerBin: string, timeout: number, ctr: string): string {
+  const docker = (...args: string[]) => [dockerBin, ...args, ctr].map(shellWord).join(' ');
+  return (
+    `while kill -0 "$MAINPID" 2>/dev/null; do ` +
+    `case $(${docker('inspect', '--type', 'container', '-f', '{{.State.Status}}')} 2>/dev/null) in ` +
+    `'') kill "$MAINPID" 2>/dev/null;; ` +
+    `exited|removing|dead) ;; ` +
+    `*) ${docker('stop', '-t', String(timeout))} >/dev/null 2>&1;; ` +
+    `esac; sleep 0.5; done`
+  );
 }
+
+/** Seconds TimeoutStopSec adds to docker stop's own timeout. */
+export const STOP_ALLOWANCE_S = 80;
 
 /** Handlebars' compile, passed in so that this module stays free of loading work. */
 export type Compile = (template: string, options: { noEscape: boolean; strict: boolean }) => (data: object) => string;
@@ -84,8 +100,11 @@ export function containerUnitRenderer(compile: Compile, template: string): UnitR
       runtimeService: unitText(ctx.runtimeService),
       slice: unitText(def.SystemdSlice),
       stopTimeout: ctx.stopTimeout,
-      // docker stop gets its own grace period, systemd a little more on top.
-      unitStopTimeout: ctx.stopTimeout + 20,
+      // docker stop gets its own grace period; on top, the time dockerd may
+      // still need to finish starting the container (a stop waits for that):
+      // up to 24 s for 30 containers on a loaded 2-core host. 90 s in all by
+      // default, systemd's own default; it only runs out when dockerd hangs.
+      unitStopTimeout: ctx.stopTimeout + STOP_ALLOWANCE_S,
       definitionPath: unitText(ctx.definitionFile),
       execStart: execLine(dockerRunArgs(def, ctx)),
       execStop: execLine(['/bin/sh', '-c', stopScript(ctx.dockerBin, ctx.stopTimeout, ctr)]),

@@ -57,5 +57,8 @@ export const remove = defineOperation<DeleteRequest, void>({
   query: querySchema(['keep-volumes']),
   mutates: true,
   parse: (raw) => ({ ...parseId(raw), KeepVolumes: queryFlag(raw, 'keep-volumes') }),
-  run: (host, req) => host.locks.with(req.Id, () => deleteContainer(host, req.Id, req.KeepVolumes)),
+  run: async (host, req) => {
+    await host.locks.with(req.Id, () => deleteContainer(host, req.Id, req.KeepVolumes));
+    await host.removeTargetIfUnused();
+  },
 });

@@ -51,7 +51,7 @@ export function applyStoredLinks(host: Host, id: string): Promise<AppliedLinks |
     const c = await host.docker.inspect(containerNameOf(id));
     if (!c?.Running || !c.Pid) return undefined;
     const links = await host.store.readLinks(id);
-    return host.net.apply({ pid: c.Pid, ip: c.IPAddress, gateway: c.Gateway }, links);
+    return host.net.apply({ pid: c.Pid, containerId: c.Id, ip: c.IPAddress, gateway: c.Gateway }, links);
   });
 }
 

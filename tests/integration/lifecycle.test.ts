@@ -170,4 +170,18 @@ test('delete: stopped, disabled, unit, state and env gone, port released', async
   assert.match(again.stderr, /^gear: web-1: container web-1 is not installed\n$/);
 });
 
+test('the last delete takes gear.target with it; the next start brings it back', async () => {
+  const installed = JSON.parse((await gear(H, ['list-units', '--all', '--json'])).stdout).Containers.map((c: { Id: string }) => c.Id);
+  if (installed.length) assert.is((await gear(H, ['delete', ...installed])).code, 0);
+  const targetFiles = 'ls /etc/systemd/system/gear.target /etc/systemd/system/multi-user.target.wants/gear.target /etc/systemd/system/gear.target.wants 2>/dev/null; true';
+  assert.is((await sh(H, targetFiles)).trim(), '', 'no gear.target, no link to it, no .wants');
+  const r = await gear(H, ['install', 'test/web', 'again-1', '--start']);
+  assert.is(r.code, 0, r.stderr);
+  assert.is((await sh(H, 'systemctl is-enabled gear.target')).trim(), 'enabled');
+  assert.is((await sh(H, 'systemctl is-active ctr-again-1')).trim(), 'active');
+  assert.is((await sh(H, 'ls /etc/systemd/system/gear.target.wants')).trim(), 'ctr-again-1.service');
+  assert.is((await gear(H, ['delete', 'again-1'])).code, 0);
+  assert.is((await sh(H, targetFiles)).trim(), '');
+});
+
 test.run();

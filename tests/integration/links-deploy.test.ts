@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -108,12 +109,23 @@ test('bad descriptors are rejected before anything is installed, naming the fiel
 
 let current = '';
 
+test('the resolved file has the mode of its source (0600 when it holds environment values)', async () => {
+  write('empty.json', { containers: [{ name: 'none', image: 'test/web', count: 0 }] });
+  chmodSync(join(dir, 'empty.json'), 0o640);
+  const r = await cli(['deploy', 'empty.json', ipA]);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(statSync(join(dir, written(r))).mode & 0o777, 0o640);
+  assert.equal(readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], 'no temp file left');
+});
+
 test('deploy a two-tier app over two hosts: placement, ports and every link end to end', async () => {
   write('app.json', app);
   const r = await cli(['deploy', 'app.json', ipA, ipB]);
   assert.is(r.code, 0, r.stderr);
   current = written(r);
   assert.match(current, /^app\.json\.[0-9]{8}-[0-9]{6}$/);
+  // It holds environment values: readable by its owner only, whatever app.json's mode.
+  assert.is(statSync(join(dir, current)).mode & 0o777, 0o600);
   const d = load(current);
   assert.equal(d.Instances.map((i) => `${i.Id}@${i.On}`), [`dweb-1@${ipA}`, `dweb-2@${ipB}`, `ddb-1@${ipA}`]);
   assert.equal(await units(), [`ddb-1@${ipA}:active`, `dweb-1@${ipA}:active`, `dweb-2@${ipB}:active`]);
@@ -125,7 +137,7 @@ test('deploy a two-tier app over two hosts: placement, ports and every link end 
   // Stable loopback addresses, one per target instance.
   assert.equal(d.Instances.map((i) => i.Ports[0]!.Target), [{ Host: '127.0.0.2', Port: 8080 }, { Host: '127.0.0.2', Port: 8081 }, { Host: '127.0.0.2', Port: 8082 }]);
   assert.is(await checkAllLinks(d), 6, 'two webs, three links each');
-  const status = await cli(['status', '--with', current]);
+  const status = await cli(['status', '--with', current, ipA, ipB]);
   assert.is(status.code, 0, status.stderr);
   assert.is(status.stdout.match(/Active: active \(running\)/g)?.length, 3);
 });
@@ -184,17 +196,54 @@ test('a failure halfway reports what was not done; deploying the written file ag
   assert.is(await checkAllLinks(load(current)), 6, 'two webs, three links each');
 });
 
+test('an instance on a host not named is reported and never contacted, by deploy and by --with', async () => {
+  // A listener standing in for "somewhere else": it must see no connection (so no token) at all.
+  let connections = 0;
+  const server = createServer((sock) => {
+    connections++;
+    sock.destroy();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const elsewhere = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const d = load(current);
+    const stray = { ...structuredClone(d.Instances.find((i) => i.Id === 'dweb-1')!), Id: 'dweb-9', On: elsewhere };
+    delete stray.Links;
+    write('stray.json', { ...d, Instances: [...d.Instances, stray] });
+    const r = await cli(['deploy', 'stray.json', ipA, ipB]);
+    assert.is(r.code, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`not done: dweb-9 on ${elsewhere.replace(/\./g, '\\.')}: not contacted, .* is not among the hosts named`));
+    const resolved = load(written(r));
+    assert.equal(resolved.Instances.filter((i) => i.Id === 'dweb-9').map((i) => [i.On, (i as { Remove?: boolean }).Remove]), [[elsewhere, true]]);
+    // The rest was deployed as before: the same three instances, running.
+    assert.equal(await units(), [`ddb-1@${ipA}:active`, `dweb-1@${ipA}:active`, `dweb-2@${ipB}:active`]);
+    write('stray.json', { ...d, Instances: [...d.Instances, stray] });
+    const status = await cli(['status', '--with', 'stray.json', ipA, ipB]);
+    assert.is(status.code, 1);
+    assert.is(status.stdout.match(/Active: active \(running\)/g)?.length, 3);
+    assert.match(status.stderr, new RegExp(`^gear: ${elsewhere.replace(/\./g, '\\.')}/dweb-9: not contacted: its host is not among the hosts named$`, 'm'));
+    // --with names no host: nothing is contacted, and the error says which hosts the file names.
+    const none = await cli(['stop', '--with', 'stray.json']);
+    assert.is(none.code, 1);
+    assert.match(none.stderr, /name the hosts to contact after --with stray\.json .*its instances are on: /);
+    assert.equal(await units(), [`ddb-1@${ipA}:active`, `dweb-1@${ipA}:active`, `dweb-2@${ipB}:active`]);
+    assert.is(connections, 0, 'no connection reached the host that was not named');
+  } finally {
+    server.close();
+  }
+});
+
 test('stop, start and delete --with the deployment', async () => {
-  const stop = await cli(['stop', '--with', current]);
+  const stop = await cli(['stop', '--with', current, ipA, ipB]);
   assert.is(stop.code, 0, stop.stderr);
   assert.is(stop.stdout.match(/stopped/g)?.length, 3);
-  assert.is((await cli(['start', '--with', current])).code, 0);
+  assert.is((await cli(['start', '--with', current, ipA, ipB])).code, 0);
   assert.is(await checkAllLinks(load(current)), 6, 'the links are back with the containers');
-  const del = await cli(['delete', '--with', current]);
+  const del = await cli(['delete', '--with', current, ipB, ipA]);
   assert.is(del.code, 0, del.stderr);
   assert.equal(await units(), []);
   assert.ok(existsSync(join(dir, current)));
-  assert.match((await cli(['status', '--with', 'app.json'])).stderr, /no instances/);
+  assert.match((await cli(['status', '--with', 'app.json', ipA])).stderr, /no instances/);
 });
 
 test.run();

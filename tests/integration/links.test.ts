@@ -40,7 +40,22 @@ test('install -n: inside the container on A, 127.0.0.2:8081 reaches the containe
   assert.match(rules, /-A GEAR-LINKS-SNAT .*-j SNAT --to-source 172\./);
   assert.not.match(await sh(A, 'iptables-save -t nat'), /GEAR-LINKS/, 'the host namespace is untouched');
   assert.match(await sh(A, `cat /var/lib/gear/links/lk-a.json`), new RegExp(`"ToHost": "${ipB}"`));
-  assert.match(await sh(A, 'journalctl -u ctr-lk-a -o cat --no-pager'), /lk-a: 1 link applied \(2 rules\)/);
+  assert.match(await sh(A, 'journalctl -u ctr-lk-a -o cat --no-pager'), /lk-a: 1 link applied \(3 rules\)/);
+});
+
+test('route_localnet comes with kube-proxy\'s guard (CVE-2020-8558) from the same batch, seen by iptables-save; a lost guard is restored', async () => {
+  const pid = await pidOf(A, 'lk-a');
+  const guard = '-A GEAR-LINKS-GUARD -d 127.0.0.0/8 ! -i lo -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP';
+  const filter = await sh(A, `nsenter -t ${pid} -n iptables-save -t filter`);
+  assert.ok(filter.split('\n').includes(guard), filter);
+  assert.ok(filter.split('\n').includes('-A INPUT -j GEAR-LINKS-GUARD'), filter);
+  assert.is((await sh(A, `nsenter -t ${pid} -n cat /proc/sys/net/ipv4/conf/all/route_localnet`)).trim(), '1');
+  // A guard that went missing comes back with the next apply.
+  await sh(A, `nsenter -t ${pid} -n iptables -D ${guard.slice(3)}`);
+  const again = await gear(A, ['link', '-n', `127.0.0.2:8081:${ipB}:${portB}`, 'lk-a']);
+  assert.is(again.code, 0, again.stderr);
+  assert.ok((await sh(A, `nsenter -t ${pid} -n iptables-save -t filter`)).split('\n').includes(guard));
+  assert.not.match(await sh(A, 'iptables-save -t filter'), /GEAR-LINKS/, 'the host namespace is untouched');
 });
 
 test('a linked unit applies its links in ExecStartPost and passes systemd-analyze verify; other units have no hook', async () => {

@@ -356,6 +356,25 @@ test("INSTALL --start, then UNINSTALL --purge: not a file of gear's is left", as
   assert.is(await httpGet(`http://${ip}:${port}/`, 1000), undefined);
 });
 
+test("a container called gear that is not from a gear image is someone else's: the unit's start and UNINSTALL leave it alone", async () => {
+  await sh(H, `docker rm -f ${NAME} >/dev/null 2>&1; docker run -d --name ${NAME} test/web >/dev/null`);
+  try {
+    const install = await runLabel('INSTALL');
+    assert.is(install.code, 0, install.stderr);
+    // The agent's run fails on the name clash; its ExecStartPre removes only a container with gear's label.
+    await run(H, ['systemctl', 'start', 'gear']);
+    await new Promise((r) => setTimeout(r, 3000));
+    const u = await runLabel('UNINSTALL');
+    assert.is(u.code, 0, u.stderr);
+    assert.match(u.stderr, new RegExp(`container ${NAME} is not from a gear image \\(no io\\.gear\\.spc label\\): left alone`));
+    assert.is((await sh(H, `docker inspect -f '{{.State.Running}} {{.Config.Image}}' ${NAME}`)).trim(), 'true test/web');
+    // gear's own containers carry the label, inherited from the image.
+    assert.match(await sh(H, "docker image inspect -f '{{index .Config.Labels \"io.gear.spc\"}}' gear"), /gear agent/);
+  } finally {
+    await sh(H, `docker rm -f ${NAME} >/dev/null 2>&1 || true`);
+  }
+});
+
 test('atomic install --system: the exported files render as atomic renders them, and runc runs the agent', async () => {
   const name = 'gear-sys';
   const dest = `/var/lib/containers/atomic/${name}.0`;

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseLinkFlag, presentJumps, restoreBatch, ruleLines, validateNetworkLinks, verifyRules, type LinkRules } from '../../src/model/links.js';
+import { parseLinkFlag, pidProblem, presentJumps, restoreBatch, ruleLines, validateNetworkLinks, verifyRules, type LinkRules } from '../../src/model/links.js';
 import { parseLinkRequest } from '../../src/operations/links.js';
 import { configFromEnv } from '../../src/host/config.js';
 
@@ -85,8 +85,17 @@ test('the batch declares gear\'s chains, adds only missing jumps, one DNAT per l
     '-A GEAR-LINKS-SNAT -d 10.250.0.3/32 -p tcp -m tcp --dport 4001 -j SNAT --to-source 172.17.0.2',
     '-A GEAR-LINKS-SNAT -d 172.17.0.1/32 -p tcp -m tcp --dport 4500 -j SNAT --to-source 172.17.0.2',
     'COMMIT',
+    // route_localnet's guard (CVE-2020-8558), in the same batch: 127.x arriving from outside is dropped.
+    '*filter',
+    ':GEAR-LINKS-GUARD - [0:0]',
+    '-A INPUT -j GEAR-LINKS-GUARD',
+    '-A GEAR-LINKS-GUARD -d 127.0.0.0/8 ! -i lo -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP',
+    'COMMIT',
     '',
   ]);
+  // The guard's jump, when present, is not added twice; the guard itself is always there, links or not.
+  assert.not.match(restoreBatch(rules, new Set(['-A INPUT -j GEAR-LINKS-GUARD'])), /-A INPUT /);
+  assert.match(restoreBatch({ containerIp: '172.17.0.2', links: [] }, new Set()), /^-A GEAR-LINKS-GUARD -d 127\.0\.0\.0\/8 ! -i lo .* -j DROP$/m);
   // No links: the chains are declared (emptied) and nothing else.
   assert.not.match(restoreBatch({ containerIp: '172.17.0.2', links: [] }, new Set()), /-A GEAR-LINKS /);
 });
@@ -96,8 +105,8 @@ test('100 links make one batch of 100 DNAT rules', () => {
     containerIp: '172.17.0.2',
     links: Array.from({ length: 100 }, (_, i) => ({ FromHost: '127.0.0.2', FromPort: 10000 + i, ToHost: '10.0.0.9', ToPort: 20000 + i, ToIp: '10.0.0.9' })),
   };
-  assert.is(ruleLines(many).filter((l) => l.includes('DNAT')).length, 100);
-  assert.is(restoreBatch(many, new Set()).split('\n').filter((l) => l === 'COMMIT').length, 1);
+  assert.is(ruleLines(many).filter((l) => l.includes('-j DNAT')).length, 100);
+  assert.is(restoreBatch(many, new Set()).split('\n').filter((l) => l === 'COMMIT').length, 2, 'one batch: nat and filter');
 });
 
 const saved = (extra: string[] = []) =>
@@ -118,14 +127,32 @@ const saved = (extra: string[] = []) =>
     '-A GEAR-LINKS-SNAT -d 172.17.0.1/32 -p tcp -m tcp --dport 4500 -j SNAT --to-source 172.17.0.2',
     ...extra,
     'COMMIT',
+    '*filter',
+    ':INPUT ACCEPT [0:0]',
+    ':GEAR-LINKS-GUARD - [0:0]',
+    '-A INPUT -j GEAR-LINKS-GUARD',
+    // conntrack states in another order: still the same rule.
+    '-A GEAR-LINKS-GUARD -d 127.0.0.0/8 ! -i lo -m conntrack ! --ctstate ESTABLISHED,RELATED,DNAT -j DROP',
+    'COMMIT',
   ].join('\n');
 
 test('the read-back check: what landed is exactly what was meant', () => {
   assert.equal(verifyRules(saved(), rules), []);
-  assert.equal(presentJumps(saved()).size, 3);
+  assert.equal(presentJumps(saved()).size, 4);
+  assert.equal(verifyRules(saved().replace(/^-A GEAR-LINKS-GUARD .*$/m, ''), rules), ['1 expected rule is missing'], 'a missing guard is an error');
+  assert.equal(verifyRules(saved().replace('-A INPUT -j GEAR-LINKS-GUARD', ''), rules), ['INPUT has 0 jumps to GEAR-LINKS-GUARD, expected 1']);
   assert.equal(verifyRules(saved().replace('--dport 9 ', '--dport 10 '), rules), ['1 expected rule is missing', '1 unexpected rule is present']);
   assert.equal(verifyRules(saved(['-A OUTPUT -j GEAR-LINKS']), rules), ['OUTPUT has 2 jumps to GEAR-LINKS, expected 1']);
-  assert.equal(verifyRules('*nat\nCOMMIT\n', { containerIp: 'x', links: [] }).length, 3);
+  assert.equal(verifyRules('*nat\nCOMMIT\n', { containerIp: 'x', links: [] }).length, 5);
+});
+
+test('a pid that is no longer the container\'s is refused before nsenter', () => {
+  const id = 'a'.repeat(64);
+  const ok = { pid: 42, containerId: id, netns: 'net:[4026532300]', hostNetns: 'net:[4026531992]', cgroup: `0::/system.slice/docker-${id}.scope\n` };
+  assert.is(pidProblem(ok), undefined);
+  assert.match(pidProblem({ ...ok, netns: ok.hostNetns })!, /pid 42 is in the host's network namespace/);
+  assert.match(pidProblem({ ...ok, cgroup: '0::/system.slice/cron.service\n' })!, /pid 42 is no longer a process of container aaaaaaaaaaaa \(the pid was reused\)/);
+  assert.match(pidProblem({ ...ok, netns: undefined })!, /pid 42 is gone/);
 });
 
 test('the command linked units run: GEAR_SELF_BIN, else this node and bundle, else (SPC) the host wrapper', () => {

@@ -47,7 +47,7 @@ test('shellWord: plain words stay bare, anything else is single-quoted for /bin/
 
 test('a docker binary with odd characters is quoted for the shell and for systemd in ExecStop', () => {
   const unit = render(def, { ...ctx, dockerBin: "/opt/my docker's/docker" });
-  assert.match(unit, / do '\/opt\/my docker'\\\\''s\/docker' stop -t 10 ctr-web-1 /m);
+  assert.match(unit, / '\/opt\/my docker'\\\\''s\/docker' stop -t 10 ctr-web-1 /m);
 });
 
 test('the unit runs docker in the foreground with ports, env file, volumes and image', () => {
@@ -56,13 +56,16 @@ test('the unit runs docker in the foreground with ports, env file, volumes and i
   assert.match(unit, /^ExecStopPost=-\/usr\/bin\/docker rm -f ctr-web-1$/m);
   // Nothing but the run itself on the start path: no docker process before it.
   assert.not.match(unit, /^ExecStartPre=/m);
-  assert.match(unit, /^ExecStop=\/bin\/sh -c "while kill -0 \\"\$\$MAINPID\\" 2>\/dev\/null; do \/usr\/bin\/docker stop -t 10 ctr-web-1 >\/dev\/null 2>&1 \|\| kill \\"\$\$MAINPID\\" 2>\/dev\/null; sleep 0.2; done"$/m);
+  assert.match(
+    unit,
+    /^ExecStop=\/bin\/sh -c "while kill -0 \\"\$\$MAINPID\\" 2>\/dev\/null; do case \$\$\(\/usr\/bin\/docker inspect --type container -f '\{\{.State.Status\}\}' ctr-web-1 2>\/dev\/null\) in ''\) kill \\"\$\$MAINPID\\" 2>\/dev\/null;; exited\|removing\|dead\) ;; \*\) \/usr\/bin\/docker stop -t 10 ctr-web-1 >\/dev\/null 2>&1;; esac; sleep 0.5; done"$/m,
+  );
   assert.match(unit, /^Requires=docker.service$/m);
   assert.match(unit, /^After=docker.service network-online.target$/m);
   assert.match(unit, /^Restart=on-failure$/m);
   assert.match(unit, /^Slice=gear.slice$/m);
   assert.match(unit, /^WantedBy=gear.target$/m);
-  assert.match(unit, /^TimeoutStopSec=30$/m);
+  assert.match(unit, /^TimeoutStopSec=90$/m);
 });
 
 test('every line of the unit is a comment, a section, a setting or blank', () => {

@@ -1,0 +1,65 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+
+const WORKER = join(dirname(fileURLToPath(import.meta.url)), '../fixtures/lock-worker.ts');
+
+/** A lock left by a process that is gone: a pid no process has (pid_max is at most 2^22). */
+function staleLock(dir: string, name: string): void {
+  mkdirSync(`${dir}/locks/${name}.lock`, { recursive: true });
+  writeFileSync(`${dir}/locks/${name}.lock/owner`, '4194305 1 0123abcd\n');
+}
+
+/** Holders, in log order, must alternate +A -A +B -B ...: never two inside at once. */
+function overlaps(log: string): string[] {
+  const bad: string[] = [];
+  let inside: string | undefined;
+  for (const line of log.trim().split('\n')) {
+    const pid = line.slice(1);
+    if (line[0] === '+') {
+      if (inside !== undefined) bad.push(`${pid} entered while ${inside} held the lock`);
+      inside = pid;
+    } else inside = undefined;
+  }
+  return bad;
+}
+
+test('many processes breaking one stale lock at once: never two holders', async () => {
+  const contenders = 8;
+  for (let round = 0; round < 3; round++) {
+    const dir = mkdtempSync(join(tmpdir(), 'gear-locks-'));
+    try {
+      staleLock(dir, 'web');
+      const start = `${dir}/go`;
+      const procs = Array.from({ length: contenders }, () =>
+        spawn(process.execPath, ['--import', 'tsx', WORKER, dir, 'web', start], { stdio: ['ignore', 'ignore', 'pipe'] }),
+      );
+      const exits = procs.map(
+        (p) =>
+          new Promise<string>((resolve) => {
+            let err = '';
+            p.stderr!.on('data', (d) => (err += d));
+            p.on('exit', (code) => resolve(code === 0 ? '' : `exit ${code}: ${err}`));
+          }),
+      );
+      // Let every worker load and poll, then release them together.
+      await new Promise((r) => setTimeout(r, 1500));
+      writeFileSync(start, '');
+      const errors = (await Promise.all(exits)).filter(Boolean);
+      assert.equal(errors, []);
+      const log = readFileSync(`${dir}/log`, 'utf8');
+      assert.equal(overlaps(log), [], log);
+      assert.is(log.trim().split('\n').length, 2 * contenders);
+      // Nothing held afterwards: the lock itself is gone.
+      assert.not.ok(readdirSync(`${dir}/locks`).includes('web.lock'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+});
+
+test.run();
