@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GEAR, TEST_HOST as A, curl, eventually, gear, hostIp, makeCertificate, putFile, run, sh, startAgent, stopAgent } from './harness.js';
 
-// The agent's doors (docs/security-agent.md): which listener lets what in.
+// The agent's doors (docs/security.md): which listener lets what in.
 // Agent A listens on its network address in plain HTTP (--insecure-plaintext,
 // so that raw sockets from the machine reach a token-protected listener), on
 // loopback, and on its unix socket; agent B serves TLS with a certificate
