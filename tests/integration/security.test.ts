@@ -206,6 +206,39 @@ test('logs: 50 followers (streamed and JSON) that disconnect leave no journalctl
   assert.ok(left, `journalctl left behind: ${await sh(A, 'pgrep -a -x journalctl || true')}`);
 });
 
+test('logs: a client that does not read holds the journal reader back, not the agent\'s memory; leaving ends it', async () => {
+  // 8000 lines of 200 bytes (under journald's burst limit of 10000): 1.6 MB
+  // of text, about 12 MB of journal JSON for the agent to read, far beyond
+  // what the socket and pipe buffers hold.
+  const cmd = 'trap "exit 0" TERM; i=0; pad=$(printf "%0190d" 0); while [ $i -lt 8000 ]; do echo "chatty $i $pad"; i=$((i+1)); done; while :; do sleep 1; done';
+  const built = await run(A, ['sh', '-c', 'docker build -q -t test/chatty - >/dev/null'], { input: `FROM test/web\nCMD ${JSON.stringify(['sh', '-c', cmd])}\n` });
+  assert.is(built.code, 0, built.stderr);
+  await startAgent(A, ['--listen', '127.0.0.1:43273', '--log-stream-seconds', '600']);
+  try {
+    assert.is((await curl(A, [...SOCK, ...JSON_TYPE, '-X', 'PUT', 'http://agent/container/chatty', '-d', '{"Image":"test/chatty","Started":true}'])).status, 204);
+    const logged = await eventually(async () => Number((await sh(A, 'journalctl -u ctr-chatty -o cat | grep -c "^chatty " || true')).trim()) >= 8000, 60_000, 500);
+    assert.ok(logged, 'the container wrote its 8000 lines to the journal');
+    assert.is((await sh(A, 'pgrep -c -x journalctl || true')).trim(), '0');
+    // A reader of 1 KB/s: the agent must wait for it, with journalctl blocked behind a full pipe.
+    await sh(A, `curl -s --limit-rate 1k ${SOCK.join(' ')} 'http://agent/container/chatty/log?lines=8000' > /tmp/slow.out 2>&1 & echo $! > /tmp/slow.pid`);
+    await new Promise((r) => setTimeout(r, 8000));
+    const pending = (await sh(A, 'pgrep -x journalctl || true')).trim();
+    assert.ok(pending, 'journalctl is still there, held back by the slow reader (without backpressure it is read dry and exits in a second or two)');
+    const received = Number((await sh(A, 'stat -c %s /tmp/slow.out')).trim());
+    assert.ok(received < 1_000_000, `the slow client has read ${received} bytes of 1.6 MB`);
+    // The client leaves: its journal reader ends with it.
+    await sh(A, 'kill $(cat /tmp/slow.pid)');
+    const gone = await eventually(async () => (await sh(A, 'pgrep -c -x journalctl || true')).trim() === '0', 10_000, 100);
+    assert.ok(gone, `journalctl left behind: ${await sh(A, 'pgrep -a -x journalctl || true')}`);
+    // A client that reads gets every line.
+    const all = await run(A, ['sh', '-c', `curl -s ${SOCK.join(' ')} 'http://agent/container/chatty/log?lines=8000' | grep -c '^.*chatty '`]);
+    assert.is(all.stdout.trim(), '8000');
+  } finally {
+    await curl(A, [...SOCK, '-X', 'DELETE', 'http://agent/container/chatty']);
+    await stopAgent(A);
+  }
+});
+
 test('logs: lines is capped, followers are bounded (429), every form ends at the time limit', async () => {
   await startAgent(A, ['--listen', '127.0.0.1:43273', '--log-stream-seconds', '3', '--max-log-streams', '2']);
   const big = await curl(A, [...bearer(), `${LOCAL}/container/logs-1/log?lines=10001`]);
