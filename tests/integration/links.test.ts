@@ -58,6 +58,50 @@ test('route_localnet comes with kube-proxy\'s guard (CVE-2020-8558) from the sam
   assert.not.match(await sh(A, 'iptables-save -t filter'), /GEAR-LINKS/, 'the host namespace is untouched');
 });
 
+test('the guard at work: a neighbour\'s SYN to a service on 127.0.0.1 inside the linked container is dropped, and answered without the guard', async () => {
+  const pid = await pidOf(A, 'lk-a');
+  const ip = (await sh(A, "docker inspect -f '{{.NetworkSettings.IPAddress}}' ctr-lk-a")).trim();
+  // A service only the container itself should reach.
+  await sh(A, 'docker exec ctr-lk-a sh -c "mkdir -p /tmp/private && echo private > /tmp/private/index.html && httpd -p 127.0.0.1:9999 -h /tmp/private"');
+  // Count, in the container's namespace, SYNs for it arriving on eth0 and the answers it sends.
+  const count = (rule: string) => sh(A, `nsenter -t ${pid} -n iptables -I ${rule}`);
+  await count('INPUT -i eth0 -d 127.0.0.1 -p tcp --dport 9999 --syn');
+  await count('OUTPUT -o eth0 -s 127.0.0.1 -p tcp --sport 9999');
+  const counters = async () => {
+    const out = await sh(A, `nsenter -t ${pid} -n iptables -L -v -n -x`);
+    const packets = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);
+    return {
+      syn: packets(/^\s*(\d+)\s+\d+\s+(?:tcp|6)\s+--\s+eth0\s+\*\s+\S+\s+127\.0\.0\.1\s+tcp dpt:9999/m),
+      answered: packets(/^\s*(\d+)\s+\d+\s+(?:tcp|6)\s+--\s+\*\s+eth0\s+127\.0\.0\.1\s+\S+\s+tcp spt:9999/m),
+      dropped: packets(/^Chain GEAR-LINKS-GUARD[^\n]*\n[^\n]*\n\s*(\d+)/m),
+    };
+  };
+  // A neighbour on the container's network sends to 127.0.0.1 through the
+  // linked container's address, as an attacker on that network would (its
+  // own kernel must be told to route 127.0.0.1 out of eth0).
+  const probe = () =>
+    run(A, ['docker', 'run', '--rm', '--cap-add', 'NET_ADMIN', '--sysctl', 'net.ipv4.conf.all.route_localnet=1', 'test/web', 'sh', '-c',
+      `ip route del local 127.0.0.0/8 dev lo table local; ip route del local 127.0.0.1 dev lo table local; ip route add 127.0.0.1/32 via ${ip} dev eth0; timeout 3 wget -qO- http://127.0.0.1:9999/`]);
+  const before = await counters();
+  assert.not.ok((await probe()).stdout.includes('private'));
+  const guarded = await counters();
+  assert.ok(guarded.syn > before.syn, `the neighbour's SYNs reached the container (${JSON.stringify(guarded)})`);
+  assert.ok(guarded.dropped > before.dropped, `the guard dropped them (${JSON.stringify(guarded)})`);
+  assert.is(guarded.answered, before.answered, 'the service never answered');
+  // The control: without the guard's jump, the same SYNs reach the service and it answers.
+  await sh(A, `nsenter -t ${pid} -n iptables -D INPUT -j GEAR-LINKS-GUARD`);
+  try {
+    await probe();
+    const open = await counters();
+    assert.ok(open.answered > guarded.answered, `without the guard the service answers from outside (${JSON.stringify(open)})`);
+  } finally {
+    // gear link puts the guard back (tested above); the counting rules go.
+    assert.is((await gear(A, ['link', '-n', `127.0.0.2:8081:${ipB}:${portB}`, 'lk-a'])).code, 0);
+    await sh(A, `nsenter -t ${pid} -n iptables -D INPUT -i eth0 -d 127.0.0.1 -p tcp --dport 9999 --syn; nsenter -t ${pid} -n iptables -D OUTPUT -o eth0 -s 127.0.0.1 -p tcp --sport 9999`);
+  }
+  assert.ok((await sh(A, `nsenter -t ${pid} -n iptables-save -t filter`)).includes('-A INPUT -j GEAR-LINKS-GUARD'));
+});
+
 test('a linked unit applies its links in ExecStartPost and passes systemd-analyze verify; other units have no hook', async () => {
   const unit = await sh(A, 'systemctl cat ctr-lk-a');
   assert.match(unit, /^ExecStartPost=\S+ \S+ apply-links --state-dir \/var\/lib\/gear lk-a$/m);
