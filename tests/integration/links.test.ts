@@ -78,10 +78,12 @@ test('the guard at work: a neighbour\'s SYN to a service on 127.0.0.1 inside the
   };
   // A neighbour on the container's network sends to 127.0.0.1 through the
   // linked container's address, as an attacker on that network would (its
-  // own kernel must be told to route 127.0.0.1 out of eth0).
+  // own kernel must be told to route 127.0.0.1 out of eth0). The echo
+  // keeps sh as PID 1: timeout(1) as PID 1 could not end wget (signals to
+  // PID 1 are ignored), which then waited out TCP's own 2 minutes.
   const probe = () =>
     run(A, ['docker', 'run', '--rm', '--cap-add', 'NET_ADMIN', '--sysctl', 'net.ipv4.conf.all.route_localnet=1', 'test/web', 'sh', '-c',
-      `ip route del local 127.0.0.0/8 dev lo table local; ip route del local 127.0.0.1 dev lo table local; ip route add 127.0.0.1/32 via ${ip} dev eth0; timeout 3 wget -qO- http://127.0.0.1:9999/`]);
+      `ip route del local 127.0.0.0/8 dev lo table local; ip route del local 127.0.0.1 dev lo table local; ip route add 127.0.0.1/32 via ${ip} dev eth0; timeout 3 wget -qO- http://127.0.0.1:9999/; echo "wget: $?"`]);
   const before = await counters();
   assert.not.ok((await probe()).stdout.includes('private'));
   const guarded = await counters();
