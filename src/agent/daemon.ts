@@ -5,7 +5,7 @@ import { createServer as createTlsServer } from 'node:https';
 import { dirname } from 'node:path';
 import { tagRequest, type ListenerPolicy } from '../api/guard.js';
 import { DEFAULT_LISTEN, DEFAULT_SOCKET, beyondLoopback, defaultTokenPath, ensureTokenFile, parseListenAddress, readTokenFile, type ListenAddress } from '../api/listen.js';
-import { buildServer } from '../api/server.js';
+import { BODY_LIMIT, buildServer } from '../api/server.js';
 import { configFromEnv } from '../host/config.js';
 import { Host } from '../host/context.js';
 import { invalid } from '../model/errors.js';
@@ -108,6 +108,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       app.routing(req, res);
     };
     const server = policy.kind === 'tcp' && policy.scheme === 'https' ? createTlsServer({ ...serverOptions, ...tls }, handler) : createServer(serverOptions, handler);
+    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => askedToContinue(req, res, handler));
     await listen(server, address);
     servers.push(server);
   }
@@ -155,4 +156,22 @@ async function listen(server: Server, address: ListenAddress): Promise<void> {
     if (umask !== undefined) process.umask(umask);
   }
   if (address.kind === 'unix') await chmod(address.path, 0o600);
+}
+
+/**
+ * A client that asks before it sends its body (`Expect: 100-continue`; curl
+ * does above 1 MB) and declares one larger than the agent reads is told 413
+ * at once: it never sends the body. Answering 413 only after it has started
+ * (as Node does when told to continue) races the client's upload: the agent
+ * closes the connection, and a busy client could lose the answer to a reset
+ * while still sending. Nothing is read or run, so no listener check is needed first.
+ */
+function askedToContinue(req: IncomingMessage, res: ServerResponse, handler: (req: IncomingMessage, res: ServerResponse) => void): void {
+  if (Number(req.headers['content-length']) > BODY_LIMIT) {
+    res.writeHead(413, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
+    res.end(JSON.stringify({ Message: `request body is larger than ${BODY_LIMIT} bytes` }));
+    return;
+  }
+  res.writeContinue();
+  handler(req, res);
 }

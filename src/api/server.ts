@@ -23,6 +23,9 @@ export interface ServerOptions {
   log?: (line: string) => void;
 }
 
+/** The largest request body the agent reads. */
+export const BODY_LIMIT = 1024 * 1024;
+
 type AnyOperation = Operation<unknown, unknown>;
 
 /** What the client asked for in Accept. */
@@ -82,7 +85,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const log = opts.log ?? (() => undefined);
   const app = Fastify({
     logger: false,
-    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    bodyLimit: opts.bodyLimit ?? BODY_LIMIT,
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   });
