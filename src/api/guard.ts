@@ -54,11 +54,11 @@ export function refusal(req: IncomingMessage, names: Set<string>): Refusal | und
     if (!host) return { status: 400, message: 'a Host header is required' };
     if (!isIP(host) && host !== 'localhost' && !names.has(host))
       return { status: 403, message: `unexpected Host ${JSON.stringify(h.host)}: use an IP address, localhost, or a name given to gear daemon --server-name` };
-    if (h.origin !== undefined && h.origin !== `${policy.scheme}://${h.host}`)
-      return { status: 403, message: `cross-origin request refused (Origin ${JSON.stringify(h.origin)})` };
-  } else if (h.origin !== undefined) {
-    return { status: 403, message: `cross-origin request refused (Origin ${JSON.stringify(h.origin)})` };
   }
+  // The agent's own origin (TCP only; nothing a browser loads comes from the unix socket).
+  const own = policy.kind === 'tcp' ? `${policy.scheme}://${h.host}` : undefined;
+  if (h.origin !== undefined && h.origin !== own)
+    return { status: 403, message: `cross-origin request refused (Origin ${JSON.stringify(h.origin)})` };
   const site = h['sec-fetch-site'];
   if (site === 'cross-site' || site === 'same-site') return { status: 403, message: `cross-site request refused (Sec-Fetch-Site: ${site})` };
   // A browser's simple request (text/plain, form types) needs no preflight: only JSON, or no type (the seed's client), is read.

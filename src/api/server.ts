@@ -151,8 +151,8 @@ async function handle(opts: ServerOptions, op: AnyOperation, request: FastifyReq
 
   if (want.stream && op.mutates) return streamProgress(opts, op, req, reply);
 
-  const container = (request.params as Record<string, string> | undefined)?.id;
-  const execute = async () => outcomeOf(op, await runOp(opts, op, req, {}, container), request);
+  const container = containerOf(req);
+  const execute = async () => outcomeOf(op, await runOp(opts, op, req, {}), request);
   if (op.mutates && typeof id === 'string') {
     const fingerprint = requestFingerprint(request.method, request.url, request.body);
     return send(reply, await opts.requests.run(id, fingerprint, execute, { store: !op.secretResult, container }));
@@ -161,11 +161,15 @@ async function handle(opts: ServerOptions, op: AnyOperation, request: FastifyReq
 }
 
 /** Run an operation in the job queue; a deleted container's remembered answers go with it. */
-async function runOp(opts: ServerOptions, op: AnyOperation, req: unknown, progress: Progress, container: string | undefined): Promise<unknown> {
+async function runOp(opts: ServerOptions, op: AnyOperation, req: unknown, progress: Progress): Promise<unknown> {
   const result = await opts.jobs.run(() => op.run(opts.host, req, progress));
-  if (op === (operations.remove as unknown) && container) await opts.requests.forget(container);
+  const container = containerOf(req);
+  if (op.forgetsContainer && container) await opts.requests.forget(container);
   return result;
 }
+
+/** The container a parsed request names (its validated Id), if any. */
+const containerOf = (req: unknown) => (req as { Id?: unknown } | undefined)?.Id as string | undefined;
 
 /**
  * A mutating operation with Accept: text/plain;stream=true: 202 at once,
@@ -182,7 +186,7 @@ async function streamProgress(opts: ServerOptions, op: AnyOperation, req: unknow
     pull: (ref, p) => out.write(pullLine(ref, p)),
   };
   try {
-    const result = await runOp(opts, op, req, progress, (req as { Id?: string }).Id);
+    const result = await runOp(opts, op, req, progress);
     const headers = op.http?.headers?.(result) ?? {};
     for (const [k, v] of Object.entries(headers)) out.write(`${k}: ${v}\n`);
     const text = op.http?.text?.(result);
@@ -194,7 +198,7 @@ async function streamProgress(opts: ServerOptions, op: AnyOperation, req: unknow
 }
 
 /** Log requests served at once beyond which a new one gets 429 (each may hold a journalctl). */
-export const MAX_LOG_STREAMS = 64;
+const MAX_LOG_STREAMS = 64;
 
 /**
  * GET /container/:id/log. Streamed (Accept: text/plain;stream=true): 202 and

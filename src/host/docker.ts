@@ -63,7 +63,7 @@ export class DockerodeDocker implements Docker {
     try {
       stream = await api.pull(ref);
     } catch (err) {
-      const code = (err as { statusCode?: number }).statusCode;
+      const code = statusOf(err);
       const reason = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
       if (code === 404) throw notFound(`image ${ref} is not on this host and cannot be pulled: ${reason}`);
       throw failed(`image ${ref} is not on this host and cannot be pulled: ${reason}`);
@@ -102,7 +102,7 @@ export class DockerodeDocker implements Docker {
         Gateway: net.Gateway ?? '',
       };
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      if (statusOf(err) === 404) return undefined;
       throw failed(`docker: cannot inspect container ${name}: ${(err as Error).message}`);
     }
   }
@@ -111,7 +111,7 @@ export class DockerodeDocker implements Docker {
     try {
       await (await this.api).getContainer(name).remove({ force: true });
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode !== 404) throw failed(`docker: cannot remove ${name}: ${(err as Error).message}`);
+      if (statusOf(err) !== 404) throw failed(`docker: cannot remove ${name}: ${(err as Error).message}`);
     }
   }
 

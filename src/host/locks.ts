@@ -69,7 +69,7 @@ export class ContainerLocks {
       return await work();
     } finally {
       // It goes whole too: renamed aside, then removed, so no waiter ever sees it half gone.
-      await removeAside(path, 'released');
+      await releaseLock(path);
     }
   }
 
@@ -147,8 +147,8 @@ async function sweepTombstones(path: string): Promise<void> {
   }
 }
 
-async function removeAside(path: string, why: string): Promise<void> {
-  const aside = `${path}.${why}-${randomBytes(4).toString('hex')}`;
+async function releaseLock(path: string): Promise<void> {
+  const aside = `${path}.released-${randomBytes(4).toString('hex')}`;
   await fsp.rename(path, aside).then(
     () => fsp.rm(aside, { recursive: true, force: true }),
     () => undefined,

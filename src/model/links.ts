@@ -182,7 +182,7 @@ export function restoreBatch(r: LinkRules, presentJumps: Set<string>): string {
     const chains = Object.keys(TABLE_OF).filter((c) => TABLE_OF[c] === table);
     lines.push(`*${table}`, ...chains.map((c) => `:${c} - [0:0]`));
     for (const [from, to] of JUMPS) if (TABLE_OF[to] === table && !presentJumps.has(jumpLine(from, to))) lines.push(jumpLine(from, to));
-    lines.push(...ruleLines(r).filter((l) => TABLE_OF[l.split(' ')[1]!] === table), 'COMMIT');
+    lines.push(...(table === 'nat' ? natRuleLines(r) : [GUARD_RULE]), 'COMMIT');
   }
   return [...lines, ''].join('\n');
 }

@@ -79,7 +79,7 @@ export function stopScript(dockerBin: string, timeout: number, ctr: string): str
 }
 
 /** Seconds TimeoutStopSec adds to docker stop's own timeout. */
-export const STOP_ALLOWANCE_S = 80;
+const STOP_ALLOWANCE_S = 80;
 
 /** Handlebars' compile, passed in so that this module stays free of loading work. */
 export type Compile = (template: string, options: { noEscape: boolean; strict: boolean }) => (data: object) => string;

@@ -82,9 +82,9 @@ export interface NamedVolume {
 }
 
 /** Labels on every volume gear creates: whose it is and where it is mounted. */
-export const VOLUME_LABEL = 'io.gear.volume';
-export const CONTAINER_LABEL = 'io.gear.container';
-export const PATH_LABEL = 'io.gear.path';
+const VOLUME_LABEL = 'io.gear.volume';
+const CONTAINER_LABEL = 'io.gear.container';
+const PATH_LABEL = 'io.gear.path';
 
 /** The longest part of a volume's name taken from its path. */
 const SLUG_LENGTH = 40;

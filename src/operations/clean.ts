@@ -36,10 +36,7 @@ export async function cleanHost(host: Host): Promise<CleanResult> {
     const id = /^(.+)\.env$/.exec(f)?.[1];
     if (id && !installed.has(id)) suspects.add(id);
   }
-  for (const f of await host.fs.list(`${host.store.stateDir}/links`)) {
-    const id = /^([^.].*)\.json$/.exec(f)?.[1];
-    if (id && !installed.has(id)) suspects.add(id);
-  }
+  for (const id of await host.store.idsIn('links')) if (!installed.has(id)) suspects.add(id);
   for (const id of await host.store.idsIn('volumes')) if (!installed.has(id)) suspects.add(id);
   const reservations = await host.ports.all();
   for (const owner of reservations.values()) if (!installed.has(owner)) suspects.add(owner);

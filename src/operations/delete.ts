@@ -56,6 +56,7 @@ export const remove = defineOperation<DeleteRequest, void>({
   summary: 'Stop a container and remove its unit, state, env file, port reservations and volumes (?keep-volumes=true keeps the volumes)',
   query: querySchema(['keep-volumes']),
   mutates: true,
+  forgetsContainer: true,
   parse: (raw) => ({ ...parseId(raw), KeepVolumes: queryFlag(raw, 'keep-volumes') }),
   run: async (host, req) => {
     await host.locks.with(req.Id, () => deleteContainer(host, req.Id, req.KeepVolumes));

@@ -48,6 +48,8 @@ export interface Operation<Req, Res> {
   mutates: boolean;
   /** Its result carries environment values (secrets): never kept in the X-Request-Id store. */
   secretResult?: boolean;
+  /** Removes the container named by the request's Id: its answers in the X-Request-Id store go with it. */
+  forgetsContainer?: boolean;
   http?: HttpSpec<Res>;
   parse(raw: RawRequest): Req;
   run(host: Host, req: Req, progress: Progress): Promise<Res>;

@@ -137,6 +137,8 @@ export async function prepareVolumes(host: Host, def: ContainerDefinition): Prom
 export async function migrateVolumes(host: Host): Promise<string[]> {
   const lines: string[] = [];
   for (const id of await host.store.ids()) {
+    // Almost always nothing to migrate: a plain read, and the lock only when there is.
+    if ((await host.store.read(id))?.NamedVolumes) continue;
     await host.locks
       .with(id, async () => {
         const def = await host.store.read(id);

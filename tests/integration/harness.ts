@@ -52,9 +52,8 @@ export function testhost(args: string[]): string {
 
 /** The host's address on the test bridge, from `testhost env`. */
 export function hostIp(host: string): string {
-  const out = spawnSync(TESTHOST, ['env', host], { encoding: 'utf8' });
-  const m = /TESTHOST_IP=['"]?([0-9.]+)/.exec(out.stdout);
-  if (!m) throw new Error(`no IP for test host ${host}: ${out.stderr}`);
+  const m = /TESTHOST_IP=['"]?([0-9.]+)/.exec(testhost(['env', host]));
+  if (!m) throw new Error(`no IP for test host ${host}`);
   return m[1]!;
 }
 
@@ -123,14 +122,14 @@ export async function curl(host: string, args: string[]): Promise<{ status: numb
  * A self-signed certificate (and its key) for the given IP addresses, made
  * with openssl in `dir`: it is its own CA.
  */
-export function makeCertificate(dir: string, ips: string[], name = 'agent'): { cert: string; key: string; certPem: string; keyPem: string; fingerprint: string } {
+export function makeCertificate(dir: string, ips: string[], name = 'agent'): { cert: string; certPem: string; keyPem: string; fingerprint: string } {
   const cert = join(dir, `${name}-cert.pem`);
   const key = join(dir, `${name}-key.pem`);
   const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=gear-test-${name}`, '-addext', `subjectAltName=${ips.map((ip) => `IP:${ip}`).join(',')}`], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`openssl: ${r.stderr}`);
   const fp = spawnSync('openssl', ['x509', '-in', cert, '-noout', '-fingerprint', '-sha256'], { encoding: 'utf8' });
   const fingerprint = `sha256:${/=([0-9A-F:]+)/.exec(fp.stdout)![1]!.replace(/:/g, '').toLowerCase()}`;
-  return { cert, key, certPem: readFileSync(cert, 'utf8'), keyPem: readFileSync(key, 'utf8'), fingerprint };
+  return { cert, certPem: readFileSync(cert, 'utf8'), keyPem: readFileSync(key, 'utf8'), fingerprint };
 }
 
 /** Write a file in a host (mode 0600). */
@@ -153,7 +152,7 @@ export function httpsRequest(url: string, opts: { ca?: string; headers?: Record<
 }
 
 /** Where remoteAgents puts the agents' TLS certificate and key in each host. */
-export const AGENT_TLS_ARGS = ['--tls-cert', '/root/gear-cert.pem', '--tls-key', '/root/gear-key.pem'];
+const AGENT_TLS_ARGS = ['--tls-cert', '/root/gear-cert.pem', '--tls-key', '/root/gear-key.pem'];
 
 /**
  * Agents listening on the test hosts' network addresses with a token, over
@@ -186,7 +185,7 @@ export function remoteAgents(hosts: string[], token = 'test-token-0123456789abcd
     },
     async start(): Promise<void> {
       for (const h of hosts) {
-        await sh(h, `umask 077; echo ${token} > /root/gear.token`);
+        await putFile(h, '/root/gear.token', `${token}\n`);
         await putFile(h, '/root/gear-cert.pem', tls.certPem);
         await putFile(h, '/root/gear-key.pem', tls.keyPem);
         await startAgent(h, agentArgs);
