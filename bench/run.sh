@@ -5,16 +5,23 @@ cd "$(dirname "$0")/.."
 [ -f node_modules/.package-lock.json ] || npm ci --no-audit --no-fund || exit 1
 npm run --silent build || exit 1
 tests/host/testhost setup >/dev/null || exit 1
-export GEAR_TEST_HOST=gear-bench GEAR_TEST_HOST_B=gear-bench-b
+# GEAR_BENCH_PREFIX/GEAR_BENCH_INDEX name and place the two hosts (default
+# gear-bench, gear-bench-b at 10.250.0.30, .31), so checkouts can bench side
+# by side; GEAR_BENCH_FILES picks some of the benchmarks, in this order.
+prefix=${GEAR_BENCH_PREFIX:-gear-bench}
+first=${GEAR_BENCH_INDEX:-30}
+export GEAR_TEST_HOST=$prefix GEAR_TEST_HOST_B=$prefix-b
 trap 'for h in "$GEAR_TEST_HOST" "$GEAR_TEST_HOST_B"; do tests/host/testhost down "$h" >/dev/null 2>&1; done' EXIT
-tests/host/testhost up "$GEAR_TEST_HOST" 30 >/dev/null & up_a=$!
-tests/host/testhost up "$GEAR_TEST_HOST_B" 31 >/dev/null & up_b=$!
+tests/host/testhost up "$GEAR_TEST_HOST" "$first" >/dev/null & up_a=$!
+tests/host/testhost up "$GEAR_TEST_HOST_B" $((first + 1)) >/dev/null & up_b=$!
 wait $up_a && wait $up_b || exit 1
 status=0
-node --import tsx bench/containers.ts || status=1
-node --import tsx bench/agent.ts || status=1
-# Links and deploys over two hosts (the second host is idle during the first benchmark).
-node --import tsx bench/links.ts || status=1
-# The SPC image: its size against its base, and the agent's start-to-ready in it.
-bash bench/spc.sh || status=1
+# containers, agent; links runs over both hosts (the second is idle before);
+# spc: the image's size against its base, and the agent's start-to-ready in it.
+for bench in ${GEAR_BENCH_FILES:-containers agent links spc}; do
+  case $bench in
+    spc) bash bench/spc.sh || status=1 ;;
+    *) node --import tsx "bench/$bench.ts" || status=1 ;;
+  esac
+done
 exit $status
