@@ -5,7 +5,8 @@ import { connect as tlsConnect } from 'node:tls';
 import { createInterface } from 'node:readline';
 import { GearError, failed, invalid, kindOfStatus } from '../model/errors.js';
 import type { Operation, RawRequest } from '../operations/index.js';
-import { DEFAULT_PORT, isLoopback } from './listen.js';
+import { parseAgentAddressText } from '../model/address.js';
+import { isLoopback } from './listen.js';
 
 /** How the CLI checks an agent's TLS certificate. */
 export interface TlsTrust {
@@ -37,22 +38,18 @@ export interface ClientSecurity {
   insecurePlaintext?: boolean;
 }
 
-/** `unix:///PATH`, `http://HOST[:PORT]`, `https://HOST[:PORT]` or `HOST[:PORT]`. */
+/** An agent address (`unix:///PATH`, `https://HOST[:PORT]`, `HOST[:PORT]`: model/address.ts) with the security that goes with it. */
 export function parseAgentAddress(text: string, security: ClientSecurity = {}): AgentAddress {
-  if (text.startsWith('unix://')) return { label: text, socketPath: text.slice('unix://'.length), token: security.token };
-  const https = text.startsWith('https://');
-  const bare = text.replace(/^https?:\/\//, '').replace(/\/$/, '');
-  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::([0-9]{1,5}))?$/.exec(bare);
-  if (!m) throw invalid(`agent address ${JSON.stringify(text)} must look like HOST[:PORT], https://HOST[:PORT] or unix:///PATH`);
-  const host = m[1]!.replace(/^\[|\]$/g, '');
-  const local = isLoopback(host);
+  const a = parseAgentAddressText(text);
+  if (a.kind === 'unix') return { label: a.label, socketPath: a.path, token: security.token };
+  const local = isLoopback(a.host);
   return {
-    label: bare,
-    host,
-    port: m[2] ? Number(m[2]) : DEFAULT_PORT,
+    label: a.label,
+    host: a.host,
+    port: a.port,
     // The agent's own token goes only to this machine's loopback, never to a host the user named.
     token: security.token ?? (local ? security.localToken?.() : undefined),
-    tls: https || (!local && (security.tls?.ca || security.tls?.fingerprint)) ? (security.tls ?? {}) : undefined,
+    tls: a.https || (!local && (security.tls?.ca || security.tls?.fingerprint)) ? (security.tls ?? {}) : undefined,
     insecurePlaintext: security.insecurePlaintext,
   };
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
+import { hostOfHeader } from '../model/address.js';
 import { tokenMatches } from './listen.js';
 
 /**
@@ -31,13 +32,6 @@ export function allowedNames(serverNames: string[] = []): Set<string> {
   return new Set([hostname(), ...serverNames].map((n) => n.toLowerCase().replace(/\.$/, '')));
 }
 
-/** The host part of a Host header ("[::1]:43273" -> "::1"), lower-cased. */
-function hostOf(header: string): string {
-  const m = /^\[([^\]]+)\](?::[0-9]*)?$/.exec(header);
-  if (m) return m[1]!.toLowerCase();
-  return header.replace(/:[0-9]*$/, '').toLowerCase().replace(/\.$/, '');
-}
-
 const ALLOWED_TYPES = /^application\/json\s*(?:;|$)/i;
 
 /**
@@ -50,7 +44,7 @@ export function refusal(req: IncomingMessage, names: Set<string>): Refusal | und
   const h = req.headers;
   if (policy.kind === 'tcp') {
     // DNS rebinding: a page's own name resolving to this host arrives with that name as Host.
-    const host = typeof h.host === 'string' ? hostOf(h.host) : '';
+    const host = typeof h.host === 'string' ? hostOfHeader(h.host) : '';
     if (!host) return { status: 400, message: 'a Host header is required' };
     if (!isIP(host) && host !== 'localhost' && !names.has(host))
       return { status: 403, message: `unexpected Host ${JSON.stringify(h.host)}: use an IP address, localhost, or a name given to gear daemon --server-name` };

@@ -1,28 +1,12 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { constants, promises as fsp } from 'node:fs';
-import { isIP } from 'node:net';
+import { DEFAULT_PORT, parseListenAddress, type ListenAddress } from '../model/address.js';
 import { invalid } from '../model/errors.js';
 
-export const DEFAULT_PORT = 43273;
+// The listen grammar lives with the other address grammars (model/address.ts); exported here too for the daemon.
+export { DEFAULT_PORT, parseListenAddress, type ListenAddress };
 export const DEFAULT_LISTEN = `127.0.0.1:${DEFAULT_PORT}`;
 export const DEFAULT_SOCKET = '/run/gear/gear.sock';
-
-export type ListenAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
-
-/** `HOST:PORT`, `[V6]:PORT`, `:PORT` (all addresses) or `unix:/PATH`. */
-export function parseListenAddress(text: string): ListenAddress {
-  if (text.startsWith('unix:')) {
-    const path = text.slice('unix:'.length).replace(/^\/\//, '');
-    if (!path.startsWith('/')) throw invalid(`listen address ${text}: a unix socket needs an absolute path`);
-    return { kind: 'unix', path };
-  }
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):([0-9]{1,5})$/.exec(text);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port < 1 || port > 65535) throw invalid(`listen address ${JSON.stringify(text)} must look like HOST:PORT, [V6]:PORT or unix:/PATH`);
-  const host = m[1] ?? (m[2] || '0.0.0.0');
-  if (host !== 'localhost' && !isIP(host)) throw invalid(`listen address ${text}: ${host} is not an IP address`);
-  return { kind: 'tcp', host, port };
-}
 
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);

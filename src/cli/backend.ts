@@ -3,7 +3,7 @@ import { configFromEnv } from '../host/config.js';
 import { Host } from '../host/context.js';
 import { operations, type Operation, type Progress, type RawRequest } from '../operations/index.js';
 import { journalLine } from '../operations/text.js';
-import { parseLocator } from './locator.js';
+import { agentHostText, parseAgentHost, parseLocator, type AgentHost } from '../model/address.js';
 
 /**
  * Where the CLI's operations run: on this host directly (systemd, Docker)
@@ -81,13 +81,13 @@ export class Backends {
     private readonly security: ClientSecurity = {},
   ) {}
 
-  /** The backend for a host ("" = this host). */
-  forHost(host: string, port?: number): Backend {
-    const agent = host === '' ? this.env.GEAR_AGENT : `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}${port ? `:${port}` : ''}`;
+  /** The backend for an agent, or for this host (undefined). */
+  private forAgent(a: AgentHost | undefined): Backend {
+    const agent = a ? agentHostText(a) : this.env.GEAR_AGENT;
     const key = agent ?? '';
     let backend = this.cache.get(key);
     if (!backend) {
-      backend = agent ? new RemoteBackend(new AgentClient(parseAgentAddress(agent, this.security)), host === '' ? '' : agent) : new LocalBackend();
+      backend = agent ? new RemoteBackend(new AgentClient(parseAgentAddress(agent, this.security)), a ? agent : '') : new LocalBackend();
       this.cache.set(key, backend);
     }
     return backend;
@@ -95,13 +95,12 @@ export class Backends {
 
   /** The backend for `HOST[:PORT]` as given on the command line ("" = this host). */
   forServer(text: string): Backend {
-    const m = /^(.*?)(?::([0-9]{1,5}))?$/.exec(text)!;
-    return this.forHost(m[1]!, m[2] ? Number(m[2]) : undefined);
+    return this.forAgent(text === '' ? undefined : parseAgentHost(text));
   }
 
   target(text: string): Target {
     const loc = parseLocator(text);
-    const backend = this.forHost(loc.host ?? '', loc.port);
+    const backend = this.forAgent(loc.host === undefined ? undefined : { host: loc.host, port: loc.port });
     return { backend, name: loc.name, display: backend.label ? `${backend.label}/${loc.name}` : loc.name };
   }
 

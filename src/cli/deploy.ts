@@ -1,16 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fchmodSync, fsyncSync, linkSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
-import { DEFAULT_PORT } from '../api/listen.js';
-import {
-  instanceLinks,
-  parseDeployment,
-  planDeployment,
-  renderDeployment,
-  resolvedName,
-  validateDeployHost,
-  type Deployment,
-  type Instance,
-} from '../model/deployment.js';
+import { canonicalDeployHost as canonicalHost, validateDeployHost } from '../model/address.js';
+import { renderDeployment } from '../model/deployment/format.js';
+import { resolvedName } from '../model/deployment/files.js';
+import { instanceLinks } from '../model/deployment/links.js';
+import { parseDeployment } from '../model/deployment/parse.js';
+import { planDeployment } from '../model/deployment/placement.js';
+import type { Deployment, Instance } from '../model/deployment/types.js';
 import { GearError, describeError, invalid } from '../model/errors.js';
 import type { NetworkLink } from '../model/links.js';
 import { operations, type Progress } from '../operations/index.js';
@@ -42,9 +38,6 @@ interface DeployOutcome {
   written: string;
   notDone: string[];
 }
-
-/** Hosts compare as named, except that the agent's default port is the same as no port. */
-const canonicalHost = (host: string) => host.replace(new RegExp(`:${DEFAULT_PORT}$`), '');
 
 /** The external ports a host reports for an instance, into the resolved file's entry. */
 function takePorts(inst: { Ports: { Internal: number; External: number }[] }, reported: { Internal: number; External: number }[]): void {

@@ -1,5 +1,8 @@
+import { isIPv4, portNumber, unusableIPv4, validateToHost } from './address.js';
 import { invalid } from './errors.js';
-import { portNumber } from './ports.js';
+
+// Host rules live with the address grammar (./address.ts); isIPv4 is exported here too for host/net.ts.
+export { isIPv4 };
 
 /**
  * Network links: inside a container, FromHost:FromPort (default
@@ -41,23 +44,6 @@ const TABLE_OF: Record<string, 'nat' | 'filter'> = { [DNAT_CHAIN]: 'nat', [SNAT_
  */
 export const GUARD_RULE = `-A ${GUARD_CHAIN} -d 127.0.0.0/8 ! -i lo -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP`;
 
-const OCTET = '(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
-const IPV4 = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}$`);
-const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
-const DNS_NAME = new RegExp(`^${LABEL}(?:\\.${LABEL})*$`);
-
-export const isIPv4 = (text: string) => IPV4.test(text);
-
-function octets(ip: string): number[] {
-  return ip.split('.').map(Number);
-}
-
-/** Addresses a link can never use: "this network", multicast, reserved and broadcast. */
-function unusable(ip: string): boolean {
-  const [a] = octets(ip);
-  return a === 0 || a! >= 224;
-}
-
 const show = (value: unknown) => JSON.stringify(value);
 
 const port = (value: unknown, what: string) => portNumber(value, what, false);
@@ -66,26 +52,7 @@ const port = (value: unknown, what: string) => portNumber(value, what, false);
 function validateFromHost(value: unknown, what = 'link FromHost'): string {
   if (value === undefined || value === null || value === '') return DEFAULT_FROM_HOST;
   if (typeof value !== 'string' || !isIPv4(value)) throw invalid(`${what} ${show(value)} must be an IPv4 address, e.g. 127.0.0.2`);
-  if (unusable(value)) throw invalid(`${what} ${value} cannot be used for a link`);
-  return value;
-}
-
-/**
- * Where a link leads: an IPv4 address, "localhost" (the container's host
- * itself), or a DNS name. A loopback address would mean the container
- * itself, which is never what a link is for: it is refused with a hint.
- */
-export function validateToHost(value: unknown, what = 'link ToHost'): string {
-  if (typeof value !== 'string' || value === '') throw invalid(`${what} must be an IPv4 address, "localhost" or a host name`);
-  if (value.length > 253) throw invalid(`${what} is longer than 253 characters`);
-  if (value === 'localhost') return value;
-  if (isIPv4(value)) {
-    if (octets(value)[0] === 127) throw invalid(`${what} ${value} is a loopback address`, 'use "localhost" for the host the container runs on');
-    if (unusable(value)) throw invalid(`${what} ${value} cannot be used for a link`);
-    return value;
-  }
-  if (/^[0-9.]+$/.test(value) || !DNS_NAME.test(value))
-    throw invalid(`${what} ${show(value)} must be an IPv4 address, "localhost" or a host name`);
+  if (unusableIPv4(value)) throw invalid(`${what} ${value} cannot be used for a link`);
   return value;
 }
 

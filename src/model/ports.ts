@@ -1,4 +1,8 @@
+import { portNumber } from './address.js';
 import { invalid } from './errors.js';
+
+/** The one port-number rule lives with the address grammar; exported here too, as before. */
+export { portNumber };
 
 /** A published port: Internal inside the container, External on the host (0 = allocate one). */
 export interface PortPair {
@@ -12,13 +16,6 @@ export interface PortRange {
 }
 
 export const DEFAULT_PORT_RANGE: PortRange = { first: 4000, last: 60000 };
-
-export function portNumber(value: unknown, what: string, allowZero: boolean): number {
-  const n = typeof value === 'string' && /^[0-9]{1,5}$/.test(value) ? Number(value) : value;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < (allowZero ? 0 : 1) || n > 65535)
-    throw invalid(`${what} ${JSON.stringify(value)} is not a port number (${allowZero ? 0 : 1}-65535)`);
-  return n;
-}
 
 /** Parse the CLI's `-p INTERNAL[:EXTERNAL]`; a missing or 0 EXTERNAL asks gear to allocate one. */
 export function parsePortFlag(flag: string): PortPair {

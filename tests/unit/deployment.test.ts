@@ -1,14 +1,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  instanceLinks,
-  parseDeployment,
-  planDeployment,
-  renderDeployment,
-  resolvedName,
-  validateDeployHost,
-  type Deployment,
-} from '../../src/model/deployment.js';
+import { validateDeployHost } from '../../src/model/address.js';
+import { renderDeployment } from '../../src/model/deployment/format.js';
+import { resolvedName } from '../../src/model/deployment/files.js';
+import { instanceLinks } from '../../src/model/deployment/links.js';
+import { parseDeployment } from '../../src/model/deployment/parse.js';
+import { planDeployment } from '../../src/model/deployment/placement.js';
+import type { Deployment } from '../../src/model/deployment/types.js';
 
 /** The seed's simple_deploy.json and complex_deploy.json shapes (lower-case keys). */
 const twoTier = {

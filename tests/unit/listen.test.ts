@@ -4,7 +4,8 @@ import { chmodSync, chownSync, mkdtempSync, symlinkSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import type { IncomingMessage } from 'node:http';
 import { allowedNames, refusal, tagRequest, type ListenerPolicy } from '../../src/api/guard.js';
-import { beyondLoopback, ensureTokenFile, parseListenAddress, readTokenFile, tokenMatches } from '../../src/api/listen.js';
+import { beyondLoopback, ensureTokenFile, readTokenFile, tokenMatches } from '../../src/api/listen.js';
+import { parseListenAddress } from '../../src/model/address.js';
 
 test('listen addresses', () => {
   assert.equal(parseListenAddress('127.0.0.1:43273'), { kind: 'tcp', host: '127.0.0.1', port: 43273 });

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseLocator } from '../../src/cli/locator.js';
+import { parseLocator } from '../../src/model/address.js';
 
 test('locators: [ctr://][host[:port]/]NAME', () => {
   assert.equal(parseLocator('web-1'), { name: 'web-1' });

@@ -1,0 +1,99 @@
+import { invalid } from '../errors.js';
+import { assignTargets } from './addresses.js';
+import { fieldError } from './fields.js';
+import type { ContainerSpec, Deployment, Instance } from './types.js';
+
+/** What a deploy does: instances to add (install), to keep (check, install again if gone) and to remove. */
+export interface Plan {
+  /** The deployment as it will be: every wanted instance placed, its link targets assigned. */
+  next: Deployment;
+  add: Instance[];
+  keep: Instance[];
+  remove: Instance[];
+  /**
+   * Instances on hosts not named for this deploy: never contacted (gear
+   * talks only to the hosts it is given), replaced on the named hosts, and
+   * kept marked for removal for a deploy that names their host.
+   */
+  elsewhere: Instance[];
+}
+
+const indexOf = (inst: Instance) => Number(/-([0-9]+)$/.exec(inst.Id)?.[1] ?? Number.MAX_SAFE_INTEGER);
+const byIndex = (a: Instance, b: Instance) => indexOf(a) - indexOf(b) || a.Id.localeCompare(b.Id);
+
+/** An instance still matches its container when the image and the published ports are what the container says. */
+function matches(inst: Instance, c: ContainerSpec): boolean {
+  if (inst.Image !== c.Image || inst.Ports.length !== c.PublicPorts.length) return false;
+  return c.PublicPorts.every((p) => inst.Ports.some((ip) => ip.Internal === p.Internal && (p.External === 0 || ip.External === p.External)));
+}
+
+/**
+ * Plan a deploy of `d` over `hosts` (names as given on the command line,
+ * compared exactly). Instances already in `d` stay where they are (and
+ * keep their link addresses) while their host is named, their container
+ * still exists and still matches; counts are met by removing the highest
+ * numbered instances or adding the lowest free numbers; new instances go to
+ * the host with the fewest instances of that container, then the fewest
+ * overall (round-robin on a fresh deploy).
+ */
+export function planDeployment(d: Deployment, hosts: string[]): Plan {
+  if (hosts.length === 0) throw invalid('name at least one host to deploy to');
+  const remove: Instance[] = [];
+  const keep: Instance[] = [];
+  const elsewhere: Instance[] = [];
+  const byContainer = new Map<string, Instance[]>(d.Containers.map((c) => [c.Name, []]));
+  for (const inst of d.Instances) {
+    const c = d.Containers.find((x) => x.Name === inst.From);
+    if (!hosts.includes(inst.On)) elsewhere.push({ ...structuredClone(inst), Remove: true });
+    else if (inst.Remove || !c || !matches(inst, c)) remove.push(inst);
+    else byContainer.get(c.Name)!.push(inst);
+  }
+  for (const c of d.Containers) {
+    const mine = byContainer.get(c.Name)!.sort(byIndex);
+    // Scale down: the highest numbers go first.
+    remove.push(...mine.splice(c.Count));
+    keep.push(...mine.map((i) => structuredClone(i)));
+  }
+  const kept = new Map(d.Containers.map((c) => [c.Name, keep.filter((i) => i.From === c.Name)]));
+  const perHost = new Map(hosts.map((h) => [h, keep.filter((i) => i.On === h).length]));
+  // Ids still in use: by kept instances, and by instances on hosts not named (still there, as far as gear knows).
+  const usedIds = new Set([...keep, ...elsewhere].map((i) => i.Id));
+  const add: Instance[] = [];
+  for (const c of d.Containers) {
+    const mine = kept.get(c.Name)!;
+    const perHostMine = new Map(hosts.map((h) => [h, mine.filter((i) => i.On === h).length]));
+    for (let n = 1; mine.length < c.Count; n++) {
+      const id = `${c.Name}-${n}`;
+      if (usedIds.has(id)) continue;
+      const on = [...hosts].sort((a, b) => perHostMine.get(a)! - perHostMine.get(b)! || perHost.get(a)! - perHost.get(b)! || hosts.indexOf(a) - hosts.indexOf(b))[0]!;
+      const inst: Instance = { Id: id, From: c.Name, Image: c.Image, On: on, Ports: c.PublicPorts.map((p) => ({ Internal: p.Internal, External: p.External })) };
+      usedIds.add(id);
+      mine.push(inst);
+      add.push(inst);
+      perHostMine.set(on, perHostMine.get(on)! + 1);
+      perHost.set(on, perHost.get(on)! + 1);
+    }
+    mine.sort(byIndex);
+  }
+  const instances = d.Containers.flatMap((c) => kept.get(c.Name)!);
+  checkFixedPorts(d.Containers, instances);
+  assignTargets(d, instances);
+  return { next: { Containers: d.Containers, Instances: instances }, add, keep, remove, elsewhere };
+}
+
+/** A fixed external port can be published once per host. */
+function checkFixedPorts(containers: ContainerSpec[], instances: Instance[]): void {
+  const owners = new Map<string, string>();
+  containers.forEach((c, i) =>
+    c.PublicPorts.forEach((p, j) => {
+      if (p.External === 0) return;
+      for (const inst of instances.filter((x) => x.From === c.Name)) {
+        const key = `${inst.On} ${p.External}`;
+        const owner = owners.get(key);
+        if (owner)
+          throw fieldError(`containers[${i}].publicports[${j}].external`, `port ${p.External} is fixed, but ${owner} and ${inst.Id} would both publish it on ${inst.On}`);
+        owners.set(key, inst.Id);
+      }
+    }),
+  );
+}

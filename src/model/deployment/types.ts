@@ -1,0 +1,71 @@
+import type { EnvVar } from '../env.js';
+import type { NetworkLink } from '../links.js';
+
+/**
+ * Deployment descriptors, in the seed's JSON format: containers (name,
+ * image, count, publicports, links, environment) placed as instances
+ * NAME-1..NAME-count over a list of hosts and wired together with network
+ * links. The modules beside this one are pure: parse.ts (validation with
+ * messages that point at the offending field), placement.ts, addresses.ts
+ * (stable link addresses), links.ts (the links each instance gets once the
+ * ports of its targets are known), format.ts and files.ts (the resolved file
+ * gear writes). The CLI (src/cli/deploy.ts) carries a plan out.
+ */
+
+export interface PortSpec {
+  Internal: number;
+  /** 0: the host allocates one. */
+  External: number;
+}
+
+export interface LinkSpec {
+  /** Name of the container linked to (every instance of it is reached). */
+  To: string;
+  /** The address is in a private range instead of loopback (for software that refuses loopback peers). */
+  NonLocal: boolean;
+  /** Keep the target's port and vary the address instead (a replica set: every member on its own port). */
+  MatchPort: boolean;
+  /** Which of the target's ports to link (Internal), and the port the source sees (External, 0 = same). Empty: all. */
+  AliasPorts: PortSpec[];
+}
+
+export interface ContainerSpec {
+  Name: string;
+  Image: string;
+  Count: number;
+  PublicPorts: PortSpec[];
+  Links: LinkSpec[];
+  Environment: EnvVar[];
+}
+
+export interface HostPort {
+  Host: string;
+  Port: number;
+}
+
+/** A port of an instance: published as External on its host, reached by linked containers at Target. */
+export interface InstancePort {
+  Internal: number;
+  /** 0 until the host allocated it (learnt from the install). */
+  External: number;
+  Target?: HostPort;
+}
+
+export interface Instance {
+  Id: string;
+  /** The container (descriptor entry) it is an instance of. */
+  From: string;
+  Image: string;
+  /** The host it is placed on, as named on the command line. */
+  On: string;
+  Ports: InstancePort[];
+  /** The links it was given (written back for the reader, and to know what to clear). */
+  Links?: NetworkLink[];
+  /** Its removal failed: removed again by the next deploy. */
+  Remove?: boolean;
+}
+
+export interface Deployment {
+  Containers: ContainerSpec[];
+  Instances: Instance[];
+}
