@@ -158,9 +158,9 @@ export class AgentClient {
     throw errorFrom(status, text, this.address.label);
   }
 
-  /** Text lines of a streamed answer (logs), as they arrive. */
+  /** Text lines of a streaming operation's answer (logs), as they arrive; streamed (and followed) when `raw.stream`. */
   async *lines(op: Operation<unknown, unknown>, raw: RawRequest, signal?: AbortSignal): AsyncIterable<string> {
-    const accept = raw.query.follow ? 'text/plain;stream=true' : 'text/plain';
+    const accept = raw.stream ? 'text/plain;stream=true' : 'text/plain';
     const res = await this.send(op.method, AgentClient.pathOf(op, raw), { accept, signal });
     const status = res.statusCode ?? 0;
     if (status >= 300) throw errorFrom(status, await readAll(res), this.address.label);

@@ -4,8 +4,8 @@ import { requestFingerprint, type Outcome, type RequestLog } from '../agent/requ
 import type { Host } from '../host/context.js';
 import { GearError, busy, invalid, statusOfKind } from '../model/errors.js';
 import { operations, type Operation, type Progress, type RawRequest } from '../operations/index.js';
-import { MAX_LOG_LINES } from '../operations/logs.js';
-import { journalLine, pullLine } from '../operations/text.js';
+import { openStream, type StreamingOperation, type StreamRequest } from '../operations/operation.js';
+import { pullLine } from '../operations/text.js';
 import { allowedNames, refusal } from './guard.js';
 import { openApiDocument } from './openapi.js';
 
@@ -15,9 +15,9 @@ export interface ServerOptions {
   requests: RequestLog;
   /** Names the Host header may carry beside IP literals, localhost and this machine's hostname (--server-name). */
   serverNames?: string[];
-  /** How long a streamed log follows the journal before it ends (the seed: 30 s). */
+  /** How long the answer of a streaming operation (logs) may last before it ends (the seed: 30 s). */
   logStreamMs?: number;
-  /** Log requests served at once (MAX_LOG_STREAMS). */
+  /** Requests of streaming operations (logs) served at once (MAX_LOG_STREAMS). */
   maxLogStreams?: number;
   bodyLimit?: number;
   log?: (line: string) => void;
@@ -121,13 +121,14 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     log(`${request.method} ${request.url.split('?')[0]} ${reply.statusCode} ${reply.elapsedTime.toFixed(0)}ms`);
   });
 
-  const active = { logs: 0 };
+  const active = { streams: 0 };
   for (const op of Object.values(operations) as AnyOperation[]) {
+    const streaming = op.stream ? (op as StreamingOperation<StreamRequest, unknown>) : undefined;
     app.route({
       method: op.method,
       url: op.path,
       schema: { ...(op.body ? { body: op.body } : {}), ...(op.query ? { querystring: op.query } : {}) },
-      handler: (request, reply) => (op === (operations.logs as unknown) ? streamLogs(opts, active, request, reply) : handle(opts, op, request, reply)),
+      handler: (request, reply) => (streaming ? streamAnswer(opts, active, streaming, request, reply) : handle(opts, op, request, reply)),
     });
   }
   const spec = JSON.stringify(openApiDocument());
@@ -141,6 +142,7 @@ function rawOf(request: FastifyRequest): RawRequest {
     params: (request.params ?? {}) as Record<string, string>,
     query: (request.query ?? {}) as Record<string, string | undefined>,
     body: request.body,
+    stream: negotiate(request).stream,
   };
 }
 
@@ -197,21 +199,24 @@ async function streamProgress(opts: ServerOptions, op: AnyOperation, req: unknow
   out.end();
 }
 
-/** Log requests served at once beyond which a new one gets 429 (each may hold a journalctl). */
+/** Requests of streaming operations served at once beyond which a new one gets 429 (each may hold a journalctl). */
 const MAX_LOG_STREAMS = 64;
 
 /**
- * GET /container/:id/log. Streamed (Accept: text/plain;stream=true): 202 and
- * the journal followed; else the last lines at once, as text or as JSON
- * entries. Every form (followed or not) ends at the same time limit or when
- * the client goes away, whichever is first, and the journal reader with it.
+ * A streaming operation (GET /container/:id/log). Streamed (Accept:
+ * text/plain;stream=true): 202 and its items as they come (the operation's
+ * parse makes a streamed request follow); else 200 with them as text lines
+ * or, for JSON, gathered (at most the operation's maxItems). Every form ends
+ * at the agent's time limit or when the client goes away, whichever is
+ * first, and the operation's reader with it.
  */
-async function streamLogs(opts: ServerOptions, active: { logs: number }, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+async function streamAnswer(opts: ServerOptions, active: { streams: number }, op: StreamingOperation<StreamRequest, unknown>, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const want = negotiate(request);
-  const parsed = operations.logs.parse(rawOf(request));
+  const raw = rawOf(request);
+  op.parse(raw); // bad input is a 400 before any limit is counted
   const max = opts.maxLogStreams ?? MAX_LOG_STREAMS;
-  if (active.logs >= max) throw busy(`${max} log requests are being served; retry later`);
-  active.logs++;
+  if (active.streams >= max) throw busy(`${max} log requests are being served; retry later`);
+  active.streams++;
   const abort = new AbortController();
   const stop = () => abort.abort();
   const limit = setTimeout(stop, opts.logStreamMs ?? 30_000);
@@ -219,22 +224,21 @@ async function streamLogs(opts: ServerOptions, active: { logs: number }, request
   const out = reply.raw;
   out.on('close', stop);
   try {
-    const req = { ...parsed, follow: parsed.follow || want.stream, lines: parsed.lines ?? (want.stream ? 10 : 100), signal: abort.signal };
-    const entries = await operations.logs.run(opts.host, req, {});
+    const items = await openStream(op, opts.host, raw, abort.signal);
     if (!want.stream && want.json) {
-      // Gathered in memory: no more than the most lines one may ask for, followed or not.
-      const all = [];
-      for await (const e of entries) if (all.push(e) >= MAX_LOG_LINES) break;
+      // Gathered in memory: no more than the most items one may ask for, followed or not.
+      const all: unknown[] = [];
+      for await (const e of items) if (all.push(e) >= op.stream.maxItems) break;
       if (out.destroyed) return void reply.hijack(); // the client left: nobody to answer
-      return void send(reply, { status: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify({ Entries: all }) });
+      return void send(reply, { status: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify(op.stream.json(all)) });
     }
     reply.hijack();
     out.writeHead(want.stream ? 202 : 200, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });
     out.flushHeaders();
     try {
-      for await (const e of entries) {
+      for await (const e of items) {
         // Backpressure: a client that reads slowly is waited for, not buffered for.
-        if (!out.write(journalLine(e))) await drained(out, abort.signal);
+        if (!out.write(op.stream.line(e))) await drained(out, abort.signal);
         if (abort.signal.aborted) break;
       }
     } catch (err) {
@@ -244,8 +248,8 @@ async function streamLogs(opts: ServerOptions, active: { logs: number }, request
   } finally {
     clearTimeout(limit);
     out.off('close', stop);
-    stop(); // whatever ended the answer, the journal reader ends with it
-    active.logs--;
+    stop(); // whatever ended the answer, the reader ends with it
+    active.streams--;
   }
 }
 

@@ -1,8 +1,8 @@
 import { AgentClient, parseAgentAddress, type ClientSecurity } from '../api/client.js';
 import { configFromEnv } from '../host/config.js';
 import { Host } from '../host/context.js';
-import { operations, type Operation, type Progress, type RawRequest } from '../operations/index.js';
-import { journalLine } from '../operations/text.js';
+import type { Operation, Progress, RawRequest } from '../operations/index.js';
+import { openStream, type StreamingOperation, type StreamRequest } from '../operations/operation.js';
 import { agentHostText, parseAgentHost, parseLocator, type AgentHost } from '../model/address.js';
 
 /**
@@ -13,8 +13,8 @@ export interface Backend {
   /** Name of the host in output ("" for the local one). */
   readonly label: string;
   call<Req, Res>(op: Operation<Req, Res>, raw: RawRequest, progress: Progress): Promise<Res>;
-  /** A container's journal as text lines. */
-  logLines(raw: RawRequest, signal: AbortSignal): AsyncIterable<string>;
+  /** A streaming operation's items as text lines (without their newline), until `signal` aborts or the stream ends. */
+  lines<Item>(op: StreamingOperation<StreamRequest, Item>, raw: RawRequest, signal: AbortSignal): AsyncIterable<string>;
   close(): void;
 }
 
@@ -30,9 +30,8 @@ class LocalBackend implements Backend {
     return op.run(this.engine, op.parse(raw), progress);
   }
 
-  async *logLines(raw: RawRequest, signal: AbortSignal): AsyncIterable<string> {
-    const req = { ...operations.logs.parse(raw), signal };
-    for await (const e of await operations.logs.run(this.engine, req, {})) yield journalLine(e).slice(0, -1);
+  async *lines<Item>(op: StreamingOperation<StreamRequest, Item>, raw: RawRequest, signal: AbortSignal): AsyncIterable<string> {
+    for await (const e of await openStream(op, this.engine, raw, signal)) yield op.stream.line(e).slice(0, -1);
   }
 
   close(): void {
@@ -52,9 +51,9 @@ class RemoteBackend implements Backend {
     return this.client.call(op, raw);
   }
 
-  logLines(raw: RawRequest, signal: AbortSignal): AsyncIterable<string> {
-    operations.logs.parse(raw);
-    return this.client.lines(operations.logs as Operation<unknown, unknown>, raw, signal);
+  lines<Item>(op: StreamingOperation<StreamRequest, Item>, raw: RawRequest, signal: AbortSignal): AsyncIterable<string> {
+    op.parse(raw);
+    return this.client.lines(op as Operation<unknown, unknown>, raw, signal);
   }
 
   close(): void {}

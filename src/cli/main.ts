@@ -228,7 +228,7 @@ function main(argv: string[]): Promise<number> {
       const query: Record<string, string> = {};
       if (o.lines !== undefined) query.lines = o.lines;
       if (o.follow) query.follow = '1';
-      for await (const line of t.backend.logLines({ params: { id: t.name }, query }, abort.signal)) print(`${line}\n`);
+      for await (const line of t.backend.lines(operations.logs, { params: { id: t.name }, query, stream: o.follow === true }, abort.signal)) print(`${line}\n`);
     });
 
   program

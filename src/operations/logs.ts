@@ -2,12 +2,13 @@ import type { JournalEntry } from '../host/journal.js';
 import { invalid } from '../model/errors.js';
 import { unitNameOf } from '../model/names.js';
 import { requireDefinition } from './common.js';
-import { defineOperation, parseId } from './operation.js';
+import { defineStreamingOperation, parseId } from './operation.js';
 import { querySchema } from './schemas.js';
+import { journalLine } from './text.js';
 
 export interface LogsRequest {
   Id: string;
-  lines?: number;
+  lines: number;
   follow: boolean;
   signal?: AbortSignal;
 }
@@ -15,19 +16,32 @@ export interface LogsRequest {
 /** The most journal lines one request may ask for. */
 export const MAX_LOG_LINES = 10_000;
 
+/**
+ * How many lines when none are asked for: the last 100 (the seed's agent
+ * answered so), or the last 10 and then new ones when streamed (as
+ * `journalctl -f` does). Locally and through an agent alike.
+ */
+export const DEFAULT_LOG_LINES = { read: 100, streamed: 10 } as const;
+
 /** The container's journal: its output and what systemd says of its unit. */
-export const logs = defineOperation<LogsRequest, AsyncIterable<JournalEntry>>({
+export const logs = defineStreamingOperation<LogsRequest, JournalEntry>({
   name: 'logs',
   method: 'GET',
   path: '/container/:id/log',
-  summary: "A container's journal; streamed (and followed) with Accept: text/plain;stream=true",
+  summary: `A container's journal: the last ${DEFAULT_LOG_LINES.read} lines (lines=N, at most ${MAX_LOG_LINES}); streamed and followed, from the last ${DEFAULT_LOG_LINES.streamed}, with Accept: text/plain;stream=true`,
   query: querySchema(['lines', 'follow']),
   mutates: false,
+  stream: { line: journalLine, json: (entries) => ({ Entries: entries }), maxItems: MAX_LOG_LINES },
   parse(raw) {
     const { lines, follow } = raw.query;
     if (lines !== undefined && !/^[0-9]{1,7}$/.test(lines)) throw invalid('lines must be a whole number');
     if (lines !== undefined && Number(lines) > MAX_LOG_LINES) throw invalid(`lines must be at most ${MAX_LOG_LINES}`);
-    return { ...parseId(raw), lines: lines === undefined ? undefined : Number(lines), follow: follow === '1' || follow === 'true' };
+    const streamed = raw.stream === true;
+    return {
+      ...parseId(raw),
+      lines: lines === undefined ? (streamed ? DEFAULT_LOG_LINES.streamed : DEFAULT_LOG_LINES.read) : Number(lines),
+      follow: follow === '1' || follow === 'true' || streamed,
+    };
   },
   async run(host, req) {
     await requireDefinition(host, req.Id);

@@ -15,6 +15,12 @@ export interface RawRequest {
   params: Record<string, string>;
   query: Record<string, string | undefined>;
   body?: unknown;
+  /**
+   * The client asked for a streamed answer (HTTP: Accept: ...;stream=true;
+   * the CLI: --follow). A streaming operation's parse gives it its defaults
+   * (logs: followed, the last 10 lines), the same on every path.
+   */
+  stream?: boolean;
 }
 
 /** Where an operation reports progress while it runs (pull progress, lines of a log). */
@@ -35,6 +41,26 @@ export interface HttpSpec<Res> {
   preferText?: boolean;
 }
 
+/**
+ * An operation whose result is a stream of items (the journal): run returns
+ * them as they come, and ends them when the request's signal aborts. The
+ * agent, the HTTP client and the CLI's local backend all read it through
+ * this spec, so every path shows the same lines with the same defaults.
+ */
+export interface StreamSpec<Item> {
+  /** One item as a line of text, newline included. */
+  line(item: Item): string;
+  /** The JSON answer (Accept: application/json) of the items read at once. */
+  json(items: Item[]): unknown;
+  /** The most items gathered in memory for a JSON answer. */
+  maxItems: number;
+}
+
+/** What a streaming operation's request carries beside its fields: the signal that ends the stream. */
+export interface StreamRequest {
+  signal?: AbortSignal;
+}
+
 export interface Operation<Req, Res> {
   name: string;
   method: 'GET' | 'PUT' | 'POST' | 'DELETE' | 'PATCH';
@@ -51,11 +77,23 @@ export interface Operation<Req, Res> {
   /** Removes the container named by the request's Id: its answers in the X-Request-Id store go with it. */
   forgetsContainer?: boolean;
   http?: HttpSpec<Res>;
+  /** Its result is a stream of items (Res is an AsyncIterable of them, Req a StreamRequest). */
+  stream?: StreamSpec<unknown>;
   parse(raw: RawRequest): Req;
   run(host: Host, req: Req, progress: Progress): Promise<Res>;
 }
 
 export const defineOperation = <Req, Res>(op: Operation<Req, Res>) => op;
+
+/** A streaming operation: its result is a stream of Items. */
+export type StreamingOperation<Req extends StreamRequest, Item> = Operation<Req, AsyncIterable<Item>> & { stream: StreamSpec<Item> };
+
+export const defineStreamingOperation = <Req extends StreamRequest, Item>(op: StreamingOperation<Req, Item>) => op;
+
+/** Open a streaming operation's stream for a raw request: parsed (defaults and all), run, ended by `signal`. */
+export async function openStream<Item>(op: StreamingOperation<StreamRequest, Item>, host: Host, raw: RawRequest, signal: AbortSignal): Promise<AsyncIterable<Item>> {
+  return op.run(host, { ...op.parse(raw), signal }, {});
+}
 
 /** Object bodies only, and no fields the operation does not know: typos must not pass silently. */
 export function bodyObject(body: unknown, known: string[]): Record<string, unknown> {
