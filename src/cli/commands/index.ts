@@ -1,0 +1,32 @@
+import type { Command } from 'commander';
+import type { Cli } from '../cli.js';
+import * as applyLinks from './apply-links.js';
+import * as clean from './clean.js';
+import * as daemon from './daemon.js';
+import * as del from './delete.js';
+import * as deploy from './deploy.js';
+import * as env from './env.js';
+import * as install from './install.js';
+import * as lifecycle from './lifecycle.js';
+import * as link from './link.js';
+import * as listUnits from './list-units.js';
+import * as logs from './logs.js';
+import * as setEnv from './set-env.js';
+import * as status from './status.js';
+
+/** Every command, in the order `gear --help` lists them; each registers itself on the program. */
+export const commands: { register(program: Command, cli: Cli): void }[] = [
+  install,
+  lifecycle,
+  del,
+  status,
+  listUnits,
+  logs,
+  env,
+  setEnv,
+  link,
+  applyLinks,
+  deploy,
+  clean,
+  daemon,
+];

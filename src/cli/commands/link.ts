@@ -1,0 +1,30 @@
+import type { Command } from 'commander';
+import { invalid } from '../../model/errors.js';
+import { formatLink, parseLinkFlag } from '../../model/links.js';
+import { operations } from '../../operations/index.js';
+import { linkCount, linkState } from '../../operations/text.js';
+import { collect, type Cli } from '../cli.js';
+
+/** `gear link -n LINK... TARGET...`: one request per host, naming every container of that host. */
+export function register(program: Command, cli: Cli): void {
+  program
+    .command('link')
+    .description("set containers' network links: applied at once to running ones, and at every start")
+    .argument('<targets...>', '[HOST[:PORT]/]NAME')
+    .option('-n, --link <[FROM_IP:]FROM_PORT:TO_HOST:TO_PORT>', 'inside the container FROM reaches TO (repeatable; FROM_IP defaults to 127.0.0.1; TO_HOST localhost: the container\'s host)', collect)
+    .option('--clear', 'remove every link of the containers')
+    .action(async (texts: string[], o: { link?: string[]; clear?: boolean }) => {
+      const links = (o.link ?? []).map(parseLinkFlag);
+      if (o.clear && links.length) throw invalid('give either -n links or --clear, not both');
+      if (!o.clear && links.length === 0) throw invalid('give at least one link (-n FROM_IP:FROM_PORT:TO_HOST:TO_PORT), or --clear');
+      await cli.eachTargetHost(texts, async (backend, targets) => {
+        const body = { Links: targets.map((t) => ({ Id: t.name, NetworkLinks: links })) };
+        const r = await backend.call(operations.link, { params: {}, query: {}, body }, cli.progress);
+        for (const c of r.Links) {
+          const display = backend.label ? `${backend.label}/${c.Id}` : c.Id;
+          const n = c.NetworkLinks.length;
+          cli.print(`${display}: ${linkCount(n)} ${linkState(c.Applied)}${n ? `: ${c.NetworkLinks.map(formatLink).join(', ')}` : ''}\n`);
+        }
+      });
+    });
+}
