@@ -163,10 +163,6 @@ export function parseListenAddress(text: string): ListenAddress {
   return { kind: 'tcp', host, port };
 }
 
-/** How a listen address is shown: `[::1]:43273`, `127.0.0.1:43273`, `unix:/run/gear/gear.sock`. */
-export const listenAddressText = (a: ListenAddress) =>
-  a.kind === 'unix' ? `unix:${a.path}` : a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
-
 /** The host part of a Host header ("[::1]:43273" -> "::1"), lower-cased, without a final dot; "" when there is none. */
 export function hostOfHeader(header: string): string {
   const m = /^\[([^\]]+)\](?::[0-9]*)?$/.exec(header);
