@@ -3,6 +3,9 @@ import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
 import { invalid } from './errors.js';
 
+/** Objects of the API refuse fields they do not define: a typo must not pass silently. */
+export const closed = { additionalProperties: false } as const;
+
 /**
  * A JSON schema (TypeBox) used as a check: compiled on first use (a CLI
  * command that never parses a request never pays for it), then one call per
@@ -43,7 +46,7 @@ type Bounds = { minimum?: number; maximum?: number; minLength?: number; maxLengt
 /** The one-line message for a schema error: the field, then what it must be. */
 export function describeSchemaError(e: ValueError, where: string): string {
   const path = segments(e.path);
-  const s = e.schema as Bounds & { properties?: object; anyOf?: { const?: unknown }[] };
+  const s = e.schema as Bounds & { properties?: object };
   const field = at(where, path);
   switch (e.type) {
     case ValueErrorType.ObjectAdditionalProperties:
@@ -79,13 +82,7 @@ export function describeSchemaError(e: ValueError, where: string): string {
       return `${field} must be <= ${s.maximum}`;
     case ValueErrorType.Boolean:
       return `${field} must be true or false`;
-    case ValueErrorType.Union:
-      if (s.anyOf?.every((o) => o.const !== undefined)) return `${field} must be one of ${s.anyOf.map((o) => JSON.stringify(o.const)).join(', ')}`;
-      return `${field} is not valid`;
     default:
       return `${field} is not valid (${e.message.toLowerCase()})`;
   }
 }
-
-/** Objects of the API refuse fields they do not define: a typo must not pass silently. */
-export const closed = { additionalProperties: false } as const;
