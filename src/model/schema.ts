@@ -49,8 +49,11 @@ export function describeSchemaError(e: ValueError, where: string): string {
   const s = e.schema as Bounds & { properties?: object };
   const field = at(where, path);
   switch (e.type) {
-    case ValueErrorType.ObjectAdditionalProperties:
-      return `${at(where, path.slice(0, -1))} has an unknown field ${JSON.stringify(path.at(-1))}`;
+    case ValueErrorType.ObjectAdditionalProperties: {
+      // The name as sent, cut short: a message never carries a megabyte of someone's key.
+      const name = path.at(-1)!;
+      return `${at(where, path.slice(0, -1))} has an unknown field ${JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}...` : name)}`;
+    }
     case ValueErrorType.ObjectRequiredProperty:
       return `${field} is required`;
     case ValueErrorType.Object: {

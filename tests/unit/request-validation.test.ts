@@ -77,7 +77,8 @@ test('install: unknown fields at every level, named with their place', () => {
   refused(installOp, install({ VolumeConfig: { X: 1 } }), /body\/VolumeConfig has an unknown field "X"/);
   refused(installOp, bind({ HostPath: '/a', ContainerPath: '/b', X: 1 }), /body\/VolumeConfig\.BindMounts\[0\] has an unknown field "X"/);
   refused(installOp, link({ FromPort: 1, ToHost: 'x', ToPort: 1, X: 1 }), /body\/NetworkLinks\[0\] has an unknown field "X"/);
-  // geard's own client sends these; gear does not take them (docs/api.md).
+  refused(installOp, install({ ['K'.repeat(100_000)]: 1 }), new RegExp(`^invalid request: body has an unknown field "${'K'.repeat(64)}\\.\\.\\."$`));
+  // geard's own client sends Simple (always false); gear's API has never taken it.
   refused(installOp, install({ Simple: false }), /unknown field "Simple"/);
 });
 
