@@ -11,8 +11,8 @@ import { Host } from '../host/context.js';
 import { invalid } from '../model/errors.js';
 import { cleanHost } from '../operations/clean.js';
 import { migrateVolumes } from '../operations/volumes.js';
-import { JobQueue } from './jobs.js';
-import { RequestLog } from './requests.js';
+import { JobQueue } from '../api/jobs.js';
+import { RequestLog } from '../api/requests.js';
 
 export interface DaemonOptions {
   /** TCP listeners that require the token. */

@@ -1,4 +1,4 @@
-import { REQUEST_ID } from '../agent/requests.js';
+import { REQUEST_ID } from './requests.js';
 import { MAX_NAME_LENGTH, NAME } from '../model/names.js';
 import { operations, type Operation } from '../operations/index.js';
 import { VERSION } from '../version.js';

@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { JobQueue } from '../agent/jobs.js';
-import { requestFingerprint, type Outcome, type RequestLog } from '../agent/requests.js';
+import type { JobQueue } from './jobs.js';
+import { requestFingerprint, type Outcome, type RequestLog } from './requests.js';
 import type { Host } from '../host/context.js';
 import { GearError, busy, invalid, statusOfKind } from '../model/errors.js';
 import { operations, type Operation, type Progress, type RawRequest } from '../operations/index.js';
@@ -58,28 +58,19 @@ function outcomeOf(op: AnyOperation, result: unknown, request: FastifyRequest): 
 
 const send = (reply: FastifyReply, o: Outcome) => reply.code(o.status).headers(o.headers).send(o.body || undefined);
 
-/** ajv's first complaint, naming the offending field ("body/Ports/0/Internal must be integer", "unknown field Bogus"). */
-function validationMessage(e: { validation?: unknown; validationContext?: string; message?: string }): string {
-  const first = (e.validation as { instancePath?: string; keyword?: string; params?: { additionalProperty?: string } }[])[0];
-  if (first?.keyword === 'additionalProperties') {
-    const where = `${e.validationContext ?? 'body'}${first.instancePath ?? ''}`;
-    return `${where} has an unknown field ${JSON.stringify(first.params?.additionalProperty)}`;
-  }
-  return e.message ?? 'invalid';
-}
-
 function errorBody(err: unknown): { status: number; message: string } {
   if (err instanceof GearError) return { status: statusOfKind[err.kind], message: err.hint ? `${err.message} (${err.hint})` : err.message };
-  const e = err as { validation?: unknown; validationContext?: string; statusCode?: number; message?: string; code?: string };
-  if (e.validation) return { status: 400, message: `invalid request: ${validationMessage(e)}` };
+  const e = err as { statusCode?: number; message?: string };
   if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return { status: e.statusCode, message: e.message ?? 'bad request' };
   return { status: 500, message: 'internal error' };
 }
 
 /**
  * The agent's HTTP API, built from the operation definitions: one route
- * per operation, validated by its schemas, answered by its run(). Returned
- * ready but not listening; tests call inject() on it.
+ * per operation, validated by its parse() (its schemas, then its own
+ * checks: Fastify validates nothing itself, so nothing is checked twice),
+ * answered by its run(). Returned ready but not listening; tests call
+ * inject() on it.
  */
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const log = opts.log ?? (() => undefined);
@@ -87,7 +78,6 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     logger: false,
     bodyLimit: opts.bodyLimit ?? BODY_LIMIT,
     return503OnClosing: true,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   });
 
   // Bodies are JSON, sent as application/json or with no type (the seed's
@@ -127,7 +117,6 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     app.route({
       method: op.method,
       url: op.path,
-      schema: { ...(op.body ? { body: op.body } : {}), ...(op.query ? { querystring: op.query } : {}) },
       handler: (request, reply) => (streaming ? streamAnswer(opts, active, streaming, request, reply) : handle(opts, op, request, reply)),
     });
   }

@@ -1,5 +1,5 @@
 import type { HostConfig } from './config.js';
-import { shareInFlight } from './concurrency.js';
+import { shareInFlight } from '../lib/concurrency.js';
 import { DockerodeDocker, type Docker } from './docker.js';
 import { HostFs } from './fs.js';
 import { JournalctlJournal, type Journal } from './journal.js';

@@ -1,6 +1,6 @@
 import { conflict, invalid } from '../model/errors.js';
 import { listeningPorts, type PortPair, type PortRange } from '../model/ports.js';
-import { shareInFlight } from './concurrency.js';
+import { shareInFlight } from '../lib/concurrency.js';
 import type { HostFs } from './fs.js';
 
 /**

@@ -1,6 +1,6 @@
 import type * as DBus from 'dbus-next';
 import { failed } from '../model/errors.js';
-import { Batch, ConcurrencyLimit } from './concurrency.js';
+import { Batch, ConcurrencyLimit } from '../lib/concurrency.js';
 
 /** What gear needs of systemd. Unit names, never paths, cross this interface. */
 export interface Systemd {

@@ -1,4 +1,6 @@
+import { Type, type Static } from '@sinclair/typebox';
 import { invalid } from './errors.js';
+import { closed } from './schema.js';
 
 /**
  * Environment variables and the env file gear hands to `docker run
@@ -14,6 +16,21 @@ export interface EnvVar {
 const KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MAX_KEY = 256;
 const MAX_VALUE = 64 * 1024;
+
+/** A variable as the API takes it; validateEnvVar checks what the schema cannot say. */
+export const EnvVarSchema = Type.Object({ Name: Type.String({ maxLength: MAX_KEY }), Value: Type.String({ maxLength: MAX_VALUE }) }, closed);
+export const VariablesSchema = Type.Array(EnvVarSchema, { maxItems: 1000 });
+
+/** The API's `Variables` (checked against VariablesSchema): each valid, no name twice. */
+export function validateVariables(vars: Static<typeof VariablesSchema> = []): EnvVar[] {
+  const seen = new Set<string>();
+  return vars.map(({ Name, Value }) => {
+    const parsed = validateEnvVar(Name, Value);
+    if (seen.has(parsed.Name)) throw invalid(`environment variable ${parsed.Name} is given twice`);
+    seen.add(parsed.Name);
+    return parsed;
+  });
+}
 
 export function validateEnvVar(name: unknown, value: unknown): EnvVar {
   if (typeof name !== 'string' || !KEY.test(name) || name.length > MAX_KEY)

@@ -1,5 +1,7 @@
+import { Type, type Static } from '@sinclair/typebox';
 import { isIPv4, portNumber, unusableIPv4, validateToHost } from './address.js';
 import { invalid } from './errors.js';
+import { SchemaCheck, closed } from './schema.js';
 
 // Host rules live with the address grammar (./address.ts); isIPv4 is exported here too for host/net.ts.
 export { isIPv4 };
@@ -56,32 +58,36 @@ function validateFromHost(value: unknown, what = 'link FromHost'): string {
   return value;
 }
 
-function validateNetworkLink(value: unknown, where = 'link'): NetworkLink {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(`${where} must be an object {FromHost, FromPort, ToHost, ToPort}`);
-  const m = value as Record<string, unknown>;
-  const unknown = Object.keys(m).filter((k) => !['FromHost', 'FromPort', 'ToHost', 'ToPort'].includes(k));
-  if (unknown.length) throw invalid(`${where} has an unknown field ${show(unknown[0])}`);
-  return {
-    FromHost: validateFromHost(m.FromHost, `${where}.FromHost`),
-    FromPort: port(m.FromPort, `${where}.FromPort`),
-    ToHost: validateToHost(m.ToHost, `${where}.ToHost`),
-    ToPort: port(m.ToPort, `${where}.ToPort`),
-  };
-}
+/** A link as the API takes it (and as links files hold it); the rest of its rules are checked below. */
+export const NetworkLinkSchema = Type.Object(
+  {
+    FromHost: Type.Optional(Type.String({ maxLength: 64 })),
+    FromPort: Type.Integer({ minimum: 1, maximum: 65535 }),
+    ToHost: Type.String({ maxLength: 255 }),
+    ToPort: Type.Integer({ minimum: 1, maximum: 65535 }),
+  },
+  closed,
+);
+export const NetworkLinksSchema = Type.Array(NetworkLinkSchema, { maxItems: MAX_LINKS });
+const linksCheck = new SchemaCheck(NetworkLinksSchema);
 
-/** The API's NetworkLinks list: each link valid, no address inside the container used twice. */
-export function validateNetworkLinks(value: unknown, where = 'NetworkLinks'): NetworkLink[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) throw invalid(`${where} must be a list of {FromHost, FromPort, ToHost, ToPort}`);
-  if (value.length > MAX_LINKS) throw invalid(`${where} has ${value.length} links; the limit is ${MAX_LINKS}`);
+/** Links checked against NetworkLinksSchema: addresses valid, FromHost filled in, no address inside the container used twice. */
+export function checkNetworkLinks(links: Static<typeof NetworkLinksSchema> = [], where = 'NetworkLinks'): NetworkLink[] {
   const seen = new Set<string>();
-  return value.map((v, i) => {
-    const link = validateNetworkLink(v, `${where}[${i}]`);
+  return links.map((l, i) => {
+    const at = `${where}[${i}]`;
+    const link = { FromHost: validateFromHost(l.FromHost, `${at}.FromHost`), FromPort: l.FromPort, ToHost: validateToHost(l.ToHost, `${at}.ToHost`), ToPort: l.ToPort };
     const from = `${link.FromHost}:${link.FromPort}`;
-    if (seen.has(from)) throw invalid(`${where}[${i}]: ${from} is linked twice`);
+    if (seen.has(from)) throw invalid(`${at}: ${from} is linked twice`);
     seen.add(from);
     return link;
   });
+}
+
+/** Links from anywhere else (a links file): the schema, then checkNetworkLinks. Absent is none. */
+export function validateNetworkLinks(value: unknown, where = 'NetworkLinks'): NetworkLink[] {
+  if (value === undefined || value === null) return [];
+  return checkNetworkLinks(linksCheck.check(value, where), where);
 }
 
 /** The CLI's `-n [FROM_IP:]FROM_PORT:TO_HOST:TO_PORT` (FROM_IP defaults to 127.0.0.1). */

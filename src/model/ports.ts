@@ -1,5 +1,7 @@
+import { Type, type Static } from '@sinclair/typebox';
 import { portNumber } from './address.js';
 import { invalid } from './errors.js';
+import { closed } from './schema.js';
 
 /** The one port-number rule lives with the address grammar; exported here too, as before. */
 export { portNumber };
@@ -27,21 +29,27 @@ export function parsePortFlag(flag: string): PortPair {
   };
 }
 
-/** Validate the API's port list: no duplicate internal ports, no external port asked for twice. */
-export function validatePorts(ports: unknown): PortPair[] {
-  if (ports === undefined || ports === null) return [];
-  if (!Array.isArray(ports)) throw invalid('Ports must be a list of {Internal, External}');
+/**
+ * A port as the API takes it: numbers only (geard's clients send numbers;
+ * "8080" is refused, see docs/decisions.md), External 0 or absent = allocate.
+ */
+export const PortSchema = Type.Object(
+  { Internal: Type.Integer({ minimum: 1, maximum: 65535 }), External: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })) },
+  closed,
+);
+export const PortsSchema = Type.Array(PortSchema, { maxItems: 64 });
+export type PortSpec = Static<typeof PortSchema>;
+
+/** The API's port list (checked against PortsSchema): no internal port twice, no external port asked for twice. */
+export function validatePorts(ports: PortSpec[] = []): PortPair[] {
   const seenInternal = new Set<number>();
   const seenExternal = new Set<number>();
-  return ports.map((p: unknown) => {
-    if (typeof p !== 'object' || p === null) throw invalid('each port must be an object {Internal, External}');
-    const { Internal, External = 0 } = p as Record<string, unknown>;
-    const pair = { Internal: portNumber(Internal, 'internal port', false), External: portNumber(External, 'external port', true) };
-    if (seenInternal.has(pair.Internal)) throw invalid(`internal port ${pair.Internal} is listed twice`);
-    if (pair.External && seenExternal.has(pair.External)) throw invalid(`external port ${pair.External} is listed twice`);
-    seenInternal.add(pair.Internal);
-    if (pair.External) seenExternal.add(pair.External);
-    return pair;
+  return ports.map(({ Internal, External = 0 }) => {
+    if (seenInternal.has(Internal)) throw invalid(`internal port ${Internal} is listed twice`);
+    if (External && seenExternal.has(External)) throw invalid(`external port ${External} is listed twice`);
+    seenInternal.add(Internal);
+    if (External) seenExternal.add(External);
+    return { Internal, External };
   });
 }
 

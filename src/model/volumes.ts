@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
+import { Type, type Static } from '@sinclair/typebox';
 import { invalid } from './errors.js';
 import { validateName } from './names.js';
+import { closed } from './schema.js';
 
 /** A host directory or file mounted into the container. */
 export interface BindMount {
@@ -51,22 +53,27 @@ export function parseVolumeFlag(flag: string, into: VolumeConfig): void {
   });
 }
 
-export function validateVolumeConfig(value: unknown): VolumeConfig {
-  if (value === undefined || value === null) return { Volumes: [], BindMounts: [] };
-  if (typeof value !== 'object' || Array.isArray(value)) throw invalid('VolumeConfig must be an object {Volumes, BindMounts}');
-  const { Volumes = [], BindMounts = [] } = value as Record<string, unknown>;
-  if (!Array.isArray(Volumes) || !Array.isArray(BindMounts)) throw invalid('VolumeConfig.Volumes and .BindMounts must be lists');
+/** VolumeConfig as the API takes it; validateVolumeConfig checks the paths. */
+const PathSchema = Type.String({ maxLength: 1024 });
+export const VolumeConfigSchema = Type.Object(
+  {
+    Volumes: Type.Optional(Type.Array(PathSchema, { maxItems: 64 })),
+    BindMounts: Type.Optional(
+      Type.Array(Type.Object({ HostPath: PathSchema, ContainerPath: PathSchema, ReadOnly: Type.Optional(Type.Boolean()) }, closed), { maxItems: 64 }),
+    ),
+  },
+  closed,
+);
+
+/** The API's VolumeConfig (checked against VolumeConfigSchema): absolute, normalised paths; absent parts empty. */
+export function validateVolumeConfig(config: Static<typeof VolumeConfigSchema> = {}): VolumeConfig {
   return {
-    Volumes: Volumes.map((v) => validatePath(v, 'volume path')),
-    BindMounts: BindMounts.map((b: unknown) => {
-      const m = (b ?? {}) as Record<string, unknown>;
-      if (m.ReadOnly !== undefined && typeof m.ReadOnly !== 'boolean') throw invalid('BindMounts[].ReadOnly must be true or false');
-      return {
-        HostPath: validatePath(m.HostPath, 'host path'),
-        ContainerPath: validatePath(m.ContainerPath, 'container path'),
-        ReadOnly: m.ReadOnly === true,
-      };
-    }),
+    Volumes: (config.Volumes ?? []).map((v) => validatePath(v, 'volume path')),
+    BindMounts: (config.BindMounts ?? []).map((b) => ({
+      HostPath: validatePath(b.HostPath, 'host path'),
+      ContainerPath: validatePath(b.ContainerPath, 'container path'),
+      ReadOnly: b.ReadOnly === true,
+    })),
   };
 }
 

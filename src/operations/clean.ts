@@ -87,12 +87,12 @@ export async function cleanHost(host: Host): Promise<CleanResult> {
   return { Removed: removed, NotRemoved: notRemoved, Kept: kept };
 }
 
-export const clean = defineOperation<Record<string, never>, CleanResult>({
+export const clean = defineOperation({
   name: 'clean',
   method: 'POST',
   path: '/clean',
   summary: 'Remove what interrupted installs and deletes left behind; list kept volumes',
   mutates: true,
-  parse: () => ({}),
-  run: (host) => cleanHost(host),
+  parse: (): Record<string, never> => ({}),
+  run: (host): Promise<CleanResult> => cleanHost(host),
 });

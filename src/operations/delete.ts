@@ -49,16 +49,16 @@ export async function deleteContainer(host: Host, id: string, keepVolumes = fals
   if (failure) throw failure;
 }
 
-export const remove = defineOperation<DeleteRequest, void>({
+export const remove = defineOperation({
   name: 'delete',
   method: 'DELETE',
   path: '/container/:id',
   summary: 'Stop a container and remove its unit, state, env file, port reservations and volumes (?keep-volumes=true keeps the volumes)',
-  query: querySchema(['keep-volumes']),
+  query: querySchema('keep-volumes'),
   mutates: true,
   forgetsContainer: true,
-  parse: (raw) => ({ ...parseId(raw), KeepVolumes: queryFlag(raw, 'keep-volumes') }),
-  run: async (host, req) => {
+  parse: (req): DeleteRequest => ({ ...parseId(req), KeepVolumes: queryFlag(req.query['keep-volumes'], 'keep-volumes') }),
+  run: async (host, req): Promise<void> => {
     await host.locks.with(req.Id, () => deleteContainer(host, req.Id, req.KeepVolumes));
     await host.removeTargetIfUnused();
   },

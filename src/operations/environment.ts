@@ -1,9 +1,7 @@
-import { mergeEnv, type EnvVar } from '../model/env.js';
-import { invalid } from '../model/errors.js';
+import { mergeEnv, validateVariables, type EnvVar } from '../model/env.js';
 import { validateName } from '../model/names.js';
 import { requireDefinition } from './common.js';
-import { parseEnvironmentVariables } from './env-body.js';
-import { bodyObject, defineOperation, parseId, type IdRequest } from './operation.js';
+import { defineOperation, parseId } from './operation.js';
 import { EnvironmentBodySchema } from './schemas.js';
 import { renderEnvFile } from '../model/env.js';
 
@@ -11,15 +9,15 @@ export interface EnvironmentBody {
   Variables: EnvVar[];
 }
 
-export const getEnv = defineOperation<IdRequest, EnvironmentBody>({
+export const getEnv = defineOperation({
   name: 'env',
   method: 'GET',
   path: '/environment/:id',
   summary: "Read a container's environment",
   mutates: false,
-  http: { text: (r) => renderEnvFile(r.Variables), preferText: true },
+  http: { text: (r: EnvironmentBody) => renderEnvFile(r.Variables), preferText: true },
   parse: parseId,
-  async run(host, req) {
+  async run(host, req): Promise<EnvironmentBody> {
     await requireDefinition(host, req.Id);
     return { Variables: (await host.store.readEnv(req.Id)) ?? [] };
   },
@@ -30,18 +28,12 @@ interface SetEnvRequest {
   Variables: EnvVar[];
 }
 
-function parseSetEnv(raw: { params: Record<string, string>; body?: unknown }): SetEnvRequest {
-  const body = bodyObject(raw.body, ['Variables']);
-  if (body.Variables === undefined) throw invalid('Variables is required');
-  return { Id: validateName(raw.params.id), Variables: parseEnvironmentVariables(body.Variables) };
-}
-
 /**
  * Replace (PUT) or merge into (PATCH) a container's env file. Docker reads
  * the file when the container starts: a restart applies the change.
  */
 const setEnv = (name: string, method: 'PUT' | 'PATCH', merge: boolean, summary: string) =>
-  defineOperation<SetEnvRequest, EnvironmentBody>({
+  defineOperation({
     name,
     method,
     path: '/environment/:id',
@@ -49,9 +41,9 @@ const setEnv = (name: string, method: 'PUT' | 'PATCH', merge: boolean, summary: 
     body: EnvironmentBodySchema,
     mutates: true,
     secretResult: true,
-    http: { text: (r) => renderEnvFile(r.Variables) },
-    parse: parseSetEnv,
-    run: (host, req) =>
+    http: { text: (r: EnvironmentBody) => renderEnvFile(r.Variables) },
+    parse: ({ params, body }): SetEnvRequest => ({ Id: validateName(params.id), Variables: validateVariables(body.Variables) }),
+    run: (host, req): Promise<EnvironmentBody> =>
       host.locks.with(req.Id, async () => {
         await requireDefinition(host, req.Id);
         const current = merge ? ((await host.store.readEnv(req.Id)) ?? []) : [];

@@ -1,18 +1,17 @@
 import type { Host } from '../host/context.js';
 import { DEFAULT_SLICE, type ContainerDefinition } from '../model/definition.js';
-import type { EnvVar } from '../model/env.js';
+import { validateVariables, type EnvVar } from '../model/env.js';
 import { conflict, failed, invalid } from '../model/errors.js';
-import { validateNetworkLinks, type NetworkLink } from '../model/links.js';
+import { checkNetworkLinks, type NetworkLink } from '../model/links.js';
 import { unitNameOf, validateImage, validateName, validateSlice } from '../model/names.js';
 import { validatePorts, type PortPair } from '../model/ports.js';
 import { validateVolumeConfig, volumesNotIn, type NamedVolume, type VolumeConfig } from '../model/volumes.js';
 import type { UnitState } from '../host/systemd.js';
 import { attempt, reloadIfNeeded } from './common.js';
 import { createVolumes, dropVolumes, imageVolumePlan, recordVolumes } from './volumes.js';
-import { parseEnvironmentVariables } from './env-body.js';
 import { startUnit } from './lifecycle.js';
-import { bodyObject, boolField, defineOperation } from './operation.js';
-import { InstallBodySchema } from './schemas.js';
+import { defineOperation } from './operation.js';
+import { InstallBodySchema, type InstallBody } from './schemas.js';
 import { formatPortMapping } from '../model/ports.js';
 
 export interface InstallRequest {
@@ -33,20 +32,18 @@ export interface InstallResult {
   State?: UnitState;
 }
 
-function parseEnvironment(value: unknown): EnvVar[] {
-  if (value === undefined || value === null) return [];
-  const env = bodyObject(value, ['Variables', 'Source', 'Id']);
+function parseEnvironment(env: InstallBody['Environment'] = {}): EnvVar[] {
   if (env.Source || env.Id) throw invalid('Environment.Source and Environment.Id are not supported yet; send Variables');
-  return parseEnvironmentVariables(env.Variables);
+  return validateVariables(env.Variables);
 }
 
 /** Features of the seed's API that gear does not offer yet are refused, not silently ignored. */
-function refuseUnsupported(body: Record<string, unknown>): void {
+function refuseUnsupported(body: InstallBody): void {
   if (body.Isolate === true) throw invalid('Isolate is not supported yet');
   if (body.SocketActivation === true) throw invalid('SocketActivation is not supported yet');
 }
 
-export const install = defineOperation<InstallRequest, InstallResult>({
+export const install = defineOperation({
   name: 'install',
   method: 'PUT',
   path: '/container/:id',
@@ -54,26 +51,23 @@ export const install = defineOperation<InstallRequest, InstallResult>({
   body: InstallBodySchema,
   mutates: true,
   http: {
-    headers: (r): Record<string, string> => (r.Ports.length ? { 'X-PortMapping': formatPortMapping(r.Ports) } : {}),
-    text: (r) => `Container ${r.Id} is installed${r.State ? ` and ${r.State.ActiveState}` : ''}\n`,
+    headers: (r: InstallResult): Record<string, string> => (r.Ports.length ? { 'X-PortMapping': formatPortMapping(r.Ports) } : {}),
+    text: (r: InstallResult) => `Container ${r.Id} is installed${r.State ? ` and ${r.State.ActiveState}` : ''}\n`,
   },
-  parse(raw) {
-    const body = bodyObject(raw.body, [
-      'Image', 'Started', 'Ports', 'Environment', 'VolumeConfig', 'SystemdSlice', 'Isolate', 'SocketActivation', 'NetworkLinks',
-    ]);
+  parse({ params, body }): InstallRequest {
     refuseUnsupported(body);
     return {
-      Id: validateName(raw.params.id),
+      Id: validateName(params.id),
       Image: validateImage(body.Image),
-      Started: boolField(body.Started, 'Started'),
+      Started: body.Started === true,
       Ports: validatePorts(body.Ports),
       Environment: parseEnvironment(body.Environment),
       VolumeConfig: validateVolumeConfig(body.VolumeConfig),
       SystemdSlice: body.SystemdSlice === undefined || body.SystemdSlice === '' ? DEFAULT_SLICE : validateSlice(body.SystemdSlice),
-      NetworkLinks: validateNetworkLinks(body.NetworkLinks),
+      NetworkLinks: checkNetworkLinks(body.NetworkLinks),
     };
   },
-  async run(host, req, progress) {
+  async run(host, req, progress): Promise<InstallResult> {
     // Pull before taking the lock: it can take long and touches nothing of the container's.
     // One inspect tells both whether the image is here and which VOLUMEs it declares.
     let volumes = await imageVolumePlan(host, req.Id, req);

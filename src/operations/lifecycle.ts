@@ -5,7 +5,7 @@ import { containerNameOf, nameOfUnit, unitNameOf } from '../model/names.js';
 import type { ContainerDefinition } from '../model/definition.js';
 import { reloadIfNeeded, requireDefinition } from './common.js';
 import { prepareVolumes } from './volumes.js';
-import { defineOperation, parseId, type IdRequest } from './operation.js';
+import { defineOperation, parseId } from './operation.js';
 
 /**
  * Start (or restart) a container's unit and enable it, so that it comes back
@@ -55,15 +55,15 @@ const lifecycle = (
   summary: string,
   act: (host: Host, id: string, def: ContainerDefinition) => Promise<UnitState>,
 ) =>
-  defineOperation<IdRequest, UnitState>({
+  defineOperation({
     name,
     method,
     path,
     summary,
     mutates: true,
-    http: { text: (s) => `Container ${nameOfUnit(s.Id) ?? s.Id} is ${s.ActiveState} (${s.SubState})\n` },
+    http: { text: (s: UnitState) => `Container ${nameOfUnit(s.Id) ?? s.Id} is ${s.ActiveState} (${s.SubState})\n` },
     parse: parseId,
-    run: (host, req) =>
+    run: (host, req): Promise<UnitState> =>
       host.locks.with(req.Id, async () => act(host, req.Id, await requireDefinition(host, req.Id))),
   });
 

@@ -1,11 +1,11 @@
 import type { Host } from '../host/context.js';
 import type { AppliedLinks } from '../host/net.js';
 import { failed, invalid } from '../model/errors.js';
-import { formatLink, validateNetworkLinks, type NetworkLink } from '../model/links.js';
+import { checkNetworkLinks, formatLink, type NetworkLink } from '../model/links.js';
 import { containerNameOf, unitNameOf, validateName } from '../model/names.js';
 import { reloadIfNeeded, requireDefinition } from './common.js';
-import { bodyObject, defineOperation } from './operation.js';
-import { LinksBodySchema } from './schemas.js';
+import { defineOperation } from './operation.js';
+import { LinksBodySchema, type LinksBody } from './schemas.js';
 import { linkCount, linkState } from './text.js';
 
 export interface ContainerLinks {
@@ -22,21 +22,15 @@ export interface LinkResult {
   Links: (ContainerLinks & { Applied: boolean })[];
 }
 
-/** The most containers one request may link. */
-const MAX_CONTAINERS = 256;
-
-export function parseLinkRequest(body: unknown): LinkRequest {
-  const { Links } = bodyObject(body, ['Links']);
-  if (!Array.isArray(Links) || Links.length === 0) throw invalid('Links must be a non-empty list of {Id, NetworkLinks}');
-  if (Links.length > MAX_CONTAINERS) throw invalid(`Links names ${Links.length} containers; the limit is ${MAX_CONTAINERS}`);
+/** Names valid and each container once; links valid (the schema checked the shape and the limits). */
+function parseLinks(body: LinksBody): LinkRequest {
   const seen = new Set<string>();
   return {
-    Links: Links.map((entry: unknown, i) => {
-      const e = bodyObject(entry, ['Id', 'NetworkLinks']);
-      const Id = validateName(e.Id);
+    Links: body.Links.map((entry, i) => {
+      const Id = validateName(entry.Id);
       if (seen.has(Id)) throw invalid(`Links[${i}]: container ${Id} is listed twice`);
       seen.add(Id);
-      return { Id, NetworkLinks: validateNetworkLinks(e.NetworkLinks, `Links[${i}].NetworkLinks`) };
+      return { Id, NetworkLinks: checkNetworkLinks(entry.NetworkLinks, `Links[${i}].NetworkLinks`) };
     }),
   };
 }
@@ -103,7 +97,7 @@ async function storeLinks(host: Host, id: string, links: NetworkLink[]): Promise
  * links). A running container gets them at once, without a restart; every
  * container gets them again at each start.
  */
-export const link = defineOperation<LinkRequest, LinkResult>({
+export const link = defineOperation({
   name: 'link',
   method: 'POST',
   path: '/containers/links',
@@ -111,11 +105,11 @@ export const link = defineOperation<LinkRequest, LinkResult>({
   body: LinksBodySchema,
   mutates: true,
   http: {
-    text: (r) =>
+    text: (r: LinkResult) =>
       r.Links.map((c) => `${c.Id}: ${linkCount(c.NetworkLinks.length)} ${linkState(c.Applied)}\n${c.NetworkLinks.map((l) => `  ${formatLink(l)}\n`).join('')}`).join(''),
   },
-  parse: (raw) => parseLinkRequest(raw.body),
-  async run(host, req) {
+  parse: ({ body }) => parseLinks(body),
+  async run(host, req): Promise<LinkResult> {
     // Every container must exist before any is changed.
     for (const c of req.Links) await requireDefinition(host, c.Id);
     const changed = await Promise.all(req.Links.map((c) => host.locks.with(c.Id, () => storeLinks(host, c.Id, c.NetworkLinks))));

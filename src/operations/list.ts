@@ -16,16 +16,16 @@ export interface ContainerSummary {
  * with `all` also those installed but not loaded (never started, or stopped
  * long enough for systemd to unload them).
  */
-export const list = defineOperation<{ all: boolean }, { Containers: ContainerSummary[] }>({
+export const list = defineOperation({
   name: 'list-units',
   method: 'GET',
   path: '/containers',
   summary: 'List containers with their unit states',
-  query: querySchema(['all']),
+  query: querySchema('all'),
   mutates: false,
-  http: { text: (r) => table(['ID', 'ACTIVE', 'SUB', 'LOAD'], r.Containers.map((c) => [c.Id, c.ActiveState, c.SubState, c.LoadState])) },
-  parse: (raw) => ({ all: queryFlag(raw, 'all') }),
-  async run(host, req) {
+  http: { text: (r: { Containers: ContainerSummary[] }) => table(['ID', 'ACTIVE', 'SUB', 'LOAD'], r.Containers.map((c) => [c.Id, c.ActiveState, c.SubState, c.LoadState])) },
+  parse: ({ query }) => ({ all: queryFlag(query.all, 'all') }),
+  async run(host, req): Promise<{ Containers: ContainerSummary[] }> {
     const [loaded, stored] = await Promise.all([host.systemd.list(['ctr-*.service']), host.store.ids()]);
     const installed = new Set(stored);
     const rows = new Map<string, ContainerSummary>();

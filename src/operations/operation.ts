@@ -1,8 +1,9 @@
-import type { TSchema } from '@sinclair/typebox';
+import type { Static, TSchema } from '@sinclair/typebox';
 import type { Host } from '../host/context.js';
 import type { PullProgress } from '../host/docker.js';
 import { invalid } from '../model/errors.js';
 import { validateName } from '../model/names.js';
+import { SchemaCheck } from '../model/schema.js';
 
 /**
  * An operation is defined once: how it is addressed over HTTP, how its
@@ -67,7 +68,7 @@ export interface Operation<Req, Res> {
   /** Route, with :params (":id" is always a container name). */
   path: string;
   summary: string;
-  /** JSON schemas the agent validates requests against and publishes in /openapi.json. */
+  /** JSON schemas of its body and query: parse() checks requests against them; the agent publishes them in /openapi.json. */
   body?: TSchema;
   query?: TSchema;
   /** Changes the host: its result is remembered under the request's X-Request-Id. */
@@ -79,46 +80,80 @@ export interface Operation<Req, Res> {
   http?: HttpSpec<Res>;
   /** Its result is a stream of items (Res is an AsyncIterable of them, Req a StreamRequest). */
   stream?: StreamSpec<unknown>;
+  /** Validation of a raw request, the one path for the CLI and the agent: the schemas, then the operation's own checks. */
   parse(raw: RawRequest): Req;
   run(host: Host, req: Req, progress: Progress): Promise<Res>;
 }
 
-export const defineOperation = <Req, Res>(op: Operation<Req, Res>) => op;
+/** What its schemas let through: Static<> of each, undefined for a part the operation does not take. */
+type Checked<S> = S extends TSchema ? Static<S> : undefined;
+
+/** A request that passed an operation's schemas. */
+export interface CheckedRequest<Q, B> {
+  params: Record<string, string>;
+  query: Q;
+  body: B;
+  /** As RawRequest.stream: the client asked for a streamed answer. */
+  stream?: boolean;
+}
+
+/** An operation as written: its parse() reads a request its schemas have checked. */
+export interface OperationSpec<Req, Res, Q extends TSchema | undefined, B extends TSchema | undefined>
+  extends Omit<Operation<Req, Res>, 'body' | 'query' | 'parse'> {
+  body?: B;
+  query?: Q;
+  /** What a schema cannot say: name rules, path normal form, duplicates, cross-field checks; and defaults. */
+  parse(req: CheckedRequest<Checked<Q>, Checked<B>>): Req;
+}
+
+const PREFIX = 'invalid request: ';
+
+/**
+ * An operation whose parse() runs its schemas (each compiled once, on first
+ * use) before its own checks. A part it declares no schema for (most
+ * operations take no body) is not read. Messages name the field:
+ * "invalid request: body/Ports[0].Internal must be <= 65535".
+ */
+export function defineOperation<Req, Res, Q extends TSchema | undefined = undefined, B extends TSchema | undefined = undefined>(
+  spec: OperationSpec<Req, Res, Q, B>,
+): Operation<Req, Res> {
+  const query = spec.query && new SchemaCheck(spec.query);
+  const body = spec.body && new SchemaCheck(spec.body);
+  return {
+    ...spec,
+    parse: (raw) =>
+      spec.parse({
+        params: raw.params,
+        query: query?.check(raw.query, 'query/', PREFIX) as Checked<Q>,
+        body: body?.check(raw.body, 'body/', PREFIX) as Checked<B>,
+        stream: raw.stream,
+      }),
+  };
+}
 
 /** A streaming operation: its result is a stream of Items. */
 export type StreamingOperation<Req extends StreamRequest, Item> = Operation<Req, AsyncIterable<Item>> & { stream: StreamSpec<Item> };
 
-export const defineStreamingOperation = <Req extends StreamRequest, Item>(op: StreamingOperation<Req, Item>) => op;
+/** defineOperation for an operation whose result is a stream of Items (its `stream` spec says how they travel). */
+export function defineStreamingOperation<Req extends StreamRequest, Item, Q extends TSchema | undefined = undefined, B extends TSchema | undefined = undefined>(
+  spec: OperationSpec<Req, AsyncIterable<Item>, Q, B> & { stream: StreamSpec<Item> },
+): StreamingOperation<Req, Item> {
+  return { ...defineOperation(spec), stream: spec.stream };
+}
 
 /** Open a streaming operation's stream for a raw request: parsed (defaults and all), run, ended by `signal`. */
 export async function openStream<Item>(op: StreamingOperation<StreamRequest, Item>, host: Host, raw: RawRequest, signal: AbortSignal): Promise<AsyncIterable<Item>> {
   return op.run(host, { ...op.parse(raw), signal }, {});
 }
 
-/** Object bodies only, and no fields the operation does not know: typos must not pass silently. */
-export function bodyObject(body: unknown, known: string[]): Record<string, unknown> {
-  if (body === undefined || body === null) return {};
-  if (typeof body !== 'object' || Array.isArray(body)) throw invalid('request body must be a JSON object');
-  const unknown = Object.keys(body).filter((k) => !known.includes(k));
-  if (unknown.length > 0) throw invalid(`unknown field${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}`);
-  return body as Record<string, unknown>;
-}
-
-export function boolField(value: unknown, field: string): boolean {
-  if (value === undefined || value === null) return false;
-  if (typeof value !== 'boolean') throw invalid(`${field} must be true or false`);
-  return value;
-}
-
 /** Requests that name just one container. */
 export interface IdRequest {
   Id: string;
 }
-export const parseId = (raw: RawRequest): IdRequest => ({ Id: validateName(raw.params.id) });
+export const parseId = (req: { params: Record<string, string> }): IdRequest => ({ Id: validateName(req.params.id) });
 
 /** A yes/no query parameter: absent or "0"/"false" is false; "", "1" or "true" is true. */
-export function queryFlag(raw: RawRequest, key: string): boolean {
-  const value = raw.query[key];
+export function queryFlag(value: string | undefined, key: string): boolean {
   if (value !== undefined && !['', '0', '1', 'true', 'false'].includes(value)) throw invalid(`${key} must be 1 or 0 (true or false)`);
   return value === '' || value === '1' || value === 'true';
 }

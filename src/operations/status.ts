@@ -5,7 +5,7 @@ import type { NetworkLink } from '../model/links.js';
 import type { PortPair } from '../model/ports.js';
 import type { NamedVolume } from '../model/volumes.js';
 import { requireDefinition } from './common.js';
-import { defineOperation, parseId, type IdRequest } from './operation.js';
+import { defineOperation, parseId } from './operation.js';
 import { portsText, statusText } from './text.js';
 
 export interface ContainerStatus {
@@ -24,7 +24,7 @@ export interface ContainerStatus {
   Container?: ContainerInfo;
 }
 
-export const status = defineOperation<IdRequest, ContainerStatus>({
+export const status = defineOperation({
   name: 'status',
   method: 'GET',
   path: '/container/:id/status',
@@ -32,7 +32,7 @@ export const status = defineOperation<IdRequest, ContainerStatus>({
   mutates: false,
   http: { text: statusText, preferText: true },
   parse: parseId,
-  async run(host, req) {
+  async run(host, req): Promise<ContainerStatus> {
     const def = await requireDefinition(host, req.Id);
     const [unit, container, links] = await Promise.all([
       host.systemd.state(unitNameOf(req.Id)),
@@ -44,15 +44,15 @@ export const status = defineOperation<IdRequest, ContainerStatus>({
   },
 });
 
-export const ports = defineOperation<IdRequest, { Ports: PortPair[] }>({
+export const ports = defineOperation({
   name: 'ports',
   method: 'GET',
   path: '/container/:id/ports',
   summary: "A container's published ports",
   mutates: false,
-  http: { text: (r) => `${portsText(r.Ports)}\n` },
+  http: { text: (r: { Ports: PortPair[] }) => `${portsText(r.Ports)}\n` },
   parse: parseId,
-  async run(host, req) {
+  async run(host, req): Promise<{ Ports: PortPair[] }> {
     return { Ports: (await requireDefinition(host, req.Id)).Ports };
   },
 });

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Batch, ConcurrencyLimit, shareInFlight } from '../../src/host/concurrency.js';
+import { Batch, ConcurrencyLimit, shareInFlight } from '../../src/lib/concurrency.js';
 
 /** A stand-in for a slow DBus call that records what it was asked. */
 function recorder(failOn?: string) {

@@ -1,8 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseLinkFlag, pidProblem, presentJumps, restoreBatch, ruleLines, validateNetworkLinks, verifyRules, type LinkRules } from '../../src/model/links.js';
-import { parseLinkRequest } from '../../src/operations/links.js';
+import { link } from '../../src/operations/links.js';
 import { configFromEnv } from '../../src/host/config.js';
+
+const parseLinkRequest = (body: unknown) => link.parse({ params: {}, query: {}, body });
 
 test('-n flags: [FROM_IP:]FROM_PORT:TO_HOST:TO_PORT, FROM_IP defaults to 127.0.0.1', () => {
   assert.equal(parseLinkFlag('127.0.0.2:8081:10.250.0.3:4001'), { FromHost: '127.0.0.2', FromPort: 8081, ToHost: '10.250.0.3', ToPort: 4001 });

@@ -1,6 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { formatPortMapping, listeningPorts, parsePortFlag, parsePortRange, validatePorts } from '../../src/model/ports.js';
+import { install } from '../../src/operations/install.js';
+
+const installPorts = (Ports: unknown) => install.parse({ params: { id: 'p' }, query: {}, body: { Image: 'test/web', Ports } }).Ports;
 
 test('-p flags: INTERNAL:EXTERNAL, EXTERNAL 0 or missing allocates', () => {
   assert.equal(parsePortFlag('8080:0'), { Internal: 8080, External: 0 });
@@ -13,9 +16,10 @@ test('API port lists: duplicates refused', () => {
   assert.equal(validatePorts([{ Internal: 8080 }]), [{ Internal: 8080, External: 0 }]);
   assert.throws(() => validatePorts([{ Internal: 8080 }, { Internal: 8080 }]), /listed twice/);
   assert.throws(() => validatePorts([{ Internal: 1, External: 5 }, { Internal: 2, External: 5 }]), /listed twice/);
-  assert.throws(() => validatePorts([{ Internal: '8080' }].map(() => 'x')), /object/);
-  assert.throws(() => validatePorts({}), /list/);
-  assert.throws(() => validatePorts([{ Internal: 1.5 }]), /not a port/);
+  // Types are the schema's (checked in install's parse before validatePorts).
+  assert.throws(() => installPorts([{ Internal: '8080' }].map(() => 'x')), /object/);
+  assert.throws(() => installPorts({}), /list/);
+  assert.throws(() => installPorts([{ Internal: 1.5 }]), /Ports\[0\]\.Internal must be an integer 1-65535/);
 });
 
 test('port ranges', () => {

@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { JobQueue } from '../../src/agent/jobs.js';
-import { RequestLog, requestFingerprint } from '../../src/agent/requests.js';
+import { JobQueue } from '../../src/api/jobs.js';
+import { RequestLog, requestFingerprint } from '../../src/api/requests.js';
 import { GearError } from '../../src/model/errors.js';
 import { HostFs } from '../../src/host/fs.js';
 

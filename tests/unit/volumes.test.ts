@@ -11,6 +11,7 @@ import {
   volumeNameOf,
   type VolumeConfig,
 } from '../../src/model/volumes.js';
+import { install } from '../../src/operations/install.js';
 
 test('-v flags: bind mounts with ro/rw, and anonymous volumes', () => {
   const v: VolumeConfig = { Volumes: [], BindMounts: [] };
@@ -36,7 +37,9 @@ test('-v flags: relative, traversal, control characters and bad modes are refuse
 test('API VolumeConfig validation', () => {
   assert.equal(validateVolumeConfig(undefined), { Volumes: [], BindMounts: [] });
   assert.throws(() => validateVolumeConfig({ BindMounts: [{ HostPath: '/a', ContainerPath: 'b' }] }), /absolute/);
-  assert.throws(() => validateVolumeConfig({ BindMounts: [{ HostPath: '/a', ContainerPath: '/b', ReadOnly: 'yes' }] }), /true or false/);
+  // Types are the schema's (checked in install's parse before validateVolumeConfig).
+  const VolumeConfig = { BindMounts: [{ HostPath: '/a', ContainerPath: '/b', ReadOnly: 'yes' }] };
+  assert.throws(() => install.parse({ params: { id: 'v' }, query: {}, body: { Image: 'test/web', VolumeConfig } }), /true or false/);
 });
 
 const DOCKER_VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;

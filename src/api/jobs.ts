@@ -1,4 +1,4 @@
-import { ConcurrencyLimit } from '../host/concurrency.js';
+import { ConcurrencyLimit } from '../lib/concurrency.js';
 import { unavailable } from '../model/errors.js';
 
 /**
