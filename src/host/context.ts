@@ -97,7 +97,8 @@ export class Host {
     });
   }
 
+  /** Closes the systemd connection, one given to it included (the agent opens it before any operation asks). */
   close(): void {
-    this._systemd?.close();
+    (this._systemd ?? this.parts.systemd)?.close();
   }
 }

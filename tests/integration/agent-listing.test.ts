@@ -70,8 +70,8 @@ test.before(async () => {
   }
 });
 test.after(async () => {
-  await gear(H, ['delete', ...NAMES], { env: AGENT });
   await stopAgent(H);
+  await gear(H, ['delete', ...NAMES]);
 });
 
 test('installed, never started: listed as not loaded', async () => {
@@ -133,6 +133,14 @@ test('after systemd re-executes, the listing is current and changes still show',
 test('the agent restarted: synced at start', async () => {
   await startAgent(H);
   await assertAgentCurrent('after the agent restarted');
+});
+
+test('SIGTERM: the agent exits by itself, its connection to systemd closed (not killed at the stop timeout)', async () => {
+  const since = (await sh(H, 'date +%s')).trim();
+  await sh(H, 'systemctl stop gear-agent');
+  const journal = await sh(H, `journalctl -u gear-agent --since @${since} --no-pager`);
+  assert.match(journal, /SIGTERM: stopping/);
+  assert.not.match(journal, /timed out|SIGKILL/);
 });
 
 test.run();
