@@ -27,7 +27,7 @@ test('a settled directory is listed once; a change shows even when its mtime is 
   const store = new ContainerStore(new HostFs(root), '/state');
   await store.write(def('a'));
   const dir = join(root, 'state/containers');
-  const old = new Date(Date.now() - 60_000);
+  const old = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
   utimesSync(dir, old, old);
   assert.equal(await store.ids(), ['a']);
   assert.equal(await store.ids(), ['a'], 'reused');
