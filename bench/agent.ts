@@ -21,7 +21,7 @@ const INSTALLED = 200;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
 
 /** 50 clients, each sending its next request when the last is answered, for a fixed time. */
-async function load(port: number, path: string, headers: Record<string, string>): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
+async function load(port: number, path: string, headers: Record<string, string>): Promise<{ rps: number; p50: number; p99: number; errors: number; count: number }> {
   const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
   const latencies: number[] = [];
   let errors = 0;
@@ -49,13 +49,24 @@ async function load(port: number, path: string, headers: Record<string, string>)
   }));
   const seconds = (performance.now() - started) / 1000;
   agent.destroy();
-  return { rps: latencies.length / seconds, p50: pct(latencies, 50), p99: pct(latencies, 99), errors };
+  return { rps: latencies.length / seconds, p50: pct(latencies, 50), p99: pct(latencies, 99), errors, count: latencies.length };
 }
 
 async function rssKiB(unit: string): Promise<number> {
   const pid = (await sh(H, `systemctl show -p MainPID --value ${unit}`)).trim();
   return Number(/VmRSS:\s+(\d+)/.exec(await sh(H, `cat /proc/${pid}/status`))?.[1]);
 }
+
+/**
+ * CPU seconds (user + system) the processes have used so far, read in the
+ * host: on a shared machine, CPU per request holds still where requests per
+ * second swing with the other load.
+ */
+async function cpuSeconds(pids: string[]): Promise<number[]> {
+  const out = await sh(H, pids.map((p) => `cut -d' ' -f14,15 /proc/${p}/stat`).join('; '));
+  return out.trim().split('\n').map((l) => l.split(' ').reduce((a, b) => a + Number(b), 0) / 100);
+}
+const mainPid = async (unit: string) => (await sh(H, `systemctl show -p MainPID --value ${unit}`)).trim();
 
 /** Highest RSS seen while `during` runs. */
 async function peakRss(unit: string, during: Promise<unknown>): Promise<number> {
@@ -110,13 +121,24 @@ async function main(): Promise<void> {
   const idle = await rssKiB('gear-agent');
   const body = (await run(H, ['curl', '-s', '--unix-socket', '/run/gear/gear.sock', 'http://a/containers?all=1'])).stdout;
   await sh(H, `systemd-run --unit=bench-baseline --collect ${baselineServer(body)} >/dev/null; sleep 0.5`);
+  // Both idle, before any load: the agent has served one listing, the bare server none.
+  const baseIdle = await rssKiB('bench-baseline');
 
   const auth = { authorization: `Bearer ${TOKEN}` };
+  // The agent, systemd (it answers the agent's DBus calls) and dbus-daemon (it carries them).
+  const agentPids = [await mainPid('gear-agent'), '1', await mainPid('dbus')];
+  const basePid = await mainPid('bench-baseline');
+  const cpu0 = await cpuSeconds(agentPids);
   const agentLoad = load(43273, '/containers?all=1', auth);
   const peak = await peakRss('gear-agent', agentLoad);
   const a = await agentLoad;
+  const cpu1 = await cpuSeconds(agentPids);
+  const [b0] = await cpuSeconds([basePid]);
   const b = await load(43274, '/', {});
-  const baseIdle = await rssKiB('bench-baseline');
+  const [b1] = await cpuSeconds([basePid]);
+  const us = (seconds: number, count: number) => (seconds * 1e6) / count;
+  const agentCpu = cpu1.map((c, i) => us(c - cpu0[i]!, a.count));
+  const baseCpu = us(b1! - b0!, b.count);
   await sh(H, 'systemctl stop bench-baseline');
 
   // The local CLI path: one process per listing.
@@ -131,6 +153,9 @@ async function main(): Promise<void> {
 
   console.log(`GET /containers?all=1 (${(body.length / 1024).toFixed(0)} KiB): ${a.rps.toFixed(0)} req/s, p50 ${a.p50.toFixed(1)} ms, p99 ${a.p99.toFixed(1)} ms, ${a.errors} errors`);
   line('agent requests per second', `${a.rps.toFixed(0)}/s`, a.rps / b.rps, `bare node server (${b.rps.toFixed(0)}/s)`);
+  const total = agentCpu.reduce((x, y) => x + y, 0);
+  line('CPU per listing (agent+systemd+dbus-daemon)', `${total.toFixed(0)} µs`, total / baseCpu, `bare node server (${baseCpu.toFixed(0)} µs)`);
+  console.log(`  of which agent ${agentCpu[0]!.toFixed(0)} µs, systemd ${agentCpu[1]!.toFixed(0)} µs, dbus-daemon ${agentCpu[2]!.toFixed(0)} µs`);
   line('agent p99 latency at 50 clients', `${a.p99.toFixed(1)} ms`, a.p99 / b.p99, `bare node server (${b.p99.toFixed(1)} ms)`);
   line('agent requests per second', `${a.rps.toFixed(0)}/s`, a.rps / (1000 / cliMs), `local CLI, one process per call (${(1000 / cliMs).toFixed(1)}/s, ${cliMs.toFixed(0)} ms each)`);
   line('agent RSS idle', `${(idle / 1024).toFixed(1)} MiB`, idle / baseIdle, `bare node server (${(baseIdle / 1024).toFixed(1)} MiB)`);

@@ -8,7 +8,9 @@ import { DEFAULT_LISTEN, DEFAULT_SOCKET, beyondLoopback, defaultTokenPath, ensur
 import { BODY_LIMIT, buildServer } from '../api/server.js';
 import { configFromEnv } from '../host/config.js';
 import { Host } from '../host/context.js';
+import { DbusSystemd } from '../host/systemd.js';
 import { invalid } from '../model/errors.js';
+import { CONTAINER_UNITS } from '../model/names.js';
 import { cleanHost } from '../operations/clean.js';
 import { migrateVolumes } from '../operations/volumes.js';
 import { JobQueue } from '../api/jobs.js';
@@ -85,12 +87,15 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const requestTimeoutMs = positive(opts.requestTimeoutSeconds, '--request-timeout') * 1000;
   const jobs = new JobQueue(Math.floor(positive(opts.maxJobs, '--max-jobs')), Math.floor(positive(opts.maxQueued, '--max-queued')));
 
-  const host = new Host(config);
+  // Listings answer from memory, fed by systemd's signals (see UnitWatch).
+  const systemd = new DbusSystemd(config.busAddress, { watch: CONTAINER_UNITS });
+  const host = new Host(config, { systemd });
   const repaired = await cleanHost(host);
   for (const what of repaired.Removed) log(`repair: removed ${what}`);
   for (const what of repaired.NotRemoved) log(`repair: could not remove ${what}`);
   // Containers installed before gear named volumes get them now, so that a start by systemd alone mounts them.
   for (const line of await migrateVolumes(host)) log(`volumes: ${line}`);
+  await systemd.startWatching();
   const requests = new RequestLog(host.fs, `${host.config.stateDir}/requests`, log);
   await requests.prune();
   const pruning = setInterval(() => requests.prune().catch((err) => log(`pruning request ids: ${err}`)), 3600_000);

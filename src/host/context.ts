@@ -12,9 +12,21 @@ import { loadUnitTemplates } from './templates.js';
 import { TARGET_UNIT, UnitFiles } from './units.js';
 
 /**
+ * The adapters a Host talks through. Each defaults to the real one; tests
+ * pass fakes to run operations in-process against a temp dir as host root.
+ */
+export interface HostParts {
+  systemd?: Systemd;
+  docker?: Docker;
+  journal?: Journal;
+  net?: NetLinks;
+}
+
+/**
  * Everything gear touches on one host, created once at start and passed to
  * every operation. Connections (DBus, Docker) open on first use, so a
- * command that needs neither pays for neither.
+ * command that needs neither pays for neither (the real adapters load
+ * dbus-next and dockerode only when they first connect).
  */
 export class Host {
   readonly fs: HostFs;
@@ -35,22 +47,25 @@ export class Host {
   private _docker?: Docker;
   private _units?: UnitFiles;
 
-  constructor(readonly config: HostConfig) {
+  constructor(
+    readonly config: HostConfig,
+    private readonly parts: HostParts = {},
+  ) {
     this.fs = new HostFs(config.root);
     this.store = new ContainerStore(this.fs, config.stateDir);
     this.ports = new PortReservations(this.fs, `${config.stateDir}/ports`, config.portRange);
     this.locks = new ContainerLocks(this.fs, `${config.stateDir}/locks`);
     this.linkLocks = new ContainerLocks(this.fs, `${config.stateDir}/locks/links`);
     this.targetLocks = new ContainerLocks(this.fs, `${config.stateDir}/locks/target`);
-    this.net = new NsenterNetLinks();
-    this.journal = new JournalctlJournal(config.root);
+    this.net = parts.net ?? new NsenterNetLinks();
+    this.journal = parts.journal ?? new JournalctlJournal(config.root);
   }
 
   get systemd(): Systemd {
-    return (this._systemd ??= new DbusSystemd(this.config.busAddress));
+    return (this._systemd ??= this.parts.systemd ?? new DbusSystemd(this.config.busAddress));
   }
   get docker(): Docker {
-    return (this._docker ??= new DockerodeDocker(this.config.dockerSocket));
+    return (this._docker ??= this.parts.docker ?? new DockerodeDocker(this.config.dockerSocket));
   }
   get units(): UnitFiles {
     return (this._units ??= new UnitFiles(this.fs, this.config, this.store, loadUnitTemplates()));
@@ -82,7 +97,8 @@ export class Host {
     });
   }
 
+  /** Closes the systemd connection, one given to it included (the agent opens it before any operation asks). */
   close(): void {
-    this._systemd?.close();
+    (this._systemd ?? this.parts.systemd)?.close();
   }
 }

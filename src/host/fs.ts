@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /**
@@ -90,6 +90,21 @@ export class HostFs {
 
   async remove(hostPath: string): Promise<void> {
     await fsp.rm(this.local(hostPath), { force: true });
+  }
+
+  /**
+   * What changes whenever an entry of the directory is added, removed or
+   * renamed (inode, mtime and ctime in ns), and its mtime in ms; undefined
+   * when it does not exist. One stat, answered from the inode cache.
+   */
+  dirStamp(hostDir: string): { stamp: string; mtimeMs: number } | undefined {
+    try {
+      const st = statSync(this.local(hostDir), { bigint: true });
+      return { stamp: `${st.dev}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}`, mtimeMs: Number(st.mtimeMs) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
   }
 
   async exists(hostPath: string): Promise<boolean> {

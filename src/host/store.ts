@@ -16,6 +16,9 @@ import type { HostFs } from './fs.js';
  *   kept-volumes/NAME.json volumes `gear delete --keep-volumes` kept ({Id, Volumes}): never
  *                          removed by `gear clean`; a reinstall of NAME takes them back
  */
+/** How old a directory's mtime must be before a listing of it is reused (see ids()). */
+const STAMP_SETTLED_MS = 1000;
+
 export class ContainerStore {
   constructor(
     private readonly fs: HostFs,
@@ -48,9 +51,23 @@ export class ContainerStore {
     return this.fs.writeAtomic(this.definitionFile(def.Id), `${JSON.stringify(def, null, 2)}\n`, 0o644);
   }
 
-  /** Names of every stored definition. */
-  ids(): Promise<string[]> {
-    return this.idsIn('containers');
+  private listed?: { stamp: string; ids: string[] };
+
+  /**
+   * Names of every stored definition. The agent lists them at every GET
+   * /containers: the last listing is reused while the directory's stamp
+   * (inode, mtime, ctime) is unchanged and its mtime was over a second old
+   * when it was read. File times come from a coarse clock, so a change in
+   * the same tick as the listing could leave the mtime as it was; a second
+   * later it cannot.
+   */
+  async ids(): Promise<string[]> {
+    const dir = `${this.stateDir}/containers`;
+    const before = this.fs.dirStamp(dir);
+    if (before && this.listed?.stamp === before.stamp) return [...this.listed.ids];
+    const ids = await this.idsIn('containers');
+    this.listed = before && Date.now() - before.mtimeMs > STAMP_SETTLED_MS ? { stamp: before.stamp, ids } : undefined;
+    return [...ids];
   }
 
   async readEnv(id: string): Promise<EnvVar[] | undefined> {

@@ -1,6 +1,7 @@
-import type * as DBus from 'dbus-next';
 import { failed } from '../model/errors.js';
-import { Batch, ConcurrencyLimit } from '../lib/concurrency.js';
+import { Batch } from '../lib/concurrency.js';
+import { MANAGER, MANAGER_PATH, SystemdBus, signalMatch, withTimeout } from './systemd-bus.js';
+import { UnitWatch, unitRow } from './unit-watch.js';
 
 /** What gear needs of systemd. Unit names, never paths, cross this interface. */
 export interface Systemd {
@@ -39,35 +40,17 @@ export interface UnitState {
   UnitFileState?: string;
 }
 
-const DEST = 'org.freedesktop.systemd1';
-const PATH = '/org/freedesktop/systemd1';
-const MANAGER = 'org.freedesktop.systemd1.Manager';
 const UNIT = 'org.freedesktop.systemd1.Unit';
 const SERVICE = 'org.freedesktop.systemd1.Service';
 const PROPS = 'org.freedesktop.DBus.Properties';
+const JOB_REMOVED = signalMatch({ path: MANAGER_PATH, interface: MANAGER, member: 'JobRemoved' });
 
-/** dbus-next has no call timeouts; a wedged systemd must not hang gear forever. */
-const CALL_TIMEOUT_MS = 30_000;
 /** A job (start/stop) may take as long as the unit's own timeouts allow. */
 const JOB_TIMEOUT_MS = 6 * 60_000;
-/**
- * Calls awaiting their reply at once. The system bus refuses more than
- * max_replies_per_connection (128 on Debian) pending replies per connection:
- * 30 concurrent starts asking five properties each went past it.
- */
-const MAX_PENDING_CALLS = 64;
 
 interface JobResult {
   unit: string;
   result: string;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(failed(`systemd did not answer ${what} within ${ms / 1000} s`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** dbus-next hands 64-bit integers over as BigInt; gear's JSON wants numbers. */
@@ -77,79 +60,56 @@ function plain(value: unknown): unknown {
   return value;
 }
 
-/** A row of ListUnits*: (ssssssouso) name, description, load, active, sub, following, path, job id, job type, job path. */
-function unitRow(r: unknown[]): UnitState {
-  return { Id: String(r[0]), Description: String(r[1]), LoadState: String(r[2]), ActiveState: String(r[3]), SubState: String(r[4]) };
-}
-
-/** dbus-next, loaded on first use so that commands without systemd work start faster. */
-type DBusModule = typeof DBus;
-interface Connection {
-  dbus: DBusModule;
-  bus: DBus.MessageBus;
+export interface DbusSystemdOptions {
+  /**
+   * Keep the loaded units of this pattern in memory, fed by systemd's
+   * signals, and answer list([pattern]) from there (the agent: see UnitWatch).
+   */
+  watch?: string;
 }
 
 /** systemd over the DBus system bus (dbus-next), at a configurable bus address. */
 export class DbusSystemd implements Systemd {
-  private connection?: Promise<Connection>;
-  /** Finished jobs by path: JobRemoved may arrive before the StartUnit reply does. */
+  private readonly bus: SystemdBus;
+  /**
+   * Finished jobs by path: JobRemoved may arrive before the StartUnit reply
+   * does. Kept only while such a call awaits its reply (every job on the
+   * host is announced to a subscriber, most of them not ours).
+   */
   private readonly finished = new Map<string, JobResult>();
+  private jobCalls = 0;
   private readonly waiting = new Map<string, (r: JobResult) => void>();
-  private readonly pending = new ConcurrencyLimit(MAX_PENDING_CALLS);
-  private subscribed?: Promise<void>;
+  private readonly watch?: UnitWatch;
 
-  constructor(private readonly busAddress: string) {}
-
-  private connect(): Promise<Connection> {
-    return (this.connection ??= import('dbus-next').then((mod) => {
-      const dbus = ((mod as { default?: DBusModule }).default ?? mod) as DBusModule;
-      const bus = dbus.sessionBus({ busAddress: this.busAddress });
-      bus.on('error', () => {
-        // Surfaces through the pending calls; without a listener node would crash.
-      });
-      // One long-lived listener for every job: adding and removing a match per
-      // call would leak match rules in the bus.
-      bus.on('message', (msg: DBus.Message) => {
-        if (msg.type !== dbus.MessageType.SIGNAL || msg.interface !== MANAGER || msg.member !== 'JobRemoved') return;
-        const [, job, unit, result] = msg.body as [number, string, string, string];
-        const waiter = this.waiting.get(job);
-        if (waiter) {
-          this.waiting.delete(job);
-          waiter({ unit, result });
-        } else {
-          this.finished.set(job, { unit, result });
-        }
-      });
-      return { dbus, bus };
-    }));
-  }
-
-  private async call(path: string, iface: string, member: string, signature = '', body: unknown[] = []): Promise<unknown[]> {
-    const { dbus, bus } = await this.connect();
-    const msg = new dbus.Message({ destination: DEST, path, interface: iface, member, signature, body });
-    const reply = await this.pending.run(() => withTimeout(bus.call(msg), CALL_TIMEOUT_MS, `${member}`)).catch((err: unknown) => {
-      if (err instanceof dbus.DBusError) throw failed(`systemd: ${member} failed: ${err.text || err.type}`);
-      throw err;
+  constructor(busAddress: string, opts: DbusSystemdOptions = {}) {
+    this.bus = new SystemdBus(busAddress);
+    // One long-lived listener for every job: adding and removing a match per
+    // call would leak match rules in the bus.
+    this.bus.onSignal((s) => {
+      if (s.interface !== MANAGER || s.member !== 'JobRemoved') return;
+      const [, job, unit, result] = s.body as [number, string, string, string];
+      const waiter = this.waiting.get(job);
+      if (waiter) {
+        this.waiting.delete(job);
+        waiter({ unit, result });
+      } else if (this.jobCalls > 0) {
+        this.finished.set(job, { unit, result });
+      }
     });
-    return (reply?.body ?? []) as unknown[];
+    if (opts.watch) this.watch = new UnitWatch(this.bus, opts.watch);
   }
 
-  private subscribe(): Promise<void> {
-    this.subscribed ??= (async () => {
-      const { dbus, bus } = await this.connect();
-      await bus.call(
-        new dbus.Message({
-          destination: 'org.freedesktop.DBus',
-          path: '/org/freedesktop/DBus',
-          interface: 'org.freedesktop.DBus',
-          member: 'AddMatch',
-          signature: 's',
-          body: [`type='signal',sender='${DEST}',path='${PATH}',interface='${MANAGER}',member='JobRemoved'`],
-        }),
-      );
-      await this.call(PATH, MANAGER, 'Subscribe');
-    })();
-    return this.subscribed;
+  /** Sync the watched units now (the agent at start) rather than at the first listing. */
+  async startWatching(): Promise<void> {
+    await this.watch?.sync();
+  }
+
+  private call(path: string, iface: string, member: string, signature = '', body: unknown[] = []): Promise<unknown[]> {
+    return this.bus.call(path, iface, member, signature, body);
+  }
+
+  private async subscribe(): Promise<void> {
+    await this.bus.subscribe([JOB_REMOVED]);
   }
 
   private waitForJob(job: string): Promise<JobResult> {
@@ -167,8 +127,15 @@ export class DbusSystemd implements Systemd {
 
   private async runJob(method: 'StartUnit' | 'StopUnit' | 'RestartUnit', unit: string): Promise<UnitState> {
     await this.subscribe();
-    const [job] = (await this.call(PATH, MANAGER, method, 'ss', [unit, 'replace'])) as [string];
-    const { result } = await this.waitForJob(job);
+    this.jobCalls++;
+    let finished: Promise<JobResult>;
+    try {
+      const [job] = (await this.call(MANAGER_PATH, MANAGER, method, 'ss', [unit, 'replace'])) as [string];
+      finished = this.waitForJob(job);
+    } finally {
+      if (--this.jobCalls === 0) this.finished.clear();
+    }
+    const { result } = await finished;
     const state = await this.state(unit);
     // "done" only says the job finished; a service can fail right after.
     if (result !== 'done') {
@@ -189,8 +156,8 @@ export class DbusSystemd implements Systemd {
 
   // Concurrent operations (a CLI call with many names, the agent's jobs)
   // share these calls; see Batch.
-  private readonly enabling = new Batch<string>((units) => this.call(PATH, MANAGER, 'EnableUnitFiles', 'asbb', [units, false, true]));
-  private readonly disabling = new Batch<string>((units) => this.call(PATH, MANAGER, 'DisableUnitFiles', 'asb', [units, false]));
+  private readonly enabling = new Batch<string>((units) => this.call(MANAGER_PATH, MANAGER, 'EnableUnitFiles', 'asbb', [units, false, true]));
+  private readonly disabling = new Batch<string>((units) => this.call(MANAGER_PATH, MANAGER, 'DisableUnitFiles', 'asb', [units, false]));
 
   enable(units: string[]): Promise<void> {
     return this.enabling.add(units);
@@ -199,15 +166,15 @@ export class DbusSystemd implements Systemd {
     return this.disabling.add(units);
   }
   async reload(): Promise<void> {
-    await this.call(PATH, MANAGER, 'Reload');
+    await this.call(MANAGER_PATH, MANAGER, 'Reload');
   }
   async resetFailed(unit: string): Promise<void> {
-    await this.call(PATH, MANAGER, 'ResetFailedUnit', 's', [unit]).catch(() => undefined);
+    await this.call(MANAGER_PATH, MANAGER, 'ResetFailedUnit', 's', [unit]).catch(() => undefined);
   }
 
   private async unitPath(unit: string): Promise<string> {
     // LoadUnit answers for units systemd has never seen too (LoadState not-found).
-    const [path] = (await this.call(PATH, MANAGER, 'LoadUnit', 's', [unit])) as [string];
+    const [path] = (await this.call(MANAGER_PATH, MANAGER, 'LoadUnit', 's', [unit])) as [string];
     return path;
   }
 
@@ -229,7 +196,7 @@ export class DbusSystemd implements Systemd {
 
   /** The unit's ListUnits row, with its object path; systemd loads the unit to answer. */
   private async unitRowOf(unit: string): Promise<{ state: UnitState; path: string }> {
-    const [rows] = (await this.call(PATH, MANAGER, 'ListUnitsByNames', 'as', [[unit]])) as [unknown[][]];
+    const [rows] = (await this.call(MANAGER_PATH, MANAGER, 'ListUnitsByNames', 'as', [[unit]])) as [unknown[][]];
     const row = rows[0];
     if (!row) throw failed(`systemd: no answer for ${unit}`);
     return { state: unitRow(row), path: String(row[6]) };
@@ -258,11 +225,12 @@ export class DbusSystemd implements Systemd {
   }
 
   async list(patterns: string[]): Promise<UnitState[]> {
-    const [rows] = (await this.call(PATH, MANAGER, 'ListUnitsByPatterns', 'asas', [[], patterns])) as [unknown[][]];
+    if (this.watch && patterns.length === 1 && patterns[0] === this.watch.pattern) return this.watch.list();
+    const [rows] = (await this.call(MANAGER_PATH, MANAGER, 'ListUnitsByPatterns', 'asas', [[], patterns])) as [unknown[][]];
     return rows.map(unitRow);
   }
 
   close(): void {
-    void this.connection?.then(({ bus }) => bus.disconnect());
+    this.bus.close();
   }
 }

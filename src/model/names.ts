@@ -22,6 +22,8 @@ export function validateName(name: unknown, what = 'container name'): string {
 }
 
 export const unitNameOf = (name: string) => `ctr-${name}.service`;
+/** Every container's unit, as a unit name pattern. */
+export const CONTAINER_UNITS = 'ctr-*.service';
 export const containerNameOf = (name: string) => `ctr-${name}`;
 
 /** The container name a unit name stands for, or undefined if it is not one of gear's. */

@@ -1,4 +1,4 @@
-import { nameOfUnit } from '../model/names.js';
+import { CONTAINER_UNITS, nameOfUnit } from '../model/names.js';
 import { defineOperation, queryFlag } from './operation.js';
 import { querySchema } from './schemas.js';
 import { table } from './text.js';
@@ -26,7 +26,7 @@ export const list = defineOperation({
   http: { text: (r: { Containers: ContainerSummary[] }) => table(['ID', 'ACTIVE', 'SUB', 'LOAD'], r.Containers.map((c) => [c.Id, c.ActiveState, c.SubState, c.LoadState])) },
   parse: ({ query }) => ({ all: queryFlag(query.all, 'all') }),
   async run(host, req): Promise<{ Containers: ContainerSummary[] }> {
-    const [loaded, stored] = await Promise.all([host.systemd.list(['ctr-*.service']), host.store.ids()]);
+    const [loaded, stored] = await Promise.all([host.systemd.list([CONTAINER_UNITS]), host.store.ids()]);
     const installed = new Set(stored);
     const rows = new Map<string, ContainerSummary>();
     for (const u of loaded) {

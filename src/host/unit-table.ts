@@ -1,0 +1,85 @@
+/** A unit as a ListUnits row describes it. */
+export interface UnitRow {
+  Id: string;
+  Description: string;
+  LoadState: string;
+  ActiveState: string;
+  SubState: string;
+}
+
+/**
+ * A unit name glob as systemd's ListUnitsByPatterns reads it, for the
+ * patterns gear uses ("*" and "?"; no brackets, no escapes).
+ */
+export function globMatcher(pattern: string): (name: string) => boolean {
+  if (/[[\]\\]/.test(pattern)) throw new Error(`unsupported unit pattern ${pattern}`);
+  const source = pattern.replace(/[.+^${}()|]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const re = new RegExp(`^${source}$`);
+  return (name) => re.test(name);
+}
+
+/** A unit's name from its object path (/org/freedesktop/systemd1/unit/ctr_2dweb_2eservice). */
+export function unitOfPath(path: string): string | undefined {
+  const prefix = '/org/freedesktop/systemd1/unit/';
+  if (!path.startsWith(prefix)) return undefined;
+  return path.slice(prefix.length).replace(/_([0-9a-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+}
+
+/**
+ * systemd's loaded units of one pattern, as its signals and our snapshots
+ * tell them. The caller applies every event in the order systemd sent it
+ * (signals and replies share one connection), so after each one the table
+ * holds what systemd had published up to that point.
+ *
+ * A unit's PropertiesChanged on org.freedesktop.systemd1.Unit carries its
+ * ActiveState and SubState, not LoadState or Description (constant for
+ * systemd: they change only when the unit is loaded again, at a daemon
+ * reload or when a unit not found is retried). Methods return the units
+ * whose row must be fetched again for those.
+ */
+export class UnitTable {
+  private readonly rows = new Map<string, UnitRow>();
+  readonly watches: (unit: string) => boolean;
+
+  constructor(readonly pattern: string) {
+    this.watches = globMatcher(pattern);
+  }
+
+  /** Every loaded unit of the pattern (ListUnitsByPatterns): the rest are not loaded. */
+  replaceAll(rows: UnitRow[]): void {
+    this.rows.clear();
+    for (const row of rows) if (this.watches(row.Id)) this.rows.set(row.Id, { ...row });
+  }
+
+  /** Rows of these units, asked for by name: those without a row are not loaded. */
+  replaceSome(names: string[], rows: UnitRow[]): void {
+    for (const name of names) this.rows.delete(name);
+    for (const row of rows) if (this.watches(row.Id)) this.rows.set(row.Id, { ...row });
+  }
+
+  /** UnitNew: loaded, and nothing is known of it yet. Returns the units to fetch. */
+  unitNew(unit: string): string[] {
+    return this.watches(unit) ? [unit] : [];
+  }
+
+  /** UnitRemoved: no longer loaded. */
+  unitRemoved(unit: string): void {
+    this.rows.delete(unit);
+  }
+
+  /**
+   * PropertiesChanged on the Unit interface. A unit with no row, or not
+   * loaded as of its row (it may just have been loaded again), is fetched.
+   */
+  unitChanged(unit: string, changed: Record<string, unknown>): string[] {
+    if (!this.watches(unit)) return [];
+    const row = this.rows.get(unit);
+    if (typeof changed.ActiveState === 'string' && row) row.ActiveState = changed.ActiveState;
+    if (typeof changed.SubState === 'string' && row) row.SubState = changed.SubState;
+    return !row || row.LoadState !== 'loaded' ? [unit] : [];
+  }
+
+  list(): UnitRow[] {
+    return [...this.rows.values()].map((row) => ({ ...row }));
+  }
+}
