@@ -11,6 +11,7 @@ import { Host } from '../host/context.js';
 import { invalid } from '../model/errors.js';
 import { cleanHost } from '../operations/clean.js';
 import { migrateVolumes } from '../operations/volumes.js';
+import { VERSION } from '../version.js';
 import { JobQueue } from './jobs.js';
 import { RequestLog } from './requests.js';
 
@@ -114,7 +115,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   }
   const describe = ({ address, policy }: Listener) =>
     `${policy.kind === 'tcp' ? `${policy.scheme}://` : ''}${show(address)}${policy.kind === 'unix' ? '' : policy.token ? ' (token)' : ' (NO TOKEN: insecure)'}`;
-  log(`listening on ${listeners.map(describe).join(', ')}`);
+  log(`gear ${VERSION} on Node.js ${process.version}, listening on ${listeners.map(describe).join(', ')}`);
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
