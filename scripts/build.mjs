@@ -4,7 +4,8 @@
 // command parses at start small: Node compiles every file it loads whole.
 import { build } from 'esbuild';
 import { readFileSync, rmSync } from 'node:fs';
-import { builtinModules } from 'node:module';
+import { builtinModules, createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
@@ -34,23 +35,49 @@ const unused = {
 rmSync('dist', { recursive: true, force: true });
 
 /**
- * Node's built-ins loaded with require(), not import: an ESM import of a
- * built-in makes Node read every export of it at once, and node:http's
+ * Node's built-ins, loaded when the code first uses them. An ESM import of
+ * a built-in makes Node read every export of it at once, and node:http's
  * include lazy ones (WebSocket, fetch's classes) that load undici, zlib,
  * http2 and perf_hooks: a third of `gear --version`'s start on Node 24.
- * esbuild then reads named imports through getters, as late as the code does.
+ * Even by require(), http, tls, crypto, readline and the rest that the
+ * CLI's modules import cost more than Node's own start, and a command uses
+ * a few of them. So each import of a built-in gets a stand-in that
+ * require()s it at the first access to any of its exports; esbuild reads
+ * named imports as properties of it, at the time the code does. Its export
+ * names are known now (Node reads them to bind the imports).
  */
 const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
-const builtinsByRequire = {
-  name: 'gear-builtins-by-require',
+const require = createRequire(import.meta.url);
+const src = fileURLToPath(new URL('../src/', import.meta.url));
+const lazyRuntime = `module.exports = (load, names) => {
+  let real;
+  const module = () => (real ??= load());
+  const own = new Set(names);
+  return new Proxy({}, {
+    get: (_, key) => module()[key],
+    has: (_, key) => key in module(),
+    ownKeys: () => [...own],
+    getOwnPropertyDescriptor: (_, key) => (own.has(key) ? { configurable: true, enumerable: true, get: () => module()[key] } : undefined),
+  });
+};`;
+const lazyBuiltins = {
+  name: 'gear-lazy-builtins',
   setup(b) {
+    b.onResolve({ filter: /^gear-lazy-builtin$/ }, () => ({ path: 'runtime', namespace: 'gear-lazy' }));
     b.onResolve({ filter: /^[a-z_:/]+$/ }, (args) => {
       if (!builtins.has(args.path)) return undefined;
-      if (args.namespace === 'gear-builtin') return { path: args.path, external: true };
-      if (args.kind !== 'import-statement') return undefined;
-      return { path: args.path, namespace: 'gear-builtin' };
+      if (args.namespace === 'gear-lazy') return { path: args.path, external: true };
+      // gear's own modules, which import built-ins' named exports only (a
+      // stand-in is no class to extend); dependencies get the real thing.
+      if (args.kind !== 'import-statement' || !args.importer.startsWith(src)) return undefined;
+      return { path: args.path, namespace: 'gear-lazy' };
     });
-    b.onLoad({ filter: /.*/, namespace: 'gear-builtin' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+    b.onLoad({ filter: /.*/, namespace: 'gear-lazy' }, (args) => {
+      if (args.path === 'runtime') return { contents: lazyRuntime, loader: 'js' };
+      const name = JSON.stringify(args.path);
+      const names = JSON.stringify(Object.getOwnPropertyNames(require(args.path)));
+      return { contents: `module.exports = require('gear-lazy-builtin')(() => require(${name}), ${names});`, loader: 'js' };
+    });
   },
 };
 
@@ -81,7 +108,7 @@ const result = await build({
   // Optional add-ons gear never uses: ssh2's native helpers (via docker-modem; gear
   // speaks to unix sockets only) and dbus-next's X11 discovery and usocket.
   external: ['cpu-features', '*.node', 'x11', 'usocket'],
-  plugins: [unused, builtinsByRequire],
+  plugins: [unused, lazyBuiltins],
   logLevel: 'warning',
 });
 
