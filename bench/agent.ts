@@ -11,6 +11,7 @@
  */
 import { Agent, request } from 'node:http';
 import { GEAR, TEST_HOST as H, gear, hostIp, run, sh, startAgent, stopAgent } from '../tests/integration/harness.js';
+import { NODE } from './common.js';
 
 const ip = hostIp(H);
 const TOKEN = 'bench-token-0123456789abcdef';
@@ -87,7 +88,7 @@ async function startToReady(startCmd: string, probe: string): Promise<number> {
 }
 
 const baselineServer = (body: string) =>
-  `node -e 'const b=${JSON.stringify(body).replace(/'/g, "'\\''")};require("http").createServer((q,s)=>{s.setHeader("content-type","application/json");s.end(b)}).listen(43274,"0.0.0.0")'`;
+  `${NODE} -e 'const b=${JSON.stringify(body).replace(/'/g, "'\\''")};require("http").createServer((q,s)=>{s.setHeader("content-type","application/json");s.end(b)}).listen(43274,"0.0.0.0")'`;
 
 function line(what: string, value: string, ratio: number, baseline: string): void {
   console.log(`${what.padEnd(46)} ${value.padStart(14)}   ${ratio.toFixed(2)}x ${baseline}`);

@@ -1,5 +1,12 @@
 /** Timing helpers shared by the benchmarks. */
-import { run } from '../tests/integration/harness.js';
+import { existsSync } from 'node:fs';
+import { REPO, run } from '../tests/integration/harness.js';
+
+/**
+ * The node binary gear runs on in a test host, as bin/gear picks it (the
+ * checkout's pinned Node 24, else PATH's): baselines run on the same one.
+ */
+export const NODE = existsSync(`${REPO}/node_modules/.bin/node`) ? `${REPO}/node_modules/.bin/node` : 'node';
 
 export const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -2,7 +2,13 @@
 # npm run bench: build, boot two test hosts, run the benchmarks, tear them down.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-[ -f node_modules/.package-lock.json ] || npm ci --no-audit --no-fund || exit 1
+# npm ci when node_modules is missing or older than the lock file.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund || exit 1
+fi
+# The pinned Node.js 24 that npm ci installs (see tests/run.sh).
+export PATH="$PWD/node_modules/.bin:$PATH"
+echo "node $(node --version) ($(command -v node))"
 npm run --silent build || exit 1
 tests/host/testhost setup >/dev/null || exit 1
 # GEAR_BENCH_PREFIX/GEAR_BENCH_INDEX name and place the two hosts (default

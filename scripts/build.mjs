@@ -1,6 +1,11 @@
-// Bundle the CLI and agent into one file, dist/gear.js (esbuild).
+// Bundle the CLI and agent (esbuild): dist/gear.js, the entry, and the
+// modules it loads on demand in dist/chunks/. Splitting at the dynamic
+// imports (the agent, dockerode, dbus-next, handlebars) keeps what a simple
+// command parses at start small: Node compiles every file it loads whole.
 import { build } from 'esbuild';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { builtinModules, createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
@@ -26,12 +31,64 @@ const unused = {
   },
 };
 
+// Chunk names carry a hash: a stale chunk of an earlier build goes with the directory.
+rmSync('dist', { recursive: true, force: true });
+
+/**
+ * Node's built-ins, loaded when the code first uses them. An ESM import of
+ * a built-in makes Node read every export of it at once, and node:http's
+ * include lazy ones (WebSocket, fetch's classes) that load undici, zlib,
+ * http2 and perf_hooks: a third of `gear --version`'s start on Node 24.
+ * Even by require(), http, tls, crypto, readline and the rest that the
+ * CLI's modules import cost more than Node's own start, and a command uses
+ * a few of them. So each import of a built-in gets a stand-in that
+ * require()s it at the first access to any of its exports; esbuild reads
+ * named imports as properties of it, at the time the code does. Its export
+ * names are known now (Node reads them to bind the imports).
+ */
+const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
+const require = createRequire(import.meta.url);
+const src = fileURLToPath(new URL('../src/', import.meta.url));
+const lazyRuntime = `module.exports = (load, names) => {
+  let real;
+  const module = () => (real ??= load());
+  const own = new Set(names);
+  return new Proxy({}, {
+    get: (_, key) => module()[key],
+    has: (_, key) => key in module(),
+    ownKeys: () => [...own],
+    getOwnPropertyDescriptor: (_, key) => (own.has(key) ? { configurable: true, enumerable: true, get: () => module()[key] } : undefined),
+  });
+};`;
+const lazyBuiltins = {
+  name: 'gear-lazy-builtins',
+  setup(b) {
+    b.onResolve({ filter: /^gear-lazy-builtin$/ }, () => ({ path: 'runtime', namespace: 'gear-lazy' }));
+    b.onResolve({ filter: /^[a-z_:/]+$/ }, (args) => {
+      if (!builtins.has(args.path)) return undefined;
+      if (args.namespace === 'gear-lazy') return { path: args.path, external: true };
+      // gear's own modules, which import built-ins' named exports only (a
+      // stand-in is no class to extend); dependencies get the real thing.
+      if (args.kind !== 'import-statement' || !args.importer.startsWith(src)) return undefined;
+      return { path: args.path, namespace: 'gear-lazy' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'gear-lazy' }, (args) => {
+      if (args.path === 'runtime') return { contents: lazyRuntime, loader: 'js' };
+      const name = JSON.stringify(args.path);
+      const names = JSON.stringify(Object.getOwnPropertyNames(require(args.path)));
+      return { contents: `module.exports = require('gear-lazy-builtin')(() => require(${name}), ${names});`, loader: 'js' };
+    });
+  },
+};
+
 const result = await build({
-  entryPoints: ['src/cli/main.ts'],
-  outfile: 'dist/gear.js',
+  entryPoints: { gear: 'src/cli/entry.ts' },
+  outdir: 'dist',
+  chunkNames: 'chunks/[name]-[hash]',
+  splitting: true,
   bundle: true,
   platform: 'node',
-  target: 'node20',
+  target: 'node22',
   format: 'esm',
   minify: true,
   sourcemap: 'linked',
@@ -51,9 +108,11 @@ const result = await build({
   // Optional add-ons gear never uses: ssh2's native helpers (via docker-modem; gear
   // speaks to unix sockets only) and dbus-next's X11 discovery and usocket.
   external: ['cpu-features', '*.node', 'x11', 'usocket'],
-  plugins: [unused],
+  plugins: [unused, lazyBuiltins],
   logLevel: 'warning',
 });
 
-const js = result.metafile.outputs['dist/gear.js'].bytes;
-console.log(`dist/gear.js: ${(js / 1024).toFixed(0)} KiB`);
+const kib = (bytes) => `${(bytes / 1024).toFixed(0)} KiB`;
+const js = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith('.js'));
+const total = js.reduce((sum, [, out]) => sum + out.bytes, 0);
+console.log(`dist/gear.js and ${js.length - 1} chunks: ${kib(total)}`);

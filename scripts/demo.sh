@@ -8,7 +8,11 @@
 # tests/host/testhost exec gear-demo -- bin/gear ...; testhost down gear-demo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -f node_modules/.package-lock.json ] || npm ci --no-audit --no-fund
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+# The pinned Node.js 24 that npm ci installs (see tests/run.sh); bin/gear picks it too.
+export PATH="$PWD/node_modules/.bin:$PATH"
 npm run --silent build
 tests/host/testhost setup >/dev/null
 host=gear-demo

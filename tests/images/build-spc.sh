@@ -5,7 +5,7 @@
 #   build-spc.sh HOST [TAG]        (TAG default gear:latest)
 #
 # 1. tests/images/build-base.sh --load HOST: debian:bookworm-slim and
-#    node:20-bookworm-slim made locally, imported under their public tags;
+#    node:24-bookworm-slim made locally, imported under their public tags;
 # 2. tests/images/egress-proxy.mjs on the bridge address, because test hosts
 #    have no way out: apt goes through it as an http proxy, npm uses it as a
 #    registry mirror (--build-arg NPM_CONFIG_REGISTRY);

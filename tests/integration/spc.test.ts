@@ -124,18 +124,20 @@ test.after(async () => {
   await sh(H, 'rm -f /usr/local/sbin/docker; mount --make-rprivate /; true');
 });
 
-test('the Dockerfile builds in the host, from local stand-ins of node:20-bookworm-slim and debian:bookworm-slim', async () => {
+test('the Dockerfile builds in the host, from local stand-ins of node:24-bookworm-slim and debian:bookworm-slim', async () => {
   const r = spawnSync(`${REPO}/tests/images/build-spc.sh`, [H], { encoding: 'utf8', timeout: 900_000 });
   assert.is(r.status, 0, `${r.stdout}\n${r.stderr}`);
-  // The runtime stage is the Debian base plus layers: no npm, node 20, the host tools.
+  // The runtime stage is the Debian base plus layers: no npm, node 24, the host tools, the bundle without source maps.
   const layers = async (img: string) => JSON.parse(await sh(H, `docker image inspect -f '{{json .RootFS.Layers}}' ${img}`)) as string[];
   assert.is((await layers('gear'))[0], (await layers('debian:bookworm-slim'))[0], 'built on debian:bookworm-slim');
-  const tools = await sh(H, `docker run --rm gear sh -c 'node --version; journalctl --version | head -1; iptables --version; nsenter --version; ls /usr/local/lib/gear/dist; command -v npm || echo no-npm'`);
-  assert.match(tools, /^v20\./);
+  const tools = await sh(H, `docker run --rm gear sh -c 'node --version; journalctl --version | head -1; iptables --version; nsenter --version; ls /usr/local/lib/gear/dist; find /usr/local/lib/gear/dist -name "*.map"; command -v npm || echo no-npm'`);
+  assert.match(tools, /^v24\./);
   assert.match(tools, /systemd 252/);
   assert.match(tools, /iptables v1\.8\.9 \(nf_tables\)/);
   assert.match(tools, /nsenter from util-linux/);
   assert.match(tools, /^gear\.js$/m);
+  assert.match(tools, /^chunks$/m);
+  assert.not.match(tools, /\.map$/m);
   assert.match(tools, /no-npm/);
   // `docker run IMAGE gear ...` is the CLI.
   assert.match(await sh(H, 'docker run --rm gear gear --version'), /^\d+\.\d+\.\d+/);
