@@ -13,7 +13,37 @@ import { stopScript } from '../../src/model/unit.js';
  * fake's stop does nothing to a container that is not running. Each case:
  * what the script does for one state of the container.
  */
-async function runStop(state: string, onCall: (args: string, dir: string) => void = () => undefined): Promise<{ calls: string[]; mainExit: string }> {
+const INSPECT = "inspect --type container -f {{.State.Status}} ctr-web-1";
+const inspections = (calls: string[]) => calls.filter((c) => c === INSPECT).length;
+
+const readCalls = (dir: string) => {
+  try {
+    return readFileSync(`${dir}/calls`, 'utf8').trim().split('\n');
+  } catch {
+    return [];
+  }
+};
+
+/** Resolves once `ready` holds of the calls logged so far (checked every 50 ms; gives up after a minute). */
+async function callsWhere(dir: string, ready: (calls: string[]) => boolean): Promise<void> {
+  for (let waited = 0; !ready(readCalls(dir)); waited += 50) {
+    if (waited > 60_000) throw new Error(`the stop script never got there; calls: ${readCalls(dir).join(' | ')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Run the script against a container in `state`. Once the calls logged
+ * satisfy `until`, `then` plays whoever moves the container on; the result
+ * says how the client ended: by a signal, or still running (when `ends` is
+ * false it is checked at that moment: after whole rounds of the script).
+ * Each step waits for an event, never for a time, so a slow machine only
+ * makes it slower.
+ */
+async function runStop(
+  state: string,
+  opts: { until: (calls: string[]) => boolean; then?: (dir: string) => void; ends: boolean },
+): Promise<{ calls: string[]; mainExit: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'gear-stop-'));
   try {
     writeFileSync(`${dir}/state`, state);
@@ -22,49 +52,49 @@ async function runStop(state: string, onCall: (args: string, dir: string) => voi
       `#!/bin/sh\necho "$*" >> ${dir}/calls\ncase $1 in inspect) cat ${dir}/state;; stop) if [ "$(cat ${dir}/state)" = running ]; then echo exited > ${dir}/state; kill $MAINPID; fi;; esac\n`,
     );
     chmodSync(`${dir}/docker`, 0o755);
-    const main = spawn('sleep', ['30']);
+    const main = spawn('sleep', ['300']);
     const exited = new Promise<string>((r) => main.on('exit', (code, sig) => r(sig ?? String(code))));
     const script = stopScript(`${dir}/docker`, 10, 'ctr-web-1');
     const stop = spawn('/bin/sh', ['-c', script], { env: { ...process.env, MAINPID: String(main.pid) } });
-    // Let a round or two pass, then play the part of whoever moves the container on.
-    await new Promise((r) => setTimeout(r, 1200));
-    onCall(readFileSync(`${dir}/calls`, 'utf8'), dir);
-    const mainExit = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running'), 3000))]);
+    await callsWhere(dir, opts.until);
+    opts.then?.(dir);
+    const mainExit = opts.ends ? await exited : main.exitCode === null && main.signalCode === null ? 'still running' : 'ended';
     // The script ends with the client.
     main.kill('SIGKILL');
     await new Promise((r) => (stop.exitCode === null ? stop.on('exit', r) : r(undefined)));
-    return { calls: readFileSync(`${dir}/calls`, 'utf8').trim().split('\n'), mainExit };
+    return { calls: readCalls(dir), mainExit };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-const INSPECT = "inspect --type container -f {{.State.Status}} ctr-web-1";
 
 test('no container yet (the client is creating it): SIGTERM to the client, no docker stop', async () => {
-  const r = await runStop('');
+  const r = await runStop('', { until: (calls) => inspections(calls) >= 1, ends: true });
   assert.is(r.mainExit, 'SIGTERM');
   assert.equal(r.calls, [INSPECT]);
 });
 
 test('running: one docker stop, which ends the client', async () => {
-  const r = await runStop('running');
+  const r = await runStop('running', { until: (calls) => calls.includes('stop -t 10 ctr-web-1'), ends: true });
   assert.equal(r.calls, [INSPECT, 'stop -t 10 ctr-web-1']);
   assert.is(r.mainExit, 'SIGTERM');
 });
 
 test('created, not started: a stop every round until it runs, which then stops it; the client is not signalled meanwhile', async () => {
-  const r = await runStop('created', (calls, dir) => {
-    assert.ok(calls.split('\n').filter((c) => c === INSPECT).length >= 2, calls);
-    // The client starts the container now.
-    writeFileSync(`${dir}/state`, 'running');
+  const r = await runStop('created', {
+    // Two rounds seen, each with its stop that did nothing...
+    until: (calls) => inspections(calls) >= 2,
+    // ...and the client starts the container now.
+    then: (dir) => writeFileSync(`${dir}/state`, 'running'),
+    ends: true,
   });
   assert.is(r.calls.at(-1), 'stop -t 10 ctr-web-1');
   assert.is(r.mainExit, 'SIGTERM', 'ended by the stop once it ran');
 });
 
 test('exited or being removed: only inspect, no stop and no signal, while the client finishes', async () => {
-  const r = await runStop('removing');
+  const r = await runStop('removing', { until: (calls) => inspections(calls) >= 3, ends: false });
   assert.is(r.mainExit, 'still running');
   assert.ok(r.calls.length >= 2 && r.calls.every((c) => c === INSPECT), r.calls.join('\n'));
 });
