@@ -36,17 +36,17 @@ gz() { in_host sh -c "docker save $1 | gzip | wc -c"; }
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 declare -A U C
-for img in gear node:20-bookworm-slim debian:bookworm-slim; do
+for img in gear node:24-bookworm-slim debian:bookworm-slim; do
   U[$img]=$(size "$img")
   C[$img]=$(gz "$img")
 done
 echo
 echo "image size              uncompressed        gzip'ed (docker save | gzip)"
-for img in gear node:20-bookworm-slim debian:bookworm-slim; do
-  printf '%-22s  %-9s %-8s  %-9s %s\n' "$img" "$(mb "${U[$img]}")" "$(ratio "${U[$img]}" "${U[node:20-bookworm-slim]}")" \
-    "$(mb "${C[$img]}")" "$(ratio "${C[$img]}" "${C[node:20-bookworm-slim]}")"
+for img in gear node:24-bookworm-slim debian:bookworm-slim; do
+  printf '%-22s  %-9s %-8s  %-9s %s\n' "$img" "$(mb "${U[$img]}")" "$(ratio "${U[$img]}" "${U[node:24-bookworm-slim]}")" \
+    "$(mb "${C[$img]}")" "$(ratio "${C[$img]}" "${C[node:24-bookworm-slim]}")"
 done
-echo "(ratios against node:20-bookworm-slim; gear adds $(mb $((U[gear] - U[debian:bookworm-slim]))) to debian:bookworm-slim)"
+echo "(ratios against node:24-bookworm-slim; gear adds $(mb $((U[gear] - U[debian:bookworm-slim]))) to debian:bookworm-slim)"
 
 # --- start-to-ready --------------------------------------------------------
 # One round, timed inside the host: start UNIT (a command), then poll every
