@@ -52,12 +52,24 @@ function answers(port: number): Promise<boolean> {
  * from the moment it is launched: the probes run alongside the launch, so
  * their cost lands on every variant alike.
  */
-async function allAnswer(ports: number[]): Promise<void> {
+async function allAnswer(ports: number[], signal: AbortSignal): Promise<void> {
   await Promise.all(
     ports.map(async (port) => {
-      while (!(await answers(port))) await new Promise((r) => setTimeout(r, PROBE_MS));
+      while (!signal.aborted && !(await answers(port))) await new Promise((r) => setTimeout(r, PROBE_MS));
     }),
   );
+}
+
+/** A launch and the probes of its ports; a launch that fails stops the probes (they would wait forever) and fails the benchmark. */
+async function launchedAndAnswering(launch: Promise<unknown>, ports: number[]): Promise<void> {
+  const probes = new AbortController();
+  await Promise.all([
+    launch.catch((err: unknown) => {
+      probes.abort();
+      throw err;
+    }),
+    allAnswer(ports, probes.signal),
+  ]);
 }
 
 /** The external ports, the same for every variant. */
@@ -77,7 +89,7 @@ async function dockerBaseline(kind: Baseline, n = N): Promise<number> {
   const attached = (n: string, i: number) => `setsid docker run --rm --name ${n} -p ${PORTS[i]}:8080 test/web >/dev/null 2>&1 </dev/null &`;
   const script =
     kind === 'sequential' ? ns.map(run).join('\n') : kind === 'parallel' ? `${ns.map((n, i) => `${run(n, i)} &`).join('\n')}\nwait` : ns.map(attached).join('\n');
-  const ms = await timed(() => Promise.all([sh(H, script), allAnswer(PORTS.slice(0, n))]).then(() => undefined));
+  const ms = await timed(() => launchedAndAnswering(sh(H, script), PORTS.slice(0, n)));
   await sh(H, `docker rm -f ${ns.join(' ')} >/dev/null`);
   return ms;
 }
@@ -96,7 +108,7 @@ async function gearPerContainer(): Promise<number> {
     ...ns.map((n) => `${range} ${GEAR} install test/web ${n} --start -p 8080:0 >/dev/null & pids="$pids $!"`),
     'status=0; for p in $pids; do wait $p || status=1; done; exit $status',
   ].join('\n');
-  const ms = await timed(() => Promise.all([sh(H, script), allAnswer(PORTS.slice(0, M))]).then(() => undefined));
+  const ms = await timed(() => launchedAndAnswering(sh(H, script), PORTS.slice(0, M)));
   const del = await gear(H, ['delete', ...ns]);
   if (del.code !== 0) throw new Error(del.stderr);
   return ms;
@@ -113,7 +125,7 @@ async function gearInstallStart(): Promise<number> {
     const install = gear(H, ['install', 'test/web', ...ns, '--start', '-p', '8080:0'], { env: { GEAR_PORT_RANGE: `${PORTS[0]}-${PORTS[N - 1]}` } }).then((r) => {
       if (r.code !== 0) throw new Error(r.stderr);
     });
-    await Promise.all([install, allAnswer(PORTS.slice(0, N))]);
+    await launchedAndAnswering(install, PORTS.slice(0, N));
   });
   const del = await gear(H, ['delete', ...ns]);
   if (del.code !== 0) throw new Error(del.stderr);
