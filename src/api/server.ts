@@ -201,8 +201,7 @@ const MAX_LOG_STREAMS = 64;
  */
 async function streamAnswer(opts: ServerOptions, active: { streams: number }, op: StreamingOperation<StreamRequest, unknown>, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const want = negotiate(request);
-  const raw = rawOf(request);
-  op.parse(raw); // bad input is a 400 before any limit is counted
+  const req = op.parse(rawOf(request)); // bad input is a 400 before any limit is counted
   const max = opts.maxLogStreams ?? MAX_LOG_STREAMS;
   if (active.streams >= max) throw busy(`${max} log requests are being served; retry later`);
   active.streams++;
@@ -213,7 +212,7 @@ async function streamAnswer(opts: ServerOptions, active: { streams: number }, op
   const out = reply.raw;
   out.on('close', stop);
   try {
-    const items = await openStream(op, opts.host, raw, abort.signal);
+    const items = await openStream(op, opts.host, req, abort.signal);
     if (!want.stream && want.json) {
       // Gathered in memory: no more than the most items one may ask for, followed or not.
       const all: unknown[] = [];

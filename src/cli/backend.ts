@@ -31,7 +31,7 @@ class LocalBackend implements Backend {
   }
 
   async *lines<Item>(op: StreamingOperation<StreamRequest, Item>, raw: RawRequest, signal: AbortSignal): AsyncIterable<string> {
-    for await (const e of await openStream(op, this.engine, raw, signal)) yield op.stream.line(e).slice(0, -1);
+    for await (const e of await openStream(op, this.engine, op.parse(raw), signal)) yield op.stream.line(e).slice(0, -1);
   }
 
   close(): void {

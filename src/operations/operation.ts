@@ -141,9 +141,9 @@ export function defineStreamingOperation<Req extends StreamRequest, Item, Q exte
   return { ...defineOperation(spec), stream: spec.stream };
 }
 
-/** Open a streaming operation's stream for a raw request: parsed (defaults and all), run, ended by `signal`. */
-export async function openStream<Item>(op: StreamingOperation<StreamRequest, Item>, host: Host, raw: RawRequest, signal: AbortSignal): Promise<AsyncIterable<Item>> {
-  return op.run(host, { ...op.parse(raw), signal }, {});
+/** Open a streaming operation's stream for a request its parse gave (defaults and all): run, ended by `signal`. */
+export async function openStream<Item>(op: StreamingOperation<StreamRequest, Item>, host: Host, req: StreamRequest, signal: AbortSignal): Promise<AsyncIterable<Item>> {
+  return op.run(host, { ...req, signal }, {});
 }
 
 /** Requests that name just one container. */
