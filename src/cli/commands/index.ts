@@ -13,6 +13,7 @@ import * as listUnits from './list-units.js';
 import * as logs from './logs.js';
 import * as setEnv from './set-env.js';
 import * as status from './status.js';
+import * as version from './version.js';
 
 /** Every command, in the order `gear --help` lists them; each registers itself on the program. */
 export const commands: { register(program: Command, cli: Cli): void }[] = [
@@ -29,4 +30,5 @@ export const commands: { register(program: Command, cli: Cli): void }[] = [
   deploy,
   clean,
   daemon,
+  version,
 ];
