@@ -84,9 +84,12 @@ export interface BackendSource {
 export class Backends implements BackendSource {
   private readonly cache = new Map<string, Backend>();
 
+  /** `make`: the backend of an agent (its address, and its label: "" for "here") or of this host (undefined); tests give their own. */
   constructor(
     private readonly env: NodeJS.ProcessEnv,
     private readonly security: ClientSecurity = {},
+    private readonly make: (agent: { address: string; label: string } | undefined) => Backend = (agent) =>
+      agent ? new RemoteBackend(new AgentClient(parseAgentAddress(agent.address, security)), agent.label) : new LocalBackend(),
   ) {}
 
   /** The backend for an agent, or for this host (undefined). */
@@ -95,7 +98,7 @@ export class Backends implements BackendSource {
     const key = agent ?? '';
     let backend = this.cache.get(key);
     if (!backend) {
-      backend = agent ? new RemoteBackend(new AgentClient(parseAgentAddress(agent, this.security)), a ? agent : '') : new LocalBackend();
+      backend = this.make(agent ? { address: agent, label: a ? agent : '' } : undefined);
       this.cache.set(key, backend);
     }
     return backend;
