@@ -148,9 +148,13 @@ test('targets: local/NAME is this host, like NAME; ctr://HOST:PORT/NAME is HOST:
   await same(['clean', 'local'], ['clean']);
 });
 
-test('--slice NAME is NAME.slice; boolean flags take =true/=false; --isolate=false and --socket-activated=false are nothing', async () => {
-  const sent = await same(['install', 'img', 'web-1', '--slice', 'container-small'], ['install', 'img', 'web-1', '--slice', 'container-small.slice']);
-  assert.is(bodyOf(sent).SystemdSlice, 'container-small.slice');
+test("--slice NAME is NAME.slice, and geard's classes (container-small...) gear's default; boolean flags take =true/=false; --isolate=false is nothing", async () => {
+  const sent = await same(['install', 'img', 'web-1', '--slice', 'web-apps'], ['install', 'img', 'web-1', '--slice', 'web-apps.slice']);
+  assert.is(bodyOf(sent).SystemdSlice, 'web-apps.slice');
+  for (const geard of ['container', 'container-small', 'container-large']) {
+    const dflt = await same(['install', 'img', 'web-1', '--slice', geard], ['install', 'img', 'web-1']);
+    assert.is(bodyOf(dflt).SystemdSlice, undefined);
+  }
   await same(['install', 'img', 'web-1', '--start=true'], ['install', 'img', 'web-1', '--start']);
   await same(['install', 'img', 'web-1', '--start=false', '--isolate=false', '--socket-activated=false'], ['install', 'img', 'web-1']);
   await same(['list-units', '--all=true'], ['list-units', '-a']);

@@ -56,13 +56,14 @@ function installBody(image: string, assignments: string[], o: Record<string, unk
   const VolumeConfig: VolumeConfig = { Volumes: [], BindMounts: [] };
   for (const v of itemsOf(o.volume as string[], o.volumes as string[])) parseVolumeFlag(v, VolumeConfig);
   const links = itemsOf(o.link as string[], o.netLinks as string[]);
+  const slice = o.slice === undefined ? undefined : sliceName(o.slice as string);
   return {
     Image: image,
     Started: o.start === true,
     Ports,
     Environment: { Variables: [...names].map(([Name, Value]) => ({ Name, Value })) },
     VolumeConfig,
-    ...(o.slice === undefined ? {} : { SystemdSlice: sliceName(o.slice as string) }),
+    ...(slice === undefined ? {} : { SystemdSlice: slice }),
     ...(links.length === 0 ? {} : { NetworkLinks: links.map(parseLinkFlag) }),
   };
 }
