@@ -3,12 +3,12 @@ import { invalid } from '../../model/errors.js';
 import type { Cli } from '../cli.js';
 import { LOCAL_DEPLOY_HOST, deploy } from '../deploy.js';
 
-/** `--isolate[=true|false]`, as the seed's flag parser takes it. */
-function isolateFlag(value: string | boolean | undefined): boolean {
-  if (value === undefined || value === false || value === 'false') return false;
-  if (value === true || value === 'true') return true;
-  throw invalid(`--isolate takes true or false, not ${JSON.stringify(value)}`);
-}
+/**
+ * `--isolate`, `--isolate=true|false` (the seed's forms). Any value but
+ * false counts as asking for isolation, which gear refuses: so a host
+ * taken as the flag's value (`--isolate HOST`) is refused too, not lost.
+ */
+const isolateFlag = (value: string | boolean | undefined) => value !== undefined && value !== false && value !== 'false';
 
 /** `gear deploy FILE|URL [HOST...]`: a deployment carried out over the hosts' agents, or on this host (src/cli/deploy.ts). */
 export function register(program: Command, cli: Cli): void {
