@@ -64,36 +64,56 @@ async function units(hosts: string[] = [ipA, ipB]): Promise<string[]> {
 }
 const expectedUnits = (d: Resolved) => d.Instances.map((i) => `${i.Id}@${i.On}:active`).sort();
 
-/** Container ids (hostnames) and pids of the instances, as Docker on their hosts reports them. */
+/** Container ids (hostnames) and pids of the instances, as Docker on their hosts reports them (one docker inspect per host). */
 async function dockerState(d: Resolved): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  for (const i of d.Instances) out.set(i.Id, (await sh(hostOf(i.On), `docker inspect -f '{{.Config.Hostname}} {{.State.Pid}}' ctr-${i.Id}`)).trim());
-  return out;
+  const hosts = [...new Set(d.Instances.map((i) => hostOf(i.On)))];
+  await Promise.all(
+    hosts.map(async (h) => {
+      const names = d.Instances.filter((i) => hostOf(i.On) === h).map((i) => `ctr-${i.Id}`);
+      for (const line of (await sh(h, `docker inspect -f '{{.Name}} {{.Config.Hostname}} {{.State.Pid}}' ${names.join(' ')}`)).trim().split('\n')) {
+        const [name, ...rest] = line.split(' ');
+        out.set(name!.replace(/^\/ctr-/, ''), rest.join(' '));
+      }
+    }),
+  );
+  return new Map([...out].sort());
 }
 
 /**
  * Every link of every instance, end to end: from inside the instance that
  * has it, its local address answers with the environment of the instance
- * the resolved file puts behind that address. Returns how many were checked.
+ * the resolved file puts behind that address. One docker exec per source
+ * (its links one after the other), the sources in parallel. Returns how
+ * many links were checked.
  */
 async function checkAllLinks(d: Resolved): Promise<number> {
   const state = await dockerState(d);
-  let checked = 0;
-  for (const source of d.Instances) {
-    for (const l of source.Links ?? []) {
-      const target = d.Instances.find((i) => i.Ports.some((p) => p.Target?.Host === l.FromHost && p.Target.Port === l.FromPort));
-      assert.ok(target, `${source.Id}: link ${l.FromHost}:${l.FromPort} leads to no instance`);
-      const port = target.Ports.find((p) => p.Target?.Host === l.FromHost && p.Target.Port === l.FromPort)!;
-      assert.is(l.ToPort, port.External, `${source.Id} -> ${target.Id}: the port its host allocated`);
-      const r = await run(hostOf(source.On), ['docker', 'exec', `ctr-${source.Id}`, 'timeout', '5', 'wget', '-qO-', `http://${l.FromHost}:${l.FromPort}/cgi-bin/env`]);
-      assert.is(r.code, 0, `${source.Id} -> ${l.FromHost}:${l.FromPort} (${target.Id}): ${r.stderr}`);
-      const hostname = state.get(target.Id)!.split(' ')[0]!;
-      assert.match(r.stdout, new RegExp(`^HOSTNAME=${hostname}$`, 'm'), `${source.Id} -> ${l.FromHost}:${l.FromPort} reached ${target.Id}`);
-      assert.match(r.stdout, new RegExp(`^PORT=${port.Internal}$`, 'm'), `${target.Id} answers on its own port ${port.Internal}`);
-      checked++;
-    }
-  }
-  return checked;
+  const counts = await Promise.all(
+    d.Instances.filter((i) => i.Links?.length).map(async (source) => {
+      const links = source.Links!;
+      const script = links.map((l) => `echo "== ${l.FromHost}:${l.FromPort}"; timeout 5 wget -qO- http://${l.FromHost}:${l.FromPort}/cgi-bin/env; echo "rc=$?"`).join('; ');
+      const r = await run(hostOf(source.On), ['docker', 'exec', `ctr-${source.Id}`, 'sh', '-c', script]);
+      assert.is(r.code, 0, `${source.Id}: ${r.stderr}`);
+      const answers = r.stdout.split(/^== /m).slice(1);
+      assert.is(answers.length, links.length, r.stdout);
+      links.forEach((l, k) => {
+        const answer = answers[k]!;
+        const address = `${l.FromHost}:${l.FromPort}`;
+        assert.ok(answer.startsWith(`${address}\n`), answer);
+        const target = d.Instances.find((i) => i.Ports.some((p) => p.Target?.Host === l.FromHost && p.Target.Port === l.FromPort));
+        assert.ok(target, `${source.Id}: link ${address} leads to no instance`);
+        const port = target.Ports.find((p) => p.Target?.Host === l.FromHost && p.Target.Port === l.FromPort)!;
+        assert.is(l.ToPort, port.External, `${source.Id} -> ${target.Id}: the port its host allocated`);
+        assert.match(answer, /^rc=0$/m, `${source.Id} -> ${address} (${target.Id}): ${answer}`);
+        const hostname = state.get(target.Id)!.split(' ')[0]!;
+        assert.match(answer, new RegExp(`^HOSTNAME=${hostname}$`, 'm'), `${source.Id} -> ${address} reached ${target.Id}`);
+        assert.match(answer, new RegExp(`^PORT=${port.Internal}$`, 'm'), `${target.Id} answers on its own port ${port.Internal}`);
+      });
+      return links.length;
+    }),
+  );
+  return counts.reduce((a, b) => a + b, 0);
 }
 
 /** How many links a resolved file's instances carry. */
