@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fchmodSync, fsyncSync, linkSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { canonicalDeployHost as canonicalHost, validateDeployHost } from '../model/address.js';
 import { renderDeployment } from '../model/deployment/format.js';
 import { resolvedName } from '../model/deployment/files.js';
@@ -15,22 +16,33 @@ import { readText } from './files.js';
 import { linkCount, portsText } from '../operations/text.js';
 
 /**
- * `gear deploy FILE HOST...`, run by the CLI against each host's backend
- * (an agent, or this host): plan (nothing is touched when the descriptor or
- * the hosts are bad), remove what is gone, install what is missing and learn
- * its ports, set every instance's links (one request per host), start
- * everything, and write the resolved deployment to FILE.<timestamp>. Steps
- * that fail do not stop the others; what was not done is reported, the
- * resolved file is written anyway, and deploying it again finishes the job.
+ * `gear deploy FILE|URL [HOST...]`, run by the CLI against each host's
+ * backend (an agent, or this host): plan (nothing is touched when the
+ * descriptor or the hosts are bad), remove what is gone, install what is
+ * missing and learn its ports, set every instance's links (one request per
+ * host), start everything, and write the resolved deployment to
+ * FILE.<timestamp>. Steps that fail do not stop the others; what was not
+ * done is reported, the resolved file is written anyway, and deploying it
+ * again finishes the job. No host: this host, named "localhost" in the
+ * resolved file (as the seed names it).
  */
 
+/** The host a deploy without hosts places everything on (the seed's name for it, too). */
+export const LOCAL_DEPLOY_HOST = 'localhost';
+
 export interface DeployOptions {
+  /** A file, or an http(s):// or file:// URL. */
   file: string;
+  /** Empty: this host only (LOCAL_DEPLOY_HOST). */
   hosts: string[];
   backendFor(host: string): Backend;
   progress: Progress;
   /** A line of what was done (stdout). */
   done(line: string): void;
+  /** A descriptor's unknown field, ignored (stderr). */
+  warn?(line: string): void;
+  /** Seconds to wait for a URL descriptor (default 300). */
+  timeout?: number;
   now?: Date;
 }
 
@@ -44,8 +56,7 @@ function takePorts(inst: { Ports: { Internal: number; External: number }[] }, re
   for (const p of inst.Ports) p.External = reported.find((x) => x.Internal === p.Internal)?.External ?? 0;
 }
 
-function readDeployment(file: string): Deployment {
-  const text = readText(file);
+function parseText(file: string, text: string, warn: (line: string) => void = () => {}): Deployment {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -53,11 +64,48 @@ function readDeployment(file: string): Deployment {
     throw invalid(`${file} is not valid JSON: ${describeError(err)}`);
   }
   try {
-    return parseDeployment(json);
+    return parseDeployment(json, (m) => warn(`${file}: ${m}`));
   } catch (err) {
     if (err instanceof GearError) throw new GearError(err.kind, `${file}: ${err.message}`, err.hint);
     throw err;
   }
+}
+
+const readDeployment = (file: string, warn?: (line: string) => void): Deployment => parseText(file, readText(file), warn);
+
+const MAX_DESCRIPTOR = 10 * 1024 * 1024;
+
+/**
+ * A descriptor from a URL, as the seed fetched it: GET with `Accept:
+ * application/json`, 200 only, within `timeout` seconds. file:// is a file.
+ */
+async function fetchDescriptor(url: URL, timeout: number): Promise<string> {
+  let res: Response;
+  try {
+    res = await fetch(url, { headers: { Accept: 'application/json' }, redirect: 'follow', signal: AbortSignal.timeout(timeout * 1000) });
+  } catch (err) {
+    const cause = (err as Error).name === 'TimeoutError' ? `no answer within ${timeout} s` : describeError((err as { cause?: unknown }).cause ?? err);
+    throw invalid(`cannot fetch ${url.href}: ${cause}`);
+  }
+  if (res.status !== 200) throw invalid(`cannot fetch ${url.href}: ${res.status} ${res.statusText}`);
+  const body = await res.text();
+  if (body.length > MAX_DESCRIPTOR) throw invalid(`${url.href} is larger than ${MAX_DESCRIPTOR} bytes`);
+  return body;
+}
+
+/** Where a descriptor comes from, and where its resolved file goes (a URL's: its base name, in the working directory, as the seed did). */
+async function loadSource(source: string, timeout: number, warn?: (line: string) => void): Promise<{ d: Deployment; base: string; mode?: number }> {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(source)?.[1]?.toLowerCase();
+  if (scheme === undefined) return { d: readDeployment(source, warn), base: source, mode: statSync(source).mode & 0o666 };
+  if (scheme === 'file') {
+    const path = fileURLToPath(source);
+    return { d: readDeployment(path, warn), base: path, mode: statSync(path).mode & 0o666 };
+  }
+  if (scheme !== 'http' && scheme !== 'https') throw invalid(`${source}: deploy reads a file, or an http://, https:// or file:// URL`);
+  const url = new URL(source);
+  const name = url.pathname.split('/').pop() ?? '';
+  const base = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(name) ? name : 'deployment.json';
+  return { d: parseText(source, await fetchDescriptor(url, timeout), warn), base };
 }
 
 /**
@@ -85,8 +133,8 @@ export function deploymentTargets(file: string, named: string[]): { targets: str
 const isNotFound = (err: unknown) => err instanceof GearError && err.kind === 'not-found';
 
 export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
-  const d = readDeployment(opts.file);
-  const hosts = opts.hosts.map((h) => canonicalHost(validateDeployHost(h)));
+  const { d, base, mode } = await loadSource(opts.file, opts.timeout ?? 300, opts.warn);
+  const hosts = opts.hosts.length ? opts.hosts.map((h) => canonicalHost(validateDeployHost(h))) : [LOCAL_DEPLOY_HOST];
   const dup = hosts.find((h, i) => hosts.indexOf(h) !== i);
   if (dup) throw invalid(`host ${dup} is named twice`);
   for (const i of d.Instances) i.On = canonicalHost(i.On);
@@ -138,10 +186,11 @@ export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
   await Promise.all(
     [...plan.add, ...missing].map(async (inst) => {
       const spec = specOf(inst);
+      // The variables it was made with (a file written before instances kept theirs: its container's).
       const body = {
         Image: inst.Image,
         Ports: spec.PublicPorts.map((p) => ({ Internal: p.Internal, External: p.External })),
-        Environment: { Variables: spec.Environment },
+        Environment: { Variables: inst.Environment ?? spec.Environment },
       };
       try {
         const r = await backendOf(inst).call(operations.install, { params: { id: inst.Id }, query: {}, body }, call);
@@ -197,7 +246,7 @@ export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
     }),
   );
 
-  const written = writeResolved(opts.file, { ...plan.next, Instances: [...plan.next.Instances, ...failedRemovals, ...plan.elsewhere] }, hosts, opts.now ?? new Date());
+  const written = writeResolved(base, mode, { ...plan.next, Instances: [...plan.next.Instances, ...failedRemovals, ...plan.elsewhere] }, hosts, opts.now ?? new Date());
   return { written, notDone };
 }
 
@@ -205,13 +254,14 @@ export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
  * Written next to FILE, never over an existing file, whole or not at all
  * (a temp file, fsync, hard-linked into place: link fails on an existing
  * name), with FILE's mode: what FILE keeps from other users, its resolved
- * copy keeps too. One that holds environment values is 0600 whatever FILE's
- * mode (they are often secrets).
+ * copy keeps too (0644 for a URL's). One that holds environment values is
+ * 0600 whatever FILE's mode (they are often secrets).
  */
-function writeResolved(file: string, d: Deployment, hosts: string[], now: Date): string {
+function writeResolved(file: string, fileMode: number | undefined, d: Deployment, hosts: string[], now: Date): string {
   const base = resolvedName(file, now);
   const text = renderDeployment(d, { Hosts: hosts, Deployed: now.toISOString() });
-  const mode = d.Containers.some((c) => c.Environment.length) ? 0o600 : statSync(file).mode & 0o666;
+  const secret = d.Containers.some((c) => c.Environment.length) || d.Instances.some((i) => i.Environment?.length);
+  const mode = secret ? 0o600 : (fileMode ?? 0o644);
   const temp = `${base}.${randomBytes(4).toString('hex')}.tmp`;
   const fd = openSync(temp, 'wx', 0o600);
   try {

@@ -209,6 +209,8 @@ test('an instance on a host not named is reported and never contacted, by deploy
     const d = load(current);
     const stray = { ...structuredClone(d.Instances.find((i) => i.Id === 'dweb-1')!), Id: 'dweb-9', On: elsewhere };
     delete stray.Links;
+    // Its own link address: one given to two instances is refused (as the seed did).
+    for (const p of stray.Ports) p.Target = { Host: '127.0.0.2', Port: 9999 };
     write('stray.json', { ...d, Instances: [...d.Instances, stray] });
     const r = await cli(['deploy', 'stray.json', ipA, ipB]);
     assert.is(r.code, 1, r.stderr);

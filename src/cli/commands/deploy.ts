@@ -1,21 +1,38 @@
 import type { Command } from 'commander';
+import { invalid } from '../../model/errors.js';
 import type { Cli } from '../cli.js';
-import { deploy } from '../deploy.js';
+import { LOCAL_DEPLOY_HOST, deploy } from '../deploy.js';
 
-/** `gear deploy FILE HOST...`: a deployment carried out over the hosts' agents (src/cli/deploy.ts). */
+/**
+ * `--isolate`, `--isolate=true|false` (the seed's forms). Any value but
+ * false counts as asking for isolation, which gear refuses: so a host
+ * taken as the flag's value (`--isolate HOST`) is refused too, not lost.
+ */
+const isolateFlag = (value: string | boolean | undefined) => value !== undefined && value !== false && value !== 'false';
+
+/** `gear deploy FILE|URL [HOST...]`: a deployment carried out over the hosts' agents, or on this host (src/cli/deploy.ts). */
 export function register(program: Command, cli: Cli): void {
   program
     .command('deploy')
-    .description('place, install, link and start a deployment over agents; writes the resolved FILE.<timestamp>')
-    .argument('<file>', 'deployment descriptor (JSON), or a resolved FILE.<timestamp> to converge')
-    .argument('<hosts...>', 'HOST[:PORT] of the agents to place instances on')
-    .action(async (file: string, hosts: string[]) => {
+    .description('place, install, link and start a deployment over agents (no HOST: on this host); writes the resolved FILE.<timestamp>')
+    .argument('<file>', 'deployment descriptor (JSON) or http(s)/file URL, or a resolved FILE.<timestamp> to converge')
+    .argument('[hosts...]', `HOST[:PORT] of the agents to place instances on (none: this host, written as "${LOCAL_DEPLOY_HOST}")`)
+    .option('--isolate [bool]', 'accepted for the seed\'s scripts: only false (gear does not isolate containers yet)')
+    .option('--timeout <seconds>', 'how long to wait for a URL descriptor', '300')
+    .action(async (file: string, hosts: string[], o: { isolate?: string | boolean; timeout: string }) => {
+      if (isolateFlag(o.isolate)) throw invalid('deploy --isolate: gear does not isolate containers yet', 'deploy without --isolate');
+      const timeout = Number(o.timeout);
+      if (!Number.isFinite(timeout) || timeout <= 0) throw invalid(`--timeout must be a positive number of seconds, not ${JSON.stringify(o.timeout)}`);
+      const local = hosts.length === 0;
       const out = await deploy({
         file,
         hosts,
-        backendFor: (on) => cli.backends().forServer(on),
+        // No host named: this host itself (or the agent GEAR_AGENT names), as every other command without a host.
+        backendFor: (on) => cli.backends().forServer(local ? '' : on),
         progress: {},
         done: (line) => cli.print(`${line}\n`),
+        warn: (line) => process.stderr.write(`gear: deploy: warning: ${line}\n`),
+        timeout,
       });
       for (const what of out.notDone) cli.report('deploy', `not done: ${what}`);
       if (out.notDone.length) cli.report('deploy', `wrote ${out.written} with what was done; deploy it again to finish`);

@@ -16,10 +16,12 @@ export function renderDeployment(d: Deployment, extra: { Hosts: string[]; Deploy
               ...(l.NonLocal ? { NonLocal: true } : {}),
               ...(l.MatchPort ? { MatchPort: true } : {}),
               ...(l.AliasPorts.length ? { AliasPorts: l.AliasPorts.map(port) } : {}),
+              ...(l.Ports.length ? { Ports: l.Ports } : {}),
             })),
           }
         : {}),
       ...(c.Environment.length ? { Environment: c.Environment } : {}),
+      ...(c.Affinity ? { Affinity: c.Affinity } : {}),
     })),
     Instances: d.Instances.map((i) => ({
       Id: i.Id,
@@ -28,8 +30,12 @@ export function renderDeployment(d: Deployment, extra: { Hosts: string[]; Deploy
       On: i.On,
       Ports: i.Ports.map((p) => ({ Internal: p.Internal, External: p.External, ...(p.Target ? { Target: p.Target } : {}) })),
       ...(i.Links?.length ? { Links: i.Links } : {}),
+      ...(i.Environment?.length ? { Environment: i.Environment } : {}),
       ...(i.Remove ? { Remove: true } : {}),
     })),
+    // Always written, as the seed does.
+    IdPrefix: d.IdPrefix,
+    RandomizeIds: d.RandomizeIds,
     Hosts: extra.Hosts,
     Deployed: extra.Deployed,
   };

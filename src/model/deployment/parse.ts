@@ -1,7 +1,8 @@
 import { isIPv4, portNumber } from '../address.js';
-import { validateEnvVar } from '../env.js';
+import { validateEnvVar, type EnvVar } from '../env.js';
 import { MAX_NAME_LENGTH, validateImage, validateName } from '../names.js';
-import { bool, fieldError, fields, list, show, wrap } from './fields.js';
+import { bool, fieldError, fields, list, show, text, wrap, type Warn } from './fields.js';
+import { RANDOM_ID_CHARS, numberedId } from './ids.js';
 import type { ContainerSpec, Deployment, Instance, InstancePort, PortSpec } from './types.js';
 
 const MAX_COUNT = 1000;
@@ -9,11 +10,11 @@ const MAX_COUNT = 1000;
 /** A port in a descriptor: a JSON number (text such as "8080" is refused), with the field's path in the error. */
 const portField = (value: unknown, path: string, allowZero: boolean) => wrap(path, () => portNumber(value, '', allowZero, { text: false }));
 
-function portSpecs(value: unknown, path: string): PortSpec[] {
+function portSpecs(value: unknown, path: string, warn: Warn): PortSpec[] {
   const seen = new Set<number>();
   return list(value, path).map((p, i) => {
     const at = `${path}[${i}]`;
-    const f = fields(p, at, ['internal', 'external']);
+    const f = fields(p, at, ['internal', 'external'], warn);
     if (!f.has('internal')) throw fieldError(`${at}.internal`, 'is required');
     const spec = { Internal: portField(f.get('internal'), `${at}.internal`, false), External: f.get('external') === undefined ? 0 : portField(f.get('external'), `${at}.external`, true) };
     if (seen.has(spec.Internal)) throw fieldError(`${at}.internal`, `port ${spec.Internal} is listed twice`);
@@ -22,63 +23,88 @@ function portSpecs(value: unknown, path: string): PortSpec[] {
   });
 }
 
-function parseContainer(value: unknown, path: string): ContainerSpec {
-  const f = fields(value, path, ['name', 'image', 'count', 'publicports', 'links', 'environment']);
+/** `[{Name, Value}]`, each valid, no name twice. */
+function environment(value: unknown, path: string, warn: Warn): EnvVar[] {
+  const seen = new Set<string>();
+  return list(value, path).map((e, i) => {
+    const at = `${path}[${i}]`;
+    const ef = fields(e, at, ['name', 'value'], warn);
+    const v = wrap(at, () => validateEnvVar(ef.get('name'), ef.get('value') ?? ''));
+    if (seen.has(v.Name)) throw fieldError(`${at}.name`, `${v.Name} is given twice`);
+    seen.add(v.Name);
+    return v;
+  });
+}
+
+function parseContainer(value: unknown, path: string, warn: Warn): ContainerSpec {
+  const f = fields(value, path, ['name', 'image', 'count', 'publicports', 'links', 'environment', 'affinity'], warn);
   const name = wrap(`${path}.name`, () => validateName(f.get('name'), 'name'));
   const count = f.get('count') ?? 1;
   if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count > MAX_COUNT)
     throw fieldError(`${path}.count`, `must be a whole number from 0 to ${MAX_COUNT}, not ${show(count)}`);
-  // Instance names are NAME-COUNT: they must be valid container names too.
-  if (`${name}-${count}`.length > MAX_NAME_LENGTH) throw fieldError(`${path}.name`, `"${name}-${count}" would be longer than ${MAX_NAME_LENGTH} characters`);
-  const publicPorts = portSpecs(f.get('publicports'), `${path}.publicports`);
+  const publicPorts = portSpecs(f.get('publicports'), `${path}.publicports`, warn);
   const links = list(f.get('links'), `${path}.links`).map((l, i) => {
     const at = `${path}.links[${i}]`;
-    const lf = fields(l, at, ['to', 'nonlocal', 'matchport', 'aliasports']);
+    const lf = fields(l, at, ['to', 'nonlocal', 'matchport', 'aliasports', 'ports'], warn);
     if (typeof lf.get('to') !== 'string' || lf.get('to') === '') throw fieldError(`${at}.to`, 'must name a container');
+    const aliasPorts = portSpecs(lf.get('aliasports'), `${at}.aliasports`, warn);
+    // The seed's Ports [int]: linked as themselves, added to the aliases unless already there.
+    const ports = list(lf.get('ports'), `${at}.ports`).map((p, k) => portField(p, `${at}.ports[${k}]`, false));
+    ports.forEach((p, k) => {
+      if (ports.indexOf(p) !== k) throw fieldError(`${at}.ports[${k}]`, `port ${p} is listed twice`);
+      if (!aliasPorts.some((a) => a.Internal === p)) aliasPorts.push({ Internal: p, External: 0 });
+    });
     return {
       To: lf.get('to') as string,
       NonLocal: bool(lf.get('nonlocal'), `${at}.nonlocal`),
       MatchPort: bool(lf.get('matchport'), `${at}.matchport`),
-      AliasPorts: portSpecs(lf.get('aliasports'), `${at}.aliasports`),
+      AliasPorts: aliasPorts,
+      Ports: ports,
     };
   });
-  const seenEnv = new Set<string>();
-  const environment = list(f.get('environment'), `${path}.environment`).map((e, i) => {
-    const at = `${path}.environment[${i}]`;
-    const ef = fields(e, at, ['name', 'value']);
-    const v = wrap(at, () => validateEnvVar(ef.get('name'), ef.get('value') ?? ''));
-    if (seenEnv.has(v.Name)) throw fieldError(`${at}.name`, `${v.Name} is given twice`);
-    seenEnv.add(v.Name);
-    return v;
-  });
-  return {
+  const spec: ContainerSpec = {
     Name: name,
     Image: wrap(`${path}.image`, () => validateImage(f.get('image'))),
     Count: count,
     PublicPorts: publicPorts,
     Links: links,
-    Environment: environment,
+    Environment: environment(f.get('environment'), `${path}.environment`, warn),
   };
+  const affinity = text(f.get('affinity'), `${path}.affinity`, 64);
+  if (affinity) spec.Affinity = affinity;
+  return spec;
 }
 
-function parseInstance(value: unknown, path: string): Instance {
-  const f = fields(value, path, ['id', 'from', 'image', 'on', 'ports', 'links', 'remove']);
+/** A port's link address: `{}` (the seed writes that for an unlinked port) is none. */
+function target(value: unknown, path: string, warn: Warn): InstancePort['Target'] {
+  if (value === undefined || value === null) return undefined;
+  const tf = fields(value, path, ['host', 'port'], warn);
+  const host = tf.get('host') ?? '';
+  const port = tf.get('port') ?? 0;
+  if (host === '' && port === 0) return undefined;
+  if (typeof host !== 'string' || !isIPv4(host)) throw fieldError(`${path}.host`, 'must be an IPv4 address');
+  return { Host: host, Port: portField(port, `${path}.port`, false) };
+}
+
+function parseInstance(value: unknown, path: string, warn: Warn): Instance | undefined {
+  const f = fields(value, path, ['id', 'from', 'image', 'on', 'ports', 'links', 'remove', 'environment'], warn);
   const on = f.get('on');
+  if (on === undefined || on === null) {
+    // The seed leaves On out for an instance it never placed, and skips it.
+    warn(`${path}: not placed on any host (no "On"), ignored`);
+    return undefined;
+  }
   if (typeof on !== 'string' || on === '' || on.length > 300 || /[\s/]/.test(on)) throw fieldError(`${path}.on`, 'must name the host the instance is on');
   const ports = list(f.get('ports'), `${path}.ports`).map((p, i) => {
     const at = `${path}.ports[${i}]`;
-    const pf = fields(p, at, ['internal', 'external', 'target']);
+    const pf = fields(p, at, ['internal', 'external', 'target'], warn);
     const port: InstancePort = { Internal: portField(pf.get('internal'), `${at}.internal`, false), External: portField(pf.get('external') ?? 0, `${at}.external`, true) };
-    if (pf.get('target') !== undefined) {
-      const tf = fields(pf.get('target'), `${at}.target`, ['host', 'port']);
-      const host = tf.get('host');
-      if (typeof host !== 'string' || !isIPv4(host)) throw fieldError(`${at}.target.host`, 'must be an IPv4 address');
-      port.Target = { Host: host, Port: portField(tf.get('port'), `${at}.target.port`, false) };
-    }
+    const t = target(pf.get('target'), `${at}.target`, warn);
+    if (t) port.Target = t;
     return port;
   });
   const links = list(f.get('links'), `${path}.links`).map((l, i) => {
-    const lf = fields(l, `${path}.links[${i}]`, ['fromhost', 'fromport', 'tohost', 'toport']);
+    const lf = fields(l, `${path}.links[${i}]`, ['fromhost', 'fromport', 'tohost', 'toport'], warn);
     return { FromHost: String(lf.get('fromhost')), FromPort: Number(lf.get('fromport')), ToHost: String(lf.get('tohost')), ToPort: Number(lf.get('toport')) };
   });
   const instance: Instance = {
@@ -90,30 +116,52 @@ function parseInstance(value: unknown, path: string): Instance {
   };
   if (links.length) instance.Links = links;
   if (bool(f.get('remove'), `${path}.remove`)) instance.Remove = true;
+  if (f.get('environment') !== undefined && f.get('environment') !== null) instance.Environment = environment(f.get('environment'), `${path}.environment`, warn);
   return instance;
 }
 
+/** IdPrefix: the start of every new instance's id, so made of a name's characters. */
+function idPrefix(value: unknown): string {
+  const prefix = text(value, 'idprefix', MAX_NAME_LENGTH);
+  if (prefix) wrap('idprefix', () => validateName(prefix, 'id prefix'));
+  return prefix;
+}
+
 /**
- * Parse a descriptor (the seed's format, or a resolved one gear wrote):
- * every field checked, names unique, every link's target a container that
- * publishes the linked ports. Throws an invalid-kind error naming the field.
+ * Parse a descriptor (the seed's format, one the seed wrote, or a resolved
+ * one gear wrote): every field checked, names unique, every link's target a
+ * container that publishes the linked ports, every new id a valid name, no
+ * link address used twice. Throws an invalid-kind error naming the field;
+ * unknown fields are ignored and reported through `warn`.
  */
-export function parseDeployment(value: unknown): Deployment {
-  const f = fields(value, '', ['containers', 'instances', 'hosts', 'deployed']);
+export function parseDeployment(value: unknown, warn: Warn = () => {}): Deployment {
+  const f = fields(value, '', ['containers', 'instances', 'idprefix', 'randomizeids', 'hosts', 'deployed'], warn);
+  const prefix = idPrefix(f.get('idprefix'));
+  const randomize = bool(f.get('randomizeids'), 'randomizeids');
   const containersRaw = list(f.get('containers'), 'containers');
-  const containers = containersRaw.map((c, i) => parseContainer(c, `containers[${i}]`));
+  const containers = containersRaw.map((c, i) => parseContainer(c, `containers[${i}]`, warn));
   const byName = new Map<string, number>();
   containers.forEach((c, i) => {
     const first = byName.get(c.Name);
     if (first !== undefined) throw fieldError(`containers[${i}].name`, `"${c.Name}" is used twice (also containers[${first}])`);
     byName.set(c.Name, i);
+    // New instances' ids must be valid container names too.
+    const longest = numberedId(prefix, c.Name, c.Count);
+    if (!randomize && longest.length > MAX_NAME_LENGTH)
+      throw fieldError(prefix ? 'idprefix' : `containers[${i}].name`, `instance id "${longest}" would be longer than ${MAX_NAME_LENGTH} characters`);
   });
+  if (randomize && prefix.length + RANDOM_ID_CHARS > MAX_NAME_LENGTH)
+    throw fieldError('idprefix', `with randomizeids, ids are the prefix and ${RANDOM_ID_CHARS} random characters: "${prefix}" leaves no room within ${MAX_NAME_LENGTH} characters`);
   containers.forEach((c, i) => {
     c.Links.forEach((l, j) => {
       const at = `containers[${i}].links[${j}]`;
       const target = containers[byName.get(l.To) ?? -1];
       if (!target) throw fieldError(`${at}.to`, `no container named ${show(l.To)}`);
       if (target.PublicPorts.length === 0) throw fieldError(`${at}.to`, `container "${target.Name}" publishes no ports to link to`);
+      l.Ports.forEach((p, k) => {
+        if (!target.PublicPorts.some((x) => x.Internal === p)) throw fieldError(`${at}.ports[${k}]`, `container "${target.Name}" publishes no port ${p}`);
+      });
+      // The ports folded in from Ports come after the given aliases, and were checked just above.
       l.AliasPorts.forEach((a, k) => {
         if (!target.PublicPorts.some((p) => p.Internal === a.Internal))
           throw fieldError(`${at}.aliasports[${k}].internal`, `container "${target.Name}" publishes no port ${a.Internal}`);
@@ -121,12 +169,31 @@ export function parseDeployment(value: unknown): Deployment {
       if (c.Links.findIndex((o) => o.To === l.To) !== j) throw fieldError(`${at}.to`, `"${l.To}" is linked twice`);
     });
   });
-  const instances = list(f.get('instances'), 'instances').map((v, i) => parseInstance(v, `instances[${i}]`));
+  // Indexes as in the file (instances without a host are left out only at the end).
+  const parsed = list(f.get('instances'), 'instances').map((v, i) => parseInstance(v, `instances[${i}]`, warn));
   const ids = new Map<string, number>();
-  instances.forEach((inst, i) => {
+  parsed.forEach((inst, i) => {
+    if (!inst) return;
     const first = ids.get(inst.Id);
     if (first !== undefined) throw fieldError(`instances[${i}].id`, `"${inst.Id}" is listed twice (also instances[${first}])`);
     ids.set(inst.Id, i);
   });
-  return { Containers: containers, Instances: instances };
+  checkTargets(parsed);
+  const instances = parsed.filter((i): i is Instance => i !== undefined);
+  return { Containers: containers, Instances: instances, IdPrefix: prefix, RandomizeIds: randomize };
+}
+
+/** A link address leads to one instance's port (the seed refused a file that gave one twice, too). */
+function checkTargets(instances: (Instance | undefined)[]): void {
+  const owners = new Map<string, string>();
+  instances.forEach((inst, i) => {
+    if (!inst || inst.Remove) return;
+    inst.Ports.forEach((p, k) => {
+      if (!p.Target) return;
+      const key = `${p.Target.Host}:${p.Target.Port}`;
+      const owner = owners.get(key);
+      if (owner) throw fieldError(`instances[${i}].ports[${k}].target`, `${key} is also the link address of ${owner}`);
+      owners.set(key, `${inst.Id} port ${p.Internal}`);
+    });
+  });
 }

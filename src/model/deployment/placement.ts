@@ -1,6 +1,7 @@
 import { invalid } from '../errors.js';
 import { assignTargets } from './addresses.js';
 import { fieldError } from './fields.js';
+import { numberedId, randomId } from './ids.js';
 import type { ContainerSpec, Deployment, Instance } from './types.js';
 
 /** What a deploy does: instances to add (install), to keep (check, install again if gone) and to remove. */
@@ -34,9 +35,14 @@ function matches(inst: Instance, c: ContainerSpec): boolean {
  * still exists and still matches; counts are met by removing the highest
  * numbered instances or adding the lowest free numbers; new instances go to
  * the host with the fewest instances of that container, then the fewest
- * overall (round-robin on a fresh deploy).
+ * overall (round-robin on a fresh deploy). That spreads every container's
+ * instances over the hosts, which is what the seed's only Affinity value,
+ * "distribute", names (the seed never read Affinity): gear keeps it and
+ * writes it back, and places the same way whatever it says.
+ * New ids are IdPrefix + NAME-N, or random with RandomizeIds (`pick` is the
+ * random source, for tests).
  */
-export function planDeployment(d: Deployment, hosts: string[]): Plan {
+export function planDeployment(d: Deployment, hosts: string[], pick?: (n: number) => number): Plan {
   if (hosts.length === 0) throw invalid('name at least one host to deploy to');
   const remove: Instance[] = [];
   const keep: Instance[] = [];
@@ -63,10 +69,12 @@ export function planDeployment(d: Deployment, hosts: string[]): Plan {
     const mine = kept.get(c.Name)!;
     const perHostMine = new Map(hosts.map((h) => [h, mine.filter((i) => i.On === h).length]));
     for (let n = 1; mine.length < c.Count; n++) {
-      const id = `${c.Name}-${n}`;
+      const id = d.RandomizeIds ? randomId(d.IdPrefix, pick) : numberedId(d.IdPrefix, c.Name, n);
       if (usedIds.has(id)) continue;
       const on = [...hosts].sort((a, b) => perHostMine.get(a)! - perHostMine.get(b)! || perHost.get(a)! - perHost.get(b)! || hosts.indexOf(a) - hosts.indexOf(b))[0]!;
       const inst: Instance = { Id: id, From: c.Name, Image: c.Image, On: on, Ports: c.PublicPorts.map((p) => ({ Internal: p.Internal, External: p.External })) };
+      // As in the seed, an instance keeps the environment it was made with.
+      if (c.Environment.length) inst.Environment = c.Environment.map((v) => ({ ...v }));
       usedIds.add(id);
       mine.push(inst);
       add.push(inst);
@@ -78,7 +86,7 @@ export function planDeployment(d: Deployment, hosts: string[]): Plan {
   const instances = d.Containers.flatMap((c) => kept.get(c.Name)!);
   checkFixedPorts(d.Containers, instances);
   assignTargets(d, instances);
-  return { next: { Containers: d.Containers, Instances: instances }, add, keep, remove, elsewhere };
+  return { next: { ...d, Instances: instances }, add, keep, remove, elsewhere };
 }
 
 /** A fixed external port can be published once per host. */

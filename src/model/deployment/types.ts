@@ -25,8 +25,14 @@ export interface LinkSpec {
   NonLocal: boolean;
   /** Keep the target's port and vary the address instead (a replica set: every member on its own port). */
   MatchPort: boolean;
-  /** Which of the target's ports to link (Internal), and the port the source sees (External, 0 = same). Empty: all. */
+  /**
+   * Which of the target's ports to link (Internal), and the port the source
+   * sees (External, 0 = same). Empty: all. The seed's `Ports` are folded in
+   * here as {p, 0}.
+   */
   AliasPorts: PortSpec[];
+  /** The seed's `Ports` [int] as given (written back; already in AliasPorts). */
+  Ports: number[];
 }
 
 export interface ContainerSpec {
@@ -36,6 +42,8 @@ export interface ContainerSpec {
   PublicPorts: PortSpec[];
   Links: LinkSpec[];
   Environment: EnvVar[];
+  /** The seed's placement hint ("distribute"): kept and written back, see placement.ts. */
+  Affinity?: string;
 }
 
 export interface HostPort {
@@ -63,9 +71,14 @@ export interface Instance {
   Links?: NetworkLink[];
   /** Its removal failed: removed again by the next deploy. */
   Remove?: boolean;
+  /** The variables it is installed with (its container's, copied when it was made, as in the seed). */
+  Environment?: EnvVar[];
 }
 
 export interface Deployment {
   Containers: ContainerSpec[];
   Instances: Instance[];
+  /** New instances are named IdPrefix + NAME-N (or IdPrefix + random characters with RandomizeIds). */
+  IdPrefix: string;
+  RandomizeIds: boolean;
 }
