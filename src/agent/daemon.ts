@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createTlsServer } from 'node:https';
 import { dirname } from 'node:path';
 import { tagRequest, type ListenerPolicy } from '../api/guard.js';
+import { isImageUpload } from '../api/images.js';
 import { DEFAULT_LISTEN, DEFAULT_SOCKET, beyondLoopback, defaultTokenPath, ensureTokenFile, parseListenAddress, readTokenFile, type ListenAddress } from '../api/listen.js';
 import { BODY_LIMIT, buildServer } from '../api/server.js';
 import { configFromEnv } from '../host/config.js';
@@ -173,7 +174,8 @@ async function listen(server: Server, address: ListenAddress): Promise<void> {
  * while still sending. Nothing is read or run, so no listener check is needed first.
  */
 function askedToContinue(req: IncomingMessage, res: ServerResponse, handler: (req: IncomingMessage, res: ServerResponse) => void): void {
-  if (Number(req.headers['content-length']) > BODY_LIMIT) {
+  // An image archive is streamed, never held: no limit on its size (api/images.ts).
+  if (Number(req.headers['content-length']) > BODY_LIMIT && !isImageUpload(req.method, req.url)) {
     res.writeHead(413, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
     res.end(JSON.stringify({ Message: `request body is larger than ${BODY_LIMIT} bytes` }));
     return;

@@ -90,16 +90,24 @@ async function copy(p: Pack, entry: Entry): Promise<string> {
   return `sha256:${hash.digest('hex')}`;
 }
 
-/** The extractor fed by `source`: a failing source fails it, a failing extractor stops the source. */
+/** The extractor fed by `source`: a source that fails, or closes before its end (a sender that went away), fails it. */
 function extractFrom(source: Readable) {
   const ex = extract();
   source.on('error', (err) => ex.destroy(err));
+  source.on('close', () => {
+    if (!source.readableEnded) ex.destroy(invalid('image archive: the stream was cut before its end'));
+  });
   source.pipe(ex as unknown as NodeJS.WritableStream);
   return ex;
 }
 
-/** Run `work` over the entries; the archive it packs ends when it succeeds and fails with it otherwise. */
-function transform<T>(source: Readable, work: (entries: AsyncIterable<Entry>, p: Pack) => Promise<T>): { archive: Readable; done: Promise<T> } {
+/**
+ * Run `work` over the entries; the archive it packs ends when it succeeds
+ * and fails with it otherwise. On failure the source is destroyed
+ * (`docker save`: Docker stops), or drained (a request's body: the client
+ * can still read the answer that says why).
+ */
+function transform<T>(source: Readable, onFailure: 'destroy' | 'drain', work: (entries: AsyncIterable<Entry>, p: Pack) => Promise<T>): { archive: Readable; done: Promise<T> } {
   const ex = extractFrom(source);
   const p = pack();
   const done = (async () => {
@@ -110,8 +118,12 @@ function transform<T>(source: Readable, work: (entries: AsyncIterable<Entry>, p:
     } catch (err) {
       // Not finalized: whoever reads the archive sees it fail, never a tar that ends cleanly.
       p.destroy(err as Error);
-      source.destroy();
       ex.destroy();
+      if (onFailure === 'destroy') source.destroy();
+      else {
+        source.unpipe();
+        source.resume();
+      }
       throw err;
     }
   })();
@@ -127,7 +139,7 @@ function transform<T>(source: Readable, work: (entries: AsyncIterable<Entry>, p:
  */
 export function filterForReceiver(save: Readable, diffIds: string[], have: ReadonlySet<string>, onLayer: (e: LayerEvent) => void = () => undefined): { archive: Readable; report: Promise<SendReport> } {
   const chains = chainIds(diffIds);
-  const { archive, done } = transform(save, async (entries, p) => {
+  const { archive, done } = transform(save, 'destroy', async (entries, p) => {
     const report: SendReport = { layers: diffIds.length, sent: 0, skipped: 0, bytes: 0 };
     const chainOfDir = new Map<string, string>();
     for await (const entry of entries) {
@@ -177,7 +189,7 @@ export function verifyForLoad(
   expect: { tag: string; id?: string; have: ReadonlySet<string> },
   onLayer: (e: LayerEvent) => void = () => undefined,
 ): { archive: Readable; report: Promise<ReceiveReport> } {
-  const { archive, done } = transform(incoming, async (entries, p) => {
+  const { archive, done } = transform(incoming, 'drain', async (entries, p) => {
     const got: ReceivedArchive = { layerDigests: new Map() };
     const seen = new Set<string>();
     let bytes = 0;

@@ -260,7 +260,9 @@ test('lying peer: no manifest, no config, a manifest of two images', async () =>
 
 test('a broken input stream (the sender died): the stream to docker load fails too', async () => {
   const s = synthetic(['base', 'top']);
-  const whole = Buffer.concat(await Array.fromAsync(tarOf(dockerOrder(s)) as AsyncIterable<Buffer>));
+  const chunks: Buffer[] = [];
+  for await (const c of tarOf(dockerOrder(s))) chunks.push(c as Buffer);
+  const whole = Buffer.concat(chunks);
   const cut = Readable.from((async function* () {
     yield whole.subarray(0, 3000);
     throw new Error('connection reset');
