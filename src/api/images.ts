@@ -22,7 +22,10 @@ export function registerImageRoutes(app: FastifyInstance, opts: { host: Host; jo
       const req = parseLoadRequest(request.query);
       const body = request.body as Readable | undefined;
       if (typeof body?.pipe !== 'function') throw invalid(`send the image archive as the body, with Content-Type: ${TAR}`);
-      const result = await opts.jobs.run(() => loadImage(opts.host, req, body));
+      const result = await opts.jobs.run(() => loadImage(opts.host, req, body)).catch((err: Error) => {
+        opts.log(`image ${req.Image} (${req.Id}) not loaded: ${err.message}`);
+        throw err;
+      });
       opts.log(`image ${result.Image} (${result.Id}) loaded: ${result.Layers.filter((l) => l.Received).length} of ${result.Layers.length} layers received, ${result.Bytes} bytes`);
       return reply.header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(result));
     });

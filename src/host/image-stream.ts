@@ -44,6 +44,14 @@ export interface ReceiveReport {
   bytes: number;
 }
 
+/**
+ * tar-stream's streams (streamx) emit 'error' when destroyed with one, even
+ * with nobody listening, which would end the process (an agent whose client
+ * went away mid-transfer). Every error here is read where it matters: the
+ * iterators and callbacks; these listeners only keep it from being "unhandled".
+ */
+const ignore = () => undefined;
+
 type Entry = Extract extends AsyncIterable<infer S> ? S : never;
 
 /** Clean headers: a file or a directory, with a name classifyEntry took; nothing else of the peer's header passes. */
@@ -80,6 +88,7 @@ async function copy(p: Pack, entry: Entry): Promise<string> {
   const written = new Promise<void>((resolve, reject) => {
     sink = p.entry(headerOf(entry.header), (err) => (err ? reject(err) : resolve())) as unknown as NodeJS.WritableStream;
   });
+  sink.on('error', ignore); // its error comes through `written`
   written.catch(() => undefined);
   for await (const chunk of entry) {
     hash.update(chunk as Buffer);
@@ -93,6 +102,7 @@ async function copy(p: Pack, entry: Entry): Promise<string> {
 /** The extractor fed by `source`: a source that fails, or closes before its end (a sender that went away), fails it. */
 function extractFrom(source: Readable) {
   const ex = extract();
+  ex.on('error', ignore); // its error comes through its iterator
   source.on('error', (err) => ex.destroy(err));
   source.on('close', () => {
     if (!source.readableEnded) ex.destroy(invalid('image archive: the stream was cut before its end'));
@@ -110,6 +120,7 @@ function extractFrom(source: Readable) {
 function transform<T>(source: Readable, onFailure: 'destroy' | 'drain', work: (entries: AsyncIterable<Entry>, p: Pack) => Promise<T>): { archive: Readable; done: Promise<T> } {
   const ex = extractFrom(source);
   const p = pack();
+  p.on('error', ignore); // its error comes through its reader (Readable.from)
   const done = (async () => {
     try {
       const value = await work(ex, p);
@@ -143,6 +154,7 @@ export function filterForReceiver(save: Readable, diffIds: string[], have: Reado
     const report: SendReport = { layers: diffIds.length, sent: 0, skipped: 0, bytes: 0 };
     const chainOfDir = new Map<string, string>();
     for await (const entry of entries) {
+      entry.on('error', ignore);
       const e = classifyEntry(entry.header.name, entry.header.type);
       if (e.kind === 'layer-dir') {
         await skip(entry);
@@ -194,6 +206,7 @@ export function verifyForLoad(
     const seen = new Set<string>();
     let bytes = 0;
     for await (const entry of entries) {
+      entry.on('error', ignore);
       const name = entry.header.name;
       const e = classifyEntry(name, entry.header.type);
       const key = e.kind === 'layer-dir' ? `${e.dir}/` : name;

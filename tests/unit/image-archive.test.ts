@@ -278,4 +278,30 @@ test('a broken input stream (the sender died): the stream to docker load fails t
   assert.is(l2.status, 'rejected');
 });
 
+test('a source cut in the middle of a layer, as an HTTP request whose client went away: both ends fail, nothing is thrown elsewhere', async () => {
+  const s = synthetic(['b'.repeat(300), 'top']);
+  const chunks: Buffer[] = [];
+  for await (const c of tarOf(dockerOrder(s))) chunks.push(c as Buffer);
+  const whole = Buffer.concat(chunks);
+  const at = whole.indexOf(s.layers[0]!.subarray(0, 300)) + 50_000; // inside the first layer's body
+  assert.ok(at > 50_000 && at < whole.length);
+  for (const end of ['error', 'close'] as const) {
+    // Emits 'error' (or just closes) mid-body, as an IncomingMessage does on 'aborted'.
+    const source = new Readable({ read() {} });
+    const receiving = verifyForLoad(source, { tag: 'multi:1', have: new Set() });
+    const loaded = entriesOf(receiving.archive);
+    source.push(whole.subarray(0, at));
+    await new Promise((r) => setTimeout(r, 20));
+    if (end === 'error') source.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+    else source.destroy();
+    const [r, l] = await Promise.allSettled([receiving.report, loaded]);
+    assert.is(r.status, 'rejected', end);
+    assert.is(l.status, 'rejected', end);
+    const sending = filterForReceiver(Readable.from([whole.subarray(0, at)]), s.diffIds, new Set());
+    const [r2, l2] = await Promise.allSettled([sending.report, entriesOf(sending.archive)]);
+    assert.is(r2.status, 'rejected', `sender, ${end}`);
+    assert.is(l2.status, 'rejected', `sender, ${end}`);
+  }
+});
+
 test.run();
