@@ -16,6 +16,7 @@ import { cleanHost } from '../operations/clean.js';
 import { migrateVolumes } from '../operations/volumes.js';
 import { VERSION } from '../version.js';
 import { JobQueue } from '../api/jobs.js';
+import { UploadTimeouts } from './uploads.js';
 import { RequestLog } from '../api/requests.js';
 
 export interface DaemonOptions {
@@ -107,14 +108,17 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   await app.ready();
   const servers: Server[] = [];
   const serverOptions = { requestTimeout: requestTimeoutMs, headersTimeout: Math.min(requestTimeoutMs, 10_000), connectionsCheckingInterval: 1000 };
+  const uploads = new UploadTimeouts(requestTimeoutMs);
   for (const { address, policy } of listeners) {
     // One fastify app routes for every listener (fastify itself listens on one);
     // each listener tags its requests with its policy before routing.
     const handler = (req: IncomingMessage, res: ServerResponse) => {
       tagRequest(req, policy);
+      uploads.track(req);
       app.routing(req, res);
     };
     const server = policy.kind === 'tcp' && policy.scheme === 'https' ? createTlsServer({ ...serverOptions, ...tls }, handler) : createServer(serverOptions, handler);
+    server.on('clientError', uploads.clientError);
     server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => askedToContinue(req, res, handler));
     await listen(server, address);
     servers.push(server);

@@ -103,9 +103,10 @@ async function copy(p: Pack, entry: Entry): Promise<string> {
 function extractFrom(source: Readable) {
   const ex = extract();
   ex.on('error', ignore); // its error comes through its iterator
-  source.on('error', (err) => ex.destroy(err));
+  const cut = (why: string) => invalid(`image archive: the stream was cut before its end (${why})`);
+  source.on('error', (err) => ex.destroy(cut(err.message)));
   source.on('close', () => {
-    if (!source.readableEnded) ex.destroy(invalid('image archive: the stream was cut before its end'));
+    if (!source.readableEnded) ex.destroy(cut('closed'));
   });
   source.pipe(ex as unknown as NodeJS.WritableStream);
   return ex;

@@ -28,6 +28,8 @@ const dockerState = (host: string) =>
   sh(host, "docker image ls -a -q --no-trunc | sort; echo --; ls /var/lib/docker/image/overlay2/layerdb/sha256 | sort; echo --; ls -A /var/lib/docker/tmp 2>/dev/null; true");
 
 test.before(async () => {
+  // B starts without any of these images (a re-run on the same hosts too).
+  await sh(B, "docker images --format '{{.Repository}}:{{.Tag}}' | grep '^imgs/' | xargs -r docker rmi -f >/dev/null; docker image prune -f >/dev/null");
   await agents.start();
   // A shared base with a 1 MB layer; two apps on it, a layer or two of their own.
   await build('imgs/base:1', 'test/web', ['head -c 1000000 /dev/urandom > /base-noise', 'echo base > /base.txt']);
@@ -197,9 +199,11 @@ test('a byte flipped in flight: refused with the layer named, nothing loaded; th
   }
 });
 
-test('the sender killed midway: nothing loaded; the retry succeeds', async () => {
+test('the sender killed midway: nothing loaded; the retry succeeds, on a link slower than the request timeout', async () => {
   await build('imgs/big:1', 'test/web', ['head -c 8000000 /dev/urandom > /big', 'echo big > /big.txt']);
-  for (const h of [A, B]) await startAgent(h, plainArgs);
+  await startAgent(A, plainArgs);
+  // An upload is held to --request-timeout without a byte, not as a whole: the slow retry below lasts longer.
+  await startAgent(B, [...plainArgs, '--request-timeout', '3']);
   const p = await proxy({ pace: 50 });
   try {
     const before = await dockerState(B);
@@ -213,9 +217,10 @@ test('the sender killed midway: nothing loaded; the retry succeeds', async () =>
     // The agent sees the cut body and gives up its load (it says so); Docker's state is as before, once Docker removed its temp dir.
     assert.ok(await eventually(async () => /imgs\/big:1 .*not loaded: .*cut before its end/.test(await sh(B, 'journalctl -u gear-agent --no-pager')), 30_000), 'the agent gave up the load');
     assert.is(await eventually(async () => (await dockerState(B)) === before || undefined, 20_000), true, 'nothing half-loaded');
-    const retry = await plainCli(['push-image', '--from', ipA, 'imgs/big:1', ipB]).done;
+    const retry = await plainCli(['push-image', '--from', ipA, 'imgs/big:1', `10.250.0.1:${p.port}`]).done;
     assert.is(retry.code, 0, retry.stderr);
-    assert.match(retry.stdout, /loaded: 2 of 3 layers sent/);
+    const took = Number(/loaded: 2 of 3 layers sent .* transferred in ([0-9.]+) s/.exec(retry.stdout)?.[1]);
+    assert.ok(took > 3, `the upload took ${took} s, longer than the request timeout: ${retry.stdout}`);
     assert.is((await sh(B, 'docker run --rm imgs/big:1 cat /big.txt')).trim(), 'big');
   } finally {
     p.server.close();
