@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Host } from '../host/context.js';
 import { invalid } from '../model/errors.js';
-import { loadImage, parseLoadRequest, parseSaveRequest, saveImage } from '../operations/images.js';
+import { LoadQuerySchema, SaveBodySchema, loadImage, parseLoadRequest, parseSaveRequest, saveImage } from '../operations/images.js';
 import type { JobQueue } from './jobs.js';
 
 /** The archive routes of an image transfer (operations/images.ts): bodies and answers are tar streams, never buffered. */
@@ -44,3 +44,24 @@ export function registerImageRoutes(app: FastifyInstance, opts: { host: Host; jo
     });
   });
 }
+
+/** The archive routes in /openapi.json (the operations' routes are generated from their definitions). */
+export const imageRoutesOpenApi = {
+  [IMAGE_SAVE_PATH]: {
+    post: {
+      operationId: 'image-save',
+      summary: 'docker save of an image of this host, without the layer.tar of the layers (chain IDs) in Have',
+      requestBody: { required: true, content: { 'application/json': { schema: SaveBodySchema } } },
+      responses: { 200: { description: 'the image archive', content: { [TAR]: {} } }, 400: { description: 'invalid request: {Message}' }, 404: { description: 'no such image: {Message}' } },
+    },
+  },
+  [IMAGE_LOAD_PATH]: {
+    post: {
+      operationId: 'image-load',
+      summary: 'Load an image archive, checked (names, every layer digest, the config) before Docker loads anything; tagged image',
+      parameters: Object.keys(LoadQuerySchema.properties).map((name) => ({ name, in: 'query', required: true, schema: { type: 'string' } })),
+      requestBody: { required: true, content: { [TAR]: {} } },
+      responses: { 200: { description: '{Image, Id, Layers:[{DiffId, Received}], Bytes}' }, 400: { description: 'invalid request or refused archive: {Message}' }, 415: { description: `the body is not ${TAR}` } },
+    },
+  },
+};
