@@ -83,13 +83,13 @@ function put(p: Pack, header: Partial<Header> & { name: string }, body?: Buffer)
 /** An entry copied through, chunk by chunk, waiting when the pack is full (backpressure); returns the sha256 of its bytes. */
 async function copy(p: Pack, entry: Entry): Promise<string> {
   const hash = createHash('sha256');
-  let sink!: NodeJS.WritableStream;
   // The entry's callback: called once its bytes are all in the pack, or with the error that ended it.
-  const written = new Promise<void>((resolve, reject) => {
-    sink = p.entry(headerOf(entry.header), (err) => (err ? reject(err) : resolve())) as unknown as NodeJS.WritableStream;
-  });
-  sink.on('error', ignore); // its error comes through `written`
+  let settle!: (err?: Error | null) => void;
+  const written = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(err) : resolve())));
   written.catch(() => undefined);
+  // Throws once the pack is destroyed (the other end went away): then that is this copy's error.
+  const sink = p.entry(headerOf(entry.header), (err) => settle(err)) as unknown as NodeJS.WritableStream;
+  sink.on('error', ignore); // its error comes through the callback
   for await (const chunk of entry) {
     hash.update(chunk as Buffer);
     if (!sink.write(chunk as Buffer)) await Promise.race([new Promise<void>((resolve) => sink.once('drain', resolve)), written]);

@@ -64,6 +64,8 @@ export class DockerImages implements Images {
   async chains(): Promise<Set<string>> {
     const list = (await this.json<{ Id: string }[]>('/images/json?all=1')) ?? [];
     const have = new Set<string>();
+    const known = new Set(list.map((i) => i.Id));
+    for (const id of this.layersOf.keys()) if (!known.has(id)) this.layersOf.delete(id); // removed images
     for (const { Id } of list) {
       let layers = this.layersOf.get(Id);
       if (!layers) {

@@ -167,13 +167,16 @@ export async function transfer(from: ImagePeer, to: ImagePeer, image: string, pr
   let total = 0;
   const counted = new Transform({
     transform(chunk: Buffer, _encoding, done) {
-      progress.bytes?.((total += chunk.length));
+      total += chunk.length;
+      progress.bytes?.(total);
       done(null, chunk);
     },
   });
   archive.on('error', (err) => counted.destroy(err));
   archive.pipe(counted);
-  const [loaded, sent] = await Promise.allSettled([to.load({ Image: tag, Id: info.Id }, counted, progress.layer), done]);
+  // A receiver that answers before taking the whole archive (it refused it) stops the sender too: nobody would read the rest.
+  const loading = to.load({ Image: tag, Id: info.Id }, counted, progress.layer).finally(() => archive.destroy());
+  const [loaded, sent] = await Promise.allSettled([loading, done]);
   if (loaded.status === 'rejected') throw loaded.reason;
   if (sent.status === 'rejected') throw sent.reason;
   return { ...loaded.value, Transferred: total };

@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { filterForReceiver, verifyForLoad } from '../../src/host/image-stream.js';
 import { GearError } from '../../src/model/errors.js';
 import { chainIds, chainOfLayerJson, classifyEntry, transferImage } from '../../src/model/image-archive.js';
+import { transfer, type ImagePeer } from '../../src/operations/images.js';
 
 const hex = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -302,6 +303,67 @@ test('a source cut in the middle of a layer, as an HTTP request whose client wen
     assert.is(r2.status, 'rejected', `sender, ${end}`);
     assert.is(l2.status, 'rejected', `sender, ${end}`);
   }
+});
+
+/** Two ends of a transfer over the real streams, Docker replaced: the sender's "docker save" is `save`, the receiver's "docker load" reads the archive to its end. */
+function peers(s: Synthetic, save: () => Readable, receiverHas: string[], refuse?: Error) {
+  const saves: Readable[] = [];
+  const from: ImagePeer = {
+    inspect: async (image) => ({ Image: image, Id: s.id, Layers: s.diffIds, Size: 0 }),
+    layersHad: async () => [],
+    async save(req, onLayer) {
+      const source = save();
+      saves.push(source);
+      const { archive, report } = filterForReceiver(source, s.diffIds, new Set(req.Have), onLayer);
+      return { archive, done: report };
+    },
+    load: async () => { throw new Error("not called"); },
+  };
+  const to: ImagePeer = {
+    inspect: async () => { throw new Error("not called"); },
+    layersHad: async (chains) => chains.filter((c) => receiverHas.includes(c)),
+    save: async () => { throw new Error("not called"); },
+    async load(req, archive) {
+      if (refuse) throw refuse; // answers at once, reading nothing (a 400 before the body)
+      const { archive: out, report } = verifyForLoad(archive, { tag: req.Image, id: req.Id, have: new Set(receiverHas) });
+      await entriesOf(out);
+      const r = await report;
+      return { Image: req.Image, Id: r.id, Layers: r.layers.map((l) => ({ DiffId: l.diffId, Received: l.received })), Bytes: r.bytes };
+    },
+  };
+  return { from, to, saves };
+}
+
+test('transfer: only the missing layers travel; the receiver reports what came', async () => {
+  const s = synthetic(['base', 'mid', 'top']);
+  const { from, to } = peers(s, () => tarOf(dockerOrder(s)), chainIds(s.diffIds).slice(0, 2));
+  const r = await transfer(from, to, 'multi:1');
+  assert.equal(r.Layers.map((l) => l.Received), [false, false, true]);
+  assert.is(r.Bytes, s.layers[2]!.length);
+  assert.ok(r.Transferred > r.Bytes && r.Transferred < r.Bytes + 20_000, `${r.Transferred}`);
+});
+
+test('transfer: a receiver that refuses at once stops the sender (no hang, docker save ended), its error reported', async () => {
+  const s = synthetic(['x'.repeat(200), 'top']);
+  // A docker save that would go on for ever: a 10 GB layer.tar, made as it is read.
+  const endless = () => {
+    const p = pack();
+    p.on('error', () => undefined);
+    const sink = p.entry({ name: `${s.dirs[0]}/layer.tar`, size: 1e10 });
+    sink.on('error', () => undefined);
+    const zeros = Buffer.alloc(65536);
+    const pump = () => {
+      while (!sink.destroyed && sink.write(zeros));
+    };
+    sink.on('drain', pump);
+    pump();
+    return Readable.from(p as AsyncIterable<Buffer>);
+  };
+  const { from, to, saves } = peers(s, endless, [], new Error('refused by the receiver'));
+  const err = await transfer(from, to, 'multi:1').catch((e: Error) => e);
+  assert.instance(err, Error);
+  assert.is((err as Error).message, 'refused by the receiver');
+  assert.ok(saves[0]!.destroyed, 'the sender stopped reading docker save');
 });
 
 test.run();
