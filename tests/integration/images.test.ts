@@ -8,9 +8,11 @@ import { GEAR, TEST_HOST as A, allocatedPort, eventually, gear, hostIp, httpGet,
 // host (this host's images) and on the machine (agents only). Images are
 // built in host A from the local test/web with RUN layers (no network).
 const B = process.env.GEAR_TEST_HOST_B ?? 'gear-b';
-const agents = remoteAgents([A, B]);
+const C = process.env.GEAR_TEST_HOST_C ?? 'gear-c';
+const agents = remoteAgents([A, B, C]);
 const ipA = hostIp(A);
 const ipB = hostIp(B);
+const ipC = hostIp(C);
 // The CLI in a host reaches the other's agent with the token and CA remoteAgents put there.
 const inHost = { GEAR_TOKEN_FILE: '/root/gear.token', GEAR_CA: '/root/gear-cert.pem' };
 
@@ -29,7 +31,7 @@ const dockerState = (host: string) =>
 
 test.before(async () => {
   // B starts without any of these images (a re-run on the same hosts too).
-  await sh(B, "docker images --format '{{.Repository}}:{{.Tag}}' | grep '^imgs/' | xargs -r docker rmi -f >/dev/null; docker image prune -f >/dev/null");
+  for (const h of [B, C]) await sh(h, "docker images --format '{{.Repository}}:{{.Tag}}' | grep '^imgs/' | xargs -r docker rmi -f >/dev/null; docker image prune -f >/dev/null");
   await agents.start();
   // A shared base with a 1 MB layer; two apps on it, a layer or two of their own.
   await build('imgs/base:1', 'test/web', ['head -c 1000000 /dev/urandom > /base-noise', 'echo base > /base.txt']);
@@ -43,16 +45,19 @@ test.after(async () => {
   await agents.stop();
 });
 
-test('push a multi-layer image from this host to another agent, and run it there', async () => {
+test('push a multi-layer image from this host to two agents at once, and run it there', async () => {
   const layers = await diffIds(A, 'imgs/app:1');
   assert.is(layers.length, 5, 'test/web + 2 base layers + 2 app layers');
-  const r = await gear(A, ['push-image', 'imgs/app:1', ipB], { env: inHost });
+  const r = await gear(A, ['push-image', 'imgs/app:1', ipB, ipC], { env: inHost });
   assert.is(r.code, 0, r.stderr);
   const id = (await sh(A, "docker image inspect imgs/app:1 --format '{{.Id}}'")).trim();
-  // test/web's layer was already on B: 4 of 5 sent.
-  assert.match(r.stdout, new RegExp(`^${ipB}: imgs/app:1 \\(${id}\\) loaded: 4 of 5 layers sent \\(\\d+ bytes of layers\\), 1 already there;`, 'm'));
-  assert.match(r.stderr, new RegExp(`${ipB}: layer 1/5 ${layers[0]!.slice(0, 19)} already there, not sent`));
-  assert.match(r.stderr, new RegExp(`${ipB}: layer 2/5 ${layers[1]!.slice(0, 19)} sent`));
+  // test/web's layer was already on each: 4 of 5 sent, to each; progress names the host.
+  for (const ip of [ipB, ipC]) {
+    assert.match(r.stdout, new RegExp(`^${ip}: imgs/app:1 \\(${id}\\) loaded: 4 of 5 layers sent \\(\\d+ bytes of layers\\), 1 already there;`, 'm'));
+    assert.match(r.stderr, new RegExp(`^${ip}: layer 1/5 ${layers[0]!.slice(0, 19)} already there, not sent`, 'm'));
+    assert.match(r.stderr, new RegExp(`^${ip}: layer 2/5 ${layers[1]!.slice(0, 19)} sent`, 'm'));
+  }
+  assert.is((await sh(C, "docker image inspect imgs/app:1 --format '{{.Id}}'")).trim(), id, 'C has the same image id');
   assert.is((await sh(B, "docker image inspect imgs/app:1 --format '{{.Id}}'")).trim(), id, 'B has the same image id');
   // It runs on B, as a gear container.
   const installed = await gear(B, ['install', 'imgs/app:1', 'app-1', '--start', '-p', '8080:0']);
