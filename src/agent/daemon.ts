@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createTlsServer } from 'node:https';
 import { dirname } from 'node:path';
 import { tagRequest, type ListenerPolicy } from '../api/guard.js';
+import { isImageUpload } from '../api/images.js';
 import { DEFAULT_LISTEN, DEFAULT_SOCKET, beyondLoopback, defaultTokenPath, ensureTokenFile, parseListenAddress, readTokenFile, type ListenAddress } from '../api/listen.js';
 import { BODY_LIMIT, buildServer } from '../api/server.js';
 import { configFromEnv } from '../host/config.js';
@@ -15,6 +16,7 @@ import { cleanHost } from '../operations/clean.js';
 import { migrateVolumes } from '../operations/volumes.js';
 import { VERSION } from '../version.js';
 import { JobQueue } from '../api/jobs.js';
+import { UploadTimeouts } from './uploads.js';
 import { RequestLog } from '../api/requests.js';
 
 export interface DaemonOptions {
@@ -106,14 +108,17 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   await app.ready();
   const servers: Server[] = [];
   const serverOptions = { requestTimeout: requestTimeoutMs, headersTimeout: Math.min(requestTimeoutMs, 10_000), connectionsCheckingInterval: 1000 };
+  const uploads = new UploadTimeouts(requestTimeoutMs);
   for (const { address, policy } of listeners) {
     // One fastify app routes for every listener (fastify itself listens on one);
     // each listener tags its requests with its policy before routing.
     const handler = (req: IncomingMessage, res: ServerResponse) => {
       tagRequest(req, policy);
+      uploads.track(req);
       app.routing(req, res);
     };
     const server = policy.kind === 'tcp' && policy.scheme === 'https' ? createTlsServer({ ...serverOptions, ...tls }, handler) : createServer(serverOptions, handler);
+    server.on('clientError', uploads.clientError);
     server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => askedToContinue(req, res, handler));
     await listen(server, address);
     servers.push(server);
@@ -173,7 +178,8 @@ async function listen(server: Server, address: ListenAddress): Promise<void> {
  * while still sending. Nothing is read or run, so no listener check is needed first.
  */
 function askedToContinue(req: IncomingMessage, res: ServerResponse, handler: (req: IncomingMessage, res: ServerResponse) => void): void {
-  if (Number(req.headers['content-length']) > BODY_LIMIT) {
+  // An image archive is streamed, never held: no limit on its size (api/images.ts).
+  if (Number(req.headers['content-length']) > BODY_LIMIT && !isImageUpload(req.method, req.url)) {
     res.writeHead(413, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
     res.end(JSON.stringify({ Message: `request body is larger than ${BODY_LIMIT} bytes` }));
     return;

@@ -3,6 +3,8 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { GearError, failed, invalid, kindOfStatus } from '../model/errors.js';
 import type { Operation, RawRequest } from '../operations/index.js';
 import { parseAgentAddressText } from '../model/address.js';
@@ -101,11 +103,17 @@ const newRequestId = () => randomBytes(16).toString('hex');
 export class AgentClient {
   constructor(readonly address: AgentAddress) {}
 
-  private send(method: string, path: string, opts: { body?: unknown; accept: string; requestId?: string; signal?: AbortSignal }): Promise<IncomingMessage> {
+  /**
+   * One request; its answer once its headers are in. `upload` streams the
+   * body (typed `uploadType`); when it fails the request is destroyed, so
+   * the agent sees a cut body, never one that ends.
+   */
+  send(method: string, path: string, opts: { body?: unknown; upload?: Readable; uploadType?: string; accept: string; requestId?: string; signal?: AbortSignal }): Promise<IncomingMessage> {
     const a = this.address;
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     const headers: Record<string, string> = { accept: opts.accept };
     if (body !== undefined) headers['content-type'] = 'application/json';
+    if (opts.upload && opts.uploadType) headers['content-type'] = opts.uploadType;
     if (opts.requestId) headers['x-request-id'] = opts.requestId;
     if (a.token) {
       // The token travels only over the unix socket, loopback or TLS.
@@ -130,7 +138,8 @@ export class AgentClient {
       req.on('error', (err: NodeJS.ErrnoException) =>
         reject(err.name === 'AbortError' ? err : failed(`cannot reach the agent at ${a.label}: ${err.code && !/CERT|SIGNATURE|TLS|SSL|GEAR|ALTNAME/.test(err.code) ? err.code : err.message}`)),
       );
-      req.end(body);
+      if (opts.upload) pipeline(opts.upload, req).catch(() => undefined); // an error here fails the request (above) or its answer
+      else req.end(body);
     });
   }
 
@@ -172,13 +181,13 @@ export class AgentClient {
   }
 }
 
-async function readAll(res: IncomingMessage): Promise<string> {
+export async function readAll(res: IncomingMessage): Promise<string> {
   let text = '';
   for await (const chunk of res) text += chunk;
   return text;
 }
 
-function errorFrom(status: number, text: string, label: string): GearError {
+export function errorFrom(status: number, text: string, label: string): GearError {
   let message = text.trim() || `HTTP ${status}`;
   try {
     message = (JSON.parse(text) as { Message?: string }).Message ?? message;

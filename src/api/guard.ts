@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { hostOfHeader } from '../model/address.js';
+import { TAR, isImageUpload } from './images.js';
 import { tokenMatches } from './listen.js';
 
 /**
@@ -56,8 +57,10 @@ export function refusal(req: IncomingMessage, names: Set<string>): Refusal | und
   const site = h['sec-fetch-site'];
   if (site === 'cross-site' || site === 'same-site') return { status: 403, message: `cross-site request refused (Sec-Fetch-Site: ${site})` };
   // A browser's simple request (text/plain, form types) needs no preflight: only JSON, or no type (the seed's client), is read.
+  // The one exception: an image archive (application/x-tar) to POST /images/load, and no other route.
   const type = h['content-type'];
-  if (type !== undefined && !ALLOWED_TYPES.test(type))
+  const upload = isImageUpload(req.method, req.url) && type !== undefined && type.toLowerCase().split(';')[0]!.trim() === TAR;
+  if (type !== undefined && !ALLOWED_TYPES.test(type) && !upload)
     return { status: 415, message: `Content-Type ${JSON.stringify(type)} is not accepted: send application/json` };
   if (policy.kind === 'tcp' && policy.token !== undefined) {
     const auth = String(h.authorization ?? '');

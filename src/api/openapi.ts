@@ -1,3 +1,4 @@
+import { imageRoutesOpenApi } from './images.js';
 import { REQUEST_ID } from './requests.js';
 import { MAX_NAME_LENGTH, NAME } from '../model/names.js';
 import { operations, type Operation } from '../operations/index.js';
@@ -33,6 +34,7 @@ export function openApiDocument(): object {
       },
     };
   }
+  Object.assign(paths, imageRoutesOpenApi);
   return {
     openapi: '3.1.0',
     info: { title: 'gear agent', version: VERSION, description: 'Containers as systemd units. Compatible with the geard API.' },

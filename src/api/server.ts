@@ -7,6 +7,7 @@ import { operations, type Operation, type Progress, type RawRequest } from '../o
 import { openStream, type StreamingOperation, type StreamRequest } from '../operations/operation.js';
 import { pullLine } from '../operations/text.js';
 import { allowedNames, refusal } from './guard.js';
+import { registerImageRoutes } from './images.js';
 import { openApiDocument } from './openapi.js';
 
 export interface ServerOptions {
@@ -120,6 +121,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       handler: (request, reply) => (streaming ? streamAnswer(opts, active, streaming, request, reply) : handle(opts, op, request, reply)),
     });
   }
+  registerImageRoutes(app, { host: opts.host, jobs: opts.jobs, log });
   const spec = JSON.stringify(openApiDocument());
   app.get('/openapi.json', (_req, reply) => reply.header('content-type', 'application/json; charset=utf-8').send(spec));
   app.get('/health', (_req, reply) => reply.send({ Status: 'ok', Jobs: opts.jobs.load }));

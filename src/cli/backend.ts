@@ -1,6 +1,8 @@
 import { AgentClient, parseAgentAddress, type ClientSecurity } from '../api/client.js';
+import { remoteImagePeer } from '../api/image-client.js';
 import { configFromEnv } from '../host/config.js';
 import { Host } from '../host/context.js';
+import { localImagePeer, type ImagePeer } from '../operations/images.js';
 import type { Operation, Progress, RawRequest } from '../operations/index.js';
 import { openStream, type StreamingOperation, type StreamRequest } from '../operations/operation.js';
 import { agentHostText, parseAgentHost, parseLocator, type AgentHost } from '../model/address.js';
@@ -16,6 +18,8 @@ export interface Backend {
   call<Req, Res>(op: Operation<Req, Res>, raw: RawRequest, progress: Progress): Promise<Res>;
   /** A streaming operation's items as text lines (without their newline), until `signal` aborts or the stream ends. */
   lines<Item>(op: StreamingOperation<StreamRequest, Item>, raw: RawRequest, signal: AbortSignal): AsyncIterable<string>;
+  /** This host or the agent as an end of an image transfer. */
+  imagePeer(): ImagePeer;
   close(): void;
 }
 
@@ -33,6 +37,10 @@ class LocalBackend implements Backend {
 
   async *lines<Item>(op: StreamingOperation<StreamRequest, Item>, raw: RawRequest, signal: AbortSignal): AsyncIterable<string> {
     for await (const e of await openStream(op, this.engine, op.parse(raw), signal)) yield op.stream.line(e).slice(0, -1);
+  }
+
+  imagePeer(): ImagePeer {
+    return localImagePeer(this.engine);
   }
 
   close(): void {
@@ -55,6 +63,10 @@ class RemoteBackend implements Backend {
   lines<Item>(op: StreamingOperation<StreamRequest, Item>, raw: RawRequest, signal: AbortSignal): AsyncIterable<string> {
     op.parse(raw);
     return this.client.lines(op as Operation<unknown, unknown>, raw, signal);
+  }
+
+  imagePeer(): ImagePeer {
+    return remoteImagePeer(this.client);
   }
 
   close(): void {}

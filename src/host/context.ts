@@ -2,6 +2,7 @@ import type { HostConfig } from './config.js';
 import { shareInFlight } from '../lib/concurrency.js';
 import { DockerodeDocker, type Docker } from './docker.js';
 import { HostFs } from './fs.js';
+import { DockerImages, type Images } from './images.js';
 import { JournalctlJournal, type Journal } from './journal.js';
 import { ContainerLocks } from './locks.js';
 import { NsenterNetLinks, type NetLinks } from './net.js';
@@ -18,6 +19,7 @@ import { TARGET_UNIT, UnitFiles } from './units.js';
 export interface HostParts {
   systemd?: Systemd;
   docker?: Docker;
+  images?: Images;
   journal?: Journal;
   net?: NetLinks;
 }
@@ -45,6 +47,7 @@ export class Host {
   readonly net: NetLinks;
   private _systemd?: Systemd;
   private _docker?: Docker;
+  private _images?: Images;
   private _units?: UnitFiles;
 
   constructor(
@@ -66,6 +69,10 @@ export class Host {
   }
   get docker(): Docker {
     return (this._docker ??= this.parts.docker ?? new DockerodeDocker(this.config.dockerSocket));
+  }
+  /** Docker's images as transfers see them: save, load, layers (host/images.ts). */
+  get images(): Images {
+    return (this._images ??= this.parts.images ?? new DockerImages(this.config.dockerSocket));
   }
   get units(): UnitFiles {
     return (this._units ??= new UnitFiles(this.fs, this.config, this.store, loadUnitTemplates()));

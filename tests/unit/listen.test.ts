@@ -68,6 +68,22 @@ test('guard: Host, Origin, Sec-Fetch-Site, Content-Type', () => {
   for (const type of ['application/json', 'application/json; charset=utf-8']) assert.is(statusOf({ ...ok, 'content-type': type }), undefined, type);
 });
 
+test('guard: application/x-tar only for POST /images/load, with the token and the other checks', () => {
+  const at = (method: string, url: string, headers: Record<string, string>, policy: ListenerPolicy = tcp) => {
+    const r = { headers, method, url } as unknown as IncomingMessage;
+    tagRequest(r, policy);
+    return refusal(r, names)?.status;
+  };
+  const tar = { ...ok, 'content-type': 'application/x-tar' };
+  assert.is(at('POST', '/images/load?image=a:1&id=x', tar), undefined);
+  assert.is(at('POST', '/images/load', { ...ok, 'content-type': 'Application/X-Tar; q=1' }), undefined);
+  for (const [method, url] of [['PUT', '/images/load'], ['GET', '/images/load'], ['POST', '/images/layers'], ['POST', '/images/loadx'], ['POST', '/containers/links'], ['PUT', '/container/web-1'], ['POST', '/x/images/load']])
+    assert.is(at(method!, url!, tar), 415, `${method} ${url}`);
+  assert.is(at('POST', '/images/load', { ...ok, 'content-type': 'text/plain' }), 415);
+  assert.is(at('POST', '/images/load', { host: ok.host, 'content-type': 'application/x-tar' }), 401);
+  assert.is(at('POST', '/images/load', { ...tar, origin: 'http://evil.example' }), 403);
+});
+
 test('token files: made 0600 once; a symlink, a loose mode or a short token refused', async () => {
   const dir = mkdtempSync(`${tmpdir()}/gear-token-`);
   const made = await ensureTokenFile(`${dir}/state/token`);

@@ -6,6 +6,7 @@ import * as daemon from './daemon.js';
 import * as del from './delete.js';
 import * as deploy from './deploy.js';
 import * as env from './env.js';
+import * as images from './images.js';
 import * as install from './install.js';
 import * as lifecycle from './lifecycle.js';
 import * as link from './link.js';
@@ -28,6 +29,7 @@ export const commands: { register(program: Command, cli: Cli): void }[] = [
   link,
   applyLinks,
   deploy,
+  images,
   clean,
   daemon,
   version,

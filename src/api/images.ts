@@ -1,0 +1,67 @@
+import type { FastifyInstance } from 'fastify';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Host } from '../host/context.js';
+import { invalid } from '../model/errors.js';
+import { LoadQuerySchema, SaveBodySchema, loadImage, parseLoadRequest, parseSaveRequest, saveImage } from '../operations/images.js';
+import type { JobQueue } from './jobs.js';
+
+/** The archive routes of an image transfer (operations/images.ts): bodies and answers are tar streams, never buffered. */
+export const IMAGE_LOAD_PATH = '/images/load';
+export const IMAGE_SAVE_PATH = '/images/save';
+export const TAR = 'application/x-tar';
+
+/** The one request whose body is not JSON: an image archive to load (guard.ts lets its type through, for this route only). */
+export const isImageUpload = (method: string | undefined, url: string | undefined) => method === 'POST' && (url ?? '').split('?')[0] === IMAGE_LOAD_PATH;
+
+export function registerImageRoutes(app: FastifyInstance, opts: { host: Host; jobs: JobQueue; log: (line: string) => void }): void {
+  // In a scope of its own: only this route hands its body over as a stream (no body limit: it is never held).
+  void app.register(async (scope) => {
+    scope.addContentTypeParser(TAR, (_request, payload, done) => done(null, payload));
+    scope.post(IMAGE_LOAD_PATH, async (request, reply) => {
+      const req = parseLoadRequest(request.query);
+      const body = request.body as Readable | undefined;
+      if (typeof body?.pipe !== 'function') throw invalid(`send the image archive as the body, with Content-Type: ${TAR}`);
+      const result = await opts.jobs.run(() => loadImage(opts.host, req, body)).catch((err: Error) => {
+        opts.log(`image ${req.Image} (${req.Id}) not loaded: ${err.message}`);
+        throw err;
+      });
+      opts.log(`image ${result.Image} (${result.Id}) loaded: ${result.Layers.filter((l) => l.Received).length} of ${result.Layers.length} layers received, ${result.Bytes} bytes`);
+      return reply.header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(result));
+    });
+  });
+
+  app.post(IMAGE_SAVE_PATH, async (request, reply) => {
+    const req = parseSaveRequest(request.body);
+    await opts.jobs.run(async () => {
+      const { archive, report } = await saveImage(opts.host, req);
+      reply.hijack();
+      const out = reply.raw;
+      out.writeHead(200, { 'content-type': TAR, 'x-content-type-options': 'nosniff' });
+      // Backpressure end to end; a client that goes away stops docker save. A failure cuts the answer short: the receiver's check refuses it.
+      await pipeline(archive, out).catch(() => out.destroy());
+      await report.catch((err) => opts.log(`image ${req.Id}: sending failed: ${(err as Error).message}`));
+    });
+  });
+}
+
+/** The archive routes in /openapi.json (the operations' routes are generated from their definitions). */
+export const imageRoutesOpenApi = {
+  [IMAGE_SAVE_PATH]: {
+    post: {
+      operationId: 'image-save',
+      summary: 'docker save of an image of this host, without the layer.tar of the layers (chain IDs) in Have',
+      requestBody: { required: true, content: { 'application/json': { schema: SaveBodySchema } } },
+      responses: { 200: { description: 'the image archive', content: { [TAR]: {} } }, 400: { description: 'invalid request: {Message}' }, 404: { description: 'no such image: {Message}' } },
+    },
+  },
+  [IMAGE_LOAD_PATH]: {
+    post: {
+      operationId: 'image-load',
+      summary: 'Load an image archive, checked (names, every layer digest, the config) before Docker loads anything; tagged image',
+      parameters: Object.keys(LoadQuerySchema.properties).map((name) => ({ name, in: 'query', required: true, schema: { type: 'string' } })),
+      requestBody: { required: true, content: { [TAR]: {} } },
+      responses: { 200: { description: '{Image, Id, Layers:[{DiffId, Received}], Bytes}' }, 400: { description: 'invalid request or refused archive: {Message}' }, 415: { description: `the body is not ${TAR}` } },
+    },
+  },
+};

@@ -1,0 +1,235 @@
+import { spawn } from 'node:child_process';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { GEAR, TEST_HOST as A, allocatedPort, eventually, gear, hostIp, httpGet, putFile, remoteAgents, run, sh, startAgent, type Result } from './harness.js';
+
+// Image transfer between two hosts' agents (token, TLS), the CLI inside a
+// host (this host's images) and on the machine (agents only). Images are
+// built in host A from the local test/web with RUN layers (no network).
+const B = process.env.GEAR_TEST_HOST_B ?? 'gear-b';
+const C = process.env.GEAR_TEST_HOST_C ?? 'gear-c';
+const agents = remoteAgents([A, B, C]);
+const ipA = hostIp(A);
+const ipB = hostIp(B);
+const ipC = hostIp(C);
+// The CLI in a host reaches the other's agent with the token and CA remoteAgents put there.
+const inHost = { GEAR_TOKEN_FILE: '/root/gear.token', GEAR_CA: '/root/gear-cert.pem' };
+
+/** Build NAME in host A: FROM base, one RUN per command (each a layer). */
+async function build(name: string, from: string, runs: string[]): Promise<void> {
+  const dir = `/root/build-${name.replace(/[^a-z0-9]/g, '-')}`;
+  const dockerfile = [`FROM ${from}`, ...runs.map((r) => `RUN ${r}`)].join('\n');
+  await sh(A, `rm -rf ${dir} && mkdir -p ${dir} && printf '%s\\n' '${dockerfile}' > ${dir}/Dockerfile && docker build -q -t ${name} ${dir} >/dev/null`);
+}
+
+const diffIds = async (host: string, image: string): Promise<string[]> => JSON.parse(await sh(host, `docker image inspect ${image} --format '{{json .RootFS.Layers}}'`));
+
+/** What Docker holds in a host: images (all, with intermediate ones), layers, and temp dirs of loads. */
+const dockerState = (host: string) =>
+  sh(host, "docker image ls -a -q --no-trunc | sort; echo --; ls /var/lib/docker/image/overlay2/layerdb/sha256 | sort; echo --; ls -A /var/lib/docker/tmp 2>/dev/null; true");
+
+test.before(async () => {
+  // B starts without any of these images (a re-run on the same hosts too).
+  for (const h of [B, C]) await sh(h, "docker images --format '{{.Repository}}:{{.Tag}}' | grep '^imgs/' | xargs -r docker rmi -f >/dev/null; docker image prune -f >/dev/null");
+  await agents.start();
+  // A shared base with a 1 MB layer; two apps on it, a layer or two of their own.
+  await build('imgs/base:1', 'test/web', ['head -c 1000000 /dev/urandom > /base-noise', 'echo base > /base.txt']);
+  await build('imgs/app:1', 'imgs/base:1', ['echo one > /app.txt', 'mkdir -p /www/app && echo app-one > /www/app/index.html']);
+  await build('imgs/app:2', 'imgs/base:1', ['echo two > /app.txt']);
+  await build('imgs/app:3', 'imgs/base:1', ['echo three > /app.txt']);
+  await build('imgs/app:4', 'imgs/base:1', ['echo four > /app.txt']);
+});
+
+test.after(async () => {
+  await agents.stop();
+});
+
+test('push a multi-layer image from this host to two agents at once, and run it there', async () => {
+  const layers = await diffIds(A, 'imgs/app:1');
+  assert.is(layers.length, 5, 'test/web + 2 base layers + 2 app layers');
+  const r = await gear(A, ['push-image', 'imgs/app:1', ipB, ipC], { env: inHost });
+  assert.is(r.code, 0, r.stderr);
+  const id = (await sh(A, "docker image inspect imgs/app:1 --format '{{.Id}}'")).trim();
+  // test/web's layer was already on each: 4 of 5 sent, to each; progress names the host.
+  for (const ip of [ipB, ipC]) {
+    assert.match(r.stdout, new RegExp(`^${ip}: imgs/app:1 \\(${id}\\) loaded: 4 of 5 layers sent \\(\\d+ bytes of layers\\), 1 already there;`, 'm'));
+    assert.match(r.stderr, new RegExp(`^${ip}: layer 1/5 ${layers[0]!.slice(0, 19)} already there, not sent`, 'm'));
+    assert.match(r.stderr, new RegExp(`^${ip}: layer 2/5 ${layers[1]!.slice(0, 19)} sent`, 'm'));
+  }
+  assert.is((await sh(C, "docker image inspect imgs/app:1 --format '{{.Id}}'")).trim(), id, 'C has the same image id');
+  assert.is((await sh(B, "docker image inspect imgs/app:1 --format '{{.Id}}'")).trim(), id, 'B has the same image id');
+  // It runs on B, as a gear container.
+  const installed = await gear(B, ['install', 'imgs/app:1', 'app-1', '--start', '-p', '8080:0']);
+  assert.is(installed.code, 0, installed.stderr);
+  assert.not.match(installed.stderr, /pulling/, 'nothing was pulled');
+  const res = await eventually(() => httpGet(`http://${ipB}:${allocatedPort(installed.stdout)}/app/`));
+  assert.is(res && res.body.trim(), 'app-one');
+  assert.is((await gear(B, ['delete', 'app-1'])).code, 0);
+});
+
+test('a second image on the same base: only its own layer crosses', async () => {
+  const layers = await diffIds(A, 'imgs/app:2');
+  const baseBytes = Number((await sh(A, 'docker save imgs/base:1 | wc -c')).trim());
+  const r = await gear(A, ['push-image', 'imgs/app:2', ipB], { env: inHost });
+  assert.is(r.code, 0, r.stderr);
+  const m = new RegExp(`^${ipB}: imgs/app:2 \\(sha256:[0-9a-f]{64}\\) loaded: 1 of 4 layers sent \\((\\d+) bytes of layers\\), 3 already there; (\\d+) bytes transferred`, 'm').exec(r.stdout);
+  assert.ok(m, r.stdout);
+  // The receiver counted only the top layer's bytes; the whole archive on the wire is far less than the base layer alone.
+  assert.ok(Number(m![1]) < 10_000, `layer bytes ${m![1]}`);
+  assert.ok(Number(m![2]) < 100_000 && Number(m![2]) < baseBytes / 10, `bytes on the wire ${m![2]} (base archive ${baseBytes})`);
+  for (const i of [0, 1, 2]) assert.match(r.stderr, new RegExp(`layer ${i + 1}/4 ${layers[i]!.slice(0, 19)} already there, not sent`));
+  assert.match(r.stderr, new RegExp(`layer 4/4 ${layers[3]!.slice(0, 19)} sent`));
+  assert.is((await sh(B, 'docker run --rm imgs/app:2 cat /app.txt /base.txt')).trim(), 'two\nbase');
+});
+
+test('pull-image: this host fetches from an agent; -q prints no progress', async () => {
+  const r = await gear(B, ['pull-image', '-q', `${ipA}/imgs/app:3`], { env: inHost });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.stderr, '');
+  assert.match(r.stdout, new RegExp(`^${ipA}: imgs/app:3 \\(sha256:[0-9a-f]{64}\\) loaded: 1 of 4 layers sent`, 'm'));
+  assert.is((await sh(B, 'docker run --rm imgs/app:3 cat /app.txt')).trim(), 'three');
+});
+
+test('push-image --from: from one agent to another, through this machine', async () => {
+  const r = await agents.cli(['push-image', '--from', ipA, 'imgs/app:4', ipB]);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`^${ipB}: imgs/app:4 \\(sha256:[0-9a-f]{64}\\) loaded: 1 of 4 layers sent`, 'm'));
+  assert.is((await sh(B, 'docker run --rm imgs/app:4 cat /app.txt')).trim(), 'four');
+});
+
+test('bad input: names with path tricks, digests, images not there; nothing changes on the receiver', async () => {
+  const before = await dockerState(B);
+  for (const bad of ['../etc/passwd', '/abs', 'imgs/../x', 'UPPER:1', `imgs/app@sha256:${'a'.repeat(64)}`]) {
+    const r = await gear(A, ['push-image', bad, ipB], { env: inHost });
+    assert.is(r.code, 1, bad);
+    assert.match(r.stderr, /^gear: image .*(not a valid image reference|not by digest)/, r.stderr);
+    assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+  const missing = await gear(A, ['push-image', 'imgs/absent:1', ipB], { env: inHost });
+  assert.is(missing.code, 1);
+  assert.match(missing.stderr, new RegExp(`^gear: ${ipB}: image imgs/absent:1 is not on this host`, 'm'));
+  const pullMissing = await gear(B, ['pull-image', `${ipA}/imgs/absent:1`], { env: inHost });
+  assert.is(pullMissing.code, 1);
+  assert.match(pullMissing.stderr, new RegExp(`^gear: ${ipA}: image imgs/absent:1 is not on this host`, 'm'));
+  const noHost = await gear(B, ['pull-image', 'imgs-app-1'], { env: inHost });
+  assert.is(noHost.code, 1);
+  assert.match(noHost.stderr, /name the agent and the image, HOST\[:PORT\]\/NAME\[:TAG\]/);
+  assert.is(await dockerState(B), before);
+});
+
+test('the agent takes an archive body on /images/load only, typed application/x-tar, with the token', async () => {
+  const auth = ['-H', 'Authorization: Bearer test-token-0123456789abcdef', '--cacert', '/root/gear-cert.pem'];
+  const url = `https://${ipB}:43273`;
+  const curl = async (args: string[]) => (await run(A, ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', ...args])).stdout;
+  const id = `sha256:${'a'.repeat(64)}`;
+  assert.is(await curl([...auth, '-X', 'POST', '-H', 'Content-Type: text/plain', '--data-binary', 'x', `${url}/images/load?image=x:1&id=${id}`]), '415');
+  assert.is(await curl([...auth, '-X', 'POST', '-H', 'Content-Type: application/x-tar', '--data-binary', 'x', `${url}/images/layers`]), '415');
+  assert.is(await curl([...auth, '-X', 'POST', '-H', 'Content-Type: application/x-tar', '--data-binary', 'x', `${url}/containers/links`]), '415');
+  assert.is(await curl(['--cacert', '/root/gear-cert.pem', '-X', 'POST', '-H', 'Content-Type: application/x-tar', '--data-binary', 'x', `${url}/images/load?image=x:1&id=${id}`]), '401');
+  assert.is(await curl([...auth, '-X', 'POST', '-H', 'Content-Type: application/x-tar', '--data-binary', 'x', `${url}/images/load?image=../x&id=${id}`]), '400');
+  // Not a tar: refused, nothing loaded.
+  const before = await dockerState(B);
+  const r = await run(A, ['curl', '-s', ...auth, '-X', 'POST', '-H', 'Content-Type: application/x-tar', '--data-binary', 'not a tar at all', `${url}/images/load?image=x:1&id=${id}`]);
+  assert.match(r.stdout, /"Message":"/);
+  assert.is(await dockerState(B), before);
+});
+
+// --- A byte flipped on the wire, and a sender killed midway: plaintext agents (a proxy can see the bytes) ---
+
+const PATTERN = 'gear-image-test-pattern';
+const plainArgs = ['--listen', '0.0.0.0:43273', '--token-file', '/root/gear.token', '--insecure-plaintext'];
+
+/**
+ * A TCP proxy on the machine to B's agent. `flip`: the first byte of the
+ * first PATTERN the client sends is changed. `pace`: each chunk from the
+ * client waits a tick before the next is read (a slow link). Counts bytes.
+ */
+function proxy(opts: { flip?: boolean; pace?: number }): Promise<{ server: Server; port: number; sent: () => number; flipped: () => boolean }> {
+  let sent = 0;
+  let flipped = false;
+  const server = createServer((client: Socket) => {
+    const upstream = connect(43273, ipB);
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+    upstream.pipe(client);
+    client.on('data', (chunk: Buffer) => {
+      if (opts.flip && !flipped) {
+        const at = chunk.indexOf(PATTERN);
+        if (at >= 0) {
+          chunk[at] = chunk[at]! ^ 0x20;
+          flipped = true;
+        }
+      }
+      sent += chunk.length;
+      upstream.write(chunk);
+      if (opts.pace) {
+        client.pause();
+        setTimeout(() => client.resume(), opts.pace);
+      }
+    });
+    client.on('end', () => upstream.end());
+  });
+  return new Promise((resolve) => server.listen(0, '10.250.0.1', () => resolve({ server, port: (server.address() as { port: number }).port, sent: () => sent, flipped: () => flipped })));
+}
+
+/** The CLI on the machine, plaintext with the token; the child too, to kill it. */
+function plainCli(args: string[]): { done: Promise<Result>; kill: () => void } {
+  const child = spawn(GEAR, ['--insecure-plaintext', ...args], { env: { ...process.env, GEAR_TOKEN_FILE: `${agents.dir}/token`, GEAR_CA: '' } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d));
+  child.stderr.on('data', (d: Buffer) => (stderr += d));
+  return { done: new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }))), kill: () => child.kill('SIGKILL') };
+}
+
+test('a byte flipped in flight: refused with the layer named, nothing loaded; the retry without the proxy loads it', async () => {
+  // The command spells the pattern in two parts: the config's history (sent too) must not hold it whole.
+  await build('imgs/pattern:1', 'test/web', ['p=gear-image-test; busybox yes $p-pattern | head -c 300000 > /pattern', 'echo top > /top.txt']);
+  for (const h of [A, B]) await startAgent(h, plainArgs);
+  const p = await proxy({ flip: true });
+  try {
+    const before = await dockerState(B);
+    const r = await plainCli(['push-image', '--from', ipA, 'imgs/pattern:1', `10.250.0.1:${p.port}`]).done;
+    assert.ok(p.flipped(), 'the proxy flipped a byte');
+    assert.is(r.code, 1, r.stdout);
+    assert.match(r.stderr, /image archive: layer 2 has digest sha256:[0-9a-f]{64}, the config says sha256:[0-9a-f]{64}/);
+    // Docker removes its temp dir of the failed load as it returns: wait for that.
+    assert.is(await eventually(async () => (await dockerState(B)) === before || undefined, 20_000), true, 'nothing loaded, nothing left behind');
+    const retry = await plainCli(['push-image', '--from', ipA, 'imgs/pattern:1', ipB]).done;
+    assert.is(retry.code, 0, retry.stderr);
+    assert.is((await sh(B, 'docker run --rm imgs/pattern:1 cat /top.txt')).trim(), 'top');
+  } finally {
+    p.server.close();
+  }
+});
+
+test('the sender killed midway: nothing loaded; the retry succeeds, on a link slower than the request timeout', async () => {
+  await build('imgs/big:1', 'test/web', ['head -c 8000000 /dev/urandom > /big', 'echo big > /big.txt']);
+  await startAgent(A, plainArgs);
+  // An upload is held to --request-timeout without a byte, not as a whole: the slow retry below lasts longer.
+  await startAgent(B, [...plainArgs, '--request-timeout', '3']);
+  const p = await proxy({ pace: 50 });
+  try {
+    const before = await dockerState(B);
+    const push = plainCli(['push-image', '--from', ipA, 'imgs/big:1', `10.250.0.1:${p.port}`]);
+    // Midway: once a megabyte of the 8 MB layer has gone through the proxy.
+    assert.ok(await eventually(async () => p.sent() > 1_000_000, 60_000, 50), 'the transfer started');
+    push.kill();
+    const r = await push.done;
+    assert.is.not(r.code, 0);
+    assert.ok(p.sent() < 8_000_000, 'killed before the end');
+    // The agent sees the cut body and gives up its load (it says so); Docker's state is as before, once Docker removed its temp dir.
+    assert.ok(await eventually(async () => /imgs\/big:1 .*not loaded: .*cut before its end/.test(await sh(B, 'journalctl -u gear-agent --no-pager')), 30_000), 'the agent gave up the load');
+    assert.is(await eventually(async () => (await dockerState(B)) === before || undefined, 20_000), true, 'nothing half-loaded');
+    const retry = await plainCli(['push-image', '--from', ipA, 'imgs/big:1', `10.250.0.1:${p.port}`]).done;
+    assert.is(retry.code, 0, retry.stderr);
+    const took = Number(/loaded: 2 of 3 layers sent .* transferred in ([0-9.]+) s/.exec(retry.stdout)?.[1]);
+    assert.ok(took > 3, `the upload took ${took} s, longer than the request timeout: ${retry.stdout}`);
+    assert.is((await sh(B, 'docker run --rm imgs/big:1 cat /big.txt')).trim(), 'big');
+  } finally {
+    p.server.close();
+  }
+});
+
+test.run();

@@ -1,0 +1,369 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { extract, pack } from 'tar-stream';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { filterForReceiver, verifyForLoad } from '../../src/host/image-stream.js';
+import { GearError } from '../../src/model/errors.js';
+import { chainIds, chainOfLayerJson, classifyEntry, transferImage } from '../../src/model/image-archive.js';
+import { transfer, type ImagePeer } from '../../src/operations/images.js';
+
+const hex = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
+
+const rejects = (fn: () => unknown, pattern: RegExp) => {
+  try {
+    fn();
+  } catch (err) {
+    assert.instance(err, GearError);
+    assert.match((err as Error).message, pattern);
+    return;
+  }
+  assert.unreachable('expected a validation error');
+};
+
+// --- Real Docker 20.10 output (docker save of a 4-layer image built in a test host) ---
+const REAL_DIFF_IDS = [
+  'sha256:d7957e440faed7502e761d44b46f9cd6bb91b74350ece4ff347345b0005e031f',
+  'sha256:400f76ddb325389f8fa4aa12a05031d2fcf341805ececf53ad0d2fb9a68e0e60',
+  'sha256:27f71b00b69ac0fc1bfee0190f2c1ee2c8f81354d4c68a24bda718a16fd82a20',
+  'sha256:20c5dee8ad3877504d510e5344d94133dc4d7a0a0382fd0efa028bf5dd45f38d',
+];
+const CONTAINER_CONFIG = '{"Hostname":"","Domainname":"","User":"","AttachStdin":false,"AttachStdout":false,"AttachStderr":false,"Tty":false,"OpenStdin":false,"StdinOnce":false,"Env":null,"Cmd":null,"Image":"","Volumes":null,"WorkingDir":"","Entrypoint":null,"OnBuild":null,"Labels":null}';
+const REAL_LOWER = {
+  dir: '1010147540509d254dc69da696ac30cfc6d463126aeba04e64edd0c0841a16a1',
+  json: `{"id":"1010147540509d254dc69da696ac30cfc6d463126aeba04e64edd0c0841a16a1","created":"1970-01-01T00:00:00Z","container_config":${CONTAINER_CONFIG},"os":"linux"}`,
+};
+const REAL_SECOND = {
+  dir: 'fa7d760000c7e31f4d41956793d17c7d36a7b87bbb3ddf189be9e0355169d780',
+  json: `{"id":"fa7d760000c7e31f4d41956793d17c7d36a7b87bbb3ddf189be9e0355169d780","parent":"1010147540509d254dc69da696ac30cfc6d463126aeba04e64edd0c0841a16a1","created":"1970-01-01T00:00:00Z","container_config":${CONTAINER_CONFIG},"os":"linux"}`,
+};
+
+test('chain IDs: the first is the diff id, each next the sha256 of "parent diff"', () => {
+  const chains = chainIds(REAL_DIFF_IDS);
+  assert.is(chains[0], REAL_DIFF_IDS[0]);
+  assert.is(chains[1], `sha256:${hex(`${REAL_DIFF_IDS[0]} ${REAL_DIFF_IDS[1]}`)}`);
+  assert.is(chains[2], `sha256:${hex(`${chains[1]} ${REAL_DIFF_IDS[2]}`)}`);
+});
+
+test("a layer directory's json tells its chain ID (Docker 20.10's own output)", () => {
+  const chains = chainIds(REAL_DIFF_IDS);
+  assert.is(chainOfLayerJson(REAL_LOWER.dir, REAL_LOWER.json, chains), chains[0]);
+  assert.is(chainOfLayerJson(REAL_SECOND.dir, REAL_SECOND.json, chains), chains[1]);
+  // Another directory name, other chains or a broken json: not told (the layer is then sent).
+  assert.is(chainOfLayerJson('0'.repeat(64), REAL_LOWER.json, chains), undefined);
+  assert.is(chainOfLayerJson(REAL_LOWER.dir, REAL_LOWER.json, chainIds([REAL_DIFF_IDS[1]!])), undefined);
+  assert.is(chainOfLayerJson(REAL_LOWER.dir, '{not json', chains), undefined);
+});
+
+test('archive entries: only the names of an image archive, as files or layer directories', () => {
+  const d = 'a'.repeat(64);
+  assert.equal(classifyEntry('manifest.json', 'file'), { kind: 'manifest' });
+  assert.equal(classifyEntry(`${d}.json`, 'file'), { kind: 'config', hex: d });
+  assert.equal(classifyEntry(`${d}/`, 'directory'), { kind: 'layer-dir', dir: d });
+  assert.equal(classifyEntry(`${d}/layer.tar`, 'file'), { kind: 'layer-file', dir: d, file: 'layer.tar' });
+  for (const name of ['../x', '/etc/passwd', `${d}/../../x`, `./manifest.json`, `${d}/layer.tar/../x`, `/${d}/layer.tar`, 'x', `${d.toUpperCase()}.json`, `${d}/other`])
+    rejects(() => classifyEntry(name, 'file'), /image archive: entry .* is not/);
+  rejects(() => classifyEntry(`${d}/layer.tar`, 'symlink'), /is a symlink/);
+  rejects(() => classifyEntry(`${d}/layer.tar`, 'link'), /is a link/);
+  rejects(() => classifyEntry('../x/', 'directory'), /is not a layer directory/);
+});
+
+test('transfer image names: a tag is added, digests and path tricks refused', () => {
+  assert.is(transferImage('multi'), 'multi:latest');
+  assert.is(transferImage('multi:1'), 'multi:1');
+  assert.is(transferImage('localhost:5000/gear/app'), 'localhost:5000/gear/app:latest');
+  assert.is(transferImage('localhost:5000/gear/app:2'), 'localhost:5000/gear/app:2');
+  rejects(() => transferImage(`app@sha256:${'a'.repeat(64)}`), /not by digest/);
+  for (const bad of ['../x', '/abs', 'a/../b', 'UPPER', 'a b', '', 'x;rm'] as const) rejects(() => transferImage(bad), /image/);
+});
+
+// --- Synthetic archives, made as Docker 20.10 makes them ---
+
+interface Synthetic {
+  layers: Buffer[];
+  diffIds: string[];
+  dirs: string[];
+  config: string;
+  id: string;
+}
+
+/** v1 ids as moby's CreateID computes them (lower layers: no os; the top one: os too). */
+function synthetic(contents: string[]): Synthetic {
+  const layers = contents.map((c) => Buffer.from(c.repeat(1000)));
+  const diffIds = layers.map((l) => `sha256:${hex(l)}`);
+  const chains = chainIds(diffIds);
+  const dirs: string[] = [];
+  chains.forEach((chain, i) => {
+    const parent = dirs[i - 1];
+    const fields: Record<string, unknown> = { container_config: JSON.parse(CONTAINER_CONFIG), created: '1970-01-01T00:00:00Z', layer_id: chain };
+    if (parent) fields.parent = `sha256:${parent}`;
+    if (i === chains.length - 1) fields.os = 'linux';
+    dirs.push(hex(`{${Object.keys(fields).sort().map((k) => `${JSON.stringify(k)}:${JSON.stringify(fields[k])}`).join(',')}}`));
+  });
+  const config = JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['/start'] }, rootfs: { type: 'layers', diff_ids: diffIds } });
+  return { layers, diffIds, dirs, config, id: `sha256:${hex(config)}` };
+}
+
+type Entry = { name: string; body?: Buffer | string; type?: 'file' | 'directory' | 'symlink'; linkname?: string };
+
+/** Entries in docker save's order: layer directories (sorted), config, manifest.json, repositories. */
+function dockerOrder(s: Synthetic, opts: { skip?: number[]; layerBody?: (i: number) => Buffer } = {}): Entry[] {
+  const entries: Entry[] = [];
+  const order = s.dirs.map((d, i) => [d, i] as const).sort((a, b) => a[0].localeCompare(b[0]));
+  for (const [dir, i] of order) {
+    entries.push({ name: `${dir}/`, type: 'directory' });
+    entries.push({ name: `${dir}/VERSION`, body: '1.0' });
+    const json: Record<string, unknown> = { id: dir };
+    if (i > 0) json.parent = s.dirs[i - 1];
+    Object.assign(json, { created: '1970-01-01T00:00:00Z', container_config: JSON.parse(CONTAINER_CONFIG), os: 'linux' });
+    entries.push({ name: `${dir}/json`, body: JSON.stringify(json) });
+    if (!opts.skip?.includes(i)) entries.push({ name: `${dir}/layer.tar`, body: opts.layerBody?.(i) ?? s.layers[i]! });
+  }
+  entries.push({ name: `${s.id.slice(7)}.json`, body: s.config });
+  entries.push({ name: 'manifest.json', body: manifestOf(s) });
+  entries.push({ name: 'repositories', body: '{"multi":{"1":"x"}}' });
+  return entries;
+}
+
+const manifestOf = (s: Synthetic, tags = ['evil:latest']) => JSON.stringify([{ Config: `${s.id.slice(7)}.json`, RepoTags: tags, Layers: s.dirs.map((d) => `${d}/layer.tar`) }]);
+
+function tarOf(entries: Entry[]): Readable {
+  const p = pack();
+  for (const e of entries) {
+    if (e.type === 'directory') p.entry({ name: e.name, type: 'directory' });
+    else if (e.type === 'symlink') p.entry({ name: e.name, type: 'symlink', linkname: e.linkname ?? '/etc/passwd' });
+    else p.entry({ name: e.name }, typeof e.body === 'string' ? Buffer.from(e.body) : e.body!);
+  }
+  p.finalize();
+  return Readable.from(p as AsyncIterable<Buffer>);
+}
+
+/** The entries of an archive stream, with their bodies; throws what the stream failed with. */
+async function entriesOf(archive: Readable): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  const ex = extract();
+  archive.on('error', (err) => ex.destroy(err));
+  archive.pipe(ex as unknown as NodeJS.WritableStream);
+  for await (const entry of ex) {
+    const chunks: Buffer[] = [];
+    for await (const c of entry) chunks.push(c as Buffer);
+    out.set(entry.header.name, Buffer.concat(chunks));
+  }
+  return out;
+}
+
+/** Runs the receiving end over `entries`: its report, or the error, and what reached "docker load". */
+async function receive(entries: Entry[], expect: { tag?: string; id?: string; have?: string[] } = {}) {
+  const { archive, report } = verifyForLoad(tarOf(entries), { tag: expect.tag ?? 'multi:1', id: expect.id, have: new Set(expect.have ?? []) });
+  const loaded = entriesOf(archive);
+  const [r, l] = await Promise.allSettled([report, loaded]);
+  return { report: r.status === 'fulfilled' ? r.value : undefined, error: r.status === 'rejected' ? (r.reason as Error) : undefined, loaded: l.status === 'fulfilled' ? l.value : undefined, loadError: l.status === 'rejected' ? l.reason : undefined };
+}
+
+test('sender: layer.tar of the layers the receiver has are left out, the rest passes unchanged', async () => {
+  const s = synthetic(['base', 'mid', 'top']);
+  const chains = chainIds(s.diffIds);
+  const events: { index?: number; sent: boolean }[] = [];
+  const { archive, report } = filterForReceiver(tarOf(dockerOrder(s)), s.diffIds, new Set([chains[0]!, chains[1]!]), (e) => events.push({ index: e.index, sent: e.sent }));
+  const out = await entriesOf(archive);
+  const r = await report;
+  assert.equal(r, { layers: 3, sent: 1, skipped: 2, bytes: s.layers[2]!.length });
+  assert.not.ok(out.has(`${s.dirs[0]}/layer.tar`));
+  assert.not.ok(out.has(`${s.dirs[1]}/layer.tar`));
+  assert.equal(out.get(`${s.dirs[2]}/layer.tar`), s.layers[2]);
+  assert.ok(out.has(`${s.dirs[0]}/json`) && out.has('manifest.json') && out.has(`${s.id.slice(7)}.json`));
+  assert.equal(events.sort((a, b) => a.index! - b.index!), [{ index: 0, sent: false }, { index: 1, sent: false }, { index: 2, sent: true }]);
+});
+
+test('sender: a layer it cannot tell (no json before it) is sent', async () => {
+  const s = synthetic(['base', 'top']);
+  const entries = dockerOrder(s).filter((e) => !e.name.endsWith('/json'));
+  const { archive, report } = filterForReceiver(tarOf(entries), s.diffIds, new Set(chainIds(s.diffIds)));
+  const out = await entriesOf(archive);
+  assert.is((await report).sent, 2);
+  assert.ok(out.has(`${s.dirs[0]}/layer.tar`));
+});
+
+test('receiver: a full archive is checked and passed on with its own manifest (the tag asked for, not the peer\'s)', async () => {
+  const s = synthetic(['base', 'mid', 'top']);
+  const r = await receive(dockerOrder(s), { id: s.id });
+  assert.is(r.error, undefined);
+  assert.is(r.report!.id, s.id);
+  assert.equal(r.report!.layers.map((l) => l.received), [true, true, true]);
+  assert.is(r.report!.bytes, s.layers.reduce((a, l) => a + l.length, 0));
+  const manifest = JSON.parse(r.loaded!.get('manifest.json')!.toString());
+  assert.equal(manifest, [{ Config: `${s.id.slice(7)}.json`, RepoTags: ['multi:1'], Layers: s.dirs.map((d) => `${d}/layer.tar`) }]);
+  assert.not.ok(r.loaded!.has('repositories'));
+  for (let i = 0; i < 3; i++) assert.equal(r.loaded!.get(`${s.dirs[i]}/layer.tar`), s.layers[i]);
+});
+
+test('sender to receiver: only the missing layers travel, and the receiver takes the archive', async () => {
+  const s = synthetic(['base', 'mid', 'top']);
+  const have = chainIds(s.diffIds).slice(0, 2);
+  const { archive, report } = filterForReceiver(tarOf(dockerOrder(s)), s.diffIds, new Set(have));
+  const received = verifyForLoad(archive, { tag: 'multi:1', id: s.id, have: new Set(have) });
+  const loaded = await entriesOf(received.archive);
+  assert.equal((await received.report).layers.map((l) => l.received), [false, false, true]);
+  assert.is((await report).skipped, 2);
+  assert.ok(loaded.has('manifest.json'));
+});
+
+/** A refused archive: the error names the fault, and "docker load" saw no manifest and no end of archive. */
+async function refused(entries: Entry[], pattern: RegExp, expect: Parameters<typeof receive>[1] = {}) {
+  const r = await receive(entries, expect);
+  assert.ok(r.error, 'refused');
+  assert.instance(r.error, GearError);
+  assert.match(r.error!.message, pattern);
+  assert.is(r.loaded, undefined, 'the stream to docker load fails, it never ends cleanly');
+}
+
+test('lying peer: a layer whose bytes are not its diff id', async () => {
+  const s = synthetic(['base', 'mid', 'top']);
+  await refused(dockerOrder(s, { layerBody: (i) => (i === 1 ? Buffer.from('mid'.repeat(999) + 'miX') : s.layers[i]!) }), /layer 2 has digest sha256:[0-9a-f]{64}, the config says/, { id: s.id });
+});
+
+test('lying peer: a config whose content is not its name, or not the image asked for', async () => {
+  const s = synthetic(['base', 'top']);
+  const entries = dockerOrder(s).map((e) => (e.name.endsWith('.json') && !e.name.includes('/') && e.name !== 'manifest.json' ? { ...e, body: `${s.config} ` } : e));
+  await refused(entries, /config's content .* does not match its name/);
+  const other = synthetic(['base', 'other']);
+  await refused(dockerOrder(s), /the image is sha256:[0-9a-f]{64}, not the sha256:[0-9a-f]{64} asked for/, { id: other.id });
+});
+
+test('lying peer: the manifest names a layer that is not sent and not here', async () => {
+  const s = synthetic(['base', 'mid', 'top']);
+  await refused(dockerOrder(s, { skip: [1] }), /layer 2 \(sha256:[0-9a-f]{64}\) is missing and is not on this host/, { id: s.id });
+  // Left out and here: taken.
+  const r = await receive(dockerOrder(s, { skip: [0, 1] }), { id: s.id, have: chainIds(s.diffIds).slice(0, 2) });
+  assert.is(r.error, undefined);
+});
+
+test('lying peer: path tricks, links, extra and repeated entries', async () => {
+  const s = synthetic(['base', 'top']);
+  const base = dockerOrder(s);
+  const withEntry = (e: Entry) => [e, ...base];
+  await refused(withEntry({ name: '../x', body: 'x' }), /entry "\.\.\/x" is not part of an image archive/);
+  await refused(withEntry({ name: '/etc/cron.d/x', body: 'x' }), /entry "\/etc\/cron.d\/x" is not part of an image archive/);
+  await refused(withEntry({ name: `${s.dirs[0]}/../../x`, body: 'x' }), /is not part of an image archive/);
+  await refused(withEntry({ name: `${s.dirs[0]}/layer.tar`, type: 'symlink' }), /is a symlink/);
+  await refused([...base.slice(0, 4), base[3]!, ...base.slice(4)], /comes twice/);
+  const stray = 'f'.repeat(64);
+  await refused([{ name: `${stray}/`, type: 'directory' }, { name: `${stray}/layer.tar`, body: 'x' }, ...base], /layer f{64} is not named by manifest.json/);
+});
+
+test('lying peer: no manifest, no config, a manifest of two images', async () => {
+  const s = synthetic(['base', 'top']);
+  await refused(dockerOrder(s).filter((e) => e.name !== 'manifest.json'), /no manifest.json/);
+  await refused(dockerOrder(s).filter((e) => !/^[0-9a-f]{64}\.json$/.test(e.name)), /no image config/);
+  const two = JSON.stringify([...JSON.parse(manifestOf(s)), ...JSON.parse(manifestOf(s))]);
+  await refused(dockerOrder(s).map((e) => (e.name === 'manifest.json' ? { ...e, body: two } : e)), /exactly one image/);
+});
+
+test('a broken input stream (the sender died): the stream to docker load fails too', async () => {
+  const s = synthetic(['base', 'top']);
+  const chunks: Buffer[] = [];
+  for await (const c of tarOf(dockerOrder(s))) chunks.push(c as Buffer);
+  const whole = Buffer.concat(chunks);
+  const cut = Readable.from((async function* () {
+    yield whole.subarray(0, 3000);
+    throw new Error('connection reset');
+  })());
+  const { archive, report } = verifyForLoad(cut, { tag: 'multi:1', have: new Set() });
+  const [r, l] = await Promise.allSettled([report, entriesOf(archive)]);
+  assert.is(r.status, 'rejected');
+  assert.is(l.status, 'rejected');
+  // Cut cleanly at an entry boundary, without the end of the archive: also refused (no manifest came).
+  const atBoundary = verifyForLoad(Readable.from([whole.subarray(0, 512)]), { tag: 'multi:1', have: new Set() });
+  const [r2, l2] = await Promise.allSettled([atBoundary.report, entriesOf(atBoundary.archive)]);
+  assert.is(r2.status, 'rejected');
+  assert.is(l2.status, 'rejected');
+});
+
+test('a source cut in the middle of a layer, as an HTTP request whose client went away: both ends fail, nothing is thrown elsewhere', async () => {
+  const s = synthetic(['b'.repeat(300), 'top']);
+  const chunks: Buffer[] = [];
+  for await (const c of tarOf(dockerOrder(s))) chunks.push(c as Buffer);
+  const whole = Buffer.concat(chunks);
+  const at = whole.indexOf(s.layers[0]!.subarray(0, 300)) + 50_000; // inside the first layer's body
+  assert.ok(at > 50_000 && at < whole.length);
+  for (const end of ['error', 'close'] as const) {
+    // Emits 'error' (or just closes) mid-body, as an IncomingMessage does on 'aborted'.
+    const source = new Readable({ read() {} });
+    const receiving = verifyForLoad(source, { tag: 'multi:1', have: new Set() });
+    const loaded = entriesOf(receiving.archive);
+    source.push(whole.subarray(0, at));
+    await new Promise((r) => setTimeout(r, 20));
+    if (end === 'error') source.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+    else source.destroy();
+    const [r, l] = await Promise.allSettled([receiving.report, loaded]);
+    assert.is(r.status, 'rejected', end);
+    assert.is(l.status, 'rejected', end);
+    const sending = filterForReceiver(Readable.from([whole.subarray(0, at)]), s.diffIds, new Set());
+    const [r2, l2] = await Promise.allSettled([sending.report, entriesOf(sending.archive)]);
+    assert.is(r2.status, 'rejected', `sender, ${end}`);
+    assert.is(l2.status, 'rejected', `sender, ${end}`);
+  }
+});
+
+/** Two ends of a transfer over the real streams, Docker replaced: the sender's "docker save" is `save`, the receiver's "docker load" reads the archive to its end. */
+function peers(s: Synthetic, save: () => Readable, receiverHas: string[], refuse?: Error) {
+  const saves: Readable[] = [];
+  const from: ImagePeer = {
+    inspect: async (image) => ({ Image: image, Id: s.id, Layers: s.diffIds, Size: 0 }),
+    layersHad: async () => [],
+    async save(req, onLayer) {
+      const source = save();
+      saves.push(source);
+      const { archive, report } = filterForReceiver(source, s.diffIds, new Set(req.Have), onLayer);
+      return { archive, done: report };
+    },
+    load: async () => { throw new Error("not called"); },
+  };
+  const to: ImagePeer = {
+    inspect: async () => { throw new Error("not called"); },
+    layersHad: async (chains) => chains.filter((c) => receiverHas.includes(c)),
+    save: async () => { throw new Error("not called"); },
+    async load(req, archive) {
+      if (refuse) throw refuse; // answers at once, reading nothing (a 400 before the body)
+      const { archive: out, report } = verifyForLoad(archive, { tag: req.Image, id: req.Id, have: new Set(receiverHas) });
+      await entriesOf(out);
+      const r = await report;
+      return { Image: req.Image, Id: r.id, Layers: r.layers.map((l) => ({ DiffId: l.diffId, Received: l.received })), Bytes: r.bytes };
+    },
+  };
+  return { from, to, saves };
+}
+
+test('transfer: only the missing layers travel; the receiver reports what came', async () => {
+  const s = synthetic(['base', 'mid', 'top']);
+  const { from, to } = peers(s, () => tarOf(dockerOrder(s)), chainIds(s.diffIds).slice(0, 2));
+  const r = await transfer(from, to, 'multi:1');
+  assert.equal(r.Layers.map((l) => l.Received), [false, false, true]);
+  assert.is(r.Bytes, s.layers[2]!.length);
+  assert.ok(r.Transferred > r.Bytes && r.Transferred < r.Bytes + 20_000, `${r.Transferred}`);
+});
+
+test('transfer: a receiver that refuses at once stops the sender (no hang, docker save ended), its error reported', async () => {
+  const s = synthetic(['x'.repeat(200), 'top']);
+  // A docker save that would go on for ever: a 10 GB layer.tar, made as it is read.
+  const endless = () => {
+    const p = pack();
+    p.on('error', () => undefined);
+    const sink = p.entry({ name: `${s.dirs[0]}/layer.tar`, size: 1e10 });
+    sink.on('error', () => undefined);
+    const zeros = Buffer.alloc(65536);
+    const pump = () => {
+      while (!sink.destroyed && sink.write(zeros));
+    };
+    sink.on('drain', pump);
+    pump();
+    return Readable.from(p as AsyncIterable<Buffer>);
+  };
+  const { from, to, saves } = peers(s, endless, [], new Error('refused by the receiver'));
+  const err = await transfer(from, to, 'multi:1').catch((e: Error) => e);
+  assert.instance(err, Error);
+  assert.is((err as Error).message, 'refused by the receiver');
+  assert.ok(saves[0]!.destroyed, 'the sender stopped reading docker save');
+});
+
+test.run();
