@@ -48,6 +48,9 @@ async function gear(args: string[]): Promise<{ code: number; sent: Sent[]; stdou
       return answer(op.name, raw) as Res;
     },
     lines: () => (async function* () {})(),
+    imagePeer: () => {
+      throw new Error("this test moves no images");
+    },
     close() {},
   });
   const backends = new Backends({}, {}, (agent) => recorder(agent ? agent.label : ''));

@@ -44,6 +44,9 @@ function hosts() {
       return {} as Res;
     },
     lines: () => (async function* () {})(),
+    imagePeer: () => {
+      throw new Error("this test moves no images");
+    },
     close: () => {},
   });
   return { calls, backendFor };
