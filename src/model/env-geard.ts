@@ -1,5 +1,4 @@
 import { validateEnvVar, type EnvVar } from './env.js';
-import { invalid } from './errors.js';
 
 /**
  * The seed system's env-file rules (GEARD-WIRE.md §6), for `--env-format
@@ -53,14 +52,6 @@ export function parseGeardEnv(text: string): GeardEnv {
     found.set(name, value);
   });
   return { Variables: [...found].map(([Name, Value]) => ({ Name, Value })), skipped };
-}
-
-/** parseGeardEnv for a file the user named: skipped lines are refused (the user can fix them), naming the line. */
-export function parseGeardEnvFile(text: string, source: string): EnvVar[] {
-  const { Variables, skipped } = parseGeardEnv(text);
-  const bad = skipped[0];
-  if (bad) throw invalid(`${source}, line ${bad.line}: ${bad.reason}`);
-  return Variables;
 }
 
 // Go's unicode.IsSpace (strings.TrimSpace): not JavaScript's \s, which also takes U+FEFF.

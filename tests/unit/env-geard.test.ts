@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseEnvFile } from '../../src/model/env.js';
-import { goTrimSpace, goUnquote, parseGeardEnv, parseGeardEnvFile } from '../../src/model/env-geard.js';
+import { goTrimSpace, goUnquote, parseGeardEnv } from '../../src/model/env-geard.js';
 
 // ../shared/geard-fixtures/simple.env, byte for byte.
 const SIMPLE_ENV = 'TEST=value\nOTHER=1\nQUOTED=\\"foo\\"\nIGNORED\n';
@@ -81,11 +81,6 @@ test('Go details: TrimSpace is not JavaScript trim; Unquote edge cases', () => {
   assert.is(goUnquote('`a\rb`'), 'ab', 'raw strings lose carriage returns');
   assert.is(goUnquote('`a`b`'), undefined);
   assert.is(goUnquote('"'), undefined);
-});
-
-test('a file the user names with --env-format geard: a line the seed would skip is refused, naming it', () => {
-  assert.equal(parseGeardEnvFile(SIMPLE_ENV, 'simple.env'), parseGeardEnv(SIMPLE_ENV).Variables);
-  assert.throws(() => parseGeardEnvFile('A=1\nB C=2\n', 'app.env'), /app.env, line 2: the name has white space/);
 });
 
 test.run();

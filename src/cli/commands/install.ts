@@ -1,12 +1,13 @@
 import type { Command } from 'commander';
-import { parseAssignment, parseEnvFile, type EnvVar } from '../../model/env.js';
+import { parseAssignment, type EnvVar } from '../../model/env.js';
+import { invalid } from '../../model/errors.js';
 import { parseLinkFlag } from '../../model/links.js';
 import { parsePortFlag, type PortPair } from '../../model/ports.js';
 import { parseVolumeFlag, type VolumeConfig } from '../../model/volumes.js';
 import { operations } from '../../operations/index.js';
 import { portsText } from '../../operations/text.js';
 import { collect, type Cli } from '../cli.js';
-import { readText } from '../files.js';
+import { envFormatOption, readEnvFile } from '../env-files.js';
 
 /** `gear install IMAGE TARGET...`: one request per container. */
 export function register(program: Command, cli: Cli): void {
@@ -18,14 +19,17 @@ export function register(program: Command, cli: Cli): void {
     .option('--start', 'start the containers after installing them')
     .option('-p, --ports <INTERNAL:EXTERNAL>', 'publish a port; EXTERNAL 0 allocates one (repeatable)', collect)
     .option('-e, --env <NAME=VALUE>', 'set an environment variable (repeatable)', collect)
-    .option('--env-file <file>', 'read environment variables from a file (NAME=VALUE lines)')
+    .option('--env-file <file>', 'read environment variables from a file (NAME=VALUE lines; see --env-format)')
+    .option(...envFormatOption)
+    .option('--env-id <id>', 'read the shared environment of this id (default: the container\'s own, named as it); -e/--env-file/--env-url overwrite it')
+    .option('--env-url <url>', 'the agent fetches the environment from this http(s) URL (the seed\'s env-file rules); it replaces the environment')
     .option('-v, --volume <HOST:CONTAINER[:ro]>', 'bind-mount a host path, or CONTAINER alone for a volume (repeatable)', collect)
     .option('--slice <name.slice>', 'systemd slice to run in (default gear.slice)')
     .option('-n, --link <[FROM_IP:]FROM_PORT:TO_HOST:TO_PORT>', 'network link: inside the container FROM reaches TO (repeatable; FROM_IP defaults to 127.0.0.1)', collect)
     .action(async (image: string, targets: string[], o: Record<string, unknown>) => {
       let body: Record<string, unknown>;
       try {
-        body = installBody(image, o);
+        body = installBody(image, o, cli);
       } catch (err) {
         return cli.report(undefined, err);
       }
@@ -38,10 +42,12 @@ export function register(program: Command, cli: Cli): void {
 }
 
 /** The install request's body from the command line's flags. */
-function installBody(image: string, o: Record<string, unknown>): Record<string, unknown> {
+function installBody(image: string, o: Record<string, unknown>, cli: Cli): Record<string, unknown> {
   const Ports: PortPair[] = ((o.ports as string[]) ?? []).map(parsePortFlag);
-  const fromFile: EnvVar[] = o.envFile ? parseEnvFile(readText(o.envFile as string, 'env file'), o.envFile as string) : [];
+  const fromFile: EnvVar[] = o.envFile ? readEnvFile(o.envFile as string, o.envFormat as string | undefined, cli) : [];
   const fromFlags = ((o.env as string[]) ?? []).map(parseAssignment);
+  if (o.envUrl !== undefined && (o.envFile !== undefined || fromFlags.length))
+    throw invalid('--env-url cannot be combined with -e or --env-file: the environment fetched replaces them (as in the seed)');
   const names = new Map([...fromFile, ...fromFlags].map((v) => [v.Name, v.Value]));
   const VolumeConfig: VolumeConfig = { Volumes: [], BindMounts: [] };
   for (const v of (o.volume as string[]) ?? []) parseVolumeFlag(v, VolumeConfig);
@@ -49,7 +55,11 @@ function installBody(image: string, o: Record<string, unknown>): Record<string, 
     Image: image,
     Started: o.start === true,
     Ports,
-    Environment: { Variables: [...names].map(([Name, Value]) => ({ Name, Value })) },
+    Environment: {
+      Variables: [...names].map(([Name, Value]) => ({ Name, Value })),
+      ...(o.envId === undefined ? {} : { Id: o.envId }),
+      ...(o.envUrl === undefined ? {} : { Source: o.envUrl }),
+    },
     VolumeConfig,
     ...(o.slice === undefined ? {} : { SystemdSlice: o.slice }),
     ...(o.link === undefined ? {} : { NetworkLinks: (o.link as string[]).map(parseLinkFlag) }),
