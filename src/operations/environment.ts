@@ -1,6 +1,6 @@
 import { mergeEnv, renderEnvFile, validateEnvId, validateEnvSource, validateVariables, type EnvVar } from '../model/env.js';
 import { invalid, notFound } from '../model/errors.js';
-import { fetchEnvironment, resolveEnvId } from './env-ids.js';
+import { fetchEnvironment, readersOf, resolveEnvId } from './env-ids.js';
 import { defineOperation } from './operation.js';
 import { EnvironmentBodySchema } from './schemas.js';
 
@@ -8,6 +8,8 @@ export interface EnvironmentBody {
   /** The environment's id: the container's name for its own, else the shared one's. */
   Id: string;
   Variables: EnvVar[];
+  /** The installed containers that read it (at their next start, for a change). */
+  Readers: string[];
 }
 
 interface EnvIdRequest {
@@ -32,7 +34,7 @@ export const getEnv = defineOperation({
     const envId = await resolveEnvId(host, req.Id);
     const vars = await host.store.readEnv(envId);
     if (vars === undefined && !(await host.store.read(req.Id))) throw notFound(`environment ${req.Id} does not exist (no container or environment of that id)`);
-    return { Id: envId, Variables: vars ?? [] };
+    return { Id: envId, Variables: vars ?? [], Readers: await readersOf(host, envId) };
   },
 });
 
@@ -73,7 +75,7 @@ const setEnv = (name: string, method: 'PUT' | 'PATCH', merge: boolean, summary: 
         const current = merge ? ((await host.store.readEnv(envId)) ?? []) : [];
         const next = mergeEnv(current, given);
         await host.store.writeEnv(envId, next);
-        return { Id: envId, Variables: next };
+        return { Id: envId, Variables: next, Readers: await readersOf(host, envId) };
       });
     },
   });

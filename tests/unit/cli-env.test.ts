@@ -33,7 +33,7 @@ async function run(...argv: string[]): Promise<{ sent: Sent[]; stderr: string; f
         call: async (op: Operation<unknown, unknown>, raw: RawRequest) => {
           op.parse(raw);
           sent.push({ op: op.name, target: text, raw });
-          return op.name === 'install' ? { Id: text, Ports: [] } : { Id: text, Variables: [] };
+          return op.name === 'install' ? { Id: text, Ports: [] } : { Id: text, Variables: [], Readers: text === 'shared' ? [] : [text] };
         },
       },
     }),
@@ -117,6 +117,7 @@ test('set-env ID... NAME=VALUE...: every id gets the same PATCH; --reset PUTs; -
       { Name: 'B', Value: 'x=y' },
     ],
   });
+  assert.match(r.stderr, /^gear: shared: environment shared is set; no container reads it yet \(install with --env-id shared\)\n$/);
   const reset = await run('set-env', 'shared', '--reset');
   assert.equal(reset.sent.map((s) => [s.op, s.raw.body]), [['set-env-reset', { Variables: [] }]]);
   const url = await run('set-env', 'shared', '--reset', '--env-url', 'https://cfg.example/app.env');

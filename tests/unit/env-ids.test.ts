@@ -46,8 +46,10 @@ test('two containers installed with one env id read one env file; the second ins
   assert.is(statSync(join(h.root, '/var/lib/gear/env/shared.env')).mode & 0o777, 0o600);
   assert.is(JSON.parse(file(h, '/var/lib/gear/containers/a.json')).EnvId, 'shared');
   // By a container's name or by the env id: the same environment.
-  assert.equal(await env(h, 'a'), { Id: 'shared', Variables: [{ Name: 'A', Value: '1' }] });
-  assert.equal(await env(h, 'shared'), { Id: 'shared', Variables: [{ Name: 'A', Value: '1' }] });
+  const shared = { Id: 'shared', Variables: [{ Name: 'A', Value: '1' }], Readers: ['a', 'b'] };
+  assert.equal(await env(h, 'a'), shared);
+  assert.equal(await env(h, 'shared'), shared);
+  assert.equal((await setEnv(h, 'fresh', { Variables: [] })).Readers, [], 'a new shared environment: nobody reads it yet');
   await setEnv(h, 'shared', { Variables: [{ Name: 'B', Value: '2' }] });
   await setEnv(h, 'b', { Variables: [{ Name: 'C', Value: '3' }] });
   assert.is(file(h, '/var/lib/gear/env/shared.env'), 'A=1\nB=2\nC=3\n');
