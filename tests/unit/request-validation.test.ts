@@ -181,7 +181,7 @@ test('install: what a schema cannot say is still checked', () => {
     refused(installOp, install({ Environment: { Id } }), /Environment.Id .*(is not valid|limit is 64)/);
   // The random ids the seed's CLI sends (22 characters of base64url) may start with "-" or "_".
   for (const Id of ['-Xk3_9aQpL2mN7vB4cD8eF', '_abc', 'shared.env-1'])
-    assert.equal(installOp.parse(install({ Environment: { Id } })).Environment, { Id });
+    assert.equal((operations.install.parse(install({ Environment: { Id } })) as { Environment: unknown }).Environment, { Id });
   refused(installOp, install({ VolumeConfig: { Volumes: ['data'] } }), /volume path "data" must be an absolute path/);
   refused(installOp, bind({ HostPath: '/a/../b', ContainerPath: '/b' }), /normalised/);
   refused(installOp, install({ SystemdSlice: '../x' }), /not a valid systemd slice name/);
