@@ -141,30 +141,26 @@ async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVol
   const record = host.store.volumesFile(req.Id);
   const created: NamedVolume[] = [];
   let earlier: NamedVolume[] | undefined;
-  // Held until the definition is written: a delete or clean deciding whether
-  // anyone reads this environment sees this container once it does.
-  const envId = req.Environment.Id;
-  let envBefore: string | undefined;
-  let envWritten = false;
   try {
-    await host.envLocks.with(envId, async () => {
-      await checkEnvId(host, req.Id, envId);
-      earlier = await recordVolumes(host, record, req.Id, volumes);
-      await createVolumes(host, req.Id, volumes, created);
-      envBefore = await host.fs.read(host.store.envFile(envId));
-      if (req.Environment.Variables || envBefore === undefined) {
-        envWritten = true;
-        await host.store.writeEnv(envId, req.Environment.Variables ?? []);
+    earlier = await recordVolumes(host, record, req.Id, volumes);
+    await createVolumes(host, req.Id, volumes, created);
+    // The environment's lock is held until the definition is written: a delete
+    // or clean deciding whether anyone reads it sees this container once it does.
+    await host.envLocks.with(req.Environment.Id, async () => {
+      const restoreEnv = await writeEnvironment(host, req);
+      try {
+        if (req.NetworkLinks.length) await host.store.writeLinks(req.Id, req.NetworkLinks);
+        await units.write(def);
+        await reloadIfNeeded(host, unitNameOf(req.Id));
+        await host.store.write(def);
+      } catch (err) {
+        await attempt(restoreEnv);
+        throw err;
       }
-      if (req.NetworkLinks.length) await host.store.writeLinks(req.Id, req.NetworkLinks);
-      await units.write(def);
-      await reloadIfNeeded(host, unitNameOf(req.Id));
-      await host.store.write(def);
     });
   } catch (err) {
     // Undo in reverse; each step on its own, so one failing does not skip the rest.
     await attempt(() => host.store.remove(req.Id)); // definition and links files
-    if (envWritten) await attempt(() => host.envLocks.with(envId, () => (envBefore === undefined ? host.store.removeEnv(envId) : host.fs.writeAtomic(host.store.envFile(envId), envBefore, 0o600))));
     await attempt(() => units.remove(req.Id));
     await attempt(() => dropVolumes(host, req.Id, created));
     if (earlier) await attempt(() => host.store.writeVolumes(record, req.Id, earlier!));
@@ -181,6 +177,20 @@ async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVol
   return def;
 }
 
+/**
+ * Check the env id (below), then write the environment the container reads
+ * (under its lock): the variables given, or an empty one if it does not
+ * exist. Returns what undoes that write.
+ */
+async function writeEnvironment(host: Host, req: InstallRequest): Promise<() => Promise<void>> {
+  const { Id: envId, Variables } = req.Environment;
+  await checkEnvId(host, req.Id, envId);
+  const file = host.store.envFile(envId);
+  const before = await host.fs.read(file);
+  if (!Variables && before !== undefined) return async () => undefined;
+  await host.store.writeEnv(envId, Variables ?? []);
+  return () => (before === undefined ? host.store.removeEnv(envId) : host.fs.writeAtomic(file, before, 0o600));
+}
 
 /**
  * Every environment stays reachable by /environment/:id, which takes a
