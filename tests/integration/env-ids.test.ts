@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { REPO, TEST_HOST as H, eventually, gear, putFile, run, sh, startAgent, stopAgent } from './harness.js';
+import { REPO, TEST_HOST as H, curl, eventually, gear, putFile, run, sh, startAgent, stopAgent } from './harness.js';
 
 // Shared environments by id (--env-id), environments fetched by the agent
 // from a URL (--env-url), and the seed's env-file rules (--env-format geard),
@@ -109,6 +109,16 @@ test('--env-url: the agent fetches it from the host loopback; the value reaches 
     assert.match((await gear(H, ['install', 'test/web', 'url-3', '--env-url', `http://127.0.0.1:${SRV_PORT}/missing`], { env: AGENT })).stderr, /it answered 404/);
     assert.is(await sh(H, 'cat /var/lib/gear/env/from-url.env; ls /var/lib/gear/containers'), before);
     assert.is((await sh(H, 'test -e /etc/systemd/system/ctr-url-3.service && echo unit; true')).trim(), '');
+
+    // The seed's client sends a random 22-character env id with every install that has variables.
+    const seedId = '-Xk3_9aQpL2mN7vB4cD8eF';
+    const body = { Image: 'test/web', Started: true, Ports: [], Environment: { Variables: [{ Name: 'SEED', Value: 'yes' }], Source: '', Id: seedId } };
+    const put = await curl(H, ['--unix-socket', '/run/gear/gear.sock', '-X', 'PUT', '-H', 'Content-Type: application/json', '--data-binary', JSON.stringify(body), 'http://agent/container/seed-1']);
+    assert.ok(put.status >= 200 && put.status < 300, `${put.status} ${put.body}`);
+    assert.is(await envOf('seed-1', 'SEED'), 'yes');
+    assert.is((await sh(H, `cat /var/lib/gear/env/${seedId}.env`)), 'SEED=yes\n');
+    assert.is((await gear(H, ['env', 'seed-1'])).stdout, 'SEED=yes\n', 'reached through the container that reads it');
+    assert.is((await gear(H, ['delete', 'seed-1'])).code, 0);
 
     // PUT with a Source fetches again.
     r = await gear(H, ['set-env', 'url-2', '--reset', '--env-url', `http://127.0.0.1:${SRV_PORT}/simple.env`], { env: AGENT });
