@@ -41,6 +41,11 @@ export class Host {
    * `gear start` holding that lock waits for the unit to come up.
    */
   readonly linkLocks: ContainerLocks;
+  /**
+   * Held while an environment (env/ID.env) is written or removed: several
+   * containers may read one. Taken after a container's lock, never before.
+   */
+  readonly envLocks: ContainerLocks;
   /** Held while gear.target is checked and written, or removed: see removeTargetIfUnused. */
   private readonly targetLocks: ContainerLocks;
   readonly journal: Journal;
@@ -60,6 +65,7 @@ export class Host {
     this.locks = new ContainerLocks(this.fs, `${config.stateDir}/locks`);
     this.linkLocks = new ContainerLocks(this.fs, `${config.stateDir}/locks/links`);
     this.targetLocks = new ContainerLocks(this.fs, `${config.stateDir}/locks/target`);
+    this.envLocks = new ContainerLocks(this.fs, `${config.stateDir}/locks/env`);
     this.net = parts.net ?? new NsenterNetLinks();
     this.journal = parts.journal ?? new JournalctlJournal(config.root);
   }

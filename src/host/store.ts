@@ -7,7 +7,9 @@ import type { HostFs } from './fs.js';
 /**
  * gear's own state under the state directory (host paths):
  *   containers/NAME.json   the definition units are rendered from (the commit point of an install)
- *   env/NAME.env           the container's environment, mode 0600 (it may hold secrets)
+ *   env/ENVID.env          an environment, mode 0600 (it may hold secrets): a container's own
+ *                          (ENVID = its name) or one shared by the containers installed with
+ *                          that env id; removed by a delete when no other container reads it
  *   links/NAME.json        its network links, applied at every start ({Id, NetworkLinks})
  *   volumes/NAME.json      the named volumes gear made for NAME ({Id, Volumes}); written before
  *                          it creates them, removed after it removed them: volumes listed here
@@ -28,8 +30,8 @@ export class ContainerStore {
   definitionFile(id: string): string {
     return `${this.stateDir}/containers/${id}.json`;
   }
-  envFile(id: string): string {
-    return `${this.stateDir}/env/${id}.env`;
+  envFile(envId: string): string {
+    return `${this.stateDir}/env/${envId}.env`;
   }
   linksFile(id: string): string {
     return `${this.stateDir}/links/${id}.json`;
@@ -70,13 +72,25 @@ export class ContainerStore {
     return [...ids];
   }
 
-  async readEnv(id: string): Promise<EnvVar[] | undefined> {
-    const text = await this.fs.read(this.envFile(id));
-    return text === undefined ? undefined : parseEnvFile(text, this.envFile(id));
+  async readEnv(envId: string): Promise<EnvVar[] | undefined> {
+    const text = await this.fs.read(this.envFile(envId));
+    return text === undefined ? undefined : parseEnvFile(text, this.envFile(envId));
   }
 
-  writeEnv(id: string, vars: EnvVar[]): Promise<void> {
-    return this.fs.writeAtomic(this.envFile(id), renderEnvFile(vars), 0o600);
+  writeEnv(envId: string, vars: EnvVar[]): Promise<void> {
+    return this.fs.writeAtomic(this.envFile(envId), renderEnvFile(vars), 0o600);
+  }
+
+  removeEnv(envId: string): Promise<void> {
+    return this.fs.remove(this.envFile(envId));
+  }
+
+  /** Ids of every env file (shared or a container's own). */
+  async envIds(): Promise<string[]> {
+    return (await this.fs.list(`${this.stateDir}/env`))
+      .filter((f) => f.endsWith('.env') && !f.startsWith('.'))
+      .map((f) => f.slice(0, -'.env'.length))
+      .sort();
   }
 
   /** The stored links (validated again: the file is read by a unit's ExecStartPost as root). */
@@ -111,10 +125,10 @@ export class ContainerStore {
       .sort();
   }
 
+  /** The definition and links file; not the env file, which other containers may read (removeEnv). */
   async remove(id: string): Promise<void> {
     // Definition first: once it is gone the container counts as absent.
     await this.fs.remove(this.definitionFile(id));
-    await this.fs.remove(this.envFile(id));
     await this.fs.remove(this.linksFile(id));
   }
 }

@@ -60,7 +60,7 @@ export class UnitFiles {
     return container(def, {
       dockerBin: await this.docker(),
       runtimeService: this.config.runtimeService,
-      envFile: this.store.envFile(def.Id),
+      envFile: this.store.envFile(def.EnvId ?? def.Id),
       definitionFile: this.store.definitionFile(def.Id),
       stopTimeout: this.config.stopTimeout,
       version: VERSION,

@@ -21,6 +21,12 @@ export interface ContainerDefinition {
   NamedVolumes?: NamedVolume[];
   SystemdSlice: string;
   /**
+   * The environment it reads at every start (env/ENVID.env), when it is not
+   * its own (the one named as the container): a shared environment, named
+   * by `--env-id` or Environment.Id at install.
+   */
+  EnvId?: string;
+  /**
    * The container has (or had) network links: its unit applies them at
    * every start (ExecStartPost). The links themselves are in links/NAME.json.
    */

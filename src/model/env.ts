@@ -78,3 +78,42 @@ export function mergeEnv(...lists: EnvVar[][]): EnvVar[] {
 export function renderEnvFile(vars: EnvVar[]): string {
   return vars.map((v) => `${v.Name}=${v.Value}\n`).join('');
 }
+
+/**
+ * An environment's id: env/ID.env under the state directory, and the
+ * argument of `gear env`/`gear set-env`. A container's own environment has
+ * its name as id. Names' alphabet and length, except that an id may also
+ * start with "_" or "-": the seed's CLI makes random base64url ids (22
+ * characters of [A-Za-z0-9_-]) whenever it sends variables without
+ * --env-id, and one in 32 of them starts so. The id only ever appears after
+ * the state directory in a path, never as an argument of its own.
+ */
+const ENV_ID = /^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/;
+export const MAX_ENV_ID_LENGTH = 64;
+
+export function validateEnvId(id: unknown, what = 'environment id'): string {
+  if (typeof id !== 'string' || id.length === 0) throw invalid(`${what} must not be empty`);
+  if (id.length > MAX_ENV_ID_LENGTH) throw invalid(`${what} is ${id.length} characters long; the limit is ${MAX_ENV_ID_LENGTH}`);
+  if (!ENV_ID.test(id) || id.includes('..'))
+    throw invalid(`${what} ${JSON.stringify(id)} is not valid`, 'use letters, digits, "_", "." and "-"');
+  return id;
+}
+
+/** The most an environment fetched from a URL may be (the seed's limit). */
+export const MAX_SOURCE_BYTES = 100 * 1024;
+
+/** Environment.Source: an http or https URL the agent GETs (checked before anything is fetched). */
+export function validateEnvSource(source: unknown, what = 'Environment.Source'): URL {
+  if (typeof source !== 'string' || source.length > 2048) throw invalid(`${what} must be a URL of at most 2048 characters`);
+  let url: URL;
+  try {
+    url = new URL(source);
+  } catch {
+    throw invalid(`${what} is not a valid URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(`${what} must be an http:// or https:// URL, not ${url.protocol}`);
+  return url;
+}
+
+/** A URL as errors show it: no credentials, no query (either may carry a secret). */
+export const showSource = (url: URL) => `${url.protocol}//${url.host}${url.pathname}`;

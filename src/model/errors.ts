@@ -10,7 +10,8 @@ export type ErrorKind =
   | 'busy' // another operation on the same container holds it: 429
   | 'unavailable' // the agent's job queue is full: 503
   | 'unauthorized' // no or wrong credentials: 401
-  | 'failed'; // the host refused: the unit failed, docker answered an error: 500
+  | 'failed' // the host refused: the unit failed, docker answered an error: 500
+  | 'upstream'; // a URL the request named (Environment.Source) could not be fetched: 502
 
 export const statusOfKind: Record<ErrorKind, number> = {
   invalid: 400,
@@ -20,6 +21,7 @@ export const statusOfKind: Record<ErrorKind, number> = {
   unavailable: 503,
   unauthorized: 401,
   failed: 500,
+  upstream: 502,
 };
 
 export class GearError extends Error {
@@ -39,6 +41,7 @@ export const conflict = (message: string) => new GearError('conflict', message);
 export const busy = (message: string) => new GearError('busy', message);
 export const unavailable = (message: string) => new GearError('unavailable', message);
 export const failed = (message: string, hint?: string) => new GearError('failed', message, hint);
+export const upstream = (message: string) => new GearError('upstream', message);
 
 /** Printable form of any thrown value, for one-line CLI errors and API bodies. */
 export function describeError(err: unknown): string {

@@ -1,6 +1,8 @@
 import type { Host } from '../host/context.js';
 import { unitNameOf, validateName } from '../model/names.js';
 import { volumesNotIn, type NamedVolume } from '../model/volumes.js';
+import { validateEnvId } from '../model/env.js';
+import { envIdOf, readersOf } from './env-ids.js';
 import { defineOperation, queryFlag } from './operation.js';
 import { querySchema } from './schemas.js';
 import { dropVolumes } from './volumes.js';
@@ -23,12 +25,15 @@ export interface CleanResult {
 
 /**
  * Repair: remove what a crashed or killed install left behind without
- * reaching its commit point (the definition file): orphan unit files, env
+ * reaching its commit point (the definition file): orphan unit files, links
  * files, port reservations, and the volumes in its volume record (also
  * those of a delete killed before it removed them), except kept ones. Each
  * candidate is re-checked under its container's lock, so an install in
  * progress is never touched. Volumes gear has no record of are never
- * touched, whatever their labels say.
+ * touched, whatever their labels say. Env files no installed container
+ * reads go too: an interrupted install's, or a shared environment whose
+ * last reader was deleted (each re-checked under its environment's lock,
+ * which an install holds until its definition is written).
  *
  * `dryRun` (the seed's `clean --dry-run`): the same checks, and nothing
  * stopped, released or removed; Removed lists what would have been.
@@ -39,10 +44,6 @@ export async function cleanHost(host: Host, dryRun = false): Promise<CleanResult
   const installed = new Set(await host.store.ids());
   const suspects = new Set<string>();
   for (const id of await host.units.installedIds()) if (!installed.has(id)) suspects.add(id);
-  for (const f of await host.fs.list(`${host.store.stateDir}/env`)) {
-    const id = /^(.+)\.env$/.exec(f)?.[1];
-    if (id && !installed.has(id)) suspects.add(id);
-  }
   for (const id of await host.store.idsIn('links')) if (!installed.has(id)) suspects.add(id);
   for (const id of await host.store.idsIn('volumes')) if (!installed.has(id)) suspects.add(id);
   const reservations = await host.ports.all();
@@ -64,7 +65,7 @@ export async function cleanHost(host: Host, dryRun = false): Promise<CleanResult
         removed.push(host.units.path(id));
       }
       const leftovers = [];
-      for (const file of [host.store.envFile(id), host.store.linksFile(id)]) if (await host.fs.exists(file)) leftovers.push(file);
+      for (const file of [host.store.linksFile(id)]) if (await host.fs.exists(file)) leftovers.push(file);
       if (leftovers.length) {
         if (!dryRun) await host.store.remove(id);
         removed.push(...leftovers);
@@ -85,6 +86,7 @@ export async function cleanHost(host: Host, dryRun = false): Promise<CleanResult
       for (const f of dropped.failed) notRemoved.push(`volume ${f.volume.Name} (${id} ${f.volume.Path}): ${f.error}`);
     });
   }
+  removed.push(...(await removeUnreadEnvs(host, installed, dryRun)));
   // Temp files of writers killed mid-write (older than a minute: never one in flight).
   for (const dir of ['containers', 'env', 'ports', 'links', 'volumes', 'kept-volumes']) removed.push(...(await host.fs.removeStaleTemps(`${host.store.stateDir}/${dir}`, 60_000, dryRun)));
   removed.push(...(await host.fs.removeStaleTemps(host.config.unitDir, 60_000, dryRun)));
@@ -110,3 +112,27 @@ export const clean = defineOperation({
   parse: (req): { DryRun: boolean } => ({ DryRun: queryFlag(req.query['dry-run'], 'dry-run') }),
   run: (host, req): Promise<CleanResult> => cleanHost(host, req.DryRun),
 });
+
+/** Remove the env files no installed container reads (with dryRun, only list them); their paths. */
+async function removeUnreadEnvs(host: Host, installed: Set<string>, dryRun: boolean): Promise<string[]> {
+  const read = new Set<string>();
+  for (const id of installed) {
+    const def = await host.store.read(id).catch(() => undefined);
+    if (def) read.add(envIdOf(def));
+  }
+  const removed: string[] = [];
+  for (const envId of await host.store.envIds()) {
+    if (read.has(envId)) continue;
+    try {
+      validateEnvId(envId);
+    } catch {
+      continue; // not a file gear would have written
+    }
+    await host.envLocks.with(envId, async () => {
+      if ((await readersOf(host, envId)).length) return; // a container installed with it meanwhile
+      if (!dryRun) await host.store.removeEnv(envId);
+      removed.push(host.store.envFile(envId));
+    });
+  }
+  return removed;
+}

@@ -2,6 +2,7 @@ import type { Host } from '../host/context.js';
 import { notFound } from '../model/errors.js';
 import { containerNameOf, unitNameOf } from '../model/names.js';
 import { volumesNotIn } from '../model/volumes.js';
+import { envIdOf, readersOf } from './env-ids.js';
 import { stopUnit } from './lifecycle.js';
 import { defineOperation, parseId, queryFlag } from './operation.js';
 import { querySchema } from './schemas.js';
@@ -15,8 +16,10 @@ export interface DeleteRequest {
 
 /**
  * Remove a container completely: stop and disable its unit, then remove the
- * definition (from then on it counts as absent), the unit file, the env file
- * and its port reservations, any container Docker still has by its name, and
+ * definition (from then on it counts as absent), the unit file, its own env
+ * file unless another container reads it (a shared environment, of another
+ * id, is left: `gear clean` removes it once no container reads it), its port
+ * reservations, any container Docker still has by its name, and
  * last its named volumes, unless they are kept: then they are recorded as
  * kept first, and `gear clean` leaves them alone.
  *
@@ -39,6 +42,11 @@ export async function deleteContainer(host: Host, id: string, keepVolumes = fals
   const owned = [...recorded, ...volumesNotIn(def.NamedVolumes ?? [], recorded)];
   if (keepVolumes) await recordVolumes(host, keptFile, id, owned);
   await host.store.remove(id);
+  const envId = envIdOf(def);
+  if (envId === id)
+    await host.envLocks.with(envId, async () => {
+      if ((await readersOf(host, envId, id)).length === 0) await host.store.removeEnv(envId);
+    });
   await host.units.remove(id);
   await host.ports.release(id, def.Ports.map((p) => p.External));
   await host.docker.remove(containerNameOf(id));

@@ -1,6 +1,6 @@
 import type { Host } from '../host/context.js';
 import { DEFAULT_SLICE, type ContainerDefinition } from '../model/definition.js';
-import { validateVariables, type EnvVar } from '../model/env.js';
+import { validateEnvId, validateEnvSource, validateVariables, type EnvVar } from '../model/env.js';
 import { conflict, failed, invalid } from '../model/errors.js';
 import { checkNetworkLinks, type NetworkLink } from '../model/links.js';
 import { unitNameOf, validateImage, validateName, validateSlice } from '../model/names.js';
@@ -8,6 +8,7 @@ import { validatePorts, type PortPair } from '../model/ports.js';
 import { validateVolumeConfig, volumesNotIn, type NamedVolume, type VolumeConfig } from '../model/volumes.js';
 import type { UnitState } from '../host/systemd.js';
 import { attempt, reloadIfNeeded } from './common.js';
+import { envIdOf, fetchEnvironment, readersOf } from './env-ids.js';
 import { createVolumes, dropVolumes, imageVolumePlan, recordVolumes } from './volumes.js';
 import { startUnit } from './lifecycle.js';
 import { defineOperation } from './operation.js';
@@ -19,7 +20,7 @@ export interface InstallRequest {
   Image: string;
   Started: boolean;
   Ports: PortPair[];
-  Environment: EnvVar[];
+  Environment: InstallEnvironment;
   VolumeConfig: VolumeConfig;
   SystemdSlice: string;
   /** Applied in the container's network namespace at every start. */
@@ -32,9 +33,24 @@ export interface InstallResult {
   State?: UnitState;
 }
 
-function parseEnvironment(env: InstallBody['Environment'] = {}): EnvVar[] {
-  if (env.Source || env.Id) throw invalid('Environment.Source and Environment.Id are not supported yet; send Variables');
-  return validateVariables(env.Variables);
+/**
+ * The environment a container reads: Id (its own name unless Environment.Id
+ * names another, shared one). Variables given (or fetched from Source, which
+ * replaces them, as the seed does) overwrite it; none leave it as it is
+ * (created empty if it does not exist): an install never empties an
+ * environment other containers may read.
+ */
+export interface InstallEnvironment {
+  Id: string;
+  Variables?: EnvVar[];
+  Source?: URL;
+}
+
+function parseEnvironment(name: string, env: InstallBody['Environment'] = {}): InstallEnvironment {
+  const Id = env.Id ? validateEnvId(env.Id, 'Environment.Id') : name;
+  if (env.Source) return { Id, Source: validateEnvSource(env.Source) };
+  const Variables = validateVariables(env.Variables ?? undefined);
+  return Variables.length ? { Id, Variables } : { Id };
 }
 
 /** Features of the seed's API that gear does not offer yet are refused, not silently ignored. */
@@ -56,18 +72,21 @@ export const install = defineOperation({
   },
   parse({ params, body }): InstallRequest {
     refuseUnsupported(body);
+    const Id = validateName(params.id);
     return {
-      Id: validateName(params.id),
+      Id,
       Image: validateImage(body.Image),
       Started: body.Started === true,
       Ports: validatePorts(body.Ports),
-      Environment: parseEnvironment(body.Environment),
+      Environment: parseEnvironment(Id, body.Environment),
       VolumeConfig: validateVolumeConfig(body.VolumeConfig),
       SystemdSlice: body.SystemdSlice === undefined || body.SystemdSlice === '' ? DEFAULT_SLICE : validateSlice(body.SystemdSlice),
       NetworkLinks: checkNetworkLinks(body.NetworkLinks),
     };
   },
   async run(host, req, progress): Promise<InstallResult> {
+    // Fetched first: a failure changes nothing. The values are secrets: never in a note or log.
+    if (req.Environment.Source) req = { ...req, Environment: { Id: req.Environment.Id, Variables: await fetchEnvironment(req.Environment.Source) } };
     // Pull before taking the lock: it can take long and touches nothing of the container's.
     // One inspect tells both whether the image is here and which VOLUMEs it declares.
     let volumes = await imageVolumePlan(host, req.Id, req);
@@ -114,6 +133,7 @@ async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVol
     VolumeConfig: req.VolumeConfig,
     NamedVolumes: volumes,
     SystemdSlice: req.SystemdSlice,
+    ...(req.Environment.Id === req.Id ? {} : { EnvId: req.Environment.Id }),
     ...(req.NetworkLinks.length ? { Linked: true } : {}),
     Created: new Date().toISOString(),
   };
@@ -124,14 +144,23 @@ async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVol
   try {
     earlier = await recordVolumes(host, record, req.Id, volumes);
     await createVolumes(host, req.Id, volumes, created);
-    await host.store.writeEnv(req.Id, req.Environment);
-    if (req.NetworkLinks.length) await host.store.writeLinks(req.Id, req.NetworkLinks);
-    await units.write(def);
-    await reloadIfNeeded(host, unitNameOf(req.Id));
-    await host.store.write(def);
+    // The environment's lock is held until the definition is written: a delete
+    // or clean deciding whether anyone reads it sees this container once it does.
+    await host.envLocks.with(req.Environment.Id, async () => {
+      const restoreEnv = await writeEnvironment(host, req);
+      try {
+        if (req.NetworkLinks.length) await host.store.writeLinks(req.Id, req.NetworkLinks);
+        await units.write(def);
+        await reloadIfNeeded(host, unitNameOf(req.Id));
+        await host.store.write(def);
+      } catch (err) {
+        await attempt(restoreEnv);
+        throw err;
+      }
+    });
   } catch (err) {
     // Undo in reverse; each step on its own, so one failing does not skip the rest.
-    await attempt(() => host.store.remove(req.Id)); // definition, env and links files
+    await attempt(() => host.store.remove(req.Id)); // definition and links files
     await attempt(() => units.remove(req.Id));
     await attempt(() => dropVolumes(host, req.Id, created));
     if (earlier) await attempt(() => host.store.writeVolumes(record, req.Id, earlier!));
@@ -148,3 +177,34 @@ async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVol
   return def;
 }
 
+/**
+ * Check the env id (below), then write the environment the container reads
+ * (under its lock): the variables given, or an empty one if it does not
+ * exist. Returns what undoes that write.
+ */
+async function writeEnvironment(host: Host, req: InstallRequest): Promise<() => Promise<void>> {
+  const { Id: envId, Variables } = req.Environment;
+  await checkEnvId(host, req.Id, envId);
+  const file = host.store.envFile(envId);
+  const before = await host.fs.read(file);
+  if (!Variables && before !== undefined) return async () => undefined;
+  await host.store.writeEnv(envId, Variables ?? []);
+  return () => (before === undefined ? host.store.removeEnv(envId) : host.fs.writeAtomic(file, before, 0o600));
+}
+
+/**
+ * Every environment stays reachable by /environment/:id, which takes a
+ * container's name for the environment that container reads: a container
+ * named N may read another environment only if no other container reads
+ * environment N, and an env id that is a container's name must be the one
+ * that container reads.
+ */
+async function checkEnvId(host: Host, name: string, envId: string): Promise<void> {
+  if (envId === name) return;
+  const owner = await host.store.read(envId);
+  if (owner && envIdOf(owner) !== envId)
+    throw conflict(`Environment.Id ${envId} is the name of container ${envId}, which reads environment ${envIdOf(owner)}: use ${envIdOf(owner)}, or another id`);
+  const readers = await readersOf(host, name, name);
+  if (readers.length)
+    throw conflict(`environment ${name} is read by ${readers.join(', ')}: container ${name} must read it too (no Environment.Id), or take another name`);
+}

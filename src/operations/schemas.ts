@@ -42,7 +42,15 @@ export const LinksBodySchema = Type.Object(
 );
 export type LinksBody = Static<typeof LinksBodySchema>;
 
-export const EnvironmentBodySchema = Type.Object({ Variables: VariablesSchema }, closed);
+/** set-env's body; the seed's client also sends Source ("" unless a URL) and Id (the target), and null Variables with --reset alone. */
+export const EnvironmentBodySchema = Type.Object(
+  {
+    Variables: Type.Optional(Type.Union([VariablesSchema, Type.Null()])),
+    Source: Type.Optional(Type.String({ maxLength: 2048 })),
+    Id: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  closed,
+);
 
 /** Query strings arrive as strings; each operation's parse() reads them. */
 export const querySchema = <K extends string>(...keys: K[]) =>

@@ -48,7 +48,9 @@ test('installing a name twice is a conflict; the first stays intact', async () =
 });
 
 test('commands on containers that do not exist say so', async () => {
-  for (const cmd of ['start', 'stop', 'restart', 'delete', 'status', 'env']) await refused([cmd, 'ghost'], /container ghost is not installed/);
+  for (const cmd of ['start', 'stop', 'restart', 'delete', 'status']) await refused([cmd, 'ghost'], /container ghost is not installed/);
+  // env takes container names and env ids alike.
+  await refused(['env', 'ghost'], /environment ghost does not exist/);
   assert.is((await sh(H, 'ls /etc/systemd/system | grep -c ^ctr- || true')).trim(), '0');
 });
 

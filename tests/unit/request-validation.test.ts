@@ -53,13 +53,13 @@ test('install: a full body is accepted and normalised', () => {
     Image: 'test/web',
     Started: true,
     Ports: [{ Internal: 8080, External: 0 }, { Internal: 22, External: 4022 }],
-    Environment: [{ Name: 'A', Value: 'x y' }],
+    Environment: { Id: 'c-1', Variables: [{ Name: 'A', Value: 'x y' }] },
     VolumeConfig: { Volumes: ['/data'], BindMounts: [{ HostPath: '/srv', ContainerPath: '/srv', ReadOnly: true }] },
     SystemdSlice: 'gear-web.slice',
     NetworkLinks: [{ FromHost: '127.0.0.1', FromPort: 5432, ToHost: 'db.example.com', ToPort: 4100 }],
   });
   const minimal = operations.install.parse(raw(IMG));
-  assert.equal([minimal.Started, minimal.Ports, minimal.Environment, minimal.VolumeConfig, minimal.NetworkLinks], [false, [], [], { Volumes: [], BindMounts: [] }, []]);
+  assert.equal([minimal.Started, minimal.Ports, minimal.Environment, minimal.VolumeConfig, minimal.NetworkLinks], [false, [], { Id: 'c-1' }, { Volumes: [], BindMounts: [] }, []]);
 });
 
 test('install: a body that is not an object', () => {
@@ -170,7 +170,18 @@ test('install: what a schema cannot say is still checked', () => {
   refused(installOp, variable({ Name: '1A', Value: 'b' }), /environment variable name "1A" is not valid/);
   refused(installOp, variable({ Name: 'A', Value: 'a\nb' }), /line break/);
   refused(installOp, install({ Environment: { Variables: [{ Name: 'A', Value: '1' }, { Name: 'A', Value: '2' }] } }), /A is given twice/);
-  refused(installOp, install({ Environment: { Source: 'http://x' } }), /Environment.Source and Environment.Id are not supported yet/);
+  for (const [Source, why] of [
+    ['file:///etc/passwd', /Environment.Source must be an http:\/\/ or https:\/\/ URL, not file:/],
+    ['ftp://x/env', /must be an http:\/\/ or https:\/\/ URL/],
+    ['not a url', /Environment.Source is not a valid URL/],
+    [`http://x/${'a'.repeat(2100)}`, /at most 2048 characters/],
+  ] as const)
+    refused(installOp, install({ Environment: { Source } }), why);
+  for (const Id of ['a b', '../x', 'x/y', '.hidden', 'a..b', 'x'.repeat(65), '%n', 'a\nb'])
+    refused(installOp, install({ Environment: { Id } }), /Environment.Id .*(is not valid|limit is 64)/);
+  // The random ids the seed's CLI sends (22 characters of base64url) may start with "-" or "_".
+  for (const Id of ['-Xk3_9aQpL2mN7vB4cD8eF', '_abc', 'shared.env-1'])
+    assert.equal((operations.install.parse(install({ Environment: { Id } })) as { Environment: unknown }).Environment, { Id });
   refused(installOp, install({ VolumeConfig: { Volumes: ['data'] } }), /volume path "data" must be an absolute path/);
   refused(installOp, bind({ HostPath: '/a/../b', ContainerPath: '/b' }), /normalised/);
   refused(installOp, install({ SystemdSlice: '../x' }), /not a valid systemd slice name/);
@@ -202,11 +213,10 @@ test('link: nasty bodies', () => {
 
 test('set-env (PUT and PATCH): nasty bodies', () => {
   for (const op of [operations.replaceEnv, operations.patchEnv] as AnyOp[]) {
-    for (const b of [undefined, null, [], 'A=B']) refused(op, raw(b), /^invalid request: body must be an object \{Variables\}$/);
-    refused(op, raw({}), /body\/Variables is required/);
-    refused(op, raw({ Variables: null }), /body\/Variables must be a list/);
+    for (const b of [undefined, null, [], 'A=B']) refused(op, raw(b), /^invalid request: body must be an object \{Variables, Source, Id\}$/);
     refused(op, raw({ Variables: { A: 'B' } }), /body\/Variables must be a list/);
-    refused(op, raw({ Variables: [], Source: '' }), /body has an unknown field "Source"/);
+    refused(op, raw({ Variables: [], X: '' }), /body has an unknown field "X"/);
+    refused(op, raw({ Variables: [], Id: 'c-2' }), /body Id "c-2" is not the environment c-1 named in the path/);
     refused(op, raw({ Variables: [['A', 'B']] }), /body\/Variables\[0\] must be an object/);
     refused(op, raw({ Variables: [{ Name: 'A', Value: 'b', X: 1 }] }), /body\/Variables\[0\] has an unknown field "X"/);
     refused(op, raw({ Variables: [{ Name: 5, Value: 'b' }] }), /body\/Variables\[0\]\.Name must be string/);
@@ -214,7 +224,15 @@ test('set-env (PUT and PATCH): nasty bodies', () => {
     refused(op, raw({ Variables: Array.from({ length: 1001 }, (_, i) => ({ Name: `V${i}`, Value: '' })) }), /body\/Variables must have at most 1000 items/);
     refused(op, raw({ Variables: [{ Name: 'A', Value: 'a\rb' }] }), /line break/);
     assert.equal(op.parse(raw({ Variables: [{ Name: 'A', Value: '' }] })), { Id: 'c-1', Variables: [{ Name: 'A', Value: '' }] });
+    // The seed's client: Id = the target, Source "" unless a URL, null Variables with --reset alone.
+    assert.equal(op.parse(raw({ Variables: null, Source: '', Id: 'c-1' })), { Id: 'c-1', Variables: [] });
+    assert.equal(op.parse(raw({})), { Id: 'c-1', Variables: [] });
   }
+  // PUT fetches a Source (checked first); PATCH ignores it, as the seed does.
+  const put = operations.replaceEnv.parse(raw({ Source: 'https://config.example/app.env' }));
+  assert.is(put.Source?.href, 'https://config.example/app.env');
+  assert.equal(operations.patchEnv.parse(raw({ Source: 'https://config.example/app.env' })), { Id: 'c-1', Variables: [] });
+  refused(operations.replaceEnv as AnyOp, raw({ Source: 'file:///etc/shadow' }), /Source must be an http:\/\/ or https:\/\/ URL/);
 });
 
 test('queries: unknown keys, lists (a key given twice), bad values', () => {
@@ -239,7 +257,7 @@ test('every operation refuses a bad container name; those that take no body or q
   for (const op of Object.values(ops)) {
     if (!op.path.includes(':id')) continue;
     const body = op === (operations.install as unknown) ? IMG : op.body ? { Variables: [] } : undefined;
-    refused(op, { params: { id: 'a b' }, query: {}, body }, /container name "a b" is not valid/);
+    refused(op, { params: { id: 'a b' }, query: {}, body }, op.path.startsWith('/environment') ? /environment id "a b" is not valid/ : /container name "a b" is not valid/);
   }
   for (const name of ['start', 'restart', 'status', 'ports', 'getEnv'] as const) {
     // geard's server took an optional body on some of these ({"Wait": true} on stop): not read, not refused.

@@ -3,12 +3,12 @@ import { renderEnvFile } from '../../model/env.js';
 import { operations } from '../../operations/index.js';
 import type { Cli } from '../cli.js';
 
-/** `gear env TARGET...`: one request per container. */
+/** `gear env ID...`: a container's name (the environment it reads) or a shared environment's id; one request each. */
 export function register(program: Command, cli: Cli): void {
   program
     .command('env')
-    .description("print a container's environment (env file format)")
-    .argument('<targets...>')
+    .description("print environments (env file format): a container's, by its name, or a shared one, by its env id")
+    .argument('<ids...>', '[HOST[:PORT]/]ID')
     .option('--json', 'print JSON')
     .action((targets: string[], o: { json?: boolean }) =>
       cli.eachTarget(targets, async (t) => {

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { parseAssignment, parseEnvFile, type EnvVar } from '../../model/env.js';
+import { parseAssignment, type EnvVar } from '../../model/env.js';
 import { invalid } from '../../model/errors.js';
 import { parseLinkFlag } from '../../model/links.js';
 import { parsePortFlag, type PortPair } from '../../model/ports.js';
@@ -7,7 +7,7 @@ import { parseVolumeFlag, type VolumeConfig } from '../../model/volumes.js';
 import { operations } from '../../operations/index.js';
 import { portsText } from '../../operations/text.js';
 import { collect, type Cli } from '../cli.js';
-import { readText } from '../files.js';
+import { envFormatOption, readEnvFile } from '../env-files.js';
 import { checkImageArg, itemsOf, listFlag, refuseUnsupported, sliceName, splitInstallArgs } from '../syntax.js';
 
 /** `gear install IMAGE TARGET... [NAME=VALUE...]`: one request per container. */
@@ -20,7 +20,10 @@ export function register(program: Command, cli: Cli): void {
     .option('--start', 'start the containers after installing them')
     .option('-p, --ports <INTERNAL:EXTERNAL,...>', 'publish ports; EXTERNAL 0 allocates one (a comma list; repeatable)', listFlag('-p'))
     .option('-e, --env <NAME=VALUE>', 'set an environment variable (repeatable)', collect)
-    .option('--env-file <file>', 'read environment variables from a file (NAME=VALUE lines)')
+    .option('--env-file <file>', 'read environment variables from a file (NAME=VALUE lines; see --env-format)')
+    .option(...envFormatOption)
+    .option('--env-id <id>', 'read the shared environment of this id (default: the container\'s own, named as it); -e/--env-file/--env-url overwrite it')
+    .option('--env-url <url>', 'the agent fetches the environment from this http(s) URL (the seed\'s env-file rules); it replaces the environment')
     .option('-v, --volume <HOST:CONTAINER[:ro],...>', 'bind-mount a host path, or CONTAINER alone for a volume (a comma list; repeatable)', listFlag('-v'))
     .addOption(new Option('--volumes <list>', 'the seed system\'s name of -v').argParser(listFlag('--volumes')).hideHelp())
     .option('--slice <name[.slice]>', 'systemd slice to run in (default gear.slice)')
@@ -33,7 +36,7 @@ export function register(program: Command, cli: Cli): void {
       let body: Record<string, unknown>;
       try {
         refuseUnsupported({ '--isolate': o.isolate, '--socket-activated': o.socketActivated });
-        body = installBody(checkImageArg(image), assignments, o);
+        body = installBody(checkImageArg(image), assignments, o, cli);
         if (targets.length === 0) throw invalid('name at least one container to install (NAME=VALUE arguments are environment variables)');
       } catch (err) {
         return cli.report(undefined, err);
@@ -47,11 +50,13 @@ export function register(program: Command, cli: Cli): void {
 }
 
 /** The install request's body from the command line's flags and NAME=VALUE arguments. */
-function installBody(image: string, assignments: string[], o: Record<string, unknown>): Record<string, unknown> {
+function installBody(image: string, assignments: string[], o: Record<string, unknown>, cli: Cli): Record<string, unknown> {
   const Ports: PortPair[] = ((o.ports as string[]) ?? []).map(parsePortFlag);
-  const fromFile: EnvVar[] = o.envFile ? parseEnvFile(readText(o.envFile as string, 'env file'), o.envFile as string) : [];
+  const fromFile: EnvVar[] = o.envFile ? readEnvFile(o.envFile as string, o.envFormat as string | undefined, cli) : [];
   // -e and NAME=VALUE arguments are the same thing; either wins over the file.
   const fromFlags = [...((o.env as string[]) ?? []), ...assignments].map(parseAssignment);
+  if (o.envUrl !== undefined && (o.envFile !== undefined || fromFlags.length))
+    throw invalid('--env-url cannot be combined with -e, NAME=VALUE or --env-file: the environment fetched replaces them (as in the seed)');
   const names = new Map([...fromFile, ...fromFlags].map((v) => [v.Name, v.Value]));
   const VolumeConfig: VolumeConfig = { Volumes: [], BindMounts: [] };
   for (const v of itemsOf(o.volume as string[], o.volumes as string[])) parseVolumeFlag(v, VolumeConfig);
@@ -61,7 +66,11 @@ function installBody(image: string, assignments: string[], o: Record<string, unk
     Image: image,
     Started: o.start === true,
     Ports,
-    Environment: { Variables: [...names].map(([Name, Value]) => ({ Name, Value })) },
+    Environment: {
+      Variables: [...names].map(([Name, Value]) => ({ Name, Value })),
+      ...(o.envId === undefined ? {} : { Id: o.envId }),
+      ...(o.envUrl === undefined ? {} : { Source: o.envUrl }),
+    },
     VolumeConfig,
     ...(slice === undefined ? {} : { SystemdSlice: slice }),
     ...(links.length === 0 ? {} : { NetworkLinks: links.map(parseLinkFlag) }),
