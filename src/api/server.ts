@@ -23,35 +23,46 @@ export interface ServerOptions {
   log?: (line: string) => void;
 }
 
+/**
+ * The type of every JSON answer: exactly this, without `; charset=utf-8`
+ * (JSON is UTF-8 by definition), because geard's client takes an answer
+ * as JSON only when its type is exactly `application/json`.
+ */
+const JSON_TYPE = 'application/json';
+
 /** The largest request body the agent reads. */
 export const BODY_LIMIT = 1024 * 1024;
 
 type AnyOperation = Operation<unknown, unknown>;
 
 /** What the client asked for in Accept. */
-function negotiate(request: FastifyRequest): { stream: boolean; text: boolean; json: boolean } {
+function negotiate(request: FastifyRequest): { stream: boolean; text: boolean; json: boolean; jsonStream: boolean } {
   // X-Accept overrides Accept, as in the seed.
   const accept = String(request.headers['x-accept'] ?? request.headers.accept ?? '');
   const stream = /stream=true/.test(accept);
-  // A streamed answer is always text, whatever type it names (the seed's clients send application/json;stream=true).
-  return { stream, text: stream || /text\/plain/.test(accept), json: !stream && /application\/json/.test(accept) };
+  // A streamed answer is text, whatever type it names (the seed's clients send application/json;stream=true),
+  // except data (below): jsonStream remembers that JSON was named.
+  return { stream, text: stream || /text\/plain/.test(accept), json: !stream && /application\/json/.test(accept), jsonStream: stream && /application\/json/.test(accept) };
 }
 
 /**
  * Render a result as the seed's API did, as the client asked:
  *   Accept: application/json   200 with the result as JSON
  *   a change, no Accept        204, headers only (e.g. X-PortMapping)
- *   a read with a text form    200 text/plain when asked, or by default if it prefers text (status, env)
+ *   a read with a text form    200 text/plain when asked, or by default if it prefers text (status, env);
+ *                              202 when streamed
+ *   data, application/json;stream=true   200 JSON, as geard answered its client (list-units)
  *   otherwise                  200 JSON
  */
 function outcomeOf(op: AnyOperation, result: unknown, request: FastifyRequest): Outcome {
   const headers = { ...(op.http?.headers?.(result) ?? {}) };
   const want = negotiate(request);
-  const json = (): Outcome => ({ status: op.http?.status ?? 200, headers: { ...headers, 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify(result) });
+  const json = (): Outcome => ({ status: op.http?.status ?? 200, headers: { ...headers, 'content-type': JSON_TYPE }, body: JSON.stringify(result) });
   if (result === undefined) return { status: 204, headers, body: '' };
   if (want.json) return json();
   if (op.mutates) return { status: 204, headers, body: '' };
   const text = op.http?.text;
+  if (want.jsonStream && !op.http?.preferText) return json();
   if (text && (want.text || op.http?.preferText)) return { status: want.stream ? 202 : 200, headers: { ...headers, 'content-type': 'text/plain; charset=utf-8' }, body: text(result) };
   return json();
 }
@@ -95,17 +106,17 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.setErrorHandler((err, request, reply) => {
     const { status, message } = errorBody(err);
     if (status >= 500 && !(err instanceof GearError)) log(`error in ${request.method} ${request.url}: ${(err as Error).stack ?? err}`);
-    void reply.code(status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ Message: message }));
+    void reply.code(status).header('content-type', JSON_TYPE).send(JSON.stringify({ Message: message }));
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ Message: `no such route: ${request.method} ${request.url.split('?')[0]}` }));
+    void reply.code(404).header('content-type', JSON_TYPE).send(JSON.stringify({ Message: `no such route: ${request.method} ${request.url.split('?')[0]}` }));
   });
 
   // Every request passes the guard of the listener that accepted it (token, Host, Origin, Content-Type).
   const names = allowedNames(opts.serverNames);
   app.addHook('onRequest', async (request, reply) => {
     const no = refusal(request.raw, names);
-    if (no) return reply.code(no.status).headers(no.headers ?? {}).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ Message: no.message }));
+    if (no) return reply.code(no.status).headers(no.headers ?? {}).header('content-type', JSON_TYPE).send(JSON.stringify({ Message: no.message }));
   });
   app.addHook('onResponse', async (request, reply) => {
     log(`${request.method} ${request.url.split('?')[0]} ${reply.statusCode} ${reply.elapsedTime.toFixed(0)}ms`);
@@ -121,8 +132,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     });
   }
   const spec = JSON.stringify(openApiDocument());
-  app.get('/openapi.json', (_req, reply) => reply.header('content-type', 'application/json; charset=utf-8').send(spec));
-  app.get('/health', (_req, reply) => reply.send({ Status: 'ok', Jobs: opts.jobs.load }));
+  app.get('/openapi.json', (_req, reply) => reply.header('content-type', JSON_TYPE).send(spec));
+  app.get('/health', (_req, reply) => reply.header('content-type', JSON_TYPE).send(JSON.stringify({ Status: 'ok', Jobs: opts.jobs.load })));
   return app;
 }
 
@@ -163,27 +174,45 @@ async function runOp(opts: ServerOptions, op: AnyOperation, req: unknown, progre
 const containerOf = (req: unknown) => (req as { Id?: unknown } | undefined)?.Id as string | undefined;
 
 /**
- * A mutating operation with Accept: text/plain;stream=true: 202 at once,
- * then its progress as lines while it runs, then its outcome as the last
- * line ("error: ..." when it failed: the status is already sent).
+ * A mutating operation with Accept: text/plain;stream=true: 202, then its
+ * progress as lines while it runs, then its outcome as the last line
+ * ("error: ..." when it failed after the status was sent). The head goes
+ * out at once, or, for an operation whose headers are known only while it
+ * runs (install's X-PortMapping), once it reports them: notes until then
+ * are held (pull progress is not: there may be thousands of lines), and an
+ * error before then is a plain error answer with its own status.
  */
 async function streamProgress(opts: ServerOptions, op: AnyOperation, req: unknown, reply: FastifyReply): Promise<void> {
   reply.hijack();
   const out = reply.raw;
-  out.writeHead(202, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });
-  out.flushHeaders();
+  const held: string[] = [];
+  const head = (headers: Record<string, string> = {}) => {
+    if (out.headersSent) return;
+    out.writeHead(202, { ...headers, 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });
+    out.flushHeaders();
+    for (const line of held.splice(0)) out.write(line);
+  };
+  if (!op.http?.lateHeaders) head();
+  const write = (line: string) => void (out.headersSent ? out.write(line) : held.push(line));
   const progress: Progress = {
-    note: (m) => out.write(`${m}\n`),
-    pull: (ref, p) => out.write(pullLine(ref, p)),
+    note: (m) => write(`${m}\n`),
+    pull: (ref, p) => void (out.headersSent && out.write(pullLine(ref, p))),
+    headers: (h) => head(h),
   };
   try {
     const result = await runOp(opts, op, req, progress);
     const headers = op.http?.headers?.(result) ?? {};
+    head(headers);
     for (const [k, v] of Object.entries(headers)) out.write(`${k}: ${v}\n`);
     const text = op.http?.text?.(result);
     out.write(text ?? (result === undefined ? 'done\n' : `${JSON.stringify(result)}\n`));
   } catch (err) {
-    out.write(`error: ${errorBody(err).message}\n`);
+    const { status, message } = errorBody(err);
+    if (!out.headersSent) {
+      out.writeHead(status, { 'content-type': JSON_TYPE });
+      return void out.end(JSON.stringify({ Message: message }));
+    }
+    out.write(`error: ${message}\n`);
   }
   out.end();
 }
@@ -218,7 +247,7 @@ async function streamAnswer(opts: ServerOptions, active: { streams: number }, op
       const all: unknown[] = [];
       for await (const e of items) if (all.push(e) >= op.stream.maxItems) break;
       if (out.destroyed) return void reply.hijack(); // the client left: nobody to answer
-      return void send(reply, { status: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify(op.stream.json(all)) });
+      return void send(reply, { status: 200, headers: { 'content-type': JSON_TYPE }, body: JSON.stringify(op.stream.json(all)) });
     }
     reply.hijack();
     out.writeHead(want.stream ? 202 : 200, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });

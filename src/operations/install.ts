@@ -1,7 +1,7 @@
 import type { Host } from '../host/context.js';
 import { DEFAULT_SLICE, type ContainerDefinition } from '../model/definition.js';
 import { validateVariables, type EnvVar } from '../model/env.js';
-import { conflict, failed, invalid } from '../model/errors.js';
+import { failed, invalid } from '../model/errors.js';
 import { checkNetworkLinks, type NetworkLink } from '../model/links.js';
 import { unitNameOf, validateImage, validateName, validateSlice } from '../model/names.js';
 import { validatePorts, type PortPair } from '../model/ports.js';
@@ -30,18 +30,31 @@ export interface InstallResult {
   Id: string;
   Ports: PortPair[];
   State?: UnitState;
+  /** It was installed already: its definition was updated in place. */
+  Updated?: boolean;
 }
 
 function parseEnvironment(env: InstallBody['Environment'] = {}): EnvVar[] {
   if (env.Source || env.Id) throw invalid('Environment.Source and Environment.Id are not supported yet; send Variables');
-  return validateVariables(env.Variables);
+  return validateVariables(env.Variables ?? undefined);
 }
 
-/** Features of the seed's API that gear does not offer yet are refused, not silently ignored. */
+/**
+ * geard's flags that gear does not offer: accepted when false or null (its
+ * client sends them on every install), refused when they ask for it.
+ * SkipSocketProxy is not here: without socket activation there is no proxy
+ * to skip, so true asks for what gear does anyway.
+ */
 function refuseUnsupported(body: InstallBody): void {
-  if (body.Isolate === true) throw invalid('Isolate is not supported yet');
-  if (body.SocketActivation === true) throw invalid('SocketActivation is not supported yet');
+  for (const field of ['Isolate', 'SocketActivation', 'Simple'] as const)
+    if (body[field] === true) throw invalid(`${field} is not supported yet (body/${field} must be false or absent)`);
 }
+
+/** geard's slice names (its memory classes, without `.slice`): gear runs them in its own slice. */
+const GEARD_SLICES = new Set(['container', 'container-small', 'container-large']);
+
+/** The answer's headers: the published ports, as the seed sent them. */
+const installHeaders = (ports: PortPair[]): Record<string, string> => (ports.length ? { 'X-PortMapping': formatPortMapping(ports) } : {});
 
 export const install = defineOperation({
   name: 'install',
@@ -51,20 +64,25 @@ export const install = defineOperation({
   body: InstallBodySchema,
   mutates: true,
   http: {
-    headers: (r: InstallResult): Record<string, string> => (r.Ports.length ? { 'X-PortMapping': formatPortMapping(r.Ports) } : {}),
-    text: (r: InstallResult) => `Container ${r.Id} is installed${r.State ? ` and ${r.State.ActiveState}` : ''}\n`,
+    headers: (r: InstallResult) => installHeaders(r.Ports),
+    text: (r: InstallResult) => `Container ${r.Id} is ${r.Updated ? 'updated' : 'installed'}${r.State ? ` and ${r.State.ActiveState}` : ''}\n`,
+    lateHeaders: true,
   },
   parse({ params, body }): InstallRequest {
+    const id = validateName(params.id);
+    // geard's client repeats the path's id in the body; one that names another container is a mistake.
+    if (body.Id !== undefined && body.Id !== '' && body.Id !== id) throw invalid(`body/Id ${JSON.stringify(body.Id)} is not the id in the path (${id})`);
     refuseUnsupported(body);
+    const slice = body.SystemdSlice;
     return {
-      Id: validateName(params.id),
+      Id: id,
       Image: validateImage(body.Image),
       Started: body.Started === true,
-      Ports: validatePorts(body.Ports),
+      Ports: validatePorts(body.Ports ?? undefined),
       Environment: parseEnvironment(body.Environment),
-      VolumeConfig: validateVolumeConfig(body.VolumeConfig),
-      SystemdSlice: body.SystemdSlice === undefined || body.SystemdSlice === '' ? DEFAULT_SLICE : validateSlice(body.SystemdSlice),
-      NetworkLinks: checkNetworkLinks(body.NetworkLinks),
+      VolumeConfig: validateVolumeConfig(body.VolumeConfig ?? undefined),
+      SystemdSlice: slice === undefined || slice === '' || GEARD_SLICES.has(slice) ? DEFAULT_SLICE : validateSlice(slice),
+      NetworkLinks: checkNetworkLinks(body.NetworkLinks ?? undefined),
     };
   },
   async run(host, req, progress): Promise<InstallResult> {
@@ -80,13 +98,18 @@ export const install = defineOperation({
     const planned = volumes;
     // One lock for writing and starting: taking it is a handful of file operations.
     return host.locks.with(req.Id, async () => {
-      const def = await writeContainer(host, req, planned);
-      const result: InstallResult = { Id: def.Id, Ports: def.Ports };
-      if (req.Started) {
+      const old = await host.store.read(req.Id);
+      const unit = unitNameOf(req.Id);
+      const def = old ? await updateContainer(host, req, planned, old) : await writeContainer(host, req, planned);
+      const result: InstallResult = { Id: def.Id, Ports: def.Ports, ...(old ? { Updated: true } : {}) };
+      progress.headers?.(installHeaders(def.Ports));
+      // A running container is restarted, so that what runs is what its definition says.
+      const running = old !== undefined && ['active', 'activating', 'reloading'].includes(await host.systemd.activeState(unit));
+      if (req.Started || running) {
         try {
-          result.State = await startUnit(host, def.Id);
+          result.State = await startUnit(host, def.Id, running);
         } catch (err) {
-          throw failed(`container ${def.Id} is installed but did not start: ${(err as Error).message}`, `see: journalctl -u ${unitNameOf(def.Id)}`);
+          throw failed(`container ${def.Id} is ${old ? 'updated' : 'installed'} but did not start: ${(err as Error).message}`, `see: journalctl -u ${unit}`);
         }
       }
       return result;
@@ -103,7 +126,6 @@ export const install = defineOperation({
  * (kept by `delete --keep-volumes`, which it takes back on success).
  */
 async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVolume[]): Promise<ContainerDefinition> {
-  if (await host.store.read(req.Id)) throw conflict(`container ${req.Id} already exists`);
   // Templates load (and may fail) before anything is reserved.
   const units = host.units;
   const ports = await host.ports.reserve(req.Id, req.Ports);
@@ -148,3 +170,66 @@ async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVol
   return def;
 }
 
+
+/** The ports reserved for a container now. */
+async function portsOf(host: Host, id: string): Promise<number[]> {
+  return [...(await host.ports.all())].filter(([, owner]) => owner === id).map(([port]) => port);
+}
+
+/**
+ * Re-install of an installed container: its definition is replaced by the
+ * request, keeping what it has that the request does not change. A port
+ * whose Internal it had keeps its External (unless the request names
+ * another); its volumes and their data stay (a volume the new definition
+ * no longer mounts stays recorded as the container's: `gear delete`
+ * removes it); its env file and links are replaced only when the request
+ * carries some (they have their own routes: set-env, link). The new
+ * definition is the commit point: before it, every step is undone on an
+ * error; after it (unit file, ports no longer used), running the same
+ * install again finishes the job, as it releases every port the container
+ * holds beyond its definition. The caller holds the lock.
+ */
+async function updateContainer(host: Host, req: InstallRequest, volumes: NamedVolume[], old: ContainerDefinition): Promise<ContainerDefinition> {
+  const id = req.Id;
+  const held = await portsOf(host, id);
+  const wanted = req.Ports.map((p) => ({ Internal: p.Internal, External: p.External || (old.Ports.find((o) => o.Internal === p.Internal)?.External ?? 0) }));
+  const mine = (p: PortPair) => p.External !== 0 && held.includes(p.External);
+  // Only what it does not hold yet is reserved: a failing reservation must never give back a port it holds.
+  const reserved = await host.ports.reserve(id, wanted.filter((p) => !mine(p)));
+  const ports = wanted.map((p) => (mine(p) ? p : reserved.find((r) => r.Internal === p.Internal)!));
+  const def: ContainerDefinition = {
+    ...old,
+    Image: req.Image,
+    Ports: ports,
+    VolumeConfig: req.VolumeConfig,
+    NamedVolumes: volumes,
+    SystemdSlice: req.SystemdSlice,
+    ...(old.Linked || req.NetworkLinks.length ? { Linked: true } : {}),
+    Updated: new Date().toISOString(),
+  };
+  const record = host.store.volumesFile(id);
+  const created: NamedVolume[] = [];
+  const oldEnv = req.Environment.length ? await host.store.readEnv(id) : undefined;
+  const oldLinks = req.NetworkLinks.length ? await host.store.readLinks(id) : undefined;
+  let earlier: NamedVolume[] | undefined;
+  try {
+    // Added to its record: the volumes it had stay the container's, mounted or not.
+    earlier = await recordVolumes(host, record, id, volumes);
+    await createVolumes(host, id, volumes, created);
+    if (req.Environment.length) await host.store.writeEnv(id, req.Environment);
+    if (req.NetworkLinks.length) await host.store.writeLinks(id, req.NetworkLinks);
+    await host.store.write(def);
+  } catch (err) {
+    await attempt(() => dropVolumes(host, id, created));
+    if (earlier) await attempt(() => host.store.writeVolumes(record, id, earlier!));
+    if (oldEnv) await attempt(() => host.store.writeEnv(id, oldEnv));
+    if (oldLinks) await attempt(() => host.store.writeLinks(id, oldLinks));
+    await attempt(() => host.ports.release(id, reserved.map((p) => p.External)));
+    throw err;
+  }
+  await host.units.write(def);
+  await reloadIfNeeded(host, unitNameOf(id));
+  const keep = new Set(ports.map((p) => p.External));
+  await host.ports.release(id, held.filter((p) => !keep.has(p)));
+  return def;
+}

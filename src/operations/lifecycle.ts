@@ -71,7 +71,27 @@ export const start = lifecycle('start', 'PUT', '/container/:id/started', 'Start 
   await prepareVolumes(host, def);
   return startUnit(host, id);
 });
-export const stop = lifecycle('stop', 'PUT', '/container/:id/stopped', 'Stop a container and disable it at boot', stopUnit);
+/** A stop's answer: the unit's state, or (Installed false) that there was nothing to stop. */
+export type StopResult = UnitState & { Installed?: false };
+
+/** A stop of a container that is not installed succeeds, as in the seed (scripts stop what may not be there): nothing to do. */
+export const stop = defineOperation({
+  name: 'stop',
+  method: 'PUT',
+  path: '/container/:id/stopped',
+  summary: 'Stop a container and disable it at boot (one that is not installed: nothing to do)',
+  mutates: true,
+  http: {
+    text: (s: StopResult) =>
+      s.Installed === false ? `Container ${nameOfUnit(s.Id) ?? s.Id} is not installed, nothing to stop\n` : `Container ${nameOfUnit(s.Id) ?? s.Id} is ${s.ActiveState} (${s.SubState})\n`,
+  },
+  parse: parseId,
+  run: (host, req): Promise<StopResult> =>
+    host.locks.with(req.Id, async () => {
+      if (!(await host.store.read(req.Id))) return { Id: unitNameOf(req.Id), LoadState: 'not-found', ActiveState: 'inactive', SubState: 'dead', Installed: false };
+      return stopUnit(host, req.Id);
+    }),
+});
 export const restart = lifecycle('restart', 'POST', '/container/:id/restart', 'Restart a container', async (host, id, def) => {
   // As in the seed: a restart while the unit is changing state is refused (429), not queued.
   const now = await host.systemd.activeState(unitNameOf(id));

@@ -28,6 +28,8 @@ export interface RawRequest {
 export interface Progress {
   pull?(ref: string, p: PullProgress): void;
   note?(message: string): void;
+  /** The answer's headers are known (install: once its ports are reserved); a streamed answer sends its head then. */
+  headers?(headers: Record<string, string>): void;
 }
 
 /** How a result travels over HTTP. */
@@ -40,6 +42,12 @@ export interface HttpSpec<Res> {
   text?: (res: Res) => string;
   /** A read whose default answer (no Accept) is its text, like status: systemctl status's text. */
   preferText?: boolean;
+  /**
+   * Its headers are known only while it runs (install's X-PortMapping): a
+   * streamed answer holds its head until run reports them (Progress.headers),
+   * or it ends; an error before that is a plain error answer.
+   */
+  lateHeaders?: boolean;
 }
 
 /**

@@ -11,6 +11,7 @@ import * as lifecycle from './lifecycle.js';
 import * as link from './link.js';
 import * as listUnits from './list-units.js';
 import * as logs from './logs.js';
+import * as purge from './purge.js';
 import * as setEnv from './set-env.js';
 import * as status from './status.js';
 
@@ -28,5 +29,6 @@ export const commands: { register(program: Command, cli: Cli): void }[] = [
   applyLinks,
   deploy,
   clean,
+  purge,
   daemon,
 ];

@@ -16,8 +16,9 @@ export function register(program: Command, cli: Cli): void {
       .option(...withOption)
       .action((targets: string[], o: { with?: string }) =>
         cli.eachTarget(cli.targetsOf(targets, o.with), async (t) => {
-          const s = await t.backend.call(op, { params: { id: t.name }, query: {} }, cli.progress);
-          cli.print(`${t.display} ${verb} (${s.ActiveState}/${s.SubState})\n`);
+          const s: { ActiveState: string; SubState: string; Installed?: false } = await t.backend.call(op, { params: { id: t.name }, query: {} }, cli.progress);
+          if (s.Installed === false) cli.print(`${t.display} is not installed, nothing to ${name}\n`);
+          else cli.print(`${t.display} ${verb} (${s.ActiveState}/${s.SubState})\n`);
         }),
       );
   }
