@@ -67,7 +67,12 @@ function outcomeOf(op: AnyOperation, result: unknown, request: FastifyRequest): 
   return json();
 }
 
-const send = (reply: FastifyReply, o: Outcome) => reply.code(o.status).headers(o.headers).send(o.body || undefined);
+// A Buffer: Fastify would add "; charset=utf-8" to a JSON type sent with a string.
+const send = (reply: FastifyReply, o: Outcome) => reply.code(o.status).headers(o.headers).send(o.body ? Buffer.from(o.body) : undefined);
+
+/** A JSON answer, typed exactly application/json. */
+const sendJson = (reply: FastifyReply, status: number, value: unknown, headers: Record<string, string> = {}) =>
+  send(reply, { status, headers: { ...headers, 'content-type': JSON_TYPE }, body: JSON.stringify(value) });
 
 function errorBody(err: unknown): { status: number; message: string } {
   if (err instanceof GearError) return { status: statusOfKind[err.kind], message: err.hint ? `${err.message} (${err.hint})` : err.message };
@@ -106,17 +111,17 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.setErrorHandler((err, request, reply) => {
     const { status, message } = errorBody(err);
     if (status >= 500 && !(err instanceof GearError)) log(`error in ${request.method} ${request.url}: ${(err as Error).stack ?? err}`);
-    void reply.code(status).header('content-type', JSON_TYPE).send(JSON.stringify({ Message: message }));
+    void sendJson(reply, status, { Message: message });
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).header('content-type', JSON_TYPE).send(JSON.stringify({ Message: `no such route: ${request.method} ${request.url.split('?')[0]}` }));
+    void sendJson(reply, 404, { Message: `no such route: ${request.method} ${request.url.split('?')[0]}` });
   });
 
   // Every request passes the guard of the listener that accepted it (token, Host, Origin, Content-Type).
   const names = allowedNames(opts.serverNames);
   app.addHook('onRequest', async (request, reply) => {
     const no = refusal(request.raw, names);
-    if (no) return reply.code(no.status).headers(no.headers ?? {}).header('content-type', JSON_TYPE).send(JSON.stringify({ Message: no.message }));
+    if (no) return sendJson(reply, no.status, { Message: no.message }, no.headers);
   });
   app.addHook('onResponse', async (request, reply) => {
     log(`${request.method} ${request.url.split('?')[0]} ${reply.statusCode} ${reply.elapsedTime.toFixed(0)}ms`);
@@ -132,8 +137,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     });
   }
   const spec = JSON.stringify(openApiDocument());
-  app.get('/openapi.json', (_req, reply) => reply.header('content-type', JSON_TYPE).send(spec));
-  app.get('/health', (_req, reply) => reply.header('content-type', JSON_TYPE).send(JSON.stringify({ Status: 'ok', Jobs: opts.jobs.load })));
+  app.get('/openapi.json', (_req, reply) => send(reply, { status: 200, headers: { 'content-type': JSON_TYPE }, body: spec }));
+  app.get('/health', (_req, reply) => sendJson(reply, 200, { Status: 'ok', Jobs: opts.jobs.load }));
   return app;
 }
 
@@ -151,7 +156,7 @@ async function handle(opts: ServerOptions, op: AnyOperation, request: FastifyReq
   const id = request.headers['x-request-id'];
   const want = negotiate(request);
 
-  if (want.stream && op.mutates) return streamProgress(opts, op, req, reply);
+  if (want.stream && op.mutates) return streamProgress(opts, op, req, reply, want.jsonStream);
 
   const container = containerOf(req);
   const execute = async () => outcomeOf(op, await runOp(opts, op, req, {}), request);
@@ -174,15 +179,18 @@ async function runOp(opts: ServerOptions, op: AnyOperation, req: unknown, progre
 const containerOf = (req: unknown) => (req as { Id?: unknown } | undefined)?.Id as string | undefined;
 
 /**
- * A mutating operation with Accept: text/plain;stream=true: 202, then its
- * progress as lines while it runs, then its outcome as the last line
- * ("error: ..." when it failed after the status was sent). The head goes
- * out at once, or, for an operation whose headers are known only while it
- * runs (install's X-PortMapping), once it reports them: notes until then
- * are held (pull progress is not: there may be thousands of lines), and an
- * error before then is a plain error answer with its own status.
+ * A mutating operation with Accept: text/plain;stream=true: 202 at once,
+ * then its progress as lines while it runs, then its outcome as the last
+ * line ("error: ..." when it failed: the status is already sent).
+ *
+ * With geard's client's application/json;stream=true (`late`), the head
+ * waits until the operation reports its headers (install, once its ports
+ * are reserved: X-PortMapping is in the head, where that client reads it)
+ * or ends: an error before then is a plain error answer with its status
+ * (404, 409, ...), which that client prints. Notes until then are held;
+ * pull progress is not (there may be thousands of lines).
  */
-async function streamProgress(opts: ServerOptions, op: AnyOperation, req: unknown, reply: FastifyReply): Promise<void> {
+async function streamProgress(opts: ServerOptions, op: AnyOperation, req: unknown, reply: FastifyReply, late: boolean): Promise<void> {
   reply.hijack();
   const out = reply.raw;
   const held: string[] = [];
@@ -192,7 +200,7 @@ async function streamProgress(opts: ServerOptions, op: AnyOperation, req: unknow
     out.flushHeaders();
     for (const line of held.splice(0)) out.write(line);
   };
-  if (!op.http?.lateHeaders) head();
+  if (!late) head();
   const write = (line: string) => void (out.headersSent ? out.write(line) : held.push(line));
   const progress: Progress = {
     note: (m) => write(`${m}\n`),

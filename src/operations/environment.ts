@@ -1,5 +1,6 @@
 import { mergeEnv, validateVariables, type EnvVar } from '../model/env.js';
 import { validateName } from '../model/names.js';
+import { invalid } from '../model/errors.js';
 import { requireDefinition } from './common.js';
 import { defineOperation, parseId } from './operation.js';
 import { EnvironmentBodySchema } from './schemas.js';
@@ -42,7 +43,13 @@ const setEnv = (name: string, method: 'PUT' | 'PATCH', merge: boolean, summary: 
     mutates: true,
     secretResult: true,
     http: { text: (r: EnvironmentBody) => renderEnvFile(r.Variables) },
-    parse: ({ params, body }): SetEnvRequest => ({ Id: validateName(params.id), Variables: validateVariables(body.Variables) }),
+    parse: ({ params, body }): SetEnvRequest => {
+      const id = validateName(params.id);
+      // geard's client names the target again in Id, and sends Source "" (fetching one is not supported yet).
+      if (body.Id !== undefined && body.Id !== '' && body.Id !== id) throw invalid(`body/Id ${JSON.stringify(body.Id)} is not the id in the path (${id})`);
+      if (body.Source) throw invalid('Source is not supported yet (body/Source must be empty or absent); send Variables');
+      return { Id: id, Variables: validateVariables(body.Variables ?? undefined) };
+    },
     run: (host, req): Promise<EnvironmentBody> =>
       host.locks.with(req.Id, async () => {
         await requireDefinition(host, req.Id);

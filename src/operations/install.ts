@@ -66,7 +66,6 @@ export const install = defineOperation({
   http: {
     headers: (r: InstallResult) => installHeaders(r.Ports),
     text: (r: InstallResult) => `Container ${r.Id} is ${r.Updated ? 'updated' : 'installed'}${r.State ? ` and ${r.State.ActiveState}` : ''}\n`,
-    lateHeaders: true,
   },
   parse({ params, body }): InstallRequest {
     const id = validateName(params.id);

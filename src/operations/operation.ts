@@ -28,7 +28,7 @@ export interface RawRequest {
 export interface Progress {
   pull?(ref: string, p: PullProgress): void;
   note?(message: string): void;
-  /** The answer's headers are known (install: once its ports are reserved); a streamed answer sends its head then. */
+  /** The answer's headers are known (install: once its ports are reserved): a streamed answer for geard's client sends its head then. */
   headers?(headers: Record<string, string>): void;
 }
 
@@ -42,12 +42,7 @@ export interface HttpSpec<Res> {
   text?: (res: Res) => string;
   /** A read whose default answer (no Accept) is its text, like status: systemctl status's text. */
   preferText?: boolean;
-  /**
-   * Its headers are known only while it runs (install's X-PortMapping): a
-   * streamed answer holds its head until run reports them (Progress.headers),
-   * or it ends; an error before that is a plain error answer.
-   */
-  lateHeaders?: boolean;
+
 }
 
 /**

@@ -48,7 +48,11 @@ export const LinksBodySchema = Type.Object(
 );
 export type LinksBody = Static<typeof LinksBodySchema>;
 
-export const EnvironmentBodySchema = Type.Object({ Variables: VariablesSchema }, closed);
+/** set-env's body; geard's client adds Source ("") and Id (the target's id), see setEnv's parse. */
+export const EnvironmentBodySchema = Type.Object(
+  { Variables: nullable(VariablesSchema), Source: Type.Optional(Type.String({ maxLength: 4096 })), Id: Type.Optional(Type.String({ maxLength: 64 })) },
+  closed,
+);
 
 /** Query strings arrive as strings; each operation's parse() reads them. */
 export const querySchema = <K extends string>(...keys: K[]) =>

@@ -55,7 +55,7 @@ test('bad requests get 400 with the message parse() gives the CLI, and never run
     ['PUT', '/container/c-1', { Image: 'test/web', VolumeConfig: { Volumes: ['/a'], X: 1 } }, () => operations.install.parse({ params: { id: 'c-1' }, query: {}, body: { Image: 'test/web', VolumeConfig: { Volumes: ['/a'], X: 1 } } })],
     ['PUT', '/container/c-1', undefined, () => operations.install.parse({ params: { id: 'c-1' }, query: {}, body: undefined })],
     ['POST', '/containers/links', { Links: [] }, () => operations.link.parse({ params: {}, query: {}, body: { Links: [] } })],
-    ['PATCH', '/environment/c-1', { Variables: null }, () => operations.patchEnv.parse({ params: { id: 'c-1' }, query: {}, body: { Variables: null } })],
+    ['PATCH', '/environment/c-1', { Variables: 'A=B' }, () => operations.patchEnv.parse({ params: { id: 'c-1' }, query: {}, body: { Variables: 'A=B' } })],
     ['GET', '/containers?all=1&all=0', undefined, () => operations.list.parse({ params: {}, query: { all: ['1', '0'] } as never })],
     ['DELETE', '/container/c-1?bogus=1', undefined, () => operations.remove.parse({ params: { id: 'c-1' }, query: { bogus: '1' } })],
   ];

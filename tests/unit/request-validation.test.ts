@@ -253,11 +253,15 @@ test('link: nasty bodies', () => {
 
 test('set-env (PUT and PATCH): nasty bodies', () => {
   for (const op of [operations.replaceEnv, operations.patchEnv] as AnyOp[]) {
-    for (const b of [undefined, null, [], 'A=B']) refused(op, raw(b), /^invalid request: body must be an object \{Variables\}$/);
+    for (const b of [undefined, null, [], 'A=B']) refused(op, raw(b), /^invalid request: body must be an object \{Variables, Source, Id\}$/);
     refused(op, raw({}), /body\/Variables is required/);
-    refused(op, raw({ Variables: null }), /body\/Variables must be a list/);
     refused(op, raw({ Variables: { A: 'B' } }), /body\/Variables must be a list/);
-    refused(op, raw({ Variables: [], Source: '' }), /body has an unknown field "Source"/);
+    refused(op, raw({ Variables: [], Other: '' }), /body has an unknown field "Other"/);
+    // geard's client's body: Source "", Id the target; Variables null when it has none.
+    assert.equal(op.parse(raw({ Variables: [{ Name: 'A', Value: 'B' }], Source: '', Id: 'c-1' })), { Id: 'c-1', Variables: [{ Name: 'A', Value: 'B' }] });
+    assert.equal(op.parse(raw({ Variables: null, Source: '', Id: '' })), { Id: 'c-1', Variables: [] });
+    refused(op, raw({ Variables: [], Id: 'c-2' }), /body\/Id "c-2" is not the id in the path \(c-1\)/);
+    refused(op, raw({ Variables: [], Source: 'http://x/env' }), /Source is not supported yet/);
     refused(op, raw({ Variables: [['A', 'B']] }), /body\/Variables\[0\] must be an object/);
     refused(op, raw({ Variables: [{ Name: 'A', Value: 'b', X: 1 }] }), /body\/Variables\[0\] has an unknown field "X"/);
     refused(op, raw({ Variables: [{ Name: 5, Value: 'b' }] }), /body\/Variables\[0\]\.Name must be string/);
