@@ -98,6 +98,27 @@ test('re-install updates in place: ports kept by Internal, a new one allocated, 
   assert.equal([...(await h.host.ports.all())].sort(), [[41000, 'web-1'], [41002, 'web-1']]);
 });
 
+test('a re-install that fails changes nothing: its ports stay held, its definition and volume record as they were', async () => {
+  const h = fakeHost();
+  const call = await agent(h);
+  await call('PUT', '/container/web-1', { ...INSTALL, Ports: [{ Internal: 8080 }], VolumeConfig: { Volumes: [{ Path: '/data' }] } });
+  await call('PUT', '/container/web-2', { ...INSTALL, Id: 'web-2', Ports: [{ Internal: 8080, External: 45000 }] });
+  const def = await h.host.fs.read('/var/lib/gear/containers/web-1.json');
+  const record = await h.host.fs.read('/var/lib/gear/volumes/web-1.json');
+  // 8080 keeps 41000; 9090 allocates; 7070 asks for web-2's port: refused, and the two before it are not taken from web-1.
+  const r = await call('PUT', '/container/web-1', { ...INSTALL, Ports: [{ Internal: 8080 }, { Internal: 9090 }, { Internal: 7070, External: 45000 }], VolumeConfig: { Volumes: [{ Path: '/other' }] } });
+  assert.is(r.statusCode, 409, r.body);
+  assert.is(await h.host.fs.read('/var/lib/gear/containers/web-1.json'), def);
+  assert.is(await h.host.fs.read('/var/lib/gear/volumes/web-1.json'), record);
+  assert.equal([...(await h.host.ports.all())].sort(), [[41000, 'web-1'], [45000, 'web-2']]);
+  // A re-install that drops /data keeps the volume recorded as web-1's (delete removes it), and mounts /other.
+  const ok = await call('PUT', '/container/web-1', { ...INSTALL, VolumeConfig: { Volumes: [{ Path: '/other' }] } });
+  assert.is(ok.statusCode, 202, ok.body);
+  const paths = JSON.parse((await h.host.fs.read('/var/lib/gear/volumes/web-1.json'))!).Volumes.map((v: { Path: string }) => v.Path);
+  assert.equal(paths.sort(), ['/data', '/other']);
+  assert.equal(JSON.parse((await h.host.fs.read('/var/lib/gear/containers/web-1.json'))!).NamedVolumes.map((v: { Path: string }) => v.Path), ['/other']);
+});
+
 test('delete and stop of a missing container succeed; purge stops all and removes nothing', async () => {
   const h = fakeHost();
   const call = await agent(h);
