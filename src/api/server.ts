@@ -211,7 +211,8 @@ async function streamProgress(opts: ServerOptions, op: AnyOperation, req: unknow
     const result = await runOp(opts, op, req, progress);
     const headers = op.http?.headers?.(result) ?? {};
     head(headers);
-    for (const [k, v] of Object.entries(headers)) out.write(`${k}: ${v}\n`);
+    // In the head for geard's client (it prints the body as is); also as lines for a text/plain stream, whose head went out first.
+    if (!late) for (const [k, v] of Object.entries(headers)) out.write(`${k}: ${v}\n`);
     const text = op.http?.text?.(result);
     out.write(text ?? (result === undefined ? 'done\n' : `${JSON.stringify(result)}\n`));
   } catch (err) {

@@ -105,7 +105,7 @@ test('stop, start, restart: 202 text each; stopped before the answer; restart gi
 
 test('status: 202 text like systemctl status; of a missing container: 404, printed as Error: Message', async () => {
   const text = await geard.read('/container/cw-web-1/status');
-  assert.match(text, /^● ctr-cw-web-1\.service - gear container cw-web-1$/m);
+  assert.match(text, /^● ctr-cw-web-1\.service - gear container cw-web-1 \(test\/web\)$/m);
   assert.match(text, /^ {3}Active: active \(running\)/m);
   assert.match(text, new RegExp(`Ports: 8080 -> ${external}`));
   const missing = await failure(geard.read('/container/cw-ghost/status'));
