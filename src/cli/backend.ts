@@ -4,6 +4,7 @@ import { Host } from '../host/context.js';
 import type { Operation, Progress, RawRequest } from '../operations/index.js';
 import { openStream, type StreamingOperation, type StreamRequest } from '../operations/operation.js';
 import { agentHostText, parseAgentHost, parseLocator, type AgentHost } from '../model/address.js';
+import { LOCAL_HOST } from './syntax.js';
 
 /**
  * Where the CLI's operations run: on this host directly (systemd, Docker)
@@ -67,17 +68,28 @@ export interface Target {
   display: string;
 }
 
+/** Where the CLI finds the backend of a target or of a host named on the command line. */
+export interface BackendSource {
+  target(text: string): Target;
+  forServer(text: string): Backend;
+  close(): void;
+}
+
 /**
  * Resolves locators to backends, one per host. A locator without a host is
  * local, unless GEAR_AGENT names an agent for "here" (the SPC's host
- * command does that).
+ * command does that). So is the host `local` (the seed system's name for
+ * this host: `local/NAME`, `list-units local`).
  */
-export class Backends {
+export class Backends implements BackendSource {
   private readonly cache = new Map<string, Backend>();
 
+  /** `make`: the backend of an agent (its address, and its label: "" for "here") or of this host (undefined); tests give their own. */
   constructor(
     private readonly env: NodeJS.ProcessEnv,
     private readonly security: ClientSecurity = {},
+    private readonly make: (agent: { address: string; label: string } | undefined) => Backend = (agent) =>
+      agent ? new RemoteBackend(new AgentClient(parseAgentAddress(agent.address, security)), agent.label) : new LocalBackend(),
   ) {}
 
   /** The backend for an agent, or for this host (undefined). */
@@ -86,7 +98,7 @@ export class Backends {
     const key = agent ?? '';
     let backend = this.cache.get(key);
     if (!backend) {
-      backend = agent ? new RemoteBackend(new AgentClient(parseAgentAddress(agent, this.security)), a ? agent : '') : new LocalBackend();
+      backend = this.make(agent ? { address: agent, label: a ? agent : '' } : undefined);
       this.cache.set(key, backend);
     }
     return backend;
@@ -94,12 +106,13 @@ export class Backends {
 
   /** The backend for `HOST[:PORT]` as given on the command line ("" = this host). */
   forServer(text: string): Backend {
-    return this.forAgent(text === '' ? undefined : parseAgentHost(text));
+    return this.forAgent(text === '' || text === LOCAL_HOST ? undefined : parseAgentHost(text));
   }
 
   target(text: string): Target {
     const loc = parseLocator(text);
-    const backend = this.forAgent(loc.host === undefined ? undefined : { host: loc.host, port: loc.port });
+    const here = loc.host === undefined || (loc.host === LOCAL_HOST && loc.port === undefined);
+    const backend = this.forAgent(here ? undefined : { host: loc.host!, port: loc.port });
     return { backend, name: loc.name, display: backend.label ? `${backend.label}/${loc.name}` : loc.name };
   }
 

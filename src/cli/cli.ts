@@ -4,7 +4,7 @@ import { defaultTokenPath } from '../api/listen.js';
 import { configFromEnv } from '../host/config.js';
 import { GearError, describeError, invalid } from '../model/errors.js';
 import type { Progress } from '../operations/index.js';
-import { Backends, type Backend, type Target } from './backend.js';
+import { Backends, type Backend, type BackendSource, type Target } from './backend.js';
 import { deploymentTargets } from './deploy.js';
 import { readText } from './files.js';
 import { pullReporter } from './output.js';
@@ -37,9 +37,15 @@ export class Cli {
   /** Failures reported so far: the exit code is 1 when there are any. */
   failures = 0;
   readonly progress: Progress = { pull: pullReporter(process.stderr), note: (m) => process.stderr.write(`${m}\n`) };
-  private backendsMade?: Backends;
+  private backendsMade?: BackendSource;
 
-  constructor(private readonly program: Command) {}
+  /** `backends`: where targets run (tests pass their own); by default made from the global options. */
+  constructor(
+    private readonly program: Command,
+    backends?: BackendSource,
+  ) {
+    this.backendsMade = backends;
+  }
 
   print(text: string): void {
     process.stdout.write(text);
@@ -58,7 +64,7 @@ export class Cli {
   }
 
   /** Backends per host, made on first use from the global options and the environment. */
-  backends(): Backends {
+  backends(): BackendSource {
     if (!this.backendsMade) {
       const o = this.options;
       const env = process.env;

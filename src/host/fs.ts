@@ -55,15 +55,15 @@ export class HostFs {
     }
   }
 
-  /** Remove temp files (".*.tmp") older than `ageMs` that a killed writer left in a directory. */
-  async removeStaleTemps(hostDir: string, ageMs: number): Promise<string[]> {
+  /** Remove temp files (".*.tmp") older than `ageMs` that a killed writer left in a directory (`dryRun`: only list them). */
+  async removeStaleTemps(hostDir: string, ageMs: number, dryRun = false): Promise<string[]> {
     const removed: string[] = [];
     for (const name of await this.list(hostDir)) {
       if (!TEMP_NAME.test(name)) continue;
       const path = this.local(`${hostDir}/${name}`);
       const stat = await fsp.stat(path).catch(() => undefined);
       if (stat && Date.now() - stat.mtimeMs > ageMs) {
-        await fsp.rm(path, { force: true });
+        if (!dryRun) await fsp.rm(path, { force: true });
         removed.push(`${hostDir}/${name}`);
       }
     }

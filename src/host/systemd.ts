@@ -7,7 +7,8 @@ import { UnitWatch, unitRow } from './unit-watch.js';
 export interface Systemd {
   /** Start/stop/restart a unit, wait for its job to finish, then return the unit's real state. */
   start(unit: string): Promise<UnitState>;
-  stop(unit: string): Promise<UnitState>;
+  /** `wait: false`: return once systemd has the stop job queued, with the unit's state then (usually deactivating). */
+  stop(unit: string, opts?: { wait?: boolean }): Promise<UnitState>;
   restart(unit: string): Promise<UnitState>;
   /** Enable/disable unit files by name (symlinks into the [Install] targets' .wants). */
   enable(units: string[]): Promise<void>;
@@ -125,12 +126,13 @@ export class DbusSystemd implements Systemd {
     ).finally(() => this.waiting.delete(job));
   }
 
-  private async runJob(method: 'StartUnit' | 'StopUnit' | 'RestartUnit', unit: string): Promise<UnitState> {
+  private async runJob(method: 'StartUnit' | 'StopUnit' | 'RestartUnit', unit: string, wait = true): Promise<UnitState> {
     await this.subscribe();
     this.jobCalls++;
     let finished: Promise<JobResult>;
     try {
       const [job] = (await this.call(MANAGER_PATH, MANAGER, method, 'ss', [unit, 'replace'])) as [string];
+      if (!wait) return await this.state(unit);
       finished = this.waitForJob(job);
     } finally {
       if (--this.jobCalls === 0) this.finished.clear();
@@ -147,8 +149,8 @@ export class DbusSystemd implements Systemd {
   start(unit: string) {
     return this.runJob('StartUnit', unit);
   }
-  stop(unit: string) {
-    return this.runJob('StopUnit', unit);
+  stop(unit: string, opts: { wait?: boolean } = {}) {
+    return this.runJob('StopUnit', unit, opts.wait !== false);
   }
   restart(unit: string) {
     return this.runJob('RestartUnit', unit);

@@ -1,7 +1,8 @@
 import type { Host } from '../host/context.js';
 import { unitNameOf, validateName } from '../model/names.js';
 import { volumesNotIn, type NamedVolume } from '../model/volumes.js';
-import { defineOperation } from './operation.js';
+import { defineOperation, queryFlag } from './operation.js';
+import { querySchema } from './schemas.js';
 import { dropVolumes } from './volumes.js';
 
 export interface KeptVolume extends NamedVolume {
@@ -10,11 +11,14 @@ export interface KeptVolume extends NamedVolume {
 }
 
 export interface CleanResult {
+  /** What was removed; with DryRun, what would have been (nothing was). */
   Removed: string[];
   /** What it found but could not remove (e.g. a volume still in use), with why; a later clean retries. */
   NotRemoved: string[];
   /** Volumes `gear delete --keep-volumes` kept: never removed here (`gear delete NAME` does). */
   Kept: KeptVolume[];
+  /** Nothing was removed: Removed lists what a clean would remove now. */
+  DryRun?: boolean;
 }
 
 /**
@@ -25,8 +29,11 @@ export interface CleanResult {
  * candidate is re-checked under its container's lock, so an install in
  * progress is never touched. Volumes gear has no record of are never
  * touched, whatever their labels say.
+ *
+ * `dryRun` (the seed's `clean --dry-run`): the same checks, and nothing
+ * stopped, released or removed; Removed lists what would have been.
  */
-export async function cleanHost(host: Host): Promise<CleanResult> {
+export async function cleanHost(host: Host, dryRun = false): Promise<CleanResult> {
   const removed: string[] = [];
   const notRemoved: string[] = [];
   const installed = new Set(await host.store.ids());
@@ -50,21 +57,27 @@ export async function cleanHost(host: Host): Promise<CleanResult> {
     await host.locks.with(id, async () => {
       if (await host.store.read(id)) return; // finished installing meanwhile
       if (await host.fs.exists(host.units.path(id))) {
-        await host.systemd.stop(unitNameOf(id)).catch(() => undefined);
-        await host.units.remove(id);
+        if (!dryRun) {
+          await host.systemd.stop(unitNameOf(id)).catch(() => undefined);
+          await host.units.remove(id);
+        }
         removed.push(host.units.path(id));
       }
       const leftovers = [];
       for (const file of [host.store.envFile(id), host.store.linksFile(id)]) if (await host.fs.exists(file)) leftovers.push(file);
       if (leftovers.length) {
-        await host.store.remove(id);
+        if (!dryRun) await host.store.remove(id);
         removed.push(...leftovers);
       }
       const ports = [...reservations].filter(([, owner]) => owner === id).map(([port]) => port);
-      await host.ports.release(id, ports);
+      if (!dryRun) await host.ports.release(id, ports);
       removed.push(...ports.map((p) => `port ${p} (reserved by ${id})`));
       const kept = await host.store.readVolumes(host.store.keptVolumesFile(id), id);
       const recorded = await host.store.readVolumes(host.store.volumesFile(id), id);
+      if (dryRun) {
+        removed.push(...volumesNotIn(recorded, kept).map((v) => `volume ${v.Name} (${id} ${v.Path})`));
+        return;
+      }
       const dropped = await dropVolumes(host, id, volumesNotIn(recorded, kept));
       removed.push(...dropped.removed.map((v) => `volume ${v.Name} (${id} ${v.Path})`));
       // Kept ones stay kept; only the record of this (never finished) install or (finished) delete goes.
@@ -73,8 +86,8 @@ export async function cleanHost(host: Host): Promise<CleanResult> {
     });
   }
   // Temp files of writers killed mid-write (older than a minute: never one in flight).
-  for (const dir of ['containers', 'env', 'ports', 'links', 'volumes', 'kept-volumes']) removed.push(...(await host.fs.removeStaleTemps(`${host.store.stateDir}/${dir}`, 60_000)));
-  removed.push(...(await host.fs.removeStaleTemps(host.config.unitDir, 60_000)));
+  for (const dir of ['containers', 'env', 'ports', 'links', 'volumes', 'kept-volumes']) removed.push(...(await host.fs.removeStaleTemps(`${host.store.stateDir}/${dir}`, 60_000, dryRun)));
+  removed.push(...(await host.fs.removeStaleTemps(host.config.unitDir, 60_000, dryRun)));
   const kept: KeptVolume[] = [];
   for (const id of await host.store.idsIn('kept-volumes')) {
     try {
@@ -84,15 +97,16 @@ export async function cleanHost(host: Host): Promise<CleanResult> {
     }
     for (const v of await host.store.readVolumes(host.store.keptVolumesFile(id), id)) kept.push({ Id: id, ...v });
   }
-  return { Removed: removed, NotRemoved: notRemoved, Kept: kept };
+  return { Removed: removed, NotRemoved: notRemoved, Kept: kept, ...(dryRun ? { DryRun: true } : {}) };
 }
 
 export const clean = defineOperation({
   name: 'clean',
   method: 'POST',
   path: '/clean',
-  summary: 'Remove what interrupted installs and deletes left behind; list kept volumes',
+  summary: 'Remove what interrupted installs and deletes left behind; list kept volumes (?dry-run=1: only list what it would remove)',
+  query: querySchema('dry-run'),
   mutates: true,
-  parse: (): Record<string, never> => ({}),
-  run: (host): Promise<CleanResult> => cleanHost(host),
+  parse: (req): { DryRun: boolean } => ({ DryRun: queryFlag(req.query['dry-run'], 'dry-run') }),
+  run: (host, req): Promise<CleanResult> => cleanHost(host, req.DryRun),
 });

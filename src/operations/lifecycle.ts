@@ -5,7 +5,8 @@ import { containerNameOf, nameOfUnit, unitNameOf } from '../model/names.js';
 import type { ContainerDefinition } from '../model/definition.js';
 import { reloadIfNeeded, requireDefinition } from './common.js';
 import { prepareVolumes } from './volumes.js';
-import { defineOperation, parseId } from './operation.js';
+import { defineOperation, parseId, queryFlag, type IdRequest } from './operation.js';
+import { querySchema } from './schemas.js';
 
 /**
  * Start (or restart) a container's unit and enable it, so that it comes back
@@ -41,12 +42,18 @@ async function removeStaleContainer(host: Host, id: string): Promise<void> {
   if (active === 'inactive' || active === 'failed') await host.docker.remove(containerNameOf(id));
 }
 
-/** Stop a container's unit and disable it: a stopped container stays stopped across reboots. */
-export async function stopUnit(host: Host, id: string): Promise<UnitState> {
+/**
+ * Stop a container's unit and disable it: a stopped container stays stopped
+ * across reboots. `wait: false` (the seed's `stop --no-wait`): return once
+ * systemd has queued the stop.
+ */
+export async function stopUnit(host: Host, id: string, wait = true): Promise<UnitState> {
   const unit = unitNameOf(id);
   await host.systemd.disable([unit]);
-  return host.systemd.stop(unit);
+  return host.systemd.stop(unit, { wait });
 }
+
+const stateText = (s: UnitState) => `Container ${nameOfUnit(s.Id) ?? s.Id} is ${s.ActiveState} (${s.SubState})\n`;
 
 const lifecycle = (
   name: string,
@@ -61,7 +68,7 @@ const lifecycle = (
     path,
     summary,
     mutates: true,
-    http: { text: (s: UnitState) => `Container ${nameOfUnit(s.Id) ?? s.Id} is ${s.ActiveState} (${s.SubState})\n` },
+    http: { text: stateText },
     parse: parseId,
     run: (host, req): Promise<UnitState> =>
       host.locks.with(req.Id, async () => act(host, req.Id, await requireDefinition(host, req.Id))),
@@ -79,17 +86,17 @@ export const stop = defineOperation({
   name: 'stop',
   method: 'PUT',
   path: '/container/:id/stopped',
-  summary: 'Stop a container and disable it at boot (one that is not installed: nothing to do)',
+  summary: 'Stop a container and disable it at boot (?wait=0: answer once the stop is queued; one that is not installed: nothing to do)',
+  query: querySchema('wait'),
   mutates: true,
   http: {
-    text: (s: StopResult) =>
-      s.Installed === false ? `Container ${nameOfUnit(s.Id) ?? s.Id} is not installed, nothing to stop\n` : `Container ${nameOfUnit(s.Id) ?? s.Id} is ${s.ActiveState} (${s.SubState})\n`,
+    text: (s: StopResult) => (s.Installed === false ? `Container ${nameOfUnit(s.Id) ?? s.Id} is not installed, nothing to stop\n` : stateText(s)),
   },
-  parse: parseId,
+  parse: (req): IdRequest & { Wait: boolean } => ({ ...parseId(req), Wait: req.query.wait === undefined || queryFlag(req.query.wait, 'wait') }),
   run: (host, req): Promise<StopResult> =>
     host.locks.with(req.Id, async () => {
       if (!(await host.store.read(req.Id))) return { Id: unitNameOf(req.Id), LoadState: 'not-found', ActiveState: 'inactive', SubState: 'dead', Installed: false };
-      return stopUnit(host, req.Id);
+      return stopUnit(host, req.Id, req.Wait);
     }),
 });
 export const restart = lifecycle('restart', 'POST', '/container/:id/restart', 'Restart a container', async (host, id, def) => {

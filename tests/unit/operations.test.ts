@@ -113,6 +113,26 @@ test('clean removes what an install killed before its commit left, and nothing o
   assert.equal([...h.docker.volumes.values()].map((v) => v.Labels?.['io.gear.container']), ['kept', 'kept']);
 });
 
+test('clean --dry-run lists what clean would remove and changes nothing; clean then removes exactly that', async () => {
+  const h = fakeHost();
+  await install(h, 'kept');
+  await install(h, 'crashed');
+  await h.host.fs.remove('/var/lib/gear/containers/crashed.json');
+  const before = filesUnder(h.root);
+  const volumes = h.docker.volumes.size;
+  const calls = h.systemd.calls.length;
+  const dry = await cleanHost(h.host, true);
+  assert.is(dry.DryRun, true);
+  assert.ok(dry.Removed.includes('/etc/systemd/system/ctr-crashed.service'), dry.Removed.join('\n'));
+  assert.ok(dry.Removed.some((r) => r.startsWith('volume gear.crashed.')), dry.Removed.join('\n'));
+  assert.equal(filesUnder(h.root), before, 'no file removed');
+  assert.is(h.docker.volumes.size, volumes, 'no volume removed');
+  assert.equal(h.systemd.calls.slice(calls), [], 'no unit stopped');
+  const real = await cleanHost(h.host);
+  assert.equal(real.Removed, dry.Removed);
+  assert.is(real.DryRun, undefined);
+});
+
 test('clean lists volumes kept by delete --keep-volumes and leaves them', async () => {
   const h = fakeHost();
   await install(h, 'db');

@@ -296,10 +296,25 @@ test('every operation refuses a bad container name; those that take no body or q
     const body = op === (operations.install as unknown) ? IMG : op.body ? { Variables: [] } : undefined;
     refused(op, { params: { id: 'a b' }, query: {}, body }, /container name "a b" is not valid/);
   }
-  for (const name of ['start', 'stop', 'restart', 'status', 'ports', 'getEnv'] as const) {
+  for (const name of ['start', 'restart', 'status', 'ports', 'getEnv'] as const) {
     // geard's server took an optional body on some of these ({"Wait": true} on stop): not read, not refused.
     assert.equal(operations[name].parse({ params: { id: 'c-1' }, query: { x: '1' }, body: { Wait: true } }), { Id: 'c-1' });
   }
+});
+
+test('stop: ?wait=0 answers once the stop is queued (`gear stop --no-wait`); waiting is the default; its body is not read', () => {
+  assert.equal(operations.stop.parse({ params: { id: 'c-1' }, query: {}, body: { Wait: false } }), { Id: 'c-1', Wait: true });
+  assert.equal(operations.stop.parse({ params: { id: 'c-1' }, query: { wait: '0' } }), { Id: 'c-1', Wait: false });
+  assert.equal(operations.stop.parse({ params: { id: 'c-1' }, query: { wait: '1' } }), { Id: 'c-1', Wait: true });
+  refused(operations.stop as AnyOp, { params: { id: 'c-1' }, query: { wait: 'soon' } }, /wait must be 1 or 0/);
+  refused(operations.stop as AnyOp, { params: { id: 'c-1' }, query: { x: '1' } }, /query has an unknown field "x"/);
+});
+
+test('clean: ?dry-run=1 lists and removes nothing (`gear clean --dry-run`); anything else in the query is refused', () => {
+  assert.equal(operations.clean.parse({ params: {}, query: {} }), { DryRun: false });
+  assert.equal(operations.clean.parse({ params: {}, query: { 'dry-run': '1' } }), { DryRun: true });
+  refused(operations.clean as AnyOp, { params: {}, query: { 'dry-run': 'yes' } }, /dry-run must be 1 or 0/);
+  refused(operations.clean as AnyOp, { params: {}, query: { repair: '1' } }, /query has an unknown field "repair"/);
 });
 
 test.run();

@@ -14,6 +14,7 @@ import * as logs from './logs.js';
 import * as purge from './purge.js';
 import * as setEnv from './set-env.js';
 import * as status from './status.js';
+import * as version from './version.js';
 
 /** Every command, in the order `gear --help` lists them; each registers itself on the program. */
 export const commands: { register(program: Command, cli: Cli): void }[] = [
@@ -31,4 +32,5 @@ export const commands: { register(program: Command, cli: Cli): void }[] = [
   clean,
   purge,
   daemon,
+  version,
 ];

@@ -1,5 +1,6 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { parseAssignment, parseEnvFile, type EnvVar } from '../../model/env.js';
+import { invalid } from '../../model/errors.js';
 import { parseLinkFlag } from '../../model/links.js';
 import { parsePortFlag, type PortPair } from '../../model/ports.js';
 import { parseVolumeFlag, type VolumeConfig } from '../../model/volumes.js';
@@ -7,25 +8,33 @@ import { operations } from '../../operations/index.js';
 import { portsText } from '../../operations/text.js';
 import { collect, type Cli } from '../cli.js';
 import { readText } from '../files.js';
+import { checkImageArg, itemsOf, listFlag, refuseUnsupported, sliceName, splitInstallArgs } from '../syntax.js';
 
-/** `gear install IMAGE TARGET...`: one request per container. */
+/** `gear install IMAGE TARGET... [NAME=VALUE...]`: one request per container. */
 export function register(program: Command, cli: Cli): void {
   program
     .command('install')
     .description('install IMAGE as a systemd unit for each target')
     .argument('<image>', 'image reference, e.g. test/web or registry:5000/app:1.2')
-    .argument('<targets...>', '[HOST[:PORT]/]NAME')
+    .argument('<targets...>', '[HOST[:PORT]/]NAME; arguments with "=" are environment variables, NAME=VALUE')
     .option('--start', 'start the containers after installing them')
-    .option('-p, --ports <INTERNAL:EXTERNAL>', 'publish a port; EXTERNAL 0 allocates one (repeatable)', collect)
+    .option('-p, --ports <INTERNAL:EXTERNAL,...>', 'publish ports; EXTERNAL 0 allocates one (a comma list; repeatable)', listFlag('-p'))
     .option('-e, --env <NAME=VALUE>', 'set an environment variable (repeatable)', collect)
     .option('--env-file <file>', 'read environment variables from a file (NAME=VALUE lines)')
-    .option('-v, --volume <HOST:CONTAINER[:ro]>', 'bind-mount a host path, or CONTAINER alone for a volume (repeatable)', collect)
-    .option('--slice <name.slice>', 'systemd slice to run in (default gear.slice)')
-    .option('-n, --link <[FROM_IP:]FROM_PORT:TO_HOST:TO_PORT>', 'network link: inside the container FROM reaches TO (repeatable; FROM_IP defaults to 127.0.0.1)', collect)
-    .action(async (image: string, targets: string[], o: Record<string, unknown>) => {
+    .option('-v, --volume <HOST:CONTAINER[:ro],...>', 'bind-mount a host path, or CONTAINER alone for a volume (a comma list; repeatable)', listFlag('-v'))
+    .addOption(new Option('--volumes <list>', 'the seed system\'s name of -v').argParser(listFlag('--volumes')).hideHelp())
+    .option('--slice <name[.slice]>', 'systemd slice to run in (default gear.slice)')
+    .option('-n, --link <[FROM_IP:]FROM_PORT:TO_HOST:TO_PORT,...>', 'network links: inside the container FROM reaches TO (a comma list; repeatable; FROM_IP defaults to 127.0.0.1)', listFlag('-n'))
+    .addOption(new Option('--net-links <list>', 'the seed system\'s name of -n').argParser(listFlag('--net-links')).hideHelp())
+    .addOption(new Option('--isolate', 'the seed system\'s isolated containers: not supported').hideHelp())
+    .addOption(new Option('--socket-activated', 'the seed system\'s socket activation: not supported').hideHelp())
+    .action(async (image: string, args: string[], o: Record<string, unknown>) => {
+      const { targets, assignments } = splitInstallArgs(args);
       let body: Record<string, unknown>;
       try {
-        body = installBody(image, o);
+        refuseUnsupported({ '--isolate': o.isolate, '--socket-activated': o.socketActivated });
+        body = installBody(checkImageArg(image), assignments, o);
+        if (targets.length === 0) throw invalid('name at least one container to install (NAME=VALUE arguments are environment variables)');
       } catch (err) {
         return cli.report(undefined, err);
       }
@@ -39,21 +48,24 @@ export function register(program: Command, cli: Cli): void {
     });
 }
 
-/** The install request's body from the command line's flags. */
-function installBody(image: string, o: Record<string, unknown>): Record<string, unknown> {
+/** The install request's body from the command line's flags and NAME=VALUE arguments. */
+function installBody(image: string, assignments: string[], o: Record<string, unknown>): Record<string, unknown> {
   const Ports: PortPair[] = ((o.ports as string[]) ?? []).map(parsePortFlag);
   const fromFile: EnvVar[] = o.envFile ? parseEnvFile(readText(o.envFile as string, 'env file'), o.envFile as string) : [];
-  const fromFlags = ((o.env as string[]) ?? []).map(parseAssignment);
+  // -e and NAME=VALUE arguments are the same thing; either wins over the file.
+  const fromFlags = [...((o.env as string[]) ?? []), ...assignments].map(parseAssignment);
   const names = new Map([...fromFile, ...fromFlags].map((v) => [v.Name, v.Value]));
   const VolumeConfig: VolumeConfig = { Volumes: [], BindMounts: [] };
-  for (const v of (o.volume as string[]) ?? []) parseVolumeFlag(v, VolumeConfig);
+  for (const v of itemsOf(o.volume as string[], o.volumes as string[])) parseVolumeFlag(v, VolumeConfig);
+  const links = itemsOf(o.link as string[], o.netLinks as string[]);
+  const slice = o.slice === undefined ? undefined : sliceName(o.slice as string);
   return {
     Image: image,
     Started: o.start === true,
     Ports,
     Environment: { Variables: [...names].map(([Name, Value]) => ({ Name, Value })) },
     VolumeConfig,
-    ...(o.slice === undefined ? {} : { SystemdSlice: o.slice }),
-    ...(o.link === undefined ? {} : { NetworkLinks: (o.link as string[]).map(parseLinkFlag) }),
+    ...(slice === undefined ? {} : { SystemdSlice: slice }),
+    ...(links.length === 0 ? {} : { NetworkLinks: links.map(parseLinkFlag) }),
   };
 }

@@ -1,9 +1,10 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { invalid } from '../../model/errors.js';
 import { formatLink, parseLinkFlag } from '../../model/links.js';
 import { operations } from '../../operations/index.js';
 import { linkCount, linkState } from '../../operations/text.js';
-import { collect, type Cli } from '../cli.js';
+import type { Cli } from '../cli.js';
+import { itemsOf, listFlag } from '../syntax.js';
 
 /** `gear link -n LINK... TARGET...`: one request per host, naming every container of that host. */
 export function register(program: Command, cli: Cli): void {
@@ -11,10 +12,11 @@ export function register(program: Command, cli: Cli): void {
     .command('link')
     .description("set containers' network links: applied at once to running ones, and at every start")
     .argument('<targets...>', '[HOST[:PORT]/]NAME')
-    .option('-n, --link <[FROM_IP:]FROM_PORT:TO_HOST:TO_PORT>', 'inside the container FROM reaches TO (repeatable; FROM_IP defaults to 127.0.0.1; TO_HOST localhost: the container\'s host)', collect)
+    .option('-n, --link <[FROM_IP:]FROM_PORT:TO_HOST:TO_PORT,...>', 'inside the container FROM reaches TO (a comma list; repeatable; FROM_IP defaults to 127.0.0.1; TO_HOST localhost: the container\'s host)', listFlag('-n'))
+    .addOption(new Option('--net-links <list>', "the seed system's name of -n").argParser(listFlag('--net-links')).hideHelp())
     .option('--clear', 'remove every link of the containers')
-    .action(async (texts: string[], o: { link?: string[]; clear?: boolean }) => {
-      const links = (o.link ?? []).map(parseLinkFlag);
+    .action(async (texts: string[], o: { link?: string[]; netLinks?: string[]; clear?: boolean }) => {
+      const links = itemsOf(o.link, o.netLinks).map(parseLinkFlag);
       if (o.clear && links.length) throw invalid('give either -n links or --clear, not both');
       if (!o.clear && links.length === 0) throw invalid('give at least one link (-n FROM_IP:FROM_PORT:TO_HOST:TO_PORT), or --clear');
       await cli.eachTargetHost(texts, async (backend, targets) => {

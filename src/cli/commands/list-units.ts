@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { DEFAULT_PORT, parseAgentHost } from '../../model/address.js';
 import { operations } from '../../operations/index.js';
 import { table } from '../../operations/text.js';
 import type { Cli } from '../cli.js';
@@ -11,20 +12,37 @@ export function register(program: Command, cli: Cli): void {
     .argument('[hosts...]', 'HOST[:PORT] of agents; none: this host')
     .option('-a, --all', 'include containers that are installed but not loaded')
     .option('--json', 'print JSON')
-    .action(async (hosts: string[], o: { all?: boolean; json?: boolean }) => {
+    .option('-q, --quiet', 'print only where each container is: HOST:PORT/NAME on an agent, NAME on this host (a target for other commands)')
+    .action(async (hosts: string[], o: { all?: boolean; json?: boolean; quiet?: boolean }) => {
       const query = o.all ? { all: '1' } : {};
-      const answers = await cli.eachServer(hosts, async (backend) => {
+      const answers = await cli.eachServer(hosts, async (backend, server) => {
         const r = await backend.call(operations.list, { params: {}, query }, cli.progress);
-        return r.Containers.map((c) => ({ Server: backend.label, ...c }));
+        const at = locatorPrefix(backend.label, server);
+        return r.Containers.map((c) => ({ Server: backend.label, at, ...c }));
       });
-      const rows = answers.flatMap((a) => a ?? []);
-      rows.sort((a, b) => a.Server.localeCompare(b.Server) || a.Id.localeCompare(b.Id));
-      if (o.json) return void cli.print(`${JSON.stringify({ Containers: hosts.length ? rows : rows.map(({ Server: _, ...c }) => c) })}\n`);
-      const cells = (c: (typeof rows)[number]) => [c.Id, c.ActiveState, c.SubState, c.LoadState];
-      cli.print(
-        hosts.length
-          ? table(['SERVER', 'ID', 'ACTIVE', 'SUB', 'LOAD'], rows.map((c) => [c.Server, ...cells(c)]))
-          : table(['ID', 'ACTIVE', 'SUB', 'LOAD'], rows.map(cells)),
-      );
+      const rows = answers.flatMap((a) => a ?? []).map(({ at, ...row }) => ({ row, at }));
+      rows.sort((a, b) => a.row.Server.localeCompare(b.row.Server) || a.row.Id.localeCompare(b.row.Id));
+      if (o.quiet) return void cli.print(rows.map((r) => `${r.at}${r.row.Id}\n`).join(''));
+      printRows(cli, hosts, rows.map((r) => r.row), o.json === true);
     });
+}
+
+/** `HOST:PORT/` of an agent (its port filled in, as the seed printed it); nothing for this host. */
+function locatorPrefix(label: string, server: string): string {
+  if (!label) return '';
+  const a = parseAgentHost(server);
+  return `${a.host}:${a.port ?? DEFAULT_PORT}/`;
+}
+
+type Row = { Server: string; Id: string; ActiveState: string; SubState: string; LoadState: string };
+
+/** The table (a SERVER column when hosts were named), or JSON. */
+function printRows(cli: Cli, hosts: string[], rows: Row[], json: boolean): void {
+  if (json) return void cli.print(`${JSON.stringify({ Containers: hosts.length ? rows : rows.map(({ Server: _, ...c }) => c) })}\n`);
+  const cells = (c: Row) => [c.Id, c.ActiveState, c.SubState, c.LoadState];
+  cli.print(
+    hosts.length
+      ? table(['SERVER', 'ID', 'ACTIVE', 'SUB', 'LOAD'], rows.map((c) => [c.Server, ...cells(c)]))
+      : table(['ID', 'ACTIVE', 'SUB', 'LOAD'], rows.map(cells)),
+  );
 }
