@@ -24,40 +24,56 @@ export interface ServerOptions {
   log?: (line: string) => void;
 }
 
+/**
+ * The type of every JSON answer: exactly this, without `; charset=utf-8`
+ * (JSON is UTF-8 by definition), because geard's client takes an answer
+ * as JSON only when its type is exactly `application/json`.
+ */
+const JSON_TYPE = 'application/json';
+
 /** The largest request body the agent reads. */
 export const BODY_LIMIT = 1024 * 1024;
 
 type AnyOperation = Operation<unknown, unknown>;
 
 /** What the client asked for in Accept. */
-function negotiate(request: FastifyRequest): { stream: boolean; text: boolean; json: boolean } {
+function negotiate(request: FastifyRequest): { stream: boolean; text: boolean; json: boolean; jsonStream: boolean } {
   // X-Accept overrides Accept, as in the seed.
   const accept = String(request.headers['x-accept'] ?? request.headers.accept ?? '');
   const stream = /stream=true/.test(accept);
-  // A streamed answer is always text, whatever type it names (the seed's clients send application/json;stream=true).
-  return { stream, text: stream || /text\/plain/.test(accept), json: !stream && /application\/json/.test(accept) };
+  // A streamed answer is text, whatever type it names (the seed's clients send application/json;stream=true),
+  // except data (below): jsonStream remembers that JSON was named.
+  return { stream, text: stream || /text\/plain/.test(accept), json: !stream && /application\/json/.test(accept), jsonStream: stream && /application\/json/.test(accept) };
 }
 
 /**
  * Render a result as the seed's API did, as the client asked:
  *   Accept: application/json   200 with the result as JSON
  *   a change, no Accept        204, headers only (e.g. X-PortMapping)
- *   a read with a text form    200 text/plain when asked, or by default if it prefers text (status, env)
+ *   a read with a text form    200 text/plain when asked, or by default if it prefers text (status, env);
+ *                              202 when streamed
+ *   data, application/json;stream=true   200 JSON, as geard answered its client (list-units)
  *   otherwise                  200 JSON
  */
 function outcomeOf(op: AnyOperation, result: unknown, request: FastifyRequest): Outcome {
   const headers = { ...(op.http?.headers?.(result) ?? {}) };
   const want = negotiate(request);
-  const json = (): Outcome => ({ status: op.http?.status ?? 200, headers: { ...headers, 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify(result) });
+  const json = (): Outcome => ({ status: op.http?.status ?? 200, headers: { ...headers, 'content-type': JSON_TYPE }, body: JSON.stringify(result) });
   if (result === undefined) return { status: 204, headers, body: '' };
   if (want.json) return json();
   if (op.mutates) return { status: 204, headers, body: '' };
   const text = op.http?.text;
+  if (want.jsonStream && !op.http?.preferText) return json();
   if (text && (want.text || op.http?.preferText)) return { status: want.stream ? 202 : 200, headers: { ...headers, 'content-type': 'text/plain; charset=utf-8' }, body: text(result) };
   return json();
 }
 
-const send = (reply: FastifyReply, o: Outcome) => reply.code(o.status).headers(o.headers).send(o.body || undefined);
+// A Buffer: Fastify would add "; charset=utf-8" to a JSON type sent with a string.
+const send = (reply: FastifyReply, o: Outcome) => reply.code(o.status).headers(o.headers).send(o.body ? Buffer.from(o.body) : undefined);
+
+/** A JSON answer, typed exactly application/json. */
+const sendJson = (reply: FastifyReply, status: number, value: unknown, headers: Record<string, string> = {}) =>
+  send(reply, { status, headers: { ...headers, 'content-type': JSON_TYPE }, body: JSON.stringify(value) });
 
 function errorBody(err: unknown): { status: number; message: string } {
   if (err instanceof GearError) return { status: statusOfKind[err.kind], message: err.hint ? `${err.message} (${err.hint})` : err.message };
@@ -96,17 +112,17 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.setErrorHandler((err, request, reply) => {
     const { status, message } = errorBody(err);
     if (status >= 500 && !(err instanceof GearError)) log(`error in ${request.method} ${request.url}: ${(err as Error).stack ?? err}`);
-    void reply.code(status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ Message: message }));
+    void sendJson(reply, status, { Message: message });
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ Message: `no such route: ${request.method} ${request.url.split('?')[0]}` }));
+    void sendJson(reply, 404, { Message: `no such route: ${request.method} ${request.url.split('?')[0]}` });
   });
 
   // Every request passes the guard of the listener that accepted it (token, Host, Origin, Content-Type).
   const names = allowedNames(opts.serverNames);
   app.addHook('onRequest', async (request, reply) => {
     const no = refusal(request.raw, names);
-    if (no) return reply.code(no.status).headers(no.headers ?? {}).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ Message: no.message }));
+    if (no) return sendJson(reply, no.status, { Message: no.message }, no.headers);
   });
   app.addHook('onResponse', async (request, reply) => {
     log(`${request.method} ${request.url.split('?')[0]} ${reply.statusCode} ${reply.elapsedTime.toFixed(0)}ms`);
@@ -123,8 +139,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   }
   registerImageRoutes(app, { host: opts.host, jobs: opts.jobs, log });
   const spec = JSON.stringify(openApiDocument());
-  app.get('/openapi.json', (_req, reply) => reply.header('content-type', 'application/json; charset=utf-8').send(spec));
-  app.get('/health', (_req, reply) => reply.send({ Status: 'ok', Jobs: opts.jobs.load }));
+  app.get('/openapi.json', (_req, reply) => send(reply, { status: 200, headers: { 'content-type': JSON_TYPE }, body: spec }));
+  app.get('/health', (_req, reply) => sendJson(reply, 200, { Status: 'ok', Jobs: opts.jobs.load }));
   return app;
 }
 
@@ -142,7 +158,7 @@ async function handle(opts: ServerOptions, op: AnyOperation, request: FastifyReq
   const id = request.headers['x-request-id'];
   const want = negotiate(request);
 
-  if (want.stream && op.mutates) return streamProgress(opts, op, req, reply);
+  if (want.stream && op.mutates) return streamProgress(opts, op, req, reply, want.jsonStream);
 
   const container = containerOf(req);
   const execute = async () => outcomeOf(op, await runOp(opts, op, req, {}), request);
@@ -168,24 +184,46 @@ const containerOf = (req: unknown) => (req as { Id?: unknown } | undefined)?.Id 
  * A mutating operation with Accept: text/plain;stream=true: 202 at once,
  * then its progress as lines while it runs, then its outcome as the last
  * line ("error: ..." when it failed: the status is already sent).
+ *
+ * With geard's client's application/json;stream=true (`late`), the head
+ * waits until the operation reports its headers (install, once its ports
+ * are reserved: X-PortMapping is in the head, where that client reads it)
+ * or ends: an error before then is a plain error answer with its status
+ * (404, 409, ...), which that client prints. Notes until then are held;
+ * pull progress is not (there may be thousands of lines).
  */
-async function streamProgress(opts: ServerOptions, op: AnyOperation, req: unknown, reply: FastifyReply): Promise<void> {
+async function streamProgress(opts: ServerOptions, op: AnyOperation, req: unknown, reply: FastifyReply, late: boolean): Promise<void> {
   reply.hijack();
   const out = reply.raw;
-  out.writeHead(202, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });
-  out.flushHeaders();
+  const held: string[] = [];
+  const head = (headers: Record<string, string> = {}) => {
+    if (out.headersSent) return;
+    out.writeHead(202, { ...headers, 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });
+    out.flushHeaders();
+    for (const line of held.splice(0)) out.write(line);
+  };
+  if (!late) head();
+  const write = (line: string) => void (out.headersSent ? out.write(line) : held.push(line));
   const progress: Progress = {
-    note: (m) => out.write(`${m}\n`),
-    pull: (ref, p) => out.write(pullLine(ref, p)),
+    note: (m) => write(`${m}\n`),
+    pull: (ref, p) => void (out.headersSent && out.write(pullLine(ref, p))),
+    headers: (h) => head(h),
   };
   try {
     const result = await runOp(opts, op, req, progress);
     const headers = op.http?.headers?.(result) ?? {};
-    for (const [k, v] of Object.entries(headers)) out.write(`${k}: ${v}\n`);
+    head(headers);
+    // In the head for geard's client (it prints the body as is); also as lines for a text/plain stream, whose head went out first.
+    if (!late) for (const [k, v] of Object.entries(headers)) out.write(`${k}: ${v}\n`);
     const text = op.http?.text?.(result);
     out.write(text ?? (result === undefined ? 'done\n' : `${JSON.stringify(result)}\n`));
   } catch (err) {
-    out.write(`error: ${errorBody(err).message}\n`);
+    const { status, message } = errorBody(err);
+    if (!out.headersSent) {
+      out.writeHead(status, { 'content-type': JSON_TYPE });
+      return void out.end(JSON.stringify({ Message: message }));
+    }
+    out.write(`error: ${message}\n`);
   }
   out.end();
 }
@@ -220,7 +258,7 @@ async function streamAnswer(opts: ServerOptions, active: { streams: number }, op
       const all: unknown[] = [];
       for await (const e of items) if (all.push(e) >= op.stream.maxItems) break;
       if (out.destroyed) return void reply.hijack(); // the client left: nobody to answer
-      return void send(reply, { status: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify(op.stream.json(all)) });
+      return void send(reply, { status: 200, headers: { 'content-type': JSON_TYPE }, body: JSON.stringify(op.stream.json(all)) });
     }
     reply.hijack();
     out.writeHead(want.stream ? 202 : 200, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });

@@ -171,8 +171,9 @@ export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
   await Promise.all(
     plan.remove.map(async (inst) => {
       try {
-        await opts.backendFor(inst.On).call(operations.remove, { params: { id: inst.Id }, query: {} }, call);
-        opts.done(`removed ${inst.Id} from ${inst.On}`);
+        const r = await opts.backendFor(inst.On).call(operations.remove, { params: { id: inst.Id }, query: {} }, call);
+        // Deleted false: it was not there (an older agent answered 404 instead).
+        opts.done(`removed ${inst.Id} from ${inst.On}${r && !r.Deleted ? ' (it was gone already)' : ''}`);
       } catch (err) {
         if (isNotFound(err)) return opts.done(`removed ${inst.Id} from ${inst.On} (it was gone already)`);
         failedRemovals.push({ ...inst, Remove: true });

@@ -33,6 +33,8 @@ export interface ContainerDefinition {
   Linked?: boolean;
   /** ISO time of the install, for people reading the file. */
   Created: string;
+  /** ISO time of the last re-install that updated it in place. */
+  Updated?: string;
 }
 
 export const DEFAULT_SLICE = 'gear.slice';

@@ -1,10 +1,17 @@
-import type { Static, TSchema } from '@sinclair/typebox';
+import { Type, type Static, type TNull, type TSchema, type TUnion } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
 import { invalid } from './errors.js';
 
 /** Objects of the API refuse fields they do not define: a typo must not pass silently. */
 export const closed = { additionalProperties: false } as const;
+
+/**
+ * A field that also takes `null`, meaning the same as absent: geard's Go
+ * clients send `null` for an empty list or object (`"NetworkLinks":null`).
+ * Its errors name what a non-null value must be (see describeSchemaError).
+ */
+export const nullable = <T extends TSchema>(schema: T): TUnion<[T, TNull]> => Type.Union([schema, Type.Null()]);
 
 /**
  * A JSON schema (TypeBox) used as a check: compiled on first use (a CLI
@@ -49,6 +56,13 @@ export function describeSchemaError(e: ValueError, where: string): string {
   const s = e.schema as Bounds & { properties?: object };
   const field = at(where, path);
   switch (e.type) {
+    case ValueErrorType.Union: {
+      // A nullable field (nullable()), or one of several forms: describe what the form the value
+      // took found wrong (an error deeper than the field itself), else what the first non-null form wants.
+      const variants = (e.errors ?? []).map((it) => it.First()).filter((v): v is ValueError => v !== undefined && v.type !== ValueErrorType.Null);
+      const chosen = variants.find((v) => v.path !== e.path) ?? variants[0];
+      return chosen ? describeSchemaError(chosen, where) : `${field} is not valid`;
+    }
     case ValueErrorType.ObjectAdditionalProperties: {
       // The name as sent, cut short: a message never carries a megabyte of someone's key.
       const name = path.at(-1)!;

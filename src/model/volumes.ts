@@ -3,7 +3,7 @@ import { posix } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { invalid } from './errors.js';
 import { validateName } from './names.js';
-import { closed } from './schema.js';
+import { closed, nullable } from './schema.js';
 
 /** A host directory or file mounted into the container. */
 export interface BindMount {
@@ -53,26 +53,40 @@ export function parseVolumeFlag(flag: string, into: VolumeConfig): void {
   });
 }
 
-/** VolumeConfig as the API takes it; validateVolumeConfig checks the paths. */
+/**
+ * VolumeConfig as the API takes it; validateVolumeConfig checks the paths.
+ * Also geard's form: Volumes as `[{Path}]` and VolumeMounts
+ * `[{Path, HostPath, ReadOnly}]`, where (as geard handed them to docker,
+ * `-v Path:HostPath`) Path is the host's side and HostPath the container's.
+ */
 const PathSchema = Type.String({ maxLength: 1024 });
 export const VolumeConfigSchema = Type.Object(
   {
-    Volumes: Type.Optional(Type.Array(PathSchema, { maxItems: 64 })),
+    Volumes: Type.Optional(nullable(Type.Array(Type.Union([PathSchema, Type.Object({ Path: PathSchema }, closed)]), { maxItems: 64 }))),
     BindMounts: Type.Optional(
       Type.Array(Type.Object({ HostPath: PathSchema, ContainerPath: PathSchema, ReadOnly: Type.Optional(Type.Boolean()) }, closed), { maxItems: 64 }),
+    ),
+    VolumeMounts: Type.Optional(
+      nullable(Type.Array(Type.Object({ Path: PathSchema, HostPath: PathSchema, ReadOnly: Type.Optional(Type.Boolean()) }, closed), { maxItems: 64 })),
     ),
   },
   closed,
 );
 
-/** The API's VolumeConfig (checked against VolumeConfigSchema): absolute, normalised paths; absent parts empty. */
-export function validateVolumeConfig(config: Static<typeof VolumeConfigSchema> = {}): VolumeConfig {
+/** The API's VolumeConfig (checked against VolumeConfigSchema): absolute, normalised paths; absent or null parts empty. */
+export function validateVolumeConfig(config: Static<typeof VolumeConfigSchema> | null = {}): VolumeConfig {
+  const mounts = [
+    ...(config?.BindMounts ?? []).map((b) => ({ host: b.HostPath, ctr: b.ContainerPath, ro: b.ReadOnly, at: 'BindMounts' })),
+    // geard's VolumeMounts: Path on the host, HostPath in the container.
+    ...(config?.VolumeMounts ?? []).map((m) => ({ host: m.Path, ctr: m.HostPath, ro: m.ReadOnly, at: 'VolumeMounts' })),
+  ];
+  if (mounts.length > 64) throw invalid('VolumeConfig has more than 64 bind mounts');
   return {
-    Volumes: (config.Volumes ?? []).map((v) => validatePath(v, 'volume path')),
-    BindMounts: (config.BindMounts ?? []).map((b) => ({
-      HostPath: validatePath(b.HostPath, 'host path'),
-      ContainerPath: validatePath(b.ContainerPath, 'container path'),
-      ReadOnly: b.ReadOnly === true,
+    Volumes: (config?.Volumes ?? []).map((v) => validatePath(typeof v === 'string' ? v : v.Path, 'volume path')),
+    BindMounts: mounts.map((b) => ({
+      HostPath: validatePath(b.host, 'host path'),
+      ContainerPath: validatePath(b.ctr, 'container path'),
+      ReadOnly: b.ro === true,
     })),
   };
 }

@@ -1,5 +1,4 @@
 import type { Host } from '../host/context.js';
-import { notFound } from '../model/errors.js';
 import { containerNameOf, unitNameOf } from '../model/names.js';
 import { volumesNotIn } from '../model/volumes.js';
 import { envIdOf, readersOf } from './env-ids.js';
@@ -24,17 +23,18 @@ export interface DeleteRequest {
  * kept first, and `gear clean` leaves them alone.
  *
  * A name that is not installed but has kept volumes: `gear delete NAME`
- * removes those.
+ * removes those. A name with neither is no error (as in the seed: scripts
+ * delete what may not be there): false, nothing done.
  */
-export async function deleteContainer(host: Host, id: string, keepVolumes = false): Promise<void> {
+export async function deleteContainer(host: Host, id: string, keepVolumes = false): Promise<boolean> {
   const def = await host.store.read(id);
   const keptFile = host.store.keptVolumesFile(id);
   if (!def) {
     const kept = keepVolumes ? [] : await host.store.readVolumes(keptFile, id);
-    if (!kept.length) throw notFound(`container ${id} is not installed`);
+    if (!kept.length) return false;
     const failure = dropFailure(id, await dropVolumes(host, id, kept));
     if (failure) throw failure;
-    return;
+    return true;
   }
   await stopUnit(host, id);
   const record = host.store.volumesFile(id);
@@ -52,9 +52,19 @@ export async function deleteContainer(host: Host, id: string, keepVolumes = fals
   await host.docker.remove(containerNameOf(id));
   // Forget a failed state, so systemd can drop the unit now that its file is gone.
   await host.systemd.resetFailed(unitNameOf(id));
-  if (keepVolumes) return host.store.writeVolumes(record, id, []);
+  if (keepVolumes) {
+    await host.store.writeVolumes(record, id, []);
+    return true;
+  }
   const failure = dropFailure(id, await dropVolumes(host, id, owned));
   if (failure) throw failure;
+  return true;
+}
+
+export interface DeleteResult {
+  Id: string;
+  /** Something was there to delete (false: not installed, nothing done; not an error). */
+  Deleted: boolean;
 }
 
 export const remove = defineOperation({
@@ -65,9 +75,11 @@ export const remove = defineOperation({
   query: querySchema('keep-volumes'),
   mutates: true,
   forgetsContainer: true,
+  http: { text: (r: DeleteResult) => `Container ${r.Id} ${r.Deleted ? 'is deleted' : 'is not installed, nothing to delete'}\n` },
   parse: (req): DeleteRequest => ({ ...parseId(req), KeepVolumes: queryFlag(req.query['keep-volumes'], 'keep-volumes') }),
-  run: async (host, req): Promise<void> => {
-    await host.locks.with(req.Id, () => deleteContainer(host, req.Id, req.KeepVolumes));
+  run: async (host, req): Promise<DeleteResult> => {
+    const deleted = await host.locks.with(req.Id, () => deleteContainer(host, req.Id, req.KeepVolumes));
     await host.removeTargetIfUnused();
+    return { Id: req.Id, Deleted: deleted };
   },
 });

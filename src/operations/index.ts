@@ -7,8 +7,9 @@ import { restart, start, stop } from './lifecycle.js';
 import { link } from './links.js';
 import { list } from './list.js';
 import { logs } from './logs.js';
+import { purge } from './purge.js';
 import { ports, status } from './status.js';
 
 /** Every operation gear offers; the agent's routes are derived from this list. */
-export const operations = { install, start, stop, restart, remove, status, ports, list, logs, getEnv, replaceEnv, patchEnv, link, clean, imageInspect, imageLayers };
+export const operations = { install, start, stop, restart, remove, status, ports, list, logs, getEnv, replaceEnv, patchEnv, link, clean, purge, imageInspect, imageLayers };
 export type { Operation, RawRequest, Progress } from './operation.js';

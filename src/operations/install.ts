@@ -31,6 +31,8 @@ export interface InstallResult {
   Id: string;
   Ports: PortPair[];
   State?: UnitState;
+  /** It was installed already: its definition was updated in place. */
+  Updated?: boolean;
 }
 
 /**
@@ -53,11 +55,22 @@ function parseEnvironment(name: string, env: InstallBody['Environment'] = {}): I
   return Variables.length ? { Id, Variables } : { Id };
 }
 
-/** Features of the seed's API that gear does not offer yet are refused, not silently ignored. */
+/**
+ * geard's flags that gear does not offer: accepted when false or null (its
+ * client sends them on every install), refused when they ask for it.
+ * SkipSocketProxy is not here: without socket activation there is no proxy
+ * to skip, so true asks for what gear does anyway.
+ */
 function refuseUnsupported(body: InstallBody): void {
-  if (body.Isolate === true) throw invalid('Isolate is not supported yet');
-  if (body.SocketActivation === true) throw invalid('SocketActivation is not supported yet');
+  for (const field of ['Isolate', 'SocketActivation', 'Simple'] as const)
+    if (body[field] === true) throw invalid(`${field} is not supported yet (body/${field} must be false or absent)`);
 }
+
+/** geard's slice names (its memory classes, without `.slice`): gear runs them in its own slice. */
+const GEARD_SLICES = new Set(['container', 'container-small', 'container-large']);
+
+/** The answer's headers: the published ports, as the seed sent them. */
+const installHeaders = (ports: PortPair[]): Record<string, string> => (ports.length ? { 'X-PortMapping': formatPortMapping(ports) } : {});
 
 export const install = defineOperation({
   name: 'install',
@@ -67,21 +80,24 @@ export const install = defineOperation({
   body: InstallBodySchema,
   mutates: true,
   http: {
-    headers: (r: InstallResult): Record<string, string> => (r.Ports.length ? { 'X-PortMapping': formatPortMapping(r.Ports) } : {}),
-    text: (r: InstallResult) => `Container ${r.Id} is installed${r.State ? ` and ${r.State.ActiveState}` : ''}\n`,
+    headers: (r: InstallResult) => installHeaders(r.Ports),
+    text: (r: InstallResult) => `Container ${r.Id} is ${r.Updated ? 'updated' : 'installed'}${r.State ? ` and ${r.State.ActiveState}` : ''}\n`,
   },
   parse({ params, body }): InstallRequest {
+    const id = validateName(params.id);
+    // geard's client repeats the path's id in the body; one that names another container is a mistake.
+    if (body.Id !== undefined && body.Id !== '' && body.Id !== id) throw invalid(`body/Id ${JSON.stringify(body.Id)} is not the id in the path (${id})`);
     refuseUnsupported(body);
-    const Id = validateName(params.id);
+    const slice = body.SystemdSlice;
     return {
-      Id,
+      Id: id,
       Image: validateImage(body.Image),
       Started: body.Started === true,
-      Ports: validatePorts(body.Ports),
-      Environment: parseEnvironment(Id, body.Environment),
-      VolumeConfig: validateVolumeConfig(body.VolumeConfig),
-      SystemdSlice: body.SystemdSlice === undefined || body.SystemdSlice === '' ? DEFAULT_SLICE : validateSlice(body.SystemdSlice),
-      NetworkLinks: checkNetworkLinks(body.NetworkLinks),
+      Ports: validatePorts(body.Ports ?? undefined),
+      Environment: parseEnvironment(id, body.Environment),
+      VolumeConfig: validateVolumeConfig(body.VolumeConfig ?? undefined),
+      SystemdSlice: slice === undefined || slice === '' || GEARD_SLICES.has(slice) ? DEFAULT_SLICE : validateSlice(slice),
+      NetworkLinks: checkNetworkLinks(body.NetworkLinks ?? undefined),
     };
   },
   async run(host, req, progress): Promise<InstallResult> {
@@ -99,13 +115,18 @@ export const install = defineOperation({
     const planned = volumes;
     // One lock for writing and starting: taking it is a handful of file operations.
     return host.locks.with(req.Id, async () => {
-      const def = await writeContainer(host, req, planned);
-      const result: InstallResult = { Id: def.Id, Ports: def.Ports };
-      if (req.Started) {
+      const old = await host.store.read(req.Id);
+      const unit = unitNameOf(req.Id);
+      const def = old ? await updateContainer(host, req, planned, old) : await writeContainer(host, req, planned);
+      const result: InstallResult = { Id: def.Id, Ports: def.Ports, ...(old ? { Updated: true } : {}) };
+      progress.headers?.(installHeaders(def.Ports));
+      // A running container is restarted, so that what runs is what its definition says.
+      const running = old !== undefined && ['active', 'activating', 'reloading'].includes(await host.systemd.activeState(unit));
+      if (req.Started || running) {
         try {
-          result.State = await startUnit(host, def.Id);
+          result.State = await startUnit(host, def.Id, running);
         } catch (err) {
-          throw failed(`container ${def.Id} is installed but did not start: ${(err as Error).message}`, `see: journalctl -u ${unitNameOf(def.Id)}`);
+          throw failed(`container ${def.Id} is ${old ? 'updated' : 'installed'} but did not start: ${(err as Error).message}`, `see: journalctl -u ${unit}`);
         }
       }
       return result;
@@ -122,7 +143,6 @@ export const install = defineOperation({
  * (kept by `delete --keep-volumes`, which it takes back on success).
  */
 async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVolume[]): Promise<ContainerDefinition> {
-  if (await host.store.read(req.Id)) throw conflict(`container ${req.Id} already exists`);
   // Templates load (and may fail) before anything is reserved.
   const units = host.units;
   const ports = await host.ports.reserve(req.Id, req.Ports);
@@ -207,4 +227,79 @@ async function checkEnvId(host: Host, name: string, envId: string): Promise<void
   const readers = await readersOf(host, name, name);
   if (readers.length)
     throw conflict(`environment ${name} is read by ${readers.join(', ')}: container ${name} must read it too (no Environment.Id), or take another name`);
+}
+
+/** The ports reserved for a container now. */
+async function portsOf(host: Host, id: string): Promise<number[]> {
+  return [...(await host.ports.all())].filter(([, owner]) => owner === id).map(([port]) => port);
+}
+
+/**
+ * Re-install of an installed container: its definition is replaced by the
+ * request, keeping what it has that the request does not change. A port
+ * whose Internal it had keeps its External (unless the request names
+ * another); its volumes and their data stay (a volume the new definition
+ * no longer mounts stays recorded as the container's: `gear delete`
+ * removes it); the environment it reads stays unless the request names
+ * another (Environment.Id), and is overwritten only when the request
+ * carries variables; its links are replaced only when the request carries
+ * some (environment and links have their own routes: set-env, link). The new
+ * definition is the commit point: before it, every step is undone on an
+ * error; after it (unit file, ports no longer used), running the same
+ * install again finishes the job, as it releases every port the container
+ * holds beyond its definition. The caller holds the lock.
+ */
+async function updateContainer(host: Host, req: InstallRequest, volumes: NamedVolume[], old: ContainerDefinition): Promise<ContainerDefinition> {
+  const id = req.Id;
+  const held = await portsOf(host, id);
+  const wanted = req.Ports.map((p) => ({ Internal: p.Internal, External: p.External || (old.Ports.find((o) => o.Internal === p.Internal)?.External ?? 0) }));
+  const mine = (p: PortPair) => p.External !== 0 && held.includes(p.External);
+  // Only what it does not hold yet is reserved: a failing reservation must never give back a port it holds.
+  const reserved = await host.ports.reserve(id, wanted.filter((p) => !mine(p)));
+  const ports = wanted.map((p) => (mine(p) ? p : reserved.find((r) => r.Internal === p.Internal)!));
+  // Without an Environment.Id of its own, it keeps reading the environment it reads.
+  const envId = req.Environment.Id === id ? envIdOf(old) : req.Environment.Id;
+  const { EnvId: _earlierEnv, ...kept } = old;
+  const def: ContainerDefinition = {
+    ...kept,
+    ...(envId === id ? {} : { EnvId: envId }),
+    Image: req.Image,
+    Ports: ports,
+    VolumeConfig: req.VolumeConfig,
+    NamedVolumes: volumes,
+    SystemdSlice: req.SystemdSlice,
+    ...(old.Linked || req.NetworkLinks.length ? { Linked: true } : {}),
+    Updated: new Date().toISOString(),
+  };
+  const record = host.store.volumesFile(id);
+  const created: NamedVolume[] = [];
+  const oldLinks = req.NetworkLinks.length ? await host.store.readLinks(id) : undefined;
+  let earlier: NamedVolume[] | undefined;
+  try {
+    // Added to its record: the volumes it had stay the container's, mounted or not.
+    earlier = await recordVolumes(host, record, id, volumes);
+    await createVolumes(host, id, volumes, created);
+    // As at a first install: the environment's lock is held until the definition is written.
+    await host.envLocks.with(envId, async () => {
+      const restoreEnv = await writeEnvironment(host, { ...req, Environment: { ...req.Environment, Id: envId } });
+      try {
+        if (req.NetworkLinks.length) await host.store.writeLinks(id, req.NetworkLinks);
+        await host.store.write(def);
+      } catch (err) {
+        await attempt(restoreEnv);
+        throw err;
+      }
+    });
+  } catch (err) {
+    await attempt(() => dropVolumes(host, id, created));
+    if (earlier) await attempt(() => host.store.writeVolumes(record, id, earlier!));
+    if (oldLinks) await attempt(() => host.store.writeLinks(id, oldLinks));
+    await attempt(() => host.ports.release(id, reserved.map((p) => p.External)));
+    throw err;
+  }
+  await host.units.write(def);
+  await reloadIfNeeded(host, unitNameOf(id));
+  const keep = new Set(ports.map((p) => p.External));
+  await host.ports.release(id, held.filter((p) => !keep.has(p)));
+  return def;
 }

@@ -78,18 +78,24 @@ export const start = lifecycle('start', 'PUT', '/container/:id/started', 'Start 
   await prepareVolumes(host, def);
   return startUnit(host, id);
 });
+/** A stop's answer: the unit's state, or (Installed false) that there was nothing to stop. */
+export type StopResult = UnitState & { Installed?: false };
+
+/** A stop of a container that is not installed succeeds, as in the seed (scripts stop what may not be there): nothing to do. */
 export const stop = defineOperation({
   name: 'stop',
   method: 'PUT',
   path: '/container/:id/stopped',
-  summary: 'Stop a container and disable it at boot (?wait=0: answer once the stop is queued)',
+  summary: 'Stop a container and disable it at boot (?wait=0: answer once the stop is queued; one that is not installed: nothing to do)',
   query: querySchema('wait'),
   mutates: true,
-  http: { text: stateText },
+  http: {
+    text: (s: StopResult) => (s.Installed === false ? `Container ${nameOfUnit(s.Id) ?? s.Id} is not installed, nothing to stop\n` : stateText(s)),
+  },
   parse: (req): IdRequest & { Wait: boolean } => ({ ...parseId(req), Wait: req.query.wait === undefined || queryFlag(req.query.wait, 'wait') }),
-  run: (host, req): Promise<UnitState> =>
+  run: (host, req): Promise<StopResult> =>
     host.locks.with(req.Id, async () => {
-      await requireDefinition(host, req.Id);
+      if (!(await host.store.read(req.Id))) return { Id: unitNameOf(req.Id), LoadState: 'not-found', ActiveState: 'inactive', SubState: 'dead', Installed: false };
       return stopUnit(host, req.Id, req.Wait);
     }),
 });

@@ -28,6 +28,8 @@ export interface RawRequest {
 export interface Progress {
   pull?(ref: string, p: PullProgress): void;
   note?(message: string): void;
+  /** The answer's headers are known (install: once its ports are reserved): a streamed answer for geard's client sends its head then. */
+  headers?(headers: Record<string, string>): void;
 }
 
 /** How a result travels over HTTP. */
@@ -40,6 +42,7 @@ export interface HttpSpec<Res> {
   text?: (res: Res) => string;
   /** A read whose default answer (no Accept) is its text, like status: systemctl status's text. */
   preferText?: boolean;
+
 }
 
 /**

@@ -2,7 +2,7 @@ import { Type, type Static, type TObject, type TOptional, type TString } from '@
 import { VariablesSchema } from '../model/env.js';
 import { NetworkLinksSchema } from '../model/links.js';
 import { PortsSchema } from '../model/ports.js';
-import { closed } from '../model/schema.js';
+import { closed, nullable } from '../model/schema.js';
 import { VolumeConfigSchema } from '../model/volumes.js';
 
 /**
@@ -15,17 +15,23 @@ import { VolumeConfigSchema } from '../model/volumes.js';
  */
 export const InstallBodySchema = Type.Object(
   {
+    /** geard's client repeats the path's id here; the path's id is the one used (see install's parse). */
+    Id: Type.Optional(Type.String({ maxLength: 64 })),
     Image: Type.String({ minLength: 1, maxLength: 255 }),
     Started: Type.Optional(Type.Boolean()),
-    Ports: Type.Optional(PortsSchema),
+    // null: where geard's Go client sends an empty list or object as null.
+    Ports: Type.Optional(nullable(PortsSchema)),
     Environment: Type.Optional(
-      Type.Object({ Variables: Type.Optional(VariablesSchema), Source: Type.Optional(Type.String()), Id: Type.Optional(Type.String()) }, closed),
+      Type.Object({ Variables: Type.Optional(nullable(VariablesSchema)), Source: Type.Optional(Type.String()), Id: Type.Optional(Type.String()) }, closed),
     ),
-    VolumeConfig: Type.Optional(VolumeConfigSchema),
+    VolumeConfig: Type.Optional(nullable(VolumeConfigSchema)),
     SystemdSlice: Type.Optional(Type.String({ maxLength: 128 })),
-    Isolate: Type.Optional(Type.Boolean()),
-    SocketActivation: Type.Optional(Type.Boolean()),
-    NetworkLinks: Type.Optional(NetworkLinksSchema),
+    // geard's flags, sent by its client on every install: false/null accepted, true refused where gear cannot do it (install's parse).
+    Simple: Type.Optional(nullable(Type.Boolean())),
+    SkipSocketProxy: Type.Optional(nullable(Type.Boolean())),
+    Isolate: Type.Optional(nullable(Type.Boolean())),
+    SocketActivation: Type.Optional(nullable(Type.Boolean())),
+    NetworkLinks: Type.Optional(nullable(NetworkLinksSchema)),
   },
   closed,
 );
@@ -44,11 +50,7 @@ export type LinksBody = Static<typeof LinksBodySchema>;
 
 /** set-env's body; the seed's client also sends Source ("" unless a URL) and Id (the target), and null Variables with --reset alone. */
 export const EnvironmentBodySchema = Type.Object(
-  {
-    Variables: Type.Optional(Type.Union([VariablesSchema, Type.Null()])),
-    Source: Type.Optional(Type.String({ maxLength: 2048 })),
-    Id: Type.Optional(Type.String({ maxLength: 64 })),
-  },
+  { Variables: Type.Optional(nullable(VariablesSchema)), Source: Type.Optional(Type.String({ maxLength: 2048 })), Id: Type.Optional(Type.String({ maxLength: 64 })) },
   closed,
 );
 

@@ -41,16 +41,26 @@ test('an image that is not present (and cannot be pulled) is refused; nothing is
   await refused(['install', 'nosuch/image', 'x2', '-p', '8080:0'], /image nosuch\/image is not on this host and cannot be pulled/);
 });
 
-test('installing a name twice is a conflict; the first stays intact', async () => {
-  assert.is((await gear(H, ['install', 'test/web', 'dup-1'])).code, 0);
-  await refused(['install', 'test/web', 'dup-1'], /already exists/);
+test('a bad re-install of an existing name is refused; the first stays intact', async () => {
+  assert.is((await gear(H, ['install', 'test/web', 'dup-1', '-p', '8080:0'])).code, 0);
+  const def = await sh(H, 'cat /var/lib/gear/containers/dup-1.json');
+  await refused(['install', 'nosuch/image', 'dup-1'], /image nosuch\/image is not on this host and cannot be pulled/);
+  await refused(['install', 'test/web', 'dup-1', '-v', '/a:/b:rx'], /must look like HOST_PATH:CONTAINER_PATH/);
+  assert.is(await sh(H, 'cat /var/lib/gear/containers/dup-1.json'), def);
   assert.is((await gear(H, ['delete', 'dup-1'])).code, 0);
 });
 
-test('commands on containers that do not exist say so', async () => {
-  for (const cmd of ['start', 'stop', 'restart', 'delete', 'status']) await refused([cmd, 'ghost'], /container ghost is not installed/);
+test('commands on containers that do not exist say so; stop and delete succeed (as in the seed), saying there was nothing to do', async () => {
+  for (const cmd of ['start', 'restart', 'status']) await refused([cmd, 'ghost'], /container ghost is not installed/);
   // env takes container names and env ids alike.
   await refused(['env', 'ghost'], /environment ghost does not exist/);
+  const before = await stateListing(H);
+  for (const cmd of ['stop', 'delete']) {
+    const r = await gear(H, [cmd, 'ghost']);
+    assert.is(r.code, 0, r.stderr);
+    assert.is(r.stdout, `ghost is not installed, nothing to ${cmd}\n`);
+  }
+  assert.is(await stateListing(H), before, 'nothing changed');
   assert.is((await sh(H, 'ls /etc/systemd/system | grep -c ^ctr- || true')).trim(), '0');
 });
 

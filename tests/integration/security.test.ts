@@ -18,7 +18,8 @@ const SOCK = ['--unix-socket', '/run/gear/gear.sock'];
 let TOKEN = '';
 const bearer = () => ['-H', `Authorization: Bearer ${TOKEN}`];
 const JSON_TYPE = ['-H', 'Content-Type: application/json'];
-const agentLog = () => sh(A, 'journalctl -u gear-agent --no-pager -o cat');
+// The running agent's lines only: earlier test files ran agents under the same unit name on this host.
+const agentLog = () => sh(A, 'journalctl --no-pager -o cat _SYSTEMD_INVOCATION_ID=$(systemctl show -p InvocationID --value gear-agent)');
 
 test.before(async () => {
   await sh(A, 'rm -f /var/lib/gear/token');

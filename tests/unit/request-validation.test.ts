@@ -67,6 +67,54 @@ test('install: a body that is not an object', () => {
   refused(installOp, raw({}), /^invalid request: body\/Image is required$/);
 });
 
+test("install: geard's client's bodies (GEARD-WIRE.md section 4) are accepted: nulls, false flags, its volume forms", () => {
+  // `gear install img localhost/web-1 -p 8080:0 --start A=B`, as geard's client sent it (with its generated env id).
+  const req = operations.install.parse(
+    raw(
+      {
+        Id: 'web-1',
+        Image: 'test/web',
+        Simple: false,
+        Isolate: false,
+        SocketActivation: false,
+        SkipSocketProxy: false,
+        Ports: [{ Internal: 8080 }],
+        Environment: { Variables: [{ Name: 'A', Value: 'B' }], Source: '', Id: 'kV7x2Q9pLmN4rT8wYb1cZa' },
+        NetworkLinks: null,
+        VolumeConfig: null,
+        Started: true,
+        SystemdSlice: 'container-small',
+      },
+      {},
+      'web-1',
+    ),
+  );
+  assert.equal(req, {
+    Id: 'web-1',
+    Image: 'test/web',
+    Started: true,
+    Ports: [{ Internal: 8080, External: 0 }],
+    Environment: { Id: 'kV7x2Q9pLmN4rT8wYb1cZa', Variables: [{ Name: 'A', Value: 'B' }] },
+    VolumeConfig: { Volumes: [], BindMounts: [] },
+    SystemdSlice: 'gear.slice',
+    NetworkLinks: [],
+  });
+  // No flags, no env: Ports [], Variables null; the flags null; an empty Id and slice.
+  const bare = operations.install.parse(
+    install({ Id: '', Ports: [], Environment: { Variables: null, Source: '', Id: '' }, Isolate: null, SocketActivation: null, Simple: null, SkipSocketProxy: true, SystemdSlice: '' }),
+  );
+  assert.equal([bare.Ports, bare.Environment, bare.SystemdSlice], [[], { Id: bare.Id }, 'gear.slice']);
+  assert.is(operations.install.parse(install({ Ports: null, NetworkLinks: null })).Ports.length, 0);
+  for (const slice of ['container', 'container-small', 'container-large']) assert.is(operations.install.parse(install({ SystemdSlice: slice })).SystemdSlice, 'gear.slice');
+  // -v /data,/srv/a:/a:ro: a volume as {Path}; a mount whose Path is the host's side and HostPath the container's.
+  const vols = operations.install.parse(install({ VolumeConfig: { Volumes: [{ Path: '/data' }], VolumeMounts: [{ Path: '/srv/a', HostPath: '/a', ReadOnly: true }] } }));
+  assert.equal(vols.VolumeConfig, { Volumes: ['/data'], BindMounts: [{ HostPath: '/srv/a', ContainerPath: '/a', ReadOnly: true }] });
+  assert.equal(operations.install.parse(install({ VolumeConfig: { Volumes: null, VolumeMounts: null } })).VolumeConfig, { Volumes: [], BindMounts: [] });
+  // Its paths get gear's checks, named by where they came from.
+  refused(installOp, install({ VolumeConfig: { VolumeMounts: [{ Path: 'rel', HostPath: '/a' }] } }), /host path "rel" must be an absolute path/);
+  refused(installOp, install({ VolumeConfig: { VolumeMounts: [{ Path: '/a', HostPath: '/b:c' }] } }), /container path "\/b:c" must not contain/);
+});
+
 test('install: unknown fields at every level, named with their place', () => {
   refused(installOp, install({ Sneaky: 1 }), /^invalid request: body has an unknown field "Sneaky"$/);
   // JSON.parse makes "__proto__" an own field: refused like any other.
@@ -78,8 +126,8 @@ test('install: unknown fields at every level, named with their place', () => {
   refused(installOp, bind({ HostPath: '/a', ContainerPath: '/b', X: 1 }), /body\/VolumeConfig\.BindMounts\[0\] has an unknown field "X"/);
   refused(installOp, link({ FromPort: 1, ToHost: 'x', ToPort: 1, X: 1 }), /body\/NetworkLinks\[0\] has an unknown field "X"/);
   refused(installOp, install({ ['K'.repeat(100_000)]: 1 }), new RegExp(`^invalid request: body has an unknown field "${'K'.repeat(64)}\\.\\.\\."$`));
-  // geard's own client sends Simple (always false); gear's API has never taken it.
-  refused(installOp, install({ Simple: false }), /unknown field "Simple"/);
+  refused(installOp, install({ VolumeConfig: { VolumeMounts: [{ Path: '/a', HostPath: '/b', X: 1 }] } }), /body\/VolumeConfig\.VolumeMounts\[0\] has an unknown field "X"/);
+  refused(installOp, install({ Privileged: false }), /^invalid request: body has an unknown field "Privileged"$/);
 });
 
 test('install: wrong types', () => {
@@ -124,16 +172,17 @@ test('install: null where a value belongs is refused, never taken as absent', ()
   const cases: [Record<string, unknown>, RegExp][] = [
     [{ Image: null }, /body\/Image must be string/],
     [{ Started: null }, /body\/Started must be true or false/],
-    [{ Ports: null }, /body\/Ports must be a list/],
     [{ Ports: [null] }, /body\/Ports\[0\] must be an object/],
     [{ Ports: [{ Internal: null }] }, /body\/Ports\[0\]\.Internal must be an integer/],
     [{ Environment: null }, /body\/Environment must be an object/],
-    [{ Environment: { Variables: null } }, /body\/Environment\.Variables must be a list/],
     [{ Environment: { Variables: [{ Name: 'A', Value: null }] } }, /Variables\[0\]\.Value must be string/],
-    [{ VolumeConfig: null }, /body\/VolumeConfig must be an object/],
     [{ VolumeConfig: { BindMounts: [null] } }, /body\/VolumeConfig\.BindMounts\[0\] must be an object/],
+    [{ VolumeConfig: { BindMounts: null } }, /body\/VolumeConfig\.BindMounts must be a list/],
+    [{ Isolate: 'no' }, /body\/Isolate must be true or false/],
+    [{ Ports: 5 }, /body\/Ports must be a list/],
+    [{ NetworkLinks: [{ FromPort: 'x', ToHost: 'x', ToPort: 1 }] }, /body\/NetworkLinks\[0\]\.FromPort must be an integer/],
+    [{ VolumeConfig: { Volumes: [{ Path: 5 }] } }, /body\/VolumeConfig\.Volumes\[0\]\.Path must be string/],
     [{ SystemdSlice: null }, /body\/SystemdSlice must be string/],
-    [{ NetworkLinks: null }, /body\/NetworkLinks must be a list/],
     [{ NetworkLinks: [{ FromHost: null, FromPort: 1, ToHost: 'x', ToPort: 1 }] }, /body\/NetworkLinks\[0\]\.FromHost must be string/],
   ];
   for (const [extra, message] of cases) refused(installOp, install(extra), message);
@@ -185,7 +234,9 @@ test('install: what a schema cannot say is still checked', () => {
   refused(installOp, install({ VolumeConfig: { Volumes: ['data'] } }), /volume path "data" must be an absolute path/);
   refused(installOp, bind({ HostPath: '/a/../b', ContainerPath: '/b' }), /normalised/);
   refused(installOp, install({ SystemdSlice: '../x' }), /not a valid systemd slice name/);
-  refused(installOp, install({ Isolate: true }), /Isolate is not supported yet/);
+  for (const field of ['Isolate', 'SocketActivation', 'Simple']) refused(installOp, install({ [field]: true }), new RegExp(`^${field} is not supported yet \\(body/${field} must be false or absent\\)$`));
+  refused(installOp, raw({ Image: 'test/web', Id: 'other-1' }), /body\/Id "other-1" is not the id in the path \(c-1\)/);
+  refused(installOp, install({ SystemdSlice: 'container-huge' }), /not a valid systemd slice name/);
   refused(installOp, link({ FromPort: 80, ToHost: '127.0.0.1', ToPort: 1 }), /NetworkLinks\[0\]\.ToHost 127.0.0.1 is a loopback address/);
   refused(installOp, install({ NetworkLinks: [{ FromPort: 80, ToHost: 'a', ToPort: 1 }, { FromPort: 80, ToHost: 'b', ToPort: 1 }] }), /127.0.0.1:80 is linked twice/);
 });
@@ -217,6 +268,9 @@ test('set-env (PUT and PATCH): nasty bodies', () => {
     refused(op, raw({ Variables: { A: 'B' } }), /body\/Variables must be a list/);
     refused(op, raw({ Variables: [], X: '' }), /body has an unknown field "X"/);
     refused(op, raw({ Variables: [], Id: 'c-2' }), /body Id "c-2" is not the environment c-1 named in the path/);
+    // geard's client's body: Source "", Id the target; Variables null when it has none.
+    assert.equal(op.parse(raw({ Variables: [{ Name: 'A', Value: 'B' }], Source: '', Id: 'c-1' })), { Id: 'c-1', Variables: [{ Name: 'A', Value: 'B' }] });
+    assert.equal(op.parse(raw({ Variables: null, Source: '', Id: '' })), { Id: 'c-1', Variables: [] });
     refused(op, raw({ Variables: [['A', 'B']] }), /body\/Variables\[0\] must be an object/);
     refused(op, raw({ Variables: [{ Name: 'A', Value: 'b', X: 1 }] }), /body\/Variables\[0\] has an unknown field "X"/);
     refused(op, raw({ Variables: [{ Name: 5, Value: 'b' }] }), /body\/Variables\[0\]\.Name must be string/);

@@ -80,7 +80,8 @@ test('X-Request-Id: a repeat gets the first answer and runs nothing; another bod
   assert.is(other.statusCode, 409);
   assert.match(JSON.parse(other.body).Message, /already used for another request/);
   const without = await call('PUT', '/container/once', {}, body);
-  assert.is(without.statusCode, 409, 'without the id it is a new install of an existing name');
+  assert.is(without.statusCode, 204, 'without the id it is a new request: a re-install, which updates it in place');
+  assert.is(without.headers['x-portmapping'], first.headers['x-portmapping'], 'its port kept');
 });
 
 test('errors are JSON with a Message: unknown route 404, bad body 400, missing container 404', async () => {

@@ -13,8 +13,10 @@ export function register(program: Command, cli: Cli): void {
     .action((targets: string[], o: { with?: string; keepVolumes?: boolean }) =>
       cli.eachTarget(cli.targetsOf(targets, o.with), async (t) => {
         const query = o.keepVolumes ? { 'keep-volumes': 'true' } : {};
-        await t.backend.call(operations.remove, { params: { id: t.name }, query }, cli.progress);
-        cli.print(`${t.display} deleted${o.keepVolumes ? ' (volumes kept)' : ''}\n`);
+        const r = await t.backend.call(operations.remove, { params: { id: t.name }, query }, cli.progress);
+        // An agent that answered 204 (no JSON) deleted it.
+        if (r && !r.Deleted) cli.print(`${t.display} is not installed, nothing to delete\n`);
+        else cli.print(`${t.display} deleted${o.keepVolumes ? ' (volumes kept)' : ''}\n`);
       }),
     );
 }

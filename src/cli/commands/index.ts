@@ -12,6 +12,7 @@ import * as lifecycle from './lifecycle.js';
 import * as link from './link.js';
 import * as listUnits from './list-units.js';
 import * as logs from './logs.js';
+import * as purge from './purge.js';
 import * as setEnv from './set-env.js';
 import * as status from './status.js';
 import * as version from './version.js';
@@ -31,6 +32,7 @@ export const commands: { register(program: Command, cli: Cli): void }[] = [
   deploy,
   images,
   clean,
+  purge,
   daemon,
   version,
 ];

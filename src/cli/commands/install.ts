@@ -44,7 +44,9 @@ export function register(program: Command, cli: Cli): void {
       await cli.eachTarget(targets, async (t) => {
         const r = await t.backend.call(operations.install, { params: { id: t.name }, query: {}, body }, cli.progress);
         const ports = r.Ports.length ? ` (${portsText(r.Ports)})` : '';
-        cli.print(`${t.display} installed${r.State ? ' and started' : ''}${ports}\n`);
+        // A re-install updates in place; a running container was restarted to apply it.
+        const done = r.Updated ? `updated${r.State ? ' and restarted' : ''}` : `installed${r.State ? ' and started' : ''}`;
+        cli.print(`${t.display} ${done}${ports}\n`);
       });
     });
 }

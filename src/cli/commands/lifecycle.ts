@@ -19,8 +19,10 @@ export function register(program: Command, cli: Cli): void {
     command.action((targets: string[], o: { with?: string; wait?: boolean }) =>
       cli.eachTarget(cli.targetsOf(targets, o.with), async (t) => {
         const query = o.wait === false ? { wait: '0' } : {};
-        const s = await t.backend.call(op, { params: { id: t.name }, query }, cli.progress);
-        cli.print(`${t.display} ${o.wait === false ? 'stopping' : verb} (${s.ActiveState}/${s.SubState})\n`);
+        const s: { ActiveState: string; SubState: string; Installed?: false } = await t.backend.call(op, { params: { id: t.name }, query }, cli.progress);
+        // A stop of a container that is not installed succeeds (as the seed's): say so.
+        if (s.Installed === false) cli.print(`${t.display} is not installed, nothing to ${name}\n`);
+        else cli.print(`${t.display} ${o.wait === false ? 'stopping' : verb} (${s.ActiveState}/${s.SubState})\n`);
       }),
     );
   }
