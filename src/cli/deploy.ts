@@ -200,8 +200,8 @@ export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
         const ports = portsText(r.Ports);
         opts.done(`installed ${inst.Id} on ${inst.On}${ports ? ` (${ports})` : ''}`);
       } catch (err) {
-        const hint = err instanceof GearError && err.kind === 'conflict' && plan.add.includes(inst) ? ' (deploy the FILE.<timestamp> of the deploy that made it, or delete it)' : '';
-        fail(`install ${inst.Id} on ${inst.On}`, `${describeError(err)}${hint}`);
+        // (An instance whose id is installed already is updated in place, so a conflict here is a port, volume or environment.)
+        fail(`install ${inst.Id} on ${inst.On}`, describeError(err));
       }
     }),
   );
