@@ -13,10 +13,14 @@ async function pieces(name: string): Promise<{ definition: boolean; unit: boolea
   return { definition: lines.includes('definition'), unit: lines.includes('unit'), env: lines.includes('env'), ports: lines.filter((l) => l.startsWith('port')).length };
 }
 
-test('the same name installed twice at once: one wins, the other is refused, nothing is shared', async () => {
+test('the same name installed twice at once: one installs, the other then updates it in place (serialised), nothing is shared or lost', async () => {
   const r = await sh(H, `(${GEAR} install test/web twin -p 8080:0 -p 9090:0; echo "exit $?") 2>&1 & (${GEAR} install test/web twin -p 8080:0 -p 9090:0; echo "exit $?") 2>&1; wait`);
-  assert.is(r.match(/exit 0/g)?.length, 1, r);
-  assert.match(r, /container twin already exists/);
+  assert.is(r.match(/exit 0/g)?.length, 2, r);
+  // The container's lock orders them: exactly one made it, the other found it and kept its ports.
+  const made = /twin installed \((8080 -> \d+, 9090 -> \d+)\)/.exec(r);
+  const updated = /twin updated \((8080 -> \d+, 9090 -> \d+)\)/.exec(r);
+  assert.ok(made && updated, r);
+  assert.is(updated[1], made[1], 'the update kept the ports the install allocated');
   assert.equal(await pieces('twin'), { definition: true, unit: true, env: true, ports: 2 });
   assert.is((await gear(H, ['delete', 'twin'])).code, 0);
 });
