@@ -29,7 +29,7 @@ function answer(out: ServerResponse, head: boolean, headers: Record<string, stri
 }
 
 export function registerRegistryRoutes(app: FastifyInstance, opts: { host: Host; jobs: JobQueue; log: (line: string) => void }): void {
-  const registry = new LocalRegistry(opts.host);
+  const registry = new LocalRegistry(opts.host, (job) => opts.jobs.run(job));
 
   const serve = async (request: FastifyRequest, reply: FastifyReply) => {
     reply.hijack();

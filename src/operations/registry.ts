@@ -18,7 +18,11 @@ export type Blob = { kind: 'config'; body: Buffer } | { kind: 'layer'; id: strin
 export class LocalRegistry {
   private readonly described = new Map<string, Promise<SavedImage>>();
 
-  constructor(private readonly host: Host) {}
+  /** `queue` runs each `docker save` (the agent's job queue: --max-jobs). */
+  constructor(
+    private readonly host: Host,
+    private readonly queue: <T>(job: () => Promise<T>) => Promise<T> = (job) => job(),
+  ) {}
 
   private describe(id: string): Promise<SavedImage> {
     let p = this.described.get(id);
@@ -27,7 +31,7 @@ export class LocalRegistry {
       this.described.set(id, p);
       return p;
     }
-    p = this.host.images.save(id).then((save) => describeSave(save, id));
+    p = this.queue(async () => describeSave(await this.host.images.save(id), id));
     p.catch(() => this.described.delete(id));
     this.described.set(id, p);
     while (this.described.size > DESCRIPTIONS) this.described.delete(this.described.keys().next().value!);
