@@ -112,6 +112,9 @@ test('bad input: path tricks, bad names and digests, unknown images, writes: 4xx
   const cases: [string, number, string][] = [
     ['/v2/../etc/passwd/manifests/latest', 400, 'NAME_INVALID'],
     ['/v2/reg/../../etc/manifests/latest', 400, 'NAME_INVALID'],
+    // Basic opens /v2/ only: a dot segment does not lead it to another route.
+    ['/v2/../containers', 404, 'UNSUPPORTED'],
+    ['/v2/%2e%2e/containers', 404, 'UNSUPPORTED'],
     ['/v2/reg/%2e%2e/app/manifests/1', 400, 'NAME_INVALID'],
     ['/v2//etc/manifests/latest', 400, 'NAME_INVALID'],
     ['/v2/Reg/App/manifests/1', 400, 'NAME_INVALID'],

@@ -1,5 +1,10 @@
 import { createHash } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import inject from 'light-my-request';
+import { JobQueue } from '../../src/api/jobs.js';
+import { RequestLog } from '../../src/api/requests.js';
+import { buildServer } from '../../src/api/server.js';
+import { fakeHost } from '../fixtures/fake-host.js';
 import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
 import { test } from 'uvu';
@@ -117,6 +122,34 @@ test('guard: /v2/ takes the token as a Basic password or a bearer; 401 names Bas
   const r = { method: 'GET', url: '/v2/', headers: { host: 'evil.example', authorization: basic(TOKEN) } } as unknown as IncomingMessage;
   tagRequest(r, tcp);
   assert.is(refusal(r, names)?.status, 403);
+});
+
+// (inject resolves dot segments itself, as a browser would; the raw paths are sent by curl --path-as-is in tests/integration/registry.test.ts.)
+test('over TCP, Basic on a /v2/ path with dot segments or encodings reaches no other route; 401s are in the registry form', async () => {
+  const h = fakeHost();
+  const app = await buildServer({ host: h.host, jobs: new JobQueue(4, 4), requests: new RequestLog(h.host.fs, '/var/lib/gear/requests') });
+  await app.ready();
+  const dispatch = (req: IncomingMessage, res: ServerResponse) => {
+    tagRequest(req, tcp);
+    app.routing(req, res);
+  };
+  const basic = `Basic ${Buffer.from(`gear:${TOKEN}`).toString('base64')}`;
+  const call = (url: string, authorization?: string) => inject(dispatch, { method: 'GET', url, headers: { host: '10.0.0.1:43273', ...(authorization ? { authorization } : {}) } });
+  for (const url of ['/v2/../containers', '/v2/%2e%2e/containers', '/v2/..%2fcontainers', '/v2/x/../../containers']) {
+    const r = await call(url, basic);
+    assert.ok(r.statusCode === 401 || r.statusCode === 404, `${url}: ${r.statusCode} ${r.body}`);
+  }
+  const denied = await call('/v2/');
+  assert.is(denied.statusCode, 401);
+  assert.is(denied.headers['www-authenticate'], 'Basic realm="gear"');
+  assert.is(denied.headers['docker-distribution-api-version'], 'registry/2.0');
+  assert.equal(JSON.parse(denied.body).errors[0].code, 'UNAUTHORIZED');
+  assert.is((await call('/v2/', basic)).statusCode, 200);
+  assert.is((await call('/containers', basic)).statusCode, 401);
+  const write = await inject(dispatch, { method: 'PUT', url: '/v2/a/manifests/1', headers: { host: '10.0.0.1:43273', authorization: basic } });
+  assert.is(write.statusCode, 405);
+  assert.is(JSON.parse(write.body).errors[0].code, 'UNSUPPORTED');
+  await app.close();
 });
 
 /** A docker save of Docker 20.10's layout: layer dirs, the config, manifest.json; the second layer a link to the first (same diff id). */
