@@ -64,6 +64,20 @@ test('docker pull with the stock client of another host, after docker login with
   assert.is((await sh(B, `docker run --rm ${REG}/reg/app:2 cat /app.txt`)).trim(), 'two');
 });
 
+test('an image with a layer twice (docker save writes the second as a link to the first): its manifest lists both, and it pulls', async () => {
+  await sh(A, 'rm -rf /root/build-dup && mkdir -p /root/build-dup && cd /root/build-dup && echo same > f && touch -d 2020-01-01 f && printf "FROM test/web\\nCOPY f /f\\nCOPY f /f\\n" > Dockerfile && docker build -q -t reg/dup:1 . >/dev/null');
+  const layers = JSON.parse(await sh(A, "docker image inspect reg/dup:1 --format '{{json .RootFS.Layers}}'")) as string[];
+  assert.is(layers.length, 3);
+  assert.is(layers[1], layers[2], 'the same layer twice');
+  assert.match(await sh(A, 'docker save reg/dup:1 | tar tv'), /^l.* [0-9a-f]{64}\/layer\.tar -> \.\.\/[0-9a-f]{64}\/layer\.tar$/m);
+  const m = JSON.parse((await curl(B, [...basic, `${AGENT}/v2/reg/dup/manifests/1`])).body) as { layers: { digest: string; size: number }[] };
+  assert.equal(m.layers.map((l) => l.digest), layers);
+  assert.is(m.layers[1]!.size, m.layers[2]!.size);
+  const pulled = await run(B, ['docker', 'pull', `${REG}/reg/dup:1`]);
+  assert.is(pulled.code, 0, pulled.stderr);
+  assert.is((await sh(B, `docker run --rm ${REG}/reg/dup:1 cat /f`)).trim(), 'same');
+});
+
 test('the blobs are the bytes the manifest promises: layers uncompressed, digest = diff id; HEAD has the GET length', async () => {
   const m = await curl(B, [...basic, `${AGENT}/v2/reg/app/manifests/1`]);
   assert.is(m.status, 200);
