@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { hostOfHeader } from '../model/address.js';
+import { API_VERSION_HEADER, isV2Path, registryToken } from '../model/registry.js';
 import { TAR, isImageUpload } from './images.js';
 import { tokenMatches } from './listen.js';
 
@@ -64,6 +65,13 @@ export function refusal(req: IncomingMessage, names: Set<string>): Refusal | und
     return { status: 415, message: `Content-Type ${JSON.stringify(type)} is not accepted: send application/json` };
   if (policy.kind === 'tcp' && policy.token !== undefined) {
     const auth = String(h.authorization ?? '');
+    // The registry (/v2/) also takes the token as a Basic password: a stock Docker client sends no bearer of its own, only
+    // what `docker login` stored, after a 401 that names Basic. Every other route takes the bearer only.
+    if (isV2Path(req.url)) {
+      if (!tokenMatches(registryToken(auth), policy.token))
+        return { status: 401, message: 'authentication required: docker login with the agent\'s token as the password', headers: { 'www-authenticate': 'Basic realm="gear"', ...API_VERSION_HEADER } };
+      return undefined;
+    }
     const given = auth.startsWith('Bearer ') ? auth.slice('Bearer '.length) : undefined;
     if (!tokenMatches(given, policy.token)) return { status: 401, message: 'authentication required', headers: { 'www-authenticate': 'Bearer' } };
   }

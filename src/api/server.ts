@@ -9,6 +9,8 @@ import { pullLine } from '../operations/text.js';
 import { allowedNames, refusal } from './guard.js';
 import { registerImageRoutes } from './images.js';
 import { openApiDocument } from './openapi.js';
+import { registerRegistryRoutes } from './registry.js';
+import { API_VERSION_HEADER, codeOfRefusal, errorBody as registryErrorBody, isV2Path } from '../model/registry.js';
 
 export interface ServerOptions {
   host: Host;
@@ -122,6 +124,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const names = allowedNames(opts.serverNames);
   app.addHook('onRequest', async (request, reply) => {
     const no = refusal(request.raw, names);
+    if (no && isV2Path(request.raw.url))
+      return send(reply, { status: no.status, headers: { ...no.headers, ...API_VERSION_HEADER, 'content-type': 'application/json; charset=utf-8' }, body: registryErrorBody(codeOfRefusal(no.status), no.message) });
     if (no) return sendJson(reply, no.status, { Message: no.message }, no.headers);
   });
   app.addHook('onResponse', async (request, reply) => {
@@ -138,6 +142,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     });
   }
   registerImageRoutes(app, { host: opts.host, jobs: opts.jobs, log });
+  registerRegistryRoutes(app, { host: opts.host, jobs: opts.jobs, log });
   const spec = JSON.stringify(openApiDocument());
   app.get('/openapi.json', (_req, reply) => send(reply, { status: 200, headers: { 'content-type': JSON_TYPE }, body: spec }));
   app.get('/health', (_req, reply) => sendJson(reply, 200, { Status: 'ok', Jobs: opts.jobs.load }));

@@ -22,6 +22,8 @@ export interface ImageInfo {
  */
 export interface Images {
   inspect(ref: string): Promise<ImageInfo | undefined>;
+  /** Every tagged image here: its id and tags. */
+  list(): Promise<{ Id: string; RepoTags: string[] }[]>;
   /** Chain IDs of the layers of every image here (intermediate ones too). */
   chains(): Promise<Set<string>>;
   /** `docker save` of one image: the legacy archive, as Docker writes it. */
@@ -59,6 +61,11 @@ export class DockerImages implements Images {
     const i = await this.json<{ Id: string; RepoTags?: string[]; RootFS?: { Layers?: string[] }; Size?: number }>(`/images/${encodeURIComponent(ref)}/json`);
     if (!i) return undefined;
     return { Id: i.Id, RepoTags: i.RepoTags ?? [], DiffIds: i.RootFS?.Layers ?? [], Size: i.Size ?? 0 };
+  }
+
+  async list(): Promise<{ Id: string; RepoTags: string[] }[]> {
+    const list = (await this.json<{ Id: string; RepoTags?: string[] | null }[]>('/images/json')) ?? [];
+    return list.map((i) => ({ Id: i.Id, RepoTags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>') }));
   }
 
   async chains(): Promise<Set<string>> {

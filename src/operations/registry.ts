@@ -1,0 +1,90 @@
+import type { Writable } from 'node:stream';
+import type { Host } from '../host/context.js';
+import { copyLayer, describeSave, type SavedImage } from '../host/registry-source.js';
+import { RegistryError, manifestOf, type ManifestForm, type Reference } from '../model/registry.js';
+
+/**
+ * This host's images as a read-only registry (the agent's /v2/ routes,
+ * api/registry.ts). A repository is a local image name; its tags are the
+ * local tags. Describing an image (for its manifest: the config and each
+ * layer's size) reads its `docker save` once; an image id names the same
+ * bytes forever, so descriptions are kept (the last DESCRIPTIONS of them).
+ */
+
+const DESCRIPTIONS = 64;
+
+export type Blob = { kind: 'config'; body: Buffer } | { kind: 'layer'; id: string; size: number; dirs: Set<string> };
+
+export class LocalRegistry {
+  private readonly described = new Map<string, Promise<SavedImage>>();
+
+  /** `queue` runs each `docker save` (the agent's job queue: --max-jobs). */
+  constructor(
+    private readonly host: Host,
+    private readonly queue: <T>(job: () => Promise<T>) => Promise<T> = (job) => job(),
+  ) {}
+
+  private describe(id: string): Promise<SavedImage> {
+    let p = this.described.get(id);
+    if (p) {
+      this.described.delete(id); // most recently used goes last
+      this.described.set(id, p);
+      return p;
+    }
+    p = this.queue(async () => describeSave(await this.host.images.save(id), id));
+    p.catch(() => this.described.delete(id));
+    this.described.set(id, p);
+    while (this.described.size > DESCRIPTIONS) this.described.delete(this.described.keys().next().value!);
+    return p;
+  }
+
+  /** The images of a repository: id and tags, by tag. */
+  private async repository(name: string): Promise<{ id: string; tags: string[] }[]> {
+    const prefix = `${name}:`;
+    const images = await this.host.images.list();
+    return images
+      .map((i) => ({ id: i.Id, tags: i.RepoTags.filter((t) => t.startsWith(prefix) && !t.slice(prefix.length).includes('/')).map((t) => t.slice(prefix.length)) }))
+      .filter((i) => i.tags.length > 0);
+  }
+
+  async tags(name: string): Promise<string[]> {
+    const images = await this.repository(name);
+    if (images.length === 0) throw new RegistryError(404, 'NAME_UNKNOWN', `repository ${name} is not on this host`);
+    return images.flatMap((i) => i.tags).sort();
+  }
+
+  async manifest(name: string, ref: Reference, form: ManifestForm): Promise<{ mediaType: string; body: Buffer; digest: string }> {
+    const images = await this.repository(name);
+    if ('tag' in ref) {
+      const image = images.find((i) => i.tags.includes(ref.tag));
+      if (!image) throw new RegistryError(404, 'MANIFEST_UNKNOWN', `manifest unknown: ${name}:${ref.tag} is not on this host`);
+      return manifestOf(await this.describe(image.id), form);
+    }
+    // By digest: either form of any image of the repository.
+    for (const image of images) {
+      const d = await this.describe(image.id);
+      for (const f of [form, form === 'oci' ? 'schema2' : 'oci'] as const) {
+        const m = manifestOf(d, f);
+        if (m.digest === ref.digest) return m;
+      }
+    }
+    throw new RegistryError(404, 'MANIFEST_UNKNOWN', `manifest unknown: ${name}@${ref.digest} is not on this host`);
+  }
+
+  async blob(name: string, digest: string): Promise<Blob> {
+    const images = await this.repository(name);
+    const byId = images.find((i) => i.id === digest);
+    if (byId) return { kind: 'config', body: (await this.describe(byId.id)).config };
+    for (const image of images) {
+      const d = await this.describe(image.id);
+      const dirs = new Set(d.dirs.filter((_, i) => d.layers[i]!.diffId === digest));
+      if (dirs.size > 0) return { kind: 'layer', id: d.id, size: d.layers.find((l) => l.diffId === digest)!.size, dirs };
+    }
+    throw new RegistryError(404, 'BLOB_UNKNOWN', `blob unknown: ${digest} is not in ${name} on this host`);
+  }
+
+  /** A layer's bytes into `out`, checked against its digest on the way. */
+  async sendLayer(blob: Extract<Blob, { kind: 'layer' }>, digest: string, out: Writable): Promise<number> {
+    return copyLayer(await this.host.images.save(blob.id), blob.dirs, digest, out);
+  }
+}
