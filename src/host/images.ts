@@ -20,8 +20,20 @@ export interface ImageInfo {
  * a load whose input fails must abort the request to Docker at once, so
  * that Docker sees a broken body and loads nothing.
  */
+/** An image in a listing of this host's images. */
+export interface ImageListing {
+  Id: string;
+  /** NAME:TAG of each tag (none: an untagged image). */
+  RepoTags: string[];
+  Size: number;
+  /** Unix seconds. */
+  Created: number;
+}
+
 export interface Images {
   inspect(ref: string): Promise<ImageInfo | undefined>;
+  /** The images `docker images` shows (tagged or not; no intermediate ones). */
+  list(): Promise<ImageListing[]>;
   /** Chain IDs of the layers of every image here (intermediate ones too). */
   chains(): Promise<Set<string>>;
   /** `docker save` of one image: the legacy archive, as Docker writes it. */
@@ -59,6 +71,12 @@ export class DockerImages implements Images {
     const i = await this.json<{ Id: string; RepoTags?: string[]; RootFS?: { Layers?: string[] }; Size?: number }>(`/images/${encodeURIComponent(ref)}/json`);
     if (!i) return undefined;
     return { Id: i.Id, RepoTags: i.RepoTags ?? [], DiffIds: i.RootFS?.Layers ?? [], Size: i.Size ?? 0 };
+  }
+
+  async list(): Promise<ImageListing[]> {
+    const list = (await this.json<{ Id: string; RepoTags?: string[] | null; Size?: number; Created?: number }[]>('/images/json')) ?? [];
+    // Docker writes "<none>:<none>" for an untagged image: no tag at all here.
+    return list.map((i) => ({ Id: i.Id, RepoTags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'), Size: i.Size ?? 0, Created: i.Created ?? 0 }));
   }
 
   async chains(): Promise<Set<string>> {
