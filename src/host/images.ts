@@ -13,6 +13,16 @@ export interface ImageInfo {
   Size: number;
 }
 
+/** An image in a listing of this host's images. */
+export interface ImageListing {
+  Id: string;
+  /** NAME:TAG of each tag (none: an untagged image). */
+  RepoTags: string[];
+  Size: number;
+  /** Unix seconds. */
+  Created: number;
+}
+
 /**
  * What image transfers need of Docker: an image's id and layers, the chain
  * IDs of every layer this host has, `docker save` as a stream and `docker
@@ -22,8 +32,8 @@ export interface ImageInfo {
  */
 export interface Images {
   inspect(ref: string): Promise<ImageInfo | undefined>;
-  /** Every tagged image here: its id and tags. */
-  list(): Promise<{ Id: string; RepoTags: string[] }[]>;
+  /** The images `docker images` shows (tagged or not; no intermediate ones). */
+  list(): Promise<ImageListing[]>;
   /** Chain IDs of the layers of every image here (intermediate ones too). */
   chains(): Promise<Set<string>>;
   /** `docker save` of one image: the legacy archive, as Docker writes it. */
@@ -63,9 +73,10 @@ export class DockerImages implements Images {
     return { Id: i.Id, RepoTags: i.RepoTags ?? [], DiffIds: i.RootFS?.Layers ?? [], Size: i.Size ?? 0 };
   }
 
-  async list(): Promise<{ Id: string; RepoTags: string[] }[]> {
-    const list = (await this.json<{ Id: string; RepoTags?: string[] | null }[]>('/images/json')) ?? [];
-    return list.map((i) => ({ Id: i.Id, RepoTags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>') }));
+  async list(): Promise<ImageListing[]> {
+    const list = (await this.json<{ Id: string; RepoTags?: string[] | null; Size?: number; Created?: number }[]>('/images/json')) ?? [];
+    // Docker writes "<none>:<none>" for an untagged image: no tag at all here.
+    return list.map((i) => ({ Id: i.Id, RepoTags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'), Size: i.Size ?? 0, Created: i.Created ?? 0 }));
   }
 
   async chains(): Promise<Set<string>> {

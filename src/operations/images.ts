@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Transform, type Readable } from 'node:stream';
 import type { Host } from '../host/context.js';
+import type { ImageListing } from '../host/images.js';
 import type { LayerEvent, SendReport } from '../host/image-stream.js';
 import { invalid, notFound } from '../model/errors.js';
 import { DIGEST, chainIds, transferImage, validateImageId } from '../model/image-archive.js';
@@ -41,6 +42,21 @@ export const imageInspect = defineOperation({
     const info = await host.images.inspect(req.Image);
     if (!info) throw notFound(`image ${req.Image} is not on this host`);
     return { Image: req.Image, Id: info.Id, Layers: info.DiffIds, Size: info.Size };
+  },
+});
+
+export const imageList = defineOperation({
+  name: 'images',
+  method: 'GET',
+  path: '/images',
+  summary: "This host's images (as `docker images` shows them): {Images:[{Id, RepoTags, Size, Created}]}, by tag",
+  query: Type.Object({}, closed),
+  mutates: false,
+  parse: () => ({}),
+  async run(host): Promise<{ Images: ImageListing[] }> {
+    const images = await host.images.list();
+    const key = (i: ImageListing) => i.RepoTags[0] ?? '\uffff' + i.Id; // untagged last
+    return { Images: images.sort((a, b) => key(a).localeCompare(key(b))) };
   },
 });
 

@@ -118,6 +118,85 @@ test('bad input: names with path tricks, digests, images not there; nothing chan
   assert.is(await dockerState(B), before);
 });
 
+// --- gear images, and gear install --from ---
+
+/** The row of TAG in `gear images` output: its cells, split on runs of two spaces or more. */
+const rowOf = (stdout: string, tag: string) => stdout.split('\n').find((l) => l.startsWith(`${tag} `))?.trim().split(/\s{2,}/);
+
+/** Whether a container is installed on a host (gear's own listing, installed but not loaded too). */
+const installedOn = async (host: string, name: string) => (await gear(host, ['list-units', '-a', '-q'])).stdout.split('\n').includes(name);
+
+test('gear images A B: an image only A has, side by side; --json; one host alone has no host columns', async () => {
+  await build('imgs/peer:1', 'imgs/base:1', ['mkdir -p /www/peer && echo from-a > /www/peer/index.html']);
+  const id = (await sh(A, "docker image inspect imgs/peer:1 --format '{{.Id}}'")).trim();
+  const r = await agents.cli(['images', ipA, ipB]);
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.stdout.split('\n')[0]!.trim().split(/\s{2,}/), ['IMAGE', 'ID', 'SIZE', 'CREATED', ipA, ipB]);
+  const row = rowOf(r.stdout, 'imgs/peer:1');
+  assert.ok(row, r.stdout);
+  assert.is(row![1], id.slice(7, 19));
+  assert.match(row![2]!, /^\d+\.\d (kB|MB)$/);
+  assert.match(row![3]!, /^\d{4}-\d\d-\d\d \d\d:\d\d$/);
+  assert.equal(row!.slice(4), ['yes', '-']);
+  assert.equal(rowOf(r.stdout, 'imgs/app:1')!.slice(4), ['yes', 'yes'], 'pushed to B before: on both, same id');
+  const json = await agents.cli(['images', '--json', ipA, ipB]);
+  assert.is(json.code, 0, json.stderr);
+  const hosts = (JSON.parse(json.stdout) as { Hosts: { Host: string; Images: { Id: string; RepoTags: string[] }[] }[] }).Hosts;
+  assert.equal(hosts.map((h) => h.Host), [ipA, ipB]);
+  assert.ok(hosts[0]!.Images.some((i) => i.Id === id && i.RepoTags.includes('imgs/peer:1')));
+  assert.not.ok(hosts[1]!.Images.some((i) => i.Id === id));
+  // In a host, without arguments: this host's images, no host column.
+  const here = await gear(A, ['images']);
+  assert.is(here.code, 0, here.stderr);
+  assert.equal(here.stdout.split('\n')[0]!.trim().split(/\s{2,}/), ['IMAGE', 'ID', 'SIZE', 'CREATED']);
+  assert.is(rowOf(here.stdout, 'imgs/peer:1')![1], id.slice(7, 19));
+});
+
+test('gear install --from A onto B, which lacks the image: transferred, then installed and running; gear images B shows it', async () => {
+  const before = await sh(B, "docker image inspect imgs/peer:1 >/dev/null 2>&1 && echo there || echo absent");
+  assert.is(before.trim(), 'absent');
+  const r = await agents.cli(['install', 'imgs/peer:1', `${ipB}/web-peer`, '--from', ipA, '--start', '-p', '8080:0']);
+  assert.is(r.code, 0, r.stderr);
+  // What crossed, said on stdout before the install's line; progress on stderr; nothing pulled.
+  assert.match(r.stdout, new RegExp(`^${ipB}: imgs/peer:1 \\(sha256:[0-9a-f]{64}\\) loaded from ${ipA}: 1 of 4 layers sent \\(\\d+ bytes of layers\\), 3 already there; \\d+ bytes transferred`, 'm'));
+  assert.match(r.stdout, new RegExp(`^${ipB}/web-peer installed and started \\(8080 -> \\d+\\)$`, 'm'));
+  assert.match(r.stderr, new RegExp(`^${ipB}: imgs/peer:1 \\(sha256:[0-9a-f]{64}\\): 4 layers, 1 to send$`, 'm'));
+  assert.not.match(r.stderr, /pulling/i);
+  const res = await eventually(() => httpGet(`http://${ipB}:${allocatedPort(r.stdout)}/peer/`));
+  assert.is(res && res.body.trim(), 'from-a');
+  const listed = await agents.cli(['images', ipB]);
+  assert.is(listed.code, 0, listed.stderr);
+  assert.equal(rowOf(listed.stdout, 'imgs/peer:1')!.slice(4), ['yes']);
+});
+
+test('a second install --from onto a host that has the image transfers nothing (the CLI on B, from A)', async () => {
+  const r = await gear(B, ['install', 'imgs/peer:1', 'web-peer-2', '--from', ipA], { env: inHost });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.stdout, 'imgs/peer:1 is there already: nothing transferred\nweb-peer-2 installed\n');
+  assert.is(r.stderr, '', 'no transfer progress');
+  for (const name of ['web-peer', 'web-peer-2']) assert.is((await gear(B, ['delete', name])).code, 0);
+});
+
+test('install --from a bad peer, or a peer without the image: one line, exit 1, nothing installed or loaded on B', async () => {
+  await build('imgs/peer:2', 'imgs/base:1', ['echo two > /peer.txt']);
+  const before = await dockerState(B);
+  const cases: [string[], RegExp][] = [
+    [['imgs/absent:1', `${ipB}/web-bad`, '--from', ipA], new RegExp(`^gear: ${ipB}/web-bad: image imgs/absent:1 is not on ${ipA} \\(--from\\) either: nothing installed$`)],
+    [['imgs/peer:2', `${ipB}/web-bad`, '--from', `${ipA}:1`], new RegExp(`^gear: ${ipB}/web-bad: image imgs/peer:2 not transferred from ${ipA}:1: .+; nothing installed$`)],
+    [['imgs/peer:1', `${ipB}/web-bad`, '--from', 'bad host'], /^gear: host "bad host" must look like HOST\[:PORT\]/],
+    [['imgs/peer@sha256:' + 'a'.repeat(64), `${ipB}/web-bad`, '--from', ipA], /^gear: image .*not by digest/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await agents.cli(['install', ...args]);
+    assert.is(r.code, 1, args.join(' '));
+    assert.match(r.stderr.trim(), message, r.stderr);
+    assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.is(r.stdout, '');
+  }
+  assert.not.ok(await installedOn(B, 'web-bad'), 'nothing installed');
+  assert.is(await dockerState(B), before, 'nothing loaded');
+});
+
 test('the agent takes an archive body on /images/load only, typed application/x-tar, with the token', async () => {
   const auth = ['-H', 'Authorization: Bearer test-token-0123456789abcdef', '--cacert', '/root/gear-cert.pem'];
   const url = `https://${ipB}:43273`;

@@ -72,14 +72,14 @@ export function register(program: Command, cli: Cli): void {
 const kB = (n: number) => (n < 10_000 ? `${n} B` : n < 10_000_000 ? `${(n / 1000).toFixed(1)} kB` : `${(n / 1e6).toFixed(1)} MB`);
 
 /** "hostB: multi:1 (sha256:...) loaded: 3 of 4 layers sent (102912 bytes of layers), 1 already there; 110592 bytes transferred in 0.4 s (0.3 MB/s)" */
-function resultLine(label: string, r: TransferResult, started: number): string {
+export function resultLine(label: string, r: TransferResult, started: number): string {
   const sent = r.Layers.filter((l) => l.Received).length;
   const seconds = Math.max((Date.now() - started) / 1000, 0.001);
   return `${label ? `${label}: ` : ''}${r.Image} (${r.Id}) loaded: ${sent} of ${r.Layers.length} layers sent (${r.Bytes} bytes of layers), ${r.Layers.length - sent} already there; ${r.Transferred} bytes transferred in ${seconds.toFixed(1)} s (${(r.Transferred / 1e6 / seconds).toFixed(1)} MB/s)\n`;
 }
 
 /** Progress on stderr, one line per event, each naming the host (none with -q). */
-function reporter(label: string, quiet: boolean | undefined): TransferProgress {
+export function reporter(label: string, quiet: boolean | undefined): TransferProgress {
   if (quiet) return {};
   const say = (line: string) => process.stderr.write(`${label ? `${label}: ` : ''}${line}\n`);
   let layers = 0;

@@ -10,6 +10,7 @@ import * as images from './images.js';
 import * as install from './install.js';
 import * as lifecycle from './lifecycle.js';
 import * as link from './link.js';
+import * as listImages from './list-images.js';
 import * as listUnits from './list-units.js';
 import * as logs from './logs.js';
 import * as purge from './purge.js';
@@ -31,6 +32,7 @@ export const commands: { register(program: Command, cli: Cli): void }[] = [
   applyLinks,
   deploy,
   images,
+  listImages,
   clean,
   purge,
   daemon,

@@ -7,8 +7,10 @@ import { parseVolumeFlag, type VolumeConfig } from '../../model/volumes.js';
 import { operations } from '../../operations/index.js';
 import { portsText } from '../../operations/text.js';
 import { collect, type Cli } from '../cli.js';
+import { ImageFrom } from '../image-from.js';
+import { transferImage } from '../../model/image-archive.js';
 import { envFormatOption, readEnvFile } from '../env-files.js';
-import { checkImageArg, itemsOf, listFlag, refuseUnsupported, sliceName, splitInstallArgs } from '../syntax.js';
+import { LOCAL_HOST, checkImageArg, itemsOf, listFlag, refuseUnsupported, sliceName, splitInstallArgs } from '../syntax.js';
 
 /** `gear install IMAGE TARGET... [NAME=VALUE...]`: one request per container. */
 export function register(program: Command, cli: Cli): void {
@@ -29,19 +31,24 @@ export function register(program: Command, cli: Cli): void {
     .option('--slice <name[.slice]>', 'systemd slice to run in (default gear.slice)')
     .option('-n, --link <[FROM_IP:]FROM_PORT:TO_HOST:TO_PORT,...>', 'network links: inside the container FROM reaches TO (a comma list; repeatable; FROM_IP defaults to 127.0.0.1)', listFlag('-n'))
     .addOption(new Option('--net-links <list>', 'the seed system\'s name of -n').argParser(listFlag('--net-links')).hideHelp())
+    .option('--from <host>', `when a target's host lacks IMAGE, transfer it first from this agent (or ${LOCAL_HOST}: this host), only the layers it lacks, through this machine`)
+    .option('-q, --quiet', 'no transfer progress on stderr (with --from)')
     .addOption(new Option('--isolate', 'the seed system\'s isolated containers: not supported').hideHelp())
     .addOption(new Option('--socket-activated', 'the seed system\'s socket activation: not supported').hideHelp())
     .action(async (image: string, args: string[], o: Record<string, unknown>) => {
       const { targets, assignments } = splitInstallArgs(args);
       let body: Record<string, unknown>;
+      let from: ImageFrom | undefined;
       try {
         refuseUnsupported({ '--isolate': o.isolate, '--socket-activated': o.socketActivated });
         body = installBody(checkImageArg(image), assignments, o, cli);
         if (targets.length === 0) throw invalid('name at least one container to install (NAME=VALUE arguments are environment variables)');
+        if (o.from !== undefined) from = new ImageFrom(cli, transferImage(image), cli.backends().forServer(o.from as string), o.quiet === true);
       } catch (err) {
         return cli.report(undefined, err);
       }
       await cli.eachTarget(targets, async (t) => {
+        await from?.to(t.backend);
         const r = await t.backend.call(operations.install, { params: { id: t.name }, query: {}, body }, cli.progress);
         const ports = r.Ports.length ? ` (${portsText(r.Ports)})` : '';
         // A re-install updates in place; a running container was restarted to apply it.
