@@ -39,7 +39,14 @@ export const BODY_LIMIT = 1024 * 1024;
 type AnyOperation = Operation<unknown, unknown>;
 
 /** What the client asked for in Accept. */
-function negotiate(request: FastifyRequest): { stream: boolean; text: boolean; json: boolean; jsonStream: boolean } {
+interface Wanted {
+  stream: boolean;
+  text: boolean;
+  json: boolean;
+  jsonStream: boolean;
+}
+
+function negotiate(request: FastifyRequest): Wanted {
   // X-Accept overrides Accept, as in the seed.
   const accept = String(request.headers['x-accept'] ?? request.headers.accept ?? '');
   const stream = /stream=true/.test(accept);
@@ -57,9 +64,8 @@ function negotiate(request: FastifyRequest): { stream: boolean; text: boolean; j
  *   data, application/json;stream=true   200 JSON, as geard answered its client (list-units)
  *   otherwise                  200 JSON
  */
-function outcomeOf(op: AnyOperation, result: unknown, request: FastifyRequest): Outcome {
+function outcomeOf(op: AnyOperation, result: unknown, want: Wanted): Outcome {
   const headers = { ...(op.http?.headers?.(result) ?? {}) };
-  const want = negotiate(request);
   const json = (): Outcome => ({ status: op.http?.status ?? 200, headers: { ...headers, 'content-type': JSON_TYPE }, body: JSON.stringify(result) });
   if (result === undefined) return { status: 204, headers, body: '' };
   if (want.json) return json();
@@ -70,8 +76,35 @@ function outcomeOf(op: AnyOperation, result: unknown, request: FastifyRequest): 
   return json();
 }
 
+/** An answer ready to send: its body as bytes. */
+interface Rendered {
+  status: number;
+  headers: Readonly<Record<string, string>>;
+  body: Buffer | undefined;
+}
+
 // A Buffer: Fastify would add "; charset=utf-8" to a JSON type sent with a string.
-const send = (reply: FastifyReply, o: Outcome) => reply.code(o.status).headers(o.headers).send(o.body ? Buffer.from(o.body) : undefined);
+const bytes = (o: Outcome): Rendered => ({ status: o.status, headers: o.headers, body: o.body ? Buffer.from(o.body) : undefined });
+const sendBytes = (reply: FastifyReply, r: Rendered) => reply.code(r.status).headers(r.headers).send(r.body);
+const send = (reply: FastifyReply, o: Outcome) => sendBytes(reply, bytes(o));
+
+/**
+ * Rendered answers of frozen results, by operation and form. A frozen
+ * result is its operation's promise that it stands for one state (the
+ * listing's: the same object while systemd's units and the store are
+ * unchanged), so its bytes are made once per form, not at every request.
+ */
+const rendered = new WeakMap<object, Map<string, Rendered>>();
+
+function render(op: AnyOperation, result: unknown, want: Wanted): Rendered {
+  if (typeof result !== 'object' || result === null || !Object.isFrozen(result)) return bytes(outcomeOf(op, result, want));
+  let forms = rendered.get(result);
+  if (!forms) rendered.set(result, (forms = new Map()));
+  const key = `${op.name} ${+want.stream}${+want.text}${+want.json}${+want.jsonStream}`;
+  let r = forms.get(key);
+  if (!r) forms.set(key, (r = bytes(outcomeOf(op, result, want))));
+  return r;
+}
 
 /** A JSON answer, typed exactly application/json. */
 const sendJson = (reply: FastifyReply, status: number, value: unknown, headers: Record<string, string> = {}) =>
@@ -128,7 +161,9 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       return send(reply, { status: no.status, headers: { ...no.headers, ...API_VERSION_HEADER, 'content-type': 'application/json; charset=utf-8' }, body: registryErrorBody(codeOfRefusal(no.status), no.message) });
     if (no) return sendJson(reply, no.status, { Message: no.message }, no.headers);
   });
+  // Changes and refusals are logged; answered reads are not (a line per listing cost the agent and journald more than the listing itself).
   app.addHook('onResponse', async (request, reply) => {
+    if (reply.statusCode < 400 && (request.method === 'GET' || request.method === 'HEAD')) return;
     log(`${request.method} ${request.url.split('?')[0]} ${reply.statusCode} ${reply.elapsedTime.toFixed(0)}ms`);
   });
 
@@ -149,25 +184,25 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   return app;
 }
 
-function rawOf(request: FastifyRequest): RawRequest {
+function rawOf(request: FastifyRequest, want: Wanted): RawRequest {
   return {
     params: (request.params ?? {}) as Record<string, string>,
     query: (request.query ?? {}) as Record<string, string | undefined>,
     body: request.body,
-    stream: negotiate(request).stream,
+    stream: want.stream,
   };
 }
 
 async function handle(opts: ServerOptions, op: AnyOperation, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-  const req = op.parse(rawOf(request));
-  const id = request.headers['x-request-id'];
   const want = negotiate(request);
+  const req = op.parse(rawOf(request, want));
+  if (!op.mutates) return sendBytes(reply, render(op, await runOp(opts, op, req, {}), want));
 
-  if (want.stream && op.mutates) return streamProgress(opts, op, req, reply, want.jsonStream);
-
+  if (want.stream) return streamProgress(opts, op, req, reply, want.jsonStream);
+  const id = request.headers['x-request-id'];
   const container = containerOf(req);
-  const execute = async () => outcomeOf(op, await runOp(opts, op, req, {}), request);
-  if (op.mutates && typeof id === 'string') {
+  const execute = async () => outcomeOf(op, await runOp(opts, op, req, {}), want);
+  if (typeof id === 'string') {
     const fingerprint = requestFingerprint(request.method, request.url, request.body);
     return send(reply, await opts.requests.run(id, fingerprint, execute, { store: !op.secretResult, container }));
   }
@@ -246,7 +281,7 @@ const MAX_LOG_STREAMS = 64;
  */
 async function streamAnswer(opts: ServerOptions, active: { streams: number }, op: StreamingOperation<StreamRequest, unknown>, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const want = negotiate(request);
-  const req = op.parse(rawOf(request)); // bad input is a 400 before any limit is counted
+  const req = op.parse(rawOf(request, want)); // bad input is a 400 before any limit is counted
   const max = opts.maxLogStreams ?? MAX_LOG_STREAMS;
   if (active.streams >= max) throw busy(`${max} log requests are being served; retry later`);
   active.streams++;

@@ -53,7 +53,7 @@ export class ContainerStore {
     return this.fs.writeAtomic(this.definitionFile(def.Id), `${JSON.stringify(def, null, 2)}\n`, 0o644);
   }
 
-  private listed?: { stamp: string; ids: string[] };
+  private listed?: { stamp: string; ids: readonly string[] };
 
   /**
    * Names of every stored definition. The agent lists them at every GET
@@ -61,15 +61,17 @@ export class ContainerStore {
    * (inode, mtime, ctime) is unchanged and its mtime was over a second old
    * when it was read. File times come from a coarse clock, so a change in
    * the same tick as the listing could leave the mtime as it was; a second
-   * later it cannot.
+   * later it cannot. Read-only: a reused listing is the same frozen array
+   * (the agent reuses its answer while it gets the same one), a new
+   * listing a new array.
    */
-  async ids(): Promise<string[]> {
+  async ids(): Promise<readonly string[]> {
     const dir = `${this.stateDir}/containers`;
     const before = this.fs.dirStamp(dir);
-    if (before && this.listed?.stamp === before.stamp) return [...this.listed.ids];
-    const ids = await this.idsIn('containers');
+    if (before && this.listed?.stamp === before.stamp) return this.listed.ids;
+    const ids = Object.freeze(await this.idsIn('containers'));
     this.listed = before && Date.now() - before.mtimeMs > STAMP_SETTLED_MS ? { stamp: before.stamp, ids } : undefined;
-    return [...ids];
+    return ids;
   }
 
   async readEnv(envId: string): Promise<EnvVar[] | undefined> {

@@ -21,8 +21,11 @@ export interface Systemd {
   activeState(unit: string): Promise<string>;
   /** State of one unit (LoadState "not-found" when systemd has no such unit). */
   state(unit: string): Promise<UnitState>;
-  /** Loaded units whose names match the glob patterns. */
-  list(patterns: string[]): Promise<UnitState[]>;
+  /**
+   * Loaded units whose names match the glob patterns. Read-only: the agent's
+   * watched pattern gives the same frozen array until a unit changes.
+   */
+  list(patterns: string[]): Promise<readonly Readonly<UnitState>[]>;
   resetFailed(unit: string): Promise<void>;
   close(): void;
 }
@@ -226,7 +229,7 @@ export class DbusSystemd implements Systemd {
     return state;
   }
 
-  async list(patterns: string[]): Promise<UnitState[]> {
+  async list(patterns: string[]): Promise<readonly Readonly<UnitState>[]> {
     if (this.watch && patterns.length === 1 && patterns[0] === this.watch.pattern) return this.watch.list();
     const [rows] = (await this.call(MANAGER_PATH, MANAGER, 'ListUnitsByPatterns', 'asas', [[], patterns])) as [unknown[][]];
     return rows.map(unitRow);

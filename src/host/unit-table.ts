@@ -40,6 +40,9 @@ export function unitOfPath(path: string): string | undefined {
 export class UnitTable {
   private readonly rows = new Map<string, UnitRow>();
   readonly watches: (unit: string) => boolean;
+  private changes = 0;
+  /** The rows as list() last gave them, until the next change. */
+  private snapshot?: readonly Readonly<UnitRow>[];
 
   constructor(readonly pattern: string) {
     this.watches = globMatcher(pattern);
@@ -47,12 +50,14 @@ export class UnitTable {
 
   /** Every loaded unit of the pattern (ListUnitsByPatterns): the rest are not loaded. */
   replaceAll(rows: UnitRow[]): void {
+    this.changed();
     this.rows.clear();
     for (const row of rows) if (this.watches(row.Id)) this.rows.set(row.Id, { ...row });
   }
 
   /** Rows of these units, asked for by name: those without a row are not loaded. */
   replaceSome(names: string[], rows: UnitRow[]): void {
+    this.changed();
     for (const name of names) this.rows.delete(name);
     for (const row of rows) if (this.watches(row.Id)) this.rows.set(row.Id, { ...row });
   }
@@ -64,7 +69,7 @@ export class UnitTable {
 
   /** UnitRemoved: no longer loaded. */
   unitRemoved(unit: string): void {
-    this.rows.delete(unit);
+    if (this.rows.delete(unit)) this.changed();
   }
 
   /**
@@ -74,12 +79,33 @@ export class UnitTable {
   unitChanged(unit: string, changed: Record<string, unknown>): string[] {
     if (!this.watches(unit)) return [];
     const row = this.rows.get(unit);
-    if (typeof changed.ActiveState === 'string' && row) row.ActiveState = changed.ActiveState;
-    if (typeof changed.SubState === 'string' && row) row.SubState = changed.SubState;
+    if (row && typeof changed.ActiveState === 'string' && row.ActiveState !== changed.ActiveState) {
+      this.changed();
+      row.ActiveState = changed.ActiveState;
+    }
+    if (row && typeof changed.SubState === 'string' && row.SubState !== changed.SubState) {
+      this.changed();
+      row.SubState = changed.SubState;
+    }
     return !row || row.LoadState !== 'loaded' ? [unit] : [];
   }
 
-  list(): UnitRow[] {
-    return [...this.rows.values()].map((row) => ({ ...row }));
+  /** Counts the changes applied: equal counts, equal rows. */
+  get generation(): number {
+    return this.changes;
+  }
+
+  private changed(): void {
+    this.changes++;
+    this.snapshot = undefined;
+  }
+
+  /**
+   * The rows, frozen copies: the same array at every call until the next
+   * change, so that whoever derives an answer from it (the agent's listing)
+   * can reuse that answer while it gets the same array.
+   */
+  list(): readonly Readonly<UnitRow>[] {
+    return (this.snapshot ??= Object.freeze([...this.rows.values()].map((row) => Object.freeze({ ...row }))));
   }
 }

@@ -77,8 +77,8 @@ export class UnitWatch {
     return this.syncedGeneration === this.bus.generation;
   }
 
-  /** The loaded units of the pattern, as systemd has them now. */
-  async list(): Promise<UnitRow[]> {
+  /** The loaded units of the pattern, as systemd has them now (the same frozen array while nothing changed: UnitTable.list). */
+  async list(): Promise<readonly Readonly<UnitRow>[]> {
     for (let attempt = 1; ; attempt++) {
       if (!this.synced) await this.sync();
       const generation = this.bus.generation;

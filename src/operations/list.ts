@@ -2,6 +2,7 @@ import { CONTAINER_UNITS, nameOfUnit } from '../model/names.js';
 import { defineOperation, queryFlag } from './operation.js';
 import { querySchema } from './schemas.js';
 import { table } from './text.js';
+import type { UnitState } from '../host/systemd.js';
 
 export interface ContainerSummary {
   Id: string;
@@ -26,23 +27,39 @@ export const list = defineOperation({
   summary: 'List containers with their unit states',
   query: querySchema('all'),
   mutates: false,
-  http: { text: (r: { Containers: ContainerSummary[] }) => table(['ID', 'ACTIVE', 'SUB', 'LOAD'], r.Containers.map((c) => [c.Id, c.ActiveState, c.SubState, c.LoadState])) },
+  http: { text: (r: ListAnswer) => table(['ID', 'ACTIVE', 'SUB', 'LOAD'], r.Containers.map((c) => [c.Id, c.ActiveState, c.SubState, c.LoadState])) },
   parse: ({ query }) => ({ all: queryFlag(query.all, 'all') }),
-  async run(host, req): Promise<{ Containers: ContainerSummary[] }> {
+  async run(host, req): Promise<ListAnswer> {
     const [loaded, stored] = await Promise.all([host.systemd.list([CONTAINER_UNITS]), host.store.ids()]);
-    const installed = new Set(stored);
-    const rows = new Map<string, ContainerSummary>();
-    for (const u of loaded) {
-      const id = nameOfUnit(u.Id);
-      // A unit file without a definition is the leftover of a crashed install, not a container.
-      if (id === undefined || !installed.has(id)) continue;
-      rows.set(id, { Id: id, ActiveState: u.ActiveState, SubState: u.SubState, LoadState: u.LoadState, Description: u.Description });
-    }
-    if (req.all) {
-      for (const id of stored) {
-        if (!rows.has(id)) rows.set(id, { Id: id, ActiveState: 'inactive', SubState: 'dead', LoadState: 'not-loaded' });
-      }
-    }
-    return { Containers: [...rows.values()].sort((a, b) => byName(a.Id, b.Id)) };
+    // Both are the same arrays while nothing changed (UnitTable.list, ContainerStore.ids): so is the answer.
+    let byStored = answers.get(loaded);
+    if (!byStored) answers.set(loaded, (byStored = new WeakMap()));
+    let known = byStored.get(stored);
+    if (!known) byStored.set(stored, (known = {}));
+    const key = req.all ? 'all' : 'loaded';
+    return (known[key] ??= answer(loaded, stored, req.all));
   },
 });
+
+export type ListAnswer = Readonly<{ Containers: readonly Readonly<ContainerSummary>[] }>;
+
+/** Answers by the arrays they were made from; frozen, so the server may reuse their serialized form. */
+const answers = new WeakMap<readonly object[], WeakMap<readonly string[], { all?: ListAnswer; loaded?: ListAnswer }>>();
+
+function answer(loaded: readonly Readonly<UnitState>[], stored: readonly string[], all: boolean): ListAnswer {
+  const installed = new Set(stored);
+  const rows = new Map<string, ContainerSummary>();
+  for (const u of loaded) {
+    const id = nameOfUnit(u.Id);
+    // A unit file without a definition is the leftover of a crashed install, not a container.
+    if (id === undefined || !installed.has(id)) continue;
+    rows.set(id, { Id: id, ActiveState: u.ActiveState, SubState: u.SubState, LoadState: u.LoadState, Description: u.Description });
+  }
+  if (all) {
+    for (const id of stored) {
+      if (!rows.has(id)) rows.set(id, { Id: id, ActiveState: 'inactive', SubState: 'dead', LoadState: 'not-loaded' });
+    }
+  }
+  const sorted = [...rows.values()].sort((a, b) => byName(a.Id, b.Id));
+  return Object.freeze({ Containers: Object.freeze(sorted.map((row) => Object.freeze(row))) });
+}

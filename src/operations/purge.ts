@@ -33,6 +33,6 @@ export const purge = defineOperation({
     );
     const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [`${ids[i]}: ${(r.reason as Error).message}`] : []));
     if (failures.length) throw failed(`purge did not stop every container: ${failures.join('; ')}`);
-    return { Stopped: ids.sort() };
+    return { Stopped: [...ids].sort() };
   },
 });

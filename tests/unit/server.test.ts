@@ -1,4 +1,6 @@
+import { utimesSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
 import inject from 'light-my-request';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -6,6 +8,7 @@ import { JobQueue } from '../../src/api/jobs.js';
 import { RequestLog } from '../../src/api/requests.js';
 import { tagRequest } from '../../src/api/guard.js';
 import { buildServer } from '../../src/api/server.js';
+import { list } from '../../src/operations/list.js';
 import { fakeHost, type FakeHost } from '../fixtures/fake-host.js';
 
 // The agent's HTTP layer in-process: Fastify's inject() (light-my-request,
@@ -13,8 +16,8 @@ import { fakeHost, type FakeHost } from '../fixtures/fake-host.js';
 // unix socket listener, which tags each request with its policy before
 // routing. Operations run on a fake host.
 
-async function agent(h: FakeHost) {
-  const app = await buildServer({ host: h.host, jobs: new JobQueue(4, 4), requests: new RequestLog(h.host.fs, '/var/lib/gear/requests') });
+async function agent(h: FakeHost, log?: (line: string) => void) {
+  const app = await buildServer({ host: h.host, jobs: new JobQueue(4, 4), requests: new RequestLog(h.host.fs, '/var/lib/gear/requests'), log });
   await app.ready();
   const dispatch = (req: IncomingMessage, res: ServerResponse) => {
     tagRequest(req, { kind: 'unix' });
@@ -103,6 +106,54 @@ test('a request no listener tagged is refused', async () => {
   const app = await buildServer({ host: h.host, jobs: new JobQueue(), requests: new RequestLog(h.host.fs, '/var/lib/gear/requests') });
   const r = await app.inject({ method: 'GET', url: '/containers' });
   assert.is(r.statusCode, 403);
+});
+
+/** Put the store's directory's mtime a minute back: ContainerStore.ids() then reuses its listing while the directory is unchanged. */
+const settle = (h: FakeHost) => {
+  const old = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+  utimesSync(join(h.root, 'var/lib/gear/containers'), old, old);
+};
+
+test('the listing is one answer while units and store are unchanged, and a new one after a change in either', async () => {
+  const { h, call } = await withWeb();
+  settle(h);
+  const first = await list.run(h.host, { all: true }, {});
+  assert.is(await list.run(h.host, { all: true }, {}), first, 'nothing changed: the same answer');
+  assert.is.not(await list.run(h.host, { all: false }, {}), first, 'all and not all are two answers');
+  assert.equal(first.Containers.map((c) => [c.Id, c.ActiveState]), [['web', 'active']]);
+
+  const listing = async (url: string, accept?: string) => (await call('GET', url, accept ? { accept } : {})).body;
+  const json = JSON.parse(await listing('/containers?all=1'));
+  assert.equal(JSON.parse(await listing('/containers?all=1')), json);
+
+  // A unit changes (systemd's side): every form shows it.
+  await call('PUT', '/container/web/stopped');
+  assert.is.not(await list.run(h.host, { all: true }, {}), first);
+  assert.equal(JSON.parse(await listing('/containers?all=1')).Containers[0].ActiveState, 'inactive');
+  assert.match(await listing('/containers?all=1', 'text/plain'), /\nweb\s+inactive\s+dead\s+loaded/);
+  assert.equal(JSON.parse(await listing('/containers?all=1', 'application/json;stream=true')).Containers[0].ActiveState, 'inactive');
+
+  // The store changes, no unit does: a definition appears with the directory's mtime put back (its ctime moves).
+  settle(h);
+  const before = await list.run(h.host, { all: true }, {});
+  assert.is(await list.run(h.host, { all: true }, {}), before);
+  writeFileSync(join(h.root, 'var/lib/gear/containers/other.json'), JSON.stringify({ Id: 'other', Image: 'test/web', Ports: [], VolumeConfig: { Volumes: [], BindMounts: [] }, SystemdSlice: 'gear.slice', Created: '' }));
+  settle(h);
+  assert.equal(JSON.parse(await listing('/containers?all=1')).Containers.map((c: { Id: string; LoadState: string }) => [c.Id, c.LoadState]), [['other', 'not-loaded'], ['web', 'loaded']]);
+  assert.match(await listing('/containers?all=1', 'text/plain'), /\nother\s+inactive\s+dead\s+not-loaded\n/);
+  assert.equal(JSON.parse(await listing('/containers')).Containers.map((c: { Id: string }) => c.Id), ['web'], 'not loaded: only with all');
+});
+
+test('answered reads are not logged; changes and refusals are', async () => {
+  const lines: string[] = [];
+  const h = fakeHost();
+  const call = await agent(h, (line) => lines.push(line));
+  await call('PUT', '/container/web', {}, { Image: 'test/web', Started: true, Ports: [{ Internal: 8080 }] });
+  await call('GET', '/containers');
+  await call('GET', '/container/web/status');
+  await call('GET', '/container/nothere/status');
+  await call('PUT', '/container/web/stopped');
+  assert.equal(lines.map((l) => l.replace(/ \d+ms$/, '')), ['PUT /container/web 204', 'GET /container/nothere/status 404', 'PUT /container/web/stopped 204']);
 });
 
 test.run();

@@ -56,4 +56,37 @@ test('list returns copies: later signals do not change an answer already given',
   assert.is(answer[0]!.ActiveState, 'active');
 });
 
+test('list is the same array until a change, and a new one after every change', () => {
+  const t = new UnitTable('ctr-*.service');
+  t.replaceAll([row('ctr-a.service'), row('ctr-b.service')]);
+  const first = t.list();
+  assert.is(t.list(), first, 'nothing changed: the same array');
+  assert.ok(Object.isFrozen(first) && Object.isFrozen(first[0]), 'frozen: nobody changes an answer others reuse');
+  t.unitChanged('ctr-a.service', { ActiveState: 'active', SubState: 'running' });
+  assert.is(t.list(), first, 'a signal that changes nothing the table holds');
+  t.unitNew('ctr-c.service');
+  assert.is(t.list(), first, 'UnitNew alone changes nothing until its row is fetched');
+  t.unitRemoved('ctr-gone.service');
+  assert.is(t.list(), first, 'removing a unit not in the table');
+
+  const answers = [first];
+  const changed = (what: string) => {
+    const now = t.list();
+    for (const before of answers) assert.is.not(now, before, what);
+    answers.push(now);
+    return now;
+  };
+  t.unitChanged('ctr-a.service', { ActiveState: 'deactivating' });
+  assert.is(changed('ActiveState')[0]!.ActiveState, 'deactivating');
+  t.unitChanged('ctr-a.service', { SubState: 'stop-sigterm' });
+  assert.is(changed('SubState')[0]!.SubState, 'stop-sigterm');
+  t.unitRemoved('ctr-b.service');
+  assert.equal(changed('UnitRemoved').map((r) => r.Id), ['ctr-a.service']);
+  t.replaceSome(['ctr-c.service'], [row('ctr-c.service')]);
+  assert.equal(changed('a fetch').map((r) => r.Id), ['ctr-a.service', 'ctr-c.service']);
+  t.replaceAll([row('ctr-a.service', 'failed', 'failed')]);
+  assert.equal(changed('a snapshot'), [row('ctr-a.service', 'failed', 'failed')]);
+  assert.is(first[0]!.ActiveState, 'active', 'answers given before are unchanged');
+});
+
 test.run();
