@@ -305,6 +305,20 @@ test('a layer twice (docker save links the second to the first): received, check
   assert.is(headers.get(`${s.dirs[1]}/layer.tar`)!.type, 'file');
 });
 
+test('a layer twice: the link may come before its target (docker save writes directories in name order)', async () => {
+  const s = synthetic(['base', 'dup', 'dup']);
+  const entries = dockerOrder(s);
+  const ofTarget = entries.filter((e) => e.name.startsWith(`${s.dirs[1]}/`));
+  const reordered = [...entries.filter((e) => !e.name.startsWith(`${s.dirs[1]}/`)), ...ofTarget];
+  assert.ok(reordered.findIndex((e) => e.type === 'symlink') < reordered.findIndex((e) => e.name === `${s.dirs[1]}/layer.tar`));
+  const r = await receive(reordered, { id: s.id });
+  assert.is(r.error, undefined);
+  assert.equal(r.report!.layers.map((l) => l.received), [true, true, true]);
+  // And the same order with the target's bytes wrong: refused at the link's place too.
+  const bad = reordered.map((e) => (e.name === `${s.dirs[1]}/layer.tar` ? { ...e, body: Buffer.from('other') } : e));
+  await refused(bad, /layer 2 has digest/, { id: s.id });
+});
+
 test('lying peer: a link to a layer not received, to one of another digest, or to itself through another link', async () => {
   const s = synthetic(['base', 'dup', 'dup']);
   const linkDir = s.dirs[2]!;
