@@ -60,6 +60,13 @@ const headerOf = (h: Partial<Header> & { name: string }): Partial<Header> & { na
     ? { name: h.name, type: 'directory', mode: 0o755, mtime: h.mtime }
     : { name: h.name, type: 'file', size: h.size ?? 0, mode: 0o644, mtime: h.mtime };
 
+/** A clean symlink header for a layer-link entry: its name and the target classifyEntry took, rebuilt from the parsed parts. */
+function putLink(p: Pack, dir: string, target: string, mtime?: Date): Promise<void> {
+  return new Promise((resolve, reject) =>
+    p.entry({ name: `${dir}/layer.tar`, type: 'symlink', linkname: `../${target}/layer.tar`, mode: 0o777, mtime }, (err) => (err ? reject(err) : resolve())),
+  );
+}
+
 async function readSmall(entry: Entry): Promise<Buffer> {
   if ((entry.header.size ?? 0) > MAX_METADATA_BYTES) throw invalid(`image archive: ${entry.header.name} is larger than ${MAX_METADATA_BYTES} bytes`);
   const chunks: Buffer[] = [];
@@ -151,20 +158,28 @@ function transform<T>(source: Readable, onFailure: 'destroy' | 'drain', work: (e
  */
 export function filterForReceiver(save: Readable, diffIds: string[], have: ReadonlySet<string>, onLayer: (e: LayerEvent) => void = () => undefined): { archive: Readable; report: Promise<SendReport> } {
   const chains = chainIds(diffIds);
+  // A layer's bytes are needed when some place holding its diff id lacks its chain: docker save writes a
+  // repeated layer once and links the later places to it, so the first one travels for any place that lacks it.
+  const needed = new Set(diffIds.filter((_, i) => !have.has(chains[i]!)));
   const { archive, done } = transform(save, 'destroy', async (entries, p) => {
     const report: SendReport = { layers: diffIds.length, sent: 0, skipped: 0, bytes: 0 };
     const chainOfDir = new Map<string, string>();
     for await (const entry of entries) {
       entry.on('error', ignore);
-      const e = classifyEntry(entry.header.name, entry.header.type);
+      const e = classifyEntry(entry.header.name, entry.header.type, entry.header.linkname);
       if (e.kind === 'layer-dir') {
         await skip(entry);
         await put(p, entry.header);
+      } else if (e.kind === 'layer-link') {
+        await skip(entry);
+        // A place the receiver has is never read by docker load (moby loads a layer only when its chain is missing): left out, as its target may be.
+        const chain = chainOfDir.get(e.dir);
+        if (chain === undefined || !have.has(chain)) await putLink(p, e.dir, e.target, entry.header.mtime);
       } else if (e.kind === 'layer-file' && e.file === 'layer.tar') {
         const chain = chainOfDir.get(e.dir);
         const index = chain === undefined ? undefined : chains.indexOf(chain);
         const event = { index, diffId: index === undefined ? undefined : diffIds[index], bytes: entry.header.size ?? 0 };
-        if (chain !== undefined && have.has(chain)) {
+        if (chain !== undefined && index !== undefined && !needed.has(diffIds[index]!)) {
           await skip(entry); // read from Docker, not sent
           report.skipped++;
           onLayer({ ...event, sent: false });
@@ -203,19 +218,24 @@ export function verifyForLoad(
   onLayer: (e: LayerEvent) => void = () => undefined,
 ): { archive: Readable; report: Promise<ReceiveReport> } {
   const { archive, done } = transform(incoming, 'drain', async (entries, p) => {
-    const got: ReceivedArchive = { layerDigests: new Map() };
+    const got: ReceivedArchive = { layerDigests: new Map(), layerLinks: new Map() };
     const seen = new Set<string>();
     let bytes = 0;
     for await (const entry of entries) {
       entry.on('error', ignore);
       const name = entry.header.name;
-      const e = classifyEntry(name, entry.header.type);
+      const e = classifyEntry(name, entry.header.type, entry.header.linkname);
       const key = e.kind === 'layer-dir' ? `${e.dir}/` : name;
       if (seen.has(key)) throw invalid(`image archive: entry ${name} comes twice`);
       seen.add(key);
       if (e.kind === 'layer-dir') {
         await skip(entry);
         await put(p, entry.header);
+      } else if (e.kind === 'layer-link') {
+        // Its target must be a layer.tar that came and was hashed: checked with the config (checkArchive), before docker load sees a manifest.
+        await skip(entry);
+        got.layerLinks!.set(e.dir, e.target);
+        await putLink(p, e.dir, e.target, entry.header.mtime);
       } else if (e.kind === 'layer-file' && e.file === 'layer.tar') {
         const size = entry.header.size ?? 0;
         got.layerDigests.set(e.dir, await copy(p, entry));

@@ -52,7 +52,9 @@ export type ArchiveEntry =
   | { kind: 'repositories' }
   | { kind: 'config'; hex: string }
   | { kind: 'layer-dir'; dir: string }
-  | { kind: 'layer-file'; dir: string; file: 'VERSION' | 'json' | 'layer.tar' };
+  | { kind: 'layer-file'; dir: string; file: 'VERSION' | 'json' | 'layer.tar' }
+  /** `<dir>/layer.tar` as a symlink to `../<target>/layer.tar`: docker save's second occurrence of a layer. */
+  | { kind: 'layer-link'; dir: string; target: string };
 
 /** The largest metadata entry (config, manifest, json) read into memory. */
 export const MAX_METADATA_BYTES = 8 * 1024 * 1024;
@@ -62,8 +64,15 @@ export const MAX_METADATA_BYTES = 8 * 1024 * 1024;
  * names above are taken, as exact strings: `../x`, `/etc/passwd`, `a/./b`,
  * links and devices never match.
  */
-export function classifyEntry(name: string, type: string | null | undefined): ArchiveEntry {
+export function classifyEntry(name: string, type: string | null | undefined, linkname?: string | null): ArchiveEntry {
   const bad = (why: string) => invalid(`image archive: entry ${JSON.stringify(name.slice(0, 200))} ${why}`);
+  if (type === 'symlink') {
+    // The one link taken: a layer.tar pointing at another layer directory's layer.tar, by exactly this relative path.
+    const at = /^([a-f0-9]{64})\/layer\.tar$/.exec(name);
+    const to = typeof linkname === 'string' ? /^\.\.\/([a-f0-9]{64})\/layer\.tar$/.exec(linkname) : null;
+    if (!at || !to || at[1] === to[1]) throw bad('is a symlink: only <dir>/layer.tar -> ../<other dir>/layer.tar is taken');
+    return { kind: 'layer-link', dir: at[1]!, target: to[1]! };
+  }
   const file = type === 'file' || type === 'contiguous-file' || type == null;
   if (type === 'directory') {
     const dir = name.replace(/\/$/, '');
@@ -170,6 +179,8 @@ export interface ReceivedArchive {
   config?: { hex: string; text: string; digest: string };
   /** Each layer.tar received: its directory and the sha256 of its bytes. */
   layerDigests: Map<string, string>;
+  /** Each layer.tar received as a link: its directory and the directory whose layer.tar it names. */
+  layerLinks?: Map<string, string>;
 }
 
 /** Per layer (lowest first): its diff id and whether its layer.tar came (false: the receiver has it). */
@@ -197,8 +208,15 @@ export function checkArchive(a: ReceivedArchive, expectedId: string | undefined,
   const chains = chainIds(diffIds);
   const named = new Set(manifest.layers);
   for (const dir of a.layerDigests.keys()) if (!named.has(dir)) throw invalid(`image archive: layer ${dir} is not named by manifest.json`);
+  const links = a.layerLinks ?? new Map<string, string>();
+  for (const [dir, target] of links) {
+    if (!named.has(dir)) throw invalid(`image archive: layer ${dir} is not named by manifest.json`);
+    // Only to a layer.tar whose bytes came (and were hashed): never to one the receiver lacks, nor to another link.
+    if (!a.layerDigests.has(target)) throw invalid(`image archive: ${dir}/layer.tar links to ${target}/layer.tar, which was not received`);
+  }
   return manifest.layers.map((dir, i) => {
-    const got = a.layerDigests.get(dir);
+    const target = links.get(dir);
+    const got = target === undefined ? a.layerDigests.get(dir) : a.layerDigests.get(target);
     if (got === undefined) {
       if (!have.has(chains[i]!)) throw invalid(`image archive: layer ${i + 1} (${diffIds[i]}) is missing and is not on this host`);
       return { diffId: diffIds[i]!, received: false };

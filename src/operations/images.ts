@@ -190,9 +190,20 @@ export async function transfer(from: ImagePeer, to: ImagePeer, image: string, pr
   });
   archive.on('error', (err) => counted.destroy(err));
   archive.pipe(counted);
+  // Whichever end fails first names the fault: the other end only sees its stream cut (a sender that
+  // refused its own archive leaves the receiver with a reset connection, and the other way round).
+  let first: { reason: unknown } | undefined;
+  const note = (err: unknown) => {
+    first ??= { reason: err };
+    throw err;
+  };
   // A receiver that answers before taking the whole archive (it refused it) stops the sender too: nobody would read the rest.
-  const loading = to.load({ Image: tag, Id: info.Id }, counted, progress.layer).finally(() => archive.destroy());
-  const [loaded, sent] = await Promise.allSettled([loading, done]);
+  const loading = to
+    .load({ Image: tag, Id: info.Id }, counted, progress.layer)
+    .catch(note)
+    .finally(() => archive.destroy());
+  const [loaded, sent] = await Promise.allSettled([loading, Promise.resolve(done).catch(note)]);
+  if (first) throw first.reason;
   if (loaded.status === 'rejected') throw loaded.reason;
   if (sent.status === 'rejected') throw sent.reason;
   return { ...loaded.value, Transferred: total };

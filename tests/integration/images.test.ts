@@ -262,6 +262,37 @@ function plainCli(args: string[]): { done: Promise<Result>; kill: () => void } {
   return { done: new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }))), kill: () => child.kill('SIGKILL') };
 }
 
+test('an image with a layer twice (docker save links the second to the first): pushed and run; then to a host with its first place only', async () => {
+  const dir = '/root/build-imgs-dup';
+  const dockerfile = (copies: number) => ['FROM imgs/base:1', ...Array(copies).fill('COPY f /f')].join('\\n');
+  await sh(A, `rm -rf ${dir} && mkdir -p ${dir} && cd ${dir} && echo same > f && touch -d 2020-01-01 f && printf '${dockerfile(1)}\\n' > Dockerfile.one && printf '${dockerfile(2)}\\n' > Dockerfile && docker build -q -f Dockerfile.one -t imgs/dup-one:1 . >/dev/null && docker build -q -t imgs/dup:1 . >/dev/null`);
+  const layers = await diffIds(A, 'imgs/dup:1');
+  const n = layers.length;
+  assert.is(layers[n - 1], layers[n - 2], 'the same layer twice');
+  assert.equal(await diffIds(A, 'imgs/dup-one:1'), layers.slice(0, n - 1), 'dup-one is dup without its last layer');
+  assert.match(await sh(A, 'docker save imgs/dup:1 | tar tv'), /^l.* [0-9a-f]{64}\/layer\.tar -> \.\.\/[0-9a-f]{64}\/layer\.tar$/m);
+  const id = (await sh(A, "docker image inspect imgs/dup:1 --format '{{.Id}}'")).trim();
+  // B has the base (the first test): both places of the repeated layer lack; its bytes travel once.
+  const r = await gear(A, ['push-image', 'imgs/dup:1', ipB], { env: inHost });
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`^${ipB}: imgs/dup:1 \\(${id}\\) loaded: 2 of ${n} layers sent`, 'm'));
+  assert.is((await sh(B, "docker image inspect imgs/dup:1 --format '{{.Id}}'")).trim(), id);
+  assert.is((await sh(B, 'docker run --rm imgs/dup:1 cat /f /base.txt')).trim(), 'same\nbase');
+  // C gets dup-one first: it then has the first place's chain, not the second's, which docker load reads
+  // through the link: the first place's layer.tar is sent again for it.
+  const one = await gear(A, ['push-image', 'imgs/dup-one:1', ipC], { env: inHost });
+  assert.is(one.code, 0, one.stderr);
+  const again = await gear(A, ['push-image', 'imgs/dup:1', ipC], { env: inHost });
+  assert.is(again.code, 0, again.stderr);
+  assert.match(again.stdout, new RegExp(`^${ipC}: imgs/dup:1 \\(${id}\\) loaded: 2 of ${n} layers sent`, 'm'));
+  assert.is((await sh(C, "docker image inspect imgs/dup:1 --format '{{.Id}}'")).trim(), id);
+  assert.is((await sh(C, 'docker run --rm imgs/dup:1 cat /f')).trim(), 'same');
+  // Pushed once more to B, which has it all: nothing travels, the link neither.
+  const none = await gear(A, ['push-image', 'imgs/dup:1', ipB], { env: inHost });
+  assert.is(none.code, 0, none.stderr);
+  assert.match(none.stdout, new RegExp(`^${ipB}: imgs/dup:1 \\(${id}\\) loaded: 0 of ${n} layers sent`, 'm'));
+});
+
 test('a byte flipped in flight: refused with the layer named, nothing loaded; the retry without the proxy loads it', async () => {
   // The command spells the pattern in two parts: the config's history (sent too) must not hold it whole.
   await build('imgs/pattern:1', 'test/web', ['p=gear-image-test; busybox yes $p-pattern | head -c 300000 > /pattern', 'echo top > /top.txt']);

@@ -108,6 +108,8 @@ type Entry = { name: string; body?: Buffer | string; type?: 'file' | 'directory'
 
 /** Entries in docker save's order: layer directories (sorted), config, manifest.json, repositories. */
 function dockerOrder(s: Synthetic, opts: { skip?: number[]; layerBody?: (i: number) => Buffer } = {}): Entry[] {
+  // A layer already written (same diff id) is written again as a link to the first: docker save's way.
+  const firstOf = (i: number) => s.diffIds.indexOf(s.diffIds[i]!);
   const entries: Entry[] = [];
   const order = s.dirs.map((d, i) => [d, i] as const).sort((a, b) => a[0].localeCompare(b[0]));
   for (const [dir, i] of order) {
@@ -117,7 +119,9 @@ function dockerOrder(s: Synthetic, opts: { skip?: number[]; layerBody?: (i: numb
     if (i > 0) json.parent = s.dirs[i - 1];
     Object.assign(json, { created: '1970-01-01T00:00:00Z', container_config: JSON.parse(CONTAINER_CONFIG), os: 'linux' });
     entries.push({ name: `${dir}/json`, body: JSON.stringify(json) });
-    if (!opts.skip?.includes(i)) entries.push({ name: `${dir}/layer.tar`, body: opts.layerBody?.(i) ?? s.layers[i]! });
+    if (opts.skip?.includes(i)) continue;
+    if (firstOf(i) !== i) entries.push({ name: `${dir}/layer.tar`, type: 'symlink', linkname: `../${s.dirs[firstOf(i)]}/layer.tar` });
+    else entries.push({ name: `${dir}/layer.tar`, body: opts.layerBody?.(i) ?? s.layers[i]! });
   }
   entries.push({ name: `${s.id.slice(7)}.json`, body: s.config });
   entries.push({ name: 'manifest.json', body: manifestOf(s) });
@@ -249,6 +253,135 @@ test('lying peer: path tricks, links, extra and repeated entries', async () => {
   await refused([...base.slice(0, 4), base[3]!, ...base.slice(4)], /comes twice/);
   const stray = 'f'.repeat(64);
   await refused([{ name: `${stray}/`, type: 'directory' }, { name: `${stray}/layer.tar`, body: 'x' }, ...base], /layer f{64} is not named by manifest.json/);
+});
+
+/** The entries of an archive with their headers' type and linkname. */
+async function headersOf(archive: Readable): Promise<Map<string, { type?: string | null; linkname?: string | null; mode?: number }>> {
+  const out = new Map<string, { type?: string | null; linkname?: string | null; mode?: number }>();
+  const ex = extract();
+  archive.on('error', (err) => ex.destroy(err));
+  archive.pipe(ex as unknown as NodeJS.WritableStream);
+  for await (const entry of ex) {
+    for await (const _ of entry);
+    out.set(entry.header.name, { type: entry.header.type, linkname: entry.header.linkname, mode: entry.header.mode });
+  }
+  return out;
+}
+
+test('archive entries: the one link taken is <dir>/layer.tar -> ../<other dir>/layer.tar', () => {
+  const a = 'a'.repeat(64);
+  const b = 'b'.repeat(64);
+  assert.equal(classifyEntry(`${b}/layer.tar`, 'symlink', `../${a}/layer.tar`), { kind: 'layer-link', dir: b, target: a });
+  for (const [name, link] of [
+    [`${b}/layer.tar`, `../../${a}/layer.tar`],
+    [`${b}/layer.tar`, `/${a}/layer.tar`],
+    [`${b}/layer.tar`, `/etc/passwd`],
+    [`${b}/layer.tar`, `../${a}/json`],
+    [`${b}/layer.tar`, `../${a}.json`],
+    [`${b}/layer.tar`, `../${a}/./layer.tar`],
+    [`${b}/layer.tar`, `../${b}/layer.tar`],
+    [`${b}/layer.tar`, `${a}/layer.tar`],
+    [`${b}/json`, `../${a}/json`],
+    ['manifest.json', `${a}.json`],
+  ])
+    rejects(() => classifyEntry(name!, 'symlink', link), /is a symlink: only/);
+  rejects(() => classifyEntry(`${b}/layer.tar`, 'link', `${a}/layer.tar`), /is a link/);
+});
+
+test('a layer twice (docker save links the second to the first): received, checked, passed on as a clean link', async () => {
+  const s = synthetic(['base', 'dup', 'dup']);
+  assert.is(s.diffIds[1], s.diffIds[2]);
+  const entries = dockerOrder(s);
+  assert.ok(entries.some((e) => e.type === 'symlink'));
+  const r = await receive(entries, { id: s.id });
+  assert.is(r.error, undefined);
+  assert.equal(r.report!.layers.map((l) => l.received), [true, true, true]);
+  assert.is(r.report!.bytes, s.layers[0]!.length + s.layers[1]!.length, 'the bytes once');
+  // The same again, to read the headers docker load gets.
+  const { archive, report } = verifyForLoad(tarOf(entries), { tag: 'multi:1', id: s.id, have: new Set() });
+  const headers = await headersOf(archive);
+  await report;
+  assert.equal(headers.get(`${s.dirs[2]}/layer.tar`), { type: 'symlink', linkname: `../${s.dirs[1]}/layer.tar`, mode: 0o777 });
+  assert.is(headers.get(`${s.dirs[1]}/layer.tar`)!.type, 'file');
+});
+
+test('a layer twice: the link may come before its target (docker save writes directories in name order)', async () => {
+  const s = synthetic(['base', 'dup', 'dup']);
+  const entries = dockerOrder(s);
+  const ofTarget = entries.filter((e) => e.name.startsWith(`${s.dirs[1]}/`));
+  const reordered = [...entries.filter((e) => !e.name.startsWith(`${s.dirs[1]}/`)), ...ofTarget];
+  assert.ok(reordered.findIndex((e) => e.type === 'symlink') < reordered.findIndex((e) => e.name === `${s.dirs[1]}/layer.tar`));
+  const r = await receive(reordered, { id: s.id });
+  assert.is(r.error, undefined);
+  assert.equal(r.report!.layers.map((l) => l.received), [true, true, true]);
+  // And the same order with the target's bytes wrong: refused at the link's place too.
+  const bad = reordered.map((e) => (e.name === `${s.dirs[1]}/layer.tar` ? { ...e, body: Buffer.from('other') } : e));
+  await refused(bad, /layer 2 has digest/, { id: s.id });
+});
+
+test('lying peer: a link to a layer not received, to one of another digest, or to itself through another link', async () => {
+  const s = synthetic(['base', 'dup', 'dup']);
+  const linkDir = s.dirs[2]!;
+  const linkAt = (entries: Entry[], linkname: string) => entries.map((e) => (e.name === `${linkDir}/layer.tar` ? { ...e, linkname } : e));
+  // Its target left out (the receiver has that chain): not received, refused, even though docker would find nothing there.
+  await refused(dockerOrder(s, { skip: [1] }), /links to [0-9a-f]{64}\/layer\.tar, which was not received/, { id: s.id, have: chainIds(s.diffIds).slice(0, 2) });
+  // To another layer that came (base): its digest is not the config's at this place.
+  await refused(linkAt(dockerOrder(s), `../${s.dirs[0]}/layer.tar`), /layer 3 has digest sha256:[0-9a-f]{64}, the config says/, { id: s.id });
+  // To a directory that is not in the archive at all.
+  await refused(linkAt(dockerOrder(s), `../${'c'.repeat(64)}/layer.tar`), /which was not received/, { id: s.id });
+  // Path tricks in the link: refused by name.
+  await refused(linkAt(dockerOrder(s), `../../${s.dirs[1]}/layer.tar`), /is a symlink: only/, { id: s.id });
+  await refused(linkAt(dockerOrder(s), `/${s.dirs[1]}/layer.tar`), /is a symlink: only/, { id: s.id });
+  await refused(linkAt(dockerOrder(s), `../${s.dirs[1]}/json`), /is a symlink: only/, { id: s.id });
+  // A link to a link: its target is no received layer.tar.
+  const t = synthetic(['base', 'dup', 'dup', 'dup']);
+  const chained = dockerOrder(t).map((e) => (e.name === `${t.dirs[3]}/layer.tar` ? { ...e, linkname: `../${t.dirs[2]}/layer.tar` } : e));
+  await refused(chained, /links to [0-9a-f]{64}\/layer\.tar, which was not received/, { id: t.id });
+  // A link in a directory the manifest does not name.
+  const stray = 'f'.repeat(64);
+  await refused([...dockerOrder(s), { name: `${stray}/layer.tar`, type: 'symlink', linkname: `../${s.dirs[1]}/layer.tar` }], /layer f{64} is not named by manifest.json/, { id: s.id });
+});
+
+test('sender: a layer twice: the first is sent when a later place lacks it, links left out where the receiver has the place', async () => {
+  const s = synthetic(['base', 'dup', 'dup']);
+  const chains = chainIds(s.diffIds);
+  const through = async (have: string[]) => {
+    const { archive, report } = filterForReceiver(tarOf(dockerOrder(s)), s.diffIds, new Set(have));
+    const received = verifyForLoad(archive, { tag: 'multi:1', id: s.id, have: new Set(have) });
+    const headers = await headersOf(received.archive);
+    return { sent: await report, layers: (await received.report).layers.map((l) => l.received), headers };
+  };
+  // The receiver has base and base+dup, lacks base+dup+dup: the first occurrence travels for the link.
+  const partial = await through(chains.slice(0, 2));
+  assert.equal(partial.layers, [false, true, true]);
+  assert.is(partial.sent.sent, 1);
+  assert.is(partial.headers.get(`${s.dirs[2]}/layer.tar`)!.type, 'symlink');
+  // The receiver has everything: nothing travels, not even the link (docker load reads no layer it has).
+  const all = await through(chains);
+  assert.equal(all.layers, [false, false, false]);
+  assert.is(all.sent.sent, 0);
+  assert.not.ok(all.headers.has(`${s.dirs[2]}/layer.tar`));
+  assert.not.ok(all.headers.has(`${s.dirs[1]}/layer.tar`));
+  // The receiver has only base.
+  const base = await through(chains.slice(0, 1));
+  assert.equal(base.layers, [false, true, true]);
+});
+
+test('transfer: a sender that fails first is the reason reported, not the cut connection the receiver sees', async () => {
+  const s = synthetic(['base', 'top']);
+  const bad = dockerOrder(s).map((e) => (e.name === `${s.dirs[1]}/layer.tar` ? { ...e, type: 'symlink' as const, linkname: '/etc/passwd' } : e));
+  const { from } = peers(s, () => tarOf(bad), []);
+  const to: ImagePeer = {
+    ...peers(s, () => tarOf(bad), []).to,
+    async load(_req, archive) {
+      // An HTTP upload: the connection is reset once the sender's stream fails.
+      await entriesOf(archive).catch(() => undefined);
+      throw new Error('cannot reach the agent at b: ECONNRESET');
+    },
+  };
+  const err = await transfer(from, to, 'multi:1').catch((e: Error) => e);
+  assert.instance(err, GearError);
+  assert.match((err as Error).message, /is a symlink: only/);
 });
 
 test('lying peer: no manifest, no config, a manifest of two images', async () => {
