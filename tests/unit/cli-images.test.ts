@@ -6,9 +6,9 @@
 import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Backends, type Backend } from '../../src/cli/backend.js';
+import type { Backend } from '../../src/cli/backend.js';
 import { createdText, imageMatrix, imagesTable, shortId, sizeText } from '../../src/cli/commands/list-images.js';
-import { runProgram } from '../../src/cli/program.js';
+import { runCli } from '../fixtures/run-cli.js';
 import type { ImageListing } from '../../src/host/images.js';
 import { notFound } from '../../src/model/errors.js';
 import type { ImagePeer } from '../../src/operations/images.js';
@@ -117,22 +117,8 @@ function recorder(label: string, images: Map<string, ImageListing[]>, sent: Sent
 
 async function gear(args: string[], images: Map<string, ImageListing[]>, failing: Record<string, string> = {}) {
   const sent: Sent[] = [];
-  const backends = new Backends({}, {}, (agent) => {
-    const label = agent ? agent.label : '';
-    return recorder(label, images, sent, failing[label]);
-  });
-  const out = { stdout: '', stderr: '' };
-  const writes = { stdout: process.stdout.write, stderr: process.stderr.write };
-  process.stdout.write = ((chunk: string) => ((out.stdout += chunk), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string) => ((out.stderr += chunk), true)) as typeof process.stderr.write;
-  let code: number;
-  try {
-    code = await runProgram(['node', 'gear', ...args], backends);
-  } finally {
-    process.stdout.write = writes.stdout;
-    process.stderr.write = writes.stderr;
-  }
-  return { code, sent, ...out };
+  const r = await runCli(args, (label) => recorder(label, images, sent, failing[label]));
+  return { sent, ...r };
 }
 
 const fleet = () => new Map<string, ImageListing[]>([['', [WEB, APP]], ['10.0.0.2', [WEB]]]);

@@ -7,8 +7,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Backends, type Backend } from '../../src/cli/backend.js';
-import { runProgram } from '../../src/cli/program.js';
+import type { Backend } from '../../src/cli/backend.js';
+import { runCli } from '../fixtures/run-cli.js';
 import type { Operation, RawRequest } from '../../src/operations/index.js';
 import { VERSION } from '../../src/version.js';
 
@@ -49,23 +49,11 @@ async function gear(args: string[]): Promise<{ code: number; sent: Sent[]; stdou
     },
     lines: () => (async function* () {})(),
     imagePeer: () => {
-      throw new Error("this test moves no images");
+      throw new Error('this test moves no images');
     },
     close() {},
   });
-  const backends = new Backends({}, {}, (agent) => recorder(agent ? agent.label : ''));
-  const out = { stdout: '', stderr: '' };
-  const writes = { stdout: process.stdout.write, stderr: process.stderr.write };
-  process.stdout.write = ((chunk: string) => ((out.stdout += chunk), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string) => ((out.stderr += chunk), true)) as typeof process.stderr.write;
-  let code: number;
-  try {
-    code = await runProgram(['node', 'gear', ...args], backends);
-  } finally {
-    process.stdout.write = writes.stdout;
-    process.stderr.write = writes.stderr;
-  }
-  return { code, sent, ...out };
+  return { sent, ...(await runCli(args, recorder)) };
 }
 
 /** Both command lines succeed and send the same requests (sorted: targets run in parallel). */

@@ -45,7 +45,7 @@ function hosts() {
     },
     lines: () => (async function* () {})(),
     imagePeer: () => {
-      throw new Error("this test moves no images");
+      throw new Error('this test moves no images');
     },
     close: () => {},
   });
