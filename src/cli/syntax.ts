@@ -1,4 +1,5 @@
 import { invalid } from '../model/errors.js';
+import { isGeardSlice } from '../model/names.js';
 
 /**
  * The seed system's (geard's) command-line forms that gear reads as well as
@@ -51,16 +52,13 @@ export function checkImageArg(image: string): string {
   return image;
 }
 
-/** geard's slices: its memory classes, which gear does not have; its containers run in gear's default slice. */
-const GEARD_SLICES = new Set(['container', 'container-small', 'container-large']);
-
 /**
  * `--slice NAME`: geard's classes (container-small, its default) mean gear's
  * default slice (no SystemdSlice sent, as when its body names them over the
  * API); other names without ".slice" get it (gear's units need it).
  */
 export const sliceName = (text: string): string | undefined =>
-  GEARD_SLICES.has(text) ? undefined : text.endsWith('.slice') ? text : `${text}.slice`;
+  isGeardSlice(text) ? undefined : text.endsWith('.slice') ? text : `${text}.slice`;
 
 /** Boolean flags that geard's pflag also took as `--NAME=true` / `--NAME=false`. */
 const BOOLEAN_FLAGS = new Set(['start', 'isolate', 'socket-activated', 'all', 'quiet', 'dry-run', 'repair', 'no-wait', 'reset', 'clear', 'keep-volumes', 'json', 'follow']);

@@ -50,6 +50,14 @@ export function validateImage(image: unknown): string {
   return image;
 }
 
+/**
+ * geard's slice names: its memory classes (container-small was its
+ * default), which gear does not have; its containers run in gear's default
+ * slice, whether named over the API or on the command line.
+ */
+const GEARD_SLICES = new Set(['container', 'container-small', 'container-large']);
+export const isGeardSlice = (slice: string) => GEARD_SLICES.has(slice);
+
 /** systemd slice names: dash-separated path components, ending in .slice. */
 const SLICE = /^[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*\.slice$/;
 export function validateSlice(slice: unknown): string {

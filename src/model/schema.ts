@@ -99,12 +99,6 @@ export function describeSchemaError(e: ValueError, where: string): string {
       return `${field} must be <= ${s.maximum}`;
     case ValueErrorType.Boolean:
       return `${field} must be true or false`;
-    case ValueErrorType.Union: {
-      // A nullable field (T | null) given something else than null: what T says of it.
-      const inner = e.errors.map((it) => it.First()).filter((x): x is ValueError => x !== undefined && (x.schema as { type?: string }).type !== 'null');
-      if (inner.length === 1) return describeSchemaError(inner[0]!, where);
-      return `${field} is not valid (${e.message.toLowerCase()})`;
-    }
     default:
       return `${field} is not valid (${e.message.toLowerCase()})`;
   }

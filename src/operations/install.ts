@@ -3,7 +3,7 @@ import { DEFAULT_SLICE, type ContainerDefinition } from '../model/definition.js'
 import { validateEnvId, validateEnvSource, validateVariables, type EnvVar } from '../model/env.js';
 import { conflict, failed, invalid } from '../model/errors.js';
 import { checkNetworkLinks, type NetworkLink } from '../model/links.js';
-import { unitNameOf, validateImage, validateName, validateSlice } from '../model/names.js';
+import { isGeardSlice, unitNameOf, validateImage, validateName, validateSlice } from '../model/names.js';
 import { validatePorts, type PortPair } from '../model/ports.js';
 import { validateVolumeConfig, volumesNotIn, type NamedVolume, type VolumeConfig } from '../model/volumes.js';
 import type { UnitState } from '../host/systemd.js';
@@ -66,9 +66,6 @@ function refuseUnsupported(body: InstallBody): void {
     if (body[field] === true) throw invalid(`${field} is not supported yet (body/${field} must be false or absent)`);
 }
 
-/** geard's slice names (its memory classes, without `.slice`): gear runs them in its own slice. */
-const GEARD_SLICES = new Set(['container', 'container-small', 'container-large']);
-
 /** The answer's headers: the published ports, as the seed sent them. */
 const installHeaders = (ports: PortPair[]): Record<string, string> => (ports.length ? { 'X-PortMapping': formatPortMapping(ports) } : {});
 
@@ -96,7 +93,7 @@ export const install = defineOperation({
       Ports: validatePorts(body.Ports ?? undefined),
       Environment: parseEnvironment(id, body.Environment),
       VolumeConfig: validateVolumeConfig(body.VolumeConfig ?? undefined),
-      SystemdSlice: slice === undefined || slice === '' || GEARD_SLICES.has(slice) ? DEFAULT_SLICE : validateSlice(slice),
+      SystemdSlice: slice === undefined || slice === '' || isGeardSlice(slice) ? DEFAULT_SLICE : validateSlice(slice),
       NetworkLinks: checkNetworkLinks(body.NetworkLinks ?? undefined),
     };
   },
