@@ -25,7 +25,8 @@ function entriesOf(save: Readable): Extract {
   return ex;
 }
 
-const LINKED_LAYER = /^([a-f0-9]{64})\/layer\.tar$/;
+/** A layer directory's layer.tar, by name. */
+const LAYER_FILE = /^([a-f0-9]{64})\/layer\.tar$/;
 
 async function readSmall(entry: Entry): Promise<Buffer> {
   if ((entry.header.size ?? 0) > MAX_METADATA_BYTES) throw invalid(`docker save: ${entry.header.name} is larger than ${MAX_METADATA_BYTES} bytes`);
@@ -47,12 +48,12 @@ export async function describeSave(save: Readable, id: string): Promise<SavedIma
   const sizes = new Map<string, number>();
   try {
     for await (const entry of ex) {
-      const { name, type } = entry.header;
-      if (type === 'symlink' && LINKED_LAYER.test(name)) {
+      const { name, type, linkname } = entry.header;
+      const e = classifyEntry(name, type, linkname);
+      if (e.kind === 'layer-link') {
         for await (const _ of entry);
-        continue; // its size is the first one's (same diff id)
+        continue; // the same layer again: its size is its target's (same diff id)
       }
-      const e = classifyEntry(name, type);
       if (e.kind === 'layer-file' && e.file === 'layer.tar') {
         sizes.set(e.dir, entry.header.size ?? 0);
         for await (const _ of entry);
@@ -92,7 +93,7 @@ export async function copyLayer(save: Readable, dirs: ReadonlySet<string>, diges
   const ex = entriesOf(save);
   try {
     for await (const entry of ex) {
-      const m = LINKED_LAYER.exec(entry.header.name);
+      const m = LAYER_FILE.exec(entry.header.name);
       if (!m || !dirs.has(m[1]!) || entry.header.type !== 'file') {
         for await (const _ of entry);
         continue;
