@@ -203,7 +203,8 @@ test('logs: 50 followers (streamed and JSON) that disconnect leave no journalctl
     echo "running $n"
     kill $pids; wait; true`);
   assert.match(out, /running 50/, 'every client had its journal reader');
-  const left = await eventually(async () => (await sh(A, 'pgrep -c -x journalctl || true')).trim() === '0', 5000, 100);
+  // 50 readers ended and reaped: seconds on a loaded machine (6.8 s was seen at load 34), so a wide window.
+  const left = await eventually(async () => (await sh(A, 'pgrep -c -x journalctl || true')).trim() === '0', 30_000, 100);
   assert.ok(left, `journalctl left behind: ${await sh(A, 'pgrep -a -x journalctl || true')}`);
 });
 
