@@ -78,6 +78,26 @@ export function stopScript(dockerBin: string, timeout: number, ctr: string): str
   );
 }
 
+/**
+ * ExecStartPost of an unlinked container: the start completes only once its
+ * container runs, as `docker run -d` returns only then. Without it the start
+ * job ends when the `docker run` client is forked, so a `docker exec` or a
+ * stop right after `gear start` could find no container yet. Polled with
+ * `docker inspect`, quickly at first, then every 0.5 s (a burst of starts
+ * must not become a burst of inspects); an image being pulled is waited
+ * for, within TimeoutStartSec. If the client exits first (a failed run, or
+ * a container that ran and ended), the gate steps aside: systemd judges
+ * the main process's exit as it always did.
+ */
+export function runningGateScript(dockerBin: string, ctr: string): string {
+  const inspect = [dockerBin, 'inspect', '--type', 'container', '-f', '{{.State.Running}}', ctr].map(shellWord).join(' ');
+  return (
+    `d=0.05; until [ "$(${inspect} 2>/dev/null)" = true ]; do ` +
+    `kill -0 "$MAINPID" 2>/dev/null || exit 0; ` +
+    `sleep $d; case $d in 0.05) d=0.1;; 0.1) d=0.2;; *) d=0.5;; esac; done`
+  );
+}
+
 /** Seconds TimeoutStopSec adds to docker stop's own timeout. */
 const STOP_ALLOWANCE_S = 80;
 
@@ -109,8 +129,9 @@ export function containerUnitRenderer(compile: Compile, template: string): UnitR
       execStart: execLine(dockerRunArgs(def, ctx)),
       execStop: execLine(['/bin/sh', '-c', stopScript(ctx.dockerBin, ctx.stopTimeout, ctr)]),
       execStopPost: execLine([ctx.dockerBin, 'rm', '-f', ctr]),
-      // Only linked containers get the hook; other units stay as they were.
-      execStartPost: def.Linked ? execLine(applyLinksArgs(def, ctx)) : '',
+      // A linked container's hook waits for it to run, then applies its
+      // links; any other waits only for it to run.
+      execStartPost: def.Linked ? execLine(applyLinksArgs(def, ctx)) : execLine(['/bin/sh', '-c', runningGateScript(ctx.dockerBin, ctr)]),
     });
   };
 }

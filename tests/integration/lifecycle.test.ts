@@ -81,12 +81,15 @@ test('stop, start and restart go through systemd and wait for it', async () => {
 
   assert.is((await gear(H, ['start', 'web-1'])).code, 0);
   assert.is((await sh(H, 'systemctl is-active ctr-web-1')).trim(), 'active');
+  // The start completes only once the container runs (the unit's ExecStartPost gate), as docker run -d.
+  assert.is((await sh(H, "docker inspect -f '{{.State.Running}}' ctr-web-1")).trim(), 'true');
   assert.ok(await eventually(() => httpGet(`http://${ip}:${port}/`)), 'answers again after start');
 
   const before = (await sh(H, 'systemctl show -p MainPID --value ctr-web-1')).trim();
   assert.is((await gear(H, ['restart', 'web-1'])).code, 0);
   const after = (await sh(H, 'systemctl show -p MainPID --value ctr-web-1')).trim();
   assert.is.not(after, before, 'a new main process after restart');
+  assert.is((await sh(H, "docker inspect -f '{{.State.Running}}' ctr-web-1")).trim(), 'true');
   assert.ok(await eventually(() => httpGet(`http://${ip}:${port}/`)), 'answers after restart');
 });
 

@@ -104,13 +104,15 @@ test('the guard at work: a neighbour\'s SYN to a service on 127.0.0.1 inside the
   assert.ok((await sh(A, `nsenter -t ${pid} -n iptables-save -t filter`)).includes('-A INPUT -j GEAR-LINKS-GUARD'));
 });
 
-test('a linked unit applies its links in ExecStartPost and passes systemd-analyze verify; other units have no hook', async () => {
+test('a linked unit applies its links in ExecStartPost and passes systemd-analyze verify; other units only wait for their container to run', async () => {
   const unit = await sh(A, 'systemctl cat ctr-lk-a');
   assert.match(unit, /^ExecStartPost=\S+ \S+ apply-links --state-dir \/var\/lib\/gear lk-a$/m);
   const verify = await sh(A, 'systemd-analyze verify /etc/systemd/system/ctr-lk-a.service 2>&1');
   assert.is(verify.trim(), '', verify);
   assert.is((await gear(A, ['install', 'test/web', 'lk-plain'])).code, 0);
-  assert.not.match(await sh(A, 'cat /etc/systemd/system/ctr-lk-plain.service'), /ExecStartPost|apply-links/);
+  const plain = await sh(A, 'cat /etc/systemd/system/ctr-lk-plain.service');
+  assert.not.match(plain, /apply-links/);
+  assert.match(plain, /^ExecStartPost=\/bin\/sh -c "d=0.05; until .*State.Running/m);
   const status = await gear(A, ['status', 'lk-a']);
   assert.match(status.stdout, new RegExp(`Links: 127.0.0.2:8081 -> ${ipB}:${portB}`));
 });
