@@ -114,9 +114,12 @@ test('a leftover container of the same name does not keep the unit from starting
   assert.ok(await eventually(() => httpGet(`http://${ip}:${port}/`)), 'answers after the start');
   assert.is((await sh(H, 'systemctl show -p NRestarts --value ctr-web-1')).trim(), '0', 'started at the first attempt');
 
-  // systemd on its own (a reboot, Restart=) has no gear to clear the way: the run fails on the name,
-  // ExecStopPost removes the leftover and the restart succeeds.
-  await sh(H, 'systemctl stop ctr-web-1 && docker create --name ctr-web-1 test/web >/dev/null && systemctl start ctr-web-1');
+  // systemd on its own (a reboot, Restart=) has no gear to clear the way: the run fails on the name
+  // (the start job reports that failure: it waits for the container to run), ExecStopPost removes
+  // the leftover and the restart succeeds.
+  await sh(H, 'systemctl stop ctr-web-1 && docker create --name ctr-web-1 test/web >/dev/null');
+  const first = await run(H, ['systemctl', 'start', 'ctr-web-1']);
+  assert.is.not(first.code, 0, 'the first run failed on the name clash');
   const healed = await eventually(async () => Number((await sh(H, 'systemctl show -p NRestarts --value ctr-web-1')).trim()) >= 1 && (await httpGet(`http://${ip}:${port}/`, 1000)), 30_000);
   assert.ok(healed, 'answers after one restart');
 });
@@ -125,10 +128,11 @@ test('a stop right after a start of many never waits out the stop timeout', asyn
   const names = Array.from({ length: 30 }, (_, i) => `burst-${i}`);
   const since = (await sh(H, 'date +%s')).trim();
   try {
-    const started = await gear(H, ['install', 'test/web', ...names, '--start', '-p', '8080:0']);
+    // It returns once all 30 run: as long as dockerd takes to start them (2 minutes at load 90), so no 2-minute cap.
+    const started = await gear(H, ['install', 'test/web', ...names, '--start', '-p', '8080:0'], { timeoutMs: 600_000 });
     assert.is(started.code, 0, started.stderr);
-    // Some of these stops land while `docker run` is still creating its container.
-    const stopped = await gear(H, ['stop', ...names]);
+    // Before a start waited for its container to run, some of these stops landed while `docker run` was still creating it.
+    const stopped = await gear(H, ['stop', ...names], { timeoutMs: 600_000 });
     assert.is(stopped.code, 0, stopped.stderr);
     const results = await sh(H, names.map((n) => `systemctl show -p Result --value ctr-${n}`).join('; '));
     assert.not.match(results, /timeout/, 'no unit needed SIGKILL after TimeoutStopSec');
