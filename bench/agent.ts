@@ -8,6 +8,9 @@
  *   - the agent's resident memory idle and under that load;
  *   - start-to-ready: from `systemd-run` until the API answers.
  * Usage: GEAR_TEST_HOST=NAME tsx bench/agent.ts  (npm run bench boots the host)
+ *   BENCH_AGENT_BASE=/path/to/other/checkout/bin/gear: also load that agent,
+ *   alternating with this one (BENCH_AGENT_ROUNDS rounds), for a
+ *   before/after in the same conditions on a shared machine.
  */
 import { Agent, request } from 'node:http';
 import { GEAR, TEST_HOST as H, gear, hostIp, run, sh, startAgent, stopAgent } from '../tests/integration/harness.js';
@@ -118,28 +121,74 @@ async function main(): Promise<void> {
   const [ar, nr] = [pct(agentReady, 50), pct(nodeReady, 50)];
   line('agent start-to-ready', `${ar.toFixed(2)} s`, ar / nr, `bare node http server (${nr.toFixed(2)} s)`);
 
-  await startAgent(H, agentArgs);
-  const idle = await rssKiB('gear-agent');
-  const body = (await run(H, ['curl', '-s', '--unix-socket', '/run/gear/gear.sock', 'http://a/containers?all=1'])).stdout;
-  await sh(H, `systemd-run --unit=bench-baseline --collect ${baselineServer(body)} >/dev/null; sleep 0.5`);
-  // Both idle, before any load: the agent has served one listing, the bare server none.
-  const baseIdle = await rssKiB('bench-baseline');
-
   const auth = { authorization: `Bearer ${TOKEN}` };
-  // The agent, systemd (it answers the agent's DBus calls) and dbus-daemon (it carries them).
-  const agentPids = [await mainPid('gear-agent'), '1', await mainPid('dbus')];
-  const basePid = await mainPid('bench-baseline');
-  const cpu0 = await cpuSeconds(agentPids);
-  const agentLoad = load(43273, '/containers?all=1', auth);
-  const peak = await peakRss('gear-agent', agentLoad);
-  const a = await agentLoad;
-  const cpu1 = await cpuSeconds(agentPids);
-  const [b0] = await cpuSeconds([basePid]);
-  const b = await load(43274, '/', {});
-  const [b1] = await cpuSeconds([basePid]);
   const us = (seconds: number, count: number) => (seconds * 1e6) / count;
-  const agentCpu = cpu1.map((c, i) => us(c - cpu0[i]!, a.count));
-  const baseCpu = us(b1! - b0!, b.count);
+  /** One agent (this checkout's, or another's gear: BENCH_AGENT_BASE) idle, then under the load. */
+  async function measureAgent(bin: string) {
+    await stopAgent(H);
+    await sh(H, 'systemctl reset-failed gear-agent 2>/dev/null; true');
+    await sh(H, `systemd-run --unit=gear-agent --collect -p Restart=no ${bin} daemon ${agentArgs.join(' ')} >/dev/null; until curl -sf --unix-socket /run/gear/gear.sock http://a/health >/dev/null 2>&1; do sleep 0.05; done`);
+    const body = (await run(H, ['curl', '-s', '--unix-socket', '/run/gear/gear.sock', 'http://a/containers?all=1'])).stdout;
+    await sh(H, 'sleep 0.5');
+    // Idle, before any load: the agent has served one listing.
+    const idle = await rssKiB('gear-agent');
+    // The agent, systemd (it answers the agent's DBus calls) and dbus-daemon (it carries them).
+    const pids = [await mainPid('gear-agent'), '1', await mainPid('dbus')];
+    const cpu0 = await cpuSeconds(pids);
+    const loading = load(43273, '/containers?all=1', auth);
+    const peak = await peakRss('gear-agent', loading);
+    const a = await loading;
+    const cpu1 = await cpuSeconds(pids);
+    const since = (await sh(H, 'systemctl show -p InvocationID --value gear-agent')).trim();
+    await stopAgent(H);
+    // What the agent logs when it stops (this checkout's agent; an older one does not say).
+    const said = await sh(H, `journalctl _SYSTEMD_INVOCATION_ID=${since} -o cat --no-pager | grep 'Pings to systemd' | tail -1 || true`);
+    const pings = /: (\d+), Pings to systemd for them: (\d+)/.exec(said);
+    return { body, idle, peak, a, cpu: cpu1.map((c, i) => us(c - cpu0[i]!, a.count)), pingsPerListing: pings ? Number(pings[2]) / Number(pings[1]) : undefined };
+  }
+
+  const base = process.env.BENCH_AGENT_BASE;
+  const ROUNDS = Number(process.env.BENCH_AGENT_ROUNDS ?? 1);
+  await startAgent(H, agentArgs);
+  const body = (await run(H, ['curl', '-s', '--unix-socket', '/run/gear/gear.sock', 'http://a/containers?all=1'])).stdout;
+  await stopAgent(H);
+  await sh(H, `systemd-run --unit=bench-baseline --collect ${baselineServer(body)} >/dev/null; sleep 0.5`);
+  // Idle, before any load.
+  const baseIdle = await rssKiB('bench-baseline');
+  const basePid = await mainPid('bench-baseline');
+
+  for (let round = 1; round <= ROUNDS; round++) {
+    if (ROUNDS > 1) console.log(`round ${round} of ${ROUNDS} (load average ${(await sh(H, 'cut -d" " -f1-3 /proc/loadavg')).trim()})`);
+    // This checkout's agent, then (if asked) the other, then the bare server: the same conditions within a round.
+    const m = await measureAgent(GEAR);
+    const o = base ? await measureAgent(base) : undefined;
+    const [b0] = await cpuSeconds([basePid]);
+    const b = await load(43274, '/', {});
+    const [b1] = await cpuSeconds([basePid]);
+    const baseCpu = us(b1! - b0!, b.count);
+    const a = m.a;
+
+    console.log(`GET /containers?all=1 (${(m.body.length / 1024).toFixed(0)} KiB): ${a.rps.toFixed(0)} req/s, p50 ${a.p50.toFixed(1)} ms, p99 ${a.p99.toFixed(1)} ms, ${a.errors} errors`);
+    line('agent requests per second', `${a.rps.toFixed(0)}/s`, a.rps / b.rps, `bare node server (${b.rps.toFixed(0)}/s)`);
+    const total = m.cpu.reduce((x, y) => x + y, 0);
+    line('CPU per listing (agent+systemd+dbus-daemon)', `${total.toFixed(0)} µs`, total / baseCpu, `bare node server (${baseCpu.toFixed(0)} µs)`);
+    console.log(`  of which agent ${m.cpu[0]!.toFixed(0)} µs, systemd ${m.cpu[1]!.toFixed(0)} µs, dbus-daemon ${m.cpu[2]!.toFixed(0)} µs${m.pingsPerListing === undefined ? '' : `; ${m.pingsPerListing.toFixed(3)} Pings per listing`}`);
+    line('agent p99 latency at 50 clients', `${a.p99.toFixed(1)} ms`, a.p99 / b.p99, `bare node server (${b.p99.toFixed(1)} ms)`);
+    line('agent RSS idle', `${(m.idle / 1024).toFixed(1)} MiB`, m.idle / baseIdle, `bare node server (${(baseIdle / 1024).toFixed(1)} MiB)`);
+    line('agent RSS peak under load', `${(m.peak / 1024).toFixed(1)} MiB`, m.peak / m.idle, 'agent idle');
+    if (o) {
+      const ot = o.cpu.reduce((x, y) => x + y, 0);
+      console.log(`other agent (${base}): ${o.a.rps.toFixed(0)} req/s, p50 ${o.a.p50.toFixed(1)} ms, p99 ${o.a.p99.toFixed(1)} ms, ${o.a.errors} errors`);
+      line('  other agent requests per second', `${o.a.rps.toFixed(0)}/s`, o.a.rps / b.rps, 'bare node server');
+      line('  other agent CPU per listing', `${ot.toFixed(0)} µs`, ot / baseCpu, `bare node server (agent ${o.cpu[0]!.toFixed(0)}, systemd ${o.cpu[1]!.toFixed(0)}, dbus-daemon ${o.cpu[2]!.toFixed(0)} µs)`);
+      line('  other agent p99 latency', `${o.a.p99.toFixed(1)} ms`, o.a.p99 / b.p99, 'bare node server');
+      line('  other agent RSS idle', `${(o.idle / 1024).toFixed(1)} MiB`, o.idle / baseIdle, 'bare node server');
+      line('this agent / other: requests per second', `${a.rps.toFixed(0)}/s`, a.rps / o.a.rps, `other (${o.a.rps.toFixed(0)}/s)`);
+      line('this agent / other: CPU per listing', `${total.toFixed(0)} µs`, total / ot, `other (${ot.toFixed(0)} µs)`);
+      line('this agent / other: p99', `${a.p99.toFixed(1)} ms`, a.p99 / o.a.p99, `other (${o.a.p99.toFixed(1)} ms)`);
+      line('this agent / other: RSS idle', `${(m.idle / 1024).toFixed(1)} MiB`, m.idle / o.idle, `other (${(o.idle / 1024).toFixed(1)} MiB)`);
+    }
+  }
   await sh(H, 'systemctl stop bench-baseline');
 
   // The local CLI path: one process per listing.
@@ -151,16 +200,7 @@ async function main(): Promise<void> {
     cli.push(performance.now() - t0);
   }
   const cliMs = pct(cli, 50);
-
-  console.log(`GET /containers?all=1 (${(body.length / 1024).toFixed(0)} KiB): ${a.rps.toFixed(0)} req/s, p50 ${a.p50.toFixed(1)} ms, p99 ${a.p99.toFixed(1)} ms, ${a.errors} errors`);
-  line('agent requests per second', `${a.rps.toFixed(0)}/s`, a.rps / b.rps, `bare node server (${b.rps.toFixed(0)}/s)`);
-  const total = agentCpu.reduce((x, y) => x + y, 0);
-  line('CPU per listing (agent+systemd+dbus-daemon)', `${total.toFixed(0)} µs`, total / baseCpu, `bare node server (${baseCpu.toFixed(0)} µs)`);
-  console.log(`  of which agent ${agentCpu[0]!.toFixed(0)} µs, systemd ${agentCpu[1]!.toFixed(0)} µs, dbus-daemon ${agentCpu[2]!.toFixed(0)} µs`);
-  line('agent p99 latency at 50 clients', `${a.p99.toFixed(1)} ms`, a.p99 / b.p99, `bare node server (${b.p99.toFixed(1)} ms)`);
-  line('agent requests per second', `${a.rps.toFixed(0)}/s`, a.rps / (1000 / cliMs), `local CLI, one process per call (${(1000 / cliMs).toFixed(1)}/s, ${cliMs.toFixed(0)} ms each)`);
-  line('agent RSS idle', `${(idle / 1024).toFixed(1)} MiB`, idle / baseIdle, `bare node server (${(baseIdle / 1024).toFixed(1)} MiB)`);
-  line('agent RSS peak under load', `${(peak / 1024).toFixed(1)} MiB`, peak / idle, 'agent idle');
+  console.log(`local CLI, one process per listing: ${(1000 / cliMs).toFixed(1)}/s, ${cliMs.toFixed(0)} ms each`);
 
   await stopAgent(H);
   await gear(H, ['delete', ...names]);

@@ -145,6 +145,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   await app.close();
+  const counts = systemd.watchCounts;
+  if (counts) log(`listings answered from memory: ${counts.listings}, Pings to systemd for them: ${counts.pings}`);
   host.close();
 }
 

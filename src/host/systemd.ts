@@ -103,6 +103,11 @@ export class DbusSystemd implements Systemd {
     if (opts.watch) this.watch = new UnitWatch(this.bus, opts.watch);
   }
 
+  /** Listings answered from the watch, and the Pings they took (the daemon logs them when it stops). */
+  get watchCounts(): { listings: number; pings: number } | undefined {
+    return this.watch && { listings: this.watch.barrier.counts.callers, pings: this.watch.barrier.counts.calls };
+  }
+
   /** Sync the watched units now (the agent at start) rather than at the first listing. */
   async startWatching(): Promise<void> {
     await this.watch?.sync();

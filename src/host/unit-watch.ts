@@ -1,5 +1,5 @@
 import { failed } from '../model/errors.js';
-import { Batch } from '../lib/concurrency.js';
+import { RoundTrip } from '../lib/round-trip.js';
 import { MANAGER, MANAGER_PATH, signalMatch, type Signal, type SystemdBus } from './systemd-bus.js';
 import { UnitTable, unitOfPath, type UnitRow } from './unit-table.js';
 
@@ -45,9 +45,11 @@ const ATTEMPTS = 3;
  *   which may change LoadState and Description) and a new owner of systemd's
  *   bus name (a re-exec) fetch them all again;
  * - every reply is applied in its place among the signals (callInOrder);
- * - each listing first makes a round trip to systemd (a Ping, shared by the
- *   listings that arrive while none is in flight), then waits for the
- *   fetches that signals before its reply started: the answer includes
+ * - each listing first makes a round trip to systemd (a Ping sent after the
+ *   listing arrived, shared by the listings of one event-loop turn and by
+ *   those that arrived while the previous one was in flight: RoundTrip,
+ *   which never lets a listing ride on a Ping sent before it arrived), then
+ *   waits for the fetches that signals before its reply started: the answer includes
  *   every change systemd had published before it read the ping, and so
  *   every change a client could have seen before it asked.
  *
@@ -62,14 +64,15 @@ export class UnitWatch {
   /** Fetches and syncs in flight: a listing waits for those started before its barrier returned. */
   private readonly inflight = new Set<Promise<void>>();
   private readonly toFetch = new Set<string>();
-  private readonly barrier: Batch<never>;
+  /** The Ping before each listing, shared only by listings that arrived before it was sent (lib/round-trip.ts). */
+  readonly barrier: RoundTrip;
 
   constructor(
     private readonly bus: SystemdBus,
     readonly pattern: string,
   ) {
     this.table = new UnitTable(pattern);
-    this.barrier = new Batch<never>(() => bus.ping());
+    this.barrier = new RoundTrip(() => bus.ping());
     bus.onSignal((s) => this.signal(s));
   }
 
@@ -82,7 +85,7 @@ export class UnitWatch {
     for (let attempt = 1; ; attempt++) {
       if (!this.synced) await this.sync();
       const generation = this.bus.generation;
-      await this.barrier.add([]);
+      await this.barrier.after();
       await this.settled();
       if (this.synced && this.bus.generation === generation) return this.table.list();
       if (attempt >= ATTEMPTS) throw failed('lost the connection to systemd while listing units');

@@ -27,6 +27,10 @@ test('tokens', () => {
   assert.ok(tokenMatches('secret-secret-secret', 'secret-secret-secret'));
   assert.not.ok(tokenMatches('secret', 'secret-secret-secret'));
   assert.not.ok(tokenMatches(undefined, 'secret-secret-secret'));
+  // The expected digest is kept per token: another token is compared against its own.
+  assert.ok(tokenMatches('other-other-other-other', 'other-other-other-other'));
+  assert.not.ok(tokenMatches('secret-secret-secret', 'other-other-other-other'));
+  assert.ok(tokenMatches('secret-secret-secret', 'secret-secret-secret'));
 });
 
 const TOKEN = 'secret-secret-secret';
