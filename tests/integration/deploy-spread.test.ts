@@ -58,11 +58,13 @@ function received(stderr: string, ip: string, image: string): { from: string; se
   return { from: m[1]!, sent: Number(m[2]), layerBytes: Number(m[3]), moved: Number(m[4]) };
 }
 
+/** Every instance these tests deploy. */
+const IDS = ['spone-1', 'spone-2', 'spone-3', 'sptwo-1', 'sptwo-2', 'sptwo-3', 'spthree-1', 'spthree-2'];
+
 test.before(async () => {
   // No host has these images (a re-run on the same hosts too: its containers go first, then the images and their layers).
-  const ids = ['spone-1', 'spone-2', 'spone-3', 'sptwo-1', 'sptwo-2', 'sptwo-3', 'spthree-1', 'spthree-2'];
   for (const h of hosts) {
-    await run(h, [GEAR, 'delete', ...ids]);
+    await run(h, [GEAR, 'delete', ...IDS]);
     await sh(h, "docker images --format '{{.Repository}}:{{.Tag}}' | grep '^spread/' | xargs -r docker rmi -f >/dev/null; docker image prune -f >/dev/null; true");
   }
   await agents.start();
@@ -75,6 +77,8 @@ test.before(async () => {
 });
 
 test.after(async () => {
+  // The files after this one find the hosts as they were.
+  for (const h of hosts) await run(h, [GEAR, 'delete', ...IDS]);
   await agents.stop();
 });
 
