@@ -55,7 +55,7 @@ uvu() { node --import tsx node_modules/uvu/bin.js "$@"; }
 # as the host's agent. GEAR_TEST_FILES picks some of the files (space-
 # separated; each runs in its lane, in the lane's order); GEAR_TEST_LANES=1
 # runs every picked file in one lane, on one set of hosts.
-lane1="lifecycle volumes images registry spc"
+lane1="lifecycle volumes images deploy-spread registry spc"
 lane2="environment env-ids seed-scenarios ports crash pull bad-input agent-api compat agent-listing security remote links links-deploy fixtures-deploy"
 picked=" ${GEAR_TEST_FILES:-$lane1 $lane2} "
 for file in $picked; do

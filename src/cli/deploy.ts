@@ -13,13 +13,15 @@ import type { NetworkLink } from '../model/links.js';
 import { operations, type Progress } from '../operations/index.js';
 import type { Backend } from './backend.js';
 import { readText } from './files.js';
+import { spreadImages, type SpreadFailures, type SpreadOptions } from './spread.js';
 import { linkCount, portsText } from '../operations/text.js';
 
 /**
  * `gear deploy FILE|URL [HOST...]`, run by the CLI against each host's
  * backend (an agent, or this host): plan (nothing is touched when the
- * descriptor or the hosts are bad), remove what is gone, install what is
- * missing and learn its ports, set every instance's links (one request per
+ * descriptor or the hosts are bad), remove what is gone, spread the images
+ * the installs need over the hosts (cli/spread.ts; when asked), install
+ * what is missing and learn its ports, set every instance's links (one request per
  * host), start everything, and write the resolved deployment to
  * FILE.<timestamp>. Steps that fail do not stop the others; what was not
  * done is reported, the resolved file is written anyway, and deploying it
@@ -44,6 +46,12 @@ export interface DeployOptions {
   /** Seconds to wait for a URL descriptor (default 300). */
   timeout?: number;
   now?: Date;
+  /**
+   * Spread the images the installs need over the hosts first (cli/spread.ts):
+   * one pull per image at most, then host to host. Without it (or with one
+   * host), each host pulls what it lacks at install, as before.
+   */
+  spread?: SpreadOptions;
 }
 
 interface DeployOutcome {
@@ -182,10 +190,29 @@ export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
     }),
   );
 
+  // The images the installs need: spread over the hosts first, when asked (and there are two hosts or more).
+  const installs = [...plan.add, ...missing];
+  let lacking: SpreadFailures = new Map();
+  if (opts.spread && hosts.length > 1) {
+    const wanted = new Map<string, string[]>();
+    for (const inst of installs) {
+      const on = wanted.get(inst.Image) ?? [];
+      if (!on.includes(inst.On)) on.push(inst.On);
+      wanted.set(inst.Image, on);
+    }
+    lacking = await spreadImages(wanted, hosts, opts.backendFor, opts.spread);
+  }
+  // A host an image did not reach installs none of the instances that need it: one line per host and image.
+  for (const [on, images] of lacking)
+    for (const [image, reason] of images) {
+      const ids = installs.filter((i) => i.On === on && i.Image === image).map((i) => i.Id);
+      notDone.push(`install ${ids.join(', ')} on ${on}: image ${image} did not reach ${on}: ${reason}; nothing that needs it installed there`);
+    }
+
   // Install what is new or went missing; the host allocates ports and says which.
   const present = new Set<Instance>(plan.keep.filter((i) => !missing.includes(i) && !unknown.has(i)));
   await Promise.all(
-    [...plan.add, ...missing].map(async (inst) => {
+    installs.filter((inst) => !lacking.get(inst.On)?.has(inst.Image)).map(async (inst) => {
       const spec = specOf(inst);
       // The variables it was made with (a file written before instances kept theirs: its container's).
       const body = {

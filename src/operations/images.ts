@@ -3,7 +3,7 @@ import { Transform, type Readable } from 'node:stream';
 import type { Host } from '../host/context.js';
 import type { ImageListing } from '../host/images.js';
 import type { LayerEvent, SendReport } from '../host/image-stream.js';
-import { invalid, notFound } from '../model/errors.js';
+import { failed, invalid, notFound } from '../model/errors.js';
 import { DIGEST, chainIds, transferImage, validateImageId } from '../model/image-archive.js';
 import { validateImage } from '../model/names.js';
 import { SchemaCheck, closed } from '../model/schema.js';
@@ -71,6 +71,25 @@ export const imageLayers = defineOperation({
   async run(host, req): Promise<{ Have: string[] }> {
     const have = await host.images.chains();
     return { Have: req.Layers.filter((c) => have.has(c)) };
+  },
+});
+
+export const imagePull = defineOperation({
+  name: 'image-pull',
+  method: 'POST',
+  path: '/images/pull',
+  summary: "Pull an image from its registry unless this host has it: {Image, Id, Pulled} (a deploy's one pull of an image no host has)",
+  body: Type.Object({ Image: Type.String({ minLength: 1, maxLength: 255 }) }, closed),
+  mutates: true,
+  parse: ({ body }) => ({ Image: validateImage(body.Image) }),
+  async run(host, req, progress): Promise<{ Image: string; Id: string; Pulled: boolean }> {
+    const had = await host.images.inspect(req.Image);
+    if (had) return { Image: req.Image, Id: had.Id, Pulled: false };
+    progress.note?.(`pulling ${req.Image}`);
+    await host.docker.pull(req.Image, (p) => progress.pull?.(req.Image, p));
+    const info = await host.images.inspect(req.Image);
+    if (!info) throw failed(`image ${req.Image} is not on this host after pulling it`);
+    return { Image: req.Image, Id: info.Id, Pulled: true };
   },
 });
 

@@ -1,7 +1,7 @@
 import { clean } from './clean.js';
 import { remove } from './delete.js';
 import { getEnv, patchEnv, replaceEnv } from './environment.js';
-import { imageInspect, imageLayers, imageList } from './images.js';
+import { imageInspect, imageLayers, imageList, imagePull } from './images.js';
 import { install } from './install.js';
 import { restart, start, stop } from './lifecycle.js';
 import { link } from './links.js';
@@ -11,5 +11,5 @@ import { purge } from './purge.js';
 import { ports, status } from './status.js';
 
 /** Every operation gear offers; the agent's routes are derived from this list. */
-export const operations = { install, start, stop, restart, remove, status, ports, list, logs, getEnv, replaceEnv, patchEnv, link, clean, purge, imageInspect, imageLayers, imageList };
+export const operations = { install, start, stop, restart, remove, status, ports, list, logs, getEnv, replaceEnv, patchEnv, link, clean, purge, imageInspect, imageLayers, imageList, imagePull };
 export type { Operation, RawRequest, Progress } from './operation.js';

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { invalid } from '../../model/errors.js';
 import type { Cli } from '../cli.js';
 import { LOCAL_DEPLOY_HOST, deploy } from '../deploy.js';
+import { reporter } from './images.js';
 
 /**
  * `--isolate`, `--isolate=true|false` (the seed's forms). Any value but
@@ -19,7 +20,9 @@ export function register(program: Command, cli: Cli): void {
     .argument('[hosts...]', `HOST[:PORT] of the agents to place instances on (none: this host, written as "${LOCAL_DEPLOY_HOST}")`)
     .option('--isolate [bool]', 'accepted for the seed\'s scripts: only false (gear does not isolate containers yet)')
     .option('--timeout <seconds>', 'how long to wait for a URL descriptor', '300')
-    .action(async (file: string, hosts: string[], o: { isolate?: string | boolean; timeout: string }) => {
+    .option('--no-spread', 'each host pulls the images it lacks from its registry (default: one pull per image, then host to host)')
+    .option('-q, --quiet', 'no image transfer progress or per-host image lines on stderr')
+    .action(async (file: string, hosts: string[], o: { isolate?: string | boolean; timeout: string; spread: boolean; quiet?: boolean }) => {
       if (isolateFlag(o.isolate)) throw invalid('deploy --isolate: gear does not isolate containers yet', 'deploy without --isolate');
       const timeout = Number(o.timeout);
       if (!Number.isFinite(timeout) || timeout <= 0) throw invalid(`--timeout must be a positive number of seconds, not ${JSON.stringify(o.timeout)}`);
@@ -33,6 +36,7 @@ export function register(program: Command, cli: Cli): void {
         done: (line) => cli.print(`${line}\n`),
         warn: (line) => process.stderr.write(`gear: deploy: warning: ${line}\n`),
         timeout,
+        spread: o.spread ? { progress: (host) => reporter(host, o.quiet), report: (line) => void (o.quiet || process.stderr.write(`${line}\n`)) } : undefined,
       });
       for (const what of out.notDone) cli.report('deploy', `not done: ${what}`);
       if (out.notDone.length) cli.report('deploy', `wrote ${out.written} with what was done; deploy it again to finish`);
