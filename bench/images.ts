@@ -12,6 +12,8 @@
  *      of the whole archive, against the size of the new layers;
  *   3. fan-out: `gear push-image IMAGE B C D E` against 4 pipes one after
  *      another and 4 pipes at once.
+ * BENCH_ROUNDS (3), BENCH_FANOUT_ROUNDS (BENCH_ROUNDS), BENCH_LAYER_MB (40),
+ * BENCH_IMAGES ("one base fanout": the parts to run).
  * Usage: GEAR_TEST_HOST=A GEAR_TEST_HOST_B=B ..._C ..._D ..._E tsx bench/images.ts
  * (npm run bench boots all five).
  */
@@ -23,6 +25,8 @@ import { median, seconds, timed } from './common.js';
 const B = process.env.GEAR_TEST_HOST_B ?? 'gear-bench-b';
 const FANOUT = [B, process.env.GEAR_TEST_HOST_C ?? 'gear-bench-c', process.env.GEAR_TEST_HOST_D ?? 'gear-bench-d', process.env.GEAR_TEST_HOST_E ?? 'gear-bench-e'];
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** Rounds of the fan-out (each moves 4 x 200 MB three times). */
+const FANOUT_ROUNDS = Number(process.env.BENCH_FANOUT_ROUNDS ?? ROUNDS);
 /** Megabytes of random bytes per layer (5 layers: the base's 4 and the image's own). */
 const LAYER_MB = Number(process.env.BENCH_LAYER_MB ?? 40);
 const TOKEN = 'bench-token-0123456789abcdef';
@@ -194,7 +198,7 @@ async function fanOut(id: string, bytes: number): Promise<void> {
   const sequential = () => timedTo(FANOUT, BIG, id, () => local(FANOUT.map((h) => pipe(BIG, h)).join(' && ')));
   const concurrent = () => timedTo(FANOUT, BIG, id, () => local(`pids=; ${FANOUT.map((h) => `(${pipe(BIG, h)}) & pids="$pids $!"`).join('; ')}; s=0; for p in $pids; do wait $p || s=1; done; exit $s`));
   const runs = { gear: [] as number[], seq: [] as number[], par: [] as number[] };
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let round = 0; round < FANOUT_ROUNDS; round++) {
     runs.gear.push(await gearRun());
     runs.seq.push(await sequential());
     runs.par.push(await concurrent());
@@ -207,7 +211,7 @@ async function fanOut(id: string, bytes: number): Promise<void> {
 
 async function main(): Promise<void> {
   const parts = (process.env.BENCH_IMAGES ?? 'one base fanout').split(/\s+/);
-  console.log(`hosts ${A} (${ip[A]}) to ${FANOUT.map((h) => `${h} (${ip[h]})`).join(', ')}; ${ROUNDS} rounds; load average ${(await sh(A, 'cat /proc/loadavg')).split(' ').slice(0, 3).join(' ')}`);
+  console.log(`hosts ${A} (${ip[A]}) to ${FANOUT.map((h) => `${h} (${ip[h]})`).join(', ')}; ${ROUNDS} rounds (fan-out ${FANOUT_ROUNDS}); load average ${(await sh(A, 'cat /proc/loadavg')).split(' ').slice(0, 3).join(' ')}`);
   for (const h of FANOUT) await clean(h);
   await agents.start();
   try {
