@@ -16,17 +16,40 @@ tests/host/testhost setup >/dev/null || exit 1
 # by side; GEAR_BENCH_FILES picks some of the benchmarks, in this order.
 prefix=${GEAR_BENCH_PREFIX:-gear-bench}
 first=${GEAR_BENCH_INDEX:-30}
+benches=${GEAR_BENCH_FILES:-containers agent links spc images}
 export GEAR_TEST_HOST=$prefix GEAR_TEST_HOST_B=$prefix-b
-trap 'for h in "$GEAR_TEST_HOST" "$GEAR_TEST_HOST_B"; do tests/host/testhost down "$h" >/dev/null 2>&1; done' EXIT
-tests/host/testhost up "$GEAR_TEST_HOST" "$first" >/dev/null & up_a=$!
-tests/host/testhost up "$GEAR_TEST_HOST_B" $((first + 1)) >/dev/null & up_b=$!
-wait $up_a && wait $up_b || exit 1
+# images fans out to four receivers: three more hosts (-c, -d, -e at
+# INDEX+2..INDEX+4), booted for that benchmark only (idle hosts would
+# weigh on the others' timings) and taken down after it.
+export GEAR_TEST_HOST_C=$prefix-c GEAR_TEST_HOST_D=$prefix-d GEAR_TEST_HOST_E=$prefix-e
+hosts=("$GEAR_TEST_HOST" "$GEAR_TEST_HOST_B")
+extra=("$GEAR_TEST_HOST_C" "$GEAR_TEST_HOST_D" "$GEAR_TEST_HOST_E")
+trap 'for h in "${hosts[@]}" "${extra[@]}"; do tests/host/testhost down "$h" >/dev/null 2>&1; done' EXIT
+# boot FIRST_INDEX NAME...: the hosts at consecutive indexes, in parallel.
+boot() {
+  local at=$1 pids=() p; shift
+  for h in "$@"; do
+    tests/host/testhost up "$h" "$at" >/dev/null & pids+=($!)
+    at=$((at + 1))
+  done
+  for p in "${pids[@]}"; do wait "$p" || return 1; done
+}
+boot "$first" "${hosts[@]}" || exit 1
 status=0
 # containers, agent; links runs over both hosts (the second is idle before);
-# spc: the image's size against its base, and the agent's start-to-ready in it.
-for bench in ${GEAR_BENCH_FILES:-containers agent links spc}; do
+# spc: the image's size against its base, and the agent's start-to-ready in it;
+# images: transfers between the hosts' agents against docker save | docker
+# load and docker pull from a registry, and a fan-out to four hosts.
+for bench in $benches; do
   case $bench in
     spc) bash bench/spc.sh || status=1 ;;
+    images)
+      if boot $((first + 2)) "${extra[@]}"; then
+        node --import tsx bench/images.ts || status=1
+      else
+        status=1
+      fi
+      for h in "${extra[@]}"; do tests/host/testhost down "$h" >/dev/null 2>&1; done ;;
     *) node --import tsx "bench/$bench.ts" || status=1 ;;
   esac
 done

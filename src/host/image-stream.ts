@@ -87,9 +87,14 @@ function put(p: Pack, header: Partial<Header> & { name: string }, body?: Buffer)
   });
 }
 
-/** An entry copied through, chunk by chunk, waiting when the pack is full (backpressure); returns the sha256 of its bytes. */
-async function copy(p: Pack, entry: Entry): Promise<string> {
-  const hash = createHash('sha256');
+/**
+ * An entry copied through, chunk by chunk, waiting when the pack is full
+ * (backpressure); returns the sha256 of its bytes, or '' when `hashed` is
+ * false (the sender: only the receiver's digest counts; hashing cost the
+ * sending CLI about half a second of CPU per 200 MB, BENCHMARKS.md).
+ */
+async function copy(p: Pack, entry: Entry, hashed = true): Promise<string> {
+  const hash = hashed ? createHash('sha256') : undefined;
   // The entry's callback: called once its bytes are all in the pack, or with the error that ended it.
   let settle!: (err?: Error | null) => void;
   const written = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(err) : resolve())));
@@ -98,12 +103,12 @@ async function copy(p: Pack, entry: Entry): Promise<string> {
   const sink = p.entry(headerOf(entry.header), (err) => settle(err)) as unknown as NodeJS.WritableStream;
   sink.on('error', ignore); // its error comes through the callback
   for await (const chunk of entry) {
-    hash.update(chunk as Buffer);
+    hash?.update(chunk as Buffer);
     if (!sink.write(chunk as Buffer)) await Promise.race([new Promise<void>((resolve) => sink.once('drain', resolve)), written]);
   }
   sink.end();
   await written;
-  return `sha256:${hash.digest('hex')}`;
+  return hash ? `sha256:${hash.digest('hex')}` : '';
 }
 
 /** The extractor fed by `source`: a source that fails, or closes before its end (a sender that went away), fails it. */
@@ -184,7 +189,7 @@ export function filterForReceiver(save: Readable, diffIds: string[], have: Reado
           report.skipped++;
           onLayer({ ...event, sent: false });
         } else {
-          await copy(p, entry);
+          await copy(p, entry, false); // the receiver hashes what it gets
           report.sent++;
           report.bytes += event.bytes;
           onLayer({ ...event, sent: true });
