@@ -74,6 +74,31 @@ export class ContainerLocks {
   }
 
   /**
+   * Locks of this directory whose owner is gone (killed while holding
+   * one), and staging directories of takers killed before they took theirs:
+   * paths, removed unless `dryRun`. A waiter breaks a stale lock by itself;
+   * this clears those nobody waits for. Each is broken as a waiter would
+   * (breakLock), so a lock taken meanwhile is never lost.
+   */
+  async removeStale(dryRun: boolean): Promise<string[]> {
+    const dir = this.fs.local(this.dir);
+    const removed: string[] = [];
+    for (const entry of await fsp.readdir(dir).catch(() => [] as string[])) {
+      const path = join(dir, entry);
+      if (entry.endsWith('.lock')) {
+        const owner = await this.owner(path);
+        if (!owner.stale) continue;
+        if (!dryRun) await breakLock(path, owner.key);
+      } else if (/\.lock\.[0-9a-f]+\.new$/.test(entry)) {
+        if (!(await this.owner(path)).stale) continue;
+        if (!dryRun) await fsp.rm(path, { recursive: true, force: true });
+      } else continue;
+      removed.push(`${this.dir}/${entry}`);
+    }
+    return removed;
+  }
+
+  /**
    * Who holds the lock at path: its pid, whether that process is gone
    * (stale), and the key naming this very acquisition (pid, start time,
    * nonce), which a breaker uses to break this lock and no later one.
