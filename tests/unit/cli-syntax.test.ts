@@ -214,6 +214,21 @@ test('clean --repair asks for ?repair=1: one line per finding ("would fix" / "fi
   assert.is(answer.Findings[0].Fixed, false);
 });
 
+test('install --callback URL sends Callback to an agent; on this host (no agent) or with a bad URL it is refused with one line and no request', async () => {
+  const r = await gear(['install', 'test/web', '10.0.0.2/web-1', '--callback', 'https://ci.example/hook?x=1']);
+  assert.is(r.code, 0, r.stderr);
+  assert.is((r.sent[0]!.raw.body as { Callback?: string }).Callback, 'https://ci.example/hook?x=1');
+  const local = await gear(['install', 'test/web', 'web-1', '--callback', 'https://ci.example/hook']);
+  assert.is(local.code, 1);
+  assert.equal(local.sent, []);
+  assert.match(local.stderr, /--callback needs an agent/);
+  const bad = await gear(['install', 'test/web', '10.0.0.2/web-1', '--callback', 'file:///etc/passwd']);
+  assert.is(bad.code, 1);
+  assert.equal(bad.sent, []);
+  assert.is(bad.stderr.trim().split('\n').length, 1);
+  assert.match(bad.stderr, /--callback must be an http or https URL/);
+});
+
 test('gear version prints what gear --version prints', async () => {
   const r = await gear(['version']);
   assert.is(r.code, 0);
