@@ -98,7 +98,7 @@ export const TEST_HOST = process.env.GEAR_TEST_HOST ?? 'gear-a';
 export async function startAgent(host: string, args: string[] = []): Promise<void> {
   await sh(host, 'systemctl stop gear-agent 2>/dev/null; systemctl reset-failed gear-agent 2>/dev/null; true');
   await sh(host, `systemd-run --unit=gear-agent --collect -p Restart=no ${GEAR} daemon ${args.map((a) => `'${a}'`).join(' ')} >/dev/null`);
-  const up = await eventually(async () => (await run(host, ['curl', '-sf', '--unix-socket', '/run/gear/gear.sock', 'http://agent/health'])).code === 0, 15_000, 100);
+  const up = await eventually(async () => (await run(host, ['curl', '-sf', '--unix-socket', '/run/gear/gear.sock', 'http://agent/health'])).code === 0, 60_000, 100);
   if (!up) throw new Error(`agent in ${host} did not come up: ${await sh(host, 'journalctl -u gear-agent --no-pager | tail -20')}`);
 }
 
