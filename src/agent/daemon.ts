@@ -18,6 +18,7 @@ import { VERSION } from '../version.js';
 import { JobQueue } from '../api/jobs.js';
 import { UploadTimeouts } from './uploads.js';
 import { RequestLog } from '../api/requests.js';
+import { Callbacks } from '../api/callbacks.js';
 
 export interface DaemonOptions {
   /** TCP listeners that require the token. */
@@ -37,6 +38,8 @@ export interface DaemonOptions {
   maxJobs: number;
   maxQueued: number;
   maxLogStreams?: number;
+  /** The file holding the secret job callbacks are signed with (never the secret itself: process arguments are public). */
+  callbackSecretFile?: string;
 }
 
 const positive = (n: number, flag: string) => {
@@ -104,7 +107,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const pruning = setInterval(() => requests.prune().catch((err) => log(`pruning request ids: ${err}`)), 3600_000);
   pruning.unref();
 
-  const app = await buildServer({ host, jobs, requests, serverNames: opts.serverNames, maxLogStreams: opts.maxLogStreams === undefined ? undefined : Math.floor(positive(opts.maxLogStreams, '--max-log-streams')), logStreamMs: opts.logStreamSeconds * 1000, log });
+  // Read before anything listens: a bad file stops the agent at start, with the reason.
+  const callbacks = opts.callbackSecretFile ? new Callbacks(Buffer.from(await readTokenFile(opts.callbackSecretFile, 'callback secret file')), log) : undefined;
+  const app = await buildServer({ host, jobs, requests, callbacks, serverNames: opts.serverNames, maxLogStreams: opts.maxLogStreams === undefined ? undefined : Math.floor(positive(opts.maxLogStreams, '--max-log-streams')), logStreamMs: opts.logStreamSeconds * 1000, log });
   await app.ready();
   const servers: Server[] = [];
   const serverOptions = { requestTimeout: requestTimeoutMs, headersTimeout: Math.min(requestTimeoutMs, 10_000), connectionsCheckingInterval: 1000 };

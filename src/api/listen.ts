@@ -24,21 +24,21 @@ export const defaultTokenPath = (config: { root: string; stateDir: string }) => 
  * swapped in between) must be a regular file owned by root with no group or
  * other permission. The file holds the token alone; at least 16 characters.
  */
-export async function readTokenFile(path: string): Promise<string> {
+export async function readTokenFile(path: string, what = 'token file'): Promise<string> {
   let file;
   try {
     file = await fsp.open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw invalid(`token file ${path}: ${code === 'ELOOP' ? 'is a symbolic link (refused)' : code}`);
+    throw invalid(`${what} ${path}: ${code === 'ELOOP' ? 'is a symbolic link (refused)' : code}`);
   }
   try {
     const stat = await file.stat();
-    if (!stat.isFile()) throw invalid(`token file ${path} is not a regular file`);
-    if (stat.uid !== 0) throw invalid(`token file ${path} must be owned by root (it is owned by uid ${stat.uid})`);
-    if (stat.mode & 0o077) throw invalid(`token file ${path} must not be readable by group or others (chmod 600)`);
+    if (!stat.isFile()) throw invalid(`${what} ${path} is not a regular file`);
+    if (stat.uid !== 0) throw invalid(`${what} ${path} must be owned by root (it is owned by uid ${stat.uid})`);
+    if (stat.mode & 0o077) throw invalid(`${what} ${path} must not be readable by group or others (chmod 600)`);
     const token = (await file.readFile('utf8')).trim();
-    if (token.length < 16 || /\s/.test(token)) throw invalid(`token file ${path} must hold one token of at least 16 characters`);
+    if (token.length < 16 || /\s/.test(token)) throw invalid(`${what} ${path} must hold one token of at least 16 characters`);
     return token;
   } finally {
     await file.close();

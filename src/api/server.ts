@@ -1,4 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import type { Callbacks } from './callbacks.js';
 import type { JobQueue } from './jobs.js';
 import { requestFingerprint, type Outcome, type RequestLog } from './requests.js';
 import type { Host } from '../host/context.js';
@@ -10,6 +12,7 @@ import { allowedNames, refusal } from './guard.js';
 import { registerImageRoutes } from './images.js';
 import { openApiDocument } from './openapi.js';
 import { registerRegistryRoutes } from './registry.js';
+import type { CallbackPayload } from '../model/callback.js';
 import { API_VERSION_HEADER, codeOfRefusal, errorBody as registryErrorBody, isV2Path } from '../model/registry.js';
 
 export interface ServerOptions {
@@ -24,6 +27,8 @@ export interface ServerOptions {
   maxLogStreams?: number;
   bodyLimit?: number;
   log?: (line: string) => void;
+  /** Job callbacks (a request's Callback URL); without them a request naming one is refused. */
+  callbacks?: Callbacks;
 }
 
 /**
@@ -219,13 +224,32 @@ async function handle(opts: ServerOptions, op: AnyOperation, request: FastifyReq
   return send(reply, await execute());
 }
 
-/** Run an operation in the job queue; a deleted container's remembered answers go with it. */
+/**
+ * Run an operation in the job queue; a deleted container's remembered
+ * answers go with it. A request naming a Callback gets it called when the
+ * job ends, whatever its outcome (after the outcome is known, never
+ * delaying or changing it).
+ */
 async function runOp(opts: ServerOptions, op: AnyOperation, req: unknown, progress: Progress): Promise<unknown> {
-  const result = await opts.jobs.run(() => op.run(opts.host, req, progress));
+  const callback = callbackOf(req);
+  if (callback && !opts.callbacks) throw invalid('body/Callback: this agent has no callback secret to sign with (start it with --callback-secret-file FILE)');
+  const JobId = randomUUID();
   const container = containerOf(req);
-  if (op.forgetsContainer && container) await opts.requests.forget(container);
-  return result;
+  const report = (outcome: Pick<CallbackPayload, 'Result' | 'Error'>) =>
+    callback && opts.callbacks?.notify(callback, { JobId, Operation: op.name, ...(container ? { Container: container } : {}), ...outcome });
+  try {
+    const result = await opts.jobs.run(() => op.run(opts.host, req, progress));
+    if (op.forgetsContainer && container) await opts.requests.forget(container);
+    report({ Result: 'ok' });
+    return result;
+  } catch (err) {
+    report({ Result: 'failed', Error: errorBody(err).message });
+    throw err;
+  }
 }
+
+/** The Callback URL a parsed request names (install's, validated by its parse), if any. */
+const callbackOf = (req: unknown) => (req as { Callback?: unknown } | undefined)?.Callback as string | undefined;
 
 /** The container a parsed request names (its validated Id), if any. */
 const containerOf = (req: unknown) => (req as { Id?: unknown } | undefined)?.Id as string | undefined;

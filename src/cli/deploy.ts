@@ -45,6 +45,8 @@ export interface DeployOptions {
   warn?(line: string): void;
   /** Seconds to wait for a URL descriptor (default 300). */
   timeout?: number;
+  /** Each install's Callback (the agent calls it when the install ends). */
+  callback?: string;
   now?: Date;
   /**
    * Spread the images the installs need over the hosts first (cli/spread.ts):
@@ -219,6 +221,7 @@ export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
         Image: inst.Image,
         Ports: spec.PublicPorts.map((p) => ({ Internal: p.Internal, External: p.External })),
         Environment: { Variables: inst.Environment ?? spec.Environment },
+        ...(opts.callback ? { Callback: opts.callback } : {}),
       };
       try {
         const r = await backendOf(inst).call(operations.install, { params: { id: inst.Id }, query: {}, body }, call);

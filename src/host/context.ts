@@ -6,6 +6,7 @@ import { DockerImages, type Images } from './images.js';
 import { JournalctlJournal, type Journal } from './journal.js';
 import { ContainerLocks } from './locks.js';
 import { NsenterNetLinks, type NetLinks } from './net.js';
+import { ProcNetnsRules, type NetnsRules } from './netns.js';
 import { PortReservations } from './ports.js';
 import { ContainerStore } from './store.js';
 import { DbusSystemd, type Systemd } from './systemd.js';
@@ -22,6 +23,7 @@ export interface HostParts {
   images?: Images;
   journal?: Journal;
   net?: NetLinks;
+  netns?: NetnsRules;
 }
 
 /**
@@ -52,6 +54,7 @@ export class Host {
   readonly net: NetLinks;
   private _systemd?: Systemd;
   private _docker?: Docker;
+  private _netns?: NetnsRules;
   private _images?: Images;
   private _units?: UnitFiles;
 
@@ -72,6 +75,10 @@ export class Host {
 
   get systemd(): Systemd {
     return (this._systemd ??= this.parts.systemd ?? new DbusSystemd(this.config.busAddress));
+  }
+  /** Network namespaces and gear's link rules in them, for repair (host/netns.ts). */
+  get netns(): NetnsRules {
+    return (this._netns ??= this.parts.netns ?? new ProcNetnsRules());
   }
   get docker(): Docker {
     return (this._docker ??= this.parts.docker ?? new DockerodeDocker(this.config.dockerSocket));

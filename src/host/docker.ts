@@ -36,6 +36,17 @@ export interface Docker {
   createVolume(name: string, labels: Record<string, string>): Promise<void>;
   /** Remove a volume; one already gone is not an error. */
   removeVolume(name: string): Promise<void>;
+  /** Every container (in any state) that has the label `key`, whatever its value. */
+  containersLabelled(key: string): Promise<LabelledContainer[]>;
+  /** Every volume that has the label `key`, whatever its value. */
+  volumesLabelled(key: string): Promise<VolumeInfo[]>;
+}
+
+export interface LabelledContainer {
+  /** The full id. */
+  Id: string;
+  Name: string;
+  Labels: Record<string, string>;
 }
 
 export interface VolumeInfo {
@@ -148,6 +159,24 @@ export class DockerodeDocker implements Docker {
       await (await this.api).getVolume(name).remove();
     } catch (err) {
       if (statusOf(err) !== 404) throw failed(`docker: cannot remove volume ${name}: ${reasonOf(err)}`);
+    }
+  }
+
+  async containersLabelled(key: string): Promise<LabelledContainer[]> {
+    try {
+      const list = await (await this.api).listContainers({ all: true, filters: { label: [key] } });
+      return list.map((c) => ({ Id: c.Id, Name: (c.Names?.[0] ?? '').replace(/^\//, ''), Labels: c.Labels ?? {} }));
+    } catch (err) {
+      throw failed(`docker: cannot list containers: ${reasonOf(err)}`);
+    }
+  }
+
+  async volumesLabelled(key: string): Promise<VolumeInfo[]> {
+    try {
+      const list = await (await this.api).listVolumes({ filters: { label: [key] } });
+      return (list.Volumes ?? []).map((v) => ({ Name: v.Name, Labels: v.Labels ?? null }));
+    } catch (err) {
+      throw failed(`docker: cannot list volumes: ${reasonOf(err)}`);
     }
   }
 }

@@ -53,10 +53,8 @@ export class ContainerLocks {
           const code = (err as NodeJS.ErrnoException).code;
           if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
           const owner = await this.owner(path);
-          if (owner.stale) {
-            await breakLock(path, owner.key);
-            continue;
-          }
+          // A break that did not happen (another breaker's tombstone has its name) waits like a live lock: never a busy loop.
+          if (owner.stale && (await breakLock(path, owner.key))) continue;
           if (Date.now() > deadline) throw busy(`container ${name} is busy: another gear operation (pid ${owner.pid}) holds its lock`);
           await new Promise((r) => setTimeout(r, POLL_MS));
         }
@@ -71,6 +69,31 @@ export class ContainerLocks {
       // It goes whole too: renamed aside, then removed, so no waiter ever sees it half gone.
       await releaseLock(path);
     }
+  }
+
+  /**
+   * Locks of this directory whose owner is gone (killed while holding
+   * one), and staging directories of takers killed before they took theirs:
+   * paths, removed unless `dryRun`. A waiter breaks a stale lock by itself;
+   * this clears those nobody waits for. Each is broken as a waiter would
+   * (breakLock), so a lock taken meanwhile is never lost.
+   */
+  async removeStale(dryRun: boolean): Promise<string[]> {
+    const dir = this.fs.local(this.dir);
+    const removed: string[] = [];
+    for (const entry of await fsp.readdir(dir).catch(() => [] as string[])) {
+      const path = join(dir, entry);
+      if (entry.endsWith('.lock')) {
+        const owner = await this.owner(path);
+        if (!owner.stale) continue;
+        if (!dryRun && !(await breakLock(path, owner.key))) continue; // taken meanwhile, or its tombstone name is: left for a later repair
+      } else if (/\.lock\.[0-9a-f]+\.new$/.test(entry)) {
+        if (!(await this.owner(path)).stale) continue;
+        if (!dryRun) await fsp.rm(path, { recursive: true, force: true });
+      } else continue;
+      removed.push(`${this.dir}/${entry}`);
+    }
+    return removed;
   }
 
   /**
@@ -123,16 +146,14 @@ const TOMBSTONE_MS = 10 * 60_000;
  * TOMBSTONE_MS, far longer than the two steps take.
  *
  * A lock without an owner file is empty, and rmdir removes only an empty
- * directory: a live lock is never empty.
+ * directory: a live lock is never empty. True when this call broke it.
  */
-async function breakLock(path: string, key: string | undefined): Promise<void> {
-  if (!key) {
-    await fsp.rmdir(path).catch(() => undefined);
-    return;
-  }
+async function breakLock(path: string, key: string | undefined): Promise<boolean> {
+  if (!key) return fsp.rmdir(path).then(() => true, () => false);
   const tombstone = `${path}.dead-${key}`;
-  await fsp.rename(path, tombstone).catch(() => undefined);
+  const broken = await fsp.rename(path, tombstone).then(() => true, () => false);
   await sweepTombstones(path);
+  return broken;
 }
 
 /** Tombstones of this lock renamed (ctime) longer than TOMBSTONE_MS ago, and what a release killed half-way left. */

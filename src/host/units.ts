@@ -13,6 +13,9 @@ const PATH_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin',
 
 export const TARGET_UNIT = 'gear.target';
 
+/** The first line of every container unit gear renders (units/container.service.hbs). */
+const GEAR_HEADER = /^# Container \S+, written by gear /;
+
 /** Renders container definitions into unit files in the host's unit directory. */
 export class UnitFiles {
   private renderers?: Promise<{ container: UnitRenderer; target: (data: object) => string }>;
@@ -75,6 +78,16 @@ export class UnitFiles {
     if ((await this.fs.read(this.path(def.Id))) === text) return false;
     await this.fs.writeAtomic(this.path(def.Id), text, 0o644);
     return true;
+  }
+
+  /**
+   * The container's unit file is one gear wrote: it begins with the header
+   * gear's template writes ("# Container NAME, written by gear ..."). A
+   * ctr-NAME.service someone else wrote is never removed by clean or repair.
+   */
+  async isGears(id: string): Promise<boolean> {
+    const text = await this.fs.read(this.path(id));
+    return text !== undefined && GEAR_HEADER.test(text);
   }
 
   async remove(id: string): Promise<void> {

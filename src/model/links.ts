@@ -37,6 +37,8 @@ const JUMPS: readonly (readonly [string, string])[] = [
   ['INPUT', GUARD_CHAIN],
 ];
 const TABLE_OF: Record<string, 'nat' | 'filter'> = { [DNAT_CHAIN]: 'nat', [SNAT_CHAIN]: 'nat', [GUARD_CHAIN]: 'filter' };
+/** gear's chains and the table each is in: their names are gear's mark on a rule (see link-leftovers.ts). */
+export const LINK_CHAINS: Readonly<Record<string, 'nat' | 'filter'>> = TABLE_OF;
 
 /**
  * route_localnet=1 (which links need) also lets packets for 127.0.0.0/8

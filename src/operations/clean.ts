@@ -6,6 +6,7 @@ import { envIdOf, readersOf } from './env-ids.js';
 import { defineOperation, queryFlag } from './operation.js';
 import { querySchema } from './schemas.js';
 import { dropVolumes } from './volumes.js';
+import { repairHost, type Finding } from './repair.js';
 
 export interface KeptVolume extends NamedVolume {
   /** The deleted container it was kept from. */
@@ -21,6 +22,8 @@ export interface CleanResult {
   Kept: KeptVolume[];
   /** Nothing was removed: Removed lists what a clean would remove now. */
   DryRun?: boolean;
+  /** With ?repair=1: every inconsistency found and its fix (repair.ts); Removed and NotRemoved are then empty. */
+  Findings?: Finding[];
 }
 
 /**
@@ -39,8 +42,27 @@ export interface CleanResult {
  * stopped, released or removed; Removed lists what would have been.
  */
 export async function cleanHost(host: Host, dryRun = false): Promise<CleanResult> {
-  const removed: string[] = [];
-  const notRemoved: string[] = [];
+  const found = await findLeftovers(host, dryRun);
+  const removed = found.filter((l) => l.Error === undefined).map((l) => l.What);
+  const notRemoved = found.filter((l) => l.Error !== undefined).map((l) => `${l.What}: ${l.Error}`);
+  return { Removed: removed, NotRemoved: notRemoved, Kept: await keptVolumes(host), ...(dryRun ? { DryRun: true } : {}) };
+}
+
+/** What a clean removes, by kind (repair words its findings by it). */
+export type LeftoverKind = 'unit' | 'links' | 'port' | 'volume' | 'env' | 'temp';
+
+export interface Leftover {
+  Kind: LeftoverKind;
+  /** What it is, as clean lists it: a path, "port N (reserved by NAME)", "volume V (NAME PATH)". */
+  What: string;
+  /** Why it could not be removed; absent when it was (or, dry run, would be). */
+  Error?: string;
+}
+
+/** Find (and unless dryRun remove) what interrupted installs and deletes left; see cleanHost. */
+export async function findLeftovers(host: Host, dryRun: boolean): Promise<Leftover[]> {
+  const found: Leftover[] = [];
+  const note = (Kind: LeftoverKind, ...what: string[]) => found.push(...what.map((What) => ({ Kind, What })));
   const installed = new Set(await host.store.ids());
   const suspects = new Set<string>();
   for (const id of await host.units.installedIds()) if (!installed.has(id)) suspects.add(id);
@@ -57,39 +79,45 @@ export async function cleanHost(host: Host, dryRun = false): Promise<CleanResult
     }
     await host.locks.with(id, async () => {
       if (await host.store.read(id)) return; // finished installing meanwhile
-      if (await host.fs.exists(host.units.path(id))) {
+      // Only a unit file gear wrote: a ctr-NAME.service of someone else's is left alone.
+      if (await host.units.isGears(id)) {
         if (!dryRun) {
           await host.systemd.stop(unitNameOf(id)).catch(() => undefined);
           await host.units.remove(id);
         }
-        removed.push(host.units.path(id));
+        note('unit', host.units.path(id));
       }
       const leftovers = [];
       for (const file of [host.store.linksFile(id)]) if (await host.fs.exists(file)) leftovers.push(file);
       if (leftovers.length) {
         if (!dryRun) await host.store.remove(id);
-        removed.push(...leftovers);
+        note('links', ...leftovers);
       }
       const ports = [...reservations].filter(([, owner]) => owner === id).map(([port]) => port);
       if (!dryRun) await host.ports.release(id, ports);
-      removed.push(...ports.map((p) => `port ${p} (reserved by ${id})`));
+      note('port', ...ports.map((p) => `port ${p} (reserved by ${id})`));
       const kept = await host.store.readVolumes(host.store.keptVolumesFile(id), id);
       const recorded = await host.store.readVolumes(host.store.volumesFile(id), id);
       if (dryRun) {
-        removed.push(...volumesNotIn(recorded, kept).map((v) => `volume ${v.Name} (${id} ${v.Path})`));
+        note('volume', ...volumesNotIn(recorded, kept).map((v) => `volume ${v.Name} (${id} ${v.Path})`));
         return;
       }
       const dropped = await dropVolumes(host, id, volumesNotIn(recorded, kept));
-      removed.push(...dropped.removed.map((v) => `volume ${v.Name} (${id} ${v.Path})`));
+      note('volume', ...dropped.removed.map((v) => `volume ${v.Name} (${id} ${v.Path})`));
       // Kept ones stay kept; only the record of this (never finished) install or (finished) delete goes.
       await host.store.writeVolumes(host.store.volumesFile(id), id, dropped.failed.map((f) => f.volume));
-      for (const f of dropped.failed) notRemoved.push(`volume ${f.volume.Name} (${id} ${f.volume.Path}): ${f.error}`);
+      for (const f of dropped.failed) found.push({ Kind: 'volume', What: `volume ${f.volume.Name} (${id} ${f.volume.Path})`, Error: f.error });
     });
   }
-  removed.push(...(await removeUnreadEnvs(host, installed, dryRun)));
+  note('env', ...(await removeUnreadEnvs(host, installed, dryRun)));
   // Temp files of writers killed mid-write (older than a minute: never one in flight).
-  for (const dir of ['containers', 'env', 'ports', 'links', 'volumes', 'kept-volumes']) removed.push(...(await host.fs.removeStaleTemps(`${host.store.stateDir}/${dir}`, 60_000, dryRun)));
-  removed.push(...(await host.fs.removeStaleTemps(host.config.unitDir, 60_000, dryRun)));
+  for (const dir of ['containers', 'env', 'ports', 'links', 'volumes', 'kept-volumes']) note('temp', ...(await host.fs.removeStaleTemps(`${host.store.stateDir}/${dir}`, 60_000, dryRun)));
+  note('temp', ...(await host.fs.removeStaleTemps(host.config.unitDir, 60_000, dryRun)));
+  return found;
+}
+
+/** Volumes `gear delete --keep-volumes` kept, of every name. */
+export async function keptVolumes(host: Host): Promise<KeptVolume[]> {
   const kept: KeptVolume[] = [];
   for (const id of await host.store.idsIn('kept-volumes')) {
     try {
@@ -99,18 +127,23 @@ export async function cleanHost(host: Host, dryRun = false): Promise<CleanResult
     }
     for (const v of await host.store.readVolumes(host.store.keptVolumesFile(id), id)) kept.push({ Id: id, ...v });
   }
-  return { Removed: removed, NotRemoved: notRemoved, Kept: kept, ...(dryRun ? { DryRun: true } : {}) };
+  return kept;
 }
 
 export const clean = defineOperation({
   name: 'clean',
   method: 'POST',
   path: '/clean',
-  summary: 'Remove what interrupted installs and deletes left behind; list kept volumes (?dry-run=1: only list what it would remove)',
-  query: querySchema('dry-run'),
+  summary:
+    'Remove what interrupted installs and deletes left behind; list kept volumes (?dry-run=1: only list what it would remove; ?repair=1: also find and fix where state, systemd and Docker disagree, as Findings)',
+  query: querySchema('dry-run', 'repair'),
   mutates: true,
-  parse: (req): { DryRun: boolean } => ({ DryRun: queryFlag(req.query['dry-run'], 'dry-run') }),
-  run: (host, req): Promise<CleanResult> => cleanHost(host, req.DryRun),
+  parse: (req): { DryRun: boolean; Repair: boolean } => ({ DryRun: queryFlag(req.query['dry-run'], 'dry-run'), Repair: queryFlag(req.query.repair, 'repair') }),
+  async run(host, req): Promise<CleanResult> {
+    if (!req.Repair) return cleanHost(host, req.DryRun);
+    const { Findings, DryRun } = await repairHost(host, req.DryRun, await findLeftovers(host, req.DryRun));
+    return { Removed: [], NotRemoved: [], Kept: await keptVolumes(host), Findings, ...(DryRun ? { DryRun } : {}) };
+  },
 });
 
 /** Remove the env files no installed container reads (with dryRun, only list them); their paths. */

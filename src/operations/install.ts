@@ -1,4 +1,5 @@
 import type { Host } from '../host/context.js';
+import { validateCallbackUrl } from '../model/callback.js';
 import { DEFAULT_SLICE, type ContainerDefinition } from '../model/definition.js';
 import { validateEnvId, validateEnvSource, validateVariables, type EnvVar } from '../model/env.js';
 import { conflict, failed, invalid } from '../model/errors.js';
@@ -25,6 +26,8 @@ export interface InstallRequest {
   SystemdSlice: string;
   /** Applied in the container's network namespace at every start. */
   NetworkLinks: NetworkLink[];
+  /** Where the agent reports the job's outcome (not part of the container; api/callbacks.ts). */
+  Callback?: string;
 }
 
 export interface InstallResult {
@@ -95,6 +98,7 @@ export const install = defineOperation({
       VolumeConfig: validateVolumeConfig(body.VolumeConfig ?? undefined),
       SystemdSlice: slice === undefined || slice === '' || isGeardSlice(slice) ? DEFAULT_SLICE : validateSlice(slice),
       NetworkLinks: checkNetworkLinks(body.NetworkLinks ?? undefined),
+      ...(body.Callback ? { Callback: validateCallbackUrl(body.Callback) } : {}),
     };
   },
   async run(host, req, progress): Promise<InstallResult> {

@@ -32,6 +32,8 @@ export const InstallBodySchema = Type.Object(
     Isolate: Type.Optional(nullable(Type.Boolean())),
     SocketActivation: Type.Optional(nullable(Type.Boolean())),
     NetworkLinks: Type.Optional(nullable(NetworkLinksSchema)),
+    /** gear's (issue 13): an http(s) URL the agent POSTs the job's outcome to, signed (api/callbacks.ts). */
+    Callback: Type.Optional(Type.String({ maxLength: 2048 })),
   },
   closed,
 );

@@ -172,10 +172,15 @@ test('clean --dry-run lists what an interrupted install left and removes nothing
   // As if the install was killed just before its commit point (the definition).
   await sh(H, 'rm /var/lib/gear/containers/seed-crash.json');
   const before = await stateListing(H);
-  const dry = await gear(H, ['clean', '--dry-run', '--repair']);
+  const dry = await gear(H, ['clean', '--dry-run']);
   assert.is(dry.code, 0, dry.stderr);
   assert.match(dry.stdout, /^would remove \/etc\/systemd\/system\/ctr-seed-crash\.service$/m);
   assert.match(dry.stdout, /^would remove port \d+ \(reserved by seed-crash\)$/m);
+  // The seed's `clean --repair --dry-run`: the same leftovers, as repair's findings.
+  const repair = await gear(H, ['clean', '--dry-run', '--repair']);
+  assert.is(repair.code, 0, repair.stderr);
+  assert.match(repair.stdout, /^would fix: unit file \/etc\/systemd\/system\/ctr-seed-crash\.service has no definition \(no installed container\): stop the unit and remove the file$/m);
+  assert.match(repair.stdout, /^would fix: port \d+ is reserved by seed-crash, which is not installed: release the reservation$/m);
   assert.is(await stateListing(H), before, 'nothing removed');
   const real = await gear(H, ['clean', 'local']);
   assert.is(real.code, 0, real.stderr);

@@ -27,6 +27,19 @@ function answer(op: string, raw: RawRequest): unknown {
     case 'list-units':
       return { Containers: [{ Id: 'web-1', ActiveState: 'active', SubState: 'running', LoadState: 'loaded' }, { Id: 'db-1', ActiveState: 'inactive', SubState: 'dead', LoadState: 'loaded' }] };
     case 'clean':
+      if (raw.query.repair === '1') {
+        const dry = raw.query['dry-run'] === '1';
+        return {
+          Removed: [],
+          NotRemoved: [],
+          Kept: [],
+          Findings: [
+            { Problem: 'unit file /etc/systemd/system/ctr-old.service has no definition (no installed container)', Fix: 'stop the unit and remove the file', Fixed: !dry },
+            ...(dry ? [] : [{ Problem: 'definition /var/lib/gear/containers/bad.json cannot be read (x)', Fix: 'none that is safe', Fixed: false, Error: 'no safe fix' }]),
+          ],
+          ...(dry ? { DryRun: true } : {}),
+        };
+      }
       return { Removed: ['/etc/systemd/system/ctr-old.service'], NotRemoved: [], Kept: [] };
     case 'link':
       return { Links: ((raw.body as { Links: { Id: string }[] }).Links ?? []).map((l) => ({ Id: l.Id, NetworkLinks: [], Applied: 'stored' })) };
@@ -175,14 +188,45 @@ test('list-units -q: one target per line, HOST:PORT/NAME on agents (the default 
   assert.equal(start.sent.map((s) => `${s.on}/${s.raw.params.id}`).sort(), there.stdout.trim().split('\n'));
 });
 
-test('clean --dry-run asks for ?dry-run=1 and prints "would remove"; --repair sends what plain clean sends', async () => {
+test('clean --dry-run asks for ?dry-run=1 and prints "would remove"', async () => {
   const dry = await gear(['clean', '--dry-run']);
   assert.is(dry.code, 0, dry.stderr);
   assert.equal(dry.sent.map((s) => [s.op, s.raw.query]), [['clean', { 'dry-run': '1' }]]);
   assert.is(dry.stdout, 'would remove /etc/systemd/system/ctr-old.service\n');
-  await same(['clean', '--repair'], ['clean']);
-  await same(['clean', '--dry-run', '--repair'], ['clean', '--dry-run']);
   assert.is((await gear(['clean'])).stdout, 'removed /etc/systemd/system/ctr-old.service\n');
+});
+
+test('clean --repair asks for ?repair=1: one line per finding ("would fix" / "fixed"); one not fixed is on stderr with exit 1; --json prints the answer', async () => {
+  const dry = await gear(['clean', '--repair', '--dry-run']);
+  assert.is(dry.code, 0, dry.stderr);
+  assert.equal(dry.sent.map((s) => [s.op, s.raw.query]), [['clean', { 'dry-run': '1', repair: '1' }]]);
+  assert.is(dry.stdout, 'would fix: unit file /etc/systemd/system/ctr-old.service has no definition (no installed container): stop the unit and remove the file\n');
+  const fix = await gear(['clean', '--repair']);
+  assert.is(fix.code, 1);
+  assert.equal(fix.sent.map((s) => s.raw.query), [{ repair: '1' }]);
+  assert.is(fix.stdout, 'fixed: unit file /etc/systemd/system/ctr-old.service has no definition (no installed container): stop the unit and remove the file\n');
+  assert.is(fix.stderr, 'gear: not fixed: definition /var/lib/gear/containers/bad.json cannot be read (x): none that is safe: no safe fix\n');
+  const json = await gear(['clean', '--repair', '--dry-run', '--json']);
+  assert.is(json.code, 0, json.stderr);
+  const answer = JSON.parse(json.stdout);
+  assert.is(answer.DryRun, true);
+  assert.is(answer.Findings.length, 1);
+  assert.is(answer.Findings[0].Fixed, false);
+});
+
+test('install --callback URL sends Callback to an agent; on this host (no agent) or with a bad URL it is refused with one line and no request', async () => {
+  const r = await gear(['install', 'test/web', '10.0.0.2/web-1', '--callback', 'https://ci.example/hook?x=1']);
+  assert.is(r.code, 0, r.stderr);
+  assert.is((r.sent[0]!.raw.body as { Callback?: string }).Callback, 'https://ci.example/hook?x=1');
+  const local = await gear(['install', 'test/web', 'web-1', '--callback', 'https://ci.example/hook']);
+  assert.is(local.code, 1);
+  assert.equal(local.sent, []);
+  assert.match(local.stderr, /--callback needs an agent/);
+  const bad = await gear(['install', 'test/web', '10.0.0.2/web-1', '--callback', 'file:///etc/passwd']);
+  assert.is(bad.code, 1);
+  assert.equal(bad.sent, []);
+  assert.is(bad.stderr.trim().split('\n').length, 1);
+  assert.match(bad.stderr, /--callback must be an http or https URL/);
 });
 
 test('gear version prints what gear --version prints', async () => {

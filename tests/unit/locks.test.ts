@@ -62,4 +62,31 @@ test('many processes breaking one stale lock at once: never two holders', async 
   }
 });
 
+test('removeStale lists (dry run) and then breaks locks of gone owners, never a live one; a stale lock whose tombstone name is taken waits instead of spinning', async () => {
+  const { ContainerLocks } = await import('../../src/host/locks.js');
+  const { HostFs } = await import('../../src/host/fs.js');
+  const dir = mkdtempSync(join(tmpdir(), 'gear-stale-'));
+  try {
+    staleLock(dir, 'gone');
+    const locks = new ContainerLocks(new HostFs(dir), '/locks', 300);
+    let listed: string[] = [];
+    await locks.with('live', async () => {
+      listed = await locks.removeStale(true);
+    });
+    assert.equal(listed, ['/locks/gone.lock']);
+    assert.ok(readdirSync(`${dir}/locks`).includes('gone.lock'), 'a dry run removes nothing');
+    assert.equal(await locks.removeStale(false), ['/locks/gone.lock']);
+    assert.not.ok(readdirSync(`${dir}/locks`).includes('gone.lock'));
+    assert.equal(await locks.removeStale(false), []);
+    // The same stale owner again, its tombstone still there: the break cannot happen, the taker times out as busy.
+    staleLock(dir, 'gone');
+    await locks.with('gone', async () => undefined).then(
+      () => assert.unreachable('took a lock it could not break'),
+      (err: Error) => assert.match(err.message, /container gone is busy/),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();

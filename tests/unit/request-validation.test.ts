@@ -327,11 +327,13 @@ test('stop: ?wait=0 answers once the stop is queued (`gear stop --no-wait`); wai
   refused(operations.stop as AnyOp, { params: { id: 'c-1' }, query: { x: '1' } }, /query has an unknown field "x"/);
 });
 
-test('clean: ?dry-run=1 lists and removes nothing (`gear clean --dry-run`); anything else in the query is refused', () => {
-  assert.equal(operations.clean.parse({ params: {}, query: {} }), { DryRun: false });
-  assert.equal(operations.clean.parse({ params: {}, query: { 'dry-run': '1' } }), { DryRun: true });
+test('clean: ?dry-run=1 lists and removes nothing (`gear clean --dry-run`); ?repair=1 repairs; anything else in the query is refused', () => {
+  assert.equal(operations.clean.parse({ params: {}, query: {} }), { DryRun: false, Repair: false });
+  assert.equal(operations.clean.parse({ params: {}, query: { 'dry-run': '1' } }), { DryRun: true, Repair: false });
+  assert.equal(operations.clean.parse({ params: {}, query: { 'dry-run': '1', repair: '1' } }), { DryRun: true, Repair: true });
   refused(operations.clean as AnyOp, { params: {}, query: { 'dry-run': 'yes' } }, /dry-run must be 1 or 0/);
-  refused(operations.clean as AnyOp, { params: {}, query: { repair: '1' } }, /query has an unknown field "repair"/);
+  refused(operations.clean as AnyOp, { params: {}, query: { repair: 'please' } }, /repair must be 1 or 0/);
+  refused(operations.clean as AnyOp, { params: {}, query: { fix: '1' } }, /query has an unknown field "fix"/);
 });
 
 test.run();

@@ -18,6 +18,7 @@ export function register(program: Command, cli: Cli): void {
     .option('--max-jobs <n>', 'operations running at once', '32')
     .option('--max-queued <n>', 'operations waiting beyond those; more are refused with 503', '256')
     .option('--max-log-streams <n>', 'log requests served at once; more are refused with 429', '64')
+    .option('--callback-secret-file <file>', 'the shared secret job callbacks are signed with (HMAC-SHA256; root-owned, mode 0600, at least 16 characters); without it a request naming a Callback is refused')
     .action(async (o: Record<string, string | string[] | false | undefined>) => {
       const { runDaemon } = await import('../../agent/daemon.js');
       await runDaemon({
@@ -35,6 +36,7 @@ export function register(program: Command, cli: Cli): void {
         maxJobs: Number(o.maxJobs),
         maxQueued: Number(o.maxQueued),
         maxLogStreams: Number(o.maxLogStreams),
+        callbackSecretFile: o.callbackSecretFile as string | undefined,
       });
     });
 }

@@ -1,3 +1,4 @@
+import { validateCallbackUrl } from '../../model/callback.js';
 import type { Command } from 'commander';
 import { invalid } from '../../model/errors.js';
 import type { Cli } from '../cli.js';
@@ -22,11 +23,14 @@ export function register(program: Command, cli: Cli): void {
     .option('--timeout <seconds>', 'how long to wait for a URL descriptor', '300')
     .option('--no-spread', 'each host pulls the images it lacks from its registry (default: one pull per image, then host to host)')
     .option('-q, --quiet', 'no image transfer progress or per-host image lines on stderr')
-    .action(async (file: string, hosts: string[], o: { isolate?: string | boolean; timeout: string; spread: boolean; quiet?: boolean }) => {
+    .option('--callback <url>', "each agent POSTs each install's outcome to this http(s) URL when it ends, signed with its callback secret")
+    .action(async (file: string, hosts: string[], o: { isolate?: string | boolean; timeout: string; spread: boolean; quiet?: boolean; callback?: string }) => {
       if (isolateFlag(o.isolate)) throw invalid('deploy --isolate: gear does not isolate containers yet', 'deploy without --isolate');
       const timeout = Number(o.timeout);
       if (!Number.isFinite(timeout) || timeout <= 0) throw invalid(`--timeout must be a positive number of seconds, not ${JSON.stringify(o.timeout)}`);
       const local = hosts.length === 0;
+      const callback = o.callback === undefined ? undefined : validateCallbackUrl(o.callback, '--callback');
+      if (callback && local) throw invalid('deploy --callback needs agents, which call the URL when each install ends: name the hosts');
       const out = await deploy({
         file,
         hosts,
@@ -37,6 +41,7 @@ export function register(program: Command, cli: Cli): void {
         warn: (line) => process.stderr.write(`gear: deploy: warning: ${line}\n`),
         timeout,
         spread: o.spread ? { progress: (host) => reporter(host, o.quiet), report: (line) => void (o.quiet || process.stderr.write(`${line}\n`)) } : undefined,
+        ...(callback ? { callback } : {}),
       });
       for (const what of out.notDone) cli.report('deploy', `not done: ${what}`);
       if (out.notDone.length) cli.report('deploy', `wrote ${out.written} with what was done; deploy it again to finish`);

@@ -1,3 +1,4 @@
+import { validateCallbackUrl } from '../../model/callback.js';
 import { Option, type Command } from 'commander';
 import { parseAssignment, type EnvVar } from '../../model/env.js';
 import { invalid } from '../../model/errors.js';
@@ -33,6 +34,7 @@ export function register(program: Command, cli: Cli): void {
     .addOption(new Option('--net-links <list>', 'the seed system\'s name of -n').argParser(listFlag('--net-links')).hideHelp())
     .option('--from <host>', `when a target's host lacks IMAGE, transfer it first from this agent (or ${LOCAL_HOST}: this host), only the layers it lacks, through this machine`)
     .option('-q, --quiet', 'no transfer progress on stderr (with --from)')
+    .option('--callback <url>', "the agent POSTs the job's outcome to this http(s) URL when it ends, signed (X-Gear-Signature: sha256=HMAC of the body with the agent's callback secret)")
     .addOption(new Option('--isolate', 'the seed system\'s isolated containers: not supported').hideHelp())
     .addOption(new Option('--socket-activated', 'the seed system\'s socket activation: not supported').hideHelp())
     .action(async (image: string, args: string[], o: Record<string, unknown>) => {
@@ -48,6 +50,7 @@ export function register(program: Command, cli: Cli): void {
         return cli.report(undefined, err);
       }
       await cli.eachTarget(targets, async (t) => {
+        if (body.Callback !== undefined && !t.backend.label) throw invalid('--callback needs an agent, which calls the URL when the job ends: name the container as HOST/NAME');
         await from?.to(t.backend);
         const r = await t.backend.call(operations.install, { params: { id: t.name }, query: {}, body }, cli.progress);
         const ports = r.Ports.length ? ` (${portsText(r.Ports)})` : '';
@@ -83,5 +86,6 @@ function installBody(image: string, assignments: string[], o: Record<string, unk
     VolumeConfig,
     ...(slice === undefined ? {} : { SystemdSlice: slice }),
     ...(links.length === 0 ? {} : { NetworkLinks: links.map(parseLinkFlag) }),
+    ...(o.callback === undefined ? {} : { Callback: validateCallbackUrl(o.callback as string, '--callback') }),
   };
 }

@@ -1,0 +1,210 @@
+import type { Host } from '../host/context.js';
+import type { Netns } from '../host/netns.js';
+import { describeGearRules, noGearRules } from '../model/link-leftovers.js';
+import { containerNameOf, unitNameOf, validateName } from '../model/names.js';
+import { isVolumeOf, volumesNotIn, type NamedVolume } from '../model/volumes.js';
+import type { Leftover, LeftoverKind } from './clean.js';
+import { reloadIfNeeded } from './common.js';
+
+/**
+ * `gear clean --repair`: find where gear's state, systemd and Docker
+ * disagree, and fix each (with dryRun: only list them). It only ever
+ * touches what carries gear's marks:
+ *
+ * - unit files: ctr-NAME.service beginning with gear's header;
+ * - containers: label io.gear.container=NAME and the name ctr-NAME;
+ * - volumes: gear's three labels and the name gear gives that container and path;
+ * - link rules: gear's chains (GEAR-LINKS*), in a network namespace that no
+ *   container owns (never the host's own, never a container's);
+ * - state files under gear's state directory, with names gear writes.
+ *
+ * Data is sacred: no volume is removed unless gear's own record says it
+ * belongs to an install or delete that never finished (what clean removes
+ * too). A gear volume in no record is recorded as kept instead: `gear
+ * delete NAME` removes it, a reinstall of NAME takes it back. A definition
+ * whose unit file is gone gets it rendered again (the definition is the
+ * commit point of an install); one that cannot be read is reported and left
+ * as it is, since removing it would turn its volumes into leftovers.
+ */
+
+export interface Finding {
+  /** What is wrong, naming the thing. */
+  Problem: string;
+  /** What repair does (or, with DryRun, would do) about it. */
+  Fix: string;
+  /** It was fixed. False with DryRun, or when fixing failed or there is no safe fix (Error says why). */
+  Fixed: boolean;
+  Error?: string;
+}
+
+export interface RepairResult {
+  Findings: Finding[];
+  DryRun?: boolean;
+}
+
+/** The label gear puts on its containers (model/unit.ts) and volumes (model/volumes.ts). */
+const CONTAINER_LABEL = 'io.gear.container';
+const VOLUME_LABEL = 'io.gear.volume';
+const PATH_LABEL = 'io.gear.path';
+
+/** How clean's leftovers read as findings. */
+const LEFTOVER: Record<LeftoverKind, (what: string) => Omit<Finding, 'Fixed'>> = {
+  unit: (what) => ({ Problem: `unit file ${what} has no definition (no installed container)`, Fix: 'stop the unit and remove the file' }),
+  links: (what) => ({ Problem: `links file ${what} has no definition (no installed container)`, Fix: 'remove the file' }),
+  port: (what) => ({ Problem: `${what} is not installed`.replace(/\(reserved by (.*)\) is not installed$/, 'is reserved by $1, which is not installed'), Fix: 'release the reservation' }),
+  volume: (what) => ({ Problem: `${what} is recorded for a container that is not installed (an install or delete that never finished)`, Fix: 'remove the volume' }),
+  env: (what) => ({ Problem: `env file ${what} is read by no installed container`, Fix: 'remove the file' }),
+  temp: (what) => ({ Problem: `temp file ${what} is left from an interrupted write`, Fix: 'remove the file' }),
+};
+
+class Findings {
+  readonly list: Finding[] = [];
+  constructor(readonly dryRun: boolean) {}
+
+  /** A finding; `fix` runs unless dry run, and its failure is recorded, not thrown. */
+  async add(problem: string, fixText: string, fix: () => Promise<unknown>): Promise<void> {
+    if (this.dryRun) return void this.list.push({ Problem: problem, Fix: fixText, Fixed: false });
+    try {
+      await fix();
+      this.list.push({ Problem: problem, Fix: fixText, Fixed: true });
+    } catch (err) {
+      this.list.push({ Problem: problem, Fix: fixText, Fixed: false, Error: (err as Error).message });
+    }
+  }
+}
+
+const validName = (id: string | undefined): id is string => {
+  try {
+    validateName(id);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Repair the host. `leftovers`: what clean found (and unless dryRun
+ * removed) first: units, links files, ports and recorded volumes of no
+ * definition, env files nobody reads, temp files (clean.ts findLeftovers).
+ */
+export async function repairHost(host: Host, dryRun: boolean, leftovers: Leftover[]): Promise<RepairResult> {
+  const f = new Findings(dryRun);
+  for (const l of leftovers) f.list.push({ ...LEFTOVER[l.Kind](l.What), Fixed: !dryRun && l.Error === undefined, ...(l.Error ? { Error: l.Error } : {}) });
+  await definitionsWithoutUnits(host, f);
+  await portsNotInDefinitions(host, f);
+  const gearContainers = await host.docker.containersLabelled(CONTAINER_LABEL);
+  await staleContainers(host, f, gearContainers);
+  await unrecordedVolumes(host, f);
+  await linkRulesOfGoneContainers(host, f);
+  for (const locks of [host.locks, host.linkLocks, host.envLocks]) {
+    const stale = await locks.removeStale(dryRun);
+    f.list.push(...stale.map((path) => ({ Problem: `lock ${path} is held by a process that is gone`, Fix: 'remove the lock', Fixed: !dryRun })));
+  }
+  return { Findings: f.list, ...(dryRun ? { DryRun: true } : {}) };
+}
+
+/** Installed containers whose unit file is gone get it rendered again from the definition (enablement and state as they were). */
+async function definitionsWithoutUnits(host: Host, f: Findings): Promise<void> {
+  for (const id of await host.store.ids()) {
+    if (!validName(id)) continue;
+    await host.locks.with(id, async () => {
+      let def;
+      try {
+        def = await host.store.read(id);
+      } catch (err) {
+        f.list.push({
+          Problem: `definition ${host.store.definitionFile(id)} cannot be read (${(err as Error).message})`,
+          Fix: `none that is safe: repair leaves it (its ports and volumes stay reserved); restore the file, or \`gear delete ${id}\``,
+          Fixed: false,
+          Error: 'no safe fix',
+        });
+        return;
+      }
+      if (!def || (await host.fs.exists(host.units.path(id)))) return;
+      await f.add(`container ${id} is installed but its unit file ${host.units.path(id)} is gone`, 'render the unit file again from its definition', async () => {
+        await host.units.write(def);
+        await reloadIfNeeded(host, unitNameOf(id));
+      });
+    });
+  }
+}
+
+/** Ports reserved by an installed container that its definition does not list (a re-install killed before it released them). */
+async function portsNotInDefinitions(host: Host, f: Findings): Promise<void> {
+  const byOwner = new Map<string, number[]>();
+  for (const [port, owner] of await host.ports.all()) byOwner.set(owner, [...(byOwner.get(owner) ?? []), port]);
+  for (const [id, ports] of byOwner) {
+    if (!validName(id)) continue;
+    await host.locks.with(id, async () => {
+      const def = await host.store.read(id).catch(() => undefined);
+      if (!def) return; // not installed: clean's part
+      const listed = new Set(def.Ports.map((p) => p.External));
+      for (const port of ports.filter((p) => !listed.has(p)))
+        await f.add(`port ${port} is reserved by ${id}, whose definition does not list it`, 'release the reservation', () => host.ports.release(id, [port]));
+    });
+  }
+}
+
+/** Containers with gear's label and name whose container is not installed: removed (named volumes are not part of a container). */
+async function staleContainers(host: Host, f: Findings, containers: { Id: string; Name: string; Labels: Record<string, string> }[]): Promise<void> {
+  for (const c of containers) {
+    const id = c.Labels[CONTAINER_LABEL];
+    if (!validName(id) || c.Name !== containerNameOf(id)) continue; // not a container gear would have made
+    await host.locks.with(id, async () => {
+      if (await host.store.read(id).catch(() => 'unreadable')) return;
+      await f.add(`container ${c.Name} (${c.Id.slice(0, 12)}) is gear's, of ${id}, which is not installed`, 'remove the container (volumes are not touched)', () => host.docker.remove(c.Id));
+    });
+  }
+}
+
+/** gear's volumes in no record of gear's: recorded as kept, never removed (their data may matter). */
+async function unrecordedVolumes(host: Host, f: Findings): Promise<void> {
+  for (const v of await host.docker.volumesLabelled(VOLUME_LABEL)) {
+    const id = v.Labels?.[CONTAINER_LABEL];
+    const path = v.Labels?.[PATH_LABEL];
+    if (!validName(id) || path === undefined || !isVolumeOf(v, id, path)) continue; // not a volume gear would have made
+    await host.locks.with(id, async () => {
+      const keptFile = host.store.keptVolumesFile(id);
+      const def = await host.store.read(id).catch(() => undefined);
+      const known: NamedVolume[] = [...(def?.NamedVolumes ?? []), ...(await host.store.readVolumes(host.store.volumesFile(id), id)), ...(await host.store.readVolumes(keptFile, id))];
+      if (known.some((k) => k.Name === v.Name)) return;
+      await f.add(
+        `volume ${v.Name} is gear's (${id} ${path}) but in no record of gear's`,
+        `record it as a kept volume of ${id}, keeping its data (\`gear delete ${id}\` removes it, a reinstall of ${id} takes it back)`,
+        async () => {
+          const kept = await host.store.readVolumes(keptFile, id);
+          await host.store.writeVolumes(keptFile, id, [...kept, ...volumesNotIn([{ Name: v.Name, Path: path }], kept)]);
+        },
+      );
+    });
+  }
+}
+
+/**
+ * gear's link chains in a network namespace no container owns: the
+ * namespace outlived the container whose links they were (some process
+ * still holds it). A container's own namespace, gear's or anyone's, and the
+ * host's are never touched.
+ */
+async function linkRulesOfGoneContainers(host: Host, f: Findings): Promise<void> {
+  let namespaces: Netns[];
+  try {
+    namespaces = await host.netns.namespaces();
+  } catch (err) {
+    f.list.push({ Problem: 'network namespaces could not be listed', Fix: 'none', Fixed: false, Error: (err as Error).message });
+    return;
+  }
+  for (const ns of namespaces) {
+    if (ns.containers.length) continue;
+    const rules = await host.netns.gearRules(ns).catch(() => undefined); // gone meanwhile, or no iptables there
+    if (!rules || noGearRules(rules)) continue;
+    await f.add(
+      `link rules of a gone container: ${describeGearRules(rules)} in network namespace ${ns.id} (process ${ns.pid}, in no container)`,
+      "remove gear's chains there and the jumps into them (other rules stay)",
+      async () => {
+        const left = await host.netns.removeGearRules(ns, rules);
+        if (!noGearRules(left)) throw new Error(`still there afterwards: ${describeGearRules(left)}`);
+      },
+    );
+  }
+}

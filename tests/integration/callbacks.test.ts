@@ -1,0 +1,87 @@
+import { createHmac } from 'node:crypto';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { REPO, TEST_HOST as H, curl, eventually, gear, run, sh, startAgent, stopAgent } from './harness.js';
+
+/**
+ * Job callbacks on a real agent: a small HTTP receiver in the test host
+ * records what the agent POSTs; the test checks the signature with the
+ * shared secret, the fields, and that a callback nobody answers is logged
+ * and retried without failing the job or showing the secret anywhere.
+ */
+
+const SECRET = 'cb-secret-for-the-test-0123456789';
+const RECEIVED = '/tmp/callbacks.jsonl';
+const HOOK = 'http://127.0.0.1:7070/hook?key=receivers-own';
+// Records each request (headers and body) as a JSON line; answers 204.
+const RECEIVER = `require('http').createServer((q,s)=>{let b='';q.on('data',d=>b+=d);q.on('end',()=>{require('fs').appendFileSync('${RECEIVED}',JSON.stringify({h:q.headers,b,u:q.url})+'\\n');s.writeHead(204).end()})}).listen(7070,'127.0.0.1')`;
+
+interface Got {
+  h: Record<string, string>;
+  b: string;
+  u: string;
+}
+const received = async (): Promise<Got[]> =>
+  (await sh(H, `cat ${RECEIVED} 2>/dev/null; true`))
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Got);
+
+test('setup: the secret in a root-only file, the agent started with it, a receiver listening', async () => {
+  await sh(H, `install -d -m 700 /etc/gear && (umask 077 && printf %s '${SECRET}' > /etc/gear/callback-secret) && rm -f ${RECEIVED}`);
+  await sh(H, `systemd-run --unit=cb-receiver ${REPO}/node_modules/.bin/node -e "${RECEIVER}" >/dev/null`);
+  assert.ok(await eventually(async () => (await run(H, ['sh', '-c', 'ss -ltn | grep -q 127.0.0.1:7070'])).code === 0, 20_000));
+  await startAgent(H, ['--callback-secret-file', '/etc/gear/callback-secret']);
+});
+
+test('an install through the API and one through the CLI (--callback) each call back once, signed with the shared secret', async () => {
+  const api = await curl(H, ['--unix-socket', '/run/gear/gear.sock', '-X', 'PUT', '-H', 'Content-Type: application/json', 'http://agent/container/cb-1', '-d', JSON.stringify({ Image: 'test/web', Callback: HOOK })]);
+  assert.is(api.status, 204, api.body);
+  const cli = await gear(H, ['--token-file', '/var/lib/gear/token', 'install', 'test/web', '127.0.0.1/cb-2', '--callback', HOOK]);
+  assert.is(cli.code, 0, cli.stderr);
+  const got = await eventually(async () => ((await received()).length >= 2 ? received() : undefined), 30_000);
+  assert.ok(got, 'two callbacks arrived');
+  assert.is((got as Got[]).length, 2);
+  const bodies = (got as Got[]).map((g) => {
+    assert.is(g.h['x-gear-signature'], `sha256=${createHmac('sha256', SECRET).update(g.b).digest('hex')}`);
+    assert.is(g.h['content-type'], 'application/json');
+    assert.is(g.u, '/hook?key=receivers-own');
+    const b = JSON.parse(g.b) as { JobId: string; Operation: string; Container: string; Result: string };
+    assert.match(b.JobId, /^[0-9a-f-]{36}$/);
+    return { ...b, JobId: 'x' };
+  });
+  assert.equal(bodies.sort((a, b) => a.Container.localeCompare(b.Container)), [
+    { JobId: 'x', Operation: 'install', Container: 'cb-1', Result: 'ok' },
+    { JobId: 'x', Operation: 'install', Container: 'cb-2', Result: 'ok' },
+  ]);
+});
+
+test('a callback nobody answers is logged and retried, gives up, and the install still succeeded; the secret is in no log or process argument', async () => {
+  const r = await curl(H, ['--unix-socket', '/run/gear/gear.sock', '-X', 'PUT', '-H', 'Content-Type: application/json', 'http://agent/container/cb-3', '-d', JSON.stringify({ Image: 'test/web', Callback: 'http://127.0.0.1:7071/nobody?key=receivers-own' })]);
+  assert.is(r.status, 204, r.body);
+  assert.is((await sh(H, 'test -f /var/lib/gear/containers/cb-3.json && echo installed')).trim(), 'installed');
+  const journal = () => sh(H, 'journalctl -u gear-agent --no-pager -o cat');
+  const gaveUp = await eventually(async () => /to http:\/\/127\.0\.0\.1:7071\/nobody failed \(try 4 of 4\): ECONNREFUSED; giving up/.test(await journal()), 40_000, 500);
+  const log = await journal();
+  assert.ok(gaveUp, log);
+  assert.match(log, /to http:\/\/127\.0\.0\.1:7071\/nobody failed \(try 1 of 4\): ECONNREFUSED$/m);
+  assert.not.match(log, /receivers-own|cb-secret/);
+  // The pattern is written so that the grep's own arguments do not hold the secret.
+  assert.is((await sh(H, `grep -l '${SECRET.slice(0, -1)}[${SECRET.slice(-1)}]' /proc/[0-9]*/cmdline 2>/dev/null; true`)).trim(), '');
+});
+
+test('an agent without a secret refuses a Callback (400, nothing installed)', async () => {
+  await startAgent(H);
+  const r = await curl(H, ['--unix-socket', '/run/gear/gear.sock', '-X', 'PUT', '-H', 'Content-Type: application/json', 'http://agent/container/cb-4', '-d', JSON.stringify({ Image: 'test/web', Callback: HOOK })]);
+  assert.is(r.status, 400);
+  assert.match(r.body, /Callback: this agent has no callback secret/);
+  assert.is((await sh(H, 'test -f /var/lib/gear/containers/cb-4.json && echo installed; true')).trim(), '');
+});
+
+test('teardown', async () => {
+  await stopAgent(H);
+  await sh(H, `systemctl stop cb-receiver; rm -rf /etc/gear ${RECEIVED}; true`);
+  assert.is((await gear(H, ['delete', 'cb-1', 'cb-2', 'cb-3'])).code, 0);
+});
+
+test.run();
