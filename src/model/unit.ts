@@ -1,6 +1,8 @@
 import type { ContainerDefinition } from './definition.js';
 import { containerNameOf } from './names.js';
 import { execLine, shellWord, unitText } from './systemd-quote.js';
+import { healthGateScript, healthRunArgs } from './health.js';
+import { orderingUnits } from './ordering.js';
 
 /** Host facts the unit needs beyond the definition. */
 export interface UnitContext {
@@ -39,6 +41,7 @@ export function dockerRunArgs(def: ContainerDefinition, ctx: UnitContext): strin
   if (def.NamedVolumes) for (const v of def.NamedVolumes) args.push('-v', `${v.Name}:${v.Path}`);
   else for (const v of def.VolumeConfig.Volumes) args.push('-v', v);
   for (const b of def.VolumeConfig.BindMounts) args.push('-v', `${b.HostPath}:${b.ContainerPath}:${b.ReadOnly ? 'ro' : 'rw'}`);
+  if (def.Health) args.push(...healthRunArgs(def.Health));
   args.push(def.Image);
   return args;
 }
@@ -111,6 +114,19 @@ export function containerUnitRenderer(compile: Compile, template: string): UnitR
       execStopPost: execLine([ctx.dockerBin, 'rm', '-f', ctr]),
       // Only linked containers get the hook; other units stay as they were.
       execStartPost: def.Linked ? execLine(applyLinksArgs(def, ctx)) : '',
+      ...healthUnitValues(def, ctx),
     });
+  };
+}
+
+/**
+ * The unit's lines for health and ordering (see model/health.ts and
+ * model/ordering.ts): the readiness gate, run after the links are applied
+ * (a check may need them), and After=/Wants= on the units it starts after.
+ */
+function healthUnitValues(def: ContainerDefinition, ctx: UnitContext): { healthGate: string; orderAfter: string } {
+  return {
+    healthGate: def.Health ? execLine(['/bin/sh', '-c', healthGateScript(ctx.dockerBin, containerNameOf(def.Id), def.Health)]) : '',
+    orderAfter: orderingUnits(def).map(unitText).join(' '),
   };
 }

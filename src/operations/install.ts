@@ -14,6 +14,7 @@ import { startUnit } from './lifecycle.js';
 import { defineOperation } from './operation.js';
 import { InstallBodySchema, type InstallBody } from './schemas.js';
 import { formatPortMapping } from '../model/ports.js';
+import { checkOrdering, healthFields, parseHealthRequest, type HealthRequest } from './health.js';
 
 export interface InstallRequest {
   Id: string;
@@ -25,6 +26,8 @@ export interface InstallRequest {
   SystemdSlice: string;
   /** Applied in the container's network namespace at every start. */
   NetworkLinks: NetworkLink[];
+  /** Health check and start ordering (operations/health.ts). */
+  Health?: HealthRequest;
 }
 
 export interface InstallResult {
@@ -95,6 +98,7 @@ export const install = defineOperation({
       VolumeConfig: validateVolumeConfig(body.VolumeConfig ?? undefined),
       SystemdSlice: slice === undefined || slice === '' || isGeardSlice(slice) ? DEFAULT_SLICE : validateSlice(slice),
       NetworkLinks: checkNetworkLinks(body.NetworkLinks ?? undefined),
+      ...parseHealthRequest(id, body),
     };
   },
   async run(host, req, progress): Promise<InstallResult> {
@@ -113,6 +117,7 @@ export const install = defineOperation({
     // One lock for writing and starting: taking it is a handful of file operations.
     return host.locks.with(req.Id, async () => {
       const old = await host.store.read(req.Id);
+      if (req.Health) await checkOrdering(host, req.Id, req.Health);
       const unit = unitNameOf(req.Id);
       const def = old ? await updateContainer(host, req, planned, old) : await writeContainer(host, req, planned);
       const result: InstallResult = { Id: def.Id, Ports: def.Ports, ...(old ? { Updated: true } : {}) };
@@ -152,6 +157,7 @@ async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVol
     SystemdSlice: req.SystemdSlice,
     ...(req.Environment.Id === req.Id ? {} : { EnvId: req.Environment.Id }),
     ...(req.NetworkLinks.length ? { Linked: true } : {}),
+    ...healthFields(req.Health),
     Created: new Date().toISOString(),
   };
   // Recorded before they are created: after a crash, `gear clean` knows them as gear's.
@@ -256,9 +262,10 @@ async function updateContainer(host: Host, req: InstallRequest, volumes: NamedVo
   const ports = wanted.map((p) => (mine(p) ? p : reserved.find((r) => r.Internal === p.Internal)!));
   // Without an Environment.Id of its own, it keeps reading the environment it reads.
   const envId = req.Environment.Id === id ? envIdOf(old) : req.Environment.Id;
-  const { EnvId: _earlierEnv, ...kept } = old;
+  const { EnvId: _earlierEnv, Health: _h, After: _a, WaitHealthy: _w, ...kept } = old;
   const def: ContainerDefinition = {
     ...kept,
+    ...healthFields(req.Health, old),
     ...(envId === id ? {} : { EnvId: envId }),
     Image: req.Image,
     Ports: ports,

@@ -5,6 +5,7 @@ import type { NetworkLink } from '../model/links.js';
 import type { PortPair } from '../model/ports.js';
 import type { NamedVolume } from '../model/volumes.js';
 import { requireDefinition } from './common.js';
+import { healthBodyOf, type HealthBody } from '../model/health.js';
 import { defineOperation, parseId } from './operation.js';
 import { portsText, statusText } from './text.js';
 
@@ -20,6 +21,8 @@ export interface ContainerStatus {
    * installed before gear named volumes, until its next start (anonymous).
    */
   Volumes: NamedVolume[];
+  /** Its health check, when it has one (Container.Health is Docker's state of it). */
+  HealthCheck?: HealthBody;
   /** What Docker says of the container; absent when it does not exist (stopped). */
   Container?: ContainerInfo;
 }
@@ -40,7 +43,7 @@ export const status = defineOperation({
       def.Linked ? host.store.readLinks(req.Id) : [],
     ]);
     const volumes = def.NamedVolumes ?? def.VolumeConfig.Volumes.map((Path) => ({ Name: '', Path }));
-    return { Id: def.Id, Image: def.Image, Unit: unit, Ports: def.Ports, Volumes: volumes, ...(def.Linked ? { NetworkLinks: links } : {}), Container: container };
+    return { Id: def.Id, Image: def.Image, Unit: unit, Ports: def.Ports, Volumes: volumes, ...(def.Linked ? { NetworkLinks: links } : {}), ...(def.Health ? { HealthCheck: healthBodyOf(def.Health) } : {}), Container: container };
   },
 });
 

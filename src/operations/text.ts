@@ -34,6 +34,7 @@ export function statusText(s: ContainerStatus): string {
     ? `Container: ${s.Container.Id.slice(0, 12)} ${s.Container.Status}${s.Container.Pid ? `, pid ${s.Container.Pid}` : ''}\n`
     : 'Container: none\n';
   text += `    Image: ${s.Image}\n`;
+  if (s.HealthCheck) text += healthLine(s);
   if (s.Ports.length) text += `    Ports: ${portsText(s.Ports)}\n`;
   if (s.Volumes?.length) text += `  Volumes: ${s.Volumes.map((v) => (v.Name ? `${v.Name} on ${v.Path}` : `anonymous on ${v.Path} (named at its next start)`)).join('\n           ')}\n`;
   if (s.NetworkLinks?.length) text += `    Links: ${s.NetworkLinks.map(formatLink).join('\n           ')}\n`;
@@ -51,3 +52,9 @@ export const linkCount = (n: number) => `${n} link${n === 1 ? '' : 's'}`;
 
 /** What became of a container's links: in place now, or only stored until it starts. */
 export const linkState = (applied: boolean) => (applied ? 'applied' : 'stored (applied when it starts)');
+
+/** "   Health: healthy (every 5s: wget -qO- localhost:8080/)"; "none yet" while no container runs. */
+function healthLine(s: ContainerStatus): string {
+  const h = s.HealthCheck!;
+  return `   Health: ${s.Container?.Health ?? 'no container'} (every ${h.Interval}, ${h.Retries} failures restart: ${h.Cmd})\n`;
+}
