@@ -43,14 +43,16 @@ const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 
 export function parseDuration(text: string, field: string, min = 0, max = 3_600_000): number {
   const m = /^([0-9]{1,7}(?:\.[0-9]{1,3})?)(ms|s|m|h)?$/.exec(text);
   if (!m) throw invalid(`${field} ${JSON.stringify(text.slice(0, 40))} is not a duration (e.g. 5s, 500ms, 1m)`);
-  const ms = Number(m[1]) * UNITS[m[2] ?? 's']!;
-  if (!Number.isInteger(Math.round(ms * 1000) / 1000) || ms !== Math.round(ms)) throw invalid(`${field} ${text} is not a whole number of milliseconds`);
+  // Rounded to a millionth first: 1.1 * 1000 is 1100.0000000000002 in floating point.
+  const ms = Math.round(Number(m[1]) * UNITS[m[2] ?? 's']! * 1e6) / 1e6;
+  if (!Number.isInteger(ms)) throw invalid(`${field} ${text} is not a whole number of milliseconds`);
   if (ms < min || ms > max) throw invalid(`${field} ${text} must be between ${formatDuration(min)} and ${formatDuration(max)}`);
   return ms;
 }
 
-/** "1500ms", "5s", "2m": the shortest exact form, which Docker's and gear's parsers both read. */
+/** "1500ms", "5s", "2m", "1h": the shortest exact form, which Docker's and gear's parsers both read. */
 export function formatDuration(ms: number): string {
+  if (ms !== 0 && ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
   if (ms !== 0 && ms % 60_000 === 0) return `${ms / 60_000}m`;
   if (ms % 1000 === 0) return `${ms / 1000}s`;
   return `${ms}ms`;
