@@ -7,7 +7,7 @@ export function healthOptions(cmd: Command): Command {
   return cmd
     .option('--health-cmd <command>', 'health check: a shell command run in the container (exit 0: healthy); the unit counts as started only once it passes')
     .option('--health-interval <duration>', 'time between checks (default 10s; e.g. 1s, 500ms, 1m)')
-    .option('--health-timeout <duration>', 'a check running longer fails (default 5s, at most the interval)')
+    .option('--health-timeout <duration>', 'a check running longer fails (default 5s)')
     .option('--health-retries <n>', 'failed checks in a row that make it unhealthy: the unit restarts (default 3)')
     .option('--health-start-period <duration>', 'failures in this time after a start do not count (default 0s)')
     .option('--no-health', 'remove the container\'s health check (on a re-install)')

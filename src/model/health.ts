@@ -69,7 +69,7 @@ export function validateHealth(body: HealthBody, field = 'Health'): HealthCheck 
   if (cmd.trim() === '') throw invalid(`${field}.Cmd must not be blank`);
   const d = HEALTH_DEFAULTS;
   const IntervalMs = body.Interval === undefined ? d.IntervalMs : parseDuration(body.Interval, `${field}.Interval`, 100);
-  const TimeoutMs = body.Timeout === undefined ? Math.min(d.TimeoutMs, IntervalMs) : parseDuration(body.Timeout, `${field}.Timeout`, 100);
+  const TimeoutMs = body.Timeout === undefined ? d.TimeoutMs : parseDuration(body.Timeout, `${field}.Timeout`, 100);
   const StartPeriodMs = body.StartPeriod === undefined ? d.StartPeriodMs : parseDuration(body.StartPeriod, `${field}.StartPeriod`);
   return { Cmd: cmd, IntervalMs, TimeoutMs, Retries: body.Retries ?? d.Retries, StartPeriodMs };
 }
@@ -112,9 +112,9 @@ export function healthRunArgs(h: HealthCheck): string[] {
  */
 export function healthGateScript(dockerBin: string, ctr: string, h: HealthCheck, onHealthy = ''): string {
   const docker = (...args: string[]) => [dockerBin, ...args].map(shellWord).join(' ');
-  const inspect = docker('inspect', '--type', 'container', '-f', '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}} {{.State.StartedAt}}', ctr);
+  const inspect = docker('inspect', '--type', 'container', '-f', '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}', ctr);
   return (
-    `while :; do set -- $(${inspect} 2>/dev/null); ` +
+    `while :; do t=$(date +%s.%N); set -- $(${inspect} 2>/dev/null); ` +
     `case "$1 $2" in ` +
     `'running healthy') break;; ` +
     `'running unhealthy') echo "gear: ${ctr} is unhealthy (${h.Retries} failed checks) before it was ever healthy" >&2; exit 1;; ` +
@@ -122,8 +122,10 @@ export function healthGateScript(dockerBin: string, ctr: string, h: HealthCheck,
     `esac; ` +
     `kill -0 "$MAINPID" 2>/dev/null || exit 1; sleep 0.5; done; ` +
     `echo "gear: ${ctr} is healthy"; ${onHealthy}` +
-    // $3: this run's start time; events since then, so none between the inspect above and the subscription is missed.
-    `(${docker('events', '--filter', `container=${ctr}`, '--filter', 'event=health_status', '--format', '{{.Status}}')} --since "$3" | ` +
+    // Events since just before the inspect that saw "healthy": a change after that inspect is
+    // replayed, one before it was seen by it (a replay from the run's start would repeat an
+    // "unhealthy" it has recovered from since).
+    `(${docker('events', '--filter', `container=${ctr}`, '--filter', 'event=health_status', '--format', '{{.Status}}')} --since "$t" | ` +
     `while read -r s; do case "$s" in *unhealthy) ` +
     `echo "gear: ${ctr} is unhealthy (${h.Retries} failed checks in a row): killing it, systemd restarts the unit" >&2; ` +
     `${docker('kill', ctr)} >/dev/null 2>&1; exit 0;; esac; done) </dev/null & ` +

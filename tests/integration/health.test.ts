@@ -9,8 +9,10 @@ import { TEST_HOST as H, allocatedPort, eventually, gear, hostIp, httpGet, run, 
  */
 const ip = hostIp(H);
 const CHECK = 'wget -qO- localhost:8080/ >/dev/null';
-// Checks every second, unhealthy after 2 failures: short, so the file stays quick.
-const FAST = ['--health-interval', '1s', '--health-retries', '2'];
+// Checks every second, unhealthy after 2 failures: short, so the file stays quick. A check may
+// take long on a loaded machine (a timeout is a failure), and so may the server's start.
+const FAST = ['--health-interval', '1s', '--health-retries', '2', '--health-timeout', '20s'];
+const SLOW_START = ['--health-start-period', '30s'];
 
 /** The journal of a unit (or of everything with `-t`), as [microseconds, message] pairs. */
 async function journal(args: string[]): Promise<{ at: number; msg: string }[]> {
@@ -28,7 +30,7 @@ const dockerHealth = async (ctr: string) => (await run(H, ['docker', 'inspect', 
 let port = 0;
 
 test('install --start with a health check returns once the container is healthy; status and list-units show it', async () => {
-  const r = await gear(H, ['install', 'test/web', 'web-h', '--start', '-p', '8080:0', '--health-cmd', CHECK, ...FAST]);
+  const r = await gear(H, ['install', 'test/web', 'web-h', '--start', '-p', '8080:0', '--health-cmd', CHECK, ...FAST, ...SLOW_START]);
   assert.is(r.code, 0, r.stderr);
   port = allocatedPort(r.stdout);
   // The start job ended only after the gate saw Docker's "healthy": it is in the journal already, and Docker agrees.
@@ -39,7 +41,7 @@ test('install --start with a health check returns once the container is healthy;
   const status = await gear(H, ['status', 'web-h']);
   assert.match(status.stdout, /^ {3}Health: healthy \(every 1s, 2 failures restart: wget -qO- localhost:8080\/ >\/dev\/null\)$/m);
   const json = JSON.parse((await gear(H, ['status', 'web-h', '--json'])).stdout);
-  assert.equal(json.HealthCheck, { Cmd: CHECK, Interval: '1s', Timeout: '1s', Retries: 2, StartPeriod: '0s' });
+  assert.equal(json.HealthCheck, { Cmd: CHECK, Interval: '1s', Timeout: '20s', Retries: 2, StartPeriod: '30s' });
   assert.is(json.Container.Health, 'healthy');
   const list = await gear(H, ['list-units']);
   assert.match(list.stdout, /^ID\s+ACTIVE\s+SUB\s+LOAD\s+HEALTH$/m);
@@ -51,7 +53,7 @@ test('install --start with a health check returns once the container is healthy;
 
 test('a check with quotes, $, %, ;, backslashes and backticks reaches Docker exactly, and runs', async () => {
   const nasty = `test "$(printf '%s' 'a;b')" = 'a;b' && echo "50% \\$HOME \`id -u\`" >/dev/null && ${CHECK}`;
-  const r = await gear(H, ['install', 'test/web', 'nasty-h', '--start', '--health-cmd', nasty, ...FAST]);
+  const r = await gear(H, ['install', 'test/web', 'nasty-h', '--start', '--health-cmd', nasty, ...FAST, ...SLOW_START]);
   assert.is(r.code, 0, r.stderr);
   const test = JSON.parse(await sh(H, "docker inspect -f '{{json .Config.Healthcheck.Test}}' ctr-nasty-h"));
   assert.equal(test, ['CMD-SHELL', nasty]);
@@ -126,7 +128,8 @@ test('--after web-h --wait healthy: the dependent starts only after web-h became
   assert.is((await gear(H, ['start', 'app-h'])).code, 0);
   assert.is(await show('ctr-web-h', 'ActiveState'), 'active');
   const webHealthy = (await journal(['-u', 'ctr-web-h', '--since', `@${since}`])).find((l) => l.msg === 'gear: ctr-web-h is healthy');
-  const appFirst = (await journal(['-u', 'ctr-app-h', '--since', `@${since}`])).find((l) => /web: listening on 8080/.test(l.msg));
+  // systemd's "started" for app-h is its fork; its container's first line comes when it has run.
+  const appFirst = await eventually(async () => (await journal(['-u', 'ctr-app-h', '--since', `@${since}`])).find((l) => /web: listening on 8080/.test(l.msg)), 60_000, 500);
   assert.ok(webHealthy, 'web-h became healthy');
   assert.ok(appFirst, 'app-h ran');
   assert.ok(appFirst.at > webHealthy.at, `app-h's first line (${appFirst.at}) after web-h's healthy (${webHealthy.at})`);
