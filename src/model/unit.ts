@@ -3,6 +3,7 @@ import { containerNameOf } from './names.js';
 import { execLine, shellWord, unitText } from './systemd-quote.js';
 import { healthGateScript, healthRunArgs } from './health.js';
 import { orderingUnits } from './ordering.js';
+import { backoffCountScript, backoffResetScript, backoffWaitScript } from './backoff.js';
 
 /** Host facts the unit needs beyond the definition. */
 export interface UnitContext {
@@ -124,9 +125,13 @@ export function containerUnitRenderer(compile: Compile, template: string): UnitR
  * model/ordering.ts): the readiness gate, run after the links are applied
  * (a check may need them), and After=/Wants= on the units it starts after.
  */
-function healthUnitValues(def: ContainerDefinition, ctx: UnitContext): { healthGate: string; orderAfter: string } {
+function healthUnitValues(def: ContainerDefinition, ctx: UnitContext): Record<'healthGate' | 'orderAfter' | 'backoffWait' | 'backoffCount', string> {
+  const sh = (script: string) => execLine(['/bin/sh', '-c', script]);
   return {
-    healthGate: def.Health ? execLine(['/bin/sh', '-c', healthGateScript(ctx.dockerBin, containerNameOf(def.Id), def.Health)]) : '',
+    healthGate: def.Health ? sh(healthGateScript(ctx.dockerBin, containerNameOf(def.Id), def.Health, backoffResetScript(def.Id))) : '',
     orderAfter: orderingUnits(def).map(unitText).join(' '),
+    // Restart backoff (model/backoff.ts), for every container.
+    backoffWait: sh(backoffWaitScript(def.Id)),
+    backoffCount: sh(backoffCountScript(def.Id)),
   };
 }

@@ -30,6 +30,7 @@ export function statusText(s: ContainerStatus): string {
   let text = `● ${u.Id} - ${u.Description ?? ''}\n${unitLine(u)}`;
   if (u.MainPID) text += ` Main PID: ${u.MainPID}\n`;
   if (u.NRestarts) text += ` Restarts: ${u.NRestarts}\n`;
+  if (s.Backoff) text += backoffLine(s.Backoff);
   text += s.Container
     ? `Container: ${s.Container.Id.slice(0, 12)} ${s.Container.Status}${s.Container.Pid ? `, pid ${s.Container.Pid}` : ''}\n`
     : 'Container: none\n';
@@ -57,4 +58,10 @@ export const linkState = (applied: boolean) => (applied ? 'applied' : 'stored (a
 function healthLine(s: ContainerStatus): string {
   const h = s.HealthCheck!;
   return `   Health: ${s.Container?.Health ?? 'no container'} (every ${h.Interval}, ${h.Retries} failures restart: ${h.Cmd})\n`;
+}
+
+/** " Backoff: backing off, next try in 8 s (4 failures in a row)", or the failures alone while a run is on. */
+function backoffLine(b: { Failures: number; NextTryInS: number }): string {
+  const failures = `${b.Failures} failure${b.Failures === 1 ? '' : 's'} in a row`;
+  return b.NextTryInS > 0 ? `  Backoff: backing off, next try in ${b.NextTryInS} s (${failures})\n` : `  Backoff: ${failures}\n`;
 }

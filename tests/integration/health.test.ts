@@ -136,8 +136,63 @@ test('--after web-h --wait healthy: the dependent starts only after web-h became
   assert.is((await gear(H, ['delete', 'app-h'])).code, 0);
 });
 
+/** "gear: failure N in a row (...): the next start waits D s" lines of a unit, in order. */
+async function failures(unit: string): Promise<{ at: number; n: number; wait: number }[]> {
+  return (await journal(['-u', unit]))
+    .map((l) => ({ at: l.at, m: /^gear: failure (\d+) in a row \([a-z-]+\): the next start waits (\d+) s$/.exec(l.msg) }))
+    .filter((l) => l.m)
+    .map((l) => ({ at: l.at, n: Number(l.m![1]), wait: Number(l.m![2]) }));
+}
+
+test('backoff: a crashing container waits 1, 2, 4, 8 s between restarts, status says so, no start limit', async () => {
+  const r = await gear(H, ['install', 'test/crash', 'crash-h', '--start', '-e', 'CRASH_DELAY=0']);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(await show('ctr-crash-h', 'StartLimitIntervalUSec'), '0');
+  const four = await eventually(async () => ((await failures('ctr-crash-h')).length >= 4 ? await failures('ctr-crash-h') : undefined), 150_000, 1000);
+  assert.ok(four, 'four failures');
+  assert.equal(four.slice(0, 4).map((f) => [f.n, f.wait]), [[1, 1], [2, 2], [3, 4], [4, 8]]);
+  // Each next start came at least the announced wait after the failure (journal timestamps).
+  const starts = (await journal(['-u', 'ctr-crash-h'])).filter((l) => /^Started ctr-crash-h\.service/.test(l.msg)).map((l) => l.at);
+  for (const f of four.slice(0, 3)) {
+    const next = starts.find((t) => t > f.at);
+    assert.ok(next, `a start after failure ${f.n}`);
+    assert.ok(next - f.at >= f.wait * 1e6, `failure ${f.n}: next start ${next - f.at} us later, wait ${f.wait} s`);
+  }
+  const status = await eventually(async () => {
+    const out = (await gear(H, ['status', 'crash-h'])).stdout;
+    return /Backoff: backing off, next try in \d+ s \(\d+ failures in a row\)/.test(out) ? out : undefined;
+  }, 90_000, 300);
+  assert.ok(status, 'status shows the backoff');
+  assert.match(status, /Active: activating \((start-pre|auto-restart)\)/);
+  // A stop forgets the failures; a start is immediate and counts from 1 again.
+  assert.is((await gear(H, ['stop', 'crash-h'])).code, 0);
+  assert.is((await run(H, ['test', '-e', '/run/gear/backoff/crash-h'])).code, 1);
+  assert.is((await gear(H, ['delete', 'crash-h'])).code, 0);
+});
+
+test('backoff: a healthy run resets the count', async () => {
+  await sh(H, 'mkdir -p /srv/hc && rm -f /srv/hc/ok');
+  // Healthy only while the host's /srv/hc/ok exists.
+  const r = await gear(H, ['install', 'test/web', 'flaky-h', '-v', '/srv/hc:/hc', '--health-cmd', 'test -e /hc/ok', ...FAST]);
+  assert.is(r.code, 0, r.stderr);
+  await sh(H, 'systemctl start --no-block ctr-flaky-h');
+  const two = await eventually(async () => (await failures('ctr-flaky-h')).length >= 2, 120_000, 1000);
+  assert.ok(two, 'two failures before it was ever healthy');
+  await sh(H, 'touch /srv/hc/ok');
+  const healthy = await eventually(async () => (await show('ctr-flaky-h', 'ActiveState')) === 'active', 120_000, 500);
+  assert.ok(healthy, 'healthy once the file is there');
+  const before = (await failures('ctr-flaky-h')).length;
+  await sh(H, 'rm /srv/hc/ok');
+  const again = await eventually(async () => ((await failures('ctr-flaky-h')).length > before ? await failures('ctr-flaky-h') : undefined), 120_000, 500);
+  assert.ok(again, 'a failure after the healthy run');
+  const after = again.at(before)!;
+  assert.ok(again.slice(0, before).some((f) => f.n >= 2), 'failures in a row before');
+  assert.equal([after.n, after.wait], [1, 1]);
+  assert.is((await gear(H, ['delete', 'flaky-h'])).code, 0);
+});
+
 test.after(async () => {
-  for (const c of ['web-h', 'app-h', 'sick-h', 'nasty-h', 'plain-h', 'bad-h']) await gear(H, ['delete', c]);
+  for (const c of ['web-h', 'app-h', 'sick-h', 'nasty-h', 'plain-h', 'bad-h', 'crash-h', 'flaky-h']) await gear(H, ['delete', c]);
 });
 
 test.run();

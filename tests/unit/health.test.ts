@@ -119,7 +119,7 @@ test('unit: docker run gets the check as one argument; the gate runs after the l
   assert.match(posts[1]!, /^ExecStartPost=\/bin\/sh -c "while :; do/);
   // Without health or ordering, none of these lines.
   const plain = render(def, ctx);
-  assert.not.match(plain, /health|^After=ctr-|^Wants=ctr-|ExecStartPost/m);
+  assert.not.match(plain, /--health|^After=ctr-|^Wants=ctr-|ExecStartPost/m);
 });
 
 test('the gate script is valid sh, and the check never appears in it', () => {
