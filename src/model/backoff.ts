@@ -39,7 +39,9 @@ export function backoffWaitScript(id: string): string {
     `n=0; u=0; [ -r ${f} ] && read -r n u s < ${f}; now=$(date +%s); ` +
     `case "$n" in ''|*[!0-9]*) n=0;; esac; case "$u" in ''|*[!0-9]*) u=0;; esac; ` +
     `if [ "$n" -gt 0 ] && [ "$u" -gt "$now" ]; then ` +
-    `echo "gear: backing off after $n failures in a row: next try in $((u - now)) s"; sleep $((u - now)); fi; ` +
+    // A stop while it waits is a clean one (SIGTERM ends the wait with 0, not a failure): sleep in
+    // the background and wait for it, since sh runs a trap only once a foreground command is done.
+    `trap 'kill $! 2>/dev/null; exit 0' TERM; echo "gear: backing off after $n failures in a row: next try in $((u - now)) s"; sleep $((u - now)) & wait $!; trap - TERM; fi; ` +
     `mkdir -p ${shellWord(BACKOFF_DIR)} && echo "$n 0 $(date +%s)" > ${f}.tmp && mv -f ${f}.tmp ${f}`
   );
 }

@@ -191,8 +191,52 @@ test('backoff: a healthy run resets the count', async () => {
   assert.is((await gear(H, ['delete', 'flaky-h'])).code, 0);
 });
 
+test('update: --dry-run changes nothing; a broken image rolls back to the old one; a good one serves; volume data kept', async () => {
+  // test/web:2 serves "v2"; test/web:broken never serves (its check can never pass).
+  await sh(H, `printf 'FROM test/web\\nRUN echo v2 > /www/index.html\\n' | docker build -q -t test/web:2 - >/dev/null`);
+  await sh(H, `printf 'FROM test/web\\nCMD ["sleep", "3600"]\\n' | docker build -q -t test/web:broken - >/dev/null`);
+  const imageId = async (ref: string) => (await sh(H, `docker image inspect -f '{{.Id}}' ${ref}`)).trim();
+  const [oldId, newId] = [await imageId('test/web'), await imageId('test/web:2')];
+  const r = await gear(H, ['install', 'test/web', 'upd-h', '--start', '-p', '8080:0', '-v', '/data', '--health-cmd', CHECK, ...FAST, '--health-start-period', '15s']);
+  assert.is(r.code, 0, r.stderr);
+  const updPort = allocatedPort(r.stdout);
+  await sh(H, 'docker exec ctr-upd-h sh -c "echo kept > /data/file"');
+  const ctr = async () => (await sh(H, "docker inspect -f '{{.Id}} {{.Image}}' ctr-upd-h")).trim().split(' ');
+  const [ctrBefore] = await ctr();
+  const def = () => sh(H, 'cat /var/lib/gear/containers/upd-h.json');
+  const defBefore = await def();
+
+  const dry = await gear(H, ['update', 'upd-h', '--image', 'test/web:2', '--dry-run']);
+  assert.is(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, new RegExp(`^would update upd-h: test/web \\(${oldId.slice(7, 19)}\\) -> test/web:2 \\(${newId.slice(7, 19)}\\); restart, wait for healthy`));
+  assert.is(await def(), defBefore);
+  assert.is((await ctr())[0], ctrBefore);
+
+  const broken = await gear(H, ['update', 'upd-h', '--image', 'test/web:broken']);
+  assert.is(broken.code, 1, broken.stdout);
+  assert.is(broken.stderr.trim().split('\n').length, 1, broken.stderr);
+  assert.match(broken.stderr, new RegExp(`upd-h: test/web:broken did not get healthy .*; rolled back to test/web \\(${oldId.slice(7, 19)}\\)`));
+  // The old image serves again, with its data.
+  assert.is((await ctr())[1], oldId);
+  assert.is(await show('ctr-upd-h', 'ActiveState'), 'active');
+  assert.match(JSON.parse(await def()).Image, /^test\/web$/);
+  assert.match((await httpGet(`http://${ip}:${updPort}/`))?.body ?? '', /hello from test\/web/);
+  assert.is((await sh(H, 'docker exec ctr-upd-h cat /data/file')).trim(), 'kept');
+
+  const good = await gear(H, ['update', 'upd-h', '--image', 'test/web:2']);
+  assert.is(good.code, 0, good.stderr);
+  assert.match(good.stdout, /^updated upd-h: test\/web \(\w{12}\) -> test\/web:2 \(\w{12}\): healthy$/m);
+  assert.is((await ctr())[1], newId);
+  assert.is((await httpGet(`http://${ip}:${updPort}/`))?.body.trim(), 'v2');
+  assert.is((await sh(H, 'docker exec ctr-upd-h cat /data/file')).trim(), 'kept');
+  const same = await gear(H, ['update', 'upd-h', '--image', 'test/web:2']);
+  assert.is(same.code, 1);
+  assert.match(same.stderr, /upd-h runs test\/web:2 already/);
+  assert.is((await gear(H, ['delete', 'upd-h'])).code, 0);
+});
+
 test.after(async () => {
-  for (const c of ['web-h', 'app-h', 'sick-h', 'nasty-h', 'plain-h', 'bad-h', 'crash-h', 'flaky-h']) await gear(H, ['delete', c]);
+  for (const c of ['web-h', 'app-h', 'sick-h', 'nasty-h', 'plain-h', 'bad-h', 'crash-h', 'flaky-h', 'upd-h']) await gear(H, ['delete', c]);
 });
 
 test.run();

@@ -1,5 +1,5 @@
 import Handlebars from 'handlebars';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,6 +66,16 @@ test('the start script waits until the time set, says so, and notes the start', 
   const quiet = spawnSync('sh', ['-c', local(backoffWaitScript('web-1'))], { encoding: 'utf8' });
   assert.is(quiet.stdout, '');
   assert.match(readFileSync(file, 'utf8'), /^0 0 \d+\n$/);
+});
+
+test('a stop while it waits (SIGTERM) ends the wait cleanly: exit 0, no failure for systemd to count', async () => {
+  writeFileSync(file, `2 ${now() + 600} 0\n`);
+  const child = spawn('sh', ['-c', local(backoffWaitScript('web-1'))], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // The trap is set before the line is printed: once it is out, a SIGTERM is caught.
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  child.kill('SIGTERM');
+  const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+  assert.equal([code, signal], [0, null]);
 });
 
 test('status reads the file: failures and the seconds left', () => {

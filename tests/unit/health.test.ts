@@ -11,6 +11,7 @@ import { formatDuration, healthGateScript, healthRunArgs, parseDuration, validat
 import { containerUnitRenderer, dockerRunArgs, type UnitContext } from '../../src/model/unit.js';
 import { operations, type Operation, type RawRequest } from '../../src/operations/index.js';
 import { healthFields } from '../../src/operations/health.js';
+import { updateText } from '../../src/operations/update.js';
 
 const def: ContainerDefinition = {
   Id: 'web-3',
@@ -146,6 +147,21 @@ test('CLI flags: the body fields; bad combinations are one line', () => {
   invalidWith(() => flags(['--wait', 'healthy']), /--wait needs --after/);
   invalidWith(() => flags(['--after', 'a', '--wait', 'ready']), /--wait must be "started" or "healthy"/);
   invalidWith(() => flags(['--no-health', '--health-cmd', 'true']), /--no-health cannot be combined/);
+});
+
+const updateOp = operations.update as unknown as AnyOp;
+const updateReq = (body: unknown, id = 'web-3') => updateOp.parse({ params: { id }, query: {}, body } as RawRequest);
+
+test('update: parse and text', () => {
+  assert.equal(updateReq({ Image: 'test/web:2' }), { Id: 'web-3', Image: 'test/web:2', DryRun: false });
+  assert.equal(updateReq({ Image: 'test/web:2', DryRun: true }), { Id: 'web-3', Image: 'test/web:2', DryRun: true });
+  invalidWith(() => updateReq({}), /body\/Image is required/);
+  invalidWith(() => updateReq({ Image: 'bad image' }), /image "bad image" is not a valid image reference/);
+  invalidWith(() => updateReq({ Image: 'test/web', Tag: '2' }), /unknown field "Tag"/);
+  invalidWith(() => updateReq({ Image: 'test/web' }, '../x'), /not valid/);
+  const r = { Id: 'web-3', From: { Image: 'test/web', ImageId: 'sha256:0123456789abcdef' }, To: { Image: 'test/web:2' }, Gate: 'healthy' };
+  assert.is(updateText({ ...r, DryRun: true, Pull: true }), 'would update web-3: test/web (0123456789ab) -> test/web:2 (not here), pulling it first; restart, wait for healthy, roll back if it is not\n');
+  assert.is(updateText({ ...r, To: { Image: 'test/web:2', ImageId: 'sha256:fedcba9876543210' } }), 'updated web-3: test/web (0123456789ab) -> test/web:2 (fedcba987654): healthy\n');
 });
 
 test.run();
