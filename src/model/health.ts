@@ -110,15 +110,19 @@ export function healthRunArgs(h: HealthCheck): string[] {
  *
  * `onHealthy` is shell run once healthy (the restart backoff's reset).
  */
-export function healthGateScript(dockerBin: string, ctr: string, h: HealthCheck, onHealthy = ''): string {
+export function healthGateScript(dockerBin: string, ctr: string, h: HealthCheck, onHealthy = '', stopTimeout = 10): string {
   const docker = (...args: string[]) => [dockerBin, ...args].map(shellWord).join(' ');
+  // A failed start goes straight to SIGTERM for the unit's processes, without ExecStop; the
+  // docker client would forward it to a container that may ignore it (until TimeoutStopSec).
+  // So the gate stops the container itself before it fails.
+  const fail = `${docker('stop', '-t', String(stopTimeout), ctr)} >/dev/null 2>&1; exit 1`;
   const inspect = docker('inspect', '--type', 'container', '-f', '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}', ctr);
   return (
     `while :; do t=$(date +%s.%N); set -- $(${inspect} 2>/dev/null); ` +
     `case "$1 $2" in ` +
     `'running healthy') break;; ` +
-    `'running unhealthy') echo "gear: ${ctr} is unhealthy (${h.Retries} failed checks) before it was ever healthy" >&2; exit 1;; ` +
-    `exited*|dead*|removing*) echo "gear: ${ctr} exited before it was healthy" >&2; exit 1;; ` +
+    `'running unhealthy') echo "gear: ${ctr} is unhealthy (${h.Retries} failed checks) before it was ever healthy" >&2; ${fail};; ` +
+    `exited*|dead*|removing*) echo "gear: ${ctr} exited before it was healthy" >&2; ${fail};; ` +
     `esac; ` +
     `kill -0 "$MAINPID" 2>/dev/null || exit 1; sleep 0.5; done; ` +
     `echo "gear: ${ctr} is healthy"; ${onHealthy}` +

@@ -128,7 +128,7 @@ export function containerUnitRenderer(compile: Compile, template: string): UnitR
 function healthUnitValues(def: ContainerDefinition, ctx: UnitContext): Record<'healthGate' | 'orderAfter' | 'backoffWait' | 'backoffCount', string> {
   const sh = (script: string) => execLine(['/bin/sh', '-c', script]);
   return {
-    healthGate: def.Health ? sh(healthGateScript(ctx.dockerBin, containerNameOf(def.Id), def.Health, backoffResetScript(def.Id))) : '',
+    healthGate: def.Health ? sh(healthGateScript(ctx.dockerBin, containerNameOf(def.Id), def.Health, backoffResetScript(def.Id), ctx.stopTimeout)) : '',
     orderAfter: orderingUnits(def).map(unitText).join(' '),
     // Restart backoff (model/backoff.ts), for every container.
     backoffWait: sh(backoffWaitScript(def.Id)),
