@@ -21,6 +21,8 @@ export interface ContainerInfo {
   /** The container's address and gateway on its (first) network; empty with --net=host or none. */
   IPAddress: string;
   Gateway: string;
+  /** Docker's health state (starting, healthy, unhealthy) when the container has a check. */
+  Health?: string;
 }
 
 /** What gear needs of the container runtime. */
@@ -111,6 +113,7 @@ export class DockerodeDocker implements Docker {
         Image: c.Config.Image,
         IPAddress: net.IPAddress ?? '',
         Gateway: net.Gateway ?? '',
+        ...(c.State.Health?.Status ? { Health: c.State.Health.Status } : {}),
       };
     } catch (err) {
       if (statusOf(err) === 404) return undefined;

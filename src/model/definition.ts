@@ -1,3 +1,4 @@
+import type { HealthCheck } from './health.js';
 import type { PortPair } from './ports.js';
 import type { NamedVolume, VolumeConfig } from './volumes.js';
 
@@ -31,6 +32,15 @@ export interface ContainerDefinition {
    * every start (ExecStartPost). The links themselves are in links/NAME.json.
    */
   Linked?: boolean;
+  /** Its health check (gear install --health-cmd): the unit's start waits for healthy. Absent: none. */
+  Health?: HealthCheck;
+  /**
+   * Containers on this host whose units it starts after (After= and Wants=
+   * in its unit): with a health check theirs, their start means healthy.
+   * WaitHealthy: asked for with --wait healthy (each of them had a check).
+   */
+  After?: string[];
+  WaitHealthy?: boolean;
   /** ISO time of the install, for people reading the file. */
   Created: string;
   /** ISO time of the last re-install that updated it in place. */

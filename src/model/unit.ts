@@ -1,6 +1,9 @@
 import type { ContainerDefinition } from './definition.js';
 import { containerNameOf } from './names.js';
 import { execLine, shellWord, unitText } from './systemd-quote.js';
+import { healthGateScript, healthRunArgs } from './health.js';
+import { orderingUnits } from './ordering.js';
+import { backoffCountScript, backoffResetScript, backoffWaitScript } from './backoff.js';
 
 /** Host facts the unit needs beyond the definition. */
 export interface UnitContext {
@@ -39,6 +42,7 @@ export function dockerRunArgs(def: ContainerDefinition, ctx: UnitContext): strin
   if (def.NamedVolumes) for (const v of def.NamedVolumes) args.push('-v', `${v.Name}:${v.Path}`);
   else for (const v of def.VolumeConfig.Volumes) args.push('-v', v);
   for (const b of def.VolumeConfig.BindMounts) args.push('-v', `${b.HostPath}:${b.ContainerPath}:${b.ReadOnly ? 'ro' : 'rw'}`);
+  if (def.Health) args.push(...healthRunArgs(def.Health));
   args.push(def.Image);
   return args;
 }
@@ -130,8 +134,26 @@ export function containerUnitRenderer(compile: Compile, template: string): UnitR
       execStop: execLine(['/bin/sh', '-c', stopScript(ctx.dockerBin, ctx.stopTimeout, ctr)]),
       execStopPost: execLine([ctx.dockerBin, 'rm', '-f', ctr]),
       // A linked container's hook waits for it to run, then applies its
-      // links; any other waits only for it to run.
-      execStartPost: def.Linked ? execLine(applyLinksArgs(def, ctx)) : execLine(['/bin/sh', '-c', runningGateScript(ctx.dockerBin, ctr)]),
+      // links; a health-checked one's gate (below) waits for healthy; any
+      // other waits only for its container to run.
+      execStartPost: def.Linked ? execLine(applyLinksArgs(def, ctx)) : def.Health ? '' : execLine(['/bin/sh', '-c', runningGateScript(ctx.dockerBin, ctr)]),
+      ...healthUnitValues(def, ctx),
     });
+  };
+}
+
+/**
+ * The unit's lines for health and ordering (see model/health.ts and
+ * model/ordering.ts): the readiness gate, run after the links are applied
+ * (a check may need them), and After=/Wants= on the units it starts after.
+ */
+function healthUnitValues(def: ContainerDefinition, ctx: UnitContext): Record<'healthGate' | 'orderAfter' | 'backoffWait' | 'backoffCount', string> {
+  const sh = (script: string) => execLine(['/bin/sh', '-c', script]);
+  return {
+    healthGate: def.Health ? sh(healthGateScript(ctx.dockerBin, containerNameOf(def.Id), def.Health, backoffResetScript(def.Id), ctx.stopTimeout)) : '',
+    orderAfter: orderingUnits(def).map(unitText).join(' '),
+    // Restart backoff (model/backoff.ts), for every container.
+    backoffWait: sh(backoffWaitScript(def.Id)),
+    backoffCount: sh(backoffCountScript(def.Id)),
   };
 }

@@ -9,7 +9,8 @@ import { list } from './list.js';
 import { logs } from './logs.js';
 import { purge } from './purge.js';
 import { ports, status } from './status.js';
+import { update } from './update.js';
 
 /** Every operation gear offers; the agent's routes are derived from this list. */
-export const operations = { install, start, stop, restart, remove, status, ports, list, logs, getEnv, replaceEnv, patchEnv, link, clean, purge, imageInspect, imageLayers, imageList, imagePull };
+export const operations = { install, start, stop, restart, remove, status, ports, list, logs, getEnv, replaceEnv, patchEnv, link, clean, purge, imageInspect, imageLayers, imageList, imagePull, update };
 export type { Operation, RawRequest, Progress } from './operation.js';

@@ -15,6 +15,7 @@ import { startUnit } from './lifecycle.js';
 import { defineOperation } from './operation.js';
 import { InstallBodySchema, type InstallBody } from './schemas.js';
 import { formatPortMapping } from '../model/ports.js';
+import { checkOrdering, healthFields, parseHealthRequest, type HealthRequest } from './health.js';
 
 export interface InstallRequest {
   Id: string;
@@ -28,6 +29,9 @@ export interface InstallRequest {
   NetworkLinks: NetworkLink[];
   /** Where the agent reports the job's outcome (not part of the container; api/callbacks.ts). */
   Callback?: string;
+
+  /** Health check and start ordering (operations/health.ts). */
+  Health?: HealthRequest;
 }
 
 export interface InstallResult {
@@ -99,6 +103,8 @@ export const install = defineOperation({
       SystemdSlice: slice === undefined || slice === '' || isGeardSlice(slice) ? DEFAULT_SLICE : validateSlice(slice),
       NetworkLinks: checkNetworkLinks(body.NetworkLinks ?? undefined),
       ...(body.Callback ? { Callback: validateCallbackUrl(body.Callback) } : {}),
+
+      ...parseHealthRequest(id, body),
     };
   },
   async run(host, req, progress): Promise<InstallResult> {
@@ -117,6 +123,7 @@ export const install = defineOperation({
     // One lock for writing and starting: taking it is a handful of file operations.
     return host.locks.with(req.Id, async () => {
       const old = await host.store.read(req.Id);
+      if (req.Health) await checkOrdering(host, req.Id, req.Health);
       const unit = unitNameOf(req.Id);
       const def = old ? await updateContainer(host, req, planned, old) : await writeContainer(host, req, planned);
       const result: InstallResult = { Id: def.Id, Ports: def.Ports, ...(old ? { Updated: true } : {}) };
@@ -156,6 +163,7 @@ async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVol
     SystemdSlice: req.SystemdSlice,
     ...(req.Environment.Id === req.Id ? {} : { EnvId: req.Environment.Id }),
     ...(req.NetworkLinks.length ? { Linked: true } : {}),
+    ...healthFields(req.Health),
     Created: new Date().toISOString(),
   };
   // Recorded before they are created: after a crash, `gear clean` knows them as gear's.
@@ -260,9 +268,10 @@ async function updateContainer(host: Host, req: InstallRequest, volumes: NamedVo
   const ports = wanted.map((p) => (mine(p) ? p : reserved.find((r) => r.Internal === p.Internal)!));
   // Without an Environment.Id of its own, it keeps reading the environment it reads.
   const envId = req.Environment.Id === id ? envIdOf(old) : req.Environment.Id;
-  const { EnvId: _earlierEnv, ...kept } = old;
+  const { EnvId: _earlierEnv, Health: _h, After: _a, WaitHealthy: _w, ...kept } = old;
   const def: ContainerDefinition = {
     ...kept,
+    ...healthFields(req.Health, old),
     ...(envId === id ? {} : { EnvId: envId }),
     Image: req.Image,
     Ports: ports,

@@ -5,6 +5,7 @@ import { containerNameOf, nameOfUnit, unitNameOf } from '../model/names.js';
 import type { ContainerDefinition } from '../model/definition.js';
 import { reloadIfNeeded, requireDefinition } from './common.js';
 import { prepareVolumes } from './volumes.js';
+import { backoffFile } from '../model/backoff.js';
 import { defineOperation, parseId, queryFlag, type IdRequest } from './operation.js';
 import { querySchema } from './schemas.js';
 
@@ -19,6 +20,8 @@ export async function startUnit(host: Host, id: string, restart = false): Promis
   await host.systemd.enable([unit]);
   await reloadIfNeeded(host, unit);
   await removeStaleContainer(host, id);
+  // A start someone asks for does not wait out the restart backoff (model/backoff.ts).
+  await host.fs.remove(backoffFile(id));
   const state = restart ? await host.systemd.restart(unit) : await host.systemd.start(unit);
   if (state.ActiveState !== 'active')
     throw failed(`${unit} is ${state.ActiveState} (${state.SubState}) after ${restart ? 'restart' : 'start'}`, `see: journalctl -u ${unit}`);

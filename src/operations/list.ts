@@ -3,6 +3,7 @@ import { defineOperation, queryFlag } from './operation.js';
 import { querySchema } from './schemas.js';
 import { table } from './text.js';
 import type { UnitState } from '../host/systemd.js';
+import type { Host } from '../host/context.js';
 
 export interface ContainerSummary {
   Id: string;
@@ -10,6 +11,12 @@ export interface ContainerSummary {
   SubState: string;
   LoadState: string;
   Description?: string;
+  /**
+   * With a health check: "healthy" while its unit is active (its start
+   * passed the readiness gate and the watcher has not restarted it),
+   * "starting" while it is activating; otherwise absent. `gear status` asks Docker.
+   */
+  Health?: string;
 }
 
 /** localeCompare's order (default locale and options), with the collator made once instead of per comparison: the agent sorts at every listing. */
@@ -27,17 +34,18 @@ export const list = defineOperation({
   summary: 'List containers with their unit states',
   query: querySchema('all'),
   mutates: false,
-  http: { text: (r: ListAnswer) => table(['ID', 'ACTIVE', 'SUB', 'LOAD'], r.Containers.map((c) => [c.Id, c.ActiveState, c.SubState, c.LoadState])) },
+  http: { text: listText },
   parse: ({ query }) => ({ all: queryFlag(query.all, 'all') }),
   async run(host, req): Promise<ListAnswer> {
     const [loaded, stored] = await Promise.all([host.systemd.list([CONTAINER_UNITS]), host.store.ids()]);
+    const checked = await healthChecked(host, stored);
     // Both are the same arrays while nothing changed (UnitTable.list, ContainerStore.ids): so is the answer.
     let byStored = answers.get(loaded);
     if (!byStored) answers.set(loaded, (byStored = new WeakMap()));
     let known = byStored.get(stored);
     if (!known) byStored.set(stored, (known = {}));
     const key = req.all ? 'all' : 'loaded';
-    return (known[key] ??= answer(loaded, stored, req.all));
+    return (known[key] ??= answer(loaded, stored, req.all, checked));
   },
 });
 
@@ -46,14 +54,15 @@ export type ListAnswer = Readonly<{ Containers: readonly Readonly<ContainerSumma
 /** Answers by the arrays they were made from; frozen, so the server may reuse their serialized form. */
 const answers = new WeakMap<readonly object[], WeakMap<readonly string[], { all?: ListAnswer; loaded?: ListAnswer }>>();
 
-function answer(loaded: readonly Readonly<UnitState>[], stored: readonly string[], all: boolean): ListAnswer {
+function answer(loaded: readonly Readonly<UnitState>[], stored: readonly string[], all: boolean, checked: ReadonlySet<string>): ListAnswer {
   const installed = new Set(stored);
   const rows = new Map<string, ContainerSummary>();
   for (const u of loaded) {
     const id = nameOfUnit(u.Id);
     // A unit file without a definition is the leftover of a crashed install, not a container.
     if (id === undefined || !installed.has(id)) continue;
-    rows.set(id, { Id: id, ActiveState: u.ActiveState, SubState: u.SubState, LoadState: u.LoadState, Description: u.Description });
+    const health = checked.has(id) ? healthOfUnit(u) : undefined;
+    rows.set(id, { Id: id, ActiveState: u.ActiveState, SubState: u.SubState, LoadState: u.LoadState, Description: u.Description, ...(health ? { Health: health } : {}) });
   }
   if (all) {
     for (const id of stored) {
@@ -62,4 +71,26 @@ function answer(loaded: readonly Readonly<UnitState>[], stored: readonly string[
   }
   const sorted = [...rows.values()].sort((a, b) => byName(a.Id, b.Id));
   return Object.freeze({ Containers: Object.freeze(sorted.map((row) => Object.freeze(row))) });
+}
+
+/** The table; a HEALTH column only when a container has a health check (other listings stay as they were). */
+function listText(r: ListAnswer): string {
+  const health = r.Containers.some((c) => c.Health !== undefined);
+  const row = (c: ContainerSummary) => [c.Id, c.ActiveState, c.SubState, c.LoadState, ...(health ? [c.Health ?? '-'] : [])];
+  return table(['ID', 'ACTIVE', 'SUB', 'LOAD', ...(health ? ['HEALTH'] : [])], r.Containers.map(row));
+}
+
+const healthOfUnit = (u: UnitState): string | undefined =>
+  u.ActiveState === 'active' ? 'healthy' : u.ActiveState === 'activating' ? 'starting' : undefined;
+
+/** The ids with a health check, read once per listing of the definitions (the same array while none changed). */
+const checkedBy = new WeakMap<readonly string[], Promise<ReadonlySet<string>>>();
+function healthChecked(host: Host, stored: readonly string[]): Promise<ReadonlySet<string>> {
+  let known = checkedBy.get(stored);
+  if (!known) {
+    known = Promise.all(stored.map((id) => host.store.read(id).catch(() => undefined))).then((defs) => new Set(defs.filter((d) => d?.Health).map((d) => d!.Id)));
+    checkedBy.set(stored, known);
+    known.catch(() => checkedBy.delete(stored));
+  }
+  return known;
 }

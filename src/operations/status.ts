@@ -5,6 +5,8 @@ import type { NetworkLink } from '../model/links.js';
 import type { PortPair } from '../model/ports.js';
 import type { NamedVolume } from '../model/volumes.js';
 import { requireDefinition } from './common.js';
+import { healthBodyOf, type HealthBody } from '../model/health.js';
+import { backoffFile, parseBackoff } from '../model/backoff.js';
 import { defineOperation, parseId } from './operation.js';
 import { portsText, statusText } from './text.js';
 
@@ -20,6 +22,10 @@ export interface ContainerStatus {
    * installed before gear named volumes, until its next start (anonymous).
    */
   Volumes: NamedVolume[];
+  /** Its health check, when it has one (Container.Health is Docker's state of it). */
+  HealthCheck?: HealthBody;
+  /** Failed runs in a row and the wait before the next start (model/backoff.ts); absent after a healthy run. */
+  Backoff?: { Failures: number; NextTryInS: number };
   /** What Docker says of the container; absent when it does not exist (stopped). */
   Container?: ContainerInfo;
 }
@@ -34,13 +40,16 @@ export const status = defineOperation({
   parse: parseId,
   async run(host, req): Promise<ContainerStatus> {
     const def = await requireDefinition(host, req.Id);
-    const [unit, container, links] = await Promise.all([
+    const [unit, container, links, backoffText] = await Promise.all([
       host.systemd.state(unitNameOf(req.Id)),
       host.docker.inspect(containerNameOf(req.Id)),
       def.Linked ? host.store.readLinks(req.Id) : [],
+      host.fs.read(backoffFile(req.Id)),
     ]);
+    // Failures count only while the unit is not stopped: a stopped unit waits for nobody.
+    const backoff = unit.ActiveState === 'inactive' ? undefined : parseBackoff(backoffText, Math.floor(Date.now() / 1000));
     const volumes = def.NamedVolumes ?? def.VolumeConfig.Volumes.map((Path) => ({ Name: '', Path }));
-    return { Id: def.Id, Image: def.Image, Unit: unit, Ports: def.Ports, Volumes: volumes, ...(def.Linked ? { NetworkLinks: links } : {}), Container: container };
+    return { Id: def.Id, Image: def.Image, Unit: unit, Ports: def.Ports, Volumes: volumes, ...(def.Linked ? { NetworkLinks: links } : {}), ...(def.Health ? { HealthCheck: healthBodyOf(def.Health) } : {}), ...(backoff ? { Backoff: backoff } : {}), Container: container };
   },
 });
 

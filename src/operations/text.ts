@@ -30,10 +30,12 @@ export function statusText(s: ContainerStatus): string {
   let text = `● ${u.Id} - ${u.Description ?? ''}\n${unitLine(u)}`;
   if (u.MainPID) text += ` Main PID: ${u.MainPID}\n`;
   if (u.NRestarts) text += ` Restarts: ${u.NRestarts}\n`;
+  if (s.Backoff) text += backoffLine(s.Backoff);
   text += s.Container
     ? `Container: ${s.Container.Id.slice(0, 12)} ${s.Container.Status}${s.Container.Pid ? `, pid ${s.Container.Pid}` : ''}\n`
     : 'Container: none\n';
   text += `    Image: ${s.Image}\n`;
+  if (s.HealthCheck) text += healthLine(s);
   if (s.Ports.length) text += `    Ports: ${portsText(s.Ports)}\n`;
   if (s.Volumes?.length) text += `  Volumes: ${s.Volumes.map((v) => (v.Name ? `${v.Name} on ${v.Path}` : `anonymous on ${v.Path} (named at its next start)`)).join('\n           ')}\n`;
   if (s.NetworkLinks?.length) text += `    Links: ${s.NetworkLinks.map(formatLink).join('\n           ')}\n`;
@@ -51,3 +53,15 @@ export const linkCount = (n: number) => `${n} link${n === 1 ? '' : 's'}`;
 
 /** What became of a container's links: in place now, or only stored until it starts. */
 export const linkState = (applied: boolean) => (applied ? 'applied' : 'stored (applied when it starts)');
+
+/** "   Health: healthy (every 5s: wget -qO- localhost:8080/)"; "none yet" while no container runs. */
+function healthLine(s: ContainerStatus): string {
+  const h = s.HealthCheck!;
+  return `   Health: ${s.Container?.Health ?? 'no container'} (every ${h.Interval}, ${h.Retries} failures restart: ${h.Cmd})\n`;
+}
+
+/** " Backoff: backing off, next try in 8 s (4 failures in a row)", or the failures alone while a run is on. */
+function backoffLine(b: { Failures: number; NextTryInS: number }): string {
+  const failures = `${b.Failures} failure${b.Failures === 1 ? '' : 's'} in a row`;
+  return b.NextTryInS > 0 ? `  Backoff: backing off, next try in ${b.NextTryInS} s (${failures})\n` : `  Backoff: ${failures}\n`;
+}

@@ -310,7 +310,8 @@ test('queries: unknown keys, lists (a key given twice), bad values', () => {
 test('every operation refuses a bad container name; those that take no body or query do not read them', () => {
   for (const op of Object.values(ops)) {
     if (!op.path.includes(':id')) continue;
-    const body = op === (operations.install as unknown) ? IMG : op.body ? { Variables: [] } : undefined;
+    // install and update take an image; the others with a body, variables.
+    const body = op === (operations.install as unknown) || op === (operations.update as unknown) ? IMG : op.body ? { Variables: [] } : undefined;
     refused(op, { params: { id: 'a b' }, query: {}, body }, op.path.startsWith('/environment') ? /environment id "a b" is not valid/ : /container name "a b" is not valid/);
   }
   for (const name of ['start', 'restart', 'status', 'ports', 'getEnv'] as const) {

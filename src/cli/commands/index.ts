@@ -16,11 +16,13 @@ import * as logs from './logs.js';
 import * as purge from './purge.js';
 import * as setEnv from './set-env.js';
 import * as status from './status.js';
+import * as update from './update.js';
 import * as version from './version.js';
 
 /** Every command, in the order `gear --help` lists them; each registers itself on the program. */
 export const commands: { register(program: Command, cli: Cli): void }[] = [
   install,
+  update,
   lifecycle,
   del,
   status,

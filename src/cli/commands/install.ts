@@ -11,11 +11,12 @@ import { collect, type Cli } from '../cli.js';
 import { ImageFrom } from '../image-from.js';
 import { transferImage } from '../../model/image-archive.js';
 import { envFormatOption, readEnvFile } from '../env-files.js';
+import { healthBody, healthOptions } from '../health-flags.js';
 import { LOCAL_HOST, checkImageArg, itemsOf, listFlag, refuseUnsupported, sliceName, splitInstallArgs } from '../syntax.js';
 
 /** `gear install IMAGE TARGET... [NAME=VALUE...]`: one request per container. */
 export function register(program: Command, cli: Cli): void {
-  program
+  const command = program
     .command('install')
     .description('install IMAGE as a systemd unit for each target')
     .argument('<image>', 'image reference, e.g. test/web or registry:5000/app:1.2')
@@ -36,7 +37,8 @@ export function register(program: Command, cli: Cli): void {
     .option('-q, --quiet', 'no transfer progress on stderr (with --from)')
     .option('--callback <url>', "the agent POSTs the job's outcome to this http(s) URL when it ends, signed (X-Gear-Signature: sha256=HMAC of the body with the agent's callback secret)")
     .addOption(new Option('--isolate', 'the seed system\'s isolated containers: not supported').hideHelp())
-    .addOption(new Option('--socket-activated', 'the seed system\'s socket activation: not supported').hideHelp())
+    .addOption(new Option('--socket-activated', 'the seed system\'s socket activation: not supported').hideHelp());
+  healthOptions(command)
     .action(async (image: string, args: string[], o: Record<string, unknown>) => {
       const { targets, assignments } = splitInstallArgs(args);
       let body: Record<string, unknown>;
@@ -87,5 +89,7 @@ function installBody(image: string, assignments: string[], o: Record<string, unk
     ...(slice === undefined ? {} : { SystemdSlice: slice }),
     ...(links.length === 0 ? {} : { NetworkLinks: links.map(parseLinkFlag) }),
     ...(o.callback === undefined ? {} : { Callback: validateCallbackUrl(o.callback as string, '--callback') }),
+
+    ...healthBody(o),
   };
 }
