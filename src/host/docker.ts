@@ -36,6 +36,10 @@ export interface Docker {
   createVolume(name: string, labels: Record<string, string>): Promise<void>;
   /** Remove a volume; one already gone is not an error. */
   removeVolume(name: string): Promise<void>;
+  /** Docker's cgroup driver ("systemd", "cgroupfs"), for the unit's --cgroup-parent; absent in fakes. */
+  cgroupDriver?(): Promise<string>;
+  /** What the host has, as Docker sees it (for GET /capacity); absent in fakes. */
+  hostFacts?(): Promise<{ MemTotal: number; NCPU: number }>;
 }
 
 export interface VolumeInfo {
@@ -113,6 +117,26 @@ export class DockerodeDocker implements Docker {
     } catch (err) {
       if (statusOf(err) !== 404) throw failed(`docker: cannot remove ${name}: ${(err as Error).message}`);
     }
+  }
+
+  private info?: Promise<{ CgroupDriver?: string; MemTotal?: number; NCPU?: number }>;
+  /** docker info, once per process (none of what gear reads changes while dockerd runs). */
+  private dockerInfo() {
+    return (this.info ??= this.api
+      .then((api) => api.info() as Promise<{ CgroupDriver?: string; MemTotal?: number; NCPU?: number }>)
+      .catch((err) => {
+        this.info = undefined;
+        throw failed(`docker: cannot read docker info: ${reasonOf(err)}`);
+      }));
+  }
+
+  async cgroupDriver(): Promise<string> {
+    return (await this.dockerInfo()).CgroupDriver ?? '';
+  }
+
+  async hostFacts(): Promise<{ MemTotal: number; NCPU: number }> {
+    const i = await this.dockerInfo();
+    return { MemTotal: i.MemTotal ?? 0, NCPU: i.NCPU ?? 0 };
   }
 
   async imageVolumes(ref: string): Promise<string[] | undefined> {

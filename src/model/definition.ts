@@ -1,3 +1,4 @@
+import type { ContainerLimits } from './limits.js';
 import type { PortPair } from './ports.js';
 import type { NamedVolume, VolumeConfig } from './volumes.js';
 
@@ -31,6 +32,12 @@ export interface ContainerDefinition {
    * every start (ExecStartPost). The links themselves are in links/NAME.json.
    */
   Linked?: boolean;
+  /**
+   * Resource limits (install's Memory, Cpus, Pids), enforced by Docker on
+   * the container's cgroup. Absent: none (and in definitions written before
+   * gear had limits).
+   */
+  Limits?: ContainerLimits;
   /** ISO time of the install, for people reading the file. */
   Created: string;
   /** ISO time of the last re-install that updated it in place. */

@@ -14,6 +14,7 @@ import { startUnit } from './lifecycle.js';
 import { defineOperation } from './operation.js';
 import { InstallBodySchema, type InstallBody } from './schemas.js';
 import { formatPortMapping } from '../model/ports.js';
+import { applyLimits, parseLimitFields, type LimitChanges } from '../model/limits.js';
 
 export interface InstallRequest {
   Id: string;
@@ -25,6 +26,8 @@ export interface InstallRequest {
   SystemdSlice: string;
   /** Applied in the container's network namespace at every start. */
   NetworkLinks: NetworkLink[];
+  /** Limits to set ("none": remove); absent ones stay as the container has them. */
+  Limits: LimitChanges;
 }
 
 export interface InstallResult {
@@ -66,6 +69,12 @@ function refuseUnsupported(body: InstallBody): void {
     if (body[field] === true) throw invalid(`${field} is not supported yet (body/${field} must be false or absent)`);
 }
 
+/** The definition's Limits field after the request's changes (none when no limit is left). */
+function withLimits(old: ContainerDefinition['Limits'], changes: LimitChanges): Pick<ContainerDefinition, 'Limits'> {
+  const Limits = applyLimits(old, changes);
+  return Limits ? { Limits } : {};
+}
+
 /** The answer's headers: the published ports, as the seed sent them. */
 const installHeaders = (ports: PortPair[]): Record<string, string> => (ports.length ? { 'X-PortMapping': formatPortMapping(ports) } : {});
 
@@ -95,6 +104,7 @@ export const install = defineOperation({
       VolumeConfig: validateVolumeConfig(body.VolumeConfig ?? undefined),
       SystemdSlice: slice === undefined || slice === '' || isGeardSlice(slice) ? DEFAULT_SLICE : validateSlice(slice),
       NetworkLinks: checkNetworkLinks(body.NetworkLinks ?? undefined),
+      Limits: parseLimitFields(body),
     };
   },
   async run(host, req, progress): Promise<InstallResult> {
@@ -152,6 +162,7 @@ async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVol
     SystemdSlice: req.SystemdSlice,
     ...(req.Environment.Id === req.Id ? {} : { EnvId: req.Environment.Id }),
     ...(req.NetworkLinks.length ? { Linked: true } : {}),
+    ...withLimits(undefined, req.Limits),
     Created: new Date().toISOString(),
   };
   // Recorded before they are created: after a crash, `gear clean` knows them as gear's.
@@ -256,7 +267,7 @@ async function updateContainer(host: Host, req: InstallRequest, volumes: NamedVo
   const ports = wanted.map((p) => (mine(p) ? p : reserved.find((r) => r.Internal === p.Internal)!));
   // Without an Environment.Id of its own, it keeps reading the environment it reads.
   const envId = req.Environment.Id === id ? envIdOf(old) : req.Environment.Id;
-  const { EnvId: _earlierEnv, ...kept } = old;
+  const { EnvId: _earlierEnv, Limits: earlierLimits, ...kept } = old;
   const def: ContainerDefinition = {
     ...kept,
     ...(envId === id ? {} : { EnvId: envId }),
@@ -266,6 +277,7 @@ async function updateContainer(host: Host, req: InstallRequest, volumes: NamedVo
     NamedVolumes: volumes,
     SystemdSlice: req.SystemdSlice,
     ...(old.Linked || req.NetworkLinks.length ? { Linked: true } : {}),
+    ...withLimits(earlierLimits, req.Limits),
     Updated: new Date().toISOString(),
   };
   const record = host.store.volumesFile(id);

@@ -1,5 +1,6 @@
 import { Type, type Static, type TObject, type TOptional, type TString } from '@sinclair/typebox';
 import { VariablesSchema } from '../model/env.js';
+import { LimitFieldsSchema } from '../model/limits.js';
 import { NetworkLinksSchema } from '../model/links.js';
 import { PortsSchema } from '../model/ports.js';
 import { closed, nullable } from '../model/schema.js';
@@ -32,6 +33,8 @@ export const InstallBodySchema = Type.Object(
     Isolate: Type.Optional(nullable(Type.Boolean())),
     SocketActivation: Type.Optional(nullable(Type.Boolean())),
     NetworkLinks: Type.Optional(nullable(NetworkLinksSchema)),
+    // Resource limits: Memory, Cpus, Pids (model/limits.ts).
+    ...LimitFieldsSchema,
   },
   closed,
 );

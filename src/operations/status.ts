@@ -1,6 +1,7 @@
 import type { ContainerInfo } from '../host/docker.js';
 import type { UnitState } from '../host/systemd.js';
 import { containerNameOf, unitNameOf } from '../model/names.js';
+import type { ContainerLimits } from '../model/limits.js';
 import type { NetworkLink } from '../model/links.js';
 import type { PortPair } from '../model/ports.js';
 import type { NamedVolume } from '../model/volumes.js';
@@ -20,6 +21,10 @@ export interface ContainerStatus {
    * installed before gear named volumes, until its next start (anonymous).
    */
   Volumes: NamedVolume[];
+  /** Its resource limits, when it has any (enforced by Docker on the container's scope). */
+  Limits?: ContainerLimits;
+  /** The slice its unit (and, with systemd's cgroup driver, its container) runs in. */
+  Slice?: string;
   /** What Docker says of the container; absent when it does not exist (stopped). */
   Container?: ContainerInfo;
 }
@@ -40,7 +45,17 @@ export const status = defineOperation({
       def.Linked ? host.store.readLinks(req.Id) : [],
     ]);
     const volumes = def.NamedVolumes ?? def.VolumeConfig.Volumes.map((Path) => ({ Name: '', Path }));
-    return { Id: def.Id, Image: def.Image, Unit: unit, Ports: def.Ports, Volumes: volumes, ...(def.Linked ? { NetworkLinks: links } : {}), Container: container };
+    return {
+      Id: def.Id,
+      Image: def.Image,
+      Unit: unit,
+      Ports: def.Ports,
+      Volumes: volumes,
+      ...(def.Linked ? { NetworkLinks: links } : {}),
+      ...(def.Limits ? { Limits: def.Limits } : {}),
+      Slice: def.SystemdSlice,
+      Container: container,
+    };
   },
 });
 

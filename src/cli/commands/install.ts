@@ -8,13 +8,14 @@ import { operations } from '../../operations/index.js';
 import { portsText } from '../../operations/text.js';
 import { collect, type Cli } from '../cli.js';
 import { ImageFrom } from '../image-from.js';
+import { addLimitOptions, limitFields } from '../limits.js';
 import { transferImage } from '../../model/image-archive.js';
 import { envFormatOption, readEnvFile } from '../env-files.js';
 import { LOCAL_HOST, checkImageArg, itemsOf, listFlag, refuseUnsupported, sliceName, splitInstallArgs } from '../syntax.js';
 
 /** `gear install IMAGE TARGET... [NAME=VALUE...]`: one request per container. */
 export function register(program: Command, cli: Cli): void {
-  program
+  const cmd = program
     .command('install')
     .description('install IMAGE as a systemd unit for each target')
     .argument('<image>', 'image reference, e.g. test/web or registry:5000/app:1.2')
@@ -34,7 +35,8 @@ export function register(program: Command, cli: Cli): void {
     .option('--from <host>', `when a target's host lacks IMAGE, transfer it first from this agent (or ${LOCAL_HOST}: this host), only the layers it lacks, through this machine`)
     .option('-q, --quiet', 'no transfer progress on stderr (with --from)')
     .addOption(new Option('--isolate', 'the seed system\'s isolated containers: not supported').hideHelp())
-    .addOption(new Option('--socket-activated', 'the seed system\'s socket activation: not supported').hideHelp())
+    .addOption(new Option('--socket-activated', 'the seed system\'s socket activation: not supported').hideHelp());
+  addLimitOptions(cmd)
     .action(async (image: string, args: string[], o: Record<string, unknown>) => {
       const { targets, assignments } = splitInstallArgs(args);
       let body: Record<string, unknown>;
@@ -83,5 +85,6 @@ function installBody(image: string, assignments: string[], o: Record<string, unk
     VolumeConfig,
     ...(slice === undefined ? {} : { SystemdSlice: slice }),
     ...(links.length === 0 ? {} : { NetworkLinks: links.map(parseLinkFlag) }),
+    ...limitFields(o),
   };
 }
