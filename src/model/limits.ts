@@ -108,6 +108,12 @@ export function formatMemory(bytes: number): string {
   return String(bytes);
 }
 
+/** For people: 25274851328 → "23.5G" (one decimal in the largest unit that fits). */
+export function memoryText(bytes: number): string {
+  for (const u of ['T', 'G', 'M', 'K']) if (bytes >= UNITS[u]!) return `${Number((bytes / UNITS[u]!).toFixed(1))}${u}`;
+  return String(bytes);
+}
+
 /** "memory=256M cpus=0.5 pids=200", or "" without limits. */
 export function limitsText(l: ContainerLimits | undefined): string {
   if (!l) return '';

@@ -11,6 +11,7 @@ import { attempt, reloadIfNeeded } from './common.js';
 import { envIdOf, fetchEnvironment, readersOf } from './env-ids.js';
 import { createVolumes, dropVolumes, imageVolumePlan, recordVolumes } from './volumes.js';
 import { startUnit } from './lifecycle.js';
+import { checkRoom, withRoom } from './capacity.js';
 import { defineOperation } from './operation.js';
 import { InstallBodySchema, type InstallBody } from './schemas.js';
 import { formatPortMapping } from '../model/ports.js';
@@ -26,8 +27,8 @@ export interface InstallRequest {
   SystemdSlice: string;
   /** Applied in the container's network namespace at every start. */
   NetworkLinks: NetworkLink[];
-  /** Limits to set ("none": remove); absent ones stay as the container has them. */
-  Limits: LimitChanges;
+  /** Limits to set ("none": remove); absent ones (or no Limits) stay as the container has them. */
+  Limits?: LimitChanges;
 }
 
 export interface InstallResult {
@@ -69,8 +70,14 @@ function refuseUnsupported(body: InstallBody): void {
     if (body[field] === true) throw invalid(`${field} is not supported yet (body/${field} must be false or absent)`);
 }
 
+/** The request's Limits, only when it names some. */
+function limitChanges(body: InstallBody): Pick<InstallRequest, 'Limits'> {
+  const Limits = parseLimitFields(body);
+  return Object.keys(Limits).length ? { Limits } : {};
+}
+
 /** The definition's Limits field after the request's changes (none when no limit is left). */
-function withLimits(old: ContainerDefinition['Limits'], changes: LimitChanges): Pick<ContainerDefinition, 'Limits'> {
+function withLimits(old: ContainerDefinition['Limits'], changes: LimitChanges = {}): Pick<ContainerDefinition, 'Limits'> {
   const Limits = applyLimits(old, changes);
   return Limits ? { Limits } : {};
 }
@@ -104,12 +111,15 @@ export const install = defineOperation({
       VolumeConfig: validateVolumeConfig(body.VolumeConfig ?? undefined),
       SystemdSlice: slice === undefined || slice === '' || isGeardSlice(slice) ? DEFAULT_SLICE : validateSlice(slice),
       NetworkLinks: checkNetworkLinks(body.NetworkLinks ?? undefined),
-      Limits: parseLimitFields(body),
+      ...limitChanges(body),
     };
   },
   async run(host, req, progress): Promise<InstallResult> {
     // Fetched first: a failure changes nothing. The values are secrets: never in a note or log.
     if (req.Environment.Source) req = { ...req, Environment: { Id: req.Environment.Id, Variables: await fetchEnvironment(req.Environment.Source) } };
+    // A host without room refuses before it pulls (checked again under the lock, below).
+    const before = await host.store.read(req.Id);
+    await checkRoom(host, req.Id, applyLimits(before?.Limits, req.Limits ?? {}), before);
     // Pull before taking the lock: it can take long and touches nothing of the container's.
     // One inspect tells both whether the image is here and which VOLUMEs it declares.
     let volumes = await imageVolumePlan(host, req.Id, req);
@@ -124,7 +134,9 @@ export const install = defineOperation({
     return host.locks.with(req.Id, async () => {
       const old = await host.store.read(req.Id);
       const unit = unitNameOf(req.Id);
-      const def = old ? await updateContainer(host, req, planned, old) : await writeContainer(host, req, planned);
+      // Refused (412) before anything changes when the host has no room for it.
+      const limits = applyLimits(old?.Limits, req.Limits ?? {});
+      const def = await withRoom(host, req.Id, limits, old, () => (old ? updateContainer(host, req, planned, old) : writeContainer(host, req, planned)));
       const result: InstallResult = { Id: def.Id, Ports: def.Ports, ...(old ? { Updated: true } : {}) };
       progress.headers?.(installHeaders(def.Ports));
       // A running container is restarted, so that what runs is what its definition says.
