@@ -38,8 +38,6 @@ export interface Docker {
   removeVolume(name: string): Promise<void>;
   /** Docker's cgroup driver ("systemd", "cgroupfs"), for the unit's --cgroup-parent; absent in fakes. */
   cgroupDriver?(): Promise<string>;
-  /** What the host has, as Docker sees it (for GET /capacity); absent in fakes. */
-  hostFacts?(): Promise<{ MemTotal: number; NCPU: number }>;
 }
 
 export interface VolumeInfo {
@@ -119,11 +117,11 @@ export class DockerodeDocker implements Docker {
     }
   }
 
-  private info?: Promise<{ CgroupDriver?: string; MemTotal?: number; NCPU?: number }>;
+  private info?: Promise<{ CgroupDriver?: string }>;
   /** docker info, once per process (none of what gear reads changes while dockerd runs). */
   private dockerInfo() {
     return (this.info ??= this.api
-      .then((api) => api.info() as Promise<{ CgroupDriver?: string; MemTotal?: number; NCPU?: number }>)
+      .then((api) => api.info() as Promise<{ CgroupDriver?: string }>)
       .catch((err) => {
         this.info = undefined;
         throw failed(`docker: cannot read docker info: ${reasonOf(err)}`);
@@ -132,11 +130,6 @@ export class DockerodeDocker implements Docker {
 
   async cgroupDriver(): Promise<string> {
     return (await this.dockerInfo()).CgroupDriver ?? '';
-  }
-
-  async hostFacts(): Promise<{ MemTotal: number; NCPU: number }> {
-    const i = await this.dockerInfo();
-    return { MemTotal: i.MemTotal ?? 0, NCPU: i.NCPU ?? 0 };
   }
 
   async imageVolumes(ref: string): Promise<string[] | undefined> {
