@@ -61,7 +61,7 @@ if wait $up_a && wait $up_b && wait $up_c; then
   # One file at a time, in a fixed order: they share the hosts.
   # spc last: it builds the gear image in host A and installs it as the host's agent.
   # GEAR_TEST_FILES picks some of them (space-separated), in this order.
-  for file in ${GEAR_TEST_FILES:-lifecycle volumes environment env-ids seed-scenarios ports crash pull bad-input agent-api compat agent-listing security remote links links-deploy fixtures-deploy images registry spc}; do
+  for file in ${GEAR_TEST_FILES:-lifecycle volumes environment env-ids seed-scenarios ports limits capacity crash pull bad-input agent-api compat agent-listing security remote links links-deploy fixtures-deploy images registry spc}; do
     suite "$file" uvu tests/integration "^$file\.test\.ts$"
   done
 else
