@@ -36,7 +36,9 @@ export function refusal(c: Capacity, d: Demand, replacing?: Demand): string | un
     return `the host is full: ${Installed} of ${maxContainers} containers installed (GEAR_MAX_CONTAINERS)`;
   const { Reserved, Limit: maxMemory } = c.Memory;
   const after = Reserved - (replacing?.Memory ?? 0) + d.Memory;
-  if (maxMemory !== undefined && d.Memory > 0 && after > maxMemory)
+  // A re-install that asks no more than it had is never refused (even on a host whose limit was lowered since).
+  const grows = d.Memory > (replacing?.Memory ?? 0);
+  if (maxMemory !== undefined && grows && after > maxMemory)
     return `the host has no memory for it: ${memoryText(d.Memory)} asked, ${memoryText(Math.max(0, maxMemory - Reserved + (replacing?.Memory ?? 0)))} of ${memoryText(maxMemory)} free (GEAR_MAX_MEMORY)`;
   return undefined;
 }

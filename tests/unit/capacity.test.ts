@@ -29,6 +29,12 @@ test('capacityOf and refusal: containers and memory against the limits; a re-ins
   // Installed already: no new place needed, its own 256M given back first.
   assert.is(refusal(fullC, { Memory: 768 * M }, { Memory: 256 * M }), undefined);
   assert.ok(refusal(fullC, { Memory: 769 * M }, { Memory: 256 * M }));
+  // A host whose limits were lowered below what it holds: re-installs asking no more still go, new ones do not.
+  const over = capacityOf(3, 2048 * M, { maxContainers: 2, maxMemory: 1024 * M }, HOST);
+  assert.is(refusal(over, { Memory: 512 * M }, { Memory: 512 * M }), undefined);
+  assert.is(refusal(over, { Memory: 256 * M }, { Memory: 512 * M }), undefined);
+  assert.ok(refusal(over, { Memory: 513 * M }, { Memory: 512 * M }));
+  assert.ok(refusal(over, { Memory: 0 }));
   // No limits: always room; a container without --memory reserves nothing.
   const open = capacityOf(50, 0, {}, HOST);
   assert.equal(open.Containers, { Installed: 50 });
