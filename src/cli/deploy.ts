@@ -8,6 +8,8 @@ import { instanceLinks } from '../model/deployment/links.js';
 import { parseDeployment } from '../model/deployment/parse.js';
 import { planDeployment } from '../model/deployment/placement.js';
 import type { Deployment, Instance } from '../model/deployment/types.js';
+import type { Capacity } from '../model/capacity.js';
+import type { ContainerLimits } from '../model/limits.js';
 import { GearError, describeError, invalid } from '../model/errors.js';
 import type { NetworkLink } from '../model/links.js';
 import { operations, type Progress } from '../operations/index.js';
@@ -140,6 +142,32 @@ export function deploymentTargets(file: string, named: string[]): { targets: str
   };
 }
 
+/**
+ * Each host's capacity, for placement. A host that cannot say (unreachable,
+ * or an agent without /capacity) is placed on as if it had room, as before
+ * gear had capacity; its installs then say what is wrong.
+ */
+async function capacities(hosts: string[], opts: DeployOptions): Promise<Map<string, Capacity>> {
+  const out = new Map<string, Capacity>();
+  await Promise.all(
+    hosts.map(async (h) => {
+      try {
+        out.set(h, await opts.backendFor(h).call(operations.capacity, { params: {}, query: {} }, opts.progress));
+      } catch (err) {
+        opts.warn?.(`${h}: capacity unknown (${describeError(err)}); placing on it as if it had room`);
+      }
+    }),
+  );
+  return out;
+}
+
+/** An install body's Memory, Cpus and Pids from a descriptor's container. */
+const limitFieldsOf = (l: ContainerLimits | undefined) => ({
+  ...(l?.Memory !== undefined ? { Memory: l.Memory } : {}),
+  ...(l?.Cpus !== undefined ? { Cpus: l.Cpus } : {}),
+  ...(l?.Pids !== undefined ? { Pids: l.Pids } : {}),
+});
+
 const isNotFound = (err: unknown) => err instanceof GearError && err.kind === 'not-found';
 
 export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
@@ -148,7 +176,8 @@ export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
   const dup = hosts.find((h, i) => hosts.indexOf(h) !== i);
   if (dup) throw invalid(`host ${dup} is named twice`);
   for (const i of d.Instances) i.On = canonicalHost(i.On);
-  const plan = planDeployment(d, hosts);
+  // Placed by what each host can still take; nothing is changed when the deployment does not fit.
+  const plan = planDeployment(d, hosts, undefined, await capacities(hosts, opts));
   const specOf = (inst: Instance) => d.Containers.find((c) => c.Name === inst.From)!;
   const backendOf = (inst: Instance) => opts.backendFor(inst.On);
   const notDone: string[] = [];
@@ -222,6 +251,7 @@ export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
         Ports: spec.PublicPorts.map((p) => ({ Internal: p.Internal, External: p.External })),
         Environment: { Variables: inst.Environment ?? spec.Environment },
         ...(opts.callback ? { Callback: opts.callback } : {}),
+        ...limitFieldsOf(spec.Limits),
       };
       try {
         const r = await backendOf(inst).call(operations.install, { params: { id: inst.Id }, query: {}, body }, call);

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { invalid } from '../model/errors.js';
+import { parseMemory } from '../model/limits.js';
 import { DEFAULT_PORT_RANGE, parsePortRange, type PortRange } from '../model/ports.js';
 import { validatePath } from '../model/volumes.js';
 
@@ -28,6 +29,26 @@ export interface HostConfig {
    * linked containers: their ExecStartPost applies the links.
    */
   selfCommand: string[];
+  /** The host's capacity for containers (GEAR_MAX_CONTAINERS, GEAR_MAX_MEMORY); absent: no limit. */
+  capacity?: CapacityConfig;
+}
+
+export interface CapacityConfig {
+  /** The most containers installed at once. */
+  maxContainers?: number;
+  /** The most memory (bytes) the containers' memory limits may add up to. */
+  maxMemory?: number;
+}
+
+/** GEAR_MAX_CONTAINERS (a whole number) and GEAR_MAX_MEMORY (a size: 4G): unset or empty, no limit. */
+function capacityFromEnv(env: NodeJS.ProcessEnv): CapacityConfig {
+  const out: CapacityConfig = {};
+  if (env.GEAR_MAX_CONTAINERS) {
+    if (!/^[0-9]{1,7}$/.test(env.GEAR_MAX_CONTAINERS)) throw invalid('GEAR_MAX_CONTAINERS must be a whole number of containers');
+    out.maxContainers = Number(env.GEAR_MAX_CONTAINERS);
+  }
+  if (env.GEAR_MAX_MEMORY) out.maxMemory = parseMemory(env.GEAR_MAX_MEMORY, 'GEAR_MAX_MEMORY');
+  return out;
 }
 
 /**
@@ -60,5 +81,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HostConfig 
     runtimeService: env.GEAR_RUNTIME_SERVICE || 'docker.service',
     stopTimeout,
     selfCommand: selfCommand(env, root),
+    capacity: capacityFromEnv(env),
   };
 }

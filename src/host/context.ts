@@ -88,7 +88,7 @@ export class Host {
     return (this._images ??= this.parts.images ?? new DockerImages(this.config.dockerSocket));
   }
   get units(): UnitFiles {
-    return (this._units ??= new UnitFiles(this.fs, this.config, this.store, loadUnitTemplates()));
+    return (this._units ??= new UnitFiles(this.fs, this.config, this.store, loadUnitTemplates(), this.docker));
   }
 
   /**

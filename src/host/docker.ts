@@ -42,6 +42,8 @@ export interface Docker {
   containersLabelled(key: string): Promise<LabelledContainer[]>;
   /** Every volume that has the label `key`, whatever its value. */
   volumesLabelled(key: string): Promise<VolumeInfo[]>;
+  /** Docker's cgroup driver ("systemd", "cgroupfs"), for the unit's --cgroup-parent; absent in fakes. */
+  cgroupDriver?(): Promise<string>;
 }
 
 export interface LabelledContainer {
@@ -127,6 +129,21 @@ export class DockerodeDocker implements Docker {
     } catch (err) {
       if (statusOf(err) !== 404) throw failed(`docker: cannot remove ${name}: ${(err as Error).message}`);
     }
+  }
+
+  private info?: Promise<{ CgroupDriver?: string }>;
+  /** docker info, once per process (none of what gear reads changes while dockerd runs). */
+  private dockerInfo() {
+    return (this.info ??= this.api
+      .then((api) => api.info() as Promise<{ CgroupDriver?: string }>)
+      .catch((err) => {
+        this.info = undefined;
+        throw failed(`docker: cannot read docker info: ${reasonOf(err)}`);
+      }));
+  }
+
+  async cgroupDriver(): Promise<string> {
+    return (await this.dockerInfo()).CgroupDriver ?? '';
   }
 
   async imageVolumes(ref: string): Promise<string[] | undefined> {

@@ -4,6 +4,7 @@ import { failed } from '../model/errors.js';
 import { unitNameOf } from '../model/names.js';
 import { containerUnitRenderer, type UnitRenderer, type UnitTemplates } from '../model/unit.js';
 import type { HostConfig } from './config.js';
+import type { Docker } from './docker.js';
 import type { HostFs } from './fs.js';
 import type { ContainerStore } from './store.js';
 import { VERSION } from '../version.js';
@@ -26,6 +27,7 @@ export class UnitFiles {
     private readonly config: HostConfig,
     private readonly store: ContainerStore,
     private readonly templates: UnitTemplates,
+    private readonly runtime: Docker,
   ) {}
 
   /** Templates compile on first use; handlebars loads only for commands that write units. */
@@ -58,6 +60,20 @@ export class UnitFiles {
     return this.dockerBin;
   }
 
+  private driver?: Promise<boolean>;
+  /** Docker uses systemd's cgroup driver (asked once; a runtime without the question says no). */
+  private systemdCgroups(): Promise<boolean> {
+    const ask = this.runtime.cgroupDriver;
+    if (!ask) return Promise.resolve(false);
+    return (this.driver ??= ask.call(this.runtime).then(
+      (d) => d === 'systemd',
+      (err) => {
+        this.driver = undefined;
+        throw err;
+      },
+    ));
+  }
+
   async render(def: ContainerDefinition): Promise<string> {
     const { container } = await this.compiled();
     return container(def, {
@@ -69,6 +85,7 @@ export class UnitFiles {
       version: VERSION,
       selfCommand: this.config.selfCommand,
       stateDir: this.config.stateDir,
+      systemdCgroups: await this.systemdCgroups(),
     });
   }
 

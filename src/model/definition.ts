@@ -1,4 +1,5 @@
 import type { HealthCheck } from './health.js';
+import type { ContainerLimits } from './limits.js';
 import type { PortPair } from './ports.js';
 import type { NamedVolume, VolumeConfig } from './volumes.js';
 
@@ -41,6 +42,12 @@ export interface ContainerDefinition {
    */
   After?: string[];
   WaitHealthy?: boolean;
+  /**
+   * Resource limits (install's Memory, Cpus, Pids), enforced by Docker on
+   * the container's cgroup. Absent: none (and in definitions written before
+   * gear had limits).
+   */
+  Limits?: ContainerLimits;
   /** ISO time of the install, for people reading the file. */
   Created: string;
   /** ISO time of the last re-install that updated it in place. */

@@ -11,7 +11,8 @@ export type ErrorKind =
   | 'unavailable' // the agent's job queue is full: 503
   | 'unauthorized' // no or wrong credentials: 401
   | 'failed' // the host refused: the unit failed, docker answered an error: 500
-  | 'upstream'; // a URL the request named (Environment.Source) could not be fetched: 502
+  | 'upstream' // a URL the request named (Environment.Source) could not be fetched: 502
+  | 'full'; // the host has no room for it (its configured capacity): 412
 
 export const statusOfKind: Record<ErrorKind, number> = {
   invalid: 400,
@@ -22,6 +23,7 @@ export const statusOfKind: Record<ErrorKind, number> = {
   unauthorized: 401,
   failed: 500,
   upstream: 502,
+  full: 412,
 };
 
 export class GearError extends Error {
@@ -42,6 +44,7 @@ export const busy = (message: string) => new GearError('busy', message);
 export const unavailable = (message: string) => new GearError('unavailable', message);
 export const failed = (message: string, hint?: string) => new GearError('failed', message, hint);
 export const upstream = (message: string) => new GearError('upstream', message);
+export const full = (message: string) => new GearError('full', message);
 
 /** Printable form of any thrown value, for one-line CLI errors and API bodies. */
 export function describeError(err: unknown): string {

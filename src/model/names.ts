@@ -58,10 +58,16 @@ export function validateImage(image: unknown): string {
 const GEARD_SLICES = new Set(['container', 'container-small', 'container-large']);
 export const isGeardSlice = (slice: string) => GEARD_SLICES.has(slice);
 
-/** systemd slice names: dash-separated path components, ending in .slice. */
+/**
+ * systemd slice names: dash-separated path components, ending in .slice.
+ * gear runs containers in its own slice or below it (gear-NAME.slice is a
+ * child of gear.slice): never in system.slice, user.slice or the root one.
+ */
 const SLICE = /^[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*\.slice$/;
 export function validateSlice(slice: unknown): string {
   if (typeof slice !== 'string' || !SLICE.test(slice) || slice.length > 128)
     throw invalid(`slice ${JSON.stringify(slice)} is not a valid systemd slice name (e.g. gear-web.slice)`);
+  if (slice !== 'gear.slice' && !slice.startsWith('gear-'))
+    throw invalid(`slice ${JSON.stringify(slice)} is not gear's: containers run in gear.slice or a gear-NAME.slice below it`);
   return slice;
 }

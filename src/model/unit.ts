@@ -1,4 +1,5 @@
 import type { ContainerDefinition } from './definition.js';
+import { dockerLimitArgs, limitsText } from './limits.js';
 import { containerNameOf } from './names.js';
 import { execLine, shellWord, unitText } from './systemd-quote.js';
 import { healthGateScript, healthRunArgs } from './health.js';
@@ -22,6 +23,11 @@ export interface UnitContext {
   selfCommand: string[];
   /** Host path of gear's state directory, where that command finds the links. */
   stateDir: string;
+  /**
+   * Docker runs with systemd's cgroup driver: the container's scope
+   * (docker-ID.scope) can be put in the unit's slice (--cgroup-parent).
+   */
+  systemdCgroups?: boolean;
 }
 
 /**
@@ -43,8 +49,25 @@ export function dockerRunArgs(def: ContainerDefinition, ctx: UnitContext): strin
   else for (const v of def.VolumeConfig.Volumes) args.push('-v', v);
   for (const b of def.VolumeConfig.BindMounts) args.push('-v', `${b.HostPath}:${b.ContainerPath}:${b.ReadOnly ? 'ro' : 'rw'}`);
   if (def.Health) args.push(...healthRunArgs(def.Health));
+  args.push(...unitLimitArgs(def, ctx));
   args.push(def.Image);
   return args;
+}
+
+/**
+ * The container's limits, enforced by Docker on its own cgroup (its
+ * processes are not in the unit's), and with systemd's cgroup driver that
+ * cgroup's scope in the unit's slice: systemd accounts for the container
+ * under the slice, and `systemctl show docker-ID.scope` shows the limits.
+ */
+export function unitLimitArgs(def: ContainerDefinition, ctx: UnitContext): string[] {
+  return [...(ctx.systemdCgroups ? ['--cgroup-parent', def.SystemdSlice] : []), ...dockerLimitArgs(def.Limits)];
+}
+
+/** The unit's comment line naming the limits, for a reader of the file ("" without limits). */
+export function unitLimitsComment(def: ContainerDefinition): string {
+  const text = limitsText(def.Limits);
+  return text ? `# gear: limits ${unitText(text)} (docker run enforces them on the container's scope, docker-ID.scope)` : '';
 }
 
 export interface UnitTemplates {
@@ -123,6 +146,7 @@ export function containerUnitRenderer(compile: Compile, template: string): UnitR
       image: unitText(def.Image),
       runtimeService: unitText(ctx.runtimeService),
       slice: unitText(def.SystemdSlice),
+      limitsComment: unitLimitsComment(def),
       stopTimeout: ctx.stopTimeout,
       // docker stop gets its own grace period; on top, the time dockerd may
       // still need to finish starting the container (a stop waits for that):

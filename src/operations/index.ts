@@ -1,3 +1,4 @@
+import { capacity } from './capacity.js';
 import { clean } from './clean.js';
 import { remove } from './delete.js';
 import { getEnv, patchEnv, replaceEnv } from './environment.js';
@@ -12,5 +13,5 @@ import { ports, status } from './status.js';
 import { update } from './update.js';
 
 /** Every operation gear offers; the agent's routes are derived from this list. */
-export const operations = { install, start, stop, restart, remove, status, ports, list, logs, getEnv, replaceEnv, patchEnv, link, clean, purge, imageInspect, imageLayers, imageList, imagePull, update };
+export const operations = { install, start, stop, restart, remove, status, ports, list, logs, getEnv, replaceEnv, patchEnv, link, clean, purge, imageInspect, imageLayers, imageList, imagePull, update, capacity };
 export type { Operation, RawRequest, Progress } from './operation.js';

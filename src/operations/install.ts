@@ -12,10 +12,12 @@ import { attempt, reloadIfNeeded } from './common.js';
 import { envIdOf, fetchEnvironment, readersOf } from './env-ids.js';
 import { createVolumes, dropVolumes, imageVolumePlan, recordVolumes } from './volumes.js';
 import { startUnit } from './lifecycle.js';
+import { checkRoom, withRoom } from './capacity.js';
 import { defineOperation } from './operation.js';
 import { InstallBodySchema, type InstallBody } from './schemas.js';
 import { formatPortMapping } from '../model/ports.js';
 import { checkOrdering, healthFields, parseHealthRequest, type HealthRequest } from './health.js';
+import { applyLimits, parseLimitFields, type LimitChanges } from '../model/limits.js';
 
 export interface InstallRequest {
   Id: string;
@@ -29,9 +31,10 @@ export interface InstallRequest {
   NetworkLinks: NetworkLink[];
   /** Where the agent reports the job's outcome (not part of the container; api/callbacks.ts). */
   Callback?: string;
-
   /** Health check and start ordering (operations/health.ts). */
   Health?: HealthRequest;
+  /** Limits to set ("none": remove); absent ones (or no Limits) stay as the container has them. */
+  Limits?: LimitChanges;
 }
 
 export interface InstallResult {
@@ -73,6 +76,18 @@ function refuseUnsupported(body: InstallBody): void {
     if (body[field] === true) throw invalid(`${field} is not supported yet (body/${field} must be false or absent)`);
 }
 
+/** The request's Limits, only when it names some. */
+function limitChanges(body: InstallBody): Pick<InstallRequest, 'Limits'> {
+  const Limits = parseLimitFields(body);
+  return Object.keys(Limits).length ? { Limits } : {};
+}
+
+/** The definition's Limits field after the request's changes (none when no limit is left). */
+function withLimits(old: ContainerDefinition['Limits'], changes: LimitChanges = {}): Pick<ContainerDefinition, 'Limits'> {
+  const Limits = applyLimits(old, changes);
+  return Limits ? { Limits } : {};
+}
+
 /** The answer's headers: the published ports, as the seed sent them. */
 const installHeaders = (ports: PortPair[]): Record<string, string> => (ports.length ? { 'X-PortMapping': formatPortMapping(ports) } : {});
 
@@ -103,13 +118,16 @@ export const install = defineOperation({
       SystemdSlice: slice === undefined || slice === '' || isGeardSlice(slice) ? DEFAULT_SLICE : validateSlice(slice),
       NetworkLinks: checkNetworkLinks(body.NetworkLinks ?? undefined),
       ...(body.Callback ? { Callback: validateCallbackUrl(body.Callback) } : {}),
-
       ...parseHealthRequest(id, body),
+      ...limitChanges(body),
     };
   },
   async run(host, req, progress): Promise<InstallResult> {
     // Fetched first: a failure changes nothing. The values are secrets: never in a note or log.
     if (req.Environment.Source) req = { ...req, Environment: { Id: req.Environment.Id, Variables: await fetchEnvironment(req.Environment.Source) } };
+    // A host without room refuses before it pulls (checked again under the lock, below).
+    const before = await host.store.read(req.Id);
+    await checkRoom(host, req.Id, applyLimits(before?.Limits, req.Limits ?? {}), before);
     // Pull before taking the lock: it can take long and touches nothing of the container's.
     // One inspect tells both whether the image is here and which VOLUMEs it declares.
     let volumes = await imageVolumePlan(host, req.Id, req);
@@ -125,7 +143,9 @@ export const install = defineOperation({
       const old = await host.store.read(req.Id);
       if (req.Health) await checkOrdering(host, req.Id, req.Health);
       const unit = unitNameOf(req.Id);
-      const def = old ? await updateContainer(host, req, planned, old) : await writeContainer(host, req, planned);
+      // Refused (412) before anything changes when the host has no room for it.
+      const limits = applyLimits(old?.Limits, req.Limits ?? {});
+      const def = await withRoom(host, req.Id, limits, old, () => (old ? updateContainer(host, req, planned, old) : writeContainer(host, req, planned)));
       const result: InstallResult = { Id: def.Id, Ports: def.Ports, ...(old ? { Updated: true } : {}) };
       progress.headers?.(installHeaders(def.Ports));
       // A running container is restarted, so that what runs is what its definition says.
@@ -164,6 +184,7 @@ async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVol
     ...(req.Environment.Id === req.Id ? {} : { EnvId: req.Environment.Id }),
     ...(req.NetworkLinks.length ? { Linked: true } : {}),
     ...healthFields(req.Health),
+    ...withLimits(undefined, req.Limits),
     Created: new Date().toISOString(),
   };
   // Recorded before they are created: after a crash, `gear clean` knows them as gear's.
@@ -268,7 +289,7 @@ async function updateContainer(host: Host, req: InstallRequest, volumes: NamedVo
   const ports = wanted.map((p) => (mine(p) ? p : reserved.find((r) => r.Internal === p.Internal)!));
   // Without an Environment.Id of its own, it keeps reading the environment it reads.
   const envId = req.Environment.Id === id ? envIdOf(old) : req.Environment.Id;
-  const { EnvId: _earlierEnv, Health: _h, After: _a, WaitHealthy: _w, ...kept } = old;
+  const { EnvId: _earlierEnv, Health: _h, After: _a, WaitHealthy: _w, Limits: earlierLimits, ...kept } = old;
   const def: ContainerDefinition = {
     ...kept,
     ...healthFields(req.Health, old),
@@ -279,6 +300,7 @@ async function updateContainer(host: Host, req: InstallRequest, volumes: NamedVo
     NamedVolumes: volumes,
     SystemdSlice: req.SystemdSlice,
     ...(old.Linked || req.NetworkLinks.length ? { Linked: true } : {}),
+    ...withLimits(earlierLimits, req.Limits),
     Updated: new Date().toISOString(),
   };
   const record = host.store.volumesFile(id);

@@ -2,6 +2,7 @@ import { Type, type Static, type TObject, type TOptional, type TString } from '@
 import { VariablesSchema } from '../model/env.js';
 import { HealthSchema } from '../model/health.js';
 import { AfterSchema, WaitSchema } from '../model/ordering.js';
+import { LimitFieldsSchema } from '../model/limits.js';
 import { NetworkLinksSchema } from '../model/links.js';
 import { PortsSchema } from '../model/ports.js';
 import { closed, nullable } from '../model/schema.js';
@@ -36,12 +37,13 @@ export const InstallBodySchema = Type.Object(
     NetworkLinks: Type.Optional(nullable(NetworkLinksSchema)),
     /** gear's (issue 13): an http(s) URL the agent POSTs the job's outcome to, signed (api/callbacks.ts). */
     Callback: Type.Optional(Type.String({ maxLength: 2048 })),
-
     // Health and ordering (model/health.ts, model/ordering.ts). On a re-install, absent keeps what the
     // container has; Health null removes its check, After [] or null its ordering.
     Health: Type.Optional(nullable(HealthSchema)),
     After: Type.Optional(nullable(AfterSchema)),
     Wait: Type.Optional(WaitSchema),
+    // Resource limits: Memory, Cpus, Pids (model/limits.ts).
+    ...LimitFieldsSchema,
   },
   closed,
 );

@@ -1,6 +1,7 @@
 import type { ContainerInfo } from '../host/docker.js';
 import type { UnitState } from '../host/systemd.js';
 import { containerNameOf, unitNameOf } from '../model/names.js';
+import type { ContainerLimits } from '../model/limits.js';
 import type { NetworkLink } from '../model/links.js';
 import type { PortPair } from '../model/ports.js';
 import type { NamedVolume } from '../model/volumes.js';
@@ -26,6 +27,10 @@ export interface ContainerStatus {
   HealthCheck?: HealthBody;
   /** Failed runs in a row and the wait before the next start (model/backoff.ts); absent after a healthy run. */
   Backoff?: { Failures: number; NextTryInS: number };
+  /** Its resource limits, when it has any (enforced by Docker on the container's scope). */
+  Limits?: ContainerLimits;
+  /** The slice its unit (and, with systemd's cgroup driver, its container) runs in. */
+  Slice?: string;
   /** What Docker says of the container; absent when it does not exist (stopped). */
   Container?: ContainerInfo;
 }
@@ -49,7 +54,19 @@ export const status = defineOperation({
     // Failures count only while the unit is not stopped: a stopped unit waits for nobody.
     const backoff = unit.ActiveState === 'inactive' ? undefined : parseBackoff(backoffText, Math.floor(Date.now() / 1000));
     const volumes = def.NamedVolumes ?? def.VolumeConfig.Volumes.map((Path) => ({ Name: '', Path }));
-    return { Id: def.Id, Image: def.Image, Unit: unit, Ports: def.Ports, Volumes: volumes, ...(def.Linked ? { NetworkLinks: links } : {}), ...(def.Health ? { HealthCheck: healthBodyOf(def.Health) } : {}), ...(backoff ? { Backoff: backoff } : {}), Container: container };
+    return {
+      Id: def.Id,
+      Image: def.Image,
+      Unit: unit,
+      Ports: def.Ports,
+      Volumes: volumes,
+      ...(def.Linked ? { NetworkLinks: links } : {}),
+      ...(def.Health ? { HealthCheck: healthBodyOf(def.Health) } : {}),
+      ...(backoff ? { Backoff: backoff } : {}),
+      ...(def.Limits ? { Limits: def.Limits } : {}),
+      Slice: def.SystemdSlice,
+      Container: container,
+    };
   },
 });
 

@@ -5,6 +5,8 @@ import type { UnitState } from '../host/systemd.js';
 import type { ContainerStatus } from './status.js';
 import type { PortPair } from '../model/ports.js';
 import { formatLink } from '../model/links.js';
+import { limitsText } from '../model/limits.js';
+import { DEFAULT_SLICE } from '../model/definition.js';
 
 /** One line of pull progress: "REF: LAYER: STATUS". */
 export const pullLine = (ref: string, p: PullProgress) => `${ref}: ${p.id ? `${p.id}: ` : ''}${p.status}\n`;
@@ -39,7 +41,16 @@ export function statusText(s: ContainerStatus): string {
   if (s.Ports.length) text += `    Ports: ${portsText(s.Ports)}\n`;
   if (s.Volumes?.length) text += `  Volumes: ${s.Volumes.map((v) => (v.Name ? `${v.Name} on ${v.Path}` : `anonymous on ${v.Path} (named at its next start)`)).join('\n           ')}\n`;
   if (s.NetworkLinks?.length) text += `    Links: ${s.NetworkLinks.map(formatLink).join('\n           ')}\n`;
+  text += limitsLine(s);
   return text;
+}
+
+/** "   Limits: memory=256M cpus=0.5 pids=200 in gear-small.slice", when it has limits or a slice of its own. */
+function limitsLine(s: ContainerStatus): string {
+  const limits = limitsText(s.Limits);
+  const slice = s.Slice && s.Slice !== DEFAULT_SLICE ? s.Slice : '';
+  if (!limits && !slice) return '';
+  return `   Limits: ${limits || 'none'}${slice ? ` in ${slice}` : ''}\n`;
 }
 
 export function journalLine(e: JournalEntry): string {

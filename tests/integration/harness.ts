@@ -93,11 +93,14 @@ export const TEST_HOST = process.env.GEAR_TEST_HOST ?? 'gear-a';
 
 /**
  * Run `gear daemon ARGS` in the host as a transient systemd unit
- * (gear-agent.service) and wait until it answers on its unix socket.
+ * (gear-agent.service) with `env` added to its environment (the agent's
+ * configuration, e.g. GEAR_MAX_CONTAINERS), and wait until it answers on
+ * its unix socket.
  */
-export async function startAgent(host: string, args: string[] = []): Promise<void> {
+export async function startAgent(host: string, args: string[] = [], env: Record<string, string> = {}): Promise<void> {
   await sh(host, 'systemctl stop gear-agent 2>/dev/null; systemctl reset-failed gear-agent 2>/dev/null; true');
-  await sh(host, `systemd-run --unit=gear-agent --collect -p Restart=no ${GEAR} daemon ${args.map((a) => `'${a}'`).join(' ')} >/dev/null`);
+  const setenv = Object.entries(env).map(([k, v]) => `-E '${k}=${v}' `).join('');
+  await sh(host, `systemd-run --unit=gear-agent --collect -p Restart=no ${setenv}${GEAR} daemon ${args.map((a) => `'${a}'`).join(' ')} >/dev/null`);
   // Seconds on a quiet machine; 24 s was seen at load 60+, so a wide window (it returns as soon as the agent answers).
   const up = await eventually(async () => (await run(host, ['curl', '-sf', '--unix-socket', '/run/gear/gear.sock', 'http://agent/health'])).code === 0, 60_000, 100);
   if (!up) throw new Error(`agent in ${host} did not come up: ${await sh(host, 'journalctl -u gear-agent --no-pager | tail -20')}`);

@@ -153,8 +153,8 @@ test('targets: local/NAME is this host, like NAME; ctr://HOST:PORT/NAME is HOST:
 });
 
 test("--slice NAME is NAME.slice, and geard's classes (container-small...) gear's default; boolean flags take =true/=false; --isolate=false is nothing", async () => {
-  const sent = await same(['install', 'img', 'web-1', '--slice', 'web-apps'], ['install', 'img', 'web-1', '--slice', 'web-apps.slice']);
-  assert.is(bodyOf(sent).SystemdSlice, 'web-apps.slice');
+  const sent = await same(['install', 'img', 'web-1', '--slice', 'gear-apps'], ['install', 'img', 'web-1', '--slice', 'gear-apps.slice']);
+  assert.is(bodyOf(sent).SystemdSlice, 'gear-apps.slice');
   for (const geard of ['container', 'container-small', 'container-large']) {
     const dflt = await same(['install', 'img', 'web-1', '--slice', geard], ['install', 'img', 'web-1']);
     assert.is(bodyOf(dflt).SystemdSlice, undefined);

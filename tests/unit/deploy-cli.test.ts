@@ -36,6 +36,7 @@ function hosts() {
       const r = raw as { params: { id?: string }; body?: unknown };
       calls.push({ host, op: names.get(op)!, id: r.params.id, ...(r.body === undefined ? {} : { body: r.body }) });
       op.parse(raw); // what a real backend checks before sending
+      if (op === (operations.capacity as unknown)) return { Containers: { Installed: 0 }, Memory: { Reserved: 0 }, Host: { Memory: 2 ** 30, Cpus: 2 } } as Res;
       if (op === (operations.ports as unknown)) throw notFound(`container ${r.params.id} is not installed`);
       if (op === (operations.install as unknown)) {
         const ports = (r.body as { Ports: { Internal: number }[] }).Ports.map((p) => ({ Internal: p.Internal, External: next++ }));

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'uvu';
+import { capacityOf } from '../../src/model/capacity.js';
 import * as assert from 'uvu/assert';
 import type { Backend } from '../../src/cli/backend.js';
 import { deploy } from '../../src/cli/deploy.js';
@@ -57,6 +58,8 @@ function world(has: Record<string, string[]>): World {
       op.parse(raw);
       const r = raw as { params: { id?: string }; body?: { Image?: string } };
       if (op === (operations.ports as unknown)) throw notFound(`container ${r.params.id} is not installed`);
+      // A host with no capacity limits configured: room for every instance.
+      if (op === (operations.capacity as unknown)) return capacityOf(0, 0, {}, { Memory: 8 << 30, Cpus: 2 }) as Res;
       if (op === (operations.imagePull as unknown)) {
         w.log.push(`pull ${r.body!.Image}@${host}`);
         if (w.badPulls.has(host)) throw failed(`image ${r.body!.Image} is not on this host and cannot be pulled: no such host registry.example`);

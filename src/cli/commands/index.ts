@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { Cli } from '../cli.js';
 import * as applyLinks from './apply-links.js';
+import * as capacity from './capacity.js';
 import * as clean from './clean.js';
 import * as daemon from './daemon.js';
 import * as del from './delete.js';
@@ -35,6 +36,7 @@ export const commands: { register(program: Command, cli: Cli): void }[] = [
   deploy,
   images,
   listImages,
+  capacity,
   clean,
   purge,
   daemon,

@@ -9,6 +9,7 @@ import { operations } from '../../operations/index.js';
 import { portsText } from '../../operations/text.js';
 import { collect, type Cli } from '../cli.js';
 import { ImageFrom } from '../image-from.js';
+import { addLimitOptions, limitFields } from '../limits.js';
 import { transferImage } from '../../model/image-archive.js';
 import { envFormatOption, readEnvFile } from '../env-files.js';
 import { healthBody, healthOptions } from '../health-flags.js';
@@ -38,7 +39,7 @@ export function register(program: Command, cli: Cli): void {
     .option('--callback <url>', "the agent POSTs the job's outcome to this http(s) URL when it ends, signed (X-Gear-Signature: sha256=HMAC of the body with the agent's callback secret)")
     .addOption(new Option('--isolate', 'the seed system\'s isolated containers: not supported').hideHelp())
     .addOption(new Option('--socket-activated', 'the seed system\'s socket activation: not supported').hideHelp());
-  healthOptions(command)
+  addLimitOptions(healthOptions(command))
     .action(async (image: string, args: string[], o: Record<string, unknown>) => {
       const { targets, assignments } = splitInstallArgs(args);
       let body: Record<string, unknown>;
@@ -89,7 +90,7 @@ function installBody(image: string, assignments: string[], o: Record<string, unk
     ...(slice === undefined ? {} : { SystemdSlice: slice }),
     ...(links.length === 0 ? {} : { NetworkLinks: links.map(parseLinkFlag) }),
     ...(o.callback === undefined ? {} : { Callback: validateCallbackUrl(o.callback as string, '--callback') }),
-
     ...healthBody(o),
+    ...limitFields(o),
   };
 }

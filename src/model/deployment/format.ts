@@ -1,3 +1,4 @@
+import { formatMemory } from '../limits.js';
 import type { Deployment, PortSpec } from './types.js';
 
 /** The descriptor as gear writes it back: PascalCase like the seed's resolved files, defaults left out. */
@@ -22,6 +23,9 @@ export function renderDeployment(d: Deployment, extra: { Hosts: string[]; Deploy
         : {}),
       ...(c.Environment.length ? { Environment: c.Environment } : {}),
       ...(c.Affinity ? { Affinity: c.Affinity } : {}),
+      ...(c.Limits?.Memory !== undefined ? { Memory: formatMemory(c.Limits.Memory) } : {}),
+      ...(c.Limits?.Cpus !== undefined ? { Cpus: c.Limits.Cpus } : {}),
+      ...(c.Limits?.Pids !== undefined ? { Pids: c.Limits.Pids } : {}),
     })),
     Instances: d.Instances.map((i) => ({
       Id: i.Id,

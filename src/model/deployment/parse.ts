@@ -1,5 +1,6 @@
 import { isIPv4, portNumber } from '../address.js';
 import { validateEnvVar, type EnvVar } from '../env.js';
+import { parseMemory, validateCpus, validatePids, type ContainerLimits } from '../limits.js';
 import { MAX_NAME_LENGTH, validateImage, validateName } from '../names.js';
 import { bool, fieldError, fields, list, show, text, wrap, type Warn } from './fields.js';
 import { RANDOM_ID_CHARS, numberedId } from './ids.js';
@@ -37,7 +38,7 @@ function environment(value: unknown, path: string, warn: Warn): EnvVar[] {
 }
 
 function parseContainer(value: unknown, path: string, warn: Warn): ContainerSpec {
-  const f = fields(value, path, ['name', 'image', 'count', 'publicports', 'links', 'environment', 'affinity'], warn);
+  const f = fields(value, path, ['name', 'image', 'count', 'publicports', 'links', 'environment', 'affinity', ...LIMIT_KEYS], warn);
   const name = wrap(`${path}.name`, () => validateName(f.get('name'), 'name'));
   const count = f.get('count') ?? 1;
   if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count > MAX_COUNT)
@@ -72,7 +73,21 @@ function parseContainer(value: unknown, path: string, warn: Warn): ContainerSpec
   };
   const affinity = text(f.get('affinity'), `${path}.affinity`, 64);
   if (affinity) spec.Affinity = affinity;
+  const limits = containerLimits(f, path);
+  if (limits) spec.Limits = limits;
   return spec;
+}
+
+const LIMIT_KEYS = ['memory', 'cpus', 'pids'];
+
+/** gear's Memory ("256M" or bytes), Cpus and Pids of a container, as install takes them. */
+function containerLimits(f: Map<string, unknown>, path: string): ContainerLimits | undefined {
+  const out: ContainerLimits = {};
+  const given = (k: string) => f.get(k) !== undefined && f.get(k) !== null;
+  if (given('memory')) out.Memory = wrap(`${path}.memory`, () => parseMemory(f.get('memory'), 'memory'));
+  if (given('cpus')) out.Cpus = wrap(`${path}.cpus`, () => validateCpus(f.get('cpus'), 'cpus'));
+  if (given('pids')) out.Pids = wrap(`${path}.pids`, () => validatePids(f.get('pids'), 'pids'));
+  return Object.keys(out).length ? out : undefined;
 }
 
 /** A port's link address: `{}` (the seed writes that for an unlinked port) is none. */

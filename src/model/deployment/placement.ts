@@ -1,4 +1,5 @@
-import { invalid } from '../errors.js';
+import { refusal, taken, type Capacity } from '../capacity.js';
+import { full, invalid } from '../errors.js';
 import { assignTargets } from './addresses.js';
 import { fieldError } from './fields.js';
 import { numberedId, randomId } from './ids.js';
@@ -41,8 +42,16 @@ function matches(inst: Instance, c: ContainerSpec): boolean {
  * writes it back, and places the same way whatever it says.
  * New ids are IdPrefix + NAME-N, or random with RandomizeIds (`pick` is the
  * random source, for tests).
+ *
+ * With `capacities` (each host's GET /capacity, by host name; a host
+ * missing from it has no known limit), a new instance goes only to a host
+ * with room for it (one container, its memory limit), in the order above:
+ * round-robin among the hosts with room. Instances removed on a host give
+ * their place back first (their memory is not known, so it is not). When
+ * an instance fits nowhere, the plan fails (a `full` error naming every
+ * instance that does not fit and why), so the deploy changes nothing.
  */
-export function planDeployment(d: Deployment, hosts: string[], pick?: (n: number) => number): Plan {
+export function planDeployment(d: Deployment, hosts: string[], pick?: (n: number) => number, capacities?: ReadonlyMap<string, Capacity>): Plan {
   if (hosts.length === 0) throw invalid('name at least one host to deploy to');
   const remove: Instance[] = [];
   const keep: Instance[] = [];
@@ -65,13 +74,25 @@ export function planDeployment(d: Deployment, hosts: string[], pick?: (n: number
   // Ids still in use: by kept instances, and by instances on hosts not named (still there, as far as gear knows).
   const usedIds = new Set([...keep, ...elsewhere].map((i) => i.Id));
   const add: Instance[] = [];
+  const room = roomAfterRemoval(capacities, remove);
+  const noRoom: string[] = [];
   for (const c of d.Containers) {
     const mine = kept.get(c.Name)!;
     const perHostMine = new Map(hosts.map((h) => [h, mine.filter((i) => i.On === h).length]));
     for (let n = 1; mine.length < c.Count; n++) {
       const id = d.RandomizeIds ? randomId(d.IdPrefix, pick) : numberedId(d.IdPrefix, c.Name, n);
       if (usedIds.has(id)) continue;
-      const on = [...hosts].sort((a, b) => perHostMine.get(a)! - perHostMine.get(b)! || perHost.get(a)! - perHost.get(b)! || hosts.indexOf(a) - hosts.indexOf(b))[0]!;
+      const demand = { Memory: c.Limits?.Memory ?? 0 };
+      const open = hosts.filter((h) => !room.has(h) || refusal(room.get(h)!, demand) === undefined);
+      const on = open.sort((a, b) => perHostMine.get(a)! - perHostMine.get(b)! || perHost.get(a)! - perHost.get(b)! || hosts.indexOf(a) - hosts.indexOf(b))[0];
+      if (on === undefined) {
+        // Named anyway (no place taken), so the next instances get their own numbers in the message.
+        noRoom.push(`${id} (${hosts.map((h) => `${h}: ${refusal(room.get(h)!, demand)}`).join('; ')})`);
+        usedIds.add(id);
+        mine.push({ Id: id, From: c.Name, Image: c.Image, On: '', Ports: [] });
+        continue;
+      }
+      if (room.has(on)) room.set(on, taken(room.get(on)!, demand));
       const inst: Instance = { Id: id, From: c.Name, Image: c.Image, On: on, Ports: c.PublicPorts.map((p) => ({ Internal: p.Internal, External: p.External })) };
       // As in the seed, an instance keeps the environment it was made with.
       if (c.Environment.length) inst.Environment = c.Environment.map((v) => ({ ...v }));
@@ -83,10 +104,23 @@ export function planDeployment(d: Deployment, hosts: string[], pick?: (n: number
     }
     mine.sort(byIndex);
   }
+  if (noRoom.length) throw full(`the deployment does not fit: no host has room for ${noRoom.join(', ')}`);
   const instances = d.Containers.flatMap((c) => kept.get(c.Name)!);
   checkFixedPorts(d.Containers, instances);
   assignTargets(d, instances);
   return { next: { ...d, Instances: instances }, add, keep, remove, elsewhere };
+}
+
+/** The hosts' capacities once the instances removed on them are gone: each gives its container's place back. */
+function roomAfterRemoval(capacities: ReadonlyMap<string, Capacity> | undefined, remove: Instance[]): Map<string, Capacity> {
+  const room = new Map(capacities ?? []);
+  for (const inst of remove) {
+    const c = room.get(inst.On);
+    if (!c) continue;
+    const k = c.Containers;
+    room.set(inst.On, { ...c, Containers: { ...k, Installed: Math.max(0, k.Installed - 1), ...(k.Limit !== undefined ? { Free: Math.min(k.Limit, (k.Free ?? 0) + 1) } : {}) } });
+  }
+  return room;
 }
 
 /** A fixed external port can be published once per host. */

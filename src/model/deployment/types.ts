@@ -1,4 +1,5 @@
 import type { EnvVar } from '../env.js';
+import type { ContainerLimits } from '../limits.js';
 import type { NetworkLink } from '../links.js';
 
 /**
@@ -44,6 +45,11 @@ export interface ContainerSpec {
   Environment: EnvVar[];
   /** The seed's placement hint ("distribute"): kept and written back, see placement.ts. */
   Affinity?: string;
+  /**
+   * gear's own: Memory, Cpus, Pids of each instance (install's limits);
+   * its memory counts against a host's capacity when it is placed.
+   */
+  Limits?: ContainerLimits;
 }
 
 export interface HostPort {
