@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { runCaptured, type Exec } from './exec.js';
 import { lookup } from 'node:dns/promises';
 import { promises as fsp } from 'node:fs';
 import { failed } from '../model/errors.js';
@@ -24,12 +24,6 @@ export interface NetLinks {
   apply(net: ContainerNetwork, links: NetworkLink[]): Promise<AppliedLinks>;
 }
 
-interface Exec {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 // Fixed scripts (no user data in them): the batch travels on stdin, the pid as an argument.
 const ROUTE_LOCALNET = '/proc/sys/net/ipv4/conf/all/route_localnet';
 /** Show the nat and filter tables as they are. */
@@ -53,13 +47,6 @@ async function checkPid(net: ContainerNetwork): Promise<void> {
   if (problem) throw failed(`links not applied: ${problem}`);
 }
 
-/** iptables and sysctl live in sbin, which a user's PATH may lack. */
-function pathWithSbin(path = ''): string {
-  const dirs = path.split(':').filter(Boolean);
-  for (const d of ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']) if (!dirs.includes(d)) dirs.push(d);
-  return dirs.join(':');
-}
-
 /**
  * Links programmed inside a container's network namespace with the host's
  * own nsenter and iptables, in two processes whatever the number of links:
@@ -72,24 +59,7 @@ export class NsenterNetLinks implements NetLinks {
   constructor(private readonly timeoutMs = 30_000) {}
 
   private run(argv: string[], input = ''): Promise<Exec> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PATH: pathWithSbin(process.env.PATH) } });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d));
-      child.stderr.on('data', (d: Buffer) => (stderr += d));
-      const timer = setTimeout(() => child.kill('SIGKILL'), this.timeoutMs);
-      child.on('error', (err) => {
-        clearTimeout(timer);
-        reject(failed(`cannot run ${argv[0]}: ${err.message}`));
-      });
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? -1, stdout, stderr });
-      });
-      child.stdin.on('error', () => undefined); // a process that died early: its exit code tells
-      child.stdin.end(input);
-    });
+    return runCaptured(argv, { input, timeoutMs: this.timeoutMs });
   }
 
   private inNetns(pid: number, script: string, input?: string): Promise<Exec> {

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { runCaptured, type Exec } from './exec.js';
 import { promises as fsp } from 'node:fs';
 import { failed } from '../model/errors.js';
 import { containerIdInCgroup, gearRulesIn, removalBatch, type GearRules } from '../model/link-leftovers.js';
@@ -31,7 +31,6 @@ export interface NetnsRules {
 const SAME_NS = '[ "$(readlink /proc/self/ns/net)" = "$1" ] || { echo "the namespace is gone (its process exited)" >&2; exit 97; }';
 const SAVE = 'iptables-save -t nat && exec iptables-save -t filter';
 const RESTORE = `${SAME_NS} && iptables-restore -w 5 --noflush && ${SAVE}`;
-const SBIN_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /**
  * Reads /proc of the process's own pid namespace (the agent and the CLI run
@@ -75,24 +74,7 @@ export class ProcNetnsRules implements NetnsRules {
   }
 
   /** A fixed script in the namespace (entered by its pid, checked by its id); the batch on stdin. */
-  private inNetns(ns: Netns, script: string, input = ''): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn('nsenter', ['-t', String(ns.pid), '-n', '--', 'sh', '-c', script, 'sh', ns.id], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PATH: SBIN_PATH } });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d));
-      child.stderr.on('data', (d: Buffer) => (stderr += d));
-      const timer = setTimeout(() => child.kill('SIGKILL'), this.timeoutMs);
-      child.on('error', (err) => {
-        clearTimeout(timer);
-        reject(failed(`cannot run nsenter: ${err.message}`));
-      });
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? -1, stdout, stderr });
-      });
-      child.stdin.on('error', () => undefined);
-      child.stdin.end(input);
-    });
+  private inNetns(ns: Netns, script: string, input = ''): Promise<Exec> {
+    return runCaptured(['nsenter', '-t', String(ns.pid), '-n', '--', 'sh', '-c', script, 'sh', ns.id], { input, timeoutMs: this.timeoutMs });
   }
 }
