@@ -105,7 +105,8 @@ printf '%s\n' "$reversed" | while read -r kind path; do
 done
 systemctl daemon-reload
 rm -f "$(h "$MANIFEST")"
-if [ -n "$purge" ]; then rm -rf "$(h "$STATE_DIR")"; fi
+# The containers' restart backoff counts (/run/gear-backoff) go with the containers.
+if [ -n "$purge" ]; then rm -rf "$(h "$STATE_DIR")" /run/gear-backoff; fi
 printf '%s\n' "$reversed" | while read -r kind path; do
   if [ "$kind" = dir ]; then rmdir "$(h "$path")" 2>/dev/null || true; fi
 done

@@ -5,7 +5,7 @@ import { shellWord } from './systemd-quote.js';
  * in 254): capped exponential delays between restarts after failures, kept
  * by the unit itself in one small file per container on /run:
  *
- *   /run/gear/backoff/NAME: "FAILURES UNTIL" (failures in a row, and the
+ *   /run/gear-backoff/NAME: "FAILURES UNTIL" (failures in a row, and the
  *   epoch second before which the next start waits).
  *
  * - ExecStopPost, after a run that failed ($SERVICE_RESULT is not
@@ -23,7 +23,9 @@ import { shellWord } from './systemd-quote.js';
  * - `gear start`/`restart` remove the file: a start a user asks for is
  *   immediate.
  */
-export const BACKOFF_DIR = '/run/gear/backoff';
+// The containers' own runtime state, beside the agent's /run/gear rather than in it: the units
+// keep running (and counting) when the agent is uninstalled.
+export const BACKOFF_DIR = '/run/gear-backoff';
 export const BACKOFF_BASE_S = 1;
 export const BACKOFF_MAX_S = 60;
 

@@ -166,7 +166,7 @@ test('backoff: a crashing container waits 1, 2, 4, 8 s between restarts, status 
   assert.match(status, /Active: activating \((start-pre|auto-restart)\)/);
   // A stop forgets the failures; a start is immediate and counts from 1 again.
   assert.is((await gear(H, ['stop', 'crash-h'])).code, 0);
-  assert.is((await run(H, ['test', '-e', '/run/gear/backoff/crash-h'])).code, 1);
+  assert.is((await run(H, ['test', '-e', '/run/gear-backoff/crash-h'])).code, 1);
   assert.is((await gear(H, ['delete', 'crash-h'])).code, 0);
 });
 

@@ -10,7 +10,7 @@ import { BACKOFF_DIR, backoffCountScript, backoffDelay, backoffWaitScript, parse
 import type { ContainerDefinition } from '../../src/model/definition.js';
 import { containerUnitRenderer, type UnitContext } from '../../src/model/unit.js';
 
-/** The scripts, run for real by sh, on a directory of the test's instead of /run/gear/backoff. */
+/** The scripts, run for real by sh, on a directory of the test's instead of /run/gear-backoff. */
 const dir = mkdtempSync(join(tmpdir(), 'gear-backoff-'));
 const local = (script: string) => script.split(BACKOFF_DIR).join(dir);
 function count(result: string): string {
