@@ -38,10 +38,10 @@ export class ImageFrom {
 
   private async bring(dest: Backend): Promise<void> {
     const at = dest.label ? `${dest.label}: ` : '';
-    if (await has(dest, this.image)) return void this.cli.print(`${at}${this.image} is there already: nothing transferred\n`);
+    if (await hasImage(dest, this.image)) return void this.cli.print(`${at}${this.image} is there already: nothing transferred\n`);
     const wrap = (err: unknown) =>
       new GearError(err instanceof GearError ? err.kind : 'failed', `image ${this.image} not transferred from ${this.sourceName}: ${describeError(err)}; nothing installed`);
-    const there = dest === this.source ? false : await has(this.source, this.image).catch((err) => Promise.reject(wrap(err)));
+    const there = dest === this.source ? false : await hasImage(this.source, this.image).catch((err) => Promise.reject(wrap(err)));
     if (!there) throw notFound(`image ${this.image} is not on ${this.sourceName} (--from) either: nothing installed`);
     const started = Date.now();
     const r = await transfer(this.source.imagePeer(), dest.imagePeer(), this.image, reporter(dest.label, this.quiet)).catch((err) => Promise.reject(wrap(err)));
@@ -49,8 +49,8 @@ export class ImageFrom {
   }
 }
 
-/** Whether a host has an image (its id answers to the name). */
-async function has(backend: Backend, image: string): Promise<boolean> {
+/** Whether a host has an image (its id answers to the name); any other failure to tell is thrown. */
+export async function hasImage(backend: Backend, image: string): Promise<boolean> {
   try {
     await backend.imagePeer().inspect(image);
     return true;

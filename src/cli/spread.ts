@@ -1,10 +1,11 @@
-import { GearError, describeError } from '../model/errors.js';
+import { describeError } from '../model/errors.js';
 import { transferImage } from '../model/image-archive.js';
 import { SpreadPlan, type SpreadStep } from '../model/image-spread.js';
 import { operations } from '../operations/index.js';
 import { transfer, type TransferProgress } from '../operations/images.js';
 import type { Backend } from './backend.js';
 import { resultLine } from './commands/images.js';
+import { hasImage } from './image-from.js';
 
 /**
  * A deploy's images spread over its hosts before anything is installed
@@ -52,19 +53,8 @@ export async function spreadImages(wanted: Map<string, string[]>, hosts: string[
   return failures;
 }
 
-/** Whether a host has an image: true, false, or the reason it could not tell. */
-async function has(backend: Backend, tag: string): Promise<boolean | string> {
-  try {
-    await backend.imagePeer().inspect(tag);
-    return true;
-  } catch (err) {
-    if (err instanceof GearError && err.kind === 'not-found') return false;
-    return describeError(err);
-  }
-}
-
 async function spreadOne(image: string, tag: string, wanting: string[], hosts: string[], backendFor: (host: string) => Backend, opts: SpreadOptions): Promise<Map<string, string>> {
-  const answers = await Promise.all(hosts.map(async (h) => [h, await has(backendFor(h), tag)] as const));
+  const answers = await Promise.all(hosts.map(async (h) => [h, await hasImage(backendFor(h), tag).catch(describeError)] as const));
   const lost = new Map<string, string>();
   for (const [h, a] of answers) if (typeof a === 'string' && wanting.includes(h)) lost.set(h, `cannot tell whether it has the image: ${a}`);
   const holders = answers.filter(([, a]) => a === true).map(([h]) => h);

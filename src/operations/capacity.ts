@@ -45,7 +45,8 @@ export async function withRoom<T>(host: Host, id: string, limits: ContainerLimit
 /** 412 (400 for more CPUs than the host has) when the host has no room for the container; also run before an install pulls. */
 export async function checkRoom(host: Host, id: string, limits: ContainerLimits | undefined, old: ContainerDefinition | undefined): Promise<void> {
   const cpusAsked = limits?.Cpus;
-  if (cpusAsked !== undefined && cpusAsked > hostFacts().Cpus) throw invalid(`Cpus ${cpusAsked} is more than this host has (${hostFacts().Cpus} CPUs)`);
+  const cpusHad = cpus().length;
+  if (cpusAsked !== undefined && cpusAsked > cpusHad) throw invalid(`Cpus ${cpusAsked} is more than this host has (${cpusHad} CPUs)`);
   if (!limited(host)) return;
   const why = refusal(await readCapacity(host), { Memory: limits?.Memory ?? 0 }, old ? { Memory: old.Limits?.Memory ?? 0 } : undefined);
   if (why) throw full(`cannot install ${id}: ${why}`);
