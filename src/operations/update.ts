@@ -15,8 +15,8 @@ import { defineOperation, type Progress } from './operation.js';
  * the one it ran before. The new image is pulled (or found here), the
  * container restarted on it through a re-install in place (ports, volumes
  * and their data, environment, links, health check and ordering kept), and
- * its start waits for healthy (the health gate; without a check, for the
- * unit to be active). If it does not get there, the previous definition is
+ * its start waits for healthy (the health gate; without a check, for its
+ * container to run: the unit's running gate). If it does not get there, the previous definition is
  * installed again, which runs the previous image, and the update fails
  * saying so (rolled back, and to which image id).
  */
@@ -77,7 +77,7 @@ export const update = defineOperation({
     const def = await requireDefinition(host, req.Id);
     const running = await host.docker.inspect(containerNameOf(req.Id));
     const fromId = (await host.images.inspect(running?.Running ? running.Image : def.Image))?.Id;
-    const gate = def.Health ? `healthy (${def.Health.Cmd}, every ${formatDuration(def.Health.IntervalMs)})` : 'the unit to be active (it has no health check)';
+    const gate = def.Health ? `healthy (${def.Health.Cmd}, every ${formatDuration(def.Health.IntervalMs)})` : 'its container to run (it has no health check)';
     const toBefore = (await host.images.inspect(req.Image))?.Id;
     if (req.DryRun)
       return { Id: req.Id, From: { Image: def.Image, ImageId: fromId }, To: { Image: req.Image, ImageId: toBefore }, Gate: gate, DryRun: true, ...(toBefore ? {} : { Pull: true }) };
