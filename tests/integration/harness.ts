@@ -9,6 +9,7 @@ import { request as httpsRequestRaw } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { test as defaultSuite } from 'uvu';
 import { execIn } from '../host/testhost.js';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -88,6 +89,21 @@ export function allocatedPort(stdout: string, internal = 8080): number {
 /** Files gear may write, listed with modes: compared before and after a refused command. */
 export const stateListing = (host: string) =>
   sh(host, "find /etc/systemd/system /var/lib/gear -printf '%p %m\\n' 2>/dev/null | grep -v '/locks' | sort; true");
+
+/**
+ * GEAR_TEST_TIMES=1 prints each test's duration after it (to find where a
+ * file's minutes go). The hooks go on uvu's default suite, the one every
+ * file's `test` is.
+ */
+if (process.env.GEAR_TEST_TIMES) {
+  let startedAt = 0;
+  defaultSuite.before.each(() => {
+    startedAt = Date.now();
+  });
+  defaultSuite.after.each((context) => {
+    console.log(`  time: ${((Date.now() - startedAt) / 1000).toFixed(1)} s  ${(context as { __test__?: string }).__test__ ?? ''}`);
+  });
+}
 
 export const TEST_HOST = process.env.GEAR_TEST_HOST ?? 'gear-a';
 
