@@ -91,6 +91,26 @@ export const stateListing = (host: string) =>
   sh(host, "find /etc/systemd/system /var/lib/gear -printf '%p %m\\n' 2>/dev/null | grep -v '/locks' | sort; true");
 
 /**
+ * uvu swallows an error thrown by a `before` or `after` hook (its runner
+ * returns from a finally block): the file then shows 0 of N passed and no
+ * reason. Every file's hooks are wrapped here so that the error is printed.
+ */
+type Hook = (context: Record<string, unknown>) => unknown;
+for (const kind of ['before', 'after'] as const) {
+  const register = defaultSuite[kind] as ((hook: Hook) => void) & { each: unknown };
+  const reporting = (hook: Hook) =>
+    register(async (context) => {
+      try {
+        await hook(context);
+      } catch (err) {
+        console.error(`\n   FAIL  the file's ${kind} hook:\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+        throw err;
+      }
+    });
+  defaultSuite[kind] = Object.assign(reporting, { each: register.each }) as typeof defaultSuite.before;
+}
+
+/**
  * GEAR_TEST_TIMES=1 prints each test's duration after it (to find where a
  * file's minutes go). The hooks go on uvu's default suite, the one every
  * file's `test` is.
