@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequestRaw } from 'node:https';
 import { tmpdir } from 'node:os';
+import { checkServerIdentity as checkIdentity, type PeerCertificate } from 'node:tls';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test as defaultSuite } from 'uvu';
@@ -179,15 +180,17 @@ export async function putFile(host: string, path: string, text: string): Promise
 }
 
 /** An HTTPS request from the machine, trusting `ca`. */
-export function httpsRequest(url: string, opts: { ca?: string; headers?: Record<string, string>; method?: string } = {}): Promise<{ status: number; body: string }> {
+export function httpsRequest(url: string, opts: { ca?: string; headers?: Record<string, string>; method?: string; body?: string } = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolveReq, reject) => {
-    const req = httpsRequestRaw(url, { ca: opts.ca, headers: opts.headers, method: opts.method ?? 'GET', timeout: 5000 }, (res) => {
+    // The certificate is checked against the URL's host, also when the request names another in its Host header.
+    const checkServerIdentity = (_: string, cert: PeerCertificate) => checkIdentity(new URL(url).hostname, cert);
+    const req = httpsRequestRaw(url, { ca: opts.ca, headers: opts.headers, method: opts.method ?? 'GET', timeout: 5000, checkServerIdentity }, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d));
       res.on('end', () => resolveReq({ status: res.statusCode ?? 0, body }));
     });
     req.on('error', reject);
-    req.end();
+    req.end(opts.body);
   });
 }
 
