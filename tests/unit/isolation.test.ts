@@ -20,6 +20,8 @@ import {
 } from '../../src/model/isolation.js';
 import { containerUnitRenderer, dockerRunArgs, type UnitContext } from '../../src/model/unit.js';
 import { operations } from '../../src/operations/index.js';
+import { volumeNameOf } from '../../src/model/volumes.js';
+import { cleanHost } from '../../src/operations/clean.js';
 import { fakeHost, type FakeHost } from '../fixtures/fake-host.js';
 
 // Isolation's pure logic (model/isolation.ts), its uid reservations on real
@@ -201,6 +203,22 @@ test('an image with a USER of its own is refused before anything is reserved', a
   assert.is(await h.host.uids.of('app-1'), undefined);
   assert.equal(h.users.calls, []);
   assert.is(await h.host.store.read('app-1'), undefined);
+});
+
+test("clean: the uid and host user of an install that never reached its definition go; one kept with volumes stays", async () => {
+  const h = fakeHost();
+  const { uid } = await h.host.uids.reserve('ghost');
+  await h.users.ensure('ctr-ghost', uid);
+  const keeper = await h.host.uids.reserve('keeper');
+  await h.host.store.writeVolumes(h.host.store.keptVolumesFile('keeper'), 'keeper', [{ Name: volumeNameOf('keeper', '/data'), Path: '/data' }]);
+  const dry = await cleanHost(h.host, true);
+  assert.ok(dry.Removed.includes(`uid ${uid} (reserved by ghost)`), dry.Removed.join('\n'));
+  assert.is(await h.host.uids.of('ghost'), uid);
+  const r = await cleanHost(h.host, false);
+  assert.ok(r.Removed.includes(`uid ${uid} (reserved by ghost)`), r.Removed.join('\n'));
+  assert.is(await h.host.uids.of('ghost'), undefined);
+  assert.equal([...h.users.users], []);
+  assert.is(await h.host.uids.of('keeper'), keeper.uid);
 });
 
 test.run();
