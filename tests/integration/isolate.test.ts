@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GEAR, TEST_HOST as H, allocatedPort, curl, eventually, gear, hostIp, httpGet, putFile, sh, startAgent, stateListing, stopAgent } from './harness.js';
+import { GEAR, TEST_HOST as H, allocatedPort, curl, eventually, gear, hostIp, httpGet, putFile, run, sh, startAgent, stateListing, stopAgent, testhost } from './harness.js';
 
 // Isolated containers on a real host (install --isolate, Isolate: true):
 // each runs as a host user of its own (ctr-NAME, a uid from gear's range)
@@ -107,6 +107,31 @@ test('two isolated containers get different uids; the gear volume is the uid\'s:
   await runningAgain('iso-2', before);
   assert.is(await idIn('iso-2'), `uid=${uid2} gid=${uid2} groups=${uid2}`);
   assert.is(await read(), 'precious\nalso');
+});
+
+test('a reboot of the host: the boot starts it as the same user, its volume data there', async () => {
+  // A host of its own: a rebootable one keeps its upper layer on disk (tests/host/README.md).
+  const R = `${H}-boot`;
+  testhost(['down', R]);
+  testhost(['up', R, String(Number(hostIp(H).split('.')[3]) + 3), '--persistent']);
+  try {
+    await sh(R, "printf 'FROM test/web\\nRUN mkdir /data\\nVOLUME /data\\n' | docker build -q -t test/isoboot - >/dev/null");
+    const r = await gear(R, ['install', 'test/isoboot', 'iso-r', '--isolate', '--start']);
+    assert.is(r.code, 0, r.stderr);
+    const uid = JSON.parse(await sh(R, 'cat /var/lib/gear/containers/iso-r.json')).Isolation.Uid;
+    await sh(R, 'docker exec ctr-iso-r sh -c "echo before-reboot > /data/mine"');
+    const booted = () => sh(R, 'systemctl show -p ActiveEnterTimestampMonotonic --value multi-user.target');
+    const before = await booted();
+    testhost(['reboot', R]);
+    assert.is.not(await booted(), before, 'a new boot');
+    // Enabled under gear.target: the boot starts it again, by systemd alone.
+    const id = await eventually(async () => (await run(R, ['docker', 'exec', 'ctr-iso-r', 'id'])).stdout.trim() || undefined, 90_000, 250);
+    assert.is(id, `uid=${uid} gid=${uid} groups=${uid}`);
+    assert.is((await sh(R, 'id -un ' + uid)).trim(), 'ctr-iso-r');
+    assert.is((await sh(R, 'docker exec ctr-iso-r cat /data/mine')).trim(), 'before-reboot');
+  } finally {
+    testhost(['down', R]);
+  }
 });
 
 test('bad input changes nothing: --isolate with another value than true/false, an image with a USER of its own', async () => {
