@@ -1,5 +1,6 @@
 import { conflict, failed } from '../model/errors.js';
 import { userDbEntry } from '../model/isolation.js';
+import { ConcurrencyLimit } from '../lib/concurrency.js';
 import { runCaptured } from './exec.js';
 import type { HostFs } from './fs.js';
 
@@ -18,6 +19,14 @@ export interface HostUsers {
  * (the SPC's /host). A system user: no home, no login shell, no password.
  */
 export class ShadowUsers implements HostUsers {
+  /**
+   * One shadow command at a time in this process: each locks the user
+   * database, and a burst of isolated installs (30 in one command) would
+   * otherwise meet shadow's lock and wait out its 1 s retries. Between
+   * processes (the CLI and the agent) that lock still decides.
+   */
+  private readonly one = new ConcurrencyLimit(1);
+
   constructor(private readonly fs: HostFs) {}
 
   private async run(argv: string[]): Promise<void> {
@@ -26,7 +35,15 @@ export class ShadowUsers implements HostUsers {
     if (r.code !== 0) throw failed(`${argv[0]} ${argv.at(-1)}: ${(r.stderr || r.stdout).trim().split('\n')[0] ?? `exit ${r.code}`}`);
   }
 
-  async ensure(name: string, uid: number, gid: number, comment: string): Promise<boolean> {
+  ensure(name: string, uid: number, gid: number, comment: string): Promise<boolean> {
+    return this.one.run(() => this.ensureNow(name, uid, gid, comment));
+  }
+
+  remove(name: string, uid: number, gid: number, comment: string): Promise<void> {
+    return this.one.run(() => this.removeNow(name, uid, gid, comment));
+  }
+
+  private async ensureNow(name: string, uid: number, gid: number, comment: string): Promise<boolean> {
     const [passwd, group] = await Promise.all([this.fs.read('/etc/passwd'), this.fs.read('/etc/group')]);
     const user = userDbEntry(passwd, name);
     const grp = userDbEntry(group, name);
@@ -38,7 +55,7 @@ export class ShadowUsers implements HostUsers {
     return true;
   }
 
-  async remove(name: string, uid: number, gid: number, comment: string): Promise<void> {
+  private async removeNow(name: string, uid: number, gid: number, comment: string): Promise<void> {
     const user = userDbEntry(await this.fs.read('/etc/passwd'), name);
     if (user && user.id === uid && user.comment === comment) await this.run(['userdel', name]);
     // userdel removes the user's own group too, where the host's USERGROUPS_ENAB says so.

@@ -13,8 +13,17 @@ import { attempt } from './common.js';
  * Pure rules in model/isolation.ts; choices in docs/decisions.md.
  */
 
-/** The host's SELinux mode (sysfs; no selinuxfs: disabled). */
-export const hostSelinux = async (host: Host): Promise<SelinuxMode> => selinuxMode(await host.fs.read('/sys/fs/selinux/enforce'));
+/**
+ * The host's SELinux mode: selinuxfs under the host's root, else this
+ * process's own /sys (SELinux is the kernel's, one for every namespace; a
+ * container such as the SPC may see the host's / without its selinuxfs
+ * mount). Neither there: disabled.
+ */
+export async function hostSelinux(host: Host): Promise<SelinuxMode> {
+  const enforce = await host.fs.read('/sys/fs/selinux/enforce');
+  if (enforce !== undefined || host.fs.root === '/') return selinuxMode(enforce);
+  return selinuxMode(await fsp.readFile('/sys/fs/selinux/enforce', 'utf8').catch(() => undefined));
+}
 
 /** Refuse (400, nothing changed) an image that cannot run as the container's uid; checked after the pull. */
 export async function checkImageIsolable(host: Host, image: string): Promise<void> {

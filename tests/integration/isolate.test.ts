@@ -95,7 +95,8 @@ test('two isolated containers get different uids; the gear volume is the uid\'s:
   before = await runningAgain('iso-2', before);
   assert.is(await idIn('iso-2'), `uid=${uid2} gid=${uid2} groups=${uid2}`);
   assert.is(await read(), 'precious\nalso');
-  // The volume was not walked again: the file keeps its time, the seed was not copied over it.
+  // The image's seed is still the one copied at install, and still the uid's.
+  assert.match(await sh(H, 'docker exec ctr-iso-2 ls -ln /data/seed'), new RegExp(` ${uid2} +${uid2} `));
   assert.is((await sh(H, 'docker exec ctr-iso-2 cat /data/seed')).trim(), 'seed');
   // An update to another image: same uid, same data.
   const up = await gear(H, ['update', 'iso-1', '--image', 'test/web:2']);
@@ -181,6 +182,23 @@ test('deploy --isolate installs every instance isolated', async () => {
   const uids = [await uidOf('isod-1'), await uidOf('isod-2')];
   assert.is(new Set(uids).size, 2);
   for (const [i, uid] of uids.entries()) assert.is(await eventually(async () => (await idIn(`isod-${i + 1}`).catch(() => '')) || undefined, 60_000, 250), `uid=${uid} gid=${uid} groups=${uid}`);
+});
+
+test('six isolated installs in one command: six distinct uids and host users, none shared; deleted together, all given back', async () => {
+  const names = ['iso-b1', 'iso-b2', 'iso-b3', 'iso-b4', 'iso-b5', 'iso-b6'];
+  const before = (await sh(H, 'ls /var/lib/gear/uids')).trim().split('\n').sort();
+  const r = await gear(H, ['install', 'test/web', ...names, '--isolate']);
+  assert.is(r.code, 0, r.stderr);
+  const uids = await Promise.all(names.map(uidOf));
+  assert.is(new Set([...uids, ...before.map(Number)]).size, uids.length + before.length, `${uids} beside ${before}`);
+  for (const [i, name] of names.entries()) {
+    assert.is((await sh(H, `id -u ctr-${name}`)).trim(), String(uids[i]));
+    assert.is((await sh(H, `cat /var/lib/gear/uids/${uids[i]}`)).trim(), name);
+  }
+  const d = await gear(H, ['delete', ...names]);
+  assert.is(d.code, 0, d.stderr);
+  assert.equal((await sh(H, 'ls /var/lib/gear/uids')).trim().split('\n').sort(), before);
+  assert.is((await sh(H, "getent passwd | grep -c '^ctr-iso-b' || true")).trim(), '0');
 });
 
 test('delete gives the uid and the host user back; the next isolated install may get that uid', async () => {
