@@ -135,7 +135,8 @@ test('a reboot of the host: the boot starts it as the same user, its volume data
   }
 });
 
-test('bad input changes nothing: --isolate with another value than true/false, an image with a USER of its own', async () => {
+test('bad input changes nothing: --isolate with another value than true/false, an image with a USER of its own, a host user of the name not gear\'s', async () => {
+  await sh(H, 'useradd --system --no-create-home ctr-iso-taken');
   const before = await stateListing(H);
   const users = await sh(H, 'getent passwd | sort');
   const cases: [string[], RegExp][] = [
@@ -144,6 +145,8 @@ test('bad input changes nothing: --isolate with another value than true/false, a
     [['install', 'test/isouser', 'iso-bad', '--isolate', '--start'], /^gear: iso-bad: image test\/isouser runs as its own user "nobody" \(USER in the image\): --isolate would run it as another uid, which its files are not made for; install it without --isolate$/],
     // Not even on a re-install: an isolated container's new image is checked too.
     [['install', 'test/isouser', 'iso-1'], /^gear: iso-1: image test\/isouser runs as its own user "nobody"/],
+    // A host user of that name that is not gear's is left alone.
+    [['install', 'test/web', 'iso-taken', '--isolate'], /^gear: iso-taken: host user ctr-iso-taken exists \(uid [0-9]+\) and is not gear's user of this container$/],
   ];
   for (const [args, message] of cases) {
     const r = await gear(H, args);
@@ -154,6 +157,18 @@ test('bad input changes nothing: --isolate with another value than true/false, a
   assert.is(await stateListing(H), before);
   assert.is(await sh(H, 'getent passwd | sort'), users);
   assert.is(await sh(H, 'docker inspect -f {{.Config.Image}} ctr-iso-1'), 'test/web:2\n');
+  await sh(H, 'userdel ctr-iso-taken');
+});
+
+test('a name a user name cannot hold (upper case, a dot) gets host user gear-UID, named in its comment; delete removes it', async () => {
+  const r = await gear(H, ['install', 'test/web', 'Iso.Odd', '--isolate', '--start']);
+  assert.is(r.code, 0, r.stderr);
+  const uid = await uidOf('Iso.Odd');
+  assert.match(r.stdout, new RegExp(`^Iso\\.Odd runs as gear-${uid} \\(uid ${uid}, gid ${uid}\\)`, 'm'));
+  assert.match(await sh(H, `getent passwd gear-${uid}`), new RegExp(`^gear-${uid}:x:${uid}:${uid}:gear container Iso\\.Odd:`));
+  assert.is(await idIn('Iso.Odd'), `uid=${uid} gid=${uid} groups=${uid}`);
+  assert.is((await gear(H, ['delete', 'Iso.Odd'])).code, 0);
+  assert.is((await sh(H, `getent passwd gear-${uid} || echo none`)).trim(), 'none');
 });
 
 test('the API: Isolate true isolates, anything but a boolean is 400', async () => {
