@@ -184,9 +184,10 @@ export class AgentClient {
     try {
       for await (const chunk of res) progress.output?.(chunk as Buffer, 'stdout');
     } catch (err) {
-      if ((err as Error).name === 'AbortError') throw failed('cancelled');
+      if ((err as Error).name === 'AbortError' || progress.signal?.aborted) throw failed('cancelled');
       throw failed(`the agent at ${this.address.label} went away: ${(err as Error).message}`);
     }
+    if (progress.signal?.aborted) throw failed('cancelled');
     const error = res.trailers['x-gear-error'];
     if (error !== undefined) throw failed(decodeURIComponent(error));
     const result = res.trailers['x-gear-result'];

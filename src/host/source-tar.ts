@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { extract, pack, type Header } from 'tar-stream';
 import { invalid } from '../model/errors.js';
-import { symlinkEscapes } from '../model/oneoff.js';
+import { IGNORE_FILE, ignoreMatcher, symlinkEscapes } from '../model/oneoff.js';
 
 /** One entry of a source tree, as found by the walk (paths relative to its root, "/"-separated). */
 export interface SourceEntry {
@@ -24,15 +24,19 @@ export const MAX_SOURCE_ENTRIES = 200_000;
  * list what a build would stream. Refused, before anything is sent: a
  * symlink that points out of the tree (absolute, or climbing above the
  * root), and what a tar of sources cannot hold (sockets, devices, FIFOs).
+ * What the root's .s2iignore names is left out, an ignored directory
+ * without being walked.
  */
 export async function walkSource(root: string): Promise<SourceEntry[]> {
   const out: SourceEntry[] = [];
+  const ignored = await ignoreOf(root);
   const walk = async (dir: string, rel: string): Promise<void> => {
     const names = (await fsp.readdir(dir)).sort();
     for (const name of names) {
       const path = rel ? `${rel}/${name}` : name;
       const full = join(dir, name);
       const st = await fsp.lstat(full);
+      if (ignored(path, st.isDirectory())) continue;
       if (out.length >= MAX_SOURCE_ENTRIES) throw invalid(`source has more than ${MAX_SOURCE_ENTRIES} entries`);
       const base = { path, mode: st.mode & 0o7777, size: 0, mtime: st.mtime };
       if (st.isSymbolicLink()) {
@@ -51,6 +55,16 @@ export async function walkSource(root: string): Promise<SourceEntry[]> {
   };
   await walk(root, '');
   return out;
+}
+
+/** The source's .s2iignore (a regular file at its root), or nothing ignored. */
+async function ignoreOf(root: string): Promise<(path: string, isDir: boolean) => boolean> {
+  const file = join(root, IGNORE_FILE);
+  const st = await fsp.lstat(file).catch(() => undefined);
+  if (!st) return () => false;
+  if (!st.isFile()) throw invalid(`source: ${IGNORE_FILE} is not a regular file`);
+  if (st.size > 1024 * 1024) throw invalid(`source: ${IGNORE_FILE} is larger than 1 MiB`);
+  return ignoreMatcher(await fsp.readFile(file, 'utf8'));
 }
 
 /**

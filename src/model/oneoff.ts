@@ -113,3 +113,57 @@ export function isWithin(path: string, root: string): boolean {
   const r = root.endsWith('/') ? root : `${root}/`;
   return path === root || path.startsWith(r);
 }
+
+/** The file at a source's root whose patterns leave files out of a build (source-to-image's name for it). */
+export const IGNORE_FILE = '.s2iignore';
+
+const reEscape = (c: string) => c.replace(/[.+^${}()|[\]\\*?]/g, '\\$&');
+
+/** One gitignore-style glob as a regular expression's source: `*` and `?` within a segment, `**` across, `[...]` classes. */
+function globSource(glob: string): string {
+  let out = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === '*' && glob[i + 1] === '*') {
+      i++;
+      if (glob[i + 1] === '/') {
+        i++;
+        out += '(?:.*/)?';
+      } else out += '.*';
+    } else if (c === '*') out += '[^/]*';
+    else if (c === '?') out += '[^/]';
+    else if (c === '\\' && i + 1 < glob.length) out += reEscape(glob[++i]!);
+    else if (c === '[' && glob.indexOf(']', i + 2) > 0) {
+      const end = glob.indexOf(']', i + 2);
+      const body = glob.slice(i + 1, end);
+      const negated = body.startsWith('!') || body.startsWith('^');
+      out += `[${negated ? '^' : ''}${(negated ? body.slice(1) : body).replace(/[\\^]/g, '\\$&')}]`;
+      i = end;
+    } else out += reEscape(c);
+  }
+  return out;
+}
+
+/**
+ * A source's ignore file (`.s2iignore`, gitignore-style): blank lines and
+ * `#` comments skipped; a trailing `/` matches directories only; a pattern
+ * with a `/` before its end is anchored at the source's root, one without
+ * matches a name at any depth; `*`, `?`, `**`, `[...]`. Negation (`!`) is
+ * refused rather than half-done. An ignored directory is not walked at all.
+ */
+export function ignoreMatcher(text: string): (path: string, isDir: boolean) => boolean {
+  const rules: { re: RegExp; dirOnly: boolean }[] = [];
+  text.split('\n').forEach((raw, n) => {
+    let line = raw.replace(/\r$/, '').replace(/(?<!\\)\s+$/, '');
+    if (line === '' || line.startsWith('#')) return;
+    if (line.startsWith('!')) throw invalid(`${IGNORE_FILE} line ${n + 1}: negated patterns ("${line}") are not supported`);
+    const dirOnly = line.endsWith('/');
+    line = line.replace(/\/+$/, '');
+    const anchored = line.includes('/');
+    line = line.replace(/^\/+/, '');
+    if (line === '') return;
+    const source = globSource(line);
+    rules.push({ re: new RegExp(anchored ? `^${source}$` : `(?:^|/)${source}$`), dirOnly });
+  });
+  return (path, isDir) => rules.some((r) => (isDir || !r.dirOnly) && r.re.test(path));
+}

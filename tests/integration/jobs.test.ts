@@ -97,6 +97,20 @@ test('a job is a transient unit: in systemctl while it runs, its output in the j
   assert.is(await leftovers(), '');
 });
 
+test('through the agent, Ctrl-C of the CLI drops the request and the agent stops the job', async () => {
+  const job = await run(H, ['sh', '-c', [
+    `GEAR_AGENT=unix:///run/gear/gear.sock ${GEAR} run-job test/web -- sh -c 'echo agent-job-running; exec sleep 600' >/tmp/job2.out 2>&1 & pid=$!`,
+    'for i in $(seq 600); do grep -q agent-job-running /tmp/job2.out && break; sleep 0.2; done',
+    "systemctl list-units --no-legend --plain 'gear-job-*' | awk '{print $1, $2, $3, $4}'",
+    'kill -INT $pid; wait $pid; echo "exit=$?"; cat /tmp/job2.out',
+  ].join('\n')]);
+  assert.is(job.code, 0, job.stderr);
+  assert.match(job.stdout, /^gear-job-[0-9a-f]{12}\.service loaded active running\nexit=1\nagent-job-running\ngear: cancelled\n$/, job.stdout);
+  // The agent stops the unit once it sees the request gone: wait for that, then nothing is left.
+  const gone = await eventually(async () => (await leftovers()) === '', 60_000);
+  assert.ok(gone, await leftovers());
+});
+
 test('a job over its time limit is stopped by systemd; the CLI says so and fails', async () => {
   const r = await gear(H, ['run-job', '--timeout', '2', 'test/web', '--', 'sh', '-c', 'echo started; exec sleep 600']);
   assert.is(r.stdout, 'started\n');
@@ -165,6 +179,20 @@ test('gear build --incremental restores the previous image\'s saved artifacts (t
   // Without --incremental the build starts over.
   const clean = await gear(H, ['build', '/srv/src/app', 'test/builder', 'test/app:clean']);
   assert.match(clean.stdout, /assemble: build 1 done\n/);
+  assert.is(await leftovers(), '');
+});
+
+test('.s2iignore: what it names is not sent, and an ignored directory is not even walked', async () => {
+  await sh(
+    H,
+    'rm -rf /srv/src/ign && cp -r /srv/src/app /srv/src/ign && mkdir -p /srv/src/ign/node_modules/dep && echo x > /srv/src/ign/node_modules/dep/big.js' +
+      ' && ln -s /etc/passwd /srv/src/ign/node_modules/out && echo log > /srv/src/ign/debug.log && printf "node_modules/\\n*.log\\n" > /srv/src/ign/.s2iignore',
+  );
+  const r = await gear(H, ['build', '/srv/src/ign', 'test/builder', 'test/app:ign']);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^assemble: 3 source files\n/);
+  const files = await gear(H, ['run-job', 'test/app:ign', '--', 'sh', '-c', 'cd /app && find . -type f | sort']);
+  assert.is(files.stdout, './.s2iignore\n./count\n./index.html\n./sub/file.txt\n', files.stderr);
   assert.is(await leftovers(), '');
 });
 

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { extract, pack } from 'tar-stream';
 import { packSource, prefixTar, walkSource } from '../../src/host/source-tar.js';
-import { isWithin, runCommandChange, scriptsDirOf, splitTag, symlinkEscapes } from '../../src/model/oneoff.js';
+import { ignoreMatcher, isWithin, runCommandChange, scriptsDirOf, splitTag, symlinkEscapes } from '../../src/model/oneoff.js';
 import { buildImage } from '../../src/operations/build.js';
 import { runJob } from '../../src/operations/jobs.js';
 
@@ -55,6 +55,38 @@ test('tags: repository and tag apart; directories within a root', () => {
   assert.ok(isWithin('/srv/src/a', '/srv/src'));
   assert.not.ok(isWithin('/srv/srcx', '/srv/src'));
   assert.not.ok(isWithin('/srv', '/srv/src'));
+});
+
+test('.s2iignore: gitignore-style patterns', () => {
+  const ignored = ignoreMatcher('# comment\n\nnode_modules/\n*.log\n/build\ndocs/**/*.tmp\ncache?/\n[ab].txt\n\\#literal\n  \n');
+  const yes: [string, boolean][] = [
+    ['node_modules', true],
+    ['a/b/node_modules', true],
+    ['debug.log', false],
+    ['sub/x.log', false],
+    ['build', true],
+    ['build', false],
+    ['docs/x.tmp', false],
+    ['docs/a/b/x.tmp', false],
+    ['cache1', true],
+    ['a.txt', false],
+    ['sub/b.txt', false],
+    ['#literal', false],
+  ];
+  const no: [string, boolean][] = [
+    ['node_modules', false],
+    ['node_modulesx', true],
+    ['sub/build', true],
+    ['debug.logx', false],
+    ['other/x.tmp', false],
+    ['cache1', false],
+    ['cache12', true],
+    ['c.txt', false],
+    ['comment', false],
+  ];
+  for (const [p, dir] of yes) assert.ok(ignored(p, dir), `${p} (dir: ${dir}) should be ignored`);
+  for (const [p, dir] of no) assert.not.ok(ignored(p, dir), `${p} (dir: ${dir}) should not be ignored`);
+  throwsWith(() => ignoreMatcher('a\n!keep.log'), '.s2iignore line 2: negated patterns ("!keep.log") are not supported');
 });
 
 test('POST /jobs bodies: the seed\'s fields, defaults, and refusals', () => {
@@ -127,6 +159,12 @@ test('a source tree: walked (symlinks checked, odd files refused) and packed und
       () => assert.unreachable('walked'),
       (err: Error) => assert.is(err.message, 'source: the symlink "sub/out" points out of the source tree (to "../../../etc/passwd")'),
     );
+    // Ignored directories are not walked: their symlinks do not matter; ignored files are left out.
+    writeFileSync(join(dir, 'app/.s2iignore'), 'sub/\n*.log\n');
+    writeFileSync(join(dir, 'app/x.log'), 'log\n');
+    assert.equal((await walkSource(join(dir, 'app'))).map((e) => e.path), ['.s2iignore', 'index.html']);
+    rmSync(join(dir, 'app/.s2iignore'));
+    rmSync(join(dir, 'app/x.log'));
     rmSync(join(dir, 'app/sub/out'));
     execFileSync('mkfifo', [join(dir, 'app/pipe')]);
     await walkSource(join(dir, 'app')).then(
