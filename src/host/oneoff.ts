@@ -167,7 +167,8 @@ export class OneOffRunner {
       throw err;
     } finally {
       calls.abort();
-      if (started) await this.systemd.resetFailed(unit);
+      // Also when its start failed: a failed transient unit would stay loaded.
+      await this.systemd.resetFailed(unit);
     }
   }
 

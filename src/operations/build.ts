@@ -87,7 +87,7 @@ async function sourceDir(host: Host, source: string): Promise<string> {
  * The previous image's save-artifacts (a tar on its stdout), run to its
  * end, its entries streamed under artifacts/ into the new build's /tmp.
  */
-async function restoreArtifacts(host: Host, build: Dockerode.Container, previous: string, scripts: string, name: string, labels: Record<string, string>, progress: Progress): Promise<void> {
+async function restoreArtifacts(host: Host, build: Dockerode.Container, previous: string, scripts: string, name: string, labels: Record<string, string>, progress: Progress): Promise<boolean> {
   const saver = await host.oneoff.create({ name, image: previous, cmd: [`${scripts}/save-artifacts`], labels });
   const calls = new AbortController();
   try {
@@ -100,10 +100,17 @@ async function restoreArtifacts(host: Host, build: Dockerode.Container, previous
     stream.on('end', () => tar.end());
     const exited = saver.wait({ condition: 'next-exit', abortSignal: calls.signal }) as Promise<{ StatusCode: number }>;
     exited.catch(() => undefined);
-    await saver.start();
+    try {
+      await saver.start();
+    } catch (err) {
+      // As source-to-image does: an image that cannot save its artifacts gets a clean build.
+      progress.note?.(`the previous image (${previous.replace(/^sha256:/, '').slice(0, 12)}) cannot run save-artifacts (${reasonOf(err)}): a clean build`);
+      return false;
+    }
     const put = putTar(build, prefixTar(tar, 'artifacts'), '/tmp', `the artifacts of ${previous}`);
     const [{ StatusCode }] = await Promise.all([exited, put]);
     if (StatusCode !== 0) throw failed(`save-artifacts of the previous ${previous} exited with status ${StatusCode}`);
+    return true;
   } finally {
     calls.abort();
     await attempt(() => host.oneoff.removeContainer(name));
@@ -159,6 +166,7 @@ export const buildImage = defineOperation({
     // No labels: a commit keeps the container's, and the built image's containers would carry them.
     // A build's containers are known by their names (gear-build-ID, gear-build-ID-artifacts).
     const labels = {};
+    let restored = false;
     const { outcome, container } = await host.oneoff.run({
       name,
       image: req.BaseImage,
@@ -171,7 +179,7 @@ export const buildImage = defineOperation({
       signal: progress.signal,
       prepare: async (c) => {
         await putTar(c, packSource(root, entries, 'src', ownerOf(builder.User)), '/tmp', 'the source');
-        if (previous && prevScripts) await restoreArtifacts(host, c, previous.Id, prevScripts, `${name}-artifacts`, labels, progress);
+        if (previous && prevScripts) restored = await restoreArtifacts(host, c, previous.Id, prevScripts, `${name}-artifacts`, labels, progress);
       },
     });
     try {
@@ -186,7 +194,7 @@ export const buildImage = defineOperation({
         await attempt(() => api.getImage(committed.Id).remove());
         throw failed(`tagging the build as ${req.Tag} failed: ${reasonOf(err)}`);
       }
-      return { Id, Tag: req.Tag, Image: committed.Id, Incremental: previous !== undefined };
+      return { Id, Tag: req.Tag, Image: committed.Id, Incremental: restored };
     } finally {
       await attempt(() => host.oneoff.removeContainer(name));
     }

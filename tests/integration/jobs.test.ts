@@ -176,6 +176,12 @@ test('gear build --incremental restores the previous image\'s saved artifacts (t
   assert.match(r.stdout, /assemble: reused the artifacts of build 1\nassemble: build 2 done\nbuilt test\/app:1: [0-9a-f]{12} \(incremental\)\n$/);
   const count = await gear(H, ['run-job', 'test/app:1', '--', 'cat', '/app/count']);
   assert.is(count.stdout, '2\n', count.stderr);
+  // A previous image that cannot save artifacts (no such script): a clean build, and a note says so.
+  await sh(H, 'docker tag test/web test/plain:1');
+  const plain = await gear(H, ['build', '/srv/src/app', 'test/builder', 'test/plain:1', '--incremental']);
+  assert.is(plain.code, 0, plain.stderr);
+  assert.match(plain.stderr, /^the previous image \([0-9a-f]{12}\) cannot run save-artifacts \(.+\): a clean build\n$/);
+  assert.match(plain.stdout, /assemble: build 1 done\nbuilt test\/plain:1: [0-9a-f]{12}\n$/);
   // Without --incremental the build starts over.
   const clean = await gear(H, ['build', '/srv/src/app', 'test/builder', 'test/app:clean']);
   assert.match(clean.stdout, /assemble: build 1 done\n/);
