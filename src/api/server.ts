@@ -188,7 +188,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     app.route({
       method: op.method,
       url: op.path,
-      handler: (request, reply) => (streaming ? streamAnswer(opts, active, streaming, request, reply) : handle(opts, op, request, reply)),
+      handler: (request, reply) =>
+        streaming ? streamAnswer(opts, active, streaming, request, reply) : op.http?.output ? outputAnswer(opts, op, request, reply) : handle(opts, op, request, reply),
     });
   }
   registerImageRoutes(app, { host: opts.host, jobs: opts.jobs, log });
@@ -298,6 +299,60 @@ async function streamProgress(opts: ServerOptions, op: AnyOperation, req: unknow
       return void out.end(JSON.stringify({ Message: message }));
     }
     out.write(`error: ${message}\n`);
+  }
+  out.end();
+}
+
+/** The trailers of an output answer (jobs, builds): the result as JSON, or the error after the head went out. */
+export const RESULT_TRAILER = 'X-Gear-Result';
+export const ERROR_TRAILER = 'X-Gear-Error';
+
+/**
+ * An operation that runs something whose output is its answer (a job, a
+ * build): 202 text/plain once the first output (or the end) comes, the
+ * output as it comes (stdout and stderr alike: a caller who wants them
+ * apart runs the CLI locally), then the result as JSON in the
+ * X-Gear-Result trailer, or the error in X-Gear-Error. An error before any
+ * output is a plain error answer (400, 404, ...). The client going away
+ * aborts the run (the operation stops its unit).
+ */
+async function outputAnswer(opts: ServerOptions, op: AnyOperation, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const req = op.parse(rawOf(request, negotiate(request)));
+  reply.hijack();
+  const out = reply.raw;
+  const abort = new AbortController();
+  const gone = () => abort.abort();
+  out.on('close', gone);
+  const head = () => {
+    if (out.headersSent) return;
+    out.writeHead(202, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff', trailer: `${RESULT_TRAILER}, ${ERROR_TRAILER}` });
+  };
+  const progress: Progress = {
+    // Backpressure is not waited for: the container writes at its own pace and the journal keeps it all.
+    output: (chunk) => {
+      head();
+      out.write(chunk);
+    },
+    note: (m) => {
+      head();
+      out.write(`${m}\n`);
+    },
+    signal: abort.signal,
+  };
+  try {
+    const result = await runOp(opts, op, req, progress);
+    head();
+    out.addTrailers({ [RESULT_TRAILER]: JSON.stringify(result) });
+  } catch (err) {
+    const { status, message } = errorBody(err);
+    if (!out.headersSent) {
+      out.writeHead(status, { 'content-type': JSON_TYPE });
+      out.end(JSON.stringify({ Message: message }));
+      return;
+    }
+    out.addTrailers({ [ERROR_TRAILER]: encodeURIComponent(message) });
+  } finally {
+    out.off('close', gone);
   }
   out.end();
 }

@@ -34,6 +34,12 @@ export interface HostConfig {
   uidRange: IdRange;
   /** The host's capacity for containers (GEAR_MAX_CONTAINERS, GEAR_MAX_MEMORY); absent: no limit. */
   capacity?: CapacityConfig;
+  /**
+   * Host directories a build's Source directory may be in (GEAR_BUILD_SOURCES,
+   * colon-separated). Unset: any directory this process can read (the CLI
+   * on its own host); the agent makes it none unless configured.
+   */
+  buildSources?: string[];
 }
 
 export interface CapacityConfig {
@@ -86,5 +92,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HostConfig 
     stopTimeout,
     selfCommand: selfCommand(env, root),
     capacity: capacityFromEnv(env),
+    ...(env.GEAR_BUILD_SOURCES ? { buildSources: env.GEAR_BUILD_SOURCES.split(':').map((d) => validatePath(d, 'GEAR_BUILD_SOURCES')) } : {}),
   };
 }
