@@ -6,7 +6,10 @@ import type { NetworkLink } from '../model/links.js';
 import type { PortPair } from '../model/ports.js';
 import type { NamedVolume } from '../model/volumes.js';
 import { requireDefinition } from './common.js';
-import { healthBodyOf, type HealthBody } from '../model/health.js';
+import { formatDuration, healthBodyOf, type HealthBody } from '../model/health.js';
+import { socketStateWord, socketUnitOf } from '../model/socket-activation.js';
+import type { ContainerDefinition } from '../model/definition.js';
+import type { Host } from '../host/context.js';
 import { backoffFile, parseBackoff } from '../model/backoff.js';
 import { defineOperation, parseId } from './operation.js';
 import { portsText, statusText } from './text.js';
@@ -31,8 +34,32 @@ export interface ContainerStatus {
   Limits?: ContainerLimits;
   /** The slice its unit (and, with systemd's cgroup driver, its container) runs in. */
   Slice?: string;
+  /** Socket-activated: its socket's state, in a word (idle, awake, stopped, failed), and what it proxies to. */
+  Socket?: SocketStatus;
   /** What Docker says of the container; absent when it does not exist (stopped). */
   Container?: ContainerInfo;
+}
+
+export interface SocketStatus {
+  Unit: UnitState;
+  State: ReturnType<typeof socketStateWord>;
+  Port: number;
+  PrivatePort: number;
+  /** "3s", "10m"; absent: it never idles. */
+  IdleAfter?: string;
+}
+
+async function socketStatus(host: Host, def: ContainerDefinition, unit: UnitState): Promise<SocketStatus | undefined> {
+  const act = def.SocketActivation;
+  if (!act) return undefined;
+  const socket = await host.systemd.state(socketUnitOf(def.Id));
+  return {
+    Unit: socket,
+    State: socketStateWord(socket.ActiveState, unit.ActiveState),
+    Port: def.Ports[0]?.External ?? 0,
+    PrivatePort: act.PrivatePort,
+    ...(act.IdleAfterMs === undefined ? {} : { IdleAfter: formatDuration(act.IdleAfterMs) }),
+  };
 }
 
 export const status = defineOperation({
@@ -53,6 +80,7 @@ export const status = defineOperation({
     ]);
     // Failures count only while the unit is not stopped: a stopped unit waits for nobody.
     const backoff = unit.ActiveState === 'inactive' ? undefined : parseBackoff(backoffText, Math.floor(Date.now() / 1000));
+    const socket = await socketStatus(host, def, unit);
     const volumes = def.NamedVolumes ?? def.VolumeConfig.Volumes.map((Path) => ({ Name: '', Path }));
     return {
       Id: def.Id,
@@ -65,6 +93,7 @@ export const status = defineOperation({
       ...(backoff ? { Backoff: backoff } : {}),
       ...(def.Limits ? { Limits: def.Limits } : {}),
       Slice: def.SystemdSlice,
+      ...(socket ? { Socket: socket } : {}),
       Container: container,
     };
   },
