@@ -128,7 +128,7 @@ async function definitionsWithoutUnits(host: Host, f: Findings): Promise<void> {
       const gone: string[] = [];
       for (const file of files) if (!(await host.fs.exists(file))) gone.push(file);
       if (!gone.length) return;
-      await f.add(`container ${id} is installed but its unit file${gone.length > 1 ? 's' : ''} ${gone.join(', ')} ${gone.length > 1 ? 'are' : 'is'} gone`, 'render the unit files again from its definition', async () => {
+      await f.add(`container ${id} is installed but its unit file${gone.length > 1 ? 's' : ''} ${gone.join(', ')} ${gone.length > 1 ? 'are' : 'is'} gone`, `render the unit file${gone.length > 1 ? 's' : ''} again from its definition`, async () => {
         await host.units.write(def);
         await reloadIfNeeded(host, unitNameOf(id), ...(def.SocketActivation ? [socketUnitOf(id), proxyUnitOf(id)] : []));
       });

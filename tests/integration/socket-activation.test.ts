@@ -142,6 +142,15 @@ test('clean --repair --dry-run finds nothing wrong with socket-activated contain
   assert.not.match(r.stdout, /sa-web|sa-idle/, r.stdout);
 });
 
+test('repair renders a socket-activated container\'s missing socket and proxy units again', async () => {
+  await sh(H, 'rm /etc/systemd/system/ctr-sa-idle.socket /etc/systemd/system/gear-proxy-sa-idle.service');
+  const r = await gear(H, ['clean', '--repair']);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /container sa-idle is installed but its unit files \/etc\/systemd\/system\/ctr-sa-idle\.socket, \/etc\/systemd\/system\/gear-proxy-sa-idle\.service are gone: render the unit files again from its definition/);
+  assert.is((await run(H, ['test', '-e', '/etc/systemd/system/ctr-sa-idle.socket'])).code, 0);
+  assert.match(await sh(H, 'cat /etc/systemd/system/gear-proxy-sa-idle.service'), /--exit-idle-time=3s /);
+});
+
 test('bad input: one line, exit 1, nothing changed on the host', async () => {
   const before = await stateListing(H);
   for (const [args, message] of [
