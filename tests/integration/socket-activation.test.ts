@@ -153,7 +153,7 @@ test('repair renders a socket-activated container\'s missing socket and proxy un
 
 test('bad input: one line, exit 1, nothing changed on the host', async () => {
   const before = await stateListing(H);
-  for (const [args, message] of [
+  const cases: [string[], RegExp][] = [
     [['--socket-activated', '-p', '8080:0', '--idle-after', 'garbage'], /--idle-after "garbage" is not a duration/],
     [['--socket-activated', '-p', '8080:0', '--idle-after', '0'], /--idle-after 0 must be between 1s and 24h/],
     [['--socket-activated', '-p', '8080:0', '--idle-after', '3s\nExecStartPre=/bin/touch /tmp/owned'], /--idle-after .* is not a duration/],
@@ -161,7 +161,8 @@ test('bad input: one line, exit 1, nothing changed on the host', async () => {
     [['--socket-activated'], /--socket-activated needs exactly one published port \(-p\)/],
     [['--socket-activated', '-p', '8080:0,9090:0'], /--socket-activated needs exactly one published port \(-p\); 2 are given/],
     [['--socket-activated', '-p', `8080:${webPort}`], new RegExp(`port ${webPort} is already reserved by container sa-web`)],
-  ] as const) {
+  ];
+  for (const [args, message] of cases) {
     const r = await gear(H, ['install', 'test/web', 'sa-bad', ...args]);
     assert.is(r.code, 1, `${args.join(' ')}: ${r.stdout}`);
     assert.match(r.stderr, message);
@@ -180,14 +181,15 @@ test('the API: SocketActivation true with IdleAfter, in geard\'s wire shape; inv
   TOKEN = (await sh(H, 'cat /var/lib/gear/token')).trim();
   try {
     const before = await stateListing(H);
-    for (const [body, message] of [
+    const cases: [Record<string, unknown>, RegExp][] = [
       [{ SocketActivation: true, IdleAfter: 'soon' }, /IdleAfter .{1,2}soon.{1,2} is not a duration/],
       [{ SocketActivation: false, IdleAfter: '10m' }, /IdleAfter needs SocketActivation/],
       [{ SocketActivation: true, SkipSocketProxy: true }, /SkipSocketProxy is not supported with SocketActivation/],
       [{ SocketActivation: true, Ports: [] }, /SocketActivation needs exactly one published port \(Ports\); none is given/],
       [{ SocketActivation: 'yes' }, /body\/SocketActivation must be/],
       [{ SocketActivation: true, IdleAfter: 600 }, /body\/IdleAfter must be/],
-    ] as const) {
+    ];
+    for (const [body, message] of cases) {
       const r = await api(['-X', 'PUT', `${API}/container/sa-api-bad`, '-d', JSON.stringify({ Image: 'test/web', Ports: [{ Internal: 8080 }], ...body })]);
       assert.is(r.status, 400, `${JSON.stringify(body)}: ${r.status} ${r.body}`);
       assert.match(r.body, message);

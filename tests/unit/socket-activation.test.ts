@@ -83,12 +83,13 @@ test('install over the API: SocketActivation true is taken (in geard\'s wire sha
   assert.equal(operations.install.parse(req({ ...geard, SocketActivation: true })).SocketActivation, {});
   assert.equal(operations.install.parse(req({ SocketActivation: true, IdleAfter: '3s' })).SocketActivation, { IdleAfterMs: 3000 });
   assert.is(operations.install.parse(req({ ...geard, SocketActivation: false })).SocketActivation, undefined);
-  for (const [body, message] of [
+  const cases: [Record<string, unknown>, RegExp][] = [
     [{ SocketActivation: 'yes' }, /body\/SocketActivation must be/],
     [{ SocketActivation: true, IdleAfter: 600 }, /body\/IdleAfter must be/],
     [{ SocketActivation: true, IdleAfter: 'x'.repeat(33) }, /body\/IdleAfter/],
     [{ IdleAfter: '3s' }, /IdleAfter needs SocketActivation/],
-  ] as const) {
+  ];
+  for (const [body, message] of cases) {
     try {
       operations.install.parse(req(body));
       assert.unreachable(JSON.stringify(body));
