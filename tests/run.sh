@@ -61,8 +61,9 @@ uvu() { node --import tsx node_modules/uvu/bin.js "$@"; }
 # separated; each runs in its lane, in the lane's order); GEAR_TEST_LANES=1
 # runs every picked file in one lane, on one set of hosts.
 lanes=(
-  "lifecycle volumes health deploy-spread images registry remote corpus spc"
-  "socket-activation environment env-ids seed-scenarios ports limits capacity crash repair callbacks pull bad-input agent-api compat agent-listing security links links-deploy fixtures-deploy"
+  "lifecycle volumes health deploy-spread images registry remote spc"
+  "socket-activation environment env-ids seed-scenarios ports limits capacity crash repair callbacks pull bad-input agent-api compat agent-listing"
+  "isolate corpus storm security links links-deploy fixtures-deploy"
 )
 all="${lanes[*]}"
 picked=" ${GEAR_TEST_FILES:-$all} "

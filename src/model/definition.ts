@@ -1,5 +1,6 @@
 import type { HealthCheck } from './health.js';
 import type { ContainerLimits } from './limits.js';
+import type { Isolation } from './isolation.js';
 import type { PortPair } from './ports.js';
 import type { SocketActivation } from './socket-activation.js';
 import type { NamedVolume, VolumeConfig } from './volumes.js';
@@ -49,6 +50,12 @@ export interface ContainerDefinition {
    * gear had limits).
    */
   Limits?: ContainerLimits;
+  /**
+   * It runs as a host user of its own (install --isolate): uid, gid, user
+   * and SELinux level, kept for good (model/isolation.ts). Absent: as
+   * the image says (root, mostly).
+   */
+  Isolation?: Isolation;
   /**
    * Socket-activated (install --socket-activated): systemd listens on its one
    * port's External, the container's port is published on 127.0.0.1:PrivatePort

@@ -19,6 +19,8 @@ import { InstallBodySchema, type InstallBody } from './schemas.js';
 import { formatPortMapping } from '../model/ports.js';
 import { checkOrdering, healthFields, parseHealthRequest, type HealthRequest } from './health.js';
 import { applyLimits, parseLimitFields, type LimitChanges } from '../model/limits.js';
+import { isolationText, selinuxText, type Isolation, type SelinuxMode } from '../model/isolation.js';
+import { checkImageIsolable, hostSelinux, isolationOf, ownVolumes } from './isolation.js';
 
 export interface InstallRequest {
   Id: string;
@@ -36,6 +38,12 @@ export interface InstallRequest {
   Health?: HealthRequest;
   /** Limits to set ("none": remove); absent ones (or no Limits) stay as the container has them. */
   Limits?: LimitChanges;
+  /**
+   * Run it as a host user of its own (operations/isolation.ts). Absent (or
+   * false, which geard's client sends on every install) keeps what an
+   * installed container has: isolation is for good, until a delete.
+   */
+  Isolate?: true;
   /** Socket-activated (model/socket-activation.ts): its one port is systemd's socket. */
   SocketActivation?: { IdleAfterMs?: number };
 }
@@ -46,6 +54,9 @@ export interface InstallResult {
   State?: UnitState;
   /** It was installed already: its definition was updated in place. */
   Updated?: boolean;
+  /** It is isolated: as whom it runs, and the host's SELinux mode (whether its label means anything). */
+  Isolation?: Isolation;
+  SELinux?: SelinuxMode;
 }
 
 /**
@@ -70,13 +81,14 @@ function parseEnvironment(name: string, env: InstallBody['Environment'] = {}): I
 
 /**
  * geard's flags that gear does not offer: accepted when false or null (its
- * client sends them on every install), refused when they ask for it.
- * SocketActivation is gear's too (parseSocketActivation); SkipSocketProxy
- * true is refused only with it: without socket activation there is no
- * proxy to skip, so true asks for what gear does anyway.
+ * client sends them on every install), refused when they ask for it
+ * (Isolate is offered: parse; SocketActivation too: parseSocketActivation).
+ * SkipSocketProxy is not here: without socket activation there is no proxy
+ * to skip, so true asks for what gear does anyway (with it, it is refused
+ * by parseSocketActivation).
  */
 function refuseUnsupported(body: InstallBody): void {
-  for (const field of ['Isolate', 'Simple'] as const)
+  for (const field of ['Simple'] as const)
     if (body[field] === true) throw invalid(`${field} is not supported yet (body/${field} must be false or absent)`);
 }
 
@@ -92,6 +104,11 @@ function withLimits(old: ContainerDefinition['Limits'], changes: LimitChanges = 
   return Limits ? { Limits } : {};
 }
 
+/** "It runs as ctr-web-1 (uid 70000, gid 70000), no SELinux label (...)", for an isolated container. */
+function isolatedLine(r: InstallResult): string {
+  return r.Isolation ? `It runs ${isolationText(r.Isolation)}, ${selinuxText(r.Isolation, r.SELinux)}\n` : '';
+}
+
 /** The answer's headers: the published ports, as the seed sent them. */
 const installHeaders = (ports: PortPair[]): Record<string, string> => (ports.length ? { 'X-PortMapping': formatPortMapping(ports) } : {});
 
@@ -104,7 +121,7 @@ export const install = defineOperation({
   mutates: true,
   http: {
     headers: (r: InstallResult) => installHeaders(r.Ports),
-    text: (r: InstallResult) => `Container ${r.Id} is ${r.Updated ? 'updated' : 'installed'}${r.State ? ` and ${r.State.ActiveState}` : ''}\n`,
+    text: (r: InstallResult) => `Container ${r.Id} is ${r.Updated ? 'updated' : 'installed'}${r.State ? ` and ${r.State.ActiveState}` : ''}\n${isolatedLine(r)}`,
   },
   parse({ params, body }): InstallRequest {
     const id = validateName(params.id);
@@ -126,6 +143,7 @@ export const install = defineOperation({
       ...(body.Callback ? { Callback: validateCallbackUrl(body.Callback) } : {}),
       ...parseHealthRequest(id, body),
       ...limitChanges(body),
+      ...(body.Isolate === true ? { Isolate: true as const } : {}),
       ...(activation ? { SocketActivation: activation } : {}),
     };
   },
@@ -145,6 +163,8 @@ export const install = defineOperation({
       if (!volumes) throw failed(`image ${req.Image} is not on this host after pulling it`);
     }
     const planned = volumes;
+    // An image that cannot run as the container's uid is refused before anything changes.
+    if (req.Isolate || before?.Isolation) await checkImageIsolable(host, req.Image);
     // One lock for writing and starting: taking it is a handful of file operations.
     return host.locks.with(req.Id, async () => {
       const old = await host.store.read(req.Id);
@@ -155,7 +175,12 @@ export const install = defineOperation({
       // Refused (412) before anything changes when the host has no room for it.
       const limits = applyLimits(old?.Limits, req.Limits ?? {});
       const def = await withRoom(host, req.Id, limits, old, () => (old ? updateContainer(host, req, planned, old) : writeContainer(host, req, planned)));
-      const result: InstallResult = { Id: def.Id, Ports: def.Ports, ...(old ? { Updated: true } : {}) };
+      const result: InstallResult = {
+        Id: def.Id,
+        Ports: def.Ports,
+        ...(old ? { Updated: true } : {}),
+        ...(def.Isolation ? { Isolation: def.Isolation, SELinux: await hostSelinux(host) } : {}),
+      };
       progress.headers?.(installHeaders(def.Ports));
       // A running container is restarted, so that what runs is what its definition says.
       // (Socket-activated: its socket; restarting it stops what runs, and the next connection runs the new definition.)
@@ -184,12 +209,19 @@ export const install = defineOperation({
 async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVolume[]): Promise<ContainerDefinition> {
   // Templates load (and may fail) before anything is reserved.
   const units = host.units;
-  const ports = await host.ports.reserve(req.Id, req.Ports);
+  const { iso, undo: undoIsolation } = await isolationOf(host, req.Id, req.Isolate === true);
+  let ports: PortPair[];
   let activation: SocketActivation | undefined;
   try {
-    activation = await socketActivationOf(host, req, undefined);
+    ports = await host.ports.reserve(req.Id, req.Ports);
+    try {
+      activation = await socketActivationOf(host, req, undefined);
+    } catch (err) {
+      await attempt(() => host.ports.release(req.Id, ports.map((p) => p.External)));
+      throw err;
+    }
   } catch (err) {
-    await attempt(() => host.ports.release(req.Id, ports.map((p) => p.External)));
+    await undoIsolation();
     throw err;
   }
   const def: ContainerDefinition = {
@@ -203,6 +235,7 @@ async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVol
     ...(req.NetworkLinks.length ? { Linked: true } : {}),
     ...healthFields(req.Health),
     ...withLimits(undefined, req.Limits),
+    ...(iso ? { Isolation: iso } : {}),
     ...(activation ? { SocketActivation: activation } : {}),
     Created: new Date().toISOString(),
   };
@@ -213,6 +246,7 @@ async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVol
   try {
     earlier = await recordVolumes(host, record, req.Id, volumes);
     await createVolumes(host, req.Id, volumes, created);
+    await ownVolumes(host, def, volumes);
     // The environment's lock is held until the definition is written: a delete
     // or clean deciding whether anyone reads it sees this container once it does.
     await host.envLocks.with(req.Environment.Id, async () => {
@@ -234,6 +268,7 @@ async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVol
     await attempt(() => dropVolumes(host, req.Id, created));
     if (earlier) await attempt(() => host.store.writeVolumes(record, req.Id, earlier!));
     await attempt(() => host.ports.release(req.Id, reservedPortsOf(def)));
+    await undoIsolation();
     throw err;
   }
   // Kept volumes it mounts are the container's again (recorded in its volume record above).
@@ -300,13 +335,20 @@ async function portsOf(host: Host, id: string): Promise<number[]> {
  */
 async function updateContainer(host: Host, req: InstallRequest, volumes: NamedVolume[], old: ContainerDefinition): Promise<ContainerDefinition> {
   const id = req.Id;
+  const { iso, undo: undoIsolation } = await isolationOf(host, id, req.Isolate === true, old.Isolation);
   const held = await portsOf(host, id);
   const wanted = req.Ports.map((p) => ({ Internal: p.Internal, External: p.External || (old.Ports.find((o) => o.Internal === p.Internal)?.External ?? 0) }));
   const mine = (p: PortPair) => p.External !== 0 && held.includes(p.External);
   const priv = old.SocketActivation?.PrivatePort;
   if (priv !== undefined && wanted.some((p) => p.External === priv)) throw conflict(`port ${priv} is container ${id}'s private port (its socket's proxy connects to it): publish another`);
   // Only what it does not hold yet is reserved: a failing reservation must never give back a port it holds.
-  const reserved = await host.ports.reserve(id, wanted.filter((p) => !mine(p)));
+  let reserved: PortPair[];
+  try {
+    reserved = await host.ports.reserve(id, wanted.filter((p) => !mine(p)));
+  } catch (err) {
+    await undoIsolation();
+    throw err;
+  }
   const ports = wanted.map((p) => (mine(p) ? p : reserved.find((r) => r.Internal === p.Internal)!));
   let activation: SocketActivation | undefined;
   try {
@@ -317,7 +359,7 @@ async function updateContainer(host: Host, req: InstallRequest, volumes: NamedVo
   }
   // Without an Environment.Id of its own, it keeps reading the environment it reads.
   const envId = req.Environment.Id === id ? envIdOf(old) : req.Environment.Id;
-  const { EnvId: _earlierEnv, Health: _h, After: _a, WaitHealthy: _w, Limits: earlierLimits, SocketActivation: _s, ...kept } = old;
+  const { EnvId: _earlierEnv, Health: _h, After: _a, WaitHealthy: _w, Limits: earlierLimits, Isolation: _i, SocketActivation: _s, ...kept } = old;
   const def: ContainerDefinition = {
     ...kept,
     ...healthFields(req.Health, old),
@@ -329,6 +371,7 @@ async function updateContainer(host: Host, req: InstallRequest, volumes: NamedVo
     SystemdSlice: req.SystemdSlice,
     ...(old.Linked || req.NetworkLinks.length ? { Linked: true } : {}),
     ...withLimits(earlierLimits, req.Limits),
+    ...(iso ? { Isolation: iso } : {}),
     ...(activation ? { SocketActivation: activation } : {}),
     Updated: new Date().toISOString(),
   };
@@ -340,6 +383,7 @@ async function updateContainer(host: Host, req: InstallRequest, volumes: NamedVo
     // Added to its record: the volumes it had stay the container's, mounted or not.
     earlier = await recordVolumes(host, record, id, volumes);
     await createVolumes(host, id, volumes, created);
+    await ownVolumes(host, def, volumes);
     // As at a first install: the environment's lock is held until the definition is written.
     await host.envLocks.with(envId, async () => {
       const restoreEnv = await writeEnvironment(host, { ...req, Environment: { ...req.Environment, Id: envId } });
@@ -356,6 +400,7 @@ async function updateContainer(host: Host, req: InstallRequest, volumes: NamedVo
     if (earlier) await attempt(() => host.store.writeVolumes(record, id, earlier!));
     if (oldLinks) await attempt(() => host.store.writeLinks(id, oldLinks));
     await attempt(() => host.ports.release(id, reserved.map((p) => p.External)));
+    await undoIsolation();
     throw err;
   }
   await host.units.write(def);

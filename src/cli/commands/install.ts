@@ -12,9 +12,10 @@ import { collect, type Cli } from '../cli.js';
 import { ImageFrom } from '../image-from.js';
 import { addLimitOptions, limitFields } from '../limits.js';
 import { transferImage } from '../../model/image-archive.js';
+import { isolationText, selinuxText } from '../../model/isolation.js';
 import { envFormatOption, readEnvFile } from '../env-files.js';
 import { healthBody, healthOptions } from '../health-flags.js';
-import { LOCAL_HOST, checkImageArg, itemsOf, listFlag, refuseUnsupported, sliceName, splitInstallArgs } from '../syntax.js';
+import { LOCAL_HOST, checkImageArg, itemsOf, listFlag, sliceName, splitInstallArgs } from '../syntax.js';
 
 /** `gear install IMAGE TARGET... [NAME=VALUE...]`: one request per container. */
 export function register(program: Command, cli: Cli): void {
@@ -38,7 +39,7 @@ export function register(program: Command, cli: Cli): void {
     .option('--from <host>', `when a target's host lacks IMAGE, transfer it first from this agent (or ${LOCAL_HOST}: this host), only the layers it lacks, through this machine`)
     .option('-q, --quiet', 'no transfer progress on stderr (with --from)')
     .option('--callback <url>', "the agent POSTs the job's outcome to this http(s) URL when it ends, signed (X-Gear-Signature: sha256=HMAC of the body with the agent's callback secret)")
-    .addOption(new Option('--isolate', 'the seed system\'s isolated containers: not supported').hideHelp())
+    .option('--isolate', "run as a host user of its own (ctr-NAME, a uid from gear's range, kept until delete), without capabilities or new privileges")
     .option('--socket-activated', 'systemd listens on the one published port (-p INTERNAL:EXTERNAL) and starts the container on the first connection')
     .option('--idle-after <duration>', 'with --socket-activated: stop the container after this long without connections (e.g. 10m, 30s; default: never)');
   addLimitOptions(healthOptions(command))
@@ -47,7 +48,6 @@ export function register(program: Command, cli: Cli): void {
       let body: Record<string, unknown>;
       let from: ImageFrom | undefined;
       try {
-        refuseUnsupported({ '--isolate': o.isolate });
         body = installBody(checkImageArg(image), assignments, o, cli);
         if (targets.length === 0) throw invalid('name at least one container to install (NAME=VALUE arguments are environment variables)');
         if (o.from !== undefined) from = new ImageFrom(cli, transferImage(image), cli.backends().forServer(o.from as string), o.quiet === true);
@@ -64,6 +64,7 @@ export function register(program: Command, cli: Cli): void {
         const started = r.State?.Id.endsWith('.socket') ? ', its socket listening' : undefined;
         const done = r.Updated ? `updated${r.State ? started ?? ' and restarted' : ''}` : `installed${r.State ? started ?? ' and started' : ''}`;
         cli.print(`${t.display} ${done}${ports}\n`);
+        if (r.Isolation) cli.print(`${t.display} runs ${isolationText(r.Isolation)}, ${selinuxText(r.Isolation, r.SELinux)}\n`);
       });
     });
 }
@@ -97,6 +98,7 @@ function installBody(image: string, assignments: string[], o: Record<string, unk
     ...(slice === undefined ? {} : { SystemdSlice: slice }),
     ...(links.length === 0 ? {} : { NetworkLinks: links.map(parseLinkFlag) }),
     ...(o.callback === undefined ? {} : { Callback: validateCallbackUrl(o.callback as string, '--callback') }),
+    ...(o.isolate === true ? { Isolate: true } : {}),
     ...(activation.SocketActivation ? activation : {}),
     ...healthBody(o),
     ...limitFields(o),
