@@ -86,11 +86,5 @@ export function normalizeBooleanFlags(argv: string[]): string[] {
   return out;
 }
 
-/** What gear does not do yet, asked for by a geard flag: refused, so a script does not run something else than it meant. */
-export function refuseUnsupported(flags: Record<string, unknown>): void {
-  const asked = Object.entries(flags).filter(([, on]) => on === true).map(([name]) => name);
-  if (asked.length) throw invalid(`${asked.join(' and ')} ${asked.length > 1 ? 'are' : 'is'} not supported by gear yet (the seed system's socket-activated containers have no equivalent here)`);
-}
-
 /** `local`: geard's name for this host, as a host argument or in `local/NAME`. */
 export const LOCAL_HOST = 'local';

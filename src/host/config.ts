@@ -22,6 +22,8 @@ export interface HostConfig {
   portRange: PortRange;
   /** Host path of the docker client used in ExecStart; found on the host's PATH when unset. */
   dockerBin?: string;
+  /** Host path of systemd-socket-proxyd (socket-activated containers); found in systemd's directories when unset. */
+  socketProxyd?: string;
   runtimeService: string;
   /** Seconds a container gets to stop after SIGTERM. */
   stopTimeout: number;
@@ -88,6 +90,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HostConfig 
     portRange: env.GEAR_PORT_RANGE ? parsePortRange(env.GEAR_PORT_RANGE) : DEFAULT_PORT_RANGE,
     uidRange: env.GEAR_UID_RANGE ? parseIdRange(env.GEAR_UID_RANGE) : DEFAULT_UID_RANGE,
     dockerBin: env.GEAR_DOCKER_BIN ? validatePath(env.GEAR_DOCKER_BIN, 'GEAR_DOCKER_BIN') : undefined,
+    socketProxyd: env.GEAR_SOCKET_PROXYD ? validatePath(env.GEAR_SOCKET_PROXYD, 'GEAR_SOCKET_PROXYD') : undefined,
     runtimeService: env.GEAR_RUNTIME_SERVICE || 'docker.service',
     stopTimeout,
     selfCommand: selfCommand(env, root),

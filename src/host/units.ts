@@ -8,6 +8,10 @@ import type { Docker } from './docker.js';
 import type { HostFs } from './fs.js';
 import type { ContainerStore } from './store.js';
 import { VERSION } from '../version.js';
+import { SOCKET_UNIT_HEADER, proxyUnitOf, proxyUnitText, socketUnitOf, socketUnitText } from '../model/socket-activation.js';
+
+/** Where systemd keeps systemd-socket-proxyd (Debian's /lib, others' /usr/lib). */
+const PROXYD_PATHS = ['/lib/systemd/systemd-socket-proxyd', '/usr/lib/systemd/systemd-socket-proxyd'];
 
 /** Where a sysadmin's PATH would find the docker client, in order. */
 const PATH_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
@@ -89,12 +93,63 @@ export class UnitFiles {
     });
   }
 
-  /** Write the container's unit; true when the file's content changed. */
+  /** The socket and proxy units' paths (model/socket-activation.ts), whether or not the container has them. */
+  socketPaths(id: string): string[] {
+    return [`${this.config.unitDir}/${socketUnitOf(id)}`, `${this.config.unitDir}/${proxyUnitOf(id)}`];
+  }
+
+  private proxyd?: string;
+  /** systemd-socket-proxyd on the host, needed only by socket-activated containers. */
+  private async socketProxyd(): Promise<string> {
+    if (this.config.socketProxyd) return this.config.socketProxyd;
+    for (const path of PROXYD_PATHS) if (!this.proxyd && (await this.fs.exists(path))) this.proxyd = path;
+    if (!this.proxyd) throw failed(`socket activation needs systemd-socket-proxyd, not found on the host (looked at ${PROXYD_PATHS.join(', ')})`);
+    return this.proxyd;
+  }
+
+  /** The socket and proxy units' texts, socket first (none for a container that is not socket-activated). */
+  async renderSocketUnits(def: ContainerDefinition): Promise<string[]> {
+    const act = def.SocketActivation;
+    const port = def.Ports[0];
+    if (!act || !port) return [];
+    const ctx = { version: VERSION, proxyd: await this.socketProxyd(), definitionFile: this.store.definitionFile(def.Id) };
+    return [socketUnitText(def.Id, port.External, ctx), proxyUnitText(def.Id, act, def.SystemdSlice, ctx)];
+  }
+
+  /**
+   * Write the container's unit, then (socket-activated) its socket and
+   * proxy units, or remove those when it is not (any more); true when a
+   * file changed. The container's unit first: a crash leaves no socket
+   * without it, and clean finds the rest by it.
+   */
   async write(def: ContainerDefinition): Promise<boolean> {
     const text = await this.render(def);
-    if ((await this.fs.read(this.path(def.Id))) === text) return false;
-    await this.fs.writeAtomic(this.path(def.Id), text, 0o644);
-    return true;
+    const extra = await this.renderSocketUnits(def);
+    let changed = false;
+    if ((await this.fs.read(this.path(def.Id))) !== text) {
+      await this.fs.writeAtomic(this.path(def.Id), text, 0o644);
+      changed = true;
+    }
+    const paths = this.socketPaths(def.Id);
+    for (const [i, path] of paths.entries()) {
+      const want = extra[i];
+      const have = await this.fs.read(path);
+      if (want === have) continue;
+      if (want === undefined) await this.fs.remove(path);
+      else await this.fs.writeAtomic(path, want, 0o644);
+      changed = true;
+    }
+    return changed;
+  }
+
+  /** Socket and proxy unit files gear wrote for this name (by their header), present now. */
+  async socketFiles(id: string): Promise<string[]> {
+    const found: string[] = [];
+    for (const path of this.socketPaths(id)) {
+      const text = await this.fs.read(path);
+      if (text !== undefined && SOCKET_UNIT_HEADER.test(text)) found.push(path);
+    }
+    return found;
   }
 
   /**
@@ -107,7 +162,9 @@ export class UnitFiles {
     return text !== undefined && GEAR_HEADER.test(text);
   }
 
+  /** Remove the container's unit and, when gear wrote them, its socket and proxy units. */
   async remove(id: string): Promise<void> {
+    for (const path of await this.socketFiles(id)) await this.fs.remove(path);
     await this.fs.remove(this.path(id));
   }
 

@@ -2,6 +2,7 @@ import type { HealthCheck } from './health.js';
 import type { ContainerLimits } from './limits.js';
 import type { Isolation } from './isolation.js';
 import type { PortPair } from './ports.js';
+import type { SocketActivation } from './socket-activation.js';
 import type { NamedVolume, VolumeConfig } from './volumes.js';
 
 /**
@@ -55,6 +56,12 @@ export interface ContainerDefinition {
    * the image says (root, mostly).
    */
   Isolation?: Isolation;
+  /**
+   * Socket-activated (install --socket-activated): systemd listens on its one
+   * port's External, the container's port is published on 127.0.0.1:PrivatePort
+   * (also reserved), and the container runs only while connections come.
+   */
+  SocketActivation?: SocketActivation;
   /** ISO time of the install, for people reading the file. */
   Created: string;
   /** ISO time of the last re-install that updated it in place. */
@@ -62,3 +69,9 @@ export interface ContainerDefinition {
 }
 
 export const DEFAULT_SLICE = 'gear.slice';
+
+/** Every host port the container holds: its published ports and, socket-activated, the private one. */
+export const reservedPortsOf = (def: ContainerDefinition): number[] => [
+  ...def.Ports.map((p) => p.External),
+  ...(def.SocketActivation ? [def.SocketActivation.PrivatePort] : []),
+];

@@ -6,6 +6,7 @@ import { healthGateScript, healthRunArgs } from './health.js';
 import { orderingUnits } from './ordering.js';
 import { isolationRunArgs, isolationText } from './isolation.js';
 import { backoffCountScript, backoffResetScript, backoffWaitScript } from './backoff.js';
+import { listeningGateScript, privatePublishArg } from './socket-activation.js';
 
 /** Host facts the unit needs beyond the definition. */
 export interface UnitContext {
@@ -44,7 +45,9 @@ function applyLinksArgs(def: ContainerDefinition, ctx: UnitContext): string[] {
 export function dockerRunArgs(def: ContainerDefinition, ctx: UnitContext): string[] {
   const args = [ctx.dockerBin, 'run', '--rm', '--name', containerNameOf(def.Id), '--label', `io.gear.container=${def.Id}`];
   args.push('--env-file', ctx.envFile);
-  for (const p of def.Ports) args.push('-p', `${p.External}:${p.Internal}`);
+  // Socket-activated: systemd listens on the public port; the container's port is on loopback only, for the proxy.
+  const act = def.SocketActivation;
+  for (const p of def.Ports) args.push('-p', act ? privatePublishArg(act, p.Internal) : `${p.External}:${p.Internal}`);
   // Named volumes by name; a definition not yet migrated keeps its anonymous ones (lost at every stop).
   // An isolated container's volumes were filled and given to its uid by gear: nocopy, or Docker
   // would copy the image's (root's) ownership into an empty one again at every start.
@@ -166,7 +169,13 @@ export function containerUnitRenderer(compile: Compile, template: string): UnitR
       // A linked container's hook waits for it to run, then applies its
       // links; a health-checked one's gate (below) waits for healthy; any
       // other waits only for its container to run.
-      execStartPost: def.Linked ? execLine(applyLinksArgs(def, ctx)) : def.Health ? '' : execLine(['/bin/sh', '-c', runningGateScript(ctx.dockerBin, ctr)]),
+      // (A socket-activated one's listening gate, below, waits for it to run too.)
+      execStartPost: def.Linked
+        ? execLine(applyLinksArgs(def, ctx))
+        : def.Health || def.SocketActivation
+          ? ''
+          : execLine(['/bin/sh', '-c', runningGateScript(ctx.dockerBin, ctr)]),
+      ...socketUnitValues(def, ctx),
       ...healthUnitValues(def, ctx),
     });
   };
@@ -185,5 +194,20 @@ function healthUnitValues(def: ContainerDefinition, ctx: UnitContext): Record<'h
     // Restart backoff (model/backoff.ts), for every container.
     backoffWait: sh(backoffWaitScript(def.Id)),
     backoffCount: sh(backoffCountScript(def.Id)),
+  };
+}
+
+/**
+ * A socket-activated container's unit (model/socket-activation.ts): it
+ * stops once its proxy no longer needs it, and its start completes only
+ * once the container listens on its port, so that the proxy, ordered after
+ * it, serves the connection that woke it.
+ */
+function socketUnitValues(def: ContainerDefinition, ctx: UnitContext): Record<'stopWhenUnneeded' | 'listeningGate', string> {
+  const port = def.Ports[0];
+  if (!def.SocketActivation || !port) return { stopWhenUnneeded: '', listeningGate: '' };
+  return {
+    stopWhenUnneeded: 'yes',
+    listeningGate: execLine(['/bin/sh', '-c', listeningGateScript(ctx.dockerBin, containerNameOf(def.Id), port.Internal)]),
   };
 }

@@ -2,6 +2,7 @@ import type { Host } from '../host/context.js';
 import { unitNameOf, validateName } from '../model/names.js';
 import { volumesNotIn, type NamedVolume } from '../model/volumes.js';
 import { validateEnvId } from '../model/env.js';
+import { proxyUnitOf, socketUnitOf } from '../model/socket-activation.js';
 import { envIdOf, readersOf } from './env-ids.js';
 import { defineOperation, queryFlag } from './operation.js';
 import { querySchema } from './schemas.js';
@@ -84,11 +85,14 @@ export async function findLeftovers(host: Host, dryRun: boolean): Promise<Leftov
       if (await host.store.read(id)) return; // finished installing meanwhile
       // Only a unit file gear wrote: a ctr-NAME.service of someone else's is left alone.
       if (await host.units.isGears(id)) {
+        // A socket-activated install's socket and proxy units (gear's by their header) go with it, socket first.
+        const sockets = await host.units.socketFiles(id);
         if (!dryRun) {
+          if (sockets.length) for (const unit of [socketUnitOf(id), proxyUnitOf(id)]) await host.systemd.stop(unit).catch(() => undefined);
           await host.systemd.stop(unitNameOf(id)).catch(() => undefined);
           await host.units.remove(id);
         }
-        note('unit', host.units.path(id));
+        note('unit', host.units.path(id), ...sockets);
       }
       const leftovers = [];
       for (const file of [host.store.linksFile(id)]) if (await host.fs.exists(file)) leftovers.push(file);

@@ -1,6 +1,7 @@
 import type { Host } from '../host/context.js';
 import { validateCallbackUrl } from '../model/callback.js';
-import { DEFAULT_SLICE, type ContainerDefinition } from '../model/definition.js';
+import { DEFAULT_SLICE, reservedPortsOf, type ContainerDefinition } from '../model/definition.js';
+import { parseSocketActivation, socketUnitOf, type SocketActivation } from '../model/socket-activation.js';
 import { validateEnvId, validateEnvSource, validateVariables, type EnvVar } from '../model/env.js';
 import { conflict, failed, invalid } from '../model/errors.js';
 import { checkNetworkLinks, type NetworkLink } from '../model/links.js';
@@ -43,6 +44,8 @@ export interface InstallRequest {
    * installed container has: isolation is for good, until a delete.
    */
   Isolate?: true;
+  /** Socket-activated (model/socket-activation.ts): its one port is systemd's socket. */
+  SocketActivation?: { IdleAfterMs?: number };
 }
 
 export interface InstallResult {
@@ -79,12 +82,13 @@ function parseEnvironment(name: string, env: InstallBody['Environment'] = {}): I
 /**
  * geard's flags that gear does not offer: accepted when false or null (its
  * client sends them on every install), refused when they ask for it
- * (Isolate is offered: parse).
+ * (Isolate is offered: parse; SocketActivation too: parseSocketActivation).
  * SkipSocketProxy is not here: without socket activation there is no proxy
- * to skip, so true asks for what gear does anyway.
+ * to skip, so true asks for what gear does anyway (with it, it is refused
+ * by parseSocketActivation).
  */
 function refuseUnsupported(body: InstallBody): void {
-  for (const field of ['SocketActivation', 'Simple'] as const)
+  for (const field of ['Simple'] as const)
     if (body[field] === true) throw invalid(`${field} is not supported yet (body/${field} must be false or absent)`);
 }
 
@@ -125,11 +129,13 @@ export const install = defineOperation({
     if (body.Id !== undefined && body.Id !== '' && body.Id !== id) throw invalid(`body/Id ${JSON.stringify(body.Id)} is not the id in the path (${id})`);
     refuseUnsupported(body);
     const slice = body.SystemdSlice;
+    const ports = validatePorts(body.Ports ?? undefined);
+    const activation = parseSocketActivation(body, ports);
     return {
       Id: id,
       Image: validateImage(body.Image),
       Started: body.Started === true,
-      Ports: validatePorts(body.Ports ?? undefined),
+      Ports: ports,
       Environment: parseEnvironment(id, body.Environment),
       VolumeConfig: validateVolumeConfig(body.VolumeConfig ?? undefined),
       SystemdSlice: slice === undefined || slice === '' || isGeardSlice(slice) ? DEFAULT_SLICE : validateSlice(slice),
@@ -138,6 +144,7 @@ export const install = defineOperation({
       ...parseHealthRequest(id, body),
       ...limitChanges(body),
       ...(body.Isolate === true ? { Isolate: true as const } : {}),
+      ...(activation ? { SocketActivation: activation } : {}),
     };
   },
   async run(host, req, progress): Promise<InstallResult> {
@@ -161,6 +168,8 @@ export const install = defineOperation({
     // One lock for writing and starting: taking it is a handful of file operations.
     return host.locks.with(req.Id, async () => {
       const old = await host.store.read(req.Id);
+      if (old && !old.SocketActivation !== !req.SocketActivation)
+        throw conflict(`container ${req.Id} is ${old.SocketActivation ? '' : 'not '}socket-activated; a re-install does not change that: delete it and install it again`);
       if (req.Health) await checkOrdering(host, req.Id, req.Health);
       const unit = unitNameOf(req.Id);
       // Refused (412) before anything changes when the host has no room for it.
@@ -174,7 +183,9 @@ export const install = defineOperation({
       };
       progress.headers?.(installHeaders(def.Ports));
       // A running container is restarted, so that what runs is what its definition says.
-      const running = old !== undefined && ['active', 'activating', 'reloading'].includes(await host.systemd.activeState(unit));
+      // (Socket-activated: its socket; restarting it stops what runs, and the next connection runs the new definition.)
+      const watched = def.SocketActivation ? socketUnitOf(def.Id) : unit;
+      const running = old !== undefined && ['active', 'activating', 'reloading'].includes(await host.systemd.activeState(watched));
       if (req.Started || running) {
         try {
           result.State = await startUnit(host, def.Id, running);
@@ -200,8 +211,15 @@ async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVol
   const units = host.units;
   const { iso, undo: undoIsolation } = await isolationOf(host, req.Id, req.Isolate === true);
   let ports: PortPair[];
+  let activation: SocketActivation | undefined;
   try {
     ports = await host.ports.reserve(req.Id, req.Ports);
+    try {
+      activation = await socketActivationOf(host, req, undefined);
+    } catch (err) {
+      await attempt(() => host.ports.release(req.Id, ports.map((p) => p.External)));
+      throw err;
+    }
   } catch (err) {
     await undoIsolation();
     throw err;
@@ -218,6 +236,7 @@ async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVol
     ...healthFields(req.Health),
     ...withLimits(undefined, req.Limits),
     ...(iso ? { Isolation: iso } : {}),
+    ...(activation ? { SocketActivation: activation } : {}),
     Created: new Date().toISOString(),
   };
   // Recorded before they are created: after a crash, `gear clean` knows them as gear's.
@@ -248,7 +267,7 @@ async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVol
     await attempt(() => units.remove(req.Id));
     await attempt(() => dropVolumes(host, req.Id, created));
     if (earlier) await attempt(() => host.store.writeVolumes(record, req.Id, earlier!));
-    await attempt(() => host.ports.release(req.Id, ports.map((p) => p.External)));
+    await attempt(() => host.ports.release(req.Id, reservedPortsOf(def)));
     await undoIsolation();
     throw err;
   }
@@ -320,6 +339,8 @@ async function updateContainer(host: Host, req: InstallRequest, volumes: NamedVo
   const held = await portsOf(host, id);
   const wanted = req.Ports.map((p) => ({ Internal: p.Internal, External: p.External || (old.Ports.find((o) => o.Internal === p.Internal)?.External ?? 0) }));
   const mine = (p: PortPair) => p.External !== 0 && held.includes(p.External);
+  const priv = old.SocketActivation?.PrivatePort;
+  if (priv !== undefined && wanted.some((p) => p.External === priv)) throw conflict(`port ${priv} is container ${id}'s private port (its socket's proxy connects to it): publish another`);
   // Only what it does not hold yet is reserved: a failing reservation must never give back a port it holds.
   let reserved: PortPair[];
   try {
@@ -329,9 +350,16 @@ async function updateContainer(host: Host, req: InstallRequest, volumes: NamedVo
     throw err;
   }
   const ports = wanted.map((p) => (mine(p) ? p : reserved.find((r) => r.Internal === p.Internal)!));
+  let activation: SocketActivation | undefined;
+  try {
+    activation = await socketActivationOf(host, req, old.SocketActivation);
+  } catch (err) {
+    await attempt(() => host.ports.release(id, reserved.map((p) => p.External)));
+    throw err;
+  }
   // Without an Environment.Id of its own, it keeps reading the environment it reads.
   const envId = req.Environment.Id === id ? envIdOf(old) : req.Environment.Id;
-  const { EnvId: _earlierEnv, Health: _h, After: _a, WaitHealthy: _w, Limits: earlierLimits, Isolation: _i, ...kept } = old;
+  const { EnvId: _earlierEnv, Health: _h, After: _a, WaitHealthy: _w, Limits: earlierLimits, Isolation: _i, SocketActivation: _s, ...kept } = old;
   const def: ContainerDefinition = {
     ...kept,
     ...healthFields(req.Health, old),
@@ -344,6 +372,7 @@ async function updateContainer(host: Host, req: InstallRequest, volumes: NamedVo
     ...(old.Linked || req.NetworkLinks.length ? { Linked: true } : {}),
     ...withLimits(earlierLimits, req.Limits),
     ...(iso ? { Isolation: iso } : {}),
+    ...(activation ? { SocketActivation: activation } : {}),
     Updated: new Date().toISOString(),
   };
   const record = host.store.volumesFile(id);
@@ -376,7 +405,20 @@ async function updateContainer(host: Host, req: InstallRequest, volumes: NamedVo
   }
   await host.units.write(def);
   await reloadIfNeeded(host, unitNameOf(id));
-  const keep = new Set(ports.map((p) => p.External));
+  const keep = new Set(reservedPortsOf(def));
   await host.ports.release(id, held.filter((p) => !keep.has(p)));
   return def;
+}
+
+/**
+ * A socket-activated container's stored activation: the private port it
+ * had (a re-install), or one reserved now from gear's range (released by
+ * the caller's undo with the others), and the request's idle time.
+ */
+async function socketActivationOf(host: Host, req: InstallRequest, old: SocketActivation | undefined): Promise<SocketActivation | undefined> {
+  if (!req.SocketActivation) return undefined;
+  const idle = req.SocketActivation.IdleAfterMs === undefined ? {} : { IdleAfterMs: req.SocketActivation.IdleAfterMs };
+  if (old) return { PrivatePort: old.PrivatePort, ...idle };
+  const [priv] = await host.ports.reserve(req.Id, [{ Internal: 1, External: 0 }]);
+  return { PrivatePort: priv!.External, ...idle };
 }

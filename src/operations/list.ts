@@ -1,4 +1,5 @@
 import { CONTAINER_UNITS, nameOfUnit } from '../model/names.js';
+import { socketStateWord, socketUnitOf } from '../model/socket-activation.js';
 import { defineOperation, queryFlag } from './operation.js';
 import { querySchema } from './schemas.js';
 import { table } from './text.js';
@@ -17,6 +18,8 @@ export interface ContainerSummary {
    * "starting" while it is activating; otherwise absent. `gear status` asks Docker.
    */
   Health?: string;
+  /** Socket-activated: "idle" (socket listening, no container), "awake", "stopped" or "failed" (model/socket-activation.ts). */
+  Socket?: string;
 }
 
 /** localeCompare's order (default locale and options), with the collator made once instead of per comparison: the agent sorts at every listing. */
@@ -38,7 +41,9 @@ export const list = defineOperation({
   parse: ({ query }) => ({ all: queryFlag(query.all, 'all') }),
   async run(host, req): Promise<ListAnswer> {
     const [loaded, stored] = await Promise.all([host.systemd.list([CONTAINER_UNITS]), host.store.ids()]);
-    const checked = await healthChecked(host, stored);
+    const [checked, activated] = await Promise.all([healthChecked(host, stored), socketActivated(host, stored)]);
+    // Socket-activated containers: their sockets' states too (one more call), and an answer made afresh.
+    if (activated.size) return withSockets(answer(loaded, stored, req.all, checked), activated, await host.systemd.list([SOCKET_UNITS]));
     // Both are the same arrays while nothing changed (UnitTable.list, ContainerStore.ids): so is the answer.
     let byStored = answers.get(loaded);
     if (!byStored) answers.set(loaded, (byStored = new WeakMap()));
@@ -73,11 +78,35 @@ function answer(loaded: readonly Readonly<UnitState>[], stored: readonly string[
   return Object.freeze({ Containers: Object.freeze(sorted.map((row) => Object.freeze(row))) });
 }
 
-/** The table; a HEALTH column only when a container has a health check (other listings stay as they were). */
+/** The table; a HEALTH column only when a container has a health check, a SOCKET column only when one is socket-activated (other listings stay as they were). */
 function listText(r: ListAnswer): string {
   const health = r.Containers.some((c) => c.Health !== undefined);
-  const row = (c: ContainerSummary) => [c.Id, c.ActiveState, c.SubState, c.LoadState, ...(health ? [c.Health ?? '-'] : [])];
-  return table(['ID', 'ACTIVE', 'SUB', 'LOAD', ...(health ? ['HEALTH'] : [])], r.Containers.map(row));
+  const socket = r.Containers.some((c) => c.Socket !== undefined);
+  const row = (c: ContainerSummary) => [c.Id, c.ActiveState, c.SubState, c.LoadState, ...(health ? [c.Health ?? '-'] : []), ...(socket ? [c.Socket ?? '-'] : [])];
+  return table(['ID', 'ACTIVE', 'SUB', 'LOAD', ...(health ? ['HEALTH'] : []), ...(socket ? ['SOCKET'] : [])], r.Containers.map(row));
+}
+
+const SOCKET_UNITS = 'ctr-*.socket';
+
+/** The answer with each socket-activated container's socket in a word; its socket unloaded or absent: stopped. */
+function withSockets(a: ListAnswer, activated: ReadonlySet<string>, sockets: readonly Readonly<UnitState>[]): ListAnswer {
+  const active = new Map(sockets.map((u) => [u.Id, u.ActiveState]));
+  const rows = a.Containers.map((c) =>
+    activated.has(c.Id) ? Object.freeze({ ...c, Socket: socketStateWord(active.get(socketUnitOf(c.Id)) ?? 'inactive', c.ActiveState) }) : c,
+  );
+  return Object.freeze({ Containers: Object.freeze(rows) });
+}
+
+/** The socket-activated ids, read once per listing of the definitions, as healthChecked. */
+const activatedBy = new WeakMap<readonly string[], Promise<ReadonlySet<string>>>();
+function socketActivated(host: Host, stored: readonly string[]): Promise<ReadonlySet<string>> {
+  let known = activatedBy.get(stored);
+  if (!known) {
+    known = Promise.all(stored.map((id) => host.store.read(id).catch(() => undefined))).then((defs) => new Set(defs.filter((d) => d?.SocketActivation).map((d) => d!.Id)));
+    activatedBy.set(stored, known);
+    known.catch(() => activatedBy.delete(stored));
+  }
+  return known;
 }
 
 const healthOfUnit = (u: UnitState): string | undefined =>

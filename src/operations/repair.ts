@@ -5,6 +5,8 @@ import { containerNameOf, unitNameOf, validateName } from '../model/names.js';
 import { isVolumeOf, volumesNotIn, type NamedVolume } from '../model/volumes.js';
 import type { Leftover, LeftoverKind } from './clean.js';
 import { reloadIfNeeded } from './common.js';
+import { reservedPortsOf } from '../model/definition.js';
+import { proxyUnitOf, socketUnitOf } from '../model/socket-activation.js';
 
 /**
  * `gear clean --repair`: find where gear's state, systemd and Docker
@@ -121,10 +123,15 @@ async function definitionsWithoutUnits(host: Host, f: Findings): Promise<void> {
         });
         return;
       }
-      if (!def || (await host.fs.exists(host.units.path(id)))) return;
-      await f.add(`container ${id} is installed but its unit file ${host.units.path(id)} is gone`, 'render the unit file again from its definition', async () => {
+      if (!def) return;
+      // A socket-activated container has a socket and a proxy unit too.
+      const files = [host.units.path(id), ...(def.SocketActivation ? host.units.socketPaths(id) : [])];
+      const gone: string[] = [];
+      for (const file of files) if (!(await host.fs.exists(file))) gone.push(file);
+      if (!gone.length) return;
+      await f.add(`container ${id} is installed but its unit file${gone.length > 1 ? 's' : ''} ${gone.join(', ')} ${gone.length > 1 ? 'are' : 'is'} gone`, `render the unit file${gone.length > 1 ? 's' : ''} again from its definition`, async () => {
         await host.units.write(def);
-        await reloadIfNeeded(host, unitNameOf(id));
+        await reloadIfNeeded(host, unitNameOf(id), ...(def.SocketActivation ? [socketUnitOf(id), proxyUnitOf(id)] : []));
       });
     });
   }
@@ -139,7 +146,7 @@ async function portsNotInDefinitions(host: Host, f: Findings): Promise<void> {
     await host.locks.with(id, async () => {
       const def = await host.store.read(id).catch(() => undefined);
       if (!def) return; // not installed: clean's part
-      const listed = new Set(def.Ports.map((p) => p.External));
+      const listed = new Set(reservedPortsOf(def));
       for (const port of ports.filter((p) => !listed.has(p)))
         await f.add(`port ${port} is reserved by ${id}, whose definition does not list it`, 'release the reservation', () => host.ports.release(id, [port]));
     });

@@ -35,6 +35,8 @@ export const InstallBodySchema = Type.Object(
     SkipSocketProxy: Type.Optional(nullable(Type.Boolean())),
     Isolate: Type.Optional(nullable(Type.Boolean())),
     SocketActivation: Type.Optional(nullable(Type.Boolean())),
+    /** gear's (issue 13): with SocketActivation, stop the container after this long without connections ("10m"; absent: never). */
+    IdleAfter: Type.Optional(nullable(Type.String({ maxLength: 32 }))),
     NetworkLinks: Type.Optional(nullable(NetworkLinksSchema)),
     /** gear's (issue 13): an http(s) URL the agent POSTs the job's outcome to, signed (api/callbacks.ts). */
     Callback: Type.Optional(Type.String({ maxLength: 2048 })),

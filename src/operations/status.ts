@@ -8,7 +8,10 @@ import type { NamedVolume } from '../model/volumes.js';
 import { requireDefinition } from './common.js';
 import type { Isolation, SelinuxMode } from '../model/isolation.js';
 import { hostSelinux } from './isolation.js';
-import { healthBodyOf, type HealthBody } from '../model/health.js';
+import { formatDuration, healthBodyOf, type HealthBody } from '../model/health.js';
+import { socketStateWord, socketUnitOf } from '../model/socket-activation.js';
+import type { ContainerDefinition } from '../model/definition.js';
+import type { Host } from '../host/context.js';
 import { backoffFile, parseBackoff } from '../model/backoff.js';
 import { defineOperation, parseId } from './operation.js';
 import { portsText, statusText } from './text.js';
@@ -36,8 +39,32 @@ export interface ContainerStatus {
   /** As whom it runs when isolated, and the host's SELinux mode (whether its label means anything). */
   Isolation?: Isolation;
   SELinux?: SelinuxMode;
+  /** Socket-activated: its socket's state, in a word (idle, awake, stopped, failed), and what it proxies to. */
+  Socket?: SocketStatus;
   /** What Docker says of the container; absent when it does not exist (stopped). */
   Container?: ContainerInfo;
+}
+
+export interface SocketStatus {
+  Unit: UnitState;
+  State: ReturnType<typeof socketStateWord>;
+  Port: number;
+  PrivatePort: number;
+  /** "3s", "10m"; absent: it never idles. */
+  IdleAfter?: string;
+}
+
+async function socketStatus(host: Host, def: ContainerDefinition, unit: UnitState): Promise<SocketStatus | undefined> {
+  const act = def.SocketActivation;
+  if (!act) return undefined;
+  const socket = await host.systemd.state(socketUnitOf(def.Id));
+  return {
+    Unit: socket,
+    State: socketStateWord(socket.ActiveState, unit.ActiveState),
+    Port: def.Ports[0]?.External ?? 0,
+    PrivatePort: act.PrivatePort,
+    ...(act.IdleAfterMs === undefined ? {} : { IdleAfter: formatDuration(act.IdleAfterMs) }),
+  };
 }
 
 export const status = defineOperation({
@@ -58,6 +85,7 @@ export const status = defineOperation({
     ]);
     // Failures count only while the unit is not stopped: a stopped unit waits for nobody.
     const backoff = unit.ActiveState === 'inactive' ? undefined : parseBackoff(backoffText, Math.floor(Date.now() / 1000));
+    const socket = await socketStatus(host, def, unit);
     const volumes = def.NamedVolumes ?? def.VolumeConfig.Volumes.map((Path) => ({ Name: '', Path }));
     return {
       Id: def.Id,
@@ -71,6 +99,7 @@ export const status = defineOperation({
       ...(def.Limits ? { Limits: def.Limits } : {}),
       Slice: def.SystemdSlice,
       ...(def.Isolation ? { Isolation: def.Isolation, SELinux: await hostSelinux(host) } : {}),
+      ...(socket ? { Socket: socket } : {}),
       Container: container,
     };
   },

@@ -40,6 +40,7 @@ export function statusText(s: ContainerStatus): string {
   text += `    Image: ${s.Image}\n`;
   if (s.HealthCheck) text += healthLine(s);
   if (s.Ports.length) text += `    Ports: ${portsText(s.Ports)}\n`;
+  if (s.Socket) text += socketLine(s.Socket);
   if (s.Volumes?.length) text += `  Volumes: ${s.Volumes.map((v) => (v.Name ? `${v.Name} on ${v.Path}` : `anonymous on ${v.Path} (named at its next start)`)).join('\n           ')}\n`;
   if (s.NetworkLinks?.length) text += `    Links: ${s.NetworkLinks.map(formatLink).join('\n           ')}\n`;
   text += limitsLine(s);
@@ -77,4 +78,17 @@ function healthLine(s: ContainerStatus): string {
 function backoffLine(b: { Failures: number; NextTryInS: number }): string {
   const failures = `${b.Failures} failure${b.Failures === 1 ? '' : 's'} in a row`;
   return b.NextTryInS > 0 ? `  Backoff: backing off, next try in ${b.NextTryInS} s (${failures})\n` : `  Backoff: ${failures}\n`;
+}
+
+const SOCKET_WORDS = {
+  idle: 'idle: the next connection starts the container',
+  awake: 'awake: connections go to its container',
+  stopped: 'stopped: connections are refused and wake nothing',
+  failed: 'failed',
+} as const;
+
+/** "   Socket: ctr-web.socket on port 4100, idle: the next connection starts the container (idles after 10m; proxied to 127.0.0.1:4101)". */
+function socketLine(k: NonNullable<ContainerStatus['Socket']>): string {
+  const idle = k.IdleAfter ? `idles after ${k.IdleAfter}` : 'never idles';
+  return `   Socket: ${k.Unit.Id} on port ${k.Port}, ${SOCKET_WORDS[k.State]} (${idle}; proxied to 127.0.0.1:${k.PrivatePort})\n`;
 }

@@ -59,6 +59,8 @@ function reinstallOf(def: ContainerDefinition, image: string): InstallRequest {
     VolumeConfig: def.VolumeConfig,
     SystemdSlice: def.SystemdSlice,
     NetworkLinks: [],
+    // Absent would ask for a container that is not socket-activated (refused).
+    ...(def.SocketActivation ? { SocketActivation: def.SocketActivation.IdleAfterMs === undefined ? {} : { IdleAfterMs: def.SocketActivation.IdleAfterMs } } : {}),
   };
 }
 

@@ -156,9 +156,13 @@ test('re-install updates in place: the port by Internal kept, a new one allocate
 });
 
 test('install refusals: 4xx JSON printed as Error: Message; nothing changed', async () => {
-  const socket = await failure(geard.install('cw-web-2', { ...INSTALL, Id: 'cw-web-2', SocketActivation: true }));
-  assert.is(socket.status, 400);
-  assert.match(socket.message, /^Error: SocketActivation is not supported yet \(body\/SocketActivation must be false or absent\)$/);
+  const simple = await failure(geard.install('cw-web-2', { ...INSTALL, Id: 'cw-web-2', Simple: true }));
+  assert.is(simple.status, 400);
+  assert.match(simple.message, /^Error: Simple is not supported yet \(body\/Simple must be false or absent\)$/);
+  // Socket activation is gear's, but not geard's way of handing the socket to the container.
+  const skip = await failure(geard.install('cw-web-2', { ...INSTALL, Id: 'cw-web-2', SocketActivation: true, SkipSocketProxy: true }));
+  assert.is(skip.status, 400);
+  assert.match(skip.message, /^Error: SkipSocketProxy is not supported with SocketActivation/);
   const unknown = await failure(geard.install('cw-web-2', { ...INSTALL, Id: 'cw-web-2', Privileged: false }));
   assert.is(unknown.message, 'Error: invalid request: body has an unknown field "Privileged"');
   const taken = await failure(geard.install('cw-web-2', { ...INSTALL, Id: 'cw-web-2', Ports: [{ Internal: 8080, External: external }] }));

@@ -65,7 +65,7 @@ const badPath = fc.oneof(
 const badMemory = fc.oneof(fc.string({ maxLength: 12 }).filter((s) => !/^\d+[KMGT]?$/.test(s)), fc.integer({ min: -1000, max: 6 * 1024 * 1024 - 1 }), fc.constantFrom('1P', '-5M', '5.5M', '0'));
 const badCpus = fc.oneof(fc.double({ max: 0, noNaN: true }), fc.integer({ min: 10_000, max: 2 ** 31 }), fc.constantFrom('x', '', '1e3', null));
 const badPids = fc.oneof(fc.integer({ max: 0 }), fc.integer({ min: 4_194_305 }), fc.double({ min: 1, max: 100, noInteger: true }), fc.constant('many'));
-const INSTALL_KEYS = ['Id', 'Image', 'Started', 'Ports', 'Environment', 'VolumeConfig', 'SystemdSlice', 'Simple', 'SkipSocketProxy', 'Isolate', 'SocketActivation', 'NetworkLinks', 'Callback', 'Health', 'After', 'Wait', 'Memory', 'Cpus', 'Pids'];
+const INSTALL_KEYS = ['Id', 'Image', 'Started', 'Ports', 'Environment', 'VolumeConfig', 'SystemdSlice', 'Simple', 'SkipSocketProxy', 'Isolate', 'SocketActivation', 'IdleAfter', 'NetworkLinks', 'Callback', 'Health', 'After', 'Wait', 'Memory', 'Cpus', 'Pids'];
 const unknownKey = fc.string({ minLength: 1, maxLength: 20 }).filter((k) => !INSTALL_KEYS.includes(k) && k !== '__proto__');
 
 /** An install body that would install, with one part made bad. */
@@ -91,6 +91,13 @@ const badInstallBody = fc.oneof(
   badName.map((After) => ({ ...goodInstall(), After: [After] })),
   notAString.filter((v) => v !== null).map((Health) => ({ ...goodInstall(), Health })),
   fc.constantFrom('', 'now', 'healthy ', null, 3).map((Wait) => ({ ...goodInstall(), Wait })),
+  // Socket activation: a bad idle time (null is "never", fine), idling without activation, no proxy, not one port.
+  fc
+    .oneof(fc.constantFrom('', 'soon', '0', '500ms', '25h', '1d', '10 m', '3s\nExecStart=/bin/sh', '%n', '$HOME'), notAString.filter((v) => v !== null))
+    .map((IdleAfter) => ({ ...goodInstall(), SocketActivation: true, IdleAfter })),
+  fc
+    .constantFrom({ IdleAfter: '10m' }, { SocketActivation: false, IdleAfter: '3s' }, { SocketActivation: true, SkipSocketProxy: true }, { SocketActivation: true, Ports: [] }, { SocketActivation: 'yes' })
+    .map((b) => ({ ...goodInstall(), ...b })),
 );
 
 /** One request of the corpus. */
@@ -243,6 +250,8 @@ const cliCase: fc.Arbitrary<string[]> = fc.oneof(
   fc.constantFrom('relative:/data', '/srv/../etc:/data', '/a:/b:rx', ':/data', '/a:relative').map((v) => ['install', 'test/web', VICTIM, '-v', v]),
   badMemory.filter((m) => typeof m === 'string' && m !== '' && !m.startsWith('-') && !m.includes('\0')).map((m) => ['install', 'test/web', VICTIM, '--memory', String(m)]),
   badName.filter((n) => !n.startsWith('-') && !n.includes('\0') && n !== '').map((n) => ['start', n]),
+  fc.constantFrom('soon', '0', '25h', '1d', '10 m', '%n').map((idle) => ['install', 'test/web', VICTIM, '--socket-activated', '-p', '8080:0', '--idle-after', idle]),
+  fc.constantFrom(['--idle-after', '3s'], ['--socket-activated'], ['--socket-activated', '-p', '8080:0,9090:0']).map((args) => ['install', 'test/web', VICTIM, ...args]),
 );
 
 test('CLI: every generated bad command exits 1 with one gear: line, and changes nothing on the host', async () => {

@@ -4,6 +4,7 @@ import { parseAssignment, type EnvVar } from '../../model/env.js';
 import { invalid } from '../../model/errors.js';
 import { parseLinkFlag } from '../../model/links.js';
 import { parsePortFlag, type PortPair } from '../../model/ports.js';
+import { parseSocketActivation } from '../../model/socket-activation.js';
 import { parseVolumeFlag, type VolumeConfig } from '../../model/volumes.js';
 import { operations } from '../../operations/index.js';
 import { portsText } from '../../operations/text.js';
@@ -14,7 +15,7 @@ import { transferImage } from '../../model/image-archive.js';
 import { isolationText, selinuxText } from '../../model/isolation.js';
 import { envFormatOption, readEnvFile } from '../env-files.js';
 import { healthBody, healthOptions } from '../health-flags.js';
-import { LOCAL_HOST, checkImageArg, itemsOf, listFlag, refuseUnsupported, sliceName, splitInstallArgs } from '../syntax.js';
+import { LOCAL_HOST, checkImageArg, itemsOf, listFlag, sliceName, splitInstallArgs } from '../syntax.js';
 
 /** `gear install IMAGE TARGET... [NAME=VALUE...]`: one request per container. */
 export function register(program: Command, cli: Cli): void {
@@ -39,14 +40,14 @@ export function register(program: Command, cli: Cli): void {
     .option('-q, --quiet', 'no transfer progress on stderr (with --from)')
     .option('--callback <url>', "the agent POSTs the job's outcome to this http(s) URL when it ends, signed (X-Gear-Signature: sha256=HMAC of the body with the agent's callback secret)")
     .option('--isolate', "run as a host user of its own (ctr-NAME, a uid from gear's range, kept until delete), without capabilities or new privileges")
-    .addOption(new Option('--socket-activated', 'the seed system\'s socket activation: not supported').hideHelp());
+    .option('--socket-activated', 'systemd listens on the one published port (-p INTERNAL:EXTERNAL) and starts the container on the first connection')
+    .option('--idle-after <duration>', 'with --socket-activated: stop the container after this long without connections (e.g. 10m, 30s; default: never)');
   addLimitOptions(healthOptions(command))
     .action(async (image: string, args: string[], o: Record<string, unknown>) => {
       const { targets, assignments } = splitInstallArgs(args);
       let body: Record<string, unknown>;
       let from: ImageFrom | undefined;
       try {
-        refuseUnsupported({ '--socket-activated': o.socketActivated });
         body = installBody(checkImageArg(image), assignments, o, cli);
         if (targets.length === 0) throw invalid('name at least one container to install (NAME=VALUE arguments are environment variables)');
         if (o.from !== undefined) from = new ImageFrom(cli, transferImage(image), cli.backends().forServer(o.from as string), o.quiet === true);
@@ -59,7 +60,9 @@ export function register(program: Command, cli: Cli): void {
         const r = await t.backend.call(operations.install, { params: { id: t.name }, query: {}, body }, cli.progress);
         const ports = r.Ports.length ? ` (${portsText(r.Ports)})` : '';
         // A re-install updates in place; a running container was restarted to apply it.
-        const done = r.Updated ? `updated${r.State ? ' and restarted' : ''}` : `installed${r.State ? ' and started' : ''}`;
+        // Socket-activated: what started is the socket; the container runs on the first connection.
+        const started = r.State?.Id.endsWith('.socket') ? ', its socket listening' : undefined;
+        const done = r.Updated ? `updated${r.State ? started ?? ' and restarted' : ''}` : `installed${r.State ? started ?? ' and started' : ''}`;
         cli.print(`${t.display} ${done}${ports}\n`);
         if (r.Isolation) cli.print(`${t.display} runs ${isolationText(r.Isolation)}, ${selinuxText(r.Isolation, r.SELinux)}\n`);
       });
@@ -79,6 +82,9 @@ function installBody(image: string, assignments: string[], o: Record<string, unk
   for (const v of itemsOf(o.volume as string[], o.volumes as string[])) parseVolumeFlag(v, VolumeConfig);
   const links = itemsOf(o.link as string[], o.netLinks as string[]);
   const slice = o.slice === undefined ? undefined : sliceName(o.slice as string);
+  const activation = { SocketActivation: o.socketActivated === true, ...(o.idleAfter === undefined ? {} : { IdleAfter: o.idleAfter as string }) };
+  // Checked here too, so that the line names the flags.
+  parseSocketActivation(activation, Ports, { activation: '--socket-activated', idle: '--idle-after', skip: 'SkipSocketProxy', ports: '-p' });
   return {
     Image: image,
     Started: o.start === true,
@@ -93,6 +99,7 @@ function installBody(image: string, assignments: string[], o: Record<string, unk
     ...(links.length === 0 ? {} : { NetworkLinks: links.map(parseLinkFlag) }),
     ...(o.callback === undefined ? {} : { Callback: validateCallbackUrl(o.callback as string, '--callback') }),
     ...(o.isolate === true ? { Isolate: true } : {}),
+    ...(activation.SocketActivation ? activation : {}),
     ...healthBody(o),
     ...limitFields(o),
   };

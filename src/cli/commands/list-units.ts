@@ -34,14 +34,16 @@ function locatorPrefix(label: string, server: string): string {
   return `${a.host}:${a.port ?? DEFAULT_PORT}/`;
 }
 
-type Row = { Server: string; Id: string; ActiveState: string; SubState: string; LoadState: string; Health?: string };
+type Row = { Server: string; Id: string; ActiveState: string; SubState: string; LoadState: string; Health?: string; Socket?: string };
 
 /** The table (a SERVER column when hosts were named), or JSON. */
 function printRows(cli: Cli, hosts: string[], rows: Row[], json: boolean): void {
   if (json) return void cli.print(`${JSON.stringify({ Containers: hosts.length ? rows : rows.map(({ Server: _, ...c }) => c) })}\n`);
   // A HEALTH column only when a container has a health check: other listings stay as they were.
+  // A SOCKET column likewise, only when one is socket-activated (idle, awake, stopped, failed).
   const health = rows.some((c) => c.Health !== undefined);
-  const cells = (c: Row) => [c.Id, c.ActiveState, c.SubState, c.LoadState, ...(health ? [c.Health ?? '-'] : [])];
-  const headers = ['ID', 'ACTIVE', 'SUB', 'LOAD', ...(health ? ['HEALTH'] : [])];
+  const socket = rows.some((c) => c.Socket !== undefined);
+  const cells = (c: Row) => [c.Id, c.ActiveState, c.SubState, c.LoadState, ...(health ? [c.Health ?? '-'] : []), ...(socket ? [c.Socket ?? '-'] : [])];
+  const headers = ['ID', 'ACTIVE', 'SUB', 'LOAD', ...(health ? ['HEALTH'] : []), ...(socket ? ['SOCKET'] : [])];
   cli.print(hosts.length ? table(['SERVER', ...headers], rows.map((c) => [c.Server, ...cells(c)])) : table(headers, rows.map(cells)));
 }
