@@ -58,6 +58,10 @@ export class Host {
   readonly envLocks: ContainerLocks;
   /** Held while gear.target is checked and written, or removed: see removeTargetIfUnused. */
   private readonly targetLocks: ContainerLocks;
+  /** Every kind of lock gear takes, for a repair to clear those of killed processes. */
+  get allLocks(): ContainerLocks[] {
+    return [this.locks, this.linkLocks, this.targetLocks, this.envLocks];
+  }
   readonly journal: Journal;
   readonly net: NetLinks;
   private _systemd?: Systemd;

@@ -40,8 +40,10 @@ export class ContainerLocks {
     // The lock appears whole: a directory with its owner file inside is
     // renamed into place (atomic; fails if the lock exists). A reader never
     // sees a lock without its owner, so it cannot take a fresh lock for a
-    // stale one. The staging directory is made once; a wait only retries the rename.
-    const staging = `${path}.${randomBytes(4).toString('hex')}.new`;
+    // stale one. The staging directory is made once; a wait only retries the
+    // rename. Its name holds the taker's pid and start time, so a repair can
+    // tell one left by a killed taker at once, even before its owner file.
+    const staging = `${path}.${stagingTag()}.new`;
     await fsp.mkdir(staging, { mode: 0o700 });
     try {
       await fsp.writeFile(`${staging}/owner`, ownerLine());
@@ -87,8 +89,8 @@ export class ContainerLocks {
         const owner = await this.owner(path);
         if (!owner.stale) continue;
         if (!dryRun && !(await breakLock(path, owner.key))) continue; // taken meanwhile, or its tombstone name is: left for a later repair
-      } else if (/\.lock\.[0-9a-f]+\.new$/.test(entry)) {
-        if (!(await this.owner(path)).stale) continue;
+      } else if (STAGING.test(entry)) {
+        if (!stagingIsStale(entry) && !(await this.owner(path)).stale) continue;
         if (!dryRun) await fsp.rm(path, { recursive: true, force: true });
       } else continue;
       removed.push(`${this.dir}/${entry}`);
@@ -118,6 +120,16 @@ export class ContainerLocks {
 /** What this process writes into a lock: pid and start time (read once, fixed for its life), and a nonce per acquisition. */
 let ownerText: string | undefined;
 const ownerLine = () => `${(ownerText ??= `${process.pid} ${startTimeOf(process.pid) ?? ''}`)} ${randomBytes(8).toString('hex')}\n`;
+
+/** A taker's staging directory: NAME.lock.[PID-START-]NONCE.new (older gears wrote no PID-START). */
+const STAGING = /\.lock\.(?:([0-9]+)-([0-9]+)-)?[0-9a-f]+\.new$/;
+const stagingTag = () => `${process.pid}-${startTimeOf(process.pid) ?? 0}-${randomBytes(4).toString('hex')}`;
+
+/** True when the staging directory's name says its taker is gone (false when its name does not say). */
+function stagingIsStale(entry: string): boolean {
+  const m = STAGING.exec(entry);
+  return !!m?.[1] && startTimeOf(Number(m[1])) !== m[2];
+}
 
 /** Field 22 of /proc/PID/stat: tells a live owner from a later process that reused its pid. */
 function startTimeOf(pid: number): string | undefined {

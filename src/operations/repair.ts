@@ -99,7 +99,7 @@ export async function repairHost(host: Host, dryRun: boolean, leftovers: Leftove
   await staleContainers(host, f, gearContainers);
   await unrecordedVolumes(host, f);
   await linkRulesOfGoneContainers(host, f);
-  for (const locks of [host.locks, host.linkLocks, host.envLocks]) {
+  for (const locks of host.allLocks) {
     const stale = await locks.removeStale(dryRun);
     f.list.push(...stale.map((path) => ({ Problem: `lock ${path} is held by a process that is gone`, Fix: 'remove the lock', Fixed: !dryRun })));
   }

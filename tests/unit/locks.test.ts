@@ -89,4 +89,21 @@ test('removeStale lists (dry run) and then breaks locks of gone owners, never a 
   }
 });
 
+test('removeStale clears at once the staging directory of a taker killed before it wrote its owner; a live taker\'s stays', async () => {
+  const { ContainerLocks } = await import('../../src/host/locks.js');
+  const { HostFs } = await import('../../src/host/fs.js');
+  const dir = mkdtempSync(join(tmpdir(), 'gear-staging-'));
+  try {
+    const ownStart = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[19];
+    // Empty, as a taker killed between its mkdir and its owner file leaves it; just made (no age to judge by).
+    mkdirSync(`${dir}/locks/web.lock.4194305-1-0a1b2c3d.new`, { recursive: true });
+    mkdirSync(`${dir}/locks/web.lock.${process.pid}-${ownStart}-0a1b2c3d.new`, { recursive: true });
+    const locks = new ContainerLocks(new HostFs(dir), '/locks', 300);
+    assert.equal(await locks.removeStale(false), ['/locks/web.lock.4194305-1-0a1b2c3d.new']);
+    assert.equal(readdirSync(`${dir}/locks`), [`web.lock.${process.pid}-${ownStart}-0a1b2c3d.new`]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();
