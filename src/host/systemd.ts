@@ -27,6 +27,10 @@ export interface Systemd {
    */
   list(patterns: string[]): Promise<readonly Readonly<UnitState>[]>;
   resetFailed(unit: string): Promise<void>;
+  /** The manager's version ("252.38-1~deb12u1"), for `gear doctor`; absent in fakes. */
+  version?(): Promise<string>;
+  /** A unit's LoadState and the units it Wants (its .wants/ included), for `gear doctor`; absent in fakes. */
+  wants?(unit: string): Promise<{ loadState: string; wants: string[] }>;
   close(): void;
 }
 
@@ -232,6 +236,16 @@ export class DbusSystemd implements Systemd {
       state.NRestarts = Number(s.NRestarts ?? 0);
     }
     return state;
+  }
+
+  async version(): Promise<string> {
+    const [v] = (await this.call(MANAGER_PATH, PROPS, 'Get', 'ss', [MANAGER, 'Version'])) as [unknown];
+    return String(plain(v));
+  }
+
+  async wants(unit: string): Promise<{ loadState: string; wants: string[] }> {
+    const { LoadState, Wants } = await this.properties(await this.unitPath(unit), UNIT, ['LoadState', 'Wants']);
+    return { loadState: String(LoadState ?? ''), wants: Array.isArray(Wants) ? Wants.map(String) : [] };
   }
 
   async list(patterns: string[]): Promise<readonly Readonly<UnitState>[]> {

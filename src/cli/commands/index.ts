@@ -6,6 +6,7 @@ import * as clean from './clean.js';
 import * as daemon from './daemon.js';
 import * as del from './delete.js';
 import * as deploy from './deploy.js';
+import * as doctor from './doctor.js';
 import * as env from './env.js';
 import * as images from './images.js';
 import * as install from './install.js';
@@ -37,6 +38,7 @@ export const commands: { register(program: Command, cli: Cli): void }[] = [
   images,
   listImages,
   capacity,
+  doctor,
   clean,
   purge,
   daemon,
