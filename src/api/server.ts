@@ -10,6 +10,8 @@ import { openStream, type StreamingOperation, type StreamRequest } from '../oper
 import { pullLine } from '../operations/text.js';
 import { allowedNames, refusal } from './guard.js';
 import { registerImageRoutes } from './images.js';
+import { AgentMetrics } from './metrics.js';
+import { EXPOSITION_TYPE } from '../model/metrics.js';
 import { openApiDocument } from './openapi.js';
 import { registerRegistryRoutes } from './registry.js';
 import type { CallbackPayload } from '../model/callback.js';
@@ -29,6 +31,8 @@ export interface ServerOptions {
   log?: (line: string) => void;
   /** Job callbacks (a request's Callback URL); without them a request naming one is refused. */
   callbacks?: Callbacks;
+  /** What GET /metrics counts (made here when not given). */
+  metrics?: AgentMetrics;
 }
 
 /**
@@ -134,7 +138,8 @@ const noFastifySchemas = (): never => {
  * answered by its run(). Returned ready but not listening; tests call
  * inject() on it.
  */
-export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
+export async function buildServer(given: ServerOptions): Promise<FastifyInstance> {
+  const opts = { ...given, metrics: given.metrics ?? new AgentMetrics() };
   const log = opts.log ?? (() => undefined);
   const app = Fastify({
     logger: false,
@@ -191,10 +196,14 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       handler: (request, reply) => (streaming ? streamAnswer(opts, active, streaming, request, reply) : handle(opts, op, request, reply)),
     });
   }
-  registerImageRoutes(app, { host: opts.host, jobs: opts.jobs, log });
+  registerImageRoutes(app, { host: opts.host, jobs: opts.jobs, log, metrics: opts.metrics });
   registerRegistryRoutes(app, { host: opts.host, jobs: opts.jobs, log });
   const spec = JSON.stringify(openApiDocument());
   app.get('/openapi.json', (_req, reply) => send(reply, { status: 200, headers: { 'content-type': JSON_TYPE }, body: spec }));
+  // Behind the listener's guard like every route: the token on TCP.
+  app.get('/metrics', async (_req, reply) =>
+    send(reply, { status: 200, headers: { 'content-type': EXPOSITION_TYPE }, body: await opts.metrics.scrape(opts.host, opts.jobs) }),
+  );
   app.get('/health', (_req, reply) => sendJson(reply, 200, { Status: 'ok', Jobs: opts.jobs.load }));
   return app;
 }
@@ -208,7 +217,7 @@ function rawOf(request: FastifyRequest, want: Wanted): RawRequest {
   };
 }
 
-async function handle(opts: ServerOptions, op: AnyOperation, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+async function handle(opts: ServerOptions & { metrics: AgentMetrics }, op: AnyOperation, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
   const want = negotiate(request);
   const req = op.parse(rawOf(request, want));
   if (!op.mutates) return sendBytes(reply, render(op, await runOp(opts, op, req, {}), want));
@@ -230,7 +239,7 @@ async function handle(opts: ServerOptions, op: AnyOperation, request: FastifyReq
  * job ends, whatever its outcome (after the outcome is known, never
  * delaying or changing it).
  */
-async function runOp(opts: ServerOptions, op: AnyOperation, req: unknown, progress: Progress): Promise<unknown> {
+async function runOp(opts: ServerOptions & { metrics: AgentMetrics }, op: AnyOperation, req: unknown, progress: Progress): Promise<unknown> {
   const callback = callbackOf(req);
   if (callback && !opts.callbacks) throw invalid('body/Callback: this agent has no callback secret to sign with (start it with --callback-secret-file FILE)');
   const JobId = randomUUID();
@@ -238,7 +247,7 @@ async function runOp(opts: ServerOptions, op: AnyOperation, req: unknown, progre
   const report = (outcome: Pick<CallbackPayload, 'Result' | 'Error'>) =>
     callback && opts.callbacks?.notify(callback, { JobId, Operation: op.name, ...(container ? { Container: container } : {}), ...outcome });
   try {
-    const result = await opts.jobs.run(() => op.run(opts.host, req, progress));
+    const result = await opts.metrics.timed(op.name, () => opts.jobs.run(() => op.run(opts.host, req, progress)));
     if (op.forgetsContainer && container) await opts.requests.forget(container);
     report({ Result: 'ok' });
     return result;
@@ -266,7 +275,7 @@ const containerOf = (req: unknown) => (req as { Id?: unknown } | undefined)?.Id 
  * (404, 409, ...), which that client prints. Notes until then are held;
  * pull progress is not (there may be thousands of lines).
  */
-async function streamProgress(opts: ServerOptions, op: AnyOperation, req: unknown, reply: FastifyReply, late: boolean): Promise<void> {
+async function streamProgress(opts: ServerOptions & { metrics: AgentMetrics }, op: AnyOperation, req: unknown, reply: FastifyReply, late: boolean): Promise<void> {
   reply.hijack();
   const out = reply.raw;
   const held: string[] = [];
