@@ -56,7 +56,7 @@ uvu() { node --import tsx node_modules/uvu/bin.js "$@"; }
 # separated; each runs in its lane, in the lane's order); GEAR_TEST_LANES=1
 # runs every picked file in one lane, on one set of hosts.
 lane1="lifecycle volumes health deploy-spread images registry remote spc"
-lane2="environment env-ids seed-scenarios ports limits capacity crash repair callbacks pull bad-input agent-api compat agent-listing security links links-deploy fixtures-deploy doctor metrics"
+lane2="environment env-ids seed-scenarios ports limits capacity crash repair callbacks pull bad-input agent-api compat agent-listing security links links-deploy fixtures-deploy doctor metrics completion"
 picked=" ${GEAR_TEST_FILES:-$lane1 $lane2} "
 for file in $picked; do
   case " $lane1 $lane2 " in *" $file "*) ;; *) echo "no integration file '$file' (tests/run.sh knows: $lane1 $lane2)"; echo "0 1" >>"$results" ;; esac

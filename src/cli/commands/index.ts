@@ -3,6 +3,7 @@ import type { Cli } from '../cli.js';
 import * as applyLinks from './apply-links.js';
 import * as capacity from './capacity.js';
 import * as clean from './clean.js';
+import * as completion from './completion.js';
 import * as daemon from './daemon.js';
 import * as del from './delete.js';
 import * as deploy from './deploy.js';
@@ -42,5 +43,6 @@ export const commands: { register(program: Command, cli: Cli): void }[] = [
   clean,
   purge,
   daemon,
+  completion,
   version,
 ];
