@@ -3,6 +3,17 @@ import { Counter, Gauge, Histogram, exposition } from '../model/metrics.js';
 import { CONTAINER_UNITS, unitNameOf } from '../model/names.js';
 import type { JobQueue } from './jobs.js';
 
+/** GET /metrics in /openapi.json (an agent route, not an operation: docs/decisions.md). */
+export const metricsOpenApi = {
+  '/metrics': {
+    get: {
+      operationId: 'metrics',
+      summary: "The agent's metrics in Prometheus's text format 0.0.4: containers by state, restarts, operations and their durations, job queue, link rules, image transfer bytes",
+      responses: { 200: { description: 'the exposition', content: { 'text/plain; version=0.0.4': {} } }, 401: { description: 'authentication required (TCP listeners with a token)' } },
+    },
+  },
+};
+
 /** systemd's ActiveStates: each is in the exposition, 0 when no container is in it (a series that vanishes reads as "no data"). */
 const ACTIVE_STATES = ['active', 'activating', 'deactivating', 'failed', 'inactive', 'reloading'];
 
