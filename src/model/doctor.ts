@@ -152,6 +152,10 @@ export function stateDirFinding(path: string, facts: FileFacts | undefined, envF
   return ok('state-dir', `${path} is root's, mode ${octal(facts.mode)}; environment files 0600`);
 }
 
+/** A path the doctor could not examine (a user other than root runs it): said, not guessed. */
+export const unreadable = (check: string, path: string, reason: string): Finding =>
+  warning(check, `cannot examine ${path}: ${reason}`, 'run gear doctor as root (or ask the agent: gear doctor HOST)');
+
 export function tokenFinding(path: string | undefined, facts: FileFacts | undefined, configured: boolean): Finding {
   if (path === undefined) return ok('token-file', 'no token file in use (the agent listens on its unix socket only)');
   if (!facts)

@@ -15,6 +15,7 @@ import {
   stateDirFinding,
   systemdFinding,
   tokenFinding,
+  unreadable,
   type DoctorReport,
   type FileFacts,
 } from '../model/doctor.js';
@@ -64,7 +65,7 @@ const exists = (path: string) => fsp.access(path).then(() => true, () => false);
  */
 export async function examine(host: Host): Promise<DoctorReport> {
   const { config } = host;
-  const [sd, wants, docker, iptables, mountinfo, topControllers, unified, selinux, stateDir, envFiles, token] = await Promise.all([
+  const [sd, wants, docker, iptables, mountinfo, topControllers, unified, selinux, state, token] = await Promise.all([
     attempt(() => host.systemd.version?.() ?? Promise.reject(new Error('not supported here'))),
     attempt(() => host.systemd.wants?.('network-online.target') ?? Promise.reject(new Error('not supported here'))),
     attempt(() => host.docker.version?.() ?? Promise.reject(new Error('not supported here'))),
@@ -77,9 +78,8 @@ export async function examine(host: Host): Promise<DoctorReport> {
     exists('/sys/fs/cgroup/cgroup.controllers'),
     exists('/sys/fs/cgroup/unified'),
     readOrUndefined('/sys/fs/selinux/enforce'),
-    fileFacts(host.fs.local(config.stateDir)),
-    envFacts(host),
-    config.noTokenFile ? undefined : fileFacts(config.tokenFile ?? host.fs.local(`${config.stateDir}/token`)),
+    attempt(async () => ({ dir: await fileFacts(host.fs.local(config.stateDir)), env: await envFacts(host) })),
+    attempt(async () => (config.noTokenFile ? undefined : fileFacts(config.tokenFile ?? host.fs.local(`${config.stateDir}/token`)))),
   ]);
   const version = valueOf(sd);
   const tokenPath = config.noTokenFile ? undefined : (config.tokenFile ?? `${config.stateDir}/token`);
@@ -93,8 +93,8 @@ export async function examine(host: Host): Promise<DoctorReport> {
       iptablesFinding(valueOf(iptables), reasonOf(iptables)),
       networkOnlineFinding(valueOf(wants), reasonOf(wants)),
       propagationFinding(mountinfo && 'value' in mountinfo ? rootPropagation(mountinfo.value) : undefined, reasonOf(mountinfo)),
-      stateDirFinding(config.stateDir, stateDir, envFiles),
-      tokenFinding(tokenPath, token, config.tokenFile !== undefined),
+      'value' in state ? stateDirFinding(config.stateDir, state.value.dir, state.value.env) : unreadable('state-dir', config.stateDir, state.reason),
+      'value' in token ? tokenFinding(tokenPath, token.value, config.tokenFile !== undefined) : unreadable('token-file', tokenPath ?? '', token.reason),
       selinuxFinding(selinux),
     ],
   };

@@ -10,6 +10,7 @@ import {
   stateDirFinding,
   systemdFinding,
   tokenFinding,
+  unreadable,
   type DoctorReport,
   type FileFacts,
   type HostAnswer,
@@ -59,6 +60,8 @@ test('token file: mode, owner, symlink, missing (configured or not)', () => {
   assert.is(tokenFinding('/t', undefined, true).Level, 'error');
   assert.is(tokenFinding('/t', undefined, false).Level, 'ok');
   assert.is(tokenFinding(undefined, undefined, false).Level, 'ok');
+  // Not root: what cannot be examined is said, as a warning, not taken as fine or as broken.
+  assert.equal(unreadable('token-file', '/t', 'EACCES'), { Check: 'token-file', Level: 'warning', Message: 'cannot examine /t: EACCES', Fix: 'run gear doctor as root (or ask the agent: gear doctor HOST)' });
 });
 
 test('state dir: missing is fine, group-writable or foreign-owned is an error, open env files are named', () => {
