@@ -84,11 +84,14 @@ export class AgentMetrics {
     for (const u of loaded) byState.set(u.ActiveState, (byState.get(u.ActiveState) ?? 0) + 1);
     for (const [state, n] of byState) this.containers.set({ state }, n);
     this.installed.set({}, ids.length);
-    // NRestarts is not in systemd's listing: one state read per loaded container unit (pipelined on the bus).
-    const states = await Promise.all(loaded.map((u) => host.systemd.state(u.Id).catch(() => undefined)));
-    const ctr = new Set(ids.map(unitNameOf));
+    // NRestarts is not in systemd's listing: one listing of gear's units, then one property read each (pipelined on the bus).
+    const loadedIds = new Set(loaded.map((u) => u.Id));
+    const names = ids.map(unitNameOf).filter((u) => loadedIds.has(u));
+    const restarts = host.systemd.restarts
+      ? await host.systemd.restarts(names)
+      : new Map((await Promise.all(names.map((u) => host.systemd.state(u).catch(() => undefined)))).flatMap((s) => (s ? [[s.Id, s.NRestarts ?? 0] as const] : [])));
     this.restarts.clear(); // a deleted container's series goes with it
-    for (const s of states) if (s && ctr.has(s.Id)) this.restarts.set({ container: s.Id.slice('ctr-'.length, -'.service'.length) }, s.NRestarts ?? 0);
+    for (const [unit, n] of restarts) this.restarts.set({ container: unit.slice('ctr-'.length, -'.service'.length) }, n);
     const links = await Promise.all(linkIds.map((id) => host.store.readLinks(id).catch(() => [])));
     this.links.set({}, links.reduce((n, l) => n + l.length, 0));
     this.linked.set({}, links.filter((l) => l.length > 0).length);
