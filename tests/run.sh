@@ -17,6 +17,11 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 echo "node $(node --version) ($(command -v node))"
 npm run --silent build || exit 1
 tests/host/testhost setup || exit 1
+# The SPC test (last in its lane) builds gear's image from local base images
+# that take a minute to make (debootstrap): they are made now, in the
+# background, while hosts boot and the other files run. build-base.sh takes a
+# lock, so the test's own call waits for this one if it is still at work.
+case " ${GEAR_TEST_FILES:-spc} " in *" spc "*) tests/images/build-base.sh >/dev/null 2>&1 & ;; esac
 
 # uvu prints "Passed: N" and "Total: N" per run; a run that dies before
 # printing counts as one failure. Each file's output is shown whole when it
@@ -47,36 +52,52 @@ suite() {
 
 uvu() { node --import tsx node_modules/uvu/bin.js "$@"; }
 
-# The integration files run in two lanes side by side, each on hosts of its
-# own, so the suite takes about half the time: the files mostly wait on
+# The integration files run in lanes side by side, each on hosts of its
+# own, so the suite takes a fraction of the time: the files mostly wait on
 # systemd and Docker in the hosts. A lane runs its files one at a time, in
-# this order; the lists are balanced by each file's time on a quiet machine.
+# its order; the lists are balanced by each file's time in a full run.
 # spc last in its lane: it builds the gear image in host A and installs it
 # as the host's agent. GEAR_TEST_FILES picks some of the files (space-
 # separated; each runs in its lane, in the lane's order); GEAR_TEST_LANES=1
 # runs every picked file in one lane, on one set of hosts.
-lane1="lifecycle volumes health deploy-spread images registry remote spc"
-lane2="environment env-ids seed-scenarios ports limits capacity crash repair callbacks pull bad-input agent-api compat agent-listing security links links-deploy fixtures-deploy doctor metrics completion"
-picked=" ${GEAR_TEST_FILES:-$lane1 $lane2} "
+lanes=(
+  "lifecycle volumes health deploy-spread images registry remote spc"
+  "environment env-ids seed-scenarios ports limits capacity crash repair callbacks pull bad-input agent-api compat agent-listing doctor metrics completion"
+  "isolate corpus storm security links links-deploy fixtures-deploy"
+)
+all="${lanes[*]}"
+picked=" ${GEAR_TEST_FILES:-$all} "
 for file in $picked; do
-  case " $lane1 $lane2 " in *" $file "*) ;; *) echo "no integration file '$file' (tests/run.sh knows: $lane1 $lane2)"; echo "0 1" >>"$results" ;; esac
+  case " $all " in *" $file "*) ;; *) echo "no integration file '$file' (tests/run.sh knows: $all)"; echo "0 1" >>"$results" ;; esac
 done
 pick() { local f out=; for f in $1; do case "$picked" in *" $f "*) out="$out $f" ;; esac; done; echo "$out"; }
-files1=$(pick "$lane1")
-files2=$(pick "$lane2")
-if [ "${GEAR_TEST_LANES:-2}" = 1 ] || [ -z "$files1" ] || [ -z "$files2" ]; then
-  files1="$files1 $files2"; files2=
+# The lanes with picked files, numbered from 0 (a lone one gets the first hosts).
+run_lanes=()
+if [ "${GEAR_TEST_LANES:-}" = 1 ]; then
+  run_lanes=("$(pick "$all")")
+else
+  for files in "${lanes[@]}"; do
+    files=$(pick "$files")
+    [ -z "${files// /}" ] || run_lanes+=("$files")
+  done
 fi
 
 # GEAR_TEST_PREFIX and GEAR_TEST_INDEX let two checkouts test side by side.
-# Lane 1 has hosts PREFIX-a/b/c at 10.250.0.INDEX, +1, +2 (by default gear-a/b/c
-# at .2-.4), lane 2 PREFIX-l2-a/b/c at INDEX+4 to +6. (HOST-boot: the
+# Lane 0 has hosts PREFIX-a/b/c at 10.250.0.INDEX, +1, +2 (by default gear-a/b/c
+# at .2-.4), lane N PREFIX-lN-a/b/c at INDEX+4N to +4N+2. (HOST-boot: the
 # rebootable host tests/integration/volumes.test.ts boots at its lane's INDEX+3.)
 prefix=${GEAR_TEST_PREFIX:-gear}
 first=${GEAR_TEST_INDEX:-2}
+lane_prefix() { if [ "$1" = 0 ]; then echo "$prefix"; else echo "$prefix-l$(($1 + 1))"; fi; }
 lane_hosts() { echo "$1-a $1-b $1-c $1-a-boot"; }
 # Only our own hosts: someone else's may be up on a developer's machine.
-cleanup() { for h in $(lane_hosts "$prefix") $(lane_hosts "$prefix-l2"); do tests/host/testhost down "$h" >/dev/null 2>&1; done; true; }
+cleanup() {
+  local i h
+  for i in "${!lanes[@]}"; do
+    for h in $(lane_hosts "$(lane_prefix "$i")"); do tests/host/testhost down "$h" >/dev/null 2>&1; done
+  done
+  true
+}
 trap 'cleanup; rm -f "$results" "$outlock"' EXIT
 cleanup
 
@@ -100,12 +121,12 @@ lane() {
   done
 }
 
-suite unit uvu tests/unit & unit=$!
-# shellcheck disable=SC2086 # word splitting of the file lists is meant
-lane "$prefix" "$first" $files1 & l1=$!
-# shellcheck disable=SC2086
-lane "$prefix-l2" $((first + 4)) $files2 & l2=$!
-wait $unit $l1 $l2
+suite unit uvu tests/unit & jobs_=($!)
+for i in "${!run_lanes[@]}"; do
+  # shellcheck disable=SC2086 # word splitting of the file list is meant
+  lane "$(lane_prefix "$i")" $((first + 4 * i)) ${run_lanes[$i]} & jobs_+=($!)
+done
+wait "${jobs_[@]}"
 
 passed=$(awk '{ p += $1 } END { print p + 0 }' "$results")
 failed=$(awk '{ f += $2 } END { print f + 0 }' "$results")

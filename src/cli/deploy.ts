@@ -49,6 +49,8 @@ export interface DeployOptions {
   timeout?: number;
   /** Each install's Callback (the agent calls it when the install ends). */
   callback?: string;
+  /** Install every new instance isolated (deploy --isolate: Isolate true, as geard's deploy sent it). */
+  isolate?: boolean;
   now?: Date;
   /**
    * Spread the images the installs need over the hosts first (cli/spread.ts):
@@ -251,6 +253,7 @@ export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
         Ports: spec.PublicPorts.map((p) => ({ Internal: p.Internal, External: p.External })),
         Environment: { Variables: inst.Environment ?? spec.Environment },
         ...(opts.callback ? { Callback: opts.callback } : {}),
+        ...(opts.isolate ? { Isolate: true } : {}),
         ...limitFieldsOf(spec.Limits),
       };
       try {

@@ -66,15 +66,18 @@ const BOOLEAN_FLAGS = new Set(['start', 'isolate', 'socket-activated', 'all', 'q
 /**
  * The command line with `--FLAG=true` turned into `--FLAG` and
  * `--FLAG=false` dropped, for gear's boolean flags (commander takes no value
- * for them). Everything after "--" is left alone.
+ * for them); `--FLAG=` anything else is refused. Everything after "--" is
+ * left alone.
  */
 export function normalizeBooleanFlags(argv: string[]): string[] {
   const out: string[] = [];
   let ended = false;
   for (const arg of argv) {
-    const m = ended ? null : /^--([a-z-]+)=(true|false)$/.exec(arg);
+    const m = ended ? null : /^--([a-z-]+)=(.*)$/s.exec(arg);
     if (arg === '--') ended = true;
     if (m && BOOLEAN_FLAGS.has(m[1]!)) {
+      // Anything else is a mistake, named as one (commander would call it an unknown option).
+      if (m[2] !== 'true' && m[2] !== 'false') throw invalid(`--${m[1]} takes true or false, not ${show(m[2]!)}`);
       if (m[2] === 'true') out.push(`--${m[1]}`);
       continue;
     }
@@ -86,7 +89,7 @@ export function normalizeBooleanFlags(argv: string[]): string[] {
 /** What gear does not do yet, asked for by a geard flag: refused, so a script does not run something else than it meant. */
 export function refuseUnsupported(flags: Record<string, unknown>): void {
   const asked = Object.entries(flags).filter(([, on]) => on === true).map(([name]) => name);
-  if (asked.length) throw invalid(`${asked.join(' and ')} ${asked.length > 1 ? 'are' : 'is'} not supported by gear yet (the seed system's isolated and socket-activated containers have no equivalent here)`);
+  if (asked.length) throw invalid(`${asked.join(' and ')} ${asked.length > 1 ? 'are' : 'is'} not supported by gear yet (the seed system's socket-activated containers have no equivalent here)`);
 }
 
 /** `local`: geard's name for this host, as a host argument or in `local/NAME`. */

@@ -3,6 +3,7 @@ import { invalid } from '../model/errors.js';
 import { parseMemory } from '../model/limits.js';
 import { DEFAULT_PORT_RANGE, parsePortRange, type PortRange } from '../model/ports.js';
 import { validatePath } from '../model/volumes.js';
+import { DEFAULT_UID_RANGE, parseIdRange, type IdRange } from '../model/isolation.js';
 
 /**
  * Where the host's parts are, for this process. Defaults fit gear running on
@@ -29,6 +30,8 @@ export interface HostConfig {
    * linked containers: their ExecStartPost applies the links.
    */
   selfCommand: string[];
+  /** Host uids (= gids) of isolated containers (GEAR_UID_RANGE, model/isolation.ts). */
+  uidRange: IdRange;
   /** The host's capacity for containers (GEAR_MAX_CONTAINERS, GEAR_MAX_MEMORY); absent: no limit. */
   capacity?: CapacityConfig;
   /**
@@ -84,6 +87,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HostConfig 
     busAddress: env.DBUS_SYSTEM_BUS_ADDRESS || `unix:path=${join(root, '/run/dbus/system_bus_socket')}`,
     dockerSocket: dockerHost ? dockerHost.slice('unix://'.length) : join(root, '/run/docker.sock'),
     portRange: env.GEAR_PORT_RANGE ? parsePortRange(env.GEAR_PORT_RANGE) : DEFAULT_PORT_RANGE,
+    uidRange: env.GEAR_UID_RANGE ? parseIdRange(env.GEAR_UID_RANGE) : DEFAULT_UID_RANGE,
     dockerBin: env.GEAR_DOCKER_BIN ? validatePath(env.GEAR_DOCKER_BIN, 'GEAR_DOCKER_BIN') : undefined,
     runtimeService: env.GEAR_RUNTIME_SERVICE || 'docker.service',
     stopTimeout,

@@ -12,6 +12,8 @@ import { ContainerStore } from './store.js';
 import { DbusSystemd, type Systemd } from './systemd.js';
 import { loadUnitTemplates } from './templates.js';
 import { TARGET_UNIT, UnitFiles } from './units.js';
+import { UidReservations } from './uids.js';
+import { ShadowUsers, type HostUsers } from './users.js';
 
 /**
  * The adapters a Host talks through. Each defaults to the real one; tests
@@ -24,6 +26,7 @@ export interface HostParts {
   journal?: Journal;
   net?: NetLinks;
   netns?: NetnsRules;
+  users?: HostUsers;
 }
 
 /**
@@ -36,6 +39,10 @@ export class Host {
   readonly fs: HostFs;
   readonly store: ContainerStore;
   readonly ports: PortReservations;
+  /** Host uids of isolated containers (host/uids.ts). */
+  readonly uids: UidReservations;
+  /** Their host users and groups (host/users.ts). */
+  readonly users: HostUsers;
   readonly locks: ContainerLocks;
   /**
    * Held while a container's links are written or applied. Separate from
@@ -65,6 +72,8 @@ export class Host {
     this.fs = new HostFs(config.root);
     this.store = new ContainerStore(this.fs, config.stateDir);
     this.ports = new PortReservations(this.fs, `${config.stateDir}/ports`, config.portRange);
+    this.uids = new UidReservations(this.fs, `${config.stateDir}/uids`, config.uidRange);
+    this.users = parts.users ?? new ShadowUsers(this.fs);
     this.locks = new ContainerLocks(this.fs, `${config.stateDir}/locks`);
     this.linkLocks = new ContainerLocks(this.fs, `${config.stateDir}/locks/links`);
     this.targetLocks = new ContainerLocks(this.fs, `${config.stateDir}/locks/target`);

@@ -42,6 +42,15 @@ export interface Docker {
   containersLabelled(key: string): Promise<LabelledContainer[]>;
   /** Every volume that has the label `key`, whatever its value. */
   volumesLabelled(key: string): Promise<VolumeInfo[]>;
+  /** The image's configured USER ("" when none), or undefined when the image is not here (isolation's check). */
+  imageUser?(ref: string): Promise<string | undefined>;
+  /**
+   * Create a container of `image` with these volumes mounted (`NAME:/path`)
+   * and remove it, never started: Docker copies the image's content at each
+   * path into an empty volume at the create (isolated containers mount
+   * theirs with nocopy, so gear has this copy made first).
+   */
+  copyIntoVolumes?(image: string, binds: string[], label: string): Promise<void>;
   /** Docker's cgroup driver ("systemd", "cgroupfs"), for the unit's --cgroup-parent; absent in fakes. */
   cgroupDriver?(): Promise<string>;
   /** The engine's version and API version (one request, not cached), for `gear doctor`; absent in fakes. */
@@ -58,6 +67,8 @@ export interface LabelledContainer {
 export interface VolumeInfo {
   Name: string;
   Labels: Record<string, string> | null;
+  /** Host path of its data (the local driver's); from inspect only. */
+  Mountpoint?: string;
 }
 
 /** Docker's own API over its unix socket (dockerode). */
@@ -170,10 +181,34 @@ export class DockerodeDocker implements Docker {
   async volume(name: string): Promise<VolumeInfo | undefined> {
     try {
       const v = await (await this.api).getVolume(name).inspect();
-      return { Name: v.Name, Labels: v.Labels ?? null };
+      return { Name: v.Name, Labels: v.Labels ?? null, Mountpoint: v.Mountpoint };
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
       throw failed(`docker: cannot inspect volume ${name}: ${reasonOf(err)}`);
+    }
+  }
+
+  async imageUser(ref: string): Promise<string | undefined> {
+    try {
+      return (await (await this.api).getImage(ref).inspect()).Config?.User ?? '';
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw failed(`docker: cannot inspect image ${ref}: ${reasonOf(err)}`);
+    }
+  }
+
+  async copyIntoVolumes(image: string, binds: string[], label: string): Promise<void> {
+    const api = await this.api;
+    let id: string | undefined;
+    try {
+      // A command of its own: an image without CMD cannot be created otherwise (it never runs).
+      const c = await api.createContainer({ Image: image, Cmd: ['/gear-copy-up'], Entrypoint: [], Labels: { 'io.gear.copy-up': label }, HostConfig: { Binds: binds } });
+      id = c.id;
+    } catch (err) {
+      throw failed(`docker: cannot fill volumes from ${image}: ${reasonOf(err)}`);
+    } finally {
+      // Named volumes stay (v: false); only the container goes.
+      if (id) await api.getContainer(id).remove({ v: false, force: true }).catch(() => undefined);
     }
   }
 

@@ -1,5 +1,6 @@
 import type { HealthCheck } from './health.js';
 import type { ContainerLimits } from './limits.js';
+import type { Isolation } from './isolation.js';
 import type { PortPair } from './ports.js';
 import type { NamedVolume, VolumeConfig } from './volumes.js';
 
@@ -48,6 +49,12 @@ export interface ContainerDefinition {
    * gear had limits).
    */
   Limits?: ContainerLimits;
+  /**
+   * It runs as a host user of its own (install --isolate): uid, gid, user
+   * and SELinux level, kept for good (model/isolation.ts). Absent: as
+   * the image says (root, mostly).
+   */
+  Isolation?: Isolation;
   /** ISO time of the install, for people reading the file. */
   Created: string;
   /** ISO time of the last re-install that updated it in place. */

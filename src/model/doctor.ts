@@ -5,6 +5,7 @@
  * reads the facts.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import type { SelinuxMode } from './isolation.js';
 
 export const LEVELS = ['ok', 'warning', 'error'] as const;
 export type Level = (typeof LEVELS)[number];
@@ -169,10 +170,10 @@ export function tokenFinding(path: string | undefined, facts: FileFacts | undefi
   return ok('token-file', `token file ${path} is root's, mode ${octal(facts.mode)}`);
 }
 
-export function selinuxFinding(enforce: string | undefined): Finding {
-  if (enforce === undefined) return ok('selinux', 'SELinux is not enabled');
-  if (enforce.trim() === '1')
-    return warning('selinux', 'SELinux is enforcing', "the agent's image runs --privileged (unconfined); a container's bind mounts of host paths need a label (-v PATH:PATH:z) to be readable");
+export function selinuxFinding(mode: SelinuxMode): Finding {
+  if (mode === 'disabled') return ok('selinux', 'SELinux is not enabled');
+  if (mode === 'enforcing')
+    return warning('selinux', 'SELinux is enforcing', "the agent's image runs --privileged (unconfined); a container's bind mounts of host paths need a label (-v PATH:PATH:z) to be readable; isolated containers get an MCS level");
   return ok('selinux', 'SELinux is permissive');
 }
 

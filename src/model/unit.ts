@@ -4,6 +4,7 @@ import { containerNameOf } from './names.js';
 import { execLine, shellWord, unitText } from './systemd-quote.js';
 import { healthGateScript, healthRunArgs } from './health.js';
 import { orderingUnits } from './ordering.js';
+import { isolationRunArgs, isolationText } from './isolation.js';
 import { backoffCountScript, backoffResetScript, backoffWaitScript } from './backoff.js';
 
 /** Host facts the unit needs beyond the definition. */
@@ -45,11 +46,15 @@ export function dockerRunArgs(def: ContainerDefinition, ctx: UnitContext): strin
   args.push('--env-file', ctx.envFile);
   for (const p of def.Ports) args.push('-p', `${p.External}:${p.Internal}`);
   // Named volumes by name; a definition not yet migrated keeps its anonymous ones (lost at every stop).
-  if (def.NamedVolumes) for (const v of def.NamedVolumes) args.push('-v', `${v.Name}:${v.Path}`);
+  // An isolated container's volumes were filled and given to its uid by gear: nocopy, or Docker
+  // would copy the image's (root's) ownership into an empty one again at every start.
+  const nocopy = def.Isolation ? ':nocopy' : '';
+  if (def.NamedVolumes) for (const v of def.NamedVolumes) args.push('-v', `${v.Name}:${v.Path}${nocopy}`);
   else for (const v of def.VolumeConfig.Volumes) args.push('-v', v);
   for (const b of def.VolumeConfig.BindMounts) args.push('-v', `${b.HostPath}:${b.ContainerPath}:${b.ReadOnly ? 'ro' : 'rw'}`);
   if (def.Health) args.push(...healthRunArgs(def.Health));
   args.push(...unitLimitArgs(def, ctx));
+  if (def.Isolation) args.push(...isolationRunArgs(def.Isolation));
   args.push(def.Image);
   return args;
 }
@@ -147,6 +152,7 @@ export function containerUnitRenderer(compile: Compile, template: string): UnitR
       runtimeService: unitText(ctx.runtimeService),
       slice: unitText(def.SystemdSlice),
       limitsComment: unitLimitsComment(def),
+      isolationComment: def.Isolation ? `# gear: isolated, runs ${unitText(isolationText(def.Isolation))}, no capabilities, no new privileges` : '',
       stopTimeout: ctx.stopTimeout,
       // docker stop gets its own grace period; on top, the time dockerd may
       // still need to finish starting the container (a stop waits for that):

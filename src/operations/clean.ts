@@ -6,6 +6,7 @@ import { envIdOf, readersOf } from './env-ids.js';
 import { defineOperation, queryFlag } from './operation.js';
 import { querySchema } from './schemas.js';
 import { dropVolumes } from './volumes.js';
+import { releaseIsolation } from './isolation.js';
 import { repairHost, type Finding } from './repair.js';
 
 export interface KeptVolume extends NamedVolume {
@@ -49,7 +50,7 @@ export async function cleanHost(host: Host, dryRun = false): Promise<CleanResult
 }
 
 /** What a clean removes, by kind (repair words its findings by it). */
-export type LeftoverKind = 'unit' | 'links' | 'port' | 'volume' | 'env' | 'temp';
+export type LeftoverKind = 'unit' | 'links' | 'port' | 'uid' | 'volume' | 'env' | 'temp';
 
 export interface Leftover {
   Kind: LeftoverKind;
@@ -70,6 +71,8 @@ export async function findLeftovers(host: Host, dryRun: boolean): Promise<Leftov
   for (const id of await host.store.idsIn('volumes')) if (!installed.has(id)) suspects.add(id);
   const reservations = await host.ports.all();
   for (const owner of reservations.values()) if (!installed.has(owner)) suspects.add(owner);
+  const uids = await host.uids.all();
+  for (const owner of uids.values()) if (!installed.has(owner)) suspects.add(owner);
 
   for (const id of suspects) {
     try {
@@ -97,6 +100,12 @@ export async function findLeftovers(host: Host, dryRun: boolean): Promise<Leftov
       if (!dryRun) await host.ports.release(id, ports);
       note('port', ...ports.map((p) => `port ${p} (reserved by ${id})`));
       const kept = await host.store.readVolumes(host.store.keptVolumesFile(id), id);
+      // An isolated container's uid (and host user) of an install that never finished; one kept with volumes stays.
+      const uid = [...uids].find(([, owner]) => owner === id)?.[0];
+      if (uid !== undefined && !kept.length) {
+        if (!dryRun) await releaseIsolation(host, id, undefined);
+        note('uid', `uid ${uid} (reserved by ${id})`);
+      }
       const recorded = await host.store.readVolumes(host.store.volumesFile(id), id);
       if (dryRun) {
         note('volume', ...volumesNotIn(recorded, kept).map((v) => `volume ${v.Name} (${id} ${v.Path})`));
@@ -111,7 +120,7 @@ export async function findLeftovers(host: Host, dryRun: boolean): Promise<Leftov
   }
   note('env', ...(await removeUnreadEnvs(host, installed, dryRun)));
   // Temp files of writers killed mid-write (older than a minute: never one in flight).
-  for (const dir of ['containers', 'env', 'ports', 'links', 'volumes', 'kept-volumes']) note('temp', ...(await host.fs.removeStaleTemps(`${host.store.stateDir}/${dir}`, 60_000, dryRun)));
+  for (const dir of ['containers', 'env', 'ports', 'uids', 'links', 'volumes', 'kept-volumes']) note('temp', ...(await host.fs.removeStaleTemps(`${host.store.stateDir}/${dir}`, 60_000, dryRun)));
   note('temp', ...(await host.fs.removeStaleTemps(host.config.unitDir, 60_000, dryRun)));
   return found;
 }

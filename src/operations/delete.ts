@@ -6,6 +6,7 @@ import { stopUnit } from './lifecycle.js';
 import { defineOperation, parseId, queryFlag } from './operation.js';
 import { querySchema } from './schemas.js';
 import { dropFailure, dropVolumes, recordVolumes } from './volumes.js';
+import { releaseIsolation } from './isolation.js';
 
 export interface DeleteRequest {
   Id: string;
@@ -34,6 +35,8 @@ export async function deleteContainer(host: Host, id: string, keepVolumes = fals
     if (!kept.length) return false;
     const failure = dropFailure(id, await dropVolumes(host, id, kept));
     if (failure) throw failure;
+    // The uid its kept volumes belonged to (below) goes with them.
+    await releaseIsolation(host, id, undefined);
     return true;
   }
   await stopUnit(host, id);
@@ -53,11 +56,14 @@ export async function deleteContainer(host: Host, id: string, keepVolumes = fals
   // Forget a failed state, so systemd can drop the unit now that its file is gone.
   await host.systemd.resetFailed(unitNameOf(id));
   if (keepVolumes) {
+    // An isolated container's uid (and host user) stays reserved with its kept volumes,
+    // which it owns: a re-install of the name gets them back with the same uid.
     await host.store.writeVolumes(record, id, []);
     return true;
   }
   const failure = dropFailure(id, await dropVolumes(host, id, owned));
   if (failure) throw failure;
+  await releaseIsolation(host, id, def.Isolation);
   return true;
 }
 

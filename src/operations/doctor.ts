@@ -21,6 +21,7 @@ import {
 } from '../model/doctor.js';
 import { closed } from '../model/schema.js';
 import { VERSION } from '../version.js';
+import { hostSelinux } from './isolation.js';
 import { defineOperation } from './operation.js';
 
 /** A check that cannot answer in this time is reported as such (a hung Docker socket must not hang the doctor). */
@@ -54,7 +55,6 @@ async function fileFacts(localPath: string): Promise<FileFacts | undefined> {
   }
 }
 
-const readOrUndefined = (path: string) => fsp.readFile(path, 'utf8').catch(() => undefined);
 const exists = (path: string) => fsp.access(path).then(() => true, () => false);
 
 /**
@@ -77,7 +77,7 @@ export async function examine(host: Host): Promise<DoctorReport> {
     attempt(() => fsp.readFile('/proc/1/mountinfo', 'utf8')),
     exists('/sys/fs/cgroup/cgroup.controllers'),
     exists('/sys/fs/cgroup/unified'),
-    readOrUndefined('/sys/fs/selinux/enforce'),
+    hostSelinux(host), // as install reads it for isolated containers
     attempt(async () => ({ dir: await fileFacts(host.fs.local(config.stateDir)), env: await envFacts(host) })),
     attempt(async () => (config.noTokenFile ? undefined : fileFacts(config.tokenFile ?? host.fs.local(`${config.stateDir}/token`)))),
   ]);

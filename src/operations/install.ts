@@ -18,6 +18,8 @@ import { InstallBodySchema, type InstallBody } from './schemas.js';
 import { formatPortMapping } from '../model/ports.js';
 import { checkOrdering, healthFields, parseHealthRequest, type HealthRequest } from './health.js';
 import { applyLimits, parseLimitFields, type LimitChanges } from '../model/limits.js';
+import { isolationText, selinuxText, type Isolation, type SelinuxMode } from '../model/isolation.js';
+import { checkImageIsolable, hostSelinux, isolationOf, ownVolumes } from './isolation.js';
 
 export interface InstallRequest {
   Id: string;
@@ -35,6 +37,12 @@ export interface InstallRequest {
   Health?: HealthRequest;
   /** Limits to set ("none": remove); absent ones (or no Limits) stay as the container has them. */
   Limits?: LimitChanges;
+  /**
+   * Run it as a host user of its own (operations/isolation.ts). Absent (or
+   * false, which geard's client sends on every install) keeps what an
+   * installed container has: isolation is for good, until a delete.
+   */
+  Isolate?: true;
 }
 
 export interface InstallResult {
@@ -43,6 +51,9 @@ export interface InstallResult {
   State?: UnitState;
   /** It was installed already: its definition was updated in place. */
   Updated?: boolean;
+  /** It is isolated: as whom it runs, and the host's SELinux mode (whether its label means anything). */
+  Isolation?: Isolation;
+  SELinux?: SelinuxMode;
 }
 
 /**
@@ -67,12 +78,13 @@ function parseEnvironment(name: string, env: InstallBody['Environment'] = {}): I
 
 /**
  * geard's flags that gear does not offer: accepted when false or null (its
- * client sends them on every install), refused when they ask for it.
+ * client sends them on every install), refused when they ask for it
+ * (Isolate is offered: parse).
  * SkipSocketProxy is not here: without socket activation there is no proxy
  * to skip, so true asks for what gear does anyway.
  */
 function refuseUnsupported(body: InstallBody): void {
-  for (const field of ['Isolate', 'SocketActivation', 'Simple'] as const)
+  for (const field of ['SocketActivation', 'Simple'] as const)
     if (body[field] === true) throw invalid(`${field} is not supported yet (body/${field} must be false or absent)`);
 }
 
@@ -88,6 +100,11 @@ function withLimits(old: ContainerDefinition['Limits'], changes: LimitChanges = 
   return Limits ? { Limits } : {};
 }
 
+/** "It runs as ctr-web-1 (uid 70000, gid 70000), no SELinux label (...)", for an isolated container. */
+function isolatedLine(r: InstallResult): string {
+  return r.Isolation ? `It runs ${isolationText(r.Isolation)}, ${selinuxText(r.Isolation, r.SELinux)}\n` : '';
+}
+
 /** The answer's headers: the published ports, as the seed sent them. */
 const installHeaders = (ports: PortPair[]): Record<string, string> => (ports.length ? { 'X-PortMapping': formatPortMapping(ports) } : {});
 
@@ -100,7 +117,7 @@ export const install = defineOperation({
   mutates: true,
   http: {
     headers: (r: InstallResult) => installHeaders(r.Ports),
-    text: (r: InstallResult) => `Container ${r.Id} is ${r.Updated ? 'updated' : 'installed'}${r.State ? ` and ${r.State.ActiveState}` : ''}\n`,
+    text: (r: InstallResult) => `Container ${r.Id} is ${r.Updated ? 'updated' : 'installed'}${r.State ? ` and ${r.State.ActiveState}` : ''}\n${isolatedLine(r)}`,
   },
   parse({ params, body }): InstallRequest {
     const id = validateName(params.id);
@@ -120,6 +137,7 @@ export const install = defineOperation({
       ...(body.Callback ? { Callback: validateCallbackUrl(body.Callback) } : {}),
       ...parseHealthRequest(id, body),
       ...limitChanges(body),
+      ...(body.Isolate === true ? { Isolate: true as const } : {}),
     };
   },
   async run(host, req, progress): Promise<InstallResult> {
@@ -138,6 +156,8 @@ export const install = defineOperation({
       if (!volumes) throw failed(`image ${req.Image} is not on this host after pulling it`);
     }
     const planned = volumes;
+    // An image that cannot run as the container's uid is refused before anything changes.
+    if (req.Isolate || before?.Isolation) await checkImageIsolable(host, req.Image);
     // One lock for writing and starting: taking it is a handful of file operations.
     return host.locks.with(req.Id, async () => {
       const old = await host.store.read(req.Id);
@@ -146,7 +166,12 @@ export const install = defineOperation({
       // Refused (412) before anything changes when the host has no room for it.
       const limits = applyLimits(old?.Limits, req.Limits ?? {});
       const def = await withRoom(host, req.Id, limits, old, () => (old ? updateContainer(host, req, planned, old) : writeContainer(host, req, planned)));
-      const result: InstallResult = { Id: def.Id, Ports: def.Ports, ...(old ? { Updated: true } : {}) };
+      const result: InstallResult = {
+        Id: def.Id,
+        Ports: def.Ports,
+        ...(old ? { Updated: true } : {}),
+        ...(def.Isolation ? { Isolation: def.Isolation, SELinux: await hostSelinux(host) } : {}),
+      };
       progress.headers?.(installHeaders(def.Ports));
       // A running container is restarted, so that what runs is what its definition says.
       const running = old !== undefined && ['active', 'activating', 'reloading'].includes(await host.systemd.activeState(unit));
@@ -173,7 +198,14 @@ export const install = defineOperation({
 async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVolume[]): Promise<ContainerDefinition> {
   // Templates load (and may fail) before anything is reserved.
   const units = host.units;
-  const ports = await host.ports.reserve(req.Id, req.Ports);
+  const { iso, undo: undoIsolation } = await isolationOf(host, req.Id, req.Isolate === true);
+  let ports: PortPair[];
+  try {
+    ports = await host.ports.reserve(req.Id, req.Ports);
+  } catch (err) {
+    await undoIsolation();
+    throw err;
+  }
   const def: ContainerDefinition = {
     Id: req.Id,
     Image: req.Image,
@@ -185,6 +217,7 @@ async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVol
     ...(req.NetworkLinks.length ? { Linked: true } : {}),
     ...healthFields(req.Health),
     ...withLimits(undefined, req.Limits),
+    ...(iso ? { Isolation: iso } : {}),
     Created: new Date().toISOString(),
   };
   // Recorded before they are created: after a crash, `gear clean` knows them as gear's.
@@ -194,6 +227,7 @@ async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVol
   try {
     earlier = await recordVolumes(host, record, req.Id, volumes);
     await createVolumes(host, req.Id, volumes, created);
+    await ownVolumes(host, def, volumes);
     // The environment's lock is held until the definition is written: a delete
     // or clean deciding whether anyone reads it sees this container once it does.
     await host.envLocks.with(req.Environment.Id, async () => {
@@ -215,6 +249,7 @@ async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVol
     await attempt(() => dropVolumes(host, req.Id, created));
     if (earlier) await attempt(() => host.store.writeVolumes(record, req.Id, earlier!));
     await attempt(() => host.ports.release(req.Id, ports.map((p) => p.External)));
+    await undoIsolation();
     throw err;
   }
   // Kept volumes it mounts are the container's again (recorded in its volume record above).
@@ -281,15 +316,22 @@ async function portsOf(host: Host, id: string): Promise<number[]> {
  */
 async function updateContainer(host: Host, req: InstallRequest, volumes: NamedVolume[], old: ContainerDefinition): Promise<ContainerDefinition> {
   const id = req.Id;
+  const { iso, undo: undoIsolation } = await isolationOf(host, id, req.Isolate === true, old.Isolation);
   const held = await portsOf(host, id);
   const wanted = req.Ports.map((p) => ({ Internal: p.Internal, External: p.External || (old.Ports.find((o) => o.Internal === p.Internal)?.External ?? 0) }));
   const mine = (p: PortPair) => p.External !== 0 && held.includes(p.External);
   // Only what it does not hold yet is reserved: a failing reservation must never give back a port it holds.
-  const reserved = await host.ports.reserve(id, wanted.filter((p) => !mine(p)));
+  let reserved: PortPair[];
+  try {
+    reserved = await host.ports.reserve(id, wanted.filter((p) => !mine(p)));
+  } catch (err) {
+    await undoIsolation();
+    throw err;
+  }
   const ports = wanted.map((p) => (mine(p) ? p : reserved.find((r) => r.Internal === p.Internal)!));
   // Without an Environment.Id of its own, it keeps reading the environment it reads.
   const envId = req.Environment.Id === id ? envIdOf(old) : req.Environment.Id;
-  const { EnvId: _earlierEnv, Health: _h, After: _a, WaitHealthy: _w, Limits: earlierLimits, ...kept } = old;
+  const { EnvId: _earlierEnv, Health: _h, After: _a, WaitHealthy: _w, Limits: earlierLimits, Isolation: _i, ...kept } = old;
   const def: ContainerDefinition = {
     ...kept,
     ...healthFields(req.Health, old),
@@ -301,6 +343,7 @@ async function updateContainer(host: Host, req: InstallRequest, volumes: NamedVo
     SystemdSlice: req.SystemdSlice,
     ...(old.Linked || req.NetworkLinks.length ? { Linked: true } : {}),
     ...withLimits(earlierLimits, req.Limits),
+    ...(iso ? { Isolation: iso } : {}),
     Updated: new Date().toISOString(),
   };
   const record = host.store.volumesFile(id);
@@ -311,6 +354,7 @@ async function updateContainer(host: Host, req: InstallRequest, volumes: NamedVo
     // Added to its record: the volumes it had stay the container's, mounted or not.
     earlier = await recordVolumes(host, record, id, volumes);
     await createVolumes(host, id, volumes, created);
+    await ownVolumes(host, def, volumes);
     // As at a first install: the environment's lock is held until the definition is written.
     await host.envLocks.with(envId, async () => {
       const restoreEnv = await writeEnvironment(host, { ...req, Environment: { ...req.Environment, Id: envId } });
@@ -327,6 +371,7 @@ async function updateContainer(host: Host, req: InstallRequest, volumes: NamedVo
     if (earlier) await attempt(() => host.store.writeVolumes(record, id, earlier!));
     if (oldLinks) await attempt(() => host.store.writeLinks(id, oldLinks));
     await attempt(() => host.ports.release(id, reserved.map((p) => p.External)));
+    await undoIsolation();
     throw err;
   }
   await host.units.write(def);

@@ -52,6 +52,7 @@ const LEFTOVER: Record<LeftoverKind, (what: string) => Omit<Finding, 'Fixed'>> =
   unit: (what) => ({ Problem: `unit file ${what} has no definition (no installed container)`, Fix: 'stop the unit and remove the file' }),
   links: (what) => ({ Problem: `links file ${what} has no definition (no installed container)`, Fix: 'remove the file' }),
   port: (what) => ({ Problem: `${what} is not installed`.replace(/\(reserved by (.*)\) is not installed$/, 'is reserved by $1, which is not installed'), Fix: 'release the reservation' }),
+  uid: (what) => ({ Problem: `${what} is not installed`.replace(/\(reserved by (.*)\) is not installed$/, 'is reserved by $1, which is not installed'), Fix: 'remove its host user (if gear made it) and release the uid' }),
   volume: (what) => ({ Problem: `${what} is recorded for a container that is not installed (an install or delete that never finished)`, Fix: 'remove the volume' }),
   env: (what) => ({ Problem: `env file ${what} is read by no installed container`, Fix: 'remove the file' }),
   temp: (what) => ({ Problem: `temp file ${what} is left from an interrupted write`, Fix: 'remove the file' }),

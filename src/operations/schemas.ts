@@ -29,7 +29,8 @@ export const InstallBodySchema = Type.Object(
     ),
     VolumeConfig: Type.Optional(nullable(VolumeConfigSchema)),
     SystemdSlice: Type.Optional(Type.String({ maxLength: 128 })),
-    // geard's flags, sent by its client on every install: false/null accepted, true refused where gear cannot do it (install's parse).
+    // geard's flags, sent by its client on every install: false/null accepted, true refused where gear cannot do it (install's parse);
+    // Isolate true runs the container as a host user of its own (operations/isolation.ts), false/null keep what it has.
     Simple: Type.Optional(nullable(Type.Boolean())),
     SkipSocketProxy: Type.Optional(nullable(Type.Boolean())),
     Isolate: Type.Optional(nullable(Type.Boolean())),

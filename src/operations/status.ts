@@ -6,6 +6,8 @@ import type { NetworkLink } from '../model/links.js';
 import type { PortPair } from '../model/ports.js';
 import type { NamedVolume } from '../model/volumes.js';
 import { requireDefinition } from './common.js';
+import type { Isolation, SelinuxMode } from '../model/isolation.js';
+import { hostSelinux } from './isolation.js';
 import { healthBodyOf, type HealthBody } from '../model/health.js';
 import { backoffFile, parseBackoff } from '../model/backoff.js';
 import { defineOperation, parseId } from './operation.js';
@@ -31,6 +33,9 @@ export interface ContainerStatus {
   Limits?: ContainerLimits;
   /** The slice its unit (and, with systemd's cgroup driver, its container) runs in. */
   Slice?: string;
+  /** As whom it runs when isolated, and the host's SELinux mode (whether its label means anything). */
+  Isolation?: Isolation;
+  SELinux?: SelinuxMode;
   /** What Docker says of the container; absent when it does not exist (stopped). */
   Container?: ContainerInfo;
 }
@@ -65,6 +70,7 @@ export const status = defineOperation({
       ...(backoff ? { Backoff: backoff } : {}),
       ...(def.Limits ? { Limits: def.Limits } : {}),
       Slice: def.SystemdSlice,
+      ...(def.Isolation ? { Isolation: def.Isolation, SELinux: await hostSelinux(host) } : {}),
       Container: container,
     };
   },

@@ -6,6 +6,7 @@ import type { ContainerStatus } from './status.js';
 import type { PortPair } from '../model/ports.js';
 import { formatLink } from '../model/links.js';
 import { limitsText } from '../model/limits.js';
+import { isolationText, selinuxText } from '../model/isolation.js';
 import { DEFAULT_SLICE } from '../model/definition.js';
 
 /** One line of pull progress: "REF: LAYER: STATUS". */
@@ -42,6 +43,7 @@ export function statusText(s: ContainerStatus): string {
   if (s.Volumes?.length) text += `  Volumes: ${s.Volumes.map((v) => (v.Name ? `${v.Name} on ${v.Path}` : `anonymous on ${v.Path} (named at its next start)`)).join('\n           ')}\n`;
   if (s.NetworkLinks?.length) text += `    Links: ${s.NetworkLinks.map(formatLink).join('\n           ')}\n`;
   text += limitsLine(s);
+  if (s.Isolation) text += ` Isolated: runs ${isolationText(s.Isolation)}, ${selinuxText(s.Isolation, s.SELinux)}\n`;
   return text;
 }
 

@@ -4,6 +4,7 @@ import { conflict, failed } from '../model/errors.js';
 import { unitNameOf } from '../model/names.js';
 import { imageVolumePath, isVolumeOf, planVolumes, volumeLabels, volumesNotIn, type NamedVolume } from '../model/volumes.js';
 import { attempt, reloadIfNeeded } from './common.js';
+import { ownVolumes } from './isolation.js';
 
 /**
  * A container's named volumes on the host. Which volumes are gear's to
@@ -107,6 +108,8 @@ export async function recordVolumes(host: Host, file: string, id: string, volume
 export async function prepareVolumes(host: Host, def: ContainerDefinition): Promise<ContainerDefinition> {
   if (def.NamedVolumes) {
     if (def.NamedVolumes.length) await createVolumes(host, def.Id, def.NamedVolumes, [], true);
+    // One removed by hand and made again is given to an isolated container's uid again.
+    await ownVolumes(host, def, def.NamedVolumes);
     return def;
   }
   const volumes = await imageVolumePlan(host, def.Id, def);

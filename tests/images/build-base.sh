@@ -132,6 +132,10 @@ make_node() {
 build() {
   [[ $(id -u) == 0 ]] || die "must run as root"
   mkdir -p "$OUT"
+  # One maker at a time: tests/run.sh starts one early in the background, and
+  # the SPC test's own call then waits for it and finds the tarballs fresh.
+  exec 8>"$OUT/.build-base.lock"
+  flock 8
   if fresh "$DEBIAN_TAR" && fresh "$NODE_TAR" && [[ ! $DEBIAN_TAR -nt $NODE_TAR ]]; then return 0; fi
   command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >&2
   local work

@@ -156,9 +156,9 @@ test('re-install updates in place: the port by Internal kept, a new one allocate
 });
 
 test('install refusals: 4xx JSON printed as Error: Message; nothing changed', async () => {
-  const isolate = await failure(geard.install('cw-web-2', { ...INSTALL, Id: 'cw-web-2', Isolate: true }));
-  assert.is(isolate.status, 400);
-  assert.match(isolate.message, /^Error: Isolate is not supported yet \(body\/Isolate must be false or absent\)$/);
+  const socket = await failure(geard.install('cw-web-2', { ...INSTALL, Id: 'cw-web-2', SocketActivation: true }));
+  assert.is(socket.status, 400);
+  assert.match(socket.message, /^Error: SocketActivation is not supported yet \(body\/SocketActivation must be false or absent\)$/);
   const unknown = await failure(geard.install('cw-web-2', { ...INSTALL, Id: 'cw-web-2', Privileged: false }));
   assert.is(unknown.message, 'Error: invalid request: body has an unknown field "Privileged"');
   const taken = await failure(geard.install('cw-web-2', { ...INSTALL, Id: 'cw-web-2', Ports: [{ Internal: 8080, External: external }] }));

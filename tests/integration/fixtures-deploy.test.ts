@@ -154,12 +154,16 @@ test.after(async () => {
   await agents.stop();
 });
 
-test('--isolate is refused before anything is done; --isolate=false is accepted below', async () => {
+test('--isolate with a value other than true/false (a host taken as its value too) is refused before anything is done; --isolate=false is accepted below', async () => {
   copyFileSync(join(FIXTURES, 'simple_deploy.json'), join(dir, 'simple_deploy.json'));
-  for (const flag of ['--isolate', '--isolate=true', '--isolate=yes']) {
-    const r = await cli(['deploy', 'simple_deploy.json', flag, ipA, ipB]);
+  const cases: [string[], string][] = [
+    [['--isolate=yes', ipA, ipB], 'gear: --isolate takes true or false, not "yes"\n'],
+    [['--isolate', ipA, ipB], `gear: deploy --isolate takes true or false, not "${ipA}" (name the hosts before --isolate, or write --isolate=true)\n`],
+  ];
+  for (const [args, message] of cases) {
+    const r = await cli(['deploy', 'simple_deploy.json', ...args]);
     assert.is(r.code, 1, r.stdout);
-    assert.is(r.stderr, 'gear: deploy --isolate: gear does not isolate containers yet (deploy without --isolate)\n');
+    assert.is(r.stderr, message);
   }
   assert.equal(await units(), []);
 });

@@ -7,8 +7,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequestRaw } from 'node:https';
 import { tmpdir } from 'node:os';
+import { checkServerIdentity as checkIdentity, type PeerCertificate } from 'node:tls';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { test as defaultSuite } from 'uvu';
 import { execIn } from '../host/testhost.js';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -89,6 +91,41 @@ export function allocatedPort(stdout: string, internal = 8080): number {
 export const stateListing = (host: string) =>
   sh(host, "find /etc/systemd/system /var/lib/gear -printf '%p %m\\n' 2>/dev/null | grep -v '/locks' | sort; true");
 
+/**
+ * uvu swallows an error thrown by a `before` or `after` hook (its runner
+ * returns from a finally block): the file then shows 0 of N passed and no
+ * reason. Every file's hooks are wrapped here so that the error is printed.
+ */
+type Hook = (context: Record<string, unknown>) => unknown;
+for (const kind of ['before', 'after'] as const) {
+  const register = defaultSuite[kind] as ((hook: Hook) => void) & { each: unknown };
+  const reporting = (hook: Hook) =>
+    register(async (context) => {
+      try {
+        await hook(context);
+      } catch (err) {
+        console.error(`\n   FAIL  the file's ${kind} hook:\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+        throw err;
+      }
+    });
+  defaultSuite[kind] = Object.assign(reporting, { each: register.each }) as typeof defaultSuite.before;
+}
+
+/**
+ * GEAR_TEST_TIMES=1 prints each test's duration after it (to find where a
+ * file's minutes go). The hooks go on uvu's default suite, the one every
+ * file's `test` is.
+ */
+if (process.env.GEAR_TEST_TIMES) {
+  let startedAt = 0;
+  defaultSuite.before.each(() => {
+    startedAt = Date.now();
+  });
+  defaultSuite.after.each((context) => {
+    console.log(`  time: ${((Date.now() - startedAt) / 1000).toFixed(1)} s  ${(context as { __test__?: string }).__test__ ?? ''}`);
+  });
+}
+
 export const TEST_HOST = process.env.GEAR_TEST_HOST ?? 'gear-a';
 
 /**
@@ -143,15 +180,17 @@ export async function putFile(host: string, path: string, text: string): Promise
 }
 
 /** An HTTPS request from the machine, trusting `ca`. */
-export function httpsRequest(url: string, opts: { ca?: string; headers?: Record<string, string>; method?: string } = {}): Promise<{ status: number; body: string }> {
+export function httpsRequest(url: string, opts: { ca?: string; headers?: Record<string, string>; method?: string; body?: string } = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolveReq, reject) => {
-    const req = httpsRequestRaw(url, { ca: opts.ca, headers: opts.headers, method: opts.method ?? 'GET', timeout: 5000 }, (res) => {
+    // The certificate is checked against the URL's host, also when the request names another in its Host header.
+    const checkServerIdentity = (_: string, cert: PeerCertificate) => checkIdentity(new URL(url).hostname, cert);
+    const req = httpsRequestRaw(url, { ca: opts.ca, headers: opts.headers, method: opts.method ?? 'GET', timeout: 5000, checkServerIdentity }, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d));
       res.on('end', () => resolveReq({ status: res.statusCode ?? 0, body }));
     });
     req.on('error', reject);
-    req.end();
+    req.end(opts.body);
   });
 }
 

@@ -55,6 +55,8 @@ let keepStarted = '';
 let nounitUnit = '';
 
 test('setup: a healthy container with data and links, then every inconsistency and its foreign look-alikes, planted by hand', async () => {
+  // The host is shared with earlier test files: start from a repaired one, so what is found below is what is planted here.
+  assert.is((await gear(H, ['clean', '--repair'])).code, 0);
   const keep = await gear(H, ['install', 'test/web', 'keep', '-p', '8080:0', '-v', '/data', '-n', '127.0.0.2:8081:10.250.0.1:9', '--start']);
   assert.is(keep.code, 0, keep.stderr);
   await sh(H, 'docker exec ctr-keep sh -c "echo precious > /data/file"');

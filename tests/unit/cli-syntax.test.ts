@@ -252,8 +252,9 @@ test('bad seed forms are refused with one line, exit 1, and nothing sent', async
   await refused(install('A\nB=x'), /environment variable name "A\\nB" is not valid/);
   await refused(install('A=line\nbreak'), /environment variable A contains a line break/);
   await refused(install('=VALUE'), /"=VALUE" must look like NAME=VALUE/);
-  await refused(install('--isolate'), /--isolate is not supported by gear yet/);
-  await refused(install('--socket-activated', '--isolate=true'), /--isolate and --socket-activated are not supported by gear yet/);
+  await refused(install('--isolate=yes'), /^gear: --isolate takes true or false, not "yes"\n$/);
+  await refused(install('--start=1'), /^gear: --start takes true or false, not "1"\n$/);
+  await refused(install('--socket-activated', '--isolate=true'), /--socket-activated is not supported by gear yet/);
   await refused(['install', 'A=B', 'web-1'], /the first argument is the image, and "A=B" is not one/);
   await refused(['install', 'img', 'A=B'], /name at least one container to install/);
   await refused(['install', 'img', 'web-1', '--slice', 'bad slice'], /slice "bad slice.slice" is not a valid systemd slice name/);

@@ -63,10 +63,10 @@ test('install: 202 text with X-PortMapping in the head; list-units 200 exactly a
 
 test('errors: JSON {Message} typed exactly application/json, with geard codes', async () => {
   const call = await agent(fakeHost());
-  const bad = await call('PUT', '/container/web-1', { ...INSTALL, Isolate: true });
+  const bad = await call('PUT', '/container/web-1', { ...INSTALL, SocketActivation: true });
   assert.is(bad.statusCode, 400);
   assert.is(bad.headers['content-type'], 'application/json');
-  assert.match(JSON.parse(bad.body).Message, /Isolate is not supported yet/);
+  assert.match(JSON.parse(bad.body).Message, /SocketActivation is not supported yet/);
   const missing = await call('GET', '/container/ghost/status');
   assert.is(missing.statusCode, 404);
   assert.is(missing.headers['content-type'], 'application/json');

@@ -251,7 +251,7 @@ test('a resolved file the seed wrote: Target {} is no address; kept addresses st
   assert.equal(targets(plan.next), ['-', '127.0.0.1:27017', '127.0.0.1:27018']);
   // web-1 is linked to now: its {} is filled with a free address, the others' stay.
   const linked = structuredClone(seedResolved);
-  linked.Containers[1]!.Links = [{ To: 'web', AliasPorts: [{ Internal: 8080, External: 0 }] }] as never;
+  (linked.Containers[1] as { Links?: unknown }).Links = [{ To: 'web', AliasPorts: [{ Internal: 8080, External: 0 }] }];
   assert.equal(targets(planDeployment(parse(linked).d, ['A', 'B']).next), ['127.0.0.2:8080', '127.0.0.1:27017', '127.0.0.1:27018']);
   // One more db: added with the next number and a free address.
   const more = structuredClone(seedResolved);

@@ -234,7 +234,7 @@ test('install: what a schema cannot say is still checked', () => {
   refused(installOp, install({ VolumeConfig: { Volumes: ['data'] } }), /volume path "data" must be an absolute path/);
   refused(installOp, bind({ HostPath: '/a/../b', ContainerPath: '/b' }), /normalised/);
   refused(installOp, install({ SystemdSlice: '../x' }), /not a valid systemd slice name/);
-  for (const field of ['Isolate', 'SocketActivation', 'Simple']) refused(installOp, install({ [field]: true }), new RegExp(`^${field} is not supported yet \\(body/${field} must be false or absent\\)$`));
+  for (const field of ['SocketActivation', 'Simple']) refused(installOp, install({ [field]: true }), new RegExp(`^${field} is not supported yet \\(body/${field} must be false or absent\\)$`));
   refused(installOp, raw({ Image: 'test/web', Id: 'other-1' }), /body\/Id "other-1" is not the id in the path \(c-1\)/);
   refused(installOp, install({ SystemdSlice: 'container-huge' }), /not a valid systemd slice name/);
   refused(installOp, link({ FromPort: 80, ToHost: '127.0.0.1', ToPort: 1 }), /NetworkLinks\[0\]\.ToHost 127.0.0.1 is a loopback address/);

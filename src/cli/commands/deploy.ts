@@ -6,11 +6,15 @@ import { LOCAL_DEPLOY_HOST, deploy } from '../deploy.js';
 import { reporter } from './images.js';
 
 /**
- * `--isolate`, `--isolate=true|false` (the seed's forms). Any value but
- * false counts as asking for isolation, which gear refuses: so a host
- * taken as the flag's value (`--isolate HOST`) is refused too, not lost.
+ * `--isolate`, `--isolate=true|false` (the seed's forms). Any other value is
+ * refused: a host taken as the flag's value (`--isolate HOST`) must not be
+ * lost from the hosts.
  */
-const isolateFlag = (value: string | boolean | undefined) => value !== undefined && value !== false && value !== 'false';
+function isolateFlag(value: string | boolean | undefined): boolean {
+  if (value === undefined || value === false || value === 'false') return false;
+  if (value === true || value === 'true') return true;
+  throw invalid(`deploy --isolate takes true or false, not ${JSON.stringify(value)}`, 'name the hosts before --isolate, or write --isolate=true');
+}
 
 /** `gear deploy FILE|URL [HOST...]`: a deployment carried out over the hosts' agents, or on this host (src/cli/deploy.ts). */
 export function register(program: Command, cli: Cli): void {
@@ -19,13 +23,13 @@ export function register(program: Command, cli: Cli): void {
     .description('place, install, link and start a deployment over agents (no HOST: on this host); writes the resolved FILE.<timestamp>')
     .argument('<file>', 'deployment descriptor (JSON) or http(s)/file URL, or a resolved FILE.<timestamp> to converge')
     .argument('[hosts...]', `HOST[:PORT] of the agents to place instances on (none: this host, written as "${LOCAL_DEPLOY_HOST}")`)
-    .option('--isolate [bool]', 'accepted for the seed\'s scripts: only false (gear does not isolate containers yet)')
+    .option('--isolate [bool]', 'install every new instance isolated: as a host user of its own (see install --isolate)')
     .option('--timeout <seconds>', 'how long to wait for a URL descriptor', '300')
     .option('--no-spread', 'each host pulls the images it lacks from its registry (default: one pull per image, then host to host)')
     .option('-q, --quiet', 'no image transfer progress or per-host image lines on stderr')
     .option('--callback <url>', "each agent POSTs each install's outcome to this http(s) URL when it ends, signed with its callback secret")
     .action(async (file: string, hosts: string[], o: { isolate?: string | boolean; timeout: string; spread: boolean; quiet?: boolean; callback?: string }) => {
-      if (isolateFlag(o.isolate)) throw invalid('deploy --isolate: gear does not isolate containers yet', 'deploy without --isolate');
+      const isolate = isolateFlag(o.isolate);
       const timeout = Number(o.timeout);
       if (!Number.isFinite(timeout) || timeout <= 0) throw invalid(`--timeout must be a positive number of seconds, not ${JSON.stringify(o.timeout)}`);
       const local = hosts.length === 0;
@@ -42,6 +46,7 @@ export function register(program: Command, cli: Cli): void {
         timeout,
         spread: o.spread ? { progress: (host) => reporter(host, o.quiet), report: (line) => void (o.quiet || process.stderr.write(`${line}\n`)) } : undefined,
         ...(callback ? { callback } : {}),
+        ...(isolate ? { isolate } : {}),
       });
       for (const what of out.notDone) cli.report('deploy', `not done: ${what}`);
       if (out.notDone.length) cli.report('deploy', `wrote ${out.written} with what was done; deploy it again to finish`);

@@ -11,6 +11,7 @@ import { collect, type Cli } from '../cli.js';
 import { ImageFrom } from '../image-from.js';
 import { addLimitOptions, limitFields } from '../limits.js';
 import { transferImage } from '../../model/image-archive.js';
+import { isolationText, selinuxText } from '../../model/isolation.js';
 import { envFormatOption, readEnvFile } from '../env-files.js';
 import { healthBody, healthOptions } from '../health-flags.js';
 import { LOCAL_HOST, checkImageArg, itemsOf, listFlag, refuseUnsupported, sliceName, splitInstallArgs } from '../syntax.js';
@@ -37,7 +38,7 @@ export function register(program: Command, cli: Cli): void {
     .option('--from <host>', `when a target's host lacks IMAGE, transfer it first from this agent (or ${LOCAL_HOST}: this host), only the layers it lacks, through this machine`)
     .option('-q, --quiet', 'no transfer progress on stderr (with --from)')
     .option('--callback <url>', "the agent POSTs the job's outcome to this http(s) URL when it ends, signed (X-Gear-Signature: sha256=HMAC of the body with the agent's callback secret)")
-    .addOption(new Option('--isolate', 'the seed system\'s isolated containers: not supported').hideHelp())
+    .option('--isolate', "run as a host user of its own (ctr-NAME, a uid from gear's range, kept until delete), without capabilities or new privileges")
     .addOption(new Option('--socket-activated', 'the seed system\'s socket activation: not supported').hideHelp());
   addLimitOptions(healthOptions(command))
     .action(async (image: string, args: string[], o: Record<string, unknown>) => {
@@ -45,7 +46,7 @@ export function register(program: Command, cli: Cli): void {
       let body: Record<string, unknown>;
       let from: ImageFrom | undefined;
       try {
-        refuseUnsupported({ '--isolate': o.isolate, '--socket-activated': o.socketActivated });
+        refuseUnsupported({ '--socket-activated': o.socketActivated });
         body = installBody(checkImageArg(image), assignments, o, cli);
         if (targets.length === 0) throw invalid('name at least one container to install (NAME=VALUE arguments are environment variables)');
         if (o.from !== undefined) from = new ImageFrom(cli, transferImage(image), cli.backends().forServer(o.from as string), o.quiet === true);
@@ -60,6 +61,7 @@ export function register(program: Command, cli: Cli): void {
         // A re-install updates in place; a running container was restarted to apply it.
         const done = r.Updated ? `updated${r.State ? ' and restarted' : ''}` : `installed${r.State ? ' and started' : ''}`;
         cli.print(`${t.display} ${done}${ports}\n`);
+        if (r.Isolation) cli.print(`${t.display} runs ${isolationText(r.Isolation)}, ${selinuxText(r.Isolation, r.SELinux)}\n`);
       });
     });
 }
@@ -90,6 +92,7 @@ function installBody(image: string, assignments: string[], o: Record<string, unk
     ...(slice === undefined ? {} : { SystemdSlice: slice }),
     ...(links.length === 0 ? {} : { NetworkLinks: links.map(parseLinkFlag) }),
     ...(o.callback === undefined ? {} : { Callback: validateCallbackUrl(o.callback as string, '--callback') }),
+    ...(o.isolate === true ? { Isolate: true } : {}),
     ...healthBody(o),
     ...limitFields(o),
   };
