@@ -68,7 +68,8 @@ const readPem = (path: string, what: string) => {
  * the state directory), so a restart loses nothing.
  */
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
-  const config = configFromEnv();
+  // A build's Source directory on the agent: only under GEAR_BUILD_SOURCES, none when unset (docs/decisions.md).
+  const config = { buildSources: [], ...configFromEnv() };
   const given = (opts.listen?.length ? opts.listen : opts.tokenlessListen?.length ? [] : [DEFAULT_LISTEN]).map(parseListenAddress);
   const tokenlessGiven = (opts.tokenlessListen ?? []).map(parseListenAddress);
   // A unix address given to either is one more root-only socket (its file mode is its lock).

@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GearError, failed, invalid, kindOfStatus } from '../model/errors.js';
-import type { Operation, RawRequest } from '../operations/index.js';
+import type { Operation, Progress, RawRequest } from '../operations/index.js';
 import { parseAgentAddressText } from '../model/address.js';
 import { isLoopback } from './listen.js';
 
@@ -165,6 +165,34 @@ export class AgentClient {
     const status = res.statusCode ?? 0;
     if (status >= 200 && status < 300) return (status === 204 || text === '' ? undefined : JSON.parse(text)) as Res;
     throw errorFrom(status, text, this.address.label);
+  }
+
+  /**
+   * An operation whose answer is output (a job, a build: op.http.output):
+   * the output to `progress.output` as it comes, the result from the
+   * answer's trailer. `progress.signal` aborting drops the request, and the
+   * agent stops the run.
+   */
+  async output<Res>(op: Operation<unknown, Res>, raw: RawRequest, progress: Progress): Promise<Res> {
+    const res = await this.send(op.method, AgentClient.pathOf(op as Operation<unknown, unknown>, raw), {
+      body: raw.body,
+      accept: 'text/plain;stream=true',
+      signal: progress.signal,
+    });
+    const status = res.statusCode ?? 0;
+    if (status >= 300) throw errorFrom(status, await readAll(res), this.address.label);
+    try {
+      for await (const chunk of res) progress.output?.(chunk as Buffer, 'stdout');
+    } catch (err) {
+      if ((err as Error).name === 'AbortError' || progress.signal?.aborted) throw failed('cancelled');
+      throw failed(`the agent at ${this.address.label} went away: ${(err as Error).message}`);
+    }
+    if (progress.signal?.aborted) throw failed('cancelled');
+    const error = res.trailers['x-gear-error'];
+    if (error !== undefined) throw failed(decodeURIComponent(error));
+    const result = res.trailers['x-gear-result'];
+    if (result === undefined) throw failed(`the agent at ${this.address.label} ended the answer without a result`);
+    return JSON.parse(result) as Res;
   }
 
   /** Text lines of a streaming operation's answer (logs), as they arrive; streamed (and followed) when `raw.stream`. */

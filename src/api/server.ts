@@ -35,6 +35,9 @@ export interface ServerOptions {
   metrics?: AgentMetrics;
 }
 
+/** The options as the routes see them: the metrics made when not given. */
+type Served = ServerOptions & { metrics: AgentMetrics };
+
 /**
  * The type of every JSON answer: exactly this, without `; charset=utf-8`
  * (JSON is UTF-8 by definition), because geard's client takes an answer
@@ -193,7 +196,8 @@ export async function buildServer(given: ServerOptions): Promise<FastifyInstance
     app.route({
       method: op.method,
       url: op.path,
-      handler: (request, reply) => (streaming ? streamAnswer(opts, active, streaming, request, reply) : handle(opts, op, request, reply)),
+      handler: (request, reply) =>
+        streaming ? streamAnswer(opts, active, streaming, request, reply) : op.http?.output ? outputAnswer(opts, op, request, reply) : handle(opts, op, request, reply),
     });
   }
   registerImageRoutes(app, { host: opts.host, jobs: opts.jobs, log, metrics: opts.metrics });
@@ -217,7 +221,7 @@ function rawOf(request: FastifyRequest, want: Wanted): RawRequest {
   };
 }
 
-async function handle(opts: ServerOptions & { metrics: AgentMetrics }, op: AnyOperation, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+async function handle(opts: Served, op: AnyOperation, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
   const want = negotiate(request);
   const req = op.parse(rawOf(request, want));
   if (!op.mutates) return sendBytes(reply, render(op, await runOp(opts, op, req, {}), want));
@@ -239,7 +243,7 @@ async function handle(opts: ServerOptions & { metrics: AgentMetrics }, op: AnyOp
  * job ends, whatever its outcome (after the outcome is known, never
  * delaying or changing it).
  */
-async function runOp(opts: ServerOptions & { metrics: AgentMetrics }, op: AnyOperation, req: unknown, progress: Progress): Promise<unknown> {
+async function runOp(opts: Served, op: AnyOperation, req: unknown, progress: Progress): Promise<unknown> {
   const callback = callbackOf(req);
   if (callback && !opts.callbacks) throw invalid('body/Callback: this agent has no callback secret to sign with (start it with --callback-secret-file FILE)');
   const JobId = randomUUID();
@@ -275,7 +279,7 @@ const containerOf = (req: unknown) => (req as { Id?: unknown } | undefined)?.Id 
  * (404, 409, ...), which that client prints. Notes until then are held;
  * pull progress is not (there may be thousands of lines).
  */
-async function streamProgress(opts: ServerOptions & { metrics: AgentMetrics }, op: AnyOperation, req: unknown, reply: FastifyReply, late: boolean): Promise<void> {
+async function streamProgress(opts: Served, op: AnyOperation, req: unknown, reply: FastifyReply, late: boolean): Promise<void> {
   reply.hijack();
   const out = reply.raw;
   const held: string[] = [];
@@ -311,6 +315,60 @@ async function streamProgress(opts: ServerOptions & { metrics: AgentMetrics }, o
   out.end();
 }
 
+/** The trailers of an output answer (jobs, builds): the result as JSON, or the error after the head went out. */
+export const RESULT_TRAILER = 'X-Gear-Result';
+export const ERROR_TRAILER = 'X-Gear-Error';
+
+/**
+ * An operation that runs something whose output is its answer (a job, a
+ * build): 202 text/plain once the first output (or the end) comes, the
+ * output as it comes (stdout and stderr alike: a caller who wants them
+ * apart runs the CLI locally), then the result as JSON in the
+ * X-Gear-Result trailer, or the error in X-Gear-Error. An error before any
+ * output is a plain error answer (400, 404, ...). The client going away
+ * aborts the run (the operation stops its unit).
+ */
+async function outputAnswer(opts: Served, op: AnyOperation, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const req = op.parse(rawOf(request, negotiate(request)));
+  reply.hijack();
+  const out = reply.raw;
+  const abort = new AbortController();
+  const gone = () => abort.abort();
+  out.on('close', gone);
+  const head = () => {
+    if (out.headersSent) return;
+    out.writeHead(202, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff', trailer: `${RESULT_TRAILER}, ${ERROR_TRAILER}` });
+  };
+  const progress: Progress = {
+    // Backpressure is not waited for: the container writes at its own pace and the journal keeps it all.
+    output: (chunk) => {
+      head();
+      out.write(chunk);
+    },
+    note: (m) => {
+      head();
+      out.write(`${m}\n`);
+    },
+    signal: abort.signal,
+  };
+  try {
+    const result = await runOp(opts, op, req, progress);
+    head();
+    out.addTrailers({ [RESULT_TRAILER]: JSON.stringify(result) });
+  } catch (err) {
+    const { status, message } = errorBody(err);
+    if (!out.headersSent) {
+      out.writeHead(status, { 'content-type': JSON_TYPE });
+      out.end(JSON.stringify({ Message: message }));
+      return;
+    }
+    out.addTrailers({ [ERROR_TRAILER]: encodeURIComponent(message) });
+  } finally {
+    out.off('close', gone);
+  }
+  out.end();
+}
+
 /** Requests of streaming operations served at once beyond which a new one gets 429 (each may hold a journalctl). */
 const MAX_LOG_STREAMS = 64;
 
@@ -322,7 +380,7 @@ const MAX_LOG_STREAMS = 64;
  * at the agent's time limit or when the client goes away, whichever is
  * first, and the operation's reader with it.
  */
-async function streamAnswer(opts: ServerOptions, active: { streams: number }, op: StreamingOperation<StreamRequest, unknown>, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+async function streamAnswer(opts: Served, active: { streams: number }, op: StreamingOperation<StreamRequest, unknown>, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const want = negotiate(request);
   const req = op.parse(rawOf(request, want)); // bad input is a 400 before any limit is counted
   const max = opts.maxLogStreams ?? MAX_LOG_STREAMS;

@@ -54,9 +54,10 @@ class RemoteBackend implements Backend {
     readonly label: string,
   ) {}
 
-  call<Req, Res>(op: Operation<Req, Res>, raw: RawRequest): Promise<Res> {
+  call<Req, Res>(op: Operation<Req, Res>, raw: RawRequest, progress: Progress): Promise<Res> {
     // Validate here too: bad input fails before anything is sent.
     op.parse(raw);
+    if (op.http?.output) return this.client.output(op as Operation<unknown, Res>, raw, progress);
     return this.client.call(op, raw);
   }
 

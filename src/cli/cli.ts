@@ -36,6 +36,8 @@ function localAgentToken(): string | undefined {
 export class Cli {
   /** Failures reported so far: the exit code is 1 when there are any. */
   failures = 0;
+  /** The exit code a command chose (run-job: its job's), used when nothing failed. */
+  exitCode = 0;
   readonly progress: Progress = { pull: pullReporter(process.stderr), note: (m) => process.stderr.write(`${m}\n`) };
   private backendsMade?: BackendSource;
 

@@ -27,7 +27,7 @@ export async function runProgram(argv: string[], backends?: BackendSource): Prom
   const { program, cli } = makeProgram(backends);
   try {
     await program.parseAsync(normalizeBooleanFlags(argv));
-    return cli.failures > 0 ? 1 : 0;
+    return cli.failures > 0 ? 1 : cli.exitCode;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2; // commander printed it
     cli.report(undefined, err);

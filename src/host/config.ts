@@ -41,6 +41,12 @@ export interface HostConfig {
   tokenFile?: string;
   /** The agent listens on no TCP address, so it reads no token file (`gear doctor` says so). */
   noTokenFile?: boolean;
+  /**
+   * Host directories a build's Source directory may be in (GEAR_BUILD_SOURCES,
+   * colon-separated). Unset: any directory this process can read (the CLI
+   * on its own host); the agent makes it none unless configured.
+   */
+  buildSources?: string[];
 }
 
 export interface CapacityConfig {
@@ -93,5 +99,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HostConfig 
     stopTimeout,
     selfCommand: selfCommand(env, root),
     capacity: capacityFromEnv(env),
+    ...(env.GEAR_BUILD_SOURCES ? { buildSources: env.GEAR_BUILD_SOURCES.split(':').map((d) => validatePath(d, 'GEAR_BUILD_SOURCES')) } : {}),
   };
 }

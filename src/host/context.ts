@@ -9,6 +9,7 @@ import { NsenterNetLinks, type NetLinks } from './net.js';
 import { ProcNetnsRules, type NetnsRules } from './netns.js';
 import { PortReservations } from './ports.js';
 import { ContainerStore } from './store.js';
+import { OneOffRunner } from './oneoff.js';
 import { DbusSystemd, type Systemd } from './systemd.js';
 import { loadUnitTemplates } from './templates.js';
 import { TARGET_UNIT, UnitFiles } from './units.js';
@@ -61,6 +62,7 @@ export class Host {
   readonly net: NetLinks;
   private _systemd?: Systemd;
   private _docker?: Docker;
+  private _oneoff?: OneOffRunner;
   private _netns?: NetnsRules;
   private _images?: Images;
   private _units?: UnitFiles;
@@ -95,6 +97,10 @@ export class Host {
   /** Docker's images as transfers see them: save, load, layers (host/images.ts). */
   get images(): Images {
     return (this._images ??= this.parts.images ?? new DockerImages(this.config.dockerSocket));
+  }
+  /** One-off containers in transient units: jobs and builds (host/oneoff.ts). */
+  get oneoff(): OneOffRunner {
+    return (this._oneoff ??= new OneOffRunner(this.config.dockerSocket, this.systemd, () => this.units.docker(), this.config.stopTimeout));
   }
   get units(): UnitFiles {
     return (this._units ??= new UnitFiles(this.fs, this.config, this.store, loadUnitTemplates(), this.docker));

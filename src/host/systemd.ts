@@ -33,7 +33,21 @@ export interface Systemd {
   restarts?(units: string[]): Promise<Map<string, number>>;
   /** A unit's LoadState and the units it Wants (its .wants/ included), for `gear doctor`; absent in fakes. */
   wants?(unit: string): Promise<{ loadState: string; wants: string[] }>;
+  /** Start a transient service (StartTransientUnit) and wait for its start job; absent in fakes. */
+  startTransient?(unit: string, spec: TransientSpec): Promise<void>;
   close(): void;
+}
+
+/** A transient service: what `systemd-run` would set, with commands as argv (no shell, no quoting). */
+export interface TransientSpec {
+  description: string;
+  execStart: string[];
+  execStop?: string[];
+  execStopPost?: string[];
+  /** RuntimeMaxSec: stopped (Result "timeout") when it runs longer. */
+  runtimeMaxSec?: number;
+  /** TimeoutStopSec: how long ExecStop and the stop may take. */
+  timeoutStopSec?: number;
 }
 
 export interface UnitState {
@@ -140,12 +154,14 @@ export class DbusSystemd implements Systemd {
     ).finally(() => this.waiting.delete(job));
   }
 
-  private async runJob(method: 'StartUnit' | 'StopUnit' | 'RestartUnit', unit: string, wait = true): Promise<UnitState> {
+  private async runJob(method: 'StartUnit' | 'StopUnit' | 'RestartUnit' | 'StartTransientUnit', unit: string, wait = true, transient?: unknown[]): Promise<UnitState> {
     await this.subscribe();
     this.jobCalls++;
     let finished: Promise<JobResult>;
     try {
-      const [job] = (await this.call(MANAGER_PATH, MANAGER, method, 'ss', [unit, 'replace'])) as [string];
+      const [job] = (await (transient
+        ? this.call(MANAGER_PATH, MANAGER, method, 'ssa(sv)a(sa(sv))', [unit, 'fail', transient, []])
+        : this.call(MANAGER_PATH, MANAGER, method, 'ss', [unit, 'replace']))) as [string];
       if (!wait) return await this.state(unit);
       finished = this.waitForJob(job);
     } finally {
@@ -168,6 +184,22 @@ export class DbusSystemd implements Systemd {
   }
   restart(unit: string) {
     return this.runJob('RestartUnit', unit);
+  }
+
+  async startTransient(unit: string, spec: TransientSpec): Promise<void> {
+    const mod = await import('dbus-next');
+    // The bundle's chunk of a CommonJS module may carry it only as its default export.
+    const { Variant } = (mod.default as typeof mod | undefined) ?? mod;
+    const exec = (argv: string[]) => new Variant('a(sasb)', [[argv[0]!, argv, false]]);
+    const props: [string, unknown][] = [
+      ['Description', new Variant('s', spec.description)],
+      ['ExecStart', exec(spec.execStart)],
+    ];
+    if (spec.execStop) props.push(['ExecStop', exec(spec.execStop)]);
+    if (spec.execStopPost) props.push(['ExecStopPost', exec(spec.execStopPost)]);
+    if (spec.runtimeMaxSec) props.push(['RuntimeMaxUSec', new Variant('t', BigInt(spec.runtimeMaxSec) * 1_000_000n)]);
+    if (spec.timeoutStopSec) props.push(['TimeoutStopUSec', new Variant('t', BigInt(spec.timeoutStopSec) * 1_000_000n)]);
+    await this.runJob('StartTransientUnit', unit, true, props);
   }
 
   // Concurrent operations (a CLI call with many names, the agent's jobs)

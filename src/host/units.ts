@@ -46,7 +46,7 @@ export class UnitFiles {
   }
 
   /** The docker client on the host's PATH; the unit runs it on the host, so it is a host path. */
-  private async docker(): Promise<string> {
+  async docker(): Promise<string> {
     if (this.config.dockerBin) return this.config.dockerBin;
     if (!this.dockerBin) {
       for (const dir of PATH_DIRS) {

@@ -30,6 +30,10 @@ export interface Progress {
   note?(message: string): void;
   /** The answer's headers are known (install: once its ports are reserved): a streamed answer for geard's client sends its head then. */
   headers?(headers: Record<string, string>): void;
+  /** Output of what the operation runs (a job's, a build's), as it comes: the caller's stdout or stderr. */
+  output?(chunk: Buffer, stream: 'stdout' | 'stderr'): void;
+  /** Aborted when the caller goes away (Ctrl-C, the client disconnected): the operation stops what it runs. */
+  signal?: AbortSignal;
 }
 
 /** How a result travels over HTTP. */
@@ -42,7 +46,14 @@ export interface HttpSpec<Res> {
   text?: (res: Res) => string;
   /** A read whose default answer (no Accept) is its text, like status: systemctl status's text. */
   preferText?: boolean;
-
+  /**
+   * The operation runs something whose output is its answer (jobs, builds):
+   * over HTTP always 202 text/plain, the output streamed as it comes, the
+   * result as JSON in the X-Gear-Result trailer (X-Gear-Error when it
+   * failed after the head went out); an error before any output is a plain
+   * error answer with its status. The client disconnecting aborts it.
+   */
+  output?: true;
 }
 
 /**

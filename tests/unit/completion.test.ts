@@ -19,6 +19,8 @@ test('the spec is read from the program: every command, its arguments by kind, o
   assert.equal(command('install').args.map((a) => [a.name, a.kind, a.variadic]), [['image', 'none', false], ['targets', 'container', true]]);
   assert.equal(command('deploy').args.map((a) => a.kind), ['file', 'host']);
   assert.equal(command('list-units').args.map((a) => a.kind), ['host']);
+  assert.equal(command('pull-image').args.map((a) => a.kind), ['host']);
+  assert.equal(command('build').args.map((a) => a.kind), ['file', 'none', 'none']);
   assert.equal(command('completion').args[0]!.kind, { words: ['bash', 'zsh', 'fish'] });
   assert.is(option('install', '--env-file').kind, 'file');
   assert.is(option('install', '--from').kind, 'host');

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { Cli } from '../cli.js';
 import * as applyLinks from './apply-links.js';
+import * as build from './build.js';
 import * as capacity from './capacity.js';
 import * as clean from './clean.js';
 import * as completion from './completion.js';
@@ -17,6 +18,7 @@ import * as listImages from './list-images.js';
 import * as listUnits from './list-units.js';
 import * as logs from './logs.js';
 import * as purge from './purge.js';
+import * as runJob from './run-job.js';
 import * as setEnv from './set-env.js';
 import * as status from './status.js';
 import * as update from './update.js';
@@ -36,6 +38,8 @@ export const commands: { register(program: Command, cli: Cli): void }[] = [
   link,
   applyLinks,
   deploy,
+  runJob,
+  build,
   images,
   listImages,
   capacity,

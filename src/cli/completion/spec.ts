@@ -54,8 +54,9 @@ function valueKind(placeholder: string): Kind {
   return 'none';
 }
 
-/** By the argument's name: gear's names for containers (targets, ids, names) and agents (hosts). */
-function argumentKind(name: string): Kind {
+/** By the argument's name: gear's names for containers (targets, ids, names) and agents (hosts); one described as a directory is a path (build's source). */
+function argumentKind(name: string, description: string): Kind {
+  if (/^an? directory\b/.test(description)) return 'file';
   if (/^(targets?|ids?|names?|args)$/.test(name)) return 'container';
   if (/^(hosts?|source)$/.test(name)) return 'host';
   if (name === 'file') return 'file';
@@ -88,7 +89,7 @@ export function programSpec(program: Command): ProgramSpec {
       name: c.name(),
       description: c.description(),
       options: [...c.options.map(optionSpec), HELP],
-      args: c.registeredArguments.map((a) => ({ name: a.name(), required: a.required, variadic: a.variadic, kind: a.argChoices ? { words: a.argChoices } : argumentKind(a.name()), description: a.description })),
+      args: c.registeredArguments.map((a) => ({ name: a.name(), required: a.required, variadic: a.variadic, kind: a.argChoices ? { words: a.argChoices } : argumentKind(a.name(), a.description), description: a.description })),
     })),
   };
 }

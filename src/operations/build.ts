@@ -1,0 +1,202 @@
+import { promises as fsp } from 'node:fs';
+import { PassThrough, type Readable } from 'node:stream';
+import type Dockerode from 'dockerode';
+import type { Host } from '../host/context.js';
+import { packSource, prefixTar, walkSource } from '../host/source-tar.js';
+import { GearError, failed, invalid, notFound } from '../model/errors.js';
+import { validateImage } from '../model/names.js';
+import { BUILD_TIMEOUT, BuildBodySchema, checkTag, isWithin, runCommandChange, scriptsDirOf, splitTag } from '../model/oneoff.js';
+import { validatePath } from '../model/volumes.js';
+import { attempt } from './common.js';
+import { ensureImage, newRunId } from './jobs.js';
+import { defineOperation, type Progress } from './operation.js';
+
+export interface BuildRequest {
+  BaseImage: string;
+  /** A host directory (absolute). */
+  Source: string;
+  Tag: string;
+  Incremental: boolean;
+  Timeout: number;
+}
+
+export interface BuildResult {
+  /** The build's unit was gear-build-ID.service. */
+  Id: string;
+  Tag: string;
+  /** The new image's id. */
+  Image: string;
+  /** Artifacts of the previous image under Tag were restored into /tmp/artifacts. */
+  Incremental: boolean;
+}
+
+const reasonOf = (err: unknown) => (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
+
+/**
+ * A tar stream into the container under `path` (Docker's archive upload).
+ * The stream's own error (a file unreadable, a bad artifacts entry) is the
+ * one reported; it ends the upload, which Docker then refuses.
+ */
+async function putTar(container: Dockerode.Container, tar: Readable, path: string, what: string): Promise<void> {
+  let streamError: Error | undefined;
+  const failedStream = new Promise<never>((_, reject) =>
+    tar.once('error', (err: Error) => {
+      streamError = err;
+      reject(err);
+    }),
+  );
+  failedStream.catch(() => undefined);
+  try {
+    await Promise.race([container.putArchive(tar, { path }), failedStream]);
+  } catch (err) {
+    const e = streamError ?? err;
+    if (e instanceof GearError) throw e;
+    throw failed(`streaming ${what} into the build failed: ${reasonOf(e)}`);
+  }
+}
+
+/** The image's user as numbers for the tar's owner: numeric USER[:GROUP], else root (a named user cannot be resolved outside the image). */
+function ownerOf(user: string): { uid: number; gid: number } {
+  const m = /^([0-9]+)(?::([0-9]+))?$/.exec(user);
+  return m ? { uid: Number(m[1]), gid: Number(m[2] ?? m[1]) } : { uid: 0, gid: 0 };
+}
+
+/**
+ * The source directory as this process reaches it, after its real path is
+ * checked against the directories builds may read (HostConfig.buildSources):
+ * a symlink or ".." cannot lead the agent anywhere else.
+ */
+async function sourceDir(host: Host, source: string): Promise<string> {
+  let real: string;
+  try {
+    real = await fsp.realpath(host.fs.local(source));
+  } catch (err) {
+    throw invalid(`source ${source} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const roots = host.config.buildSources;
+  if (roots) {
+    const allowed = await Promise.all(roots.map((r) => fsp.realpath(host.fs.local(r)).catch(() => undefined)));
+    if (!allowed.some((r) => r !== undefined && isWithin(real, r)))
+      throw invalid(`source ${source} is not in a directory builds may read here (${roots.length ? roots.join(', ') : 'none: set GEAR_BUILD_SOURCES for the agent'})`);
+  }
+  if (!(await fsp.stat(real)).isDirectory()) throw invalid(`source ${source} is not a directory`);
+  return real;
+}
+
+/**
+ * The previous image's save-artifacts (a tar on its stdout), run to its
+ * end, its entries streamed under artifacts/ into the new build's /tmp.
+ */
+async function restoreArtifacts(host: Host, build: Dockerode.Container, previous: string, scripts: string, name: string, labels: Record<string, string>, progress: Progress): Promise<boolean> {
+  const saver = await host.oneoff.create({ name, image: previous, cmd: [`${scripts}/save-artifacts`], labels });
+  const calls = new AbortController();
+  try {
+    const api = await host.oneoff.api;
+    const stream = (await saver.attach({ stream: true, stdout: true, stderr: true, abortSignal: calls.signal })) as unknown as Readable;
+    const tar = new PassThrough();
+    const stderr = new PassThrough();
+    stderr.on('data', (c: Buffer) => progress.output?.(c, 'stderr'));
+    api.modem.demuxStream(stream, tar, stderr);
+    stream.on('end', () => tar.end());
+    const exited = saver.wait({ condition: 'next-exit', abortSignal: calls.signal }) as Promise<{ StatusCode: number }>;
+    exited.catch(() => undefined);
+    try {
+      await saver.start();
+    } catch (err) {
+      // As source-to-image does: an image that cannot save its artifacts gets a clean build.
+      progress.note?.(`the previous image (${previous.replace(/^sha256:/, '').slice(0, 12)}) cannot run save-artifacts (${reasonOf(err)}): a clean build`);
+      return false;
+    }
+    const put = putTar(build, prefixTar(tar, 'artifacts'), '/tmp', `the artifacts of ${previous}`);
+    const [{ StatusCode }] = await Promise.all([exited, put]);
+    if (StatusCode !== 0) throw failed(`save-artifacts of the previous ${previous} exited with status ${StatusCode}`);
+    return true;
+  } finally {
+    calls.abort();
+    await attempt(() => host.oneoff.removeContainer(name));
+  }
+}
+
+/**
+ * `POST /build-image` (the seed's route and body) and `gear build SOURCE
+ * BUILDER TAG [--incremental]`: a source-to-image build. The source
+ * directory is streamed into a container of the builder image as a tar
+ * (tar-stream, read as it is sent) under /tmp/src; with Incremental, the
+ * image under Tag's save-artifacts output goes to /tmp/artifacts; the
+ * builder's assemble script runs in a transient unit (gear-build-ID.service:
+ * in systemctl and the journal, a time limit, stopped when the caller goes
+ * away); the container is committed with the builder's run script as its
+ * command and only then tagged. A failed or cancelled build leaves no tag
+ * and no container.
+ */
+export const buildImage = defineOperation({
+  name: 'buildImage',
+  method: 'POST',
+  path: '/build-image',
+  summary: `Build an image from a source directory with a source-to-image builder (BaseImage, Source, Tag, Incremental, Timeout seconds, default ${BUILD_TIMEOUT.default}); 202 with the build's output streamed, its outcome in the X-Gear-Result trailer`,
+  body: BuildBodySchema,
+  mutates: true,
+  http: { output: true },
+  parse(req): BuildRequest {
+    const b = req.body;
+    if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(b.Source)) throw invalid(`source ${JSON.stringify(b.Source)}: only a directory is supported as a source (git URLs are not yet)`);
+    if (b.Incremental && b.Clean) throw invalid('a build cannot be both Incremental and Clean');
+    return {
+      BaseImage: validateImage(b.BaseImage),
+      Source: validatePath(b.Source, 'source'),
+      Tag: checkTag(validateImage(b.Tag)),
+      Incremental: b.Incremental === true,
+      Timeout: b.Timeout ?? BUILD_TIMEOUT.default,
+    };
+  },
+  async run(host, req, progress): Promise<BuildResult> {
+    // Everything that can be refused is checked before anything is made.
+    const root = await sourceDir(host, req.Source);
+    const entries = await walkSource(root);
+    await ensureImage(host, req.BaseImage, progress);
+    const builder = await host.oneoff.imageConfig(req.BaseImage);
+    if (!builder) throw notFound(`image ${req.BaseImage} is not on this host`);
+    const scripts = scriptsDirOf(builder.Labels, req.BaseImage);
+    const previous = req.Incremental ? await host.oneoff.imageConfig(req.Tag) : undefined;
+    if (req.Incremental && !previous) progress.note?.(`no image ${req.Tag} yet: a clean build`);
+    const prevScripts = previous && scriptsDirOf(previous.Labels, req.Tag);
+
+    const Id = newRunId();
+    const name = `gear-build-${Id}`;
+    // No labels: a commit keeps the container's, and the built image's containers would carry them.
+    // A build's containers are known by their names (gear-build-ID, gear-build-ID-artifacts).
+    const labels = {};
+    let restored = false;
+    const { outcome, container } = await host.oneoff.run({
+      name,
+      image: req.BaseImage,
+      cmd: [`${scripts}/assemble`],
+      labels,
+      description: `gear build ${Id}: ${req.Tag} from ${req.BaseImage}`,
+      timeoutSec: req.Timeout,
+      removeAfter: false,
+      output: (chunk, stream) => progress.output?.(chunk, stream),
+      signal: progress.signal,
+      prepare: async (c) => {
+        await putTar(c, packSource(root, entries, 'src', ownerOf(builder.User)), '/tmp', 'the source');
+        if (previous && prevScripts) restored = await restoreArtifacts(host, c, previous.Id, prevScripts, `${name}-artifacts`, labels, progress);
+      },
+    });
+    try {
+      if (outcome.Result === 'timeout') throw failed(`build ${Id} stopped: assemble ran longer than its time limit (${req.Timeout} s); ${req.Tag} unchanged`);
+      if (outcome.Result === 'cancelled') throw failed(`build ${Id} cancelled; ${req.Tag} unchanged`);
+      if (outcome.ExitCode !== 0) throw failed(`build ${Id} failed: assemble exited with status ${outcome.ExitCode}; ${req.Tag} unchanged`);
+      const committed = (await container.commit({ changes: runCommandChange(scripts), comment: `gear build ${Id} from ${req.BaseImage}` })) as { Id: string };
+      const api = await host.oneoff.api;
+      try {
+        await api.getImage(committed.Id).tag(splitTag(req.Tag));
+      } catch (err) {
+        await attempt(() => api.getImage(committed.Id).remove());
+        throw failed(`tagging the build as ${req.Tag} failed: ${reasonOf(err)}`);
+      }
+      return { Id, Tag: req.Tag, Image: committed.Id, Incremental: restored };
+    } finally {
+      await attempt(() => host.oneoff.removeContainer(name));
+    }
+  },
+});
