@@ -82,6 +82,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   if (plain.length && !opts.insecurePlaintext)
     throw invalid(`refusing to listen on ${plain.map(show).join(', ')} without TLS: give --tls-cert and --tls-key (or --insecure-plaintext, and the token travels in clear text)`);
   // Every TCP listener wants the token; without --token-file, the agent's own (made once, root only).
+  // `gear doctor` checks the token file this agent reads (none without TCP listeners).
+  config.tokenFile = opts.tokenFile;
+  config.noTokenFile = withToken.length === 0;
   const token = withToken.length ? await (opts.tokenFile ? readTokenFile(opts.tokenFile) : ensureTokenFile(defaultTokenPath(config))) : undefined;
   const scheme = (a: ListenAddress) => (tls && beyondLoopback(a) ? 'https' : 'http');
   const listeners: Listener[] = [

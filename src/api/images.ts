@@ -1,10 +1,23 @@
 import type { FastifyInstance } from 'fastify';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Host } from '../host/context.js';
 import { invalid } from '../model/errors.js';
 import { LoadQuerySchema, SaveBodySchema, loadImage, parseLoadRequest, parseSaveRequest, saveImage } from '../operations/images.js';
 import type { JobQueue } from './jobs.js';
+import type { AgentMetrics } from './metrics.js';
+
+/** A pass-through that counts the bytes going through it (for the transfer metrics). */
+function byteCounter(): Transform & { bytes: number } {
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      t.bytes += chunk.length;
+      done(null, chunk);
+    },
+  }) as Transform & { bytes: number };
+  t.bytes = 0;
+  return t;
+}
 
 /** The archive routes of an image transfer (operations/images.ts): bodies and answers are tar streams, never buffered. */
 export const IMAGE_LOAD_PATH = '/images/load';
@@ -14,7 +27,7 @@ export const TAR = 'application/x-tar';
 /** The one request whose body is not JSON: an image archive to load (guard.ts lets its type through, for this route only). */
 export const isImageUpload = (method: string | undefined, url: string | undefined) => method === 'POST' && (url ?? '').split('?')[0] === IMAGE_LOAD_PATH;
 
-export function registerImageRoutes(app: FastifyInstance, opts: { host: Host; jobs: JobQueue; log: (line: string) => void }): void {
+export function registerImageRoutes(app: FastifyInstance, opts: { host: Host; jobs: JobQueue; log: (line: string) => void; metrics?: AgentMetrics }): void {
   // In a scope of its own: only this route hands its body over as a stream (no body limit: it is never held).
   void app.register(async (scope) => {
     scope.addContentTypeParser(TAR, (_request, payload, done) => done(null, payload));
@@ -22,10 +35,15 @@ export function registerImageRoutes(app: FastifyInstance, opts: { host: Host; jo
       const req = parseLoadRequest(request.query);
       const body = request.body as Readable | undefined;
       if (typeof body?.pipe !== 'function') throw invalid(`send the image archive as the body, with Content-Type: ${TAR}`);
-      const result = await opts.jobs.run(() => loadImage(opts.host, req, body)).catch((err: Error) => {
+      const counted = byteCounter();
+      body.on('error', (err) => counted.destroy(err));
+      const run = () => opts.jobs.run(() => loadImage(opts.host, req, body.pipe(counted)));
+      const result = await (opts.metrics ? opts.metrics.timed('image-load', run) : run()).catch((err: Error) => {
+        opts.metrics?.imageTransfer('received', counted.bytes, false);
         opts.log(`image ${req.Image} (${req.Id}) not loaded: ${err.message}`);
         throw err;
       });
+      opts.metrics?.imageTransfer('received', counted.bytes, true);
       opts.log(`image ${result.Image} (${result.Id}) loaded: ${result.Layers.filter((l) => l.Received).length} of ${result.Layers.length} layers received, ${result.Bytes} bytes`);
       return reply.header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(result));
     });
@@ -33,15 +51,25 @@ export function registerImageRoutes(app: FastifyInstance, opts: { host: Host; jo
 
   app.post(IMAGE_SAVE_PATH, async (request, reply) => {
     const req = parseSaveRequest(request.body);
-    await opts.jobs.run(async () => {
-      const { archive, report } = await saveImage(opts.host, req);
-      reply.hijack();
-      const out = reply.raw;
-      out.writeHead(200, { 'content-type': TAR, 'x-content-type-options': 'nosniff' });
-      // Backpressure end to end; a client that goes away stops docker save. A failure cuts the answer short: the receiver's check refuses it.
-      await pipeline(archive, out).catch(() => out.destroy());
-      await report.catch((err) => opts.log(`image ${req.Id}: sending failed: ${(err as Error).message}`));
-    });
+    const send = () =>
+      opts.jobs.run(async () => {
+        const { archive, report } = await saveImage(opts.host, req);
+        reply.hijack();
+        const out = reply.raw;
+        out.writeHead(200, { 'content-type': TAR, 'x-content-type-options': 'nosniff' });
+        // Backpressure end to end; a client that goes away stops docker save. A failure cuts the answer short: the receiver's check refuses it.
+        const counted = byteCounter();
+        const sent = await pipeline(archive, counted, out).then(
+          () => true,
+          () => (out.destroy(), false),
+        );
+        const reported = await report.then(
+          () => true,
+          (err) => (opts.log(`image ${req.Id}: sending failed: ${(err as Error).message}`), false),
+        );
+        opts.metrics?.imageTransfer('sent', counted.bytes, sent && reported);
+      });
+    await (opts.metrics ? opts.metrics.timed('image-save', send) : send());
   });
 }
 

@@ -10,6 +10,8 @@ import { openStream, type StreamingOperation, type StreamRequest } from '../oper
 import { pullLine } from '../operations/text.js';
 import { allowedNames, refusal } from './guard.js';
 import { registerImageRoutes } from './images.js';
+import { AgentMetrics } from './metrics.js';
+import { EXPOSITION_TYPE } from '../model/metrics.js';
 import { openApiDocument } from './openapi.js';
 import { registerRegistryRoutes } from './registry.js';
 import type { CallbackPayload } from '../model/callback.js';
@@ -29,7 +31,12 @@ export interface ServerOptions {
   log?: (line: string) => void;
   /** Job callbacks (a request's Callback URL); without them a request naming one is refused. */
   callbacks?: Callbacks;
+  /** What GET /metrics counts (made here when not given). */
+  metrics?: AgentMetrics;
 }
+
+/** The options as the routes see them: the metrics made when not given. */
+type Served = ServerOptions & { metrics: AgentMetrics };
 
 /**
  * The type of every JSON answer: exactly this, without `; charset=utf-8`
@@ -134,7 +141,8 @@ const noFastifySchemas = (): never => {
  * answered by its run(). Returned ready but not listening; tests call
  * inject() on it.
  */
-export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
+export async function buildServer(given: ServerOptions): Promise<FastifyInstance> {
+  const opts = { ...given, metrics: given.metrics ?? new AgentMetrics() };
   const log = opts.log ?? (() => undefined);
   const app = Fastify({
     logger: false,
@@ -192,10 +200,14 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
         streaming ? streamAnswer(opts, active, streaming, request, reply) : op.http?.output ? outputAnswer(opts, op, request, reply) : handle(opts, op, request, reply),
     });
   }
-  registerImageRoutes(app, { host: opts.host, jobs: opts.jobs, log });
+  registerImageRoutes(app, { host: opts.host, jobs: opts.jobs, log, metrics: opts.metrics });
   registerRegistryRoutes(app, { host: opts.host, jobs: opts.jobs, log });
   const spec = JSON.stringify(openApiDocument());
   app.get('/openapi.json', (_req, reply) => send(reply, { status: 200, headers: { 'content-type': JSON_TYPE }, body: spec }));
+  // Behind the listener's guard like every route: the token on TCP.
+  app.get('/metrics', async (_req, reply) =>
+    send(reply, { status: 200, headers: { 'content-type': EXPOSITION_TYPE }, body: await opts.metrics.scrape(opts.host, opts.jobs) }),
+  );
   app.get('/health', (_req, reply) => sendJson(reply, 200, { Status: 'ok', Jobs: opts.jobs.load }));
   return app;
 }
@@ -209,7 +221,7 @@ function rawOf(request: FastifyRequest, want: Wanted): RawRequest {
   };
 }
 
-async function handle(opts: ServerOptions, op: AnyOperation, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+async function handle(opts: Served, op: AnyOperation, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
   const want = negotiate(request);
   const req = op.parse(rawOf(request, want));
   if (!op.mutates) return sendBytes(reply, render(op, await runOp(opts, op, req, {}), want));
@@ -231,7 +243,7 @@ async function handle(opts: ServerOptions, op: AnyOperation, request: FastifyReq
  * job ends, whatever its outcome (after the outcome is known, never
  * delaying or changing it).
  */
-async function runOp(opts: ServerOptions, op: AnyOperation, req: unknown, progress: Progress): Promise<unknown> {
+async function runOp(opts: Served, op: AnyOperation, req: unknown, progress: Progress): Promise<unknown> {
   const callback = callbackOf(req);
   if (callback && !opts.callbacks) throw invalid('body/Callback: this agent has no callback secret to sign with (start it with --callback-secret-file FILE)');
   const JobId = randomUUID();
@@ -239,7 +251,7 @@ async function runOp(opts: ServerOptions, op: AnyOperation, req: unknown, progre
   const report = (outcome: Pick<CallbackPayload, 'Result' | 'Error'>) =>
     callback && opts.callbacks?.notify(callback, { JobId, Operation: op.name, ...(container ? { Container: container } : {}), ...outcome });
   try {
-    const result = await opts.jobs.run(() => op.run(opts.host, req, progress));
+    const result = await opts.metrics.timed(op.name, () => opts.jobs.run(() => op.run(opts.host, req, progress)));
     if (op.forgetsContainer && container) await opts.requests.forget(container);
     report({ Result: 'ok' });
     return result;
@@ -267,7 +279,7 @@ const containerOf = (req: unknown) => (req as { Id?: unknown } | undefined)?.Id 
  * (404, 409, ...), which that client prints. Notes until then are held;
  * pull progress is not (there may be thousands of lines).
  */
-async function streamProgress(opts: ServerOptions, op: AnyOperation, req: unknown, reply: FastifyReply, late: boolean): Promise<void> {
+async function streamProgress(opts: Served, op: AnyOperation, req: unknown, reply: FastifyReply, late: boolean): Promise<void> {
   reply.hijack();
   const out = reply.raw;
   const held: string[] = [];
@@ -316,7 +328,7 @@ export const ERROR_TRAILER = 'X-Gear-Error';
  * output is a plain error answer (400, 404, ...). The client going away
  * aborts the run (the operation stops its unit).
  */
-async function outputAnswer(opts: ServerOptions, op: AnyOperation, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+async function outputAnswer(opts: Served, op: AnyOperation, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const req = op.parse(rawOf(request, negotiate(request)));
   reply.hijack();
   const out = reply.raw;
@@ -368,7 +380,7 @@ const MAX_LOG_STREAMS = 64;
  * at the agent's time limit or when the client goes away, whichever is
  * first, and the operation's reader with it.
  */
-async function streamAnswer(opts: ServerOptions, active: { streams: number }, op: StreamingOperation<StreamRequest, unknown>, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+async function streamAnswer(opts: Served, active: { streams: number }, op: StreamingOperation<StreamRequest, unknown>, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const want = negotiate(request);
   const req = op.parse(rawOf(request, want)); // bad input is a 400 before any limit is counted
   const max = opts.maxLogStreams ?? MAX_LOG_STREAMS;

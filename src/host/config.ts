@@ -37,6 +37,13 @@ export interface HostConfig {
   /** The host's capacity for containers (GEAR_MAX_CONTAINERS, GEAR_MAX_MEMORY); absent: no limit. */
   capacity?: CapacityConfig;
   /**
+   * The agent's token file as this process sees it (its --token-file), for
+   * `gear doctor`; unset: the agent's own, STATE_DIR/token.
+   */
+  tokenFile?: string;
+  /** The agent listens on no TCP address, so it reads no token file (`gear doctor` says so). */
+  noTokenFile?: boolean;
+  /**
    * Host directories a build's Source directory may be in (GEAR_BUILD_SOURCES,
    * colon-separated). Unset: any directory this process can read (the CLI
    * on its own host); the agent makes it none unless configured.

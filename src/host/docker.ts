@@ -53,6 +53,8 @@ export interface Docker {
   copyIntoVolumes?(image: string, binds: string[], label: string): Promise<void>;
   /** Docker's cgroup driver ("systemd", "cgroupfs"), for the unit's --cgroup-parent; absent in fakes. */
   cgroupDriver?(): Promise<string>;
+  /** The engine's version and API version (one request, not cached), for `gear doctor`; absent in fakes. */
+  version?(): Promise<{ Version: string; ApiVersion: string }>;
 }
 
 export interface LabelledContainer {
@@ -151,6 +153,15 @@ export class DockerodeDocker implements Docker {
         this.info = undefined;
         throw failed(`docker: cannot read docker info: ${reasonOf(err)}`);
       }));
+  }
+
+  async version(): Promise<{ Version: string; ApiVersion: string }> {
+    try {
+      const v = (await (await this.api).version()) as { Version?: string; ApiVersion?: string };
+      return { Version: v.Version ?? '?', ApiVersion: v.ApiVersion ?? '?' };
+    } catch (err) {
+      throw failed(`docker: ${reasonOf(err)}`);
+    }
   }
 
   async cgroupDriver(): Promise<string> {

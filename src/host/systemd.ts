@@ -27,6 +27,12 @@ export interface Systemd {
    */
   list(patterns: string[]): Promise<readonly Readonly<UnitState>[]>;
   resetFailed(unit: string): Promise<void>;
+  /** The manager's version ("252.38-1~deb12u1"), for `gear doctor`; absent in fakes. */
+  version?(): Promise<string>;
+  /** systemd's NRestarts of each loaded service named (one listing, then one property read each), for GET /metrics; absent in fakes. */
+  restarts?(units: string[]): Promise<Map<string, number>>;
+  /** A unit's LoadState and the units it Wants (its .wants/ included), for `gear doctor`; absent in fakes. */
+  wants?(unit: string): Promise<{ loadState: string; wants: string[] }>;
   /** Start a transient service (StartTransientUnit) and wait for its start job; absent in fakes. */
   startTransient?(unit: string, spec: TransientSpec): Promise<void>;
   close(): void;
@@ -264,6 +270,29 @@ export class DbusSystemd implements Systemd {
       state.NRestarts = Number(s.NRestarts ?? 0);
     }
     return state;
+  }
+
+  async version(): Promise<string> {
+    const [v] = (await this.call(MANAGER_PATH, PROPS, 'Get', 'ss', [MANAGER, 'Version'])) as [unknown];
+    return String(plain(v));
+  }
+
+  async restarts(units: string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    if (!units.length) return out;
+    const [rows] = (await this.call(MANAGER_PATH, MANAGER, 'ListUnitsByNames', 'as', [units])) as [unknown[][]];
+    const loaded = rows.filter((r) => r[2] === 'loaded');
+    const values = await Promise.all(loaded.map((r) => this.properties(String(r[6]), SERVICE, ['NRestarts']).catch(() => undefined)));
+    loaded.forEach((r, i) => {
+      const v = values[i]?.NRestarts;
+      if (v !== undefined) out.set(String(r[0]), Number(v));
+    });
+    return out;
+  }
+
+  async wants(unit: string): Promise<{ loadState: string; wants: string[] }> {
+    const { LoadState, Wants } = await this.properties(await this.unitPath(unit), UNIT, ['LoadState', 'Wants']);
+    return { loadState: String(LoadState ?? ''), wants: Array.isArray(Wants) ? Wants.map(String) : [] };
   }
 
   async list(patterns: string[]): Promise<readonly Readonly<UnitState>[]> {

@@ -10,6 +10,7 @@ import { tagRequest } from '../../src/api/guard.js';
 import { buildServer } from '../../src/api/server.js';
 import { list } from '../../src/operations/list.js';
 import { fakeHost, type FakeHost } from '../fixtures/fake-host.js';
+import { parseExposition, valueOf } from '../fixtures/exposition.js';
 
 // The agent's HTTP layer in-process: Fastify's inject() (light-my-request,
 // the engine behind app.inject) through the same dispatch as the agent's
@@ -154,6 +155,27 @@ test('answered reads are not logged; changes and refusals are', async () => {
   await call('GET', '/container/nothere/status');
   await call('PUT', '/container/web/stopped');
   assert.equal(lines.map((l) => l.replace(/ \d+ms$/, '')), ['PUT /container/web 204', 'GET /container/nothere/status 404', 'PUT /container/web/stopped 204']);
+});
+
+test('GET /metrics: the exposition format, operations counted by result with their durations, states read at the scrape; in the OpenAPI document', async () => {
+  const { call } = await withWeb();
+  assert.is((await call('PUT', '/container/absent/started')).statusCode, 404);
+  const r = await call('GET', '/metrics');
+  assert.is(r.statusCode, 200);
+  assert.is(r.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
+  const m = parseExposition(r.body);
+  assert.is(valueOf(m, 'gear_operations_total', { operation: 'install', result: 'ok' }), 1);
+  assert.is(valueOf(m, 'gear_operations_total', { operation: 'start', result: 'error' }), 1);
+  assert.is(valueOf(m, 'gear_operation_duration_seconds_count', { operation: 'install' }), 1);
+  assert.is(valueOf(m, 'gear_containers', { state: 'active' }), 1);
+  assert.is(valueOf(m, 'gear_containers_installed'), 1);
+  assert.is(valueOf(m, 'gear_jobs_limit', { kind: 'running' }), 4);
+  // A request refused by validation never ran: not an operation.
+  assert.is((await call('PUT', '/container/Bad%20Name/started')).statusCode, 400);
+  assert.is(valueOf(parseExposition((await call('GET', '/metrics')).body), 'gear_operations_total', { operation: 'start', result: 'error' }), 1);
+  const spec = JSON.parse((await call('GET', '/openapi.json')).body);
+  assert.ok(spec.paths['/metrics'].get);
+  assert.ok(spec.paths['/doctor'].get);
 });
 
 test.run();

@@ -4,9 +4,11 @@ import * as applyLinks from './apply-links.js';
 import * as build from './build.js';
 import * as capacity from './capacity.js';
 import * as clean from './clean.js';
+import * as completion from './completion.js';
 import * as daemon from './daemon.js';
 import * as del from './delete.js';
 import * as deploy from './deploy.js';
+import * as doctor from './doctor.js';
 import * as env from './env.js';
 import * as images from './images.js';
 import * as install from './install.js';
@@ -41,8 +43,10 @@ export const commands: { register(program: Command, cli: Cli): void }[] = [
   images,
   listImages,
   capacity,
+  doctor,
   clean,
   purge,
   daemon,
+  completion,
   version,
 ];
