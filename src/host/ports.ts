@@ -2,6 +2,7 @@ import { conflict, invalid } from '../model/errors.js';
 import { listeningPorts, type PortPair, type PortRange } from '../model/ports.js';
 import { shareInFlight } from '../lib/concurrency.js';
 import type { HostFs } from './fs.js';
+import { readReservations } from './reservations.js';
 
 /**
  * Host port reservations: one file per port under the state directory, named
@@ -28,14 +29,8 @@ export class PortReservations {
   }
 
   /** Every reservation: port -> owner. */
-  async all(): Promise<Map<number, string>> {
-    const owners = new Map<number, string>();
-    for (const entry of await this.fs.list(this.dir)) {
-      if (!/^[0-9]+$/.test(entry)) continue;
-      const owner = (await this.fs.read(this.file(Number(entry))))?.trim();
-      if (owner) owners.set(Number(entry), owner);
-    }
-    return owners;
+  all(): Promise<Map<number, string>> {
+    return readReservations(this.fs, this.dir);
   }
 
   /**

@@ -1,6 +1,7 @@
 import { conflict } from '../model/errors.js';
 import { idsInUserDb, type IdRange } from '../model/isolation.js';
 import type { HostFs } from './fs.js';
+import { readReservations } from './reservations.js';
 
 /**
  * Host uid reservations of isolated containers, as ports are reserved
@@ -28,14 +29,8 @@ export class UidReservations {
   }
 
   /** Every reservation: uid -> owner. */
-  async all(): Promise<Map<number, string>> {
-    const owners = new Map<number, string>();
-    for (const entry of await this.fs.list(this.dir)) {
-      if (!/^[0-9]+$/.test(entry)) continue;
-      const owner = (await this.fs.read(this.file(Number(entry))))?.trim();
-      if (owner) owners.set(Number(entry), owner);
-    }
-    return owners;
+  all(): Promise<Map<number, string>> {
+    return readReservations(this.fs, this.dir);
   }
 
   /**
