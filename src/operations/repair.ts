@@ -14,7 +14,8 @@ import { proxyUnitOf, socketUnitOf } from '../model/socket-activation.js';
  * touches what carries gear's marks:
  *
  * - unit files: ctr-NAME.service beginning with gear's header;
- * - containers: label io.gear.container=NAME and the name ctr-NAME;
+ * - containers: label io.gear.container=NAME and the name ctr-NAME, or the
+ *   label io.gear.copy-up=NAME of an isolated install's volume filler;
  * - volumes: gear's three labels and the name gear gives that container and path;
  * - link rules: gear's chains (GEAR-LINKS*), in a network namespace that no
  *   container owns (never the host's own, never a container's);
@@ -48,6 +49,8 @@ export interface RepairResult {
 const CONTAINER_LABEL = 'io.gear.container';
 const VOLUME_LABEL = 'io.gear.volume';
 const PATH_LABEL = 'io.gear.path';
+/** The label of the helper that fills an isolated container's volumes (host/docker.ts copyIntoVolumes). */
+const COPY_UP_LABEL = 'io.gear.copy-up';
 
 /** How clean's leftovers read as findings. */
 const LEFTOVER: Record<LeftoverKind, (what: string) => Omit<Finding, 'Fixed'>> = {
@@ -97,6 +100,7 @@ export async function repairHost(host: Host, dryRun: boolean, leftovers: Leftove
   await portsNotInDefinitions(host, f);
   const gearContainers = await host.docker.containersLabelled(CONTAINER_LABEL);
   await staleContainers(host, f, gearContainers);
+  await copyUpHelpers(host, f);
   await unrecordedVolumes(host, f);
   await linkRulesOfGoneContainers(host, f);
   for (const locks of host.allLocks) {
@@ -162,6 +166,22 @@ async function staleContainers(host: Host, f: Findings, containers: { Id: string
       if (await host.store.read(id).catch(() => 'unreadable')) return;
       await f.add(`container ${c.Name} (${c.Id.slice(0, 12)}) is gear's, of ${id}, which is not installed`, 'remove the container (volumes are not touched)', () => host.docker.remove(c.Id));
     });
+  }
+}
+
+/**
+ * Helper containers an isolated install creates to fill its volumes
+ * (io.gear.copy-up=NAME, operations/isolation.ts): it makes and removes
+ * one under the container's lock, so one seen while holding that lock was
+ * left by an install killed in between. Removed; the volumes stay.
+ */
+async function copyUpHelpers(host: Host, f: Findings): Promise<void> {
+  for (const c of await host.docker.containersLabelled(COPY_UP_LABEL)) {
+    const id = c.Labels[COPY_UP_LABEL];
+    if (!validName(id)) continue;
+    await host.locks.with(id, () =>
+      f.add(`helper container ${c.Id.slice(0, 12)} of ${id}, made to fill its volumes, is left from an install that did not finish`, 'remove the container (volumes are not touched)', () => host.docker.remove(c.Id)),
+    );
   }
 }
 

@@ -39,6 +39,7 @@ const expected = (verb: string, gonePort: number) => [
   `${verb}: volume ${GHOST_VOLUME} is gear's (ghost /data) but in no record of gear's: record it as a kept volume of ghost`,
   `${verb}: link rules of a gone container: 2 rules in or into gear's chains GEAR-LINKS (nat) in network namespace net:[`,
   `${verb}: lock ${STATE}/locks/phantom.lock is held by a process that is gone: remove the lock`,
+  `${verb}: helper container `,
 ];
 
 const findingLines = (stdout: string) => stdout.split('\n').filter((l) => /^(fixed|would fix): /.test(l));
@@ -79,6 +80,8 @@ test('setup: a healthy container with data and links, then every inconsistency a
       'docker run -d --name ctr-ghost --label io.gear.container=ghost test/web >/dev/null',
       `docker volume create --label io.gear.volume=1 --label io.gear.container=ghost --label io.gear.path=/data ${GHOST_VOLUME} >/dev/null`,
       `echo ghostdata > $(docker volume inspect -f '{{.Mountpoint}}' ${GHOST_VOLUME})/f`,
+      // The volume filler of an isolated install killed before it removed it (never started).
+      'docker create --label io.gear.copy-up=cu-ghost test/web >/dev/null',
       // A temp file of an interrupted atomic write, a lock of a dead process.
       `touch -d '2 minutes ago' ${STATE}/containers/.0123abcd.tmp`,
       `mkdir -p ${STATE}/locks/phantom.lock && echo "999999 1 $(head -c8 /dev/urandom | od -An -tx1 | tr -d ' \\n')" > ${STATE}/locks/phantom.lock/owner`,
@@ -118,6 +121,8 @@ test("clean --repair fixes each one, leaves every foreign one alone, and the hea
   assert.is(await sh(H, `cat ${UNITS}/ctr-nounit.service`), nounitUnit);
   assert.is((await sh(H, 'systemctl show -p LoadState --value ctr-nounit.service')).trim(), 'loaded');
   assert.is((await sh(H, "docker ps -a --filter name=^ctr-ghost$ --format '{{.Names}}'")).trim(), '');
+  assert.is((await sh(H, 'docker ps -aq --filter label=io.gear.copy-up')).trim(), '', 'the volume filler is gone');
+  assert.match(r.stdout, /^fixed: helper container [0-9a-f]{12} of cu-ghost, made to fill its volumes, is left from an install that did not finish: remove the container \(volumes are not touched\)$/m);
   // The unrecorded gear volume keeps its data, now listed as kept.
   assert.is((await sh(H, `cat $(docker volume inspect -f '{{.Mountpoint}}' ${GHOST_VOLUME})/f`)).trim(), 'ghostdata');
   assert.match(await sh(H, `cat ${STATE}/kept-volumes/ghost.json`), GHOST_VOLUME);
