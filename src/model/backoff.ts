@@ -6,7 +6,8 @@ import { shellWord } from './systemd-quote.js';
  * by the unit itself in one small file per container on /run:
  *
  *   /run/gear-backoff/NAME: "FAILURES UNTIL" (failures in a row, and the
- *   epoch second before which the next start waits).
+ *   epoch second before which the next start waits: at least the announced
+ *   delay after the failure, at most a second more).
  *
  * - ExecStopPost, after a run that failed ($SERVICE_RESULT is not
  *   "success"): one more failure; the next start waits
@@ -60,7 +61,10 @@ export function backoffCountScript(id: string): string {
     `if [ "$s" -gt 0 ] && [ $((now - s)) -ge ${BACKOFF_MAX_S} ]; then n=0; fi; ` +
     `n=$((n + 1)); d=${BACKOFF_BASE_S}; i=1; while [ $i -lt $n ] && [ $d -lt ${BACKOFF_MAX_S} ]; do d=$((d * 2)); i=$((i + 1)); done; ` +
     `[ $d -gt ${BACKOFF_MAX_S} ] && d=${BACKOFF_MAX_S}; ` +
-    `mkdir -p ${shellWord(BACKOFF_DIR)} && echo "$n $((now + d)) 0" > ${f}.tmp && mv -f ${f}.tmp ${f}; ` +
+    // UNTIL is one second more than now + d: `date +%s` drops the failure's fraction of a second,
+    // and the wait then sleeps whole seconds from its own truncated now, so without it a start
+    // could come up to a second before the announced wait was over (seen: 3.98 s of "4 s").
+    `mkdir -p ${shellWord(BACKOFF_DIR)} && echo "$n $((now + d + 1)) 0" > ${f}.tmp && mv -f ${f}.tmp ${f}; ` +
     `echo "gear: failure $n in a row ($SERVICE_RESULT): the next start waits $d s"`
   );
 }
