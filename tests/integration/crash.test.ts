@@ -56,12 +56,13 @@ test('an install killed with SIGKILL part-way leaves each container fully instal
     if (del) assert.is(del.code, 0, del.stderr);
   }
   assert.is((await sh(H, 'cd /var/lib/gear/ports && for f in *; do [ -e "$f" ] && echo "$f:$(cat $f)"; done; true')).trim(), '');
-  // What a kill can leave beyond that is a lock of the killed process, or the directory it was
-  // taking one with: harmless (the next taker sees its holder gone), and all `clean --repair` still finds.
+  // What a kill can leave beyond that is a lock of the killed process (a container's, its
+  // environment's, its links', gear.target's), or the directory it was taking one with: harmless
+  // (the next taker sees its holder gone), and all `clean --repair` still finds.
   const repair = await gear(H, ['clean', '--repair']);
   assert.is(repair.code, 0, repair.stderr);
   for (const line of repair.stdout.split('\n').filter((l) => l.startsWith('fixed: '))) {
-    assert.match(line, /^fixed: lock \/var\/lib\/gear\/locks\/k-\d+\.lock(\.[0-9]+-[0-9]+-[0-9a-f]+\.new)? is held by a process that is gone: remove the lock$/, repair.stdout);
+    assert.match(line, /^fixed: lock \/var\/lib\/gear\/locks\/(?:(?:env|links|target)\/)?(?:k-\d+|gear\.target)\.lock(\.[0-9]+-[0-9]+-[0-9a-f]+\.new)? is held by a process that is gone: remove the lock$/, repair.stdout);
   }
   assert.not.match((await gear(H, ['clean', '--repair', '--dry-run'])).stdout, /would fix/);
 });
