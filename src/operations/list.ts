@@ -41,7 +41,7 @@ export const list = defineOperation({
   parse: ({ query }) => ({ all: queryFlag(query.all, 'all') }),
   async run(host, req): Promise<ListAnswer> {
     const [loaded, stored] = await Promise.all([host.systemd.list([CONTAINER_UNITS]), host.store.ids()]);
-    const [checked, activated] = await Promise.all([healthChecked(host, stored), socketActivated(host, stored)]);
+    const { checked, activated } = await definitionFacts(host, stored);
     // Socket-activated containers: their sockets' states too (one more call), and an answer made afresh.
     if (activated.size) return withSockets(answer(loaded, stored, req.all, checked), activated, await host.systemd.list([SOCKET_UNITS]));
     // Both are the same arrays while nothing changed (UnitTable.list, ContainerStore.ids): so is the answer.
@@ -97,29 +97,26 @@ function withSockets(a: ListAnswer, activated: ReadonlySet<string>, sockets: rea
   return Object.freeze({ Containers: Object.freeze(rows) });
 }
 
-/** The socket-activated ids, read once per listing of the definitions, as healthChecked. */
-const activatedBy = new WeakMap<readonly string[], Promise<ReadonlySet<string>>>();
-function socketActivated(host: Host, stored: readonly string[]): Promise<ReadonlySet<string>> {
-  let known = activatedBy.get(stored);
-  if (!known) {
-    known = Promise.all(stored.map((id) => host.store.read(id).catch(() => undefined))).then((defs) => new Set(defs.filter((d) => d?.SocketActivation).map((d) => d!.Id)));
-    activatedBy.set(stored, known);
-    known.catch(() => activatedBy.delete(stored));
-  }
-  return known;
-}
-
 const healthOfUnit = (u: UnitState): string | undefined =>
   u.ActiveState === 'active' ? 'healthy' : u.ActiveState === 'activating' ? 'starting' : undefined;
 
-/** The ids with a health check, read once per listing of the definitions (the same array while none changed). */
-const checkedBy = new WeakMap<readonly string[], Promise<ReadonlySet<string>>>();
-function healthChecked(host: Host, stored: readonly string[]): Promise<ReadonlySet<string>> {
-  let known = checkedBy.get(stored);
+/** What the listing needs of the definitions: the ids with a health check, and the socket-activated ones. */
+interface DefinitionFacts {
+  checked: ReadonlySet<string>;
+  activated: ReadonlySet<string>;
+}
+
+/** Read once per listing of the definitions (the same array while none changed), for both facts. */
+const factsBy = new WeakMap<readonly string[], Promise<DefinitionFacts>>();
+function definitionFacts(host: Host, stored: readonly string[]): Promise<DefinitionFacts> {
+  let known = factsBy.get(stored);
   if (!known) {
-    known = Promise.all(stored.map((id) => host.store.read(id).catch(() => undefined))).then((defs) => new Set(defs.filter((d) => d?.Health).map((d) => d!.Id)));
-    checkedBy.set(stored, known);
-    known.catch(() => checkedBy.delete(stored));
+    known = Promise.all(stored.map((id) => host.store.read(id).catch(() => undefined))).then((defs) => ({
+      checked: new Set(defs.filter((d) => d?.Health).map((d) => d!.Id)),
+      activated: new Set(defs.filter((d) => d?.SocketActivation).map((d) => d!.Id)),
+    }));
+    factsBy.set(stored, known);
+    known.catch(() => factsBy.delete(stored));
   }
   return known;
 }
