@@ -63,7 +63,7 @@ test.before(async () => {
 
 test.after(async () => {
   await gear(A, ['delete', 'exp-1']);
-  await sh(A, 'rm -rf /root/export-argv /etc/systemd/system/exp-argv.service; systemctl daemon-reload');
+  await sh(A, 'rm -rf /root/export-argv /root/export-verify /etc/systemd/system/exp-argv.service; systemctl daemon-reload');
   await agents.stop();
   rmSync(work, { recursive: true, force: true });
 });
@@ -92,7 +92,7 @@ test('Quadlet accepts it without a warning, and its service runs what gear runs'
   const exec = unit.split('\n').find((l) => l.startsWith('ExecStart='))!;
   const port = /PublishPort=(\d+):8080/.exec(exported)![1];
   for (const piece of ['/usr/bin/podman run', '--name ctr-exp-1', '--env-file /var/lib/gear/env/exp-1.env', `--publish ${port}:8080`, '-v gear.exp-1.data.',
-    '--health-interval 1500ms', '--health-on-failure kill', '--sdnotify=healthy', '--memory 67108864 --memory-swap 67108864 --cpus 0.5 --pids-limit 100', ' test/web'])
+    '--health-interval 1500ms', '--health-on-failure kill', '--sdnotify=healthy', '--memory 67108864 --memory-swap 67108864 --cpus 0.5 --pids-limit 100', ' docker.io/test/web'])
     assert.ok(exec.includes(piece), `${piece} in ${exec}`);
   assert.match(unit, /^Slice=gear\.slice$/m);
   assert.match(unit, /^Restart=on-failure$/m);
@@ -103,6 +103,7 @@ test('Quadlet accepts it without a warning, and its service runs what gear runs'
 test("systemd reads the generated ExecStart as gear's values: the nasty check and path reach the command unchanged", async () => {
   const unit = readFileSync(join(work, 'exp-1.service'), 'utf8');
   // systemd-analyze verify on the generated service (podman is there, 4.3: the unit only has to name it).
+  await sh(A, 'mkdir -p /root/export-verify /root/export-argv');
   await putFile(A, '/root/export-verify/exp-1.service', unit);
   const verify = await sh(A, 'systemd-analyze verify /root/export-verify/exp-1.service 2>&1; echo "rc=$?"');
   assert.match(verify, /rc=0\s*$/, verify);

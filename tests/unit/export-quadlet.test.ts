@@ -4,7 +4,7 @@ import type { ContainerDefinition } from '../../src/model/definition.js';
 import { parseDeployment } from '../../src/model/deployment/parse.js';
 import { exportedOf, type ExportedContainer } from '../../src/model/export/container.js';
 import { exportedInstances } from '../../src/model/export/deployment.js';
-import { quadletContainer, quadletValue } from '../../src/model/export/quadlet.js';
+import { qualifiedImage, quadletContainer, quadletValue } from '../../src/model/export/quadlet.js';
 import { exportFilesText } from '../../src/operations/export.js';
 
 // gear export --quadlet: the pure rendering. The real generator (podman 5.4's
@@ -98,6 +98,17 @@ test('nasty values are written so that they read back the same', () => {
   // Every "$" doubled where a command line will hold it, every "%" doubled everywhere.
   assert.ok(f.Text.includes('HealthCmd=test -f "/tmp/a b" && echo \'$${HOME}\' $$PATH %%n 100%% \\ \\\\ "q" ; exit 1\n'));
   assert.ok(f.Text.includes('Description=gear container web-1 (localhost/test-web:latest)\n'));
+});
+
+test("images in full, as Docker resolves them (podman would search its registries for a short name)", () => {
+  assert.is(qualifiedImage('nginx'), 'docker.io/library/nginx');
+  assert.is(qualifiedImage('nginx:1.27'), 'docker.io/library/nginx:1.27');
+  assert.is(qualifiedImage('test/web'), 'docker.io/test/web');
+  assert.is(qualifiedImage('test/web@sha256:' + 'a'.repeat(64)), 'docker.io/test/web@sha256:' + 'a'.repeat(64));
+  assert.is(qualifiedImage('localhost/web'), 'localhost/web');
+  assert.is(qualifiedImage('registry.example.com/a/b:1'), 'registry.example.com/a/b:1');
+  assert.is(qualifiedImage('myhost:5000/web'), 'myhost:5000/web');
+  assert.equal(read(quadletContainer({ ...base, Image: 'test/web' }, 'x').Text).get('Container.Image'), ['docker.io/test/web']);
 });
 
 test('what a Quadlet file cannot hold is refused with the value named, not written', () => {

@@ -38,6 +38,19 @@ export function quadletValue(value: string, what: string, inCommand = true): str
   return inCommand ? text.replace(/\$/g, '$$$$') : text;
 }
 
+/**
+ * The image as Docker resolves it, in full: a first component that is no
+ * registry (no "." or ":", not "localhost") means Docker Hub, a lone name
+ * its library ("nginx" is docker.io/library/nginx). Podman would ask its
+ * search registries for a short name instead, and Quadlet warns of it.
+ */
+export function qualifiedImage(image: string): string {
+  const slash = image.indexOf('/');
+  const first = slash < 0 ? '' : image.slice(0, slash);
+  if (slash >= 0 && (first.includes('.') || first.includes(':') || first === 'localhost')) return image;
+  return slash < 0 ? `docker.io/library/${image}` : `docker.io/${image}`;
+}
+
 /** A comment line: a comment runs to the line's end, so only line breaks matter. */
 const comment = (text: string) => `# ${text.replace(/[\x00-\x1f\x7f]/g, ' ')}`;
 
@@ -60,7 +73,7 @@ export function quadletContainer(c: ExportedContainer, source: string): ExportFi
     '',
     '[Container]',
     `ContainerName=${v(containerNameOf(c.Name), 'name')}`,
-    `Image=${v(c.Image, 'image')}`,
+    `Image=${v(qualifiedImage(c.Image), 'image')}`,
     `Label=io.gear.container=${v(c.Name, 'name')}`,
   );
   // The variables stay in gear's env file (0600, root's): referenced, never copied here.
