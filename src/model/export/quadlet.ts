@@ -6,7 +6,7 @@ import { execLine } from '../systemd-quote.js';
 import type { ExportedContainer } from './container.js';
 
 /**
- * Quadlet files (podman 4.4 and later: `man podman-systemd.unit`) that run
+ * Quadlet files (podman 5: Notify=healthy is 5.0's; `man podman-systemd.unit`) that run
  * the same container as gear's unit: NAME.container, from which Quadlet's
  * generator makes NAME.service. What the unit does with gear's own scripts
  * is said with Quadlet's keys: the health gate is Notify=healthy (the start
