@@ -112,7 +112,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   pruning.unref();
 
   // Read before anything listens: a bad file stops the agent at start, with the reason.
-  const callbacks = opts.callbackSecretFile ? new Callbacks(Buffer.from(await readTokenFile(opts.callbackSecretFile, 'callback secret file')), log) : undefined;
+  const callbacks = opts.callbackSecretFile
+    ? new Callbacks(Buffer.from(await readTokenFile(opts.callbackSecretFile, 'callback secret file')), log, { outbox: { fs: host.fs, dir: `${host.config.stateDir}/callbacks` } })
+    : undefined;
+  // Callbacks owed by the agent before this one (killed, restarted): sent now, after the repair above.
+  const owed = (await callbacks?.resume()) ?? 0;
+  if (owed) log(`callbacks: sending ${owed} owed from before this start`);
   const app = await buildServer({ host, jobs, requests, callbacks, serverNames: opts.serverNames, maxLogStreams: opts.maxLogStreams === undefined ? undefined : Math.floor(positive(opts.maxLogStreams, '--max-log-streams')), logStreamMs: opts.logStreamSeconds * 1000, log });
   await app.ready();
   const servers: Server[] = [];
@@ -140,6 +145,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     const stop = (signal: string) => {
       log(`${signal}: stopping`);
       clearInterval(pruning);
+      const kept = callbacks?.stop() ?? 0;
+      if (kept) log(`callbacks: ${kept} not yet delivered, kept for the next start`);
       // Stop accepting; let running requests finish (streams end within their limit).
       for (const s of servers) {
         s.close();
