@@ -35,6 +35,12 @@ export const exportContainer = defineOperation({
     const def = await requireDefinition(host, req.Id);
     const links = def.Linked ? await host.store.readLinks(req.Id) : [];
     const c = exportedOf(def, host.store.envFile(def.EnvId ?? def.Id), links);
+    // On a podman host the image is podman's, under the name podman gave it (test/web may be
+    // localhost/test/web there, not Docker Hub's): that name, when podman's API knows the image.
+    if (def.Runtime === 'podman') {
+      const tag = (await host.images.inspect(def.Image).catch(() => undefined))?.RepoTags[0];
+      if (tag) c.Image = tag;
+    }
     return { Format: req.Format, Files: [quadletContainer(c, host.store.definitionFile(def.Id))] };
   },
 });

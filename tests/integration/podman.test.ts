@@ -82,6 +82,13 @@ test('a runtime that is not the host\'s: 400 / one line, exit 1, nothing install
   await stopAgent(A);
 });
 
+test("export --quadlet of a podman host's container names the image as podman has it", async () => {
+  const r = await gear(A, ['export', '--quadlet', 'pod-1'], { env: PODMAN });
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^Image=localhost\/test\/web:latest$/m);
+  assert.match(r.stdout, /^Volume=gear\.pod-1\.data\.[0-9a-f]+:\/data$/m);
+});
+
 test('delete removes the container\'s volume through podman\'s API', async () => {
   const r = await gear(A, ['delete', 'pod-1'], { env: PODMAN });
   assert.is(r.code, 0, r.stderr);
