@@ -85,7 +85,7 @@ function parseText(file: string, text: string, warn: (line: string) => void = ()
   }
 }
 
-const readDeployment = (file: string, warn?: (line: string) => void): Deployment => parseText(file, readText(file), warn);
+export const readDeployment = (file: string, warn?: (line: string) => void): Deployment => parseText(file, readText(file), warn);
 
 const MAX_DESCRIPTOR = 10 * 1024 * 1024;
 

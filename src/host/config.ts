@@ -3,6 +3,7 @@ import { invalid } from '../model/errors.js';
 import { parseMemory } from '../model/limits.js';
 import { DEFAULT_PORT_RANGE, parsePortRange, type PortRange } from '../model/ports.js';
 import { validatePath } from '../model/volumes.js';
+import { parseRuntime, RUNTIME_DEFAULTS, type RuntimeName } from '../model/runtime.js';
 import { DEFAULT_UID_RANGE, parseIdRange, type IdRange } from '../model/isolation.js';
 
 /**
@@ -25,6 +26,8 @@ export interface HostConfig {
   /** Host path of systemd-socket-proxyd (socket-activated containers); found in systemd's directories when unset. */
   socketProxyd?: string;
   runtimeService: string;
+  /** The host's container runtime (GEAR_RUNTIME: docker, the default, or podman; model/runtime.ts). */
+  runtime?: RuntimeName;
   /** Seconds a container gets to stop after SIGTERM. */
   stopTimeout: number;
   /**
@@ -87,18 +90,22 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HostConfig 
   const dockerHost = env.DOCKER_HOST;
   if (dockerHost && !dockerHost.startsWith('unix://')) throw invalid(`DOCKER_HOST ${dockerHost}: only unix:// sockets are supported`);
   const stopTimeout = Number(env.GEAR_STOP_TIMEOUT ?? 10);
+  // The runtime decides the defaults of the engine's socket and service; DOCKER_HOST and GEAR_RUNTIME_SERVICE still win.
+  const runtime = env.GEAR_RUNTIME ? parseRuntime(env.GEAR_RUNTIME, 'GEAR_RUNTIME') : 'docker';
+  const defaults = RUNTIME_DEFAULTS[runtime];
   if (!Number.isInteger(stopTimeout) || stopTimeout < 0 || stopTimeout > 3600) throw invalid('GEAR_STOP_TIMEOUT must be whole seconds (0-3600)');
   return {
     root,
     stateDir: validatePath(env.GEAR_STATE_DIR || '/var/lib/gear', 'GEAR_STATE_DIR'),
     unitDir: validatePath(env.GEAR_UNIT_DIR || '/etc/systemd/system', 'GEAR_UNIT_DIR'),
     busAddress: env.DBUS_SYSTEM_BUS_ADDRESS || `unix:path=${join(root, '/run/dbus/system_bus_socket')}`,
-    dockerSocket: dockerHost ? dockerHost.slice('unix://'.length) : join(root, '/run/docker.sock'),
+    dockerSocket: dockerHost ? dockerHost.slice('unix://'.length) : join(root, defaults.socket),
     portRange: env.GEAR_PORT_RANGE ? parsePortRange(env.GEAR_PORT_RANGE) : DEFAULT_PORT_RANGE,
     uidRange: env.GEAR_UID_RANGE ? parseIdRange(env.GEAR_UID_RANGE) : DEFAULT_UID_RANGE,
     dockerBin: env.GEAR_DOCKER_BIN ? validatePath(env.GEAR_DOCKER_BIN, 'GEAR_DOCKER_BIN') : undefined,
     socketProxyd: env.GEAR_SOCKET_PROXYD ? validatePath(env.GEAR_SOCKET_PROXYD, 'GEAR_SOCKET_PROXYD') : undefined,
-    runtimeService: env.GEAR_RUNTIME_SERVICE || 'docker.service',
+    runtimeService: env.GEAR_RUNTIME_SERVICE || defaults.service,
+    runtime,
     stopTimeout,
     selfCommand: selfCommand(env, root),
     capacity: capacityFromEnv(env),

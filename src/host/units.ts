@@ -2,6 +2,7 @@ import { promises as fsp } from 'node:fs';
 import type { ContainerDefinition } from '../model/definition.js';
 import { failed } from '../model/errors.js';
 import { unitNameOf } from '../model/names.js';
+import { RUNTIME_DEFAULTS } from '../model/runtime.js';
 import { containerUnitRenderer, type UnitRenderer, type UnitTemplates } from '../model/unit.js';
 import type { HostConfig } from './config.js';
 import type { Docker } from './docker.js';
@@ -53,14 +54,15 @@ export class UnitFiles {
   async docker(): Promise<string> {
     if (this.config.dockerBin) return this.config.dockerBin;
     if (!this.dockerBin) {
+      const client = RUNTIME_DEFAULTS[this.config.runtime ?? 'docker'].client;
       for (const dir of PATH_DIRS) {
-        if (await this.fs.exists(`${dir}/docker`)) {
-          this.dockerBin = `${dir}/docker`;
+        if (await this.fs.exists(`${dir}/${client}`)) {
+          this.dockerBin = `${dir}/${client}`;
           break;
         }
       }
     }
-    if (!this.dockerBin) throw failed(`no docker client found on the host (looked in ${PATH_DIRS.join(', ')})`, 'set GEAR_DOCKER_BIN');
+    if (!this.dockerBin) throw failed(`no ${this.config.runtime ?? 'docker'} client found on the host (looked in ${PATH_DIRS.join(', ')})`, 'set GEAR_DOCKER_BIN');
     return this.dockerBin;
   }
 
@@ -83,6 +85,7 @@ export class UnitFiles {
     return container(def, {
       dockerBin: await this.docker(),
       runtimeService: this.config.runtimeService,
+      ...(this.config.runtime === 'podman' ? { runtime: 'podman' as const } : {}),
       envFile: this.store.envFile(def.EnvId ?? def.Id),
       definitionFile: this.store.definitionFile(def.Id),
       stopTimeout: this.config.stopTimeout,

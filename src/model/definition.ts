@@ -62,6 +62,8 @@ export interface ContainerDefinition {
    * (also reserved), and the container runs only while connections come.
    */
   SocketActivation?: SocketActivation;
+  /** Installed on a podman host (model/runtime.ts): its unit runs `podman run`. Absent: docker. */
+  Runtime?: 'podman';
   /** ISO time of the install, for people reading the file. */
   Created: string;
   /** ISO time of the last re-install that updated it in place. */

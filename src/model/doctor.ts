@@ -70,10 +70,21 @@ export function cgroupFinding(mode: CgroupMode, systemdVersion: string | undefin
   return ok('cgroup', `${what}; works with systemd before ${SYSTEMD_WITHOUT_V1}`);
 }
 
-export function dockerFinding(runtimeService: string, version: { Version: string; ApiVersion: string } | undefined, reason?: string): Finding {
+export function dockerFinding(runtimeService: string, version: { Version: string; ApiVersion: string } | undefined, reason?: string, runtime: 'docker' | 'podman' = 'docker'): Finding {
+  const what = runtime === 'podman' ? "podman's Docker API" : 'Docker';
   if (!version)
-    return error('docker', `Docker is not reachable: ${reason ?? 'no answer'}`, `start it: systemctl start ${runtimeService}; check its socket (DOCKER_HOST, /run/docker.sock)`);
-  return ok('docker', `Docker ${version.Version} (API ${version.ApiVersion}) reachable`);
+    return error('docker', `${what} is not reachable: ${reason ?? 'no answer'}`, `start it: systemctl start ${runtimeService}; check its socket (DOCKER_HOST, ${runtime === 'podman' ? '/run/podman/podman.sock' : '/run/docker.sock'})`);
+  return ok('docker', `${what} ${version.Version} (API ${version.ApiVersion}) reachable`);
+}
+
+/**
+ * Which runtime runs this host's containers (GEAR_RUNTIME) and the client
+ * its units run; no client is an error (no unit could start).
+ */
+export function runtimeFinding(runtime: 'docker' | 'podman', client: string | undefined, reason?: string): Finding {
+  if (!client) return error('runtime', `containers run with ${runtime}, but its client is missing: ${reason ?? 'not found'}`, `install ${runtime}, or set GEAR_DOCKER_BIN`);
+  const how = runtime === 'podman' ? ' (units run podman run; gear uses its Docker API, podman.socket)' : '';
+  return ok('runtime', `containers run with ${runtime}: ${client}${how}`);
 }
 
 /** "iptables v1.8.9 (nf_tables)" -> nft; "(legacy)" -> legacy; before 1.8 there was only legacy. */

@@ -110,7 +110,7 @@ export function healthRunArgs(h: HealthCheck): string[] {
  *
  * `onHealthy` is shell run once healthy (the restart backoff's reset).
  */
-export function healthGateScript(dockerBin: string, ctr: string, h: HealthCheck, onHealthy = '', stopTimeout = 10): string {
+export function healthGateScript(dockerBin: string, ctr: string, h: HealthCheck, onHealthy = '', stopTimeout = 10, watcher = true): string {
   const docker = (...args: string[]) => [dockerBin, ...args].map(shellWord).join(' ');
   // A failed start goes straight to SIGTERM for the unit's processes, without ExecStop; the
   // docker client would forward it to a container that may ignore it (until TimeoutStopSec).
@@ -126,6 +126,9 @@ export function healthGateScript(dockerBin: string, ctr: string, h: HealthCheck,
     `esac; ` +
     `kill -0 "$MAINPID" 2>/dev/null || exit 1; sleep 0.5; done; ` +
     `echo "gear: ${ctr} is healthy"; ${onHealthy}` +
+    // (No watcher: podman's --health-on-failure kill does its job.)
+    (watcher ? '' : 'exit 0') +
+    (!watcher ? '' :
     // Events since just before the inspect that saw "healthy": a change after that inspect is
     // replayed, one before it was seen by it (a replay from the run's start would repeat an
     // "unhealthy" it has recovered from since).
@@ -133,6 +136,6 @@ export function healthGateScript(dockerBin: string, ctr: string, h: HealthCheck,
     `while read -r s; do case "$s" in *unhealthy) ` +
     `echo "gear: ${ctr} is unhealthy (${h.Retries} failed checks in a row): killing it, systemd restarts the unit" >&2; ` +
     `${docker('kill', ctr)} >/dev/null 2>&1; exit 0;; esac; done) </dev/null & ` +
-    `exit 0`
+    `exit 0`)
   );
 }

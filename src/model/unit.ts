@@ -14,6 +14,8 @@ export interface UnitContext {
   dockerBin: string;
   /** The runtime's service, ordered before and required by every container unit. */
   runtimeService: string;
+  /** podman (model/runtime.ts): its client runs the container; absent: docker. */
+  runtime?: 'podman';
   /** Host path of the container's env file. */
   envFile: string;
   /** Host path of the stored definition, named in the unit's header for the reader. */
@@ -55,7 +57,8 @@ export function dockerRunArgs(def: ContainerDefinition, ctx: UnitContext): strin
   if (def.NamedVolumes) for (const v of def.NamedVolumes) args.push('-v', `${v.Name}:${v.Path}${nocopy}`);
   else for (const v of def.VolumeConfig.Volumes) args.push('-v', v);
   for (const b of def.VolumeConfig.BindMounts) args.push('-v', `${b.HostPath}:${b.ContainerPath}:${b.ReadOnly ? 'ro' : 'rw'}`);
-  if (def.Health) args.push(...healthRunArgs(def.Health));
+  // podman kills an unhealthy container itself (gear's docker events watcher is Docker's).
+  if (def.Health) args.push(...healthRunArgs(def.Health), ...(ctx.runtime === 'podman' ? ['--health-on-failure', 'kill'] : []));
   args.push(...unitLimitArgs(def, ctx));
   if (def.Isolation) args.push(...isolationRunArgs(def.Isolation));
   args.push(def.Image);
@@ -189,7 +192,7 @@ export function containerUnitRenderer(compile: Compile, template: string): UnitR
 function healthUnitValues(def: ContainerDefinition, ctx: UnitContext): Record<'healthGate' | 'orderAfter' | 'backoffWait' | 'backoffCount', string> {
   const sh = (script: string) => execLine(['/bin/sh', '-c', script]);
   return {
-    healthGate: def.Health ? sh(healthGateScript(ctx.dockerBin, containerNameOf(def.Id), def.Health, backoffResetScript(def.Id), ctx.stopTimeout)) : '',
+    healthGate: def.Health ? sh(healthGateScript(ctx.dockerBin, containerNameOf(def.Id), def.Health, backoffResetScript(def.Id), ctx.stopTimeout, ctx.runtime !== 'podman')) : '',
     orderAfter: orderingUnits(def).map(unitText).join(' '),
     // Restart backoff (model/backoff.ts), for every container.
     backoffWait: sh(backoffWaitScript(def.Id)),

@@ -6,6 +6,7 @@ import {
   cgroupFinding,
   cgroupMode,
   dockerFinding,
+  runtimeFinding,
   doctorText,
   iptablesFinding,
   networkOnlineFinding,
@@ -65,7 +66,7 @@ const exists = (path: string) => fsp.access(path).then(() => true, () => false);
  */
 export async function examine(host: Host): Promise<DoctorReport> {
   const { config } = host;
-  const [sd, wants, docker, iptables, mountinfo, topControllers, unified, selinux, state, token] = await Promise.all([
+  const [sd, wants, docker, iptables, mountinfo, topControllers, unified, selinux, state, token, client] = await Promise.all([
     attempt(() => host.systemd.version?.() ?? Promise.reject(new Error('not supported here'))),
     attempt(() => host.systemd.wants?.('network-online.target') ?? Promise.reject(new Error('not supported here'))),
     attempt(() => host.docker.version?.() ?? Promise.reject(new Error('not supported here'))),
@@ -80,6 +81,7 @@ export async function examine(host: Host): Promise<DoctorReport> {
     hostSelinux(host), // as install reads it for isolated containers
     attempt(async () => ({ dir: await fileFacts(host.fs.local(config.stateDir)), env: await envFacts(host) })),
     attempt(async () => (config.noTokenFile ? undefined : fileFacts(config.tokenFile ?? host.fs.local(`${config.stateDir}/token`)))),
+    attempt(() => host.units.docker()),
   ]);
   const version = valueOf(sd);
   const tokenPath = config.noTokenFile ? undefined : (config.tokenFile ?? `${config.stateDir}/token`);
@@ -89,7 +91,8 @@ export async function examine(host: Host): Promise<DoctorReport> {
     Findings: [
       systemdFinding(version, reasonOf(sd)),
       cgroupFinding(cgroupMode({ topControllers, unified }), version),
-      dockerFinding(config.runtimeService, valueOf(docker), reasonOf(docker)),
+      runtimeFinding(config.runtime ?? 'docker', valueOf(client), reasonOf(client)),
+      dockerFinding(config.runtimeService, valueOf(docker), reasonOf(docker), config.runtime ?? 'docker'),
       iptablesFinding(valueOf(iptables), reasonOf(iptables)),
       networkOnlineFinding(valueOf(wants), reasonOf(wants)),
       propagationFinding(mountinfo && 'value' in mountinfo ? rootPropagation(mountinfo.value) : undefined, reasonOf(mountinfo)),

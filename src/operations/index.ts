@@ -4,6 +4,7 @@ import { clean } from './clean.js';
 import { remove } from './delete.js';
 import { doctor } from './doctor.js';
 import { getEnv, patchEnv, replaceEnv } from './environment.js';
+import { exportContainer } from './export.js';
 import { imageInspect, imageLayers, imageList, imagePull } from './images.js';
 import { install } from './install.js';
 import { runJob } from './jobs.js';
@@ -16,5 +17,5 @@ import { ports, status } from './status.js';
 import { update } from './update.js';
 
 /** Every operation gear offers; the agent's routes are derived from this list. */
-export const operations = { install, start, stop, restart, remove, status, ports, list, logs, getEnv, replaceEnv, patchEnv, link, clean, purge, imageInspect, imageLayers, imageList, imagePull, update, capacity, runJob, buildImage, doctor };
+export const operations = { install, start, stop, restart, remove, status, ports, list, logs, getEnv, replaceEnv, patchEnv, link, clean, purge, imageInspect, imageLayers, imageList, imagePull, update, capacity, runJob, buildImage, doctor, exportContainer };
 export type { Operation, RawRequest, Progress } from './operation.js';

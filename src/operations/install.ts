@@ -1,3 +1,4 @@
+import type { RuntimeName } from '../model/runtime.js';
 import type { Host } from '../host/context.js';
 import { validateCallbackUrl } from '../model/callback.js';
 import { DEFAULT_SLICE, reservedPortsOf, type ContainerDefinition } from '../model/definition.js';
@@ -46,6 +47,8 @@ export interface InstallRequest {
   Isolate?: true;
   /** Socket-activated (model/socket-activation.ts): its one port is systemd's socket. */
   SocketActivation?: { IdleAfterMs?: number };
+  /** The runtime asked for (install --runtime): it must be the host's. */
+  Runtime?: RuntimeName;
 }
 
 export interface InstallResult {
@@ -145,9 +148,13 @@ export const install = defineOperation({
       ...limitChanges(body),
       ...(body.Isolate === true ? { Isolate: true as const } : {}),
       ...(activation ? { SocketActivation: activation } : {}),
+      ...(body.Runtime ? { Runtime: body.Runtime } : {}),
     };
   },
   async run(host, req, progress): Promise<InstallResult> {
+    const runtime = host.config.runtime ?? 'docker';
+    if (req.Runtime && req.Runtime !== runtime)
+      throw invalid(`this host runs its containers with ${runtime}, not ${req.Runtime}`, "a host's runtime is its agent's GEAR_RUNTIME, one per host");
     // Fetched first: a failure changes nothing. The values are secrets: never in a note or log.
     if (req.Environment.Source) req = { ...req, Environment: { Id: req.Environment.Id, Variables: await fetchEnvironment(req.Environment.Source) } };
     // A host without room refuses before it pulls (checked again under the lock, below).
@@ -237,6 +244,7 @@ async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVol
     ...withLimits(undefined, req.Limits),
     ...(iso ? { Isolation: iso } : {}),
     ...(activation ? { SocketActivation: activation } : {}),
+    ...(host.config.runtime === 'podman' ? { Runtime: 'podman' as const } : {}),
     Created: new Date().toISOString(),
   };
   // Recorded before they are created: after a crash, `gear clean` knows them as gear's.

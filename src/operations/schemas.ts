@@ -6,6 +6,7 @@ import { LimitFieldsSchema } from '../model/limits.js';
 import { NetworkLinksSchema } from '../model/links.js';
 import { PortsSchema } from '../model/ports.js';
 import { closed, nullable } from '../model/schema.js';
+import { RuntimeSchema } from '../model/runtime.js';
 import { VolumeConfigSchema } from '../model/volumes.js';
 
 /**
@@ -34,6 +35,8 @@ export const InstallBodySchema = Type.Object(
     Simple: Type.Optional(nullable(Type.Boolean())),
     SkipSocketProxy: Type.Optional(nullable(Type.Boolean())),
     Isolate: Type.Optional(nullable(Type.Boolean())),
+    /** gear's (issue 15): the runtime the install expects of the host (one per host: the agent's GEAR_RUNTIME); absent: the host's. */
+    Runtime: Type.Optional(RuntimeSchema),
     SocketActivation: Type.Optional(nullable(Type.Boolean())),
     /** gear's (issue 13): with SocketActivation, stop the container after this long without connections ("10m"; absent: never). */
     IdleAfter: Type.Optional(nullable(Type.String({ maxLength: 32 }))),

@@ -59,11 +59,12 @@ test('a healthy host: every check passes (the test host waits for no network: a 
   const text = await gear(A, ['doctor']);
   assert.is(text.code, 0, text.stdout + text.stderr);
   assert.match(text.stdout, /^local:\n  ok      systemd +systemd [0-9]+/);
-  assert.match(text.stdout, /\n0 errors, 1 warnings, 8 ok\n$/);
+  assert.match(text.stdout, /\n0 errors, 1 warnings, 9 ok\n$/);
   const l = await local(A);
   assert.equal(levels(l.findings), {
     systemd: 'ok',
     cgroup: 'ok',
+    runtime: 'ok',
     docker: 'ok',
     iptables: 'ok',
     'network-online': 'warning',
@@ -74,6 +75,7 @@ test('a healthy host: every check passes (the test host waits for no network: a 
   });
   // gear makes it 0700 or 0755, depending on which of its directories came first.
   assert.match(finding(l.findings, 'state-dir').Message, /^\/var\/lib\/gear is root's, mode 07[05][05]; environment files 0600$/);
+  assert.match(finding(l.findings, 'runtime').Message, /^containers run with docker: \/\S*\/docker$/);
   assert.match(finding(l.findings, 'docker').Message, /^Docker [0-9.]+\S* \(API [0-9.]+\) reachable$/);
   assert.match(finding(l.findings, 'iptables').Message, /^iptables 1\.8\.[0-9]+, (nf_tables|legacy) backend/);
   assert.match(finding(l.findings, 'network-online').Fix!, /systemctl enable systemd-networkd-wait-online\.service/);
@@ -92,7 +94,7 @@ test('/ made private in host A: an error with the fix, exit 1; B stays healthy',
     const text = await gear(A, ['doctor']);
     assert.is(text.code, 1);
     assert.match(text.stdout, /\n  error   mount-propagation \/ is a private mount: .*\n +fix: make it shared: mount --make-rshared \/ /);
-    assert.match(text.stdout, /\n1 errors, 1 warnings, 7 ok\n$/);
+    assert.match(text.stdout, /\n1 errors, 1 warnings, 8 ok\n$/);
     const r = await remote(ipA, ipB);
     assert.is(r.code, 1);
     assert.is(levels(r.json.Hosts[ipA]!.Findings)['mount-propagation'], 'error');

@@ -10,6 +10,7 @@ import * as del from './delete.js';
 import * as deploy from './deploy.js';
 import * as doctor from './doctor.js';
 import * as env from './env.js';
+import * as exportCmd from './export.js';
 import * as images from './images.js';
 import * as install from './install.js';
 import * as lifecycle from './lifecycle.js';
@@ -38,6 +39,7 @@ export const commands: { register(program: Command, cli: Cli): void }[] = [
   link,
   applyLinks,
   deploy,
+  exportCmd,
   runJob,
   build,
   images,

@@ -1,3 +1,4 @@
+import { parseRuntime } from '../../model/runtime.js';
 import { validateCallbackUrl } from '../../model/callback.js';
 import { Option, type Command } from 'commander';
 import { parseAssignment, type EnvVar } from '../../model/env.js';
@@ -39,6 +40,7 @@ export function register(program: Command, cli: Cli): void {
     .option('--from <host>', `when a target's host lacks IMAGE, transfer it first from this agent (or ${LOCAL_HOST}: this host), only the layers it lacks, through this machine`)
     .option('-q, --quiet', 'no transfer progress on stderr (with --from)')
     .option('--callback <url>', "the agent POSTs the job's outcome to this http(s) URL when it ends, signed (X-Gear-Signature: sha256=HMAC of the body with the agent's callback secret)")
+    .option('--runtime <docker|podman>', "the host's container runtime, checked: a host has one, its agent's GEAR_RUNTIME (default docker)")
     .option('--isolate', "run as a host user of its own (ctr-NAME, a uid from gear's range, kept until delete), without capabilities or new privileges")
     .option('--socket-activated', 'systemd listens on the one published port (-p INTERNAL:EXTERNAL) and starts the container on the first connection')
     .option('--idle-after <duration>', 'with --socket-activated: stop the container after this long without connections (e.g. 10m, 30s; default: never)');
@@ -99,6 +101,7 @@ function installBody(image: string, assignments: string[], o: Record<string, unk
     ...(links.length === 0 ? {} : { NetworkLinks: links.map(parseLinkFlag) }),
     ...(o.callback === undefined ? {} : { Callback: validateCallbackUrl(o.callback as string, '--callback') }),
     ...(o.isolate === true ? { Isolate: true } : {}),
+    ...(o.runtime !== undefined ? { Runtime: parseRuntime(o.runtime, '--runtime') } : {}),
     ...(activation.SocketActivation ? activation : {}),
     ...healthBody(o),
     ...limitFields(o),
