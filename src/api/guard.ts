@@ -34,6 +34,18 @@ export function allowedNames(serverNames: string[] = []): Set<string> {
   return new Set([hostname(), ...serverNames].map((n) => n.toLowerCase().replace(/\.$/, '')));
 }
 
+/**
+ * The web console's static files (GET/HEAD /ui, /ui/...): they hold no data,
+ * so they are served without the token (the page asks for it and sends it
+ * with each data request), and a link from another site may open them.
+ * Host is still checked (DNS rebinding), and they forbid framing (console.ts).
+ */
+export function isConsolePage(method: string | undefined, url: string | undefined): boolean {
+  if (method !== 'GET' && method !== 'HEAD') return false;
+  const path = (url ?? '').split('?')[0]!;
+  return path === '/ui' || path.startsWith('/ui/');
+}
+
 const ALLOWED_TYPES = /^application\/json\s*(?:;|$)/i;
 
 /**
@@ -51,6 +63,7 @@ export function refusal(req: IncomingMessage, names: Set<string>): Refusal | und
     if (!isIP(host) && host !== 'localhost' && !names.has(host))
       return { status: 403, message: `unexpected Host ${JSON.stringify(h.host)}: use an IP address, localhost, or a name given to gear daemon --server-name` };
   }
+  if (isConsolePage(req.method, req.url)) return undefined;
   // The agent's own origin (TCP only; nothing a browser loads comes from the unix socket).
   const own = policy.kind === 'tcp' ? `${policy.scheme}://${h.host}` : undefined;
   if (h.origin !== undefined && h.origin !== own)

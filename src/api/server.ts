@@ -9,6 +9,7 @@ import { operations, type Operation, type Progress, type RawRequest } from '../o
 import { openStream, type StreamingOperation, type StreamRequest } from '../operations/operation.js';
 import { pullLine } from '../operations/text.js';
 import { allowedNames, refusal } from './guard.js';
+import { registerConsoleRoutes } from './console.js';
 import { registerImageRoutes } from './images.js';
 import { AgentMetrics } from './metrics.js';
 import { EXPOSITION_TYPE } from '../model/metrics.js';
@@ -35,8 +36,8 @@ export interface ServerOptions {
   metrics?: AgentMetrics;
 }
 
-/** The options as the routes see them: the metrics made when not given. */
-type Served = ServerOptions & { metrics: AgentMetrics };
+/** The options as the routes see them: the metrics made when not given, and who is told when a change ends (the console's event streams). */
+type Served = ServerOptions & { metrics: AgentMetrics; changed: Set<() => void> };
 
 /**
  * The type of every JSON answer: exactly this, without `; charset=utf-8`
@@ -142,7 +143,7 @@ const noFastifySchemas = (): never => {
  * inject() on it.
  */
 export async function buildServer(given: ServerOptions): Promise<FastifyInstance> {
-  const opts = { ...given, metrics: given.metrics ?? new AgentMetrics() };
+  const opts: Served = { ...given, metrics: given.metrics ?? new AgentMetrics(), changed: new Set() };
   const log = opts.log ?? (() => undefined);
   const app = Fastify({
     logger: false,
@@ -202,6 +203,15 @@ export async function buildServer(given: ServerOptions): Promise<FastifyInstance
   }
   registerImageRoutes(app, { host: opts.host, jobs: opts.jobs, log, metrics: opts.metrics });
   registerRegistryRoutes(app, { host: opts.host, jobs: opts.jobs, log });
+  registerConsoleRoutes(app, {
+    host: opts.host,
+    log,
+    onChange: (listener) => {
+      const own = () => listener();
+      opts.changed.add(own);
+      return () => void opts.changed.delete(own);
+    },
+  });
   const spec = JSON.stringify(openApiDocument());
   app.get('/openapi.json', (_req, reply) => send(reply, { status: 200, headers: { 'content-type': JSON_TYPE }, body: spec }));
   // Behind the listener's guard like every route: the token on TCP.
@@ -258,6 +268,9 @@ async function runOp(opts: Served, op: AnyOperation, req: unknown, progress: Pro
   } catch (err) {
     report({ Result: 'failed', Error: errorBody(err).message });
     throw err;
+  } finally {
+    // A change may touch what systemd does not signal (an install without a start, a delete of an unloaded unit).
+    if (op.mutates) for (const l of opts.changed) l();
   }
 }
 
