@@ -134,6 +134,6 @@ const ui = await build({
   metafile: true,
   logLevel: 'warning',
 });
-for (const file of ['index.html', 'console.css']) copyFileSync(`src/console/${file}`, `dist/ui/${file}`);
-const uiBytes = Object.values(ui.metafile.outputs).reduce((sum, out) => sum + out.bytes, 0) + ['index.html', 'console.css'].reduce((sum, f) => sum + statSync(`dist/ui/${f}`).size, 0);
+for (const file of ['index.html', 'console.css', 'favicon.svg']) copyFileSync(`src/console/${file}`, `dist/ui/${file}`);
+const uiBytes = Object.values(ui.metafile.outputs).reduce((sum, out) => sum + out.bytes, 0) + ['index.html', 'console.css', 'favicon.svg'].reduce((sum, f) => sum + statSync(`dist/ui/${f}`).size, 0);
 console.log(`dist/ui (the console): ${kib(uiBytes)}`);

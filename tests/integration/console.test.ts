@@ -1,0 +1,154 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { TEST_HOST as A, gear, hostIp, remoteAgents, sh } from './harness.js';
+
+const B = process.env.GEAR_TEST_HOST_B ?? 'gear-b';
+
+// The web console (issue 16) in a real headless Chromium (Debian's chromium
+// package, driven by playwright-core; no browser download) on this machine,
+// against the agents of two test hosts over TLS with their token, as users
+// reach them: https://HOST:43273/ui/. Screenshots of the main pages go to
+// GEAR_CONSOLE_SCREENSHOTS (default: a temp directory; docs/console/ holds a set).
+
+const agents = remoteAgents([A, B]);
+const urlOf = (host: string) => `https://${hostIp(host)}:43273/ui/`;
+const shots = process.env.GEAR_CONSOLE_SCREENSHOTS ?? join(process.env.TMPDIR ?? '/tmp', 'gear-console-screenshots');
+const WAIT = { timeout: 60_000 };
+const line = `console-line-${randomBytes(4).toString('hex')}`;
+
+let browser: Browser;
+let context: BrowserContext;
+/** What the pages logged as errors (CSP violations would show up here). */
+const errors: string[] = [];
+
+async function open(host: string): Promise<Page> {
+  const page = await context.newPage();
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/status of 401/.test(m.text())) errors.push(`${host}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => errors.push(`${host}: ${e.message}`));
+  await page.goto(urlOf(host));
+  return page;
+}
+
+async function logIn(page: Page, token: string): Promise<void> {
+  await page.getByLabel('Agent token').fill(token);
+  await page.getByRole('button', { name: 'Log in' }).click();
+}
+
+const row = (page: Page, id: string) => page.locator(`#containers tbody tr[data-id="${id}"]`);
+
+test.before(async () => {
+  mkdirSync(shots, { recursive: true });
+  await agents.start();
+  for (const [host, name, start] of [[A, 'c16ui-web', true], [A, 'c16ui-idle', false], [B, 'c16ui-b', true]] as const) {
+    const r = await gear(host, ['install', 'test/web', name, '-p', '8080:0', ...(start ? ['--start'] : [])]);
+    assert.is(r.code, 0, r.stderr);
+  }
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+  // The agents' certificate is made by the test for the hosts' addresses, trusted by the CLI with --ca; Chromium is told to accept it.
+  context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 720 } });
+});
+
+test.after(async () => {
+  await browser?.close();
+  for (const [host, name] of [[A, 'c16ui-web'], [A, 'c16ui-idle'], [B, 'c16ui-b']] as const) await gear(host, ['delete', name]);
+  await agents.stop();
+});
+
+test('a wrong token is refused: the login stays, no container is shown', async () => {
+  const page = await open(A);
+  await page.screenshot({ path: join(shots, 'login.png') });
+  await logIn(page, 'wrong-token-0123456789abcdef');
+  await page.getByText('The agent refused this token.').waitFor(WAIT);
+  assert.is(await page.locator('#containers').count(), 0);
+  assert.is(await page.evaluate(() => sessionStorage.getItem('gear.token')), null, 'a refused token is not kept');
+  await page.close();
+});
+
+test('log in with the token: the containers of the agent, state in words, image and ports', async () => {
+  const page = await open(A);
+  await logIn(page, agents.token);
+  await row(page, 'c16ui-web').waitFor(WAIT);
+  await row(page, 'c16ui-idle').waitFor(WAIT);
+  assert.match(await row(page, 'c16ui-web').innerText(), /active \(running\)\s+test\/web\s+\d+→8080/);
+  assert.match(await row(page, 'c16ui-idle').innerText(), /inactive/);
+  assert.is(await page.evaluate(() => sessionStorage.getItem('gear.token')), agents.token, 'kept in the tab session');
+  assert.is(await page.evaluate(() => localStorage.length), 0, 'nothing in localStorage');
+  // Filter and sort.
+  await page.getByLabel('Filter').fill('idle');
+  assert.is(await page.locator('#containers tbody tr').count(), 1);
+  await page.getByLabel('Filter').fill('');
+  await page.getByRole('button', { name: 'Name' }).click();
+  assert.is(await page.locator('#containers thead th[aria-sort=descending]').count(), 1);
+  await page.getByRole('button', { name: 'Name' }).click();
+  await page.screenshot({ path: join(shots, 'containers.png') });
+  await page.close();
+});
+
+test('the containers of a second host, in its own agent\'s console', async () => {
+  const page = await open(B);
+  await logIn(page, agents.token);
+  await row(page, 'c16ui-b').waitFor(WAIT);
+  assert.match(await row(page, 'c16ui-b').innerText(), /active \(running\)/);
+  assert.is(await row(page, 'c16ui-web').count(), 0);
+  await page.close();
+});
+
+test('stop from the page (with confirmation), and a start behind its back: both seen without reloading', async () => {
+  const page = await open(A);
+  await logIn(page, agents.token);
+  await row(page, 'c16ui-web').waitFor(WAIT);
+  // A Cancel changes nothing.
+  await page.getByRole('button', { name: 'Stop c16ui-web' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+  assert.is((await sh(A, 'systemctl is-active ctr-c16ui-web || true')).trim(), 'active');
+  // Keyboard only: focus the button, Enter, then confirm.
+  await page.getByRole('button', { name: 'Stop c16ui-web' }).focus();
+  await page.keyboard.press('Enter');
+  await page.getByRole('dialog').getByRole('button', { name: 'Stop' }).click();
+  await page.locator('#containers tbody tr[data-id="c16ui-web"][data-state="inactive"]').waitFor(WAIT);
+  assert.match(await row(page, 'c16ui-web').innerText(), /inactive/);
+  assert.is((await sh(A, 'systemctl is-active ctr-c16ui-web || true')).trim(), 'inactive');
+  await page.screenshot({ path: join(shots, 'stopped.png') });
+  // Started by the CLI on the host: the page learns it from the event stream.
+  assert.is((await gear(A, ['start', 'c16ui-web'])).code, 0);
+  await page.locator('#containers tbody tr[data-id="c16ui-web"][data-state="active"]').waitFor(WAIT);
+  assert.match(await row(page, 'c16ui-web').innerText(), /active \(running\)/);
+  await page.close();
+});
+
+test("a container's page: status, the unit as systemd loaded it, its log live with pause and search", async () => {
+  const page = await open(A);
+  await logIn(page, agents.token);
+  await page.getByRole('link', { name: 'c16ui-web' }).click();
+  await page.locator('#status-list dd[data-field="State"]').getByText('active (running)').waitFor(WAIT);
+  await page.locator('#unit-file').getByText('# /etc/systemd/system/ctr-c16ui-web.service').waitFor(WAIT);
+  assert.match(await page.locator('#unit-file').innerText(), /ExecStart=/);
+  // A line the container prints now arrives in the followed log.
+  await sh(A, `docker exec ctr-c16ui-web sh -c 'echo ${line} > /proc/1/fd/1'`);
+  await page.locator('#log').getByText(line).waitFor(WAIT);
+  // Paused: new lines are held, then shown on resume.
+  await page.getByRole('button', { name: 'Pause' }).click();
+  await sh(A, `docker exec ctr-c16ui-web sh -c 'echo ${line}-held > /proc/1/fd/1'`);
+  await page.getByText(/Paused: 1 new line held/).waitFor(WAIT);
+  assert.is(await page.locator('#log').getByText(`${line}-held`).count(), 0);
+  await page.getByRole('button', { name: 'Resume' }).click();
+  await page.locator('#log').getByText(`${line}-held`).waitFor(WAIT);
+  // Search shows the matching lines only.
+  await page.getByLabel('Search').fill(`${line}-held`);
+  assert.is(await page.locator('#log .line').count(), 1);
+  await page.getByLabel('Search').fill('');
+  await page.screenshot({ path: join(shots, 'container.png'), fullPage: true });
+  await page.close();
+});
+
+test('the pages ran without errors (no CSP violation, no script error)', () => {
+  assert.equal(errors, []);
+});
+
+test.run();
