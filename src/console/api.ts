@@ -30,7 +30,8 @@ function headers(accept: string, given = token.get()): Headers {
   return h;
 }
 
-async function failure(res: Response): Promise<ApiError> {
+/** The error of a refused answer; a 401 of the kept token (not of one being tried at the login) logs out. */
+async function failure(res: Response, trying = false): Promise<ApiError> {
   let message = `${res.status} ${res.statusText}`;
   try {
     const body = (await res.json()) as { Message?: string };
@@ -38,14 +39,14 @@ async function failure(res: Response): Promise<ApiError> {
   } catch {
     // not JSON
   }
-  if (res.status === 401) unauthorized();
+  if (res.status === 401 && !trying) unauthorized();
   return new ApiError(res.status, message);
 }
 
 /** A JSON request; `given` tries a token before it is kept (the login). */
 export async function json<T>(method: string, path: string, given?: string): Promise<T> {
   const res = await fetch(path, { method, headers: headers('application/json', given), cache: 'no-store' });
-  if (!res.ok) throw await failure(res);
+  if (!res.ok) throw await failure(res, given !== undefined);
   const text = await res.text();
   return (text ? JSON.parse(text) : undefined) as T;
 }
