@@ -43,9 +43,30 @@ async function failure(res: Response, trying = false): Promise<ApiError> {
   return new ApiError(res.status, message);
 }
 
+/**
+ * fetch, tried again when the network failed under it (a TypeError: no
+ * answer at all, such as Chromium's ERR_NETWORK_CHANGED when the machine's
+ * interfaces change). A change carries an X-Request-Id, the same on every
+ * try: the agent runs it once and answers a repeat with the first answer.
+ */
+async function send(path: string, init: RequestInit): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fetch(path, init);
+    } catch (err) {
+      if (!(err instanceof TypeError) || attempt >= 4 || init.signal?.aborted) throw err;
+      await new Promise((r) => setTimeout(r, 250 * attempt));
+    }
+  }
+}
+
+const requestId = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+
 /** A JSON request; `given` tries a token before it is kept (the login). */
 export async function json<T>(method: string, path: string, given?: string): Promise<T> {
-  const res = await fetch(path, { method, headers: headers('application/json', given), cache: 'no-store' });
+  const h = headers('application/json', given);
+  if (method !== 'GET') h.set('x-request-id', requestId());
+  const res = await send(path, { method, headers: h, cache: 'no-store' });
   if (!res.ok) throw await failure(res, given !== undefined);
   const text = await res.text();
   return (text ? JSON.parse(text) : undefined) as T;
@@ -53,7 +74,7 @@ export async function json<T>(method: string, path: string, given?: string): Pro
 
 /** A text answer (the unit file, a log read at once). */
 export async function text(path: string): Promise<string> {
-  const res = await fetch(path, { headers: headers('text/plain'), cache: 'no-store' });
+  const res = await send(path, { headers: headers('text/plain'), cache: 'no-store' });
   if (!res.ok) throw await failure(res);
   return res.text();
 }
@@ -63,7 +84,7 @@ export async function text(path: string): Promise<string> {
  * fetch, not EventSource: EventSource cannot send an Authorization header.
  */
 export async function lines(path: string, accept: string, signal: AbortSignal, each: (line: string) => void): Promise<void> {
-  const res = await fetch(path, { headers: headers(accept), cache: 'no-store', signal });
+  const res = await send(path, { headers: headers(accept), cache: 'no-store', signal });
   if (!res.ok || !res.body) throw await failure(res);
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let rest = '';

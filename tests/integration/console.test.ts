@@ -28,11 +28,20 @@ const errors: string[] = [];
 async function open(host: string): Promise<Page> {
   const page = await context.newPage();
   page.on('console', (m) => {
-    if (m.type() === 'error' && !/status of 401/.test(m.text())) errors.push(`${host}: ${m.text()}`);
+    // 401: the wrong token's refusal; ERR_NETWORK_CHANGED: see below (the page tries again).
+    if (m.type() === 'error' && !/status of 401|ERR_NETWORK_CHANGED/.test(m.text())) errors.push(`${host}: ${m.text()}`);
   });
   page.on('pageerror', (e) => errors.push(`${host}: ${e.message}`));
-  await page.goto(urlOf(host));
-  return page;
+  // Chromium aborts a load with ERR_NETWORK_CHANGED when the machine's interfaces change (test hosts of other
+  // runs come and go on this machine): the navigation is tried again then, as a user would reload.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await page.goto(urlOf(host));
+      return page;
+    } catch (err) {
+      if (attempt >= 4 || !/ERR_NETWORK_CHANGED/.test(String(err))) throw err;
+    }
+  }
 }
 
 async function logIn(page: Page, token: string): Promise<void> {
