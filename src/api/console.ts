@@ -17,15 +17,13 @@ export const UI_PREFIX = '/ui/';
 
 /**
  * The page may load scripts, styles and images from the agent only, connect
- * to the agent only, and nothing may frame it: no inline script or style,
- * no other origin (docs/decisions.md: other agents are opened in their own
- * console, served by each agent).
+ * to the agent and to the peers it was told about (--console-peer) only, and
+ * nothing may frame it: no inline script or style, no other origin.
  */
-export const CONSOLE_CSP =
-  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+export const consoleCsp = (peers: readonly string[] = []) =>
+  `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src ${["'self'", ...peers].join(' ')}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
 
 const SECURITY_HEADERS = {
-  'content-security-policy': CONSOLE_CSP,
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
   'referrer-policy': 'no-referrer',
@@ -93,22 +91,29 @@ export interface ConsoleRoutes {
   /** Register a listener for "something may have changed" beyond systemd's units (a finished change: install, delete). */
   onChange(listener: () => void): () => void;
   log: (line: string) => void;
+  /** Peer agents' origins (--console-peer): the page may connect to them and lists their containers too. */
+  peers: readonly string[];
 }
 
 export function registerConsoleRoutes(app: FastifyInstance, opts: ConsoleRoutes): void {
   const files = loadFiles();
+  const headers = { ...SECURITY_HEADERS, 'content-security-policy': consoleCsp(opts.peers) };
   const page = (name: string, reply: FastifyReply) => {
     const file = files.get(name);
     if (!file)
       return reply
         .code(404)
-        .headers({ ...SECURITY_HEADERS, 'content-type': 'text/plain; charset=utf-8' })
+        .headers({ ...headers, 'content-type': 'text/plain; charset=utf-8' })
         .send(name === 'index.html' ? 'the console is not built (npm run build)\n' : 'not found\n');
-    return reply.code(200).headers({ ...SECURITY_HEADERS, 'content-type': file.type, 'cache-control': 'no-cache' }).send(file.body);
+    return reply.code(200).headers({ ...headers, 'content-type': file.type, 'cache-control': 'no-cache' }).send(file.body);
   };
   app.get('/ui', (_req, reply) => reply.code(301).header('location', UI_PREFIX).send());
   app.get(UI_PREFIX, (_req, reply) => page('index.html', reply));
   app.get(`${UI_PREFIX}:file`, (req: FastifyRequest<{ Params: { file: string } }>, reply) => page(req.params.file, reply));
+
+  // Behind the token like every data route: the peers this agent's console shows beside its own containers.
+  const peers = JSON.stringify({ Peers: opts.peers });
+  app.get('/console/peers', (_req, reply) => reply.code(200).header('content-type', 'application/json').send(Buffer.from(peers)));
 
   const active = { streams: 0 };
   app.get('/events', (request, reply) => events(opts, active, request, reply));

@@ -8,7 +8,7 @@ import { GearError, busy, invalid, statusOfKind } from '../model/errors.js';
 import { operations, type Operation, type Progress, type RawRequest } from '../operations/index.js';
 import { openStream, type StreamingOperation, type StreamRequest } from '../operations/operation.js';
 import { pullLine } from '../operations/text.js';
-import { allowedNames, refusal } from './guard.js';
+import { allowedNames, isPeerOrigin, refusal } from './guard.js';
 import { registerConsoleRoutes } from './console.js';
 import { registerImageRoutes } from './images.js';
 import { AgentMetrics } from './metrics.js';
@@ -32,6 +32,8 @@ export interface ServerOptions {
   log?: (line: string) => void;
   /** Job callbacks (a request's Callback URL); without them a request naming one is refused. */
   callbacks?: Callbacks;
+  /** Origins of peer agents' consoles (--console-peer): this console may call them, and they may call this agent (CORS). */
+  consolePeers?: string[];
   /** What GET /metrics counts (made here when not given). */
   metrics?: AgentMetrics;
 }
@@ -130,6 +132,13 @@ function errorBody(err: unknown): { status: number; message: string } {
   return { status: 500, message: 'internal error' };
 }
 
+/** The answer to a peer console's preflight: what its requests may use (no cookies: the token is a header). */
+const CORS_PREFLIGHT = {
+  'access-control-allow-methods': 'GET, PUT, POST, DELETE, PATCH',
+  'access-control-allow-headers': 'authorization, accept, content-type, x-request-id',
+  'access-control-max-age': '600',
+};
+
 /** Called by Fastify only for a route with a schema: gear declares none, and a new one should validate in its operation's parse. */
 const noFastifySchemas = (): never => {
   throw new Error('gear routes declare no Fastify schema: validate in the operation\'s parse (src/operations/operation.ts)');
@@ -179,11 +188,18 @@ export async function buildServer(given: ServerOptions): Promise<FastifyInstance
 
   // Every request passes the guard of the listener that accepted it (token, Host, Origin, Content-Type).
   const names = allowedNames(opts.serverNames);
+  const peers = new Set(opts.consolePeers ?? []);
   app.addHook('onRequest', async (request, reply) => {
-    const no = refusal(request.raw, names);
+    const no = refusal(request.raw, names, peers);
     if (no && isV2Path(request.raw.url))
       return send(reply, { status: no.status, headers: { ...no.headers, ...API_VERSION_HEADER, 'content-type': 'application/json; charset=utf-8' }, body: registryErrorBody(codeOfRefusal(no.status), no.message) });
     if (no) return sendJson(reply, no.status, { Message: no.message }, no.headers);
+    // A peer's console: CORS headers on the raw response, so that streamed (hijacked) answers carry them too.
+    if (isPeerOrigin(request.raw, peers)) {
+      reply.raw.setHeader('access-control-allow-origin', request.headers.origin!);
+      reply.raw.setHeader('vary', 'Origin');
+      if (request.method === 'OPTIONS') return reply.code(204).headers(CORS_PREFLIGHT).send();
+    }
   });
   // Changes and refusals are logged; answered reads are not (a line per listing cost the agent and journald more than the listing itself).
   app.addHook('onResponse', async (request, reply) => {
@@ -206,6 +222,7 @@ export async function buildServer(given: ServerOptions): Promise<FastifyInstance
   registerConsoleRoutes(app, {
     host: opts.host,
     log,
+    peers: opts.consolePeers ?? [],
     onChange: (listener) => {
       const own = () => listener();
       opts.changed.add(own);
