@@ -203,7 +203,7 @@ export async function buildServer(given: ServerOptions): Promise<FastifyInstance
   });
   // Changes and refusals are logged; answered reads are not (a line per listing cost the agent and journald more than the listing itself).
   app.addHook('onResponse', async (request, reply) => {
-    if (reply.statusCode < 400 && (request.method === 'GET' || request.method === 'HEAD')) return;
+    if (reply.statusCode < 400 && (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS')) return;
     log(`${request.method} ${request.url.split('?')[0]} ${reply.statusCode} ${reply.elapsedTime.toFixed(0)}ms`);
   });
 

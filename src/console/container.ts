@@ -2,7 +2,7 @@
 // systemd loaded it (GET /container/:id/unit) and its log, followed live
 // (GET /container/:id/log streamed), with pause and search.
 
-import { ApiError, json, lines, text } from './api.js';
+import { ApiError, type Agent } from './api.js';
 import { duration, h, stateBadge } from './dom.js';
 import type { Status, UnitsEvent } from './types.js';
 
@@ -23,7 +23,10 @@ export class ContainerPage {
   private paused = false;
   private readonly abort = new AbortController();
 
-  constructor(private readonly id: string) {
+  constructor(
+    private readonly agent: Agent,
+    private readonly id: string,
+  ) {
     const enc = encodeURIComponent(id);
     this.pause.addEventListener('click', () => this.setPaused(!this.paused));
     this.search.addEventListener('input', () => this.redraw());
@@ -31,7 +34,7 @@ export class ContainerPage {
       'section',
       { 'aria-labelledby': 'ctr-title' },
       h('p', {}, h('a', { href: '#/' }, '← All containers')),
-      h('h1', { id: 'ctr-title' }, `Container ${id}`),
+      h('h1', { id: 'ctr-title' }, `Container ${id}${agent.base ? ` on ${agent.label}` : ''}`),
       h('section', { 'aria-labelledby': 'status-title' }, h('h2', { id: 'status-title' }, 'Status'), this.status),
       h('section', { 'aria-labelledby': 'unit-title' }, h('h2', { id: 'unit-title' }, 'Unit file (as systemd loaded it)'), this.unit),
       h(
@@ -44,7 +47,7 @@ export class ContainerPage {
       ),
     );
     void this.loadStatus();
-    void text(`/container/${enc}/unit`).then(
+    void agent.text(`/container/${enc}/unit`).then(
       (t) => (this.unit.textContent = t),
       (err: Error) => (this.unit.textContent = `could not read the unit: ${err.message}`),
     );
@@ -56,13 +59,14 @@ export class ContainerPage {
   }
 
   /** A state change of this container (GET /events): the status is read again. */
-  apply(e: UnitsEvent): void {
+  apply(agent: Agent, e: UnitsEvent): void {
+    if (agent !== this.agent) return;
     if (e.Containers.some((c) => c.Id === this.id) || e.Removed.includes(this.id)) void this.loadStatus();
   }
 
   private async loadStatus(): Promise<void> {
     try {
-      const s = await json<Status>('GET', `/container/${encodeURIComponent(this.id)}/status`);
+      const s = await this.agent.json<Status>('GET', `/container/${encodeURIComponent(this.id)}/status`);
       const u = s.Unit;
       const since = u.ActiveEnterTimestamp ? Math.floor(u.ActiveEnterTimestamp / 1000) : 0;
       const items: [string, Node | string][] = [
@@ -95,8 +99,11 @@ export class ContainerPage {
     let first = true;
     while (!this.abort.signal.aborted) {
       try {
-        await lines(path(first ? 200 : 0), 'text/plain;stream=true', this.abort.signal, (l) => this.add(l));
+        const opened = Date.now();
+        await this.agent.lines(path(first ? 200 : 0), 'text/plain;stream=true', this.abort.signal, (l) => this.add(l));
         first = false;
+        // A stream that ended at once (the agent's limit set very low, a journal that ends) is not reopened in a tight loop.
+        if (Date.now() - opened < 1000) await new Promise((r) => setTimeout(r, 1000));
       } catch (err) {
         if (this.abort.signal.aborted) return;
         this.logNote.textContent = `log: ${(err as Error).message}; trying again`;

@@ -178,6 +178,8 @@ export function hostOfHeader(header: string): string {
  */
 export function parseConsoleOrigin(text: string): string {
   const bad = (why: string) => invalid(`console peer ${JSON.stringify(text)} ${why}: give https://HOST[:PORT] of another agent`);
+  // ASCII only: a browser sends an internationalized name in its punycode form, which is what to give.
+  if (!/^[\x21-\x7e]+$/.test(text)) throw bad('has spaces or non-ASCII characters');
   let url: URL;
   try {
     url = new URL(text);

@@ -16,9 +16,9 @@ import { fakeHost } from '../fixtures/fake-host.js';
 
 const TOKEN = 'console-token-0123456789';
 
-async function agent() {
+async function agent(consolePeers?: string[]) {
   const h = fakeHost();
-  const app = await buildServer({ host: h.host, jobs: new JobQueue(4, 4), requests: new RequestLog(h.host.fs, '/var/lib/gear/requests') });
+  const app = await buildServer({ host: h.host, jobs: new JobQueue(4, 4), requests: new RequestLog(h.host.fs, '/var/lib/gear/requests'), consolePeers });
   await app.ready();
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     tagRequest(req, { kind: 'tcp', token: TOKEN, scheme: 'http' });
@@ -138,6 +138,52 @@ test('events: the full listing first, then the rows a change touched', async () 
     assert.is((await call('DELETE', '/container/db')).status, 204);
     assert.equal((await events.next()).data, { Full: false, Containers: [], Removed: ['db'] });
     await events.cancel();
+  } finally {
+    close();
+  }
+});
+
+test('peers (--console-peer): their origin alone may call, with the token; preflights answered without it; the page may connect to them', async () => {
+  const PEER = 'https://10.0.0.9:43273';
+  const { base, call, close } = await agent([PEER]);
+  try {
+    const csp = (await fetch(`${base}/ui/`)).headers.get('content-security-policy') ?? '';
+    assert.match(csp, /connect-src 'self' https:\/\/10\.0\.0\.9:43273;/);
+    assert.equal(await (await call('GET', '/console/peers')).json(), { Peers: [PEER] });
+    assert.is((await fetch(`${base}/console/peers`)).status, 401);
+    // The preflight: no token, answered 204 with what the page's requests may carry.
+    const pre = await fetch(`${base}/container/web/stopped`, { method: 'OPTIONS', headers: { origin: PEER, 'sec-fetch-site': 'cross-site', 'access-control-request-method': 'PUT', 'access-control-request-headers': 'authorization' } });
+    assert.is(pre.status, 204);
+    assert.is(pre.headers.get('access-control-allow-origin'), PEER);
+    assert.match(pre.headers.get('access-control-allow-headers') ?? '', /authorization/);
+    assert.is(pre.headers.get('access-control-allow-credentials'), null, 'no cookies');
+    // The request itself: the token still, and the origin allowed in the answer (a stream too).
+    const listed = await call('GET', '/containers/overview', { origin: PEER, 'sec-fetch-site': 'cross-site' });
+    assert.is(listed.status, 200);
+    assert.is(listed.headers.get('access-control-allow-origin'), PEER);
+    const events = await call('GET', '/events', { origin: PEER, 'sec-fetch-site': 'cross-site' });
+    assert.is(events.headers.get('access-control-allow-origin'), PEER);
+    await events.body!.cancel();
+    assert.is((await fetch(`${base}/containers/overview`, { headers: { origin: PEER, 'sec-fetch-site': 'cross-site' } })).status, 401);
+    // Any other origin: refused before anything, preflight or not, with or without the token.
+    for (const origin of ['https://10.0.0.9:43274', 'http://10.0.0.9:43273', 'https://evil.example', 'null']) {
+      const r = await call('GET', '/containers/overview', { origin, 'sec-fetch-site': 'cross-site' });
+      assert.is(r.status, 403, origin);
+      assert.is(r.headers.get('access-control-allow-origin'), null, origin);
+      assert.is((await fetch(`${base}/containers/overview`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'GET' } })).status, 403, origin);
+    }
+  } finally {
+    close();
+  }
+});
+
+test('an agent without peers answers no CORS: its page connects to itself only', async () => {
+  const { base, call, close } = await agent();
+  try {
+    assert.match((await fetch(`${base}/ui/`)).headers.get('content-security-policy') ?? '', /connect-src 'self';/);
+    assert.equal(await (await call('GET', '/console/peers')).json(), { Peers: [] });
+    assert.is((await call('GET', '/containers/overview', { origin: 'https://10.0.0.9:43273' })).status, 403);
+    assert.is((await fetch(`${base}/containers/overview`, { method: 'OPTIONS', headers: { origin: 'https://10.0.0.9:43273', 'access-control-request-method': 'GET' } })).status, 403);
   } finally {
     close();
   }
