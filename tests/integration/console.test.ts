@@ -4,18 +4,20 @@ import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { TEST_HOST as A, gear, hostIp, remoteAgents, sh } from './harness.js';
+import { TEST_HOST as A, gear, hostIp, remoteAgents, sh, startAgent } from './harness.js';
 
 const B = process.env.GEAR_TEST_HOST_B ?? 'gear-b';
 
 // The web console (issue 16) in a real headless Chromium (Debian's chromium
 // package, driven by playwright-core; no browser download) on this machine,
 // against the agents of two test hosts over TLS with their token, as users
-// reach them: https://HOST:43273/ui/. Screenshots of the main pages go to
+// reach them: https://HOST:43273/ui/, each agent told about the other
+// (--console-peer), so that one page shows both hosts. Screenshots of the main pages go to
 // GEAR_CONSOLE_SCREENSHOTS (default: a temp directory; docs/console/ holds a set).
 
 const agents = remoteAgents([A, B]);
-const urlOf = (host: string) => `https://${hostIp(host)}:43273/ui/`;
+const originOf = (host: string) => `https://${hostIp(host)}:43273`;
+const urlOf = (host: string) => `${originOf(host)}/ui/`;
 const shots = process.env.GEAR_CONSOLE_SCREENSHOTS ?? join(process.env.TMPDIR ?? '/tmp', 'gear-console-screenshots');
 const WAIT = { timeout: 60_000 };
 const line = `console-line-${randomBytes(4).toString('hex')}`;
@@ -50,10 +52,14 @@ async function logIn(page: Page, token: string): Promise<void> {
 }
 
 const row = (page: Page, id: string) => page.locator(`#containers tbody tr[data-id="${id}"]`);
+const rowIn = (page: Page, id: string, state: string) => page.locator(`#containers tbody tr[data-id="${id}"][data-state="${state}"]`);
 
 test.before(async () => {
   mkdirSync(shots, { recursive: true });
   await agents.start();
+  // Each agent told about the other (--console-peer): its console lists both hosts' containers.
+  await startAgent(A, [...agents.agentArgs, '--console-peer', originOf(B)]);
+  await startAgent(B, [...agents.agentArgs, '--console-peer', originOf(A)]);
   for (const [host, name, start] of [[A, 'c16ui-web', true], [A, 'c16ui-idle', false], [B, 'c16ui-b', true]] as const) {
     const r = await gear(host, ['install', 'test/web', name, '-p', '8080:0', ...(start ? ['--start'] : [])]);
     assert.is(r.code, 0, r.stderr);
@@ -89,22 +95,47 @@ test('log in with the token: the containers of the agent, state in words, image 
   assert.is(await page.evaluate(() => sessionStorage.getItem('gear.token')), agents.token, 'kept in the tab session');
   assert.is(await page.evaluate(() => localStorage.length), 0, 'nothing in localStorage');
   // Filter and sort.
+  await row(page, 'c16ui-b').waitFor(WAIT);
   await page.getByLabel('Filter').fill('idle');
   assert.is(await page.locator('#containers tbody tr').count(), 1);
   await page.getByLabel('Filter').fill('');
   await page.getByRole('button', { name: 'Name' }).click();
   assert.is(await page.locator('#containers thead th[aria-sort=descending]').count(), 1);
   await page.getByRole('button', { name: 'Name' }).click();
-  await page.screenshot({ path: join(shots, 'containers.png') });
   await page.close();
 });
 
-test('the containers of a second host, in its own agent\'s console', async () => {
+test("one page, two hosts: the peer's containers beside this agent's, each agent called directly", async () => {
+  const page = await open(A);
+  await logIn(page, agents.token);
+  await row(page, 'c16ui-b').waitFor(WAIT);
+  assert.is(await row(page, 'c16ui-b').getAttribute('data-agent'), originOf(B));
+  assert.is(await row(page, 'c16ui-web').getAttribute('data-agent'), 'self');
+  assert.match(await row(page, 'c16ui-b').innerText(), new RegExp(`c16ui-b\\s+${hostIp(B).replace(/\./g, '\\.')}:43273\\s+. active \\(running\\)`));
+  assert.match(await page.locator('.peers').innerText(), /connected/);
+  await page.locator('body[data-ready=true]').waitFor(WAIT);
+  await page.screenshot({ path: join(shots, 'containers.png') });
+  // Stopped on the peer from this page (its own CORS answer, this agent's token), then started there behind the page's back.
+  await page.getByRole('button', { name: `Stop c16ui-b on ${hostIp(B)}:43273` }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Stop' }).click();
+  await rowIn(page, 'c16ui-b', 'inactive').waitFor(WAIT);
+  assert.is((await sh(B, 'systemctl is-active ctr-c16ui-b || true')).trim(), 'inactive');
+  assert.is((await gear(B, ['start', 'c16ui-b'])).code, 0);
+  await rowIn(page, 'c16ui-b', 'active').waitFor(WAIT);
+  // The peer container's own page: its unit, read from the peer.
+  await page.getByRole('link', { name: 'c16ui-b' }).click();
+  await page.locator('#unit-file').getByText('# /etc/systemd/system/ctr-c16ui-b.service').waitFor(WAIT);
+  assert.match(await page.locator('h1').innerText(), new RegExp(`Container c16ui-b on ${hostIp(B).replace(/\./g, '\\.')}:43273`));
+  await page.close();
+});
+
+test("the second host's own console shows its containers and the first host's", async () => {
   const page = await open(B);
   await logIn(page, agents.token);
   await row(page, 'c16ui-b').waitFor(WAIT);
-  assert.match(await row(page, 'c16ui-b').innerText(), /active \(running\)/);
-  assert.is(await row(page, 'c16ui-web').count(), 0);
+  assert.is(await row(page, 'c16ui-b').getAttribute('data-agent'), 'self');
+  await row(page, 'c16ui-web').waitFor(WAIT);
+  assert.is(await row(page, 'c16ui-web').getAttribute('data-agent'), originOf(A));
   await page.close();
 });
 
@@ -120,13 +151,13 @@ test('stop from the page (with confirmation), and a start behind its back: both 
   await page.getByRole('button', { name: 'Stop c16ui-web' }).focus();
   await page.keyboard.press('Enter');
   await page.getByRole('dialog').getByRole('button', { name: 'Stop' }).click();
-  await page.locator('#containers tbody tr[data-id="c16ui-web"][data-state="inactive"]').waitFor(WAIT);
+  await rowIn(page, 'c16ui-web', 'inactive').waitFor(WAIT);
   assert.match(await row(page, 'c16ui-web').innerText(), /inactive/);
   assert.is((await sh(A, 'systemctl is-active ctr-c16ui-web || true')).trim(), 'inactive');
   await page.screenshot({ path: join(shots, 'stopped.png') });
   // Started by the CLI on the host: the page learns it from the event stream.
   assert.is((await gear(A, ['start', 'c16ui-web'])).code, 0);
-  await page.locator('#containers tbody tr[data-id="c16ui-web"][data-state="active"]').waitFor(WAIT);
+  await rowIn(page, 'c16ui-web', 'active').waitFor(WAIT);
   assert.match(await row(page, 'c16ui-web').innerText(), /active \(running\)/);
   await page.close();
 });
