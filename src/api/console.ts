@@ -12,6 +12,24 @@ import { list, type ListAnswer } from '../operations/list.js';
  * request the page makes for data sends the token, as any client does.
  */
 
+/** The console's agent routes in /openapi.json (not operations: they read the agent's own state and configuration). */
+export const consoleOpenApi = {
+  '/events': {
+    get: {
+      operationId: 'events',
+      summary: "Server-sent events of the containers' unit states: a full listing, then the rows each change touched (the web console)",
+      responses: { 200: { description: 'the event stream', content: { 'text/event-stream': {} } }, 401: { description: 'authentication required (TCP listeners with a token)' }, 429: { description: 'too many event streams open' } },
+    },
+  },
+  '/console/peers': {
+    get: {
+      operationId: 'consolePeers',
+      summary: 'The agents named by --console-peer, whose containers the web console shows too',
+      responses: { 200: { description: '{Peers:[origin]}', content: { 'application/json': {} } }, 401: { description: 'authentication required (TCP listeners with a token)' } },
+    },
+  },
+};
+
 /** The console's path prefix. */
 export const UI_PREFIX = '/ui/';
 
