@@ -117,7 +117,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
 
   // Read before anything listens: a bad file stops the agent at start, with the reason.
   const callbacks = opts.callbackSecretFile ? new Callbacks(Buffer.from(await readTokenFile(opts.callbackSecretFile, 'callback secret file')), log) : undefined;
-  const app = await buildServer({ host, jobs, requests, callbacks, serverNames: opts.serverNames, consolePeers, maxLogStreams: opts.maxLogStreams === undefined ? undefined : Math.floor(positive(opts.maxLogStreams, '--max-log-streams')), logStreamMs: opts.logStreamSeconds * 1000, log });
+  const stopping = new AbortController();
+  const app = await buildServer({ host, jobs, requests, callbacks, stopping: stopping.signal, serverNames: opts.serverNames, consolePeers, maxLogStreams: opts.maxLogStreams === undefined ? undefined : Math.floor(positive(opts.maxLogStreams, '--max-log-streams')), logStreamMs: opts.logStreamSeconds * 1000, log });
   await app.ready();
   const servers: Server[] = [];
   const serverOptions = { requestTimeout: requestTimeoutMs, headersTimeout: Math.min(requestTimeoutMs, 10_000), connectionsCheckingInterval: 1000 };
@@ -144,6 +145,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     const stop = (signal: string) => {
       log(`${signal}: stopping`);
       clearInterval(pruning);
+      stopping.abort(); // the console's event streams end now
       // Stop accepting; let running requests finish (streams end within their limit).
       for (const s of servers) {
         s.close();

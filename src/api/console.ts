@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Host } from '../host/context.js';
-import { busy } from '../model/errors.js';
+import { busy, unavailable } from '../model/errors.js';
 import { list, type ListAnswer } from '../operations/list.js';
 
 /**
@@ -111,6 +111,8 @@ export interface ConsoleRoutes {
   log: (line: string) => void;
   /** Peer agents' origins (--console-peer): the page may connect to them and lists their containers too. */
   peers: readonly string[];
+  /** Aborted when the agent stops: every event stream ends. */
+  stopping?: AbortSignal;
 }
 
 export function registerConsoleRoutes(app: FastifyInstance, opts: ConsoleRoutes): void {
@@ -146,6 +148,7 @@ export function registerConsoleRoutes(app: FastifyInstance, opts: ConsoleRoutes)
  */
 async function events(opts: ConsoleRoutes, active: { streams: number }, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   if (active.streams >= MAX_EVENT_STREAMS) throw busy(`${MAX_EVENT_STREAMS} event streams are open; retry later`);
+  if (opts.stopping?.aborted) throw unavailable('the agent is stopping');
   const read = () => list.run(opts.host, { all: true }, {});
   const first = await read(); // an error here is a plain error answer
   active.streams++;
@@ -187,7 +190,9 @@ async function events(opts: ConsoleRoutes, active: { streams: number }, request:
   const keepalive = setInterval(() => out.write(': keepalive\n\n'), KEEPALIVE_MS);
   const end = () => out.end();
   const limit = setTimeout(end, EVENT_STREAM_MS);
+  opts.stopping?.addEventListener('abort', end, { once: true });
   out.once('close', () => {
+    opts.stopping?.removeEventListener('abort', end);
     active.streams--;
     offUnits();
     offOps();

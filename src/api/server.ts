@@ -34,6 +34,8 @@ export interface ServerOptions {
   callbacks?: Callbacks;
   /** Origins of peer agents' consoles (--console-peer): this console may call them, and they may call this agent (CORS). */
   consolePeers?: string[];
+  /** Aborted when the agent stops: open event streams end then (they would hold its stop for their whole 10 minutes). */
+  stopping?: AbortSignal;
   /** What GET /metrics counts (made here when not given). */
   metrics?: AgentMetrics;
 }
@@ -223,6 +225,7 @@ export async function buildServer(given: ServerOptions): Promise<FastifyInstance
     host: opts.host,
     log,
     peers: opts.consolePeers ?? [],
+    stopping: opts.stopping,
     onChange: (listener) => {
       const own = () => listener();
       opts.changed.add(own);

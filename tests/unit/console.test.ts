@@ -18,7 +18,8 @@ const TOKEN = 'console-token-0123456789';
 
 async function agent(consolePeers?: string[]) {
   const h = fakeHost();
-  const app = await buildServer({ host: h.host, jobs: new JobQueue(4, 4), requests: new RequestLog(h.host.fs, '/var/lib/gear/requests'), consolePeers });
+  const stopping = new AbortController();
+  const app = await buildServer({ host: h.host, jobs: new JobQueue(4, 4), requests: new RequestLog(h.host.fs, '/var/lib/gear/requests'), consolePeers, stopping: stopping.signal });
   await app.ready();
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     tagRequest(req, { kind: 'tcp', token: TOKEN, scheme: 'http' });
@@ -32,7 +33,7 @@ async function agent(consolePeers?: string[]) {
     server.closeAllConnections();
     server.close();
   };
-  return { h, base, call, close };
+  return { h, base, call, close, stop: () => stopping.abort() };
 }
 
 test('the page and its assets: served without the token, under a CSP that forbids inline code and other origins', async () => {
@@ -138,6 +139,24 @@ test('events: the full listing first, then the rows a change touched', async () 
     assert.is((await call('DELETE', '/container/db')).status, 204);
     assert.equal((await events.next()).data, { Full: false, Containers: [], Removed: ['db'] });
     await events.cancel();
+  } finally {
+    close();
+  }
+});
+
+test('events: the agent stopping ends every stream, and opens no new one', async () => {
+  const { call, close, stop } = await agent();
+  try {
+    const events = eventReader(await call('GET', '/events'));
+    assert.is((await events.next()).data.Full, true);
+    stop();
+    try {
+      await events.next();
+      assert.unreachable('the stream went on');
+    } catch (err) {
+      assert.match(String(err), /the event stream ended/);
+    }
+    assert.is((await call('GET', '/events')).status, 503);
   } finally {
     close();
   }
