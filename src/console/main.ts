@@ -1,12 +1,13 @@
 // The console's entry: the login, the peers (other agents this one was told
 // about: gear daemon --console-peer), the router (#/, #/container/NAME,
-// #/peer/ORIGIN/NAME) and one event stream (GET /events) per agent that
+// #/peer/ORIGIN/NAME, #/deployment) and one event stream (GET /events) per agent that
 // keeps the page current.
 
 import { Agent, ApiError, own } from './api.js';
 import { announce, h } from './dom.js';
 import { ContainerList } from './list.js';
 import { ContainerPage } from './container.js';
+import { DeploymentPage } from './deployment.js';
 import type { Container, UnitsEvent } from './types.js';
 
 performance.mark('gear:start');
@@ -161,7 +162,12 @@ async function route(): Promise<void> {
   const ctr = /^#\/container\/(.+)$/.exec(location.hash);
   const peerCtr = /^#\/peer\/([^/]+)\/(.+)$/.exec(location.hash);
   const peerOf = peerCtr && all.find((p) => p.base === decodeURIComponent(peerCtr[1]!) && connected(p));
-  if (ctr || peerOf) {
+  if (location.hash === '#/deployment') {
+    const page = new DeploymentPage([own, ...all]);
+    view = page;
+    main.replaceChildren(page.element);
+    document.title = 'Deployment · gear';
+  } else if (ctr || peerOf) {
     const [agent, id] = ctr ? [own, decodeURIComponent(ctr[1]!)] : [peerOf!, decodeURIComponent(peerCtr![2]!)];
     const page = new ContainerPage(agent, id);
     view = page;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { test } from 'uvu';
@@ -22,6 +22,8 @@ const shots = process.env.GEAR_CONSOLE_SCREENSHOTS ?? join(process.env.TMPDIR ??
 const WAIT = { timeout: 60_000 };
 const line = `console-line-${randomBytes(4).toString('hex')}`;
 
+/** The instances the deployment test made (deleted after). */
+let deployed: { Id: string; From: string; On: string; Links?: { ToHost: string; ToPort: number }[]; Ports: { External: number }[] }[] = [];
 let browser: Browser;
 let context: BrowserContext;
 /** What the pages logged as errors (CSP violations would show up here). */
@@ -72,6 +74,7 @@ test.before(async () => {
 test.after(async () => {
   await browser?.close();
   for (const [host, name] of [[A, 'c16ui-web'], [A, 'c16ui-idle'], [B, 'c16ui-b']] as const) await gear(host, ['delete', name]);
+  for (const i of deployed) await gear(i.On === hostIp(A) ? A : B, ['delete', i.Id]);
   await agents.stop();
 });
 
@@ -184,6 +187,38 @@ test("a container's page: status, the unit as systemd loaded it, its log live wi
   assert.is(await page.locator('#log .line').count(), 1);
   await page.getByLabel('Search').fill('');
   await page.screenshot({ path: join(shots, 'container.png'), fullPage: true });
+  await page.close();
+});
+
+test("a deployment's page: the resolved file's instances per host, with their state and the instances their links reach", async () => {
+  writeFileSync(
+    join(agents.dir, 'c16app.json'),
+    JSON.stringify({ containers: [
+      { name: 'c16web', image: 'test/web', count: 2, publicports: [{ internal: 8080, external: 0 }], links: [{ to: 'c16db' }] },
+      { name: 'c16db', image: 'test/web', count: 1, publicports: [{ internal: 8080, external: 0 }] },
+    ] }),
+  );
+  const r = await agents.cli(['deploy', 'c16app.json', hostIp(A), hostIp(B)]);
+  const file = /wrote (\S+)/.exec(r.stdout + r.stderr)?.[1];
+  if (file) deployed = JSON.parse(readFileSync(join(agents.dir, file), 'utf8')).Instances;
+  assert.is(r.code, 0, r.stderr);
+  assert.ok(file, r.stdout);
+  assert.is(new Set(deployed.map((i) => i.On)).size, 2, 'instances on both hosts');
+  const page = await open(A);
+  await logIn(page, agents.token);
+  await row(page, 'c16ui-web').waitFor(WAIT);
+  await page.getByRole('link', { name: 'Deployment' }).click();
+  await page.getByLabel('Resolved deployment file').setInputFiles(join(agents.dir, file!));
+  const db = deployed.find((i) => i.From === 'c16db')!;
+  for (const i of deployed) {
+    const tr = page.locator(`section[data-host="${i.On}"] tr[data-instance="${i.Id}"][data-state="active"]`);
+    await tr.waitFor(WAIT);
+    if (i.From === 'c16web') assert.match(await tr.innerText(), new RegExp(`→ ${db.Id} on ${db.On.replace(/\./g, '\\.')}`), i.Id);
+  }
+  await page.screenshot({ path: join(shots, 'deployment.png'), fullPage: true });
+  // Live here too: an instance stopped on its host shows it.
+  assert.is((await gear(db.On === hostIp(A) ? A : B, ['stop', db.Id])).code, 0);
+  await page.locator(`section[data-host="${db.On}"] tr[data-instance="${db.Id}"][data-state="inactive"]`).waitFor(WAIT);
   await page.close();
 });
 
