@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { TEST_HOST as A, gear, hostIp, remoteAgents, sh, startAgent } from './harness.js';
+import { TEST_HOST as A, gear, hostIp, putFile, remoteAgents, sh, startAgent } from './harness.js';
 
 const B = process.env.GEAR_TEST_HOST_B ?? 'gear-b';
 
@@ -219,6 +219,26 @@ test("a deployment's page: the resolved file's instances per host, with their st
   // Live here too: an instance stopped on its host shows it.
   assert.is((await gear(db.On === hostIp(A) ? A : B, ['stop', db.Id])).code, 0);
   await page.locator(`section[data-host="${db.On}"] tr[data-instance="${db.Id}"][data-state="inactive"]`).waitFor(WAIT);
+  await page.close();
+});
+
+test("a peer that refuses this agent's token: the page says so, shows this agent's containers, and takes the peer's own token", async () => {
+  const other = 'other-token-0123456789abcdef';
+  await putFile(B, '/root/gear-other.token', `${other}\n`);
+  await startAgent(B, [...agents.agentArgs.map((a) => (a === '/root/gear.token' ? '/root/gear-other.token' : a)), '--console-peer', originOf(A)]);
+  const page = await open(A);
+  await logIn(page, agents.token);
+  await row(page, 'c16ui-web').waitFor(WAIT);
+  await page.locator(`.peers li[data-peer="${originOf(B)}"]`).getByText('refused the token').waitFor(WAIT);
+  assert.is(await row(page, 'c16ui-b').count(), 0);
+  // A wrong one is refused again; the right one connects.
+  await page.getByLabel(`Token for ${hostIp(B)}:43273`).fill('still-wrong-0123456789abcdef');
+  await page.getByRole('button', { name: 'Connect' }).click();
+  await page.locator('#status').getByText('refused this token').waitFor(WAIT);
+  await page.getByLabel(`Token for ${hostIp(B)}:43273`).fill(other);
+  await page.getByRole('button', { name: 'Connect' }).click();
+  await row(page, 'c16ui-b').waitFor(WAIT);
+  assert.is(await page.evaluate((o) => sessionStorage.getItem(`gear.token ${o}`), originOf(B)), other);
   await page.close();
 });
 
