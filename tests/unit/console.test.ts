@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -58,6 +58,12 @@ test('the page and its assets: served without the token, under a CSP that forbid
     assert.is((await fetch(`${base}/containers/overview`)).status, 401);
     assert.is((await fetch(`${base}/events`)).status, 401);
     assert.is((await fetch(`${base}/ui/`, { method: 'POST' })).status, 401);
+    // Paths that only look like /ui/ (sent as is: fetch would normalize them) never reach a data route without the token.
+    const raw = (path: string) =>
+      new Promise<number>((resolve, reject) => request({ host: '127.0.0.1', port: new URL(base).port, path }, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on('error', reject).end());
+    for (const path of ['/ui/../containers/overview', '/ui/..%2fcontainers%2foverview', '/ui/%2e%2e/events', '/ui//containers/overview', '/ui/../console/peers'])
+      assert.is(await raw(path), 404, path);
+    assert.is(await raw('/UI/'), 401);
   } finally {
     close();
   }
