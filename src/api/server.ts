@@ -192,16 +192,18 @@ export async function buildServer(given: ServerOptions): Promise<FastifyInstance
   const names = allowedNames(opts.serverNames);
   const peers = new Set(opts.consolePeers ?? []);
   app.addHook('onRequest', async (request, reply) => {
+    // A peer's console: CORS headers on the raw response, first, so that its refusals (a 401 to a token this agent
+    // does not take) are readable by the page, and streamed (hijacked) answers carry them too.
+    const peer = isPeerOrigin(request.raw, peers);
+    if (peer) {
+      reply.raw.setHeader('access-control-allow-origin', request.headers.origin!);
+      reply.raw.setHeader('vary', 'Origin');
+    }
     const no = refusal(request.raw, names, peers);
     if (no && isV2Path(request.raw.url))
       return send(reply, { status: no.status, headers: { ...no.headers, ...API_VERSION_HEADER, 'content-type': 'application/json; charset=utf-8' }, body: registryErrorBody(codeOfRefusal(no.status), no.message) });
     if (no) return sendJson(reply, no.status, { Message: no.message }, no.headers);
-    // A peer's console: CORS headers on the raw response, so that streamed (hijacked) answers carry them too.
-    if (isPeerOrigin(request.raw, peers)) {
-      reply.raw.setHeader('access-control-allow-origin', request.headers.origin!);
-      reply.raw.setHeader('vary', 'Origin');
-      if (request.method === 'OPTIONS') return reply.code(204).headers(CORS_PREFLIGHT).send();
-    }
+    if (peer && request.method === 'OPTIONS') return reply.code(204).headers(CORS_PREFLIGHT).send();
   });
   // Changes and refusals are logged; answered reads are not (a line per listing cost the agent and journald more than the listing itself).
   app.addHook('onResponse', async (request, reply) => {
