@@ -107,6 +107,6 @@ export const unitFile = defineOperation({
   },
 });
 
-function unitText(r: UnitFiles): string {
+export function unitText(r: UnitFiles): string {
   return r.Files.map((f) => `# ${f.Path}\n${f.Text.endsWith('\n') || f.Text === '' ? f.Text : `${f.Text}\n`}`).join('\n');
 }

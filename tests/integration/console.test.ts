@@ -172,6 +172,12 @@ test("a container's page: status, the unit as systemd loaded it, its log live wi
   await page.locator('#status-list dd[data-field="State"]').getByText('active (running)').waitFor(WAIT);
   await page.locator('#unit-file').getByText('# /etc/systemd/system/ctr-c16ui-web.service').waitFor(WAIT);
   assert.match(await page.locator('#unit-file').innerText(), /ExecStart=/);
+  // What systemctl cat shows, in the page and from `gear unit-file` (the same operation through the CLI).
+  const cat = (await sh(A, 'systemctl cat ctr-c16ui-web')).trim();
+  assert.is((await page.locator('#unit-file').innerText()).trim(), cat);
+  const cli = await gear(A, ['unit-file', 'c16ui-web']);
+  assert.is(cli.code, 0, cli.stderr);
+  assert.is(cli.stdout.trim(), cat);
   // A line the container prints now arrives in the followed log.
   await sh(A, `docker exec ctr-c16ui-web sh -c 'echo ${line} > /proc/1/fd/1'`);
   await page.locator('#log').getByText(line).waitFor(WAIT);
