@@ -2,6 +2,8 @@
 # npm run bench: build, boot two test hosts, run the benchmarks, tear them down.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. scripts/one-run.sh
+claim_checkout bench/run.sh || exit 1
 # npm ci when node_modules is missing or older than the lock file.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund || exit 1
@@ -24,7 +26,7 @@ export GEAR_TEST_HOST=$prefix GEAR_TEST_HOST_B=$prefix-b
 export GEAR_TEST_HOST_C=$prefix-c GEAR_TEST_HOST_D=$prefix-d GEAR_TEST_HOST_E=$prefix-e
 hosts=("$GEAR_TEST_HOST" "$GEAR_TEST_HOST_B")
 extra=("$GEAR_TEST_HOST_C" "$GEAR_TEST_HOST_D" "$GEAR_TEST_HOST_E")
-trap 'for h in "${hosts[@]}" "${extra[@]}"; do tests/host/testhost down "$h" >/dev/null 2>&1; done' EXIT
+trap 'for h in "${hosts[@]}" "${extra[@]}"; do tests/host/testhost down "$h" >/dev/null 2>&1; done; release_checkout' EXIT
 # boot FIRST_INDEX NAME...: the hosts at consecutive indexes, in parallel.
 boot() {
   local at=$1 pids=() p; shift

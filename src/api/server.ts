@@ -280,8 +280,9 @@ async function runOp(opts: Served, op: AnyOperation, req: unknown, progress: Pro
   if (callback && !opts.callbacks) throw invalid('body/Callback: this agent has no callback secret to sign with (start it with --callback-secret-file FILE)');
   const JobId = randomUUID();
   const container = containerOf(req);
-  const report = (outcome: Pick<CallbackPayload, 'Result' | 'Error'>) =>
-    callback && opts.callbacks?.notify(callback, { JobId, Operation: op.name, ...(container ? { Container: container } : {}), ...outcome });
+  const job = { JobId, Operation: op.name, ...(container ? { Container: container } : {}) };
+  const report = (outcome: Pick<CallbackPayload, 'Result' | 'Error'>) => callback && opts.callbacks?.notify(callback, { ...job, ...outcome });
+  if (callback) await opts.callbacks?.begin(callback, job);
   try {
     const result = await opts.metrics.timed(op.name, () => opts.jobs.run(() => op.run(opts.host, req, progress)));
     if (op.forgetsContainer && container) await opts.requests.forget(container);

@@ -42,9 +42,13 @@ export function backoffWaitScript(id: string): string {
     `n=0; u=0; [ -r ${f} ] && read -r n u s < ${f}; now=$(date +%s); ` +
     `case "$n" in ''|*[!0-9]*) n=0;; esac; case "$u" in ''|*[!0-9]*) u=0;; esac; ` +
     `if [ "$n" -gt 0 ] && [ "$u" -gt "$now" ]; then ` +
-    // A stop while it waits is a clean one (SIGTERM ends the wait with 0, not a failure): sleep in
-    // the background and wait for it, since sh runs a trap only once a foreground command is done.
-    `trap 'kill $! 2>/dev/null; exit 0' TERM; echo "gear: backing off after $n failures in a row: next try in $((u - now)) s"; sleep $((u - now)) & wait $!; trap - TERM; fi; ` +
+    // A stop while it waits is a clean one (SIGTERM ends the wait with 0, not a failure). sh runs a
+    // trap only once its foreground command is done, so the wait is one-second sleeps: a SIGTERM
+    // to sh alone ends it within a second. (A background sleep killed from the trap could survive:
+    // a SIGTERM that reaches the forked child before it has exec'd sleep is caught by the shell's
+    // own handler there and lost, and the orphan kept the unit's stdout open for the whole wait.)
+    `trap 'exit 0' TERM; echo "gear: backing off after $n failures in a row: next try in $((u - now)) s"; ` +
+    `while [ "$(date +%s)" -lt "$u" ]; do sleep 1; done; trap - TERM; fi; ` +
     `mkdir -p ${shellWord(BACKOFF_DIR)} && echo "$n 0 $(date +%s)" > ${f}.tmp && mv -f ${f}.tmp ${f}`
   );
 }

@@ -103,8 +103,17 @@ export function socketUnitText(id: string, publicPort: number, ctx: SocketUnitCo
 
 /**
  * gear-proxy-NAME.service: started by the socket; the container's unit is
- * started first (Requires= and After=: the proxy runs only once the
- * container listens), and stops once the proxy exits (StopWhenUnneeded=).
+ * started first (After=: the proxy runs only once the container listens),
+ * and stops once the proxy exits (StopWhenUnneeded=).
+ *
+ * Wants=, not Requires=, the container: with Requires= a container that
+ * cannot start failed the proxy's start job as a dependency, which leaves
+ * the proxy dead without a state change, and systemd (252) then keeps the
+ * socket "running" for good: the waking connection hung, later ones queued
+ * and nothing woke the container again. With Wants= the proxy starts
+ * anyway, its connect to the private port is refused and it closes the
+ * waiting connections at once; the container's unit goes on retrying with
+ * gear's backoff, and connections are served again once it starts.
  */
 export function proxyUnitText(id: string, act: SocketActivation, slice: string, ctx: SocketUnitContext): string {
   const ctr = `ctr-${id}.service`;
@@ -113,7 +122,8 @@ export function proxyUnitText(id: string, act: SocketActivation, slice: string, 
     header('Socket proxy', id, ctx) +
     `[Unit]\n` +
     `Description=gear socket proxy of container ${unitText(id)} (to 127.0.0.1:${act.PrivatePort}${act.IdleAfterMs === undefined ? '' : `, idle after ${formatDuration(act.IdleAfterMs)}`})\n` +
-    `Requires=${ctr} ${socketUnitOf(id)}\n` +
+    `Wants=${ctr}\n` +
+    `Requires=${socketUnitOf(id)}\n` +
     `After=${ctr} ${socketUnitOf(id)}\n\n` +
     `[Service]\n` +
     `Slice=${unitText(slice)}\n` +
@@ -149,12 +159,15 @@ export const idleText = (act: SocketActivation) => (act.IdleAfterMs === undefine
 
 /**
  * A socket-activated container in one word, from its socket's and its
- * container unit's ActiveState: "idle" (listening, no container), "awake"
- * (its container runs or is starting), "stopped" (socket not listening:
- * a connection is refused and wakes nothing), "failed" (the socket failed).
+ * container unit's ActiveState: "idle" (listening, no container), "waking"
+ * (its container is starting, or backing off after failed starts:
+ * connections wait, or are closed while it cannot start), "awake" (its
+ * container runs), "stopped" (socket not listening: a connection is
+ * refused and wakes nothing), "failed" (the socket failed).
  */
-export function socketStateWord(socketActive: string, containerActive: string): 'idle' | 'awake' | 'stopped' | 'failed' {
+export function socketStateWord(socketActive: string, containerActive: string): 'idle' | 'waking' | 'awake' | 'stopped' | 'failed' {
   if (socketActive === 'failed') return 'failed';
   if (socketActive !== 'active') return 'stopped';
-  return containerActive === 'active' || containerActive === 'activating' || containerActive === 'reloading' ? 'awake' : 'idle';
+  if (containerActive === 'activating') return 'waking';
+  return containerActive === 'active' || containerActive === 'reloading' ? 'awake' : 'idle';
 }

@@ -41,7 +41,7 @@ export async function deleteContainer(host: Host, id: string, keepVolumes = fals
     await releaseIsolation(host, id, undefined);
     return true;
   }
-  await stopUnit(host, id);
+  await stopUnit(host, def);
   const record = host.store.volumesFile(id);
   const recorded = await host.store.readVolumes(record, id);
   const owned = [...recorded, ...volumesNotIn(def.NamedVolumes ?? [], recorded)];

@@ -188,7 +188,7 @@ export const install = defineOperation({
       const running = old !== undefined && ['active', 'activating', 'reloading'].includes(await host.systemd.activeState(watched));
       if (req.Started || running) {
         try {
-          result.State = await startUnit(host, def.Id, running);
+          result.State = await startUnit(host, def, running);
         } catch (err) {
           throw failed(`container ${def.Id} is ${old ? 'updated' : 'installed'} but did not start: ${(err as Error).message}`, `see: journalctl -u ${unit}`);
         }

@@ -15,9 +15,10 @@ import { proxyUnitOf, socketUnitOf } from '../model/socket-activation.js';
  * after a reboot. Resolves only once systemd's job is done and the unit is
  * really active. The caller holds the container's lock.
  */
-export async function startUnit(host: Host, id: string, restart = false): Promise<UnitState> {
+export async function startUnit(host: Host, def: ContainerDefinition, restart = false): Promise<UnitState> {
+  const id = def.Id;
   const unit = unitNameOf(id);
-  if ((await host.store.read(id))?.SocketActivation) return startSocket(host, id, restart);
+  if (def.SocketActivation) return startSocket(host, id, restart);
   await host.ensureTarget();
   await host.systemd.enable([unit]);
   await reloadIfNeeded(host, unit);
@@ -76,9 +77,10 @@ async function removeStaleContainer(host: Host, id: string): Promise<void> {
  * across reboots. `wait: false` (the seed's `stop --no-wait`): return once
  * systemd has queued the stop.
  */
-export async function stopUnit(host: Host, id: string, wait = true): Promise<UnitState> {
+export async function stopUnit(host: Host, def: ContainerDefinition, wait = true): Promise<UnitState> {
+  const id = def.Id;
   const unit = unitNameOf(id);
-  if ((await host.store.read(id))?.SocketActivation) {
+  if (def.SocketActivation) {
     // The socket first, so that no connection wakes the container while it stops; its answer is the container's.
     await host.systemd.disable([socketUnitOf(id)]);
     await host.systemd.stop(socketUnitOf(id));
@@ -129,7 +131,7 @@ const lifecycle = (
 
 export const start = lifecycle('start', 'PUT', '/container/:id/started', 'Start a container and enable it at boot', async (host, id, def) => {
   await prepareVolumes(host, def);
-  return startUnit(host, id);
+  return startUnit(host, def);
 });
 /** A stop's answer: the unit's state, or (Installed false) that there was nothing to stop. */
 export type StopResult = UnitState & { Installed?: false };
@@ -148,8 +150,9 @@ export const stop = defineOperation({
   parse: (req): IdRequest & { Wait: boolean } => ({ ...parseId(req), Wait: req.query.wait === undefined || queryFlag(req.query.wait, 'wait') }),
   run: (host, req): Promise<StopResult> =>
     host.locks.with(req.Id, async () => {
-      if (!(await host.store.read(req.Id))) return { Id: unitNameOf(req.Id), LoadState: 'not-found', ActiveState: 'inactive', SubState: 'dead', Installed: false };
-      return stopUnit(host, req.Id, req.Wait);
+      const def = await host.store.read(req.Id);
+      if (!def) return { Id: unitNameOf(req.Id), LoadState: 'not-found', ActiveState: 'inactive', SubState: 'dead', Installed: false };
+      return stopUnit(host, def, req.Wait);
     }),
 });
 export const restart = lifecycle('restart', 'POST', '/container/:id/restart', 'Restart a container', async (host, id, def) => {
@@ -157,5 +160,5 @@ export const restart = lifecycle('restart', 'POST', '/container/:id/restart', 'R
   const now = await host.systemd.activeState(unitNameOf(id));
   if (now === 'activating' || now === 'deactivating') throw busy(`container ${id} is ${now}; retry when that is done`);
   await prepareVolumes(host, def);
-  return startUnit(host, id, true);
+  return startUnit(host, def, true);
 });

@@ -18,7 +18,7 @@ export interface ContainerSummary {
    * "starting" while it is activating; otherwise absent. `gear status` asks Docker.
    */
   Health?: string;
-  /** Socket-activated: "idle" (socket listening, no container), "awake", "stopped" or "failed" (model/socket-activation.ts). */
+  /** Socket-activated: "idle" (socket listening, no container), "waking", "awake", "stopped" or "failed" (model/socket-activation.ts). */
   Socket?: string;
 }
 

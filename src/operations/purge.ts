@@ -27,7 +27,8 @@ export const purge = defineOperation({
     const results = await Promise.allSettled(
       ids.map((id) =>
         host.locks.with(id, async () => {
-          if (await host.store.read(id)) await stopUnit(host, id);
+          const def = await host.store.read(id);
+          if (def) await stopUnit(host, def);
         }),
       ),
     );

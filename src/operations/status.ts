@@ -39,7 +39,7 @@ export interface ContainerStatus {
   /** As whom it runs when isolated, and the host's SELinux mode (whether its label means anything). */
   Isolation?: Isolation;
   SELinux?: SelinuxMode;
-  /** Socket-activated: its socket's state, in a word (idle, awake, stopped, failed), and what it proxies to. */
+  /** Socket-activated: its socket's state, in a word (idle, waking, awake, stopped, failed), and what it proxies to. */
   Socket?: SocketStatus;
   /** What Docker says of the container; absent when it does not exist (stopped). */
   Container?: ContainerInfo;

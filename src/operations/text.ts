@@ -82,6 +82,7 @@ function backoffLine(b: { Failures: number; NextTryInS: number }): string {
 
 const SOCKET_WORDS = {
   idle: 'idle: the next connection starts the container',
+  waking: 'waking: its container is starting (connections wait; while it cannot start they are closed)',
   awake: 'awake: connections go to its container',
   stopped: 'stopped: connections are refused and wake nothing',
   failed: 'failed',

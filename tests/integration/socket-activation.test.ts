@@ -1,4 +1,5 @@
 import { test } from 'uvu';
+import { connect } from 'node:net';
 import * as assert from 'uvu/assert';
 import { TEST_HOST as H, allocatedPort, curl, eventually, gear, hostIp, httpGet, run, sh, startAgent, stateListing, stopAgent } from './harness.js';
 
@@ -213,6 +214,47 @@ test('the API: SocketActivation true with IdleAfter, in geard\'s wire shape; inv
   } finally {
     await stopAgent(H);
   }
+});
+
+/** What a raw connection to the port gets: an answer, closed without one, or nothing within the wait. */
+function connectOutcome(port: number, waitMs: number): Promise<'answered' | 'closed' | 'no answer'> {
+  return new Promise((resolve) => {
+    const c = connect(port, ip);
+    let got = false;
+    const timer = setTimeout(() => finish('no answer'), waitMs);
+    function finish(what: 'answered' | 'closed' | 'no answer') {
+      clearTimeout(timer);
+      c.destroy();
+      resolve(what);
+    }
+    c.on('connect', () => c.write('GET / HTTP/1.0\r\n\r\n'));
+    c.on('data', () => (got = true));
+    c.on('error', () => finish(got ? 'answered' : 'closed'));
+    c.on('close', () => finish(got ? 'answered' : 'closed'));
+  });
+}
+
+test('a wake that cannot start the container: the waiting connection is closed, not left hanging; status says waking; a fixed image serves again', async () => {
+  await sh(H, `printf 'FROM test/web\\nCMD ["sh", "-c", "exit 3"]\\n' | docker build -q -t test/web:exits - >/dev/null`);
+  const r = await gear(H, ['install', 'test/web:exits', 'sa-fail', '--socket-activated', '-p', '8080:0', '--start']);
+  assert.is(r.code, 0, r.stderr);
+  const port = allocatedPort(r.stdout);
+  // Two minutes is far beyond a failed start; a connection left hanging (systemd's socket stuck "running") gets "no answer".
+  assert.is(await connectOutcome(port, 120_000), 'closed', 'the waking connection is closed once the container fails to start');
+  assert.match(await sh(H, 'journalctl -u ctr-sa-fail.service --no-pager -o cat'), /ctr-sa-fail ended before it listened on port 8080/);
+  const json = await statusJson('sa-fail');
+  assert.is(json.Socket.State, 'waking', JSON.stringify(json));
+  assert.ok(json.Backoff?.Failures >= 1, JSON.stringify(json));
+  assert.match((await gear(H, ['status', 'sa-fail'])).stdout, /Socket: ctr-sa-fail\.socket on port [0-9]+, waking: its container is starting/);
+  assert.is(await active('ctr-sa-fail.socket'), 'active', 'the socket neither failed nor stopped');
+  assert.is(await connectOutcome(port, 120_000), 'closed', 'a later connection is closed too');
+  // The image fixed under the same tag: the container's own retries (gear's backoff) run it, and connections are served.
+  await sh(H, 'docker tag test/web test/web:exits');
+  const served = await eventually(async () => (await httpGet(`http://${ip}:${port}/`, 10_000))?.body, 180_000, 1000);
+  assert.match(served || '', /hello from test\/web/);
+  assert.is((await statusJson('sa-fail')).Socket.State, 'awake');
+  assert.is((await gear(H, ['delete', 'sa-fail'])).code, 0);
+  await sh(H, 'docker rmi test/web:exits >/dev/null');
 });
 
 test('delete removes the socket, proxy and container units and releases both ports', async () => {

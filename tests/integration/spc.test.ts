@@ -318,6 +318,18 @@ test("the image's iptables and nsenter act in the host's namespaces", async () =
   await sh(H, `docker exec gear nsenter -t ${pid} -n sh -c 'echo 0 > ${sysctl}'`);
 });
 
+test("--isolate through the SPC agent: the user is made in the host's user database, not the image's; the container runs as it; delete gives it back", async () => {
+  const r = await hostGear('install test/web iso-spc --isolate --start');
+  assert.is(r.code, 0, r.stderr);
+  const passwd = (await sh(H, 'getent passwd ctr-iso-spc')).trim();
+  const uid = Number(passwd.split(':')[2]);
+  assert.ok(uid >= 70000 && uid <= 79999, passwd);
+  assert.is((await sh(H, 'docker exec ctr-iso-spc id -u')).trim(), String(uid));
+  assert.is((await run(H, ['docker', 'exec', 'gear', 'getent', 'passwd', 'ctr-iso-spc'])).code, 2, "not in the agent image's own database");
+  assert.is((await hostGear('delete iso-spc')).code, 0);
+  assert.is((await run(H, ['getent', 'passwd', 'ctr-iso-spc'])).code, 2, 'the host user is gone');
+});
+
 test('restarting the agent leaves running containers untouched, and it picks its state back up', async () => {
   const state = () => sh(H, "docker inspect -f '{{.Id}} {{.State.StartedAt}}' ctr-web-1; systemctl show -P MainPID ctr-web-1");
   const agentBefore = (await sh(H, "docker inspect -f '{{.Id}}' gear")).trim();

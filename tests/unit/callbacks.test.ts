@@ -4,7 +4,11 @@ import type { AddressInfo } from 'node:net';
 import inject from 'light-my-request';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Callbacks } from '../../src/api/callbacks.js';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Callbacks, INTERRUPTED } from '../../src/api/callbacks.js';
+import { HostFs } from '../../src/host/fs.js';
 import { tagRequest } from '../../src/api/guard.js';
 import { JobQueue } from '../../src/api/jobs.js';
 import { RequestLog } from '../../src/api/requests.js';
@@ -122,6 +126,46 @@ test('a Callback is refused (400, nothing installed) by an agent without a secre
     assert.match(r.body, why);
   }
   assert.throws(() => validateCallbackUrl('ftp://x/'), /http or https/);
+});
+
+test('the outbox: a restarted agent sends what the one before owed (an outcome kept, a job never ended as failed) and forgets garbage', async () => {
+  const r = await receiver();
+  const dir = mkdtempSync(join(tmpdir(), 'gear-outbox-'));
+  const fs = new HostFs('/');
+  const lines: string[] = [];
+  // What an agent killed mid-way leaves: one job begun, one ended but not delivered, and a stray file.
+  const before = new Callbacks(Buffer.from(SECRET), () => {}, { outbox: { fs, dir } });
+  await before.begin(r.url, { JobId: 'j-begun', Operation: 'install', Container: 'web-1' });
+  await fs.writeAtomic(`${dir}/j-ended.json`, JSON.stringify({ Url: r.url, Job: { JobId: 'j-ended', Operation: 'delete' }, Payload: { JobId: 'j-ended', Operation: 'delete', Result: 'ok' } }), 0o600);
+  writeFileSync(`${dir}/junk.json`, 'not json');
+  assert.is(statSync(`${dir}/j-begun.json`).mode & 0o777, 0o600);
+  const after = new Callbacks(Buffer.from(SECRET), (l) => lines.push(l), { outbox: { fs, dir } });
+  assert.is(await after.resume(), 2);
+  await after.settled();
+  const bodies = r.got.map((g) => JSON.parse(g.body)).sort((a, b) => a.JobId.localeCompare(b.JobId));
+  assert.equal(bodies, [
+    { JobId: 'j-begun', Operation: 'install', Container: 'web-1', Result: 'failed', Error: INTERRUPTED },
+    { JobId: 'j-ended', Operation: 'delete', Result: 'ok' },
+  ]);
+  assert.equal(readdirSync(dir), []);
+  assert.match(lines.join('\n'), /junk\.json is not a callback record; removed/);
+  await r.close();
+});
+
+test('a stop ends the retries at once and keeps what is owed in the outbox', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gear-outbox-'));
+  const fs = new HostFs('/');
+  const lines: string[] = [];
+  // Nothing listens on this port: every try is refused; the retries would take minutes.
+  const cb = new Callbacks(Buffer.from(SECRET), (l) => lines.push(l), { outbox: { fs, dir }, attempts: 4, retryMs: 60_000 });
+  await cb.begin('http://127.0.0.1:9/hook', { JobId: 'j-1', Operation: 'install' });
+  cb.notify('http://127.0.0.1:9/hook', { JobId: 'j-1', Operation: 'install', Result: 'ok' });
+  while (!lines.length) await new Promise((r) => setTimeout(r, 10));
+  assert.is(cb.stop(), 1);
+  await cb.settled();
+  assert.equal(readdirSync(dir), ['j-1.json']);
+  assert.is(JSON.parse(readFileSync(join(dir, 'j-1.json'), 'utf8')).Payload.Result, 'ok');
+  assert.is(lines.length, 1, lines.join('\n'));
 });
 
 test.run();

@@ -113,7 +113,8 @@ test('the socket unit: the public port, the proxy as its service, enabled in gea
 test('the proxy unit: requires and follows the container and the socket; idles when asked to', () => {
   const text = proxyUnitText('web-4', def.SocketActivation!, 'gear-small.slice', sctx);
   assert.match(text, SOCKET_UNIT_HEADER);
-  assert.match(text, /^Requires=ctr-web-4\.service ctr-web-4\.socket$/m);
+  assert.match(text, /^Wants=ctr-web-4\.service$/m);
+  assert.match(text, /^Requires=ctr-web-4\.socket$/m);
   assert.match(text, /^After=ctr-web-4\.service ctr-web-4\.socket$/m);
   assert.match(text, /^Slice=gear-small\.slice$/m);
   assert.match(text, /^ExecStart=\/lib\/systemd\/systemd-socket-proxyd --exit-idle-time=10m 127\.0\.0\.1:4101$/m);
@@ -142,11 +143,11 @@ test('the container unit: its port on loopback at the private port, StopWhenUnne
   assert.equal(reservedPortsOf({ ...def, SocketActivation: undefined }), [4100]);
 });
 
-test('state in a word: idle, awake, stopped, failed', () => {
+test('state in a word: idle, waking, awake, stopped, failed', () => {
   assert.is(socketStateWord('active', 'inactive'), 'idle');
   assert.is(socketStateWord('active', 'failed'), 'idle');
   assert.is(socketStateWord('active', 'active'), 'awake');
-  assert.is(socketStateWord('active', 'activating'), 'awake');
+  assert.is(socketStateWord('active', 'activating'), 'waking');
   assert.is(socketStateWord('inactive', 'inactive'), 'stopped');
   assert.is(socketStateWord('inactive', 'active'), 'stopped');
   assert.is(socketStateWord('failed', 'inactive'), 'failed');

@@ -40,7 +40,7 @@ type Row = { Server: string; Id: string; ActiveState: string; SubState: string; 
 function printRows(cli: Cli, hosts: string[], rows: Row[], json: boolean): void {
   if (json) return void cli.print(`${JSON.stringify({ Containers: hosts.length ? rows : rows.map(({ Server: _, ...c }) => c) })}\n`);
   // A HEALTH column only when a container has a health check: other listings stay as they were.
-  // A SOCKET column likewise, only when one is socket-activated (idle, awake, stopped, failed).
+  // A SOCKET column likewise, only when one is socket-activated (idle, waking, awake, stopped, failed).
   const health = rows.some((c) => c.Health !== undefined);
   const socket = rows.some((c) => c.Socket !== undefined);
   const cells = (c: Row) => [c.Id, c.ActiveState, c.SubState, c.LoadState, ...(health ? [c.Health ?? '-'] : []), ...(socket ? [c.Socket ?? '-'] : [])];
