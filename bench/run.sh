@@ -18,7 +18,7 @@ tests/host/testhost setup >/dev/null || exit 1
 # by side; GEAR_BENCH_FILES picks some of the benchmarks, in this order.
 prefix=${GEAR_BENCH_PREFIX:-gear-bench}
 first=${GEAR_BENCH_INDEX:-30}
-benches=${GEAR_BENCH_FILES:-containers agent links wake spc images builds}
+benches=${GEAR_BENCH_FILES:-containers agent links wake spc images builds console}
 export GEAR_TEST_HOST=$prefix GEAR_TEST_HOST_B=$prefix-b
 # images fans out to four receivers: three more hosts (-c, -d, -e at
 # INDEX+2..INDEX+4), booted for that benchmark only (idle hosts would
@@ -44,6 +44,8 @@ status=0
 # images: transfers between the hosts' agents against docker save | docker
 # load and docker pull from a registry, and a fan-out to four hosts;
 # builds: gear build (cold, incremental) against docker build of the same tree.
+# console: the web console's first render of 200 containers in Chromium against
+# gear list-units, and the bytes of its page.
 for bench in $benches; do
   case $bench in
     spc) bash bench/spc.sh || status=1 ;;

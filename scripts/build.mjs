@@ -3,7 +3,7 @@
 // imports (the agent, dockerode, dbus-next, handlebars) keeps what a simple
 // command parses at start small: Node compiles every file it loads whole.
 import { build } from 'esbuild';
-import { readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { builtinModules, createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -116,3 +116,24 @@ const kib = (bytes) => `${(bytes / 1024).toFixed(0)} KiB`;
 const js = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith('.js'));
 const total = js.reduce((sum, [, out]) => sum + out.bytes, 0);
 console.log(`dist/gear.js and ${js.length - 1} chunks: ${kib(total)}`);
+
+/**
+ * The web console (issue 16): plain TypeScript and DOM, one script bundled
+ * for the browser, its page and style copied beside it in dist/ui/, which
+ * the agent serves under /ui/ (src/api/console.ts).
+ */
+const ui = await build({
+  entryPoints: { console: 'src/console/main.ts' },
+  outdir: 'dist/ui',
+  bundle: true,
+  platform: 'browser',
+  target: ['chrome110', 'firefox115', 'safari16'],
+  format: 'iife',
+  minify: true,
+  legalComments: 'none',
+  metafile: true,
+  logLevel: 'warning',
+});
+for (const file of ['index.html', 'console.css', 'favicon.svg']) copyFileSync(`src/console/${file}`, `dist/ui/${file}`);
+const uiBytes = Object.values(ui.metafile.outputs).reduce((sum, out) => sum + out.bytes, 0) + ['index.html', 'console.css', 'favicon.svg'].reduce((sum, f) => sum + statSync(`dist/ui/${f}`).size, 0);
+console.log(`dist/ui (the console): ${kib(uiBytes)}`);

@@ -10,6 +10,7 @@ import { BODY_LIMIT, buildServer } from '../api/server.js';
 import { configFromEnv } from '../host/config.js';
 import { Host } from '../host/context.js';
 import { DbusSystemd } from '../host/systemd.js';
+import { parseConsoleOrigin } from '../model/address.js';
 import { invalid } from '../model/errors.js';
 import { CONTAINER_UNITS } from '../model/names.js';
 import { cleanHost } from '../operations/clean.js';
@@ -33,6 +34,8 @@ export interface DaemonOptions {
   /** Allow TCP listeners beyond loopback without TLS. */
   insecurePlaintext?: boolean;
   serverNames?: string[];
+  /** Peer agents' URLs whose consoles may call this agent and which this agent's console shows (--console-peer). */
+  consolePeers?: string[];
   logStreamSeconds: number;
   requestTimeoutSeconds: number;
   maxJobs: number;
@@ -94,6 +97,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   for (const address of sockets) listeners.push({ address, policy: { kind: 'unix' } });
   if (opts.socket !== false) listeners.push({ address: { kind: 'unix', path: opts.socket ?? DEFAULT_SOCKET }, policy: { kind: 'unix' } });
   positive(opts.logStreamSeconds, '--log-stream-seconds');
+  const consolePeers = (opts.consolePeers ?? []).map(parseConsoleOrigin);
   const requestTimeoutMs = positive(opts.requestTimeoutSeconds, '--request-timeout') * 1000;
   const jobs = new JobQueue(Math.floor(positive(opts.maxJobs, '--max-jobs')), Math.floor(positive(opts.maxQueued, '--max-queued')));
 
@@ -118,7 +122,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   // Callbacks owed by the agent before this one (killed, restarted): sent now, after the repair above.
   const owed = (await callbacks?.resume()) ?? 0;
   if (owed) log(`callbacks: sending ${owed} owed from before this start`);
-  const app = await buildServer({ host, jobs, requests, callbacks, serverNames: opts.serverNames, maxLogStreams: opts.maxLogStreams === undefined ? undefined : Math.floor(positive(opts.maxLogStreams, '--max-log-streams')), logStreamMs: opts.logStreamSeconds * 1000, log });
+  const stopping = new AbortController();
+  const app = await buildServer({ host, jobs, requests, callbacks, stopping: stopping.signal, serverNames: opts.serverNames, consolePeers, maxLogStreams: opts.maxLogStreams === undefined ? undefined : Math.floor(positive(opts.maxLogStreams, '--max-log-streams')), logStreamMs: opts.logStreamSeconds * 1000, log });
   await app.ready();
   const servers: Server[] = [];
   const serverOptions = { requestTimeout: requestTimeoutMs, headersTimeout: Math.min(requestTimeoutMs, 10_000), connectionsCheckingInterval: 1000 };
@@ -145,6 +150,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     const stop = (signal: string) => {
       log(`${signal}: stopping`);
       clearInterval(pruning);
+      stopping.abort(); // the console's event streams end now
       const kept = callbacks?.stop() ?? 0;
       if (kept) log(`callbacks: ${kept} not yet delivered, kept for the next start`);
       // Stop accepting; let running requests finish (streams end within their limit).

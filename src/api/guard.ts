@@ -34,13 +34,33 @@ export function allowedNames(serverNames: string[] = []): Set<string> {
   return new Set([hostname(), ...serverNames].map((n) => n.toLowerCase().replace(/\.$/, '')));
 }
 
+/**
+ * The web console's static files (GET/HEAD /ui, /ui/...): they hold no data,
+ * so they are served without the token (the page asks for it and sends it
+ * with each data request), and a link from another site may open them.
+ * Host is still checked (DNS rebinding), and they forbid framing (console.ts).
+ */
+export function isConsolePage(method: string | undefined, url: string | undefined): boolean {
+  if (method !== 'GET' && method !== 'HEAD') return false;
+  const path = (url ?? '').split('?')[0]!;
+  return path === '/ui' || path.startsWith('/ui/');
+}
+
+const NO_PEERS: ReadonlySet<string> = new Set();
+
+/** Whether a TCP request comes from the console of a peer this agent was told about (its Origin, exactly). */
+export function isPeerOrigin(req: IncomingMessage, peers: ReadonlySet<string>): boolean {
+  const origin = req.headers.origin;
+  return policies.get(req)?.kind === 'tcp' && typeof origin === 'string' && peers.has(origin);
+}
+
 const ALLOWED_TYPES = /^application\/json\s*(?:;|$)/i;
 
 /**
  * Whether a request may reach an operation; undefined when it may. Checked
  * before the body is read. Fails closed: a request no listener tagged is refused.
  */
-export function refusal(req: IncomingMessage, names: Set<string>): Refusal | undefined {
+export function refusal(req: IncomingMessage, names: Set<string>, peers: ReadonlySet<string> = NO_PEERS): Refusal | undefined {
   const policy = policies.get(req);
   if (!policy) return { status: 403, message: 'request from an unknown listener' };
   const h = req.headers;
@@ -51,12 +71,17 @@ export function refusal(req: IncomingMessage, names: Set<string>): Refusal | und
     if (!isIP(host) && host !== 'localhost' && !names.has(host))
       return { status: 403, message: `unexpected Host ${JSON.stringify(h.host)}: use an IP address, localhost, or a name given to gear daemon --server-name` };
   }
+  if (isConsolePage(req.method, req.url)) return undefined;
   // The agent's own origin (TCP only; nothing a browser loads comes from the unix socket).
   const own = policy.kind === 'tcp' ? `${policy.scheme}://${h.host}` : undefined;
-  if (h.origin !== undefined && h.origin !== own)
+  // A peer's console (--console-peer) may call this agent from its own origin, over TCP, with this agent's token.
+  const peer = isPeerOrigin(req, peers);
+  if (h.origin !== undefined && h.origin !== own && !peer)
     return { status: 403, message: `cross-origin request refused (Origin ${JSON.stringify(h.origin)})` };
   const site = h['sec-fetch-site'];
-  if (site === 'cross-site' || site === 'same-site') return { status: 403, message: `cross-site request refused (Sec-Fetch-Site: ${site})` };
+  if ((site === 'cross-site' || site === 'same-site') && !peer) return { status: 403, message: `cross-site request refused (Sec-Fetch-Site: ${site})` };
+  // A CORS preflight carries no token (browsers never send one on it) and reads nothing: the server answers it alone.
+  if (peer && req.method === 'OPTIONS') return undefined;
   // A browser's simple request (text/plain, form types) needs no preflight: only JSON, or no type (the seed's client), is read.
   // The one exception: an image archive (application/x-tar) to POST /images/load, and no other route.
   const type = h['content-type'];

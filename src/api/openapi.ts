@@ -1,4 +1,5 @@
 import { imageRoutesOpenApi } from './images.js';
+import { consoleOpenApi } from './console.js';
 import { metricsOpenApi } from './metrics.js';
 import { REQUEST_ID } from './requests.js';
 import { MAX_NAME_LENGTH, NAME } from '../model/names.js';
@@ -47,7 +48,7 @@ export function openApiDocument(): object {
       },
     };
   }
-  Object.assign(paths, imageRoutesOpenApi, metricsOpenApi);
+  Object.assign(paths, imageRoutesOpenApi, metricsOpenApi, consoleOpenApi);
   return {
     openapi: '3.1.0',
     info: { title: 'gear agent', version: VERSION, description: 'Containers as systemd units. Compatible with the geard API.' },

@@ -8,7 +8,8 @@ import { GearError, busy, invalid, statusOfKind } from '../model/errors.js';
 import { operations, type Operation, type Progress, type RawRequest } from '../operations/index.js';
 import { openStream, type StreamingOperation, type StreamRequest } from '../operations/operation.js';
 import { pullLine } from '../operations/text.js';
-import { allowedNames, refusal } from './guard.js';
+import { allowedNames, isPeerOrigin, refusal } from './guard.js';
+import { registerConsoleRoutes } from './console.js';
 import { registerImageRoutes } from './images.js';
 import { AgentMetrics } from './metrics.js';
 import { EXPOSITION_TYPE } from '../model/metrics.js';
@@ -31,12 +32,16 @@ export interface ServerOptions {
   log?: (line: string) => void;
   /** Job callbacks (a request's Callback URL); without them a request naming one is refused. */
   callbacks?: Callbacks;
+  /** Origins of peer agents' consoles (--console-peer): this console may call them, and they may call this agent (CORS). */
+  consolePeers?: string[];
+  /** Aborted when the agent stops: open event streams end then (they would hold its stop for their whole 10 minutes). */
+  stopping?: AbortSignal;
   /** What GET /metrics counts (made here when not given). */
   metrics?: AgentMetrics;
 }
 
-/** The options as the routes see them: the metrics made when not given. */
-type Served = ServerOptions & { metrics: AgentMetrics };
+/** The options as the routes see them: the metrics made when not given, and who is told when a change ends (the console's event streams). */
+type Served = ServerOptions & { metrics: AgentMetrics; changed: Set<() => void> };
 
 /**
  * The type of every JSON answer: exactly this, without `; charset=utf-8`
@@ -129,6 +134,13 @@ function errorBody(err: unknown): { status: number; message: string } {
   return { status: 500, message: 'internal error' };
 }
 
+/** The answer to a peer console's preflight: what its requests may use (no cookies: the token is a header). */
+const CORS_PREFLIGHT = {
+  'access-control-allow-methods': 'GET, PUT, POST, DELETE, PATCH',
+  'access-control-allow-headers': 'authorization, accept, content-type, x-request-id',
+  'access-control-max-age': '600',
+};
+
 /** Called by Fastify only for a route with a schema: gear declares none, and a new one should validate in its operation's parse. */
 const noFastifySchemas = (): never => {
   throw new Error('gear routes declare no Fastify schema: validate in the operation\'s parse (src/operations/operation.ts)');
@@ -142,7 +154,7 @@ const noFastifySchemas = (): never => {
  * inject() on it.
  */
 export async function buildServer(given: ServerOptions): Promise<FastifyInstance> {
-  const opts = { ...given, metrics: given.metrics ?? new AgentMetrics() };
+  const opts: Served = { ...given, metrics: given.metrics ?? new AgentMetrics(), changed: new Set() };
   const log = opts.log ?? (() => undefined);
   const app = Fastify({
     logger: false,
@@ -178,15 +190,24 @@ export async function buildServer(given: ServerOptions): Promise<FastifyInstance
 
   // Every request passes the guard of the listener that accepted it (token, Host, Origin, Content-Type).
   const names = allowedNames(opts.serverNames);
+  const peers = new Set(opts.consolePeers ?? []);
   app.addHook('onRequest', async (request, reply) => {
-    const no = refusal(request.raw, names);
+    // A peer's console: CORS headers on the raw response, first, so that its refusals (a 401 to a token this agent
+    // does not take) are readable by the page, and streamed (hijacked) answers carry them too.
+    const peer = isPeerOrigin(request.raw, peers);
+    if (peer) {
+      reply.raw.setHeader('access-control-allow-origin', request.headers.origin!);
+      reply.raw.setHeader('vary', 'Origin');
+    }
+    const no = refusal(request.raw, names, peers);
     if (no && isV2Path(request.raw.url))
       return send(reply, { status: no.status, headers: { ...no.headers, ...API_VERSION_HEADER, 'content-type': 'application/json; charset=utf-8' }, body: registryErrorBody(codeOfRefusal(no.status), no.message) });
     if (no) return sendJson(reply, no.status, { Message: no.message }, no.headers);
+    if (peer && request.method === 'OPTIONS') return reply.code(204).headers(CORS_PREFLIGHT).send();
   });
   // Changes and refusals are logged; answered reads are not (a line per listing cost the agent and journald more than the listing itself).
   app.addHook('onResponse', async (request, reply) => {
-    if (reply.statusCode < 400 && (request.method === 'GET' || request.method === 'HEAD')) return;
+    if (reply.statusCode < 400 && (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS')) return;
     log(`${request.method} ${request.url.split('?')[0]} ${reply.statusCode} ${reply.elapsedTime.toFixed(0)}ms`);
   });
 
@@ -202,6 +223,17 @@ export async function buildServer(given: ServerOptions): Promise<FastifyInstance
   }
   registerImageRoutes(app, { host: opts.host, jobs: opts.jobs, log, metrics: opts.metrics });
   registerRegistryRoutes(app, { host: opts.host, jobs: opts.jobs, log });
+  registerConsoleRoutes(app, {
+    host: opts.host,
+    log,
+    peers: opts.consolePeers ?? [],
+    stopping: opts.stopping,
+    onChange: (listener) => {
+      const own = () => listener();
+      opts.changed.add(own);
+      return () => void opts.changed.delete(own);
+    },
+  });
   const spec = JSON.stringify(openApiDocument());
   app.get('/openapi.json', (_req, reply) => send(reply, { status: 200, headers: { 'content-type': JSON_TYPE }, body: spec }));
   // Behind the listener's guard like every route: the token on TCP.
@@ -259,6 +291,9 @@ async function runOp(opts: Served, op: AnyOperation, req: unknown, progress: Pro
   } catch (err) {
     report({ Result: 'failed', Error: errorBody(err).message });
     throw err;
+  } finally {
+    // A change may touch what systemd does not signal (an install without a start, a delete of an unloaded unit).
+    if (op.mutates) for (const l of opts.changed) l();
   }
 }
 

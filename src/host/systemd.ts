@@ -31,6 +31,12 @@ export interface Systemd {
   version?(): Promise<string>;
   /** systemd's NRestarts of each loaded service named (one listing, then one property read each), for GET /metrics; absent in fakes. */
   restarts?(units: string[]): Promise<Map<string, number>>;
+  /** Each loaded service's NRestarts and ActiveEnterTimestamp (one listing, then two property reads each), for the console's overview; absent in fakes. */
+  serviceFacts?(units: string[]): Promise<Map<string, ServiceFacts>>;
+  /** The files systemd loaded a unit from (FragmentPath, DropInPaths): what `systemctl cat` shows; absent in fakes. */
+  unitFiles?(unit: string): Promise<{ fragment: string; dropIns: string[] }>;
+  /** Call `listener` whenever a watched unit changes (the agent's watch), until the returned function is called; absent without a watch. */
+  onUnitsChanged?(listener: () => void): () => void;
   /** A unit's LoadState and the units it Wants (its .wants/ included), for `gear doctor`; absent in fakes. */
   wants?(unit: string): Promise<{ loadState: string; wants: string[] }>;
   /** Start a transient service (StartTransientUnit) and wait for its start job; absent in fakes. */
@@ -62,6 +68,13 @@ export interface UnitState {
   Result?: string;
   NRestarts?: number;
   UnitFileState?: string;
+}
+
+/** What the console shows of a service beside its states. */
+export interface ServiceFacts {
+  NRestarts: number;
+  /** Microseconds since the epoch, 0 when never entered. */
+  ActiveEnterTimestamp: number;
 }
 
 const UNIT = 'org.freedesktop.systemd1.Unit';
@@ -126,6 +139,10 @@ export class DbusSystemd implements Systemd {
   /** Listings answered from the watch, and the Pings they took (the daemon logs them when it stops). */
   get watchCounts(): { listings: number; pings: number } | undefined {
     return this.watch && { listings: this.watch.barrier.counts.callers, pings: this.watch.barrier.counts.calls };
+  }
+
+  onUnitsChanged(listener: () => void): () => void {
+    return this.watch ? this.watch.onChange(listener) : () => undefined;
   }
 
   /** Sync the watched units now (the agent at start) rather than at the first listing. */
@@ -288,6 +305,28 @@ export class DbusSystemd implements Systemd {
       if (v !== undefined) out.set(String(r[0]), Number(v));
     });
     return out;
+  }
+
+  async serviceFacts(units: string[]): Promise<Map<string, ServiceFacts>> {
+    const out = new Map<string, ServiceFacts>();
+    if (!units.length) return out;
+    const [rows] = (await this.call(MANAGER_PATH, MANAGER, 'ListUnitsByNames', 'as', [units])) as [unknown[][]];
+    const loaded = rows.filter((r) => r[2] === 'loaded');
+    const facts = await Promise.all(
+      loaded.map((r) =>
+        Promise.all([this.properties(String(r[6]), SERVICE, ['NRestarts']), this.properties(String(r[6]), UNIT, ['ActiveEnterTimestamp'])]).catch(() => undefined),
+      ),
+    );
+    loaded.forEach((r, i) => {
+      const f = facts[i];
+      if (f) out.set(String(r[0]), { NRestarts: Number(f[0].NRestarts ?? 0), ActiveEnterTimestamp: Number(f[1].ActiveEnterTimestamp ?? 0) });
+    });
+    return out;
+  }
+
+  async unitFiles(unit: string): Promise<{ fragment: string; dropIns: string[] }> {
+    const { FragmentPath, DropInPaths } = await this.properties(await this.unitPath(unit), UNIT, ['FragmentPath', 'DropInPaths']);
+    return { fragment: String(FragmentPath ?? ''), dropIns: Array.isArray(DropInPaths) ? DropInPaths.map(String) : [] };
   }
 
   async wants(unit: string): Promise<{ loadState: string; wants: string[] }> {

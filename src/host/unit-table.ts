@@ -43,6 +43,8 @@ export class UnitTable {
   private changes = 0;
   /** The rows as list() last gave them, until the next change. */
   private snapshot?: readonly Readonly<UnitRow>[];
+  /** Told of every change (the console's event stream): called at once, before the change is applied, so a listener defers its read. */
+  private readonly listeners = new Set<() => void>();
 
   constructor(readonly pattern: string) {
     this.watches = globMatcher(pattern);
@@ -98,6 +100,14 @@ export class UnitTable {
   private changed(): void {
     this.changes++;
     this.snapshot = undefined;
+    for (const l of this.listeners) l();
+  }
+
+  /** Call `listener` at each change until the returned function is called. */
+  onChange(listener: () => void): () => void {
+    const own = () => listener();
+    this.listeners.add(own);
+    return () => void this.listeners.delete(own);
   }
 
   /**

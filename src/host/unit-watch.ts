@@ -92,6 +92,11 @@ export class UnitWatch {
     }
   }
 
+  /** Told of every change of the table (it is read afterwards, by list()). */
+  onChange(listener: () => void): () => void {
+    return this.table.onChange(listener);
+  }
+
   /** Subscribe and take a full snapshot on the current connection (shared by concurrent callers). */
   sync(): Promise<void> {
     return (this.syncing ??= (async () => {

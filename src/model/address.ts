@@ -170,6 +170,30 @@ export function hostOfHeader(header: string): string {
   return header.replace(/:[0-9]*$/, '').toLowerCase().replace(/\.$/, '');
 }
 
+/**
+ * A peer agent's console origin (`gear daemon --console-peer URL`), as a
+ * browser sends it in Origin: `http[s]://HOST[:PORT]`, HOST an IP address
+ * or DNS name, the default port left out. Nothing else: no path, query,
+ * user or fragment.
+ */
+export function parseConsoleOrigin(text: string): string {
+  const bad = (why: string) => invalid(`console peer ${JSON.stringify(text)} ${why}: give https://HOST[:PORT] of another agent`);
+  // ASCII only: a browser sends an internationalized name in its punycode form, which is what to give.
+  if (!/^[\x21-\x7e]+$/.test(text)) throw bad('has spaces or non-ASCII characters');
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw bad('is not a URL');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw bad('is not http(s)');
+  if (url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '') || !/^https?:\/\/[^/?#@\s]+\/?$/i.test(text)) throw bad('has more than a scheme, host and port');
+  if (url.port === '0') throw bad('has port 0');
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  if (!isIP(host) && !isDnsName(host) && host !== 'localhost') throw bad('has no valid host');
+  return url.origin;
+}
+
 // --- Links and deployments ------------------------------------------------------
 
 /**

@@ -9,6 +9,7 @@ import {
   parseListenAddress,
   parseLocator,
   portNumber,
+  parseConsoleOrigin,
   validateDeployHost,
 } from '../../src/model/address.js';
 import { portNumber as portNumberOfPorts } from '../../src/model/ports.js';
@@ -103,6 +104,15 @@ test('Host headers: the host part, lower-cased, without the port or a final dot'
   assert.is(hostOfHeader('Agent.Example.:43273'), 'agent.example');
   assert.is(hostOfHeader('127.0.0.1'), '127.0.0.1');
   assert.is(hostOfHeader(':43273'), '');
+});
+
+test('console peers: an origin as browsers send it, nothing more', () => {
+  assert.is(parseConsoleOrigin('https://10.0.0.1:43273'), 'https://10.0.0.1:43273');
+  assert.is(parseConsoleOrigin('https://10.0.0.1:43273/'), 'https://10.0.0.1:43273');
+  assert.is(parseConsoleOrigin('HTTPS://Agent.Example:443'), 'https://agent.example');
+  assert.is(parseConsoleOrigin('http://[::1]:43273'), 'http://[::1]:43273');
+  for (const bad of ['', 'agent:43273', 'ftp://x', 'https://x/ui/', 'https://u:p@x', 'https://x?a', 'https://x#a', 'https://x:0', 'https://x:65536', 'https://bad_host', ' https://x', 'https://x ', 'https://é.example', 'javascript:alert(1)'])
+    assert.throws(() => parseConsoleOrigin(bad), /console peer/, bad);
 });
 
 test.run();

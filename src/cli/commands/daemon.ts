@@ -11,6 +11,7 @@ export function register(program: Command, cli: Cli): void {
     .option('--tls-cert <file>', 'PEM certificate: TLS on the listeners beyond loopback')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--server-name <name>', 'a DNS name clients may use for this agent in Host (repeatable; IP addresses, localhost and the hostname always)', collect)
+    .option('--console-peer <url>', "another agent, https://HOST[:PORT]: this agent's web console shows its containers too, and its console may call this agent (CORS; repeatable; each request still needs the token)", collect)
     .option('--socket <path>', 'unix socket (default /run/gear/gear.sock)')
     .option('--no-socket', 'do not listen on a unix socket')
     .option('--log-stream-seconds <n>', 'how long a streamed log follows the journal', '30')
@@ -31,6 +32,7 @@ export function register(program: Command, cli: Cli): void {
         tlsKey: o.tlsKey as string | undefined,
         insecurePlaintext: cli.options.insecurePlaintext === true,
         serverNames: o.serverName as string[] | undefined,
+        consolePeers: o.consolePeer as string[] | undefined,
         logStreamSeconds: Number(o.logStreamSeconds),
         requestTimeoutSeconds: Number(o.requestTimeout),
         maxJobs: Number(o.maxJobs),

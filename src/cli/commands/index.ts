@@ -22,6 +22,7 @@ import * as purge from './purge.js';
 import * as runJob from './run-job.js';
 import * as setEnv from './set-env.js';
 import * as status from './status.js';
+import * as unitFile from './unit-file.js';
 import * as update from './update.js';
 import * as version from './version.js';
 
@@ -32,6 +33,7 @@ export const commands: { register(program: Command, cli: Cli): void }[] = [
   lifecycle,
   del,
   status,
+  unitFile,
   listUnits,
   logs,
   env,
