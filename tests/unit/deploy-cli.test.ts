@@ -37,7 +37,7 @@ function hosts() {
       calls.push({ host, op: names.get(op)!, id: r.params.id, ...(r.body === undefined ? {} : { body: r.body }) });
       op.parse(raw); // what a real backend checks before sending
       if (op === (operations.capacity as unknown)) return { Containers: { Installed: 0 }, Memory: { Reserved: 0 }, Host: { Memory: 2 ** 30, Cpus: 2 } } as Res;
-      if (op === (operations.ports as unknown)) throw notFound(`container ${r.params.id} is not installed`);
+      if (op === (operations.ports as unknown) || op === (operations.definition as unknown)) throw notFound(`container ${r.params.id} is not installed`);
       if (op === (operations.install as unknown)) {
         const ports = (r.body as { Ports: { Internal: number }[] }).Ports.map((p) => ({ Internal: p.Internal, External: next++ }));
         return { Id: r.params.id, Ports: ports } as Res;

@@ -1,3 +1,4 @@
+import { healthBodyOf } from '../health.js';
 import { formatMemory } from '../limits.js';
 import type { Deployment, PortSpec } from './types.js';
 
@@ -26,6 +27,7 @@ export function renderDeployment(d: Deployment, extra: { Hosts: string[]; Deploy
       ...(c.Limits?.Memory !== undefined ? { Memory: formatMemory(c.Limits.Memory) } : {}),
       ...(c.Limits?.Cpus !== undefined ? { Cpus: c.Limits.Cpus } : {}),
       ...(c.Limits?.Pids !== undefined ? { Pids: c.Limits.Pids } : {}),
+      ...(c.Health ? { Health: healthBodyOf(c.Health) } : {}),
     })),
     Instances: d.Instances.map((i) => ({
       Id: i.Id,

@@ -1,4 +1,5 @@
 import type { EnvVar } from '../env.js';
+import type { HealthCheck } from '../health.js';
 import type { ContainerLimits } from '../limits.js';
 import type { NetworkLink } from '../links.js';
 
@@ -50,6 +51,8 @@ export interface ContainerSpec {
    * its memory counts against a host's capacity when it is placed.
    */
   Limits?: ContainerLimits;
+  /** gear's own: each instance's health check (install's Health; its start waits for healthy). */
+  Health?: HealthCheck;
 }
 
 export interface HostPort {
