@@ -18,7 +18,7 @@ export interface DefinitionResult {
   ActiveState: string;
 }
 
-const definitionText = (r: DefinitionResult) => `${r.Id} ${r.Hash} ${r.ActiveState}\n${JSON.stringify(r.Definition, null, 2)}\n`;
+export const definitionText = (r: DefinitionResult) => `${r.Id} ${r.Hash} ${r.ActiveState}\n${JSON.stringify(r.Definition, null, 2)}\n`;
 
 /**
  * `GET /container/:id/definition`: the installed container's resolved

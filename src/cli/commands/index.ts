@@ -6,6 +6,7 @@ import * as capacity from './capacity.js';
 import * as clean from './clean.js';
 import * as completion from './completion.js';
 import * as daemon from './daemon.js';
+import * as definition from './definition.js';
 import * as del from './delete.js';
 import * as deploy from './deploy.js';
 import * as doctor from './doctor.js';
@@ -31,6 +32,7 @@ export const commands: { register(program: Command, cli: Cli): void }[] = [
   lifecycle,
   del,
   status,
+  definition,
   listUnits,
   logs,
   env,
