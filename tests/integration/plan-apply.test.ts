@@ -30,7 +30,7 @@ const app = (level: Record<string, string>) => ({
   })),
 });
 const write = (d: unknown) => writeFileSync(join(dir, 'app.json'), JSON.stringify(d, null, 2));
-const ids = ['pcache-1', 'papi-1', 'pweb-1'];
+const ids = ['papi-1', 'pcache-1', 'pweb-1'];
 
 /** Where each instance runs, from the deploy's own lines ("installed pweb-1 on 10.250.0.10 (...)"). */
 const placement = new Map<string, string>();
