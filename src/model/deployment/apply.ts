@@ -56,6 +56,7 @@ export function desiredDefinition(inst: Instance, spec: ContainerSpec, opts: App
     ...(spec.Health ? { Health: spec.Health } : {}),
     Isolated: opts.isolate === true || installed?.Isolated === true,
     ...(installed?.SocketActivation ? { SocketActivation: installed.SocketActivation } : {}),
+    ...(spec.Volumes ? { Volumes: spec.Volumes } : {}),
   });
 }
 
@@ -78,6 +79,7 @@ export function installBody(inst: Instance, spec: ContainerSpec, opts: ApplyOpti
     Image: spec.Image,
     Ports: spec.PublicPorts.map((p) => ({ Internal: p.Internal, External: p.External })),
     Environment: { Variables: variablesOf(inst, spec) },
+    ...(spec.Volumes?.length ? { VolumeConfig: { Volumes: spec.Volumes, BindMounts: [] } } : {}),
     ...(opts.isolate ? { Isolate: true } : {}),
     ...limit('Memory', l?.Memory, formatMemory),
     ...limit('Cpus', l?.Cpus, (n) => n),

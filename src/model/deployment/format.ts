@@ -28,6 +28,7 @@ export function renderDeployment(d: Deployment, extra: { Hosts: string[]; Deploy
       ...(c.Limits?.Cpus !== undefined ? { Cpus: c.Limits.Cpus } : {}),
       ...(c.Limits?.Pids !== undefined ? { Pids: c.Limits.Pids } : {}),
       ...(c.Health ? { Health: healthBodyOf(c.Health) } : {}),
+      ...(c.Volumes?.length ? { Volumes: c.Volumes } : {}),
     })),
     Instances: d.Instances.map((i) => ({
       Id: i.Id,

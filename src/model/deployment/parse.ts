@@ -2,6 +2,7 @@ import { isIPv4, portNumber } from '../address.js';
 import { validateEnvVar, type EnvVar } from '../env.js';
 import { validateHealth } from '../health.js';
 import { parseMemory, validateCpus, validatePids, type ContainerLimits } from '../limits.js';
+import { validatePath } from '../volumes.js';
 import { MAX_NAME_LENGTH, validateImage, validateName } from '../names.js';
 import { bool, fieldError, fields, list, show, text, wrap, type Warn } from './fields.js';
 import { RANDOM_ID_CHARS, numberedId } from './ids.js';
@@ -39,7 +40,7 @@ function environment(value: unknown, path: string, warn: Warn): EnvVar[] {
 }
 
 function parseContainer(value: unknown, path: string, warn: Warn): ContainerSpec {
-  const f = fields(value, path, ['name', 'image', 'count', 'publicports', 'links', 'environment', 'affinity', ...LIMIT_KEYS, 'health'], warn);
+  const f = fields(value, path, ['name', 'image', 'count', 'publicports', 'links', 'environment', 'affinity', ...LIMIT_KEYS, 'health', 'volumes'], warn);
   const name = wrap(`${path}.name`, () => validateName(f.get('name'), 'name'));
   const count = f.get('count') ?? 1;
   if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count > MAX_COUNT)
@@ -78,6 +79,11 @@ function parseContainer(value: unknown, path: string, warn: Warn): ContainerSpec
   if (limits) spec.Limits = limits;
   const health = healthCheck(f.get('health'), `${path}.health`, warn);
   if (health) spec.Health = health;
+  const volumes = list(f.get('volumes'), `${path}.volumes`).map((v, i) => wrap(`${path}.volumes[${i}]`, () => validatePath(v, 'volume path')));
+  volumes.forEach((v, i) => {
+    if (volumes.indexOf(v) !== i) throw fieldError(`${path}.volumes[${i}]`, `${v} is listed twice`);
+  });
+  if (volumes.length) spec.Volumes = volumes;
   return spec;
 }
 

@@ -53,6 +53,8 @@ export interface ContainerSpec {
   Limits?: ContainerLimits;
   /** gear's own: each instance's health check (install's Health; its start waits for healthy). */
   Health?: HealthCheck;
+  /** gear's own: paths in each instance that are volumes of its own (install's VolumeConfig.Volumes: named volumes gear creates and keeps). */
+  Volumes?: string[];
 }
 
 export interface HostPort {
