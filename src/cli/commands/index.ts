@@ -12,6 +12,7 @@ import * as deploy from './deploy.js';
 import * as doctor from './doctor.js';
 import * as env from './env.js';
 import * as images from './images.js';
+import * as importCompose from './import.js';
 import * as install from './install.js';
 import * as lifecycle from './lifecycle.js';
 import * as link from './link.js';
@@ -40,6 +41,7 @@ export const commands: { register(program: Command, cli: Cli): void }[] = [
   link,
   applyLinks,
   deploy,
+  importCompose,
   runJob,
   build,
   images,
