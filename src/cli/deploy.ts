@@ -21,10 +21,13 @@ import { linkCount, portsText } from '../operations/text.js';
 /**
  * `gear deploy FILE|URL [HOST...]`, run by the CLI against each host's
  * backend (an agent, or this host): plan (nothing is touched when the
- * descriptor or the hosts are bad), remove what is gone, spread the images
- * the installs need over the hosts (cli/spread.ts; when asked), install
- * what is missing and learn its ports, set every instance's links (one request per
- * host), start everything, and write the resolved deployment to
+ * descriptor or the hosts are bad), ask each host what it has of each
+ * instance (its resolved definition; `--plan` stops here and says what
+ * would be done: model/deployment/apply.ts), remove what is gone, spread
+ * the images the installs need over the hosts (cli/spread.ts; when asked),
+ * install what is missing or differs and learn its ports (an unchanged
+ * instance gets no request), set every instance's links (one request per
+ * host), start what is not running, and write the resolved deployment to
  * FILE.<timestamp>. Steps that fail do not stop the others; what was not
  * done is reported, the resolved file is written anyway, and deploying it
  * again finishes the job. No host: this host, named "localhost" in the
