@@ -184,6 +184,13 @@ function memory(v: unknown, at: string): string | number {
   return unit === 'B' || unit === '' ? Number(m[1]) : `${m[1]}${unit}`;
 }
 
+/** A number Compose gives as a number or text ("0.50"); anything else names the key. */
+function numeric(v: unknown, at: string): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^[0-9]+(\.[0-9]+)?$/.test(v.trim()) ? Number(v) : NaN;
+  if (!Number.isFinite(n)) throw err(at, `${JSON.stringify(v)} is not a number`);
+  return n;
+}
+
 interface Service {
   name: string;
   at: string;
@@ -208,13 +215,13 @@ function service(name: string, s: unknown, input: ComposeInput, namedVolumes: Ma
   const c: Obj = { Name: name, Image: s.image };
 
   let count = 1;
-  if (s.scale !== undefined) count = Number(s.scale);
+  if (s.scale !== undefined) count = numeric(s.scale, `${at}.scale`);
   const deploy = s.deploy;
   const limits: Obj = {};
   if (deploy !== undefined) {
     if (!isObj(deploy)) throw err(`${at}.deploy`, 'must be a map');
     for (const k of Object.keys(deploy)) if (k !== 'replicas' && k !== 'resources') warn(`${at}.deploy.${k}: no equivalent in a gear deployment, ignored`);
-    if (deploy.replicas !== undefined) count = Number(deploy.replicas);
+    if (deploy.replicas !== undefined) count = numeric(deploy.replicas, `${at}.deploy.replicas`);
     if (deploy.resources !== undefined) {
       const r = deploy.resources;
       if (!isObj(r)) throw err(`${at}.deploy.resources`, 'must be a map');
@@ -223,8 +230,8 @@ function service(name: string, s: unknown, input: ComposeInput, namedVolumes: Ma
         if (!isObj(r.limits)) throw err(`${at}.deploy.resources.limits`, 'must be a map');
         for (const [k, v] of Object.entries(r.limits)) {
           if (k === 'memory') limits.Memory = memory(v, `${at}.deploy.resources.limits.memory`);
-          else if (k === 'cpus') limits.Cpus = Number(v);
-          else if (k === 'pids') limits.Pids = Number(v);
+          else if (k === 'cpus') limits.Cpus = numeric(v, `${at}.deploy.resources.limits.cpus`);
+          else if (k === 'pids') limits.Pids = numeric(v, `${at}.deploy.resources.limits.pids`);
           else warn(`${at}.deploy.resources.limits.${k}: no equivalent in gear, ignored`);
         }
       }
@@ -233,8 +240,8 @@ function service(name: string, s: unknown, input: ComposeInput, namedVolumes: Ma
   if (!Number.isInteger(count) || count < 0) throw err(`${at}.deploy.replicas`, `must be a whole number, not ${JSON.stringify(deploy && isObj(deploy) ? deploy.replicas : s.scale)}`);
   c.Count = count;
   if (s.mem_limit !== undefined) limits.Memory = memory(s.mem_limit, `${at}.mem_limit`);
-  if (s.cpus !== undefined) limits.Cpus = Number(s.cpus);
-  if (s.pids_limit !== undefined) limits.Pids = Number(s.pids_limit);
+  if (s.cpus !== undefined) limits.Cpus = numeric(s.cpus, `${at}.cpus`);
+  if (s.pids_limit !== undefined) limits.Pids = numeric(s.pids_limit, `${at}.pids_limit`);
 
   const ports = [...(Array.isArray(s.ports) ? s.ports : s.ports === undefined ? [] : [null])].map((p, i) => port(p, `${at}.ports[${i}]`));
   // Exposed ports are published on a port the host picks: a gear link reaches only published ports.
