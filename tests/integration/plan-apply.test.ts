@@ -1,4 +1,4 @@
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -23,6 +23,7 @@ const app = (level: Record<string, string>) => ({
     Image: 'test/web',
     Count: 1,
     PublicPorts: [{ Internal: 8080 }],
+    ...(name === 'pweb' ? { Volumes: ['/data'] } : {}),
     Environment: [
       { Name: 'LEVEL', Value: level[name] ?? 'info' },
       { Name: 'TOKEN', Value: `secret-${name}` },
@@ -143,6 +144,29 @@ test('a stopped unchanged instance is started, not re-installed; set-env by hand
   const after = await starts();
   assert.equal(restarted(before, after), ['pcache-1', 'pweb-1']);
   assert.is(before.get('papi-1'), after.get('papi-1'));
+});
+
+test('a resolved file with a new image: the instance is changed in place (not removed), its volume keeps its data; the others are left alone', async () => {
+  const webOn = placement.get('pweb-1')!;
+  // The same image under a second name, on both hosts.
+  await Promise.all([sh(A, 'docker tag test/web test/web:v2'), sh(B, 'docker tag test/web test/web:v2')]);
+  assert.is((await sh(hostOf(webOn), `docker exec ctr-pweb-1 sh -c 'echo kept > /data/file && cat /data/file'`)).trim(), 'kept');
+  const last = await deploy();
+  const file = /wrote (\S+)/.exec(last.stdout)![1]!;
+  const resolved = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { Containers: { Name: string; Image: string }[] };
+  resolved.Containers.find((c) => c.Name === 'pweb')!.Image = 'test/web:v2';
+  writeFileSync(join(dir, file), JSON.stringify(resolved));
+  const before = await starts();
+  const plan = planSteps(await cli(['deploy', '--plan', file, ipA, ipB]));
+  assert.match(plan.get('pweb-1')!, /^change Image differ; restart \(running\)/);
+  assert.equal([...plan].filter(([, s]) => !s.startsWith('leave')).map(([id]) => id), ['pweb-1']);
+  const r = await cli(['deploy', file, ipA, ipB]);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^changed pweb-1 on \S+ \(Image\): restarted$/m);
+  assert.not.match(r.stdout, /^removed /m);
+  assert.equal(restarted(before, await starts()), ['pweb-1']);
+  assert.is((await sh(hostOf(webOn), `docker inspect -f '{{.Config.Image}}' ctr-pweb-1`)).trim(), 'test/web:v2');
+  assert.is((await sh(hostOf(webOn), 'docker exec ctr-pweb-1 cat /data/file')).trim(), 'kept');
 });
 
 test('the definition route answers the hash the plan compared against; an unknown container is a 404-kind failure', async () => {

@@ -130,7 +130,7 @@ test('removal reasons name what changed', () => {
   const d = descriptor('info');
   const p = planDeployment(d, ['A']);
   const [w1] = p.add;
-  assert.match(removalWhy({ ...w1!, Image: 'test/old' }, d), /its image changed \(test\/old -> test\/web\)/);
+  assert.match(removalWhy({ ...w1!, Ports: [] }, d), /its published ports changed: replaced by a new instance/);
   assert.match(removalWhy({ ...w1!, From: 'gone' }, d), /container "gone" is no longer in the descriptor/);
   assert.match(removalWhy({ ...w1!, Remove: true }, d), /marked for removal/);
   assert.match(removalWhy({ ...w1!, Id: 'web-3' }, d), /count of web lowered to 2/);

@@ -105,7 +105,6 @@ export function removalWhy(inst: Instance, d: Deployment): string {
   const c = d.Containers.find((x) => x.Name === inst.From);
   if (inst.Remove) return 'marked for removal by an earlier deploy';
   if (!c) return `container ${JSON.stringify(inst.From)} is no longer in the descriptor`;
-  if (inst.Image !== c.Image) return `its image changed (${inst.Image} -> ${c.Image}): replaced by a new instance`;
   const same = inst.Ports.length === c.PublicPorts.length && c.PublicPorts.every((p) => inst.Ports.some((ip) => ip.Internal === p.Internal && (p.External === 0 || ip.External === p.External)));
   if (!same) return 'its published ports changed: replaced by a new instance';
   return `count of ${c.Name} lowered to ${c.Count}`;
