@@ -23,7 +23,7 @@ function isolateFlag(value: string | boolean | undefined): boolean {
 export function register(program: Command, cli: Cli): void {
   program
     .command('deploy')
-    .description('place, install, link and start a deployment over agents (no HOST: on this host); writes the resolved FILE.<timestamp>')
+    .description('place, install (again only what differs from what a host has), link and start a deployment over agents (no HOST: on this host); writes the resolved FILE.<timestamp>')
     .argument('<file>', 'deployment descriptor (JSON) or http(s)/file URL, or a resolved FILE.<timestamp> to converge')
     .argument('[hosts...]', `HOST[:PORT] of the agents to place instances on (none: this host, written as "${LOCAL_DEPLOY_HOST}")`)
     .option('--plan', 'say per host and instance what a deploy would install, change (which fields), restart, leave alone or remove, and why; change nothing')

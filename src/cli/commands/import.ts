@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { composeEnvFile, importCompose } from '../../model/compose.js';
+import { readableJson } from '../../model/deployment/format.js';
 import type { Cli } from '../cli.js';
 import { readText } from '../files.js';
 
@@ -36,6 +37,7 @@ export function register(program: Command, cli: Cli): void {
       };
       const { descriptor, warnings } = importCompose({ text, file, variables, readEnvFile: (p) => readBeside(base, p) });
       for (const w of warnings) process.stderr.write(`gear: import: warning: ${file}: ${w}\n`);
-      cli.print(`${JSON.stringify(descriptor, null, 2)}\n`);
+      // As gear writes resolved files: one line per port, link or variable.
+      cli.print(`${readableJson(descriptor)}\n`);
     });
 }

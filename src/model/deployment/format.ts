@@ -50,7 +50,7 @@ export function renderDeployment(d: Deployment, extra: { Hosts: string[]; Deploy
 }
 
 /** JSON with one line per port, link or variable: small objects stay on one line, the rest is indented. */
-function readableJson(v: unknown, indent: string): string {
+export function readableJson(v: unknown, indent = ''): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v);
   const flat = (x: unknown): boolean => x === null || typeof x !== 'object' || (!Array.isArray(x) && Object.values(x).every(flat));
   const inline = (x: unknown): string =>
