@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fchmodSync, fsyncSync, linkSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { canonicalDeployHost as canonicalHost, validateDeployHost } from '../model/address.js';
+import { installBody, planText, removalWhy, stepFor, type Step } from '../model/deployment/apply.js';
 import { renderDeployment } from '../model/deployment/format.js';
 import { resolvedName } from '../model/deployment/files.js';
 import { instanceLinks } from '../model/deployment/links.js';
@@ -9,7 +10,6 @@ import { parseDeployment } from '../model/deployment/parse.js';
 import { planDeployment } from '../model/deployment/placement.js';
 import type { Deployment, Instance } from '../model/deployment/types.js';
 import type { Capacity } from '../model/capacity.js';
-import type { ContainerLimits } from '../model/limits.js';
 import { GearError, describeError, invalid } from '../model/errors.js';
 import type { NetworkLink } from '../model/links.js';
 import { operations, type Progress } from '../operations/index.js';
@@ -21,10 +21,13 @@ import { linkCount, portsText } from '../operations/text.js';
 /**
  * `gear deploy FILE|URL [HOST...]`, run by the CLI against each host's
  * backend (an agent, or this host): plan (nothing is touched when the
- * descriptor or the hosts are bad), remove what is gone, spread the images
- * the installs need over the hosts (cli/spread.ts; when asked), install
- * what is missing and learn its ports, set every instance's links (one request per
- * host), start everything, and write the resolved deployment to
+ * descriptor or the hosts are bad), ask each host what it has of each
+ * instance (its resolved definition; `--plan` stops here and says what
+ * would be done: model/deployment/apply.ts), remove what is gone, spread
+ * the images the installs need over the hosts (cli/spread.ts; when asked),
+ * install what is missing or differs and learn its ports (an unchanged
+ * instance gets no request), set every instance's links (one request per
+ * host), start what is not running, and write the resolved deployment to
  * FILE.<timestamp>. Steps that fail do not stop the others; what was not
  * done is reported, the resolved file is written anyway, and deploying it
  * again finishes the job. No host: this host, named "localhost" in the
@@ -58,11 +61,16 @@ export interface DeployOptions {
    * host), each host pulls what it lacks at install, as before.
    */
   spread?: SpreadOptions;
+  /** deploy --plan: ask the hosts what they have and say what a deploy would do; change nothing, write nothing. */
+  plan?: boolean;
 }
 
 interface DeployOutcome {
+  /** The resolved file written ("" with `plan`). */
   written: string;
   notDone: string[];
+  /** With `plan`: what the deploy would do, per host and instance (model/deployment/apply.ts). */
+  plan?: string;
 }
 
 /** The external ports a host reports for an instance, into the resolved file's entry. */
@@ -163,13 +171,6 @@ async function capacities(hosts: string[], opts: DeployOptions): Promise<Map<str
   return out;
 }
 
-/** An install body's Memory, Cpus and Pids from a descriptor's container. */
-const limitFieldsOf = (l: ContainerLimits | undefined) => ({
-  ...(l?.Memory !== undefined ? { Memory: l.Memory } : {}),
-  ...(l?.Cpus !== undefined ? { Cpus: l.Cpus } : {}),
-  ...(l?.Pids !== undefined ? { Pids: l.Pids } : {}),
-});
-
 const isNotFound = (err: unknown) => err instanceof GearError && err.kind === 'not-found';
 
 export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
@@ -185,27 +186,37 @@ export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
   const notDone: string[] = [];
   const fail = (what: string, err: unknown) => notDone.push(`${what}: ${describeError(err)}`);
   const call = opts.progress;
+  const applyOpts = { isolate: opts.isolate === true };
   // Never contacted: the hosts named are the only ones gear talks to (and sends the token to).
   for (const inst of plan.elsewhere)
     notDone.push(`${inst.Id} on ${inst.On}: not contacted, ${inst.On} is not among the hosts named; kept in the resolved file to be removed by a deploy that names it`);
 
-  // Kept instances: still there? Their ports are what the host says.
-  const missing: Instance[] = [];
-  const unknown = new Set<Instance>();
-  await Promise.all(
-    plan.keep.map(async (inst) => {
+  // What each host has of every instance placed on it: its resolved definition, or nothing.
+  // An instance that replaces one removed first (same id, same host) is not asked: it will be gone.
+  const replaced = new Set(plan.remove.map((i) => `${i.On}/${i.Id}`));
+  const isNew = new Set(plan.add);
+  const steps: Step[] = plan.remove.map((inst) => ({ Do: 'remove' as const, Inst: inst, Why: removalWhy(inst, d) }));
+  const placed = await Promise.all(
+    [...plan.keep, ...plan.add].map(async (inst): Promise<Step> => {
+      const spec = specOf(inst);
+      if (replaced.has(`${inst.On}/${inst.Id}`)) return { Do: 'install', Inst: inst, Why: 'replaces the instance removed above' };
       try {
-        const r = await backendOf(inst).call(operations.ports, { params: { id: inst.Id }, query: {} }, call);
-        takePorts(inst, r.Ports);
+        const r = await backendOf(inst).call(operations.definition, { params: { id: inst.Id }, query: {} }, call);
+        return stepFor(inst, spec, r, applyOpts, '');
       } catch (err) {
-        if (isNotFound(err)) missing.push(inst);
-        else {
-          unknown.add(inst);
-          fail(`check ${inst.Id} on ${inst.On}`, err);
-        }
+        if (isNotFound(err)) return stepFor(inst, spec, undefined, applyOpts, isNew.has(inst) ? `new instance of ${spec.Name}` : `gone from ${inst.On}: installed again`);
+        // A new one is installed anyway (as before plan/apply); a kept one is left as the file has it.
+        if (isNew.has(inst)) return { Do: 'install', Inst: inst, Why: `new instance of ${spec.Name} (${inst.On} could not say whether it has it: ${describeError(err)})` };
+        return { Do: 'unknown', Inst: inst, Why: `${inst.On} could not say what it has: ${describeError(err)}; left as it is` };
       }
     }),
   );
+  steps.push(...placed);
+  if (opts.plan) {
+    const specs = new Map(d.Containers.map((c) => [c.Name, c]));
+    return { written: '', notDone, plan: planText(steps, hosts, specs, applyOpts) };
+  }
+  for (const s of steps) if (s.Do === 'unknown') notDone.push(`check ${s.Inst.Id} on ${s.Inst.On}: ${s.Why}`);
 
   // Remove first: a replaced instance may come back under its own name.
   const failedRemovals: Instance[] = [];
@@ -223,12 +234,21 @@ export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
     }),
   );
 
+  // Unchanged instances: nothing is sent to them (but their links); their ports are what the host says.
+  const present = new Set<Instance>();
+  for (const s of steps)
+    if (s.Do === 'leave') {
+      takePorts(s.Inst, s.Installed.Ports);
+      present.add(s.Inst);
+      opts.done(`unchanged ${s.Inst.Id} on ${s.Inst.On}`);
+    }
+
   // The images the installs need: spread over the hosts first, when asked (and there are two hosts or more).
-  const installs = [...plan.add, ...missing];
+  const installs = steps.filter((s): s is Extract<Step, { Do: 'install' | 'change' }> => s.Do === 'install' || s.Do === 'change');
   let lacking: SpreadFailures = new Map();
   if (opts.spread && hosts.length > 1) {
     const wanted = new Map<string, string[]>();
-    for (const inst of installs) {
+    for (const { Inst: inst } of installs) {
       const on = wanted.get(inst.Image) ?? [];
       if (!on.includes(inst.On)) on.push(inst.On);
       wanted.set(inst.Image, on);
@@ -238,30 +258,27 @@ export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
   // A host an image did not reach installs none of the instances that need it: one line per host and image.
   for (const [on, images] of lacking)
     for (const [image, reason] of images) {
-      const ids = installs.filter((i) => i.On === on && i.Image === image).map((i) => i.Id);
+      const ids = installs.filter((s) => s.Inst.On === on && s.Inst.Image === image).map((s) => s.Inst.Id);
       notDone.push(`install ${ids.join(', ')} on ${on}: image ${image} did not reach ${on}: ${reason}; nothing that needs it installed there`);
     }
 
-  // Install what is new or went missing; the host allocates ports and says which.
-  const present = new Set<Instance>(plan.keep.filter((i) => !missing.includes(i) && !unknown.has(i)));
+  // Install what is new, went missing or differs; the host allocates ports and says which.
+  // A changed instance that runs is restarted by its re-install (install's rule): no start after it.
+  const restarted = new Set<Instance>();
   await Promise.all(
-    installs.filter((inst) => !lacking.get(inst.On)?.has(inst.Image)).map(async (inst) => {
-      const spec = specOf(inst);
-      // The variables it was made with (a file written before instances kept theirs: its container's).
-      const body = {
-        Image: inst.Image,
-        Ports: spec.PublicPorts.map((p) => ({ Internal: p.Internal, External: p.External })),
-        Environment: { Variables: inst.Environment ?? spec.Environment },
-        ...(opts.callback ? { Callback: opts.callback } : {}),
-        ...(opts.isolate ? { Isolate: true } : {}),
-        ...limitFieldsOf(spec.Limits),
-      };
+    installs.filter((s) => !lacking.get(s.Inst.On)?.has(s.Inst.Image)).map(async (s) => {
+      const inst = s.Inst;
+      const installed = s.Do === 'change' ? s.Installed.Definition : undefined;
+      const body = { ...installBody(inst, specOf(inst), applyOpts, installed), ...(opts.callback ? { Callback: opts.callback } : {}) };
       try {
         const r = await backendOf(inst).call(operations.install, { params: { id: inst.Id }, query: {}, body }, call);
         takePorts(inst, r.Ports);
         present.add(inst);
         const ports = portsText(r.Ports);
-        opts.done(`installed ${inst.Id} on ${inst.On}${ports ? ` (${ports})` : ''}`);
+        if (s.Do === 'change') {
+          if (s.Restart) restarted.add(inst);
+          opts.done(`changed ${inst.Id} on ${inst.On} (${s.Fields.join(', ')})${s.Restart ? ': restarted' : ''}`);
+        } else opts.done(`installed ${inst.Id} on ${inst.On}${ports ? ` (${ports})` : ''}`);
       } catch (err) {
         // (An instance whose id is installed already is updated in place, so a conflict here is a port, volume or environment.)
         fail(`install ${inst.Id} on ${inst.On}`, describeError(err));
@@ -298,9 +315,10 @@ export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
     }),
   );
 
-  // Start everything that is there (a running container stays as it is).
+  // Start what is there and not running: an unchanged running instance is left alone, a restarted one runs.
+  const running = new Set(steps.filter((s) => s.Do === 'leave' && !s.Start).map((s) => s.Inst));
   await Promise.all(
-    plan.next.Instances.filter((i) => present.has(i)).map(async (inst) => {
+    plan.next.Instances.filter((i) => present.has(i) && !running.has(i) && !restarted.has(i)).map(async (inst) => {
       try {
         await backendOf(inst).call(operations.start, { params: { id: inst.Id }, query: {} }, call);
         opts.done(`started ${inst.Id} on ${inst.On}`);

@@ -15,6 +15,12 @@ export interface ContainerDefinition {
   Image: string;
   /** External ports are always resolved (never 0) once stored. */
   Ports: PortPair[];
+  /**
+   * The ports as the install asked for them (External 0: any), for its
+   * resolved definition (model/deployment/definition.ts): a port the host
+   * picked is no difference. Absent in definitions written before.
+   */
+  AskedPorts?: PortPair[];
   VolumeConfig: VolumeConfig;
   /**
    * Every volume of the container (its -v paths and the image's VOLUMEs),

@@ -3,6 +3,7 @@ import { capacity } from './capacity.js';
 import { clean } from './clean.js';
 import { overview, unitFile } from './console.js';
 import { remove } from './delete.js';
+import { definition } from './definition.js';
 import { doctor } from './doctor.js';
 import { getEnv, patchEnv, replaceEnv } from './environment.js';
 import { exportContainer } from './export.js';
@@ -18,5 +19,5 @@ import { ports, status } from './status.js';
 import { update } from './update.js';
 
 /** Every operation gear offers; the agent's routes are derived from this list. */
-export const operations = { install, start, stop, restart, remove, status, ports, list, logs, getEnv, replaceEnv, patchEnv, link, clean, purge, imageInspect, imageLayers, imageList, imagePull, update, capacity, runJob, buildImage, doctor, exportContainer, overview, unitFile };
+export const operations = { install, start, stop, restart, remove, status, ports, definition, list, logs, getEnv, replaceEnv, patchEnv, link, clean, purge, imageInspect, imageLayers, imageList, imagePull, update, capacity, runJob, buildImage, doctor, exportContainer, overview, unitFile };
 export type { Operation, RawRequest, Progress } from './operation.js';

@@ -54,7 +54,8 @@ function reinstallOf(def: ContainerDefinition, image: string): InstallRequest {
     Id: def.Id,
     Image: image,
     Started: false,
-    Ports: def.Ports,
+    // As asked at install: a port the host picked stays as it is (install keeps it), and stays "any".
+    Ports: def.AskedPorts ?? def.Ports,
     Environment: { Id: envIdOf(def) },
     VolumeConfig: def.VolumeConfig,
     SystemdSlice: def.SystemdSlice,

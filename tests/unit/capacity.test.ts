@@ -85,8 +85,9 @@ test('placement: memory counts; a deployment that does not fit fails naming each
 
 test('placement: instances removed on a host give their place back', () => {
   const d = parseDeployment({
-    Containers: [{ Name: 'web', Image: 'test/web:2', Count: 1 }],
-    Instances: [{ Id: 'web-1', From: 'web', Image: 'test/web:1', On: 'a', Ports: [] }],
+    // Its published ports changed: replaced (an image change alone is made in place).
+    Containers: [{ Name: 'web', Image: 'test/web', Count: 1, PublicPorts: [{ Internal: 8080 }] }],
+    Instances: [{ Id: 'web-1', From: 'web', Image: 'test/web', On: 'a', Ports: [] }],
   });
   const plan = planDeployment(d, ['a'], undefined, new Map([['a', cap(1, 1)]]));
   assert.equal(plan.remove.map((i) => i.Id), ['web-1']);

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -37,7 +37,7 @@ function hosts() {
       calls.push({ host, op: names.get(op)!, id: r.params.id, ...(r.body === undefined ? {} : { body: r.body }) });
       op.parse(raw); // what a real backend checks before sending
       if (op === (operations.capacity as unknown)) return { Containers: { Installed: 0 }, Memory: { Reserved: 0 }, Host: { Memory: 2 ** 30, Cpus: 2 } } as Res;
-      if (op === (operations.ports as unknown)) throw notFound(`container ${r.params.id} is not installed`);
+      if (op === (operations.ports as unknown) || op === (operations.definition as unknown)) throw notFound(`container ${r.params.id} is not installed`);
       if (op === (operations.install as unknown)) {
         const ports = (r.body as { Ports: { Internal: number }[] }).Ports.map((p) => ({ Internal: p.Internal, External: next++ }));
         return { Id: r.params.id, Ports: ports } as Res;
@@ -99,6 +99,16 @@ test('per-instance Environment is the install body\'s Environment.Variables; unk
   // web-1 was gone from its host: installed again with the variables it was made with.
   assert.equal(calls.find((c) => c.op === 'install')!.body, { Image: 'img', Ports: [], Environment: { Variables: [{ Name: 'OLD', Value: 'kept' }] } });
   assert.equal(warnings.map((w) => w.replace(/ \(known: .*/, '')), [`${join(dir, 'env.json')}: containers[0].Notify: unknown field, ignored`]);
+});
+
+test('--plan asks each host what it has and nothing else; it writes no file and says install for each new instance', async () => {
+  copyFileSync(join(FIXTURES, 'simple_deploy.json'), join(dir, 'plan.json'));
+  const { calls, backendFor } = hosts();
+  const out = await deploy({ file: join(dir, 'plan.json'), hosts: ['h1', 'h2'], backendFor, progress: {}, done: () => assert.unreachable('nothing is done'), plan: true, now });
+  assert.equal([...new Set(calls.map((c) => c.op))].sort(), ['capacity', 'definition']);
+  assert.is(out.written, '');
+  assert.equal(readdirSync(dir).filter((f) => f.startsWith('plan.json.')), []);
+  assert.match(out.plan!, /^h1:\n {2}install web-1: new instance of web \([0-9a-f]{12}\)\nh2:\n {2}install web-2: new instance of web \([0-9a-f]{12}\)\nplan: 2 to install, 0 to change \(0 restarted\), 0 unchanged, 0 to remove\n$/);
 });
 
 test('a URL descriptor: GET with Accept: application/json, 200 only; its resolved file goes to the working directory', async () => {

@@ -158,16 +158,19 @@ test('scale up and down by redeploying: lowest free numbers added, highest remov
   assert.equal(instanceLinks(plan.next).links.get('web-1')!.length, 1, 'only the link to itself is left');
 });
 
-test('redeploy: instances of containers gone or with a changed image are replaced or removed; on hosts not named, replaced and left alone', () => {
+test('redeploy: instances of containers gone are removed; a changed image keeps the instance (changed in place); on hosts not named, replaced and left alone', () => {
   const first = planDeployment(parseDeployment(twoTier), ['hostA', 'hostB']).next;
   installAll(first);
   const resolved = roundTrip(first);
   resolved.Containers[1]!.Image = 'test/db:2';
   const plan = planDeployment(resolved, ['hostA']);
-  assert.equal(plan.remove.map((i) => i.Id).sort(), ['db-1']);
+  assert.equal(plan.remove.map((i) => i.Id).sort(), []);
+  // Its volumes stay: the deploy re-installs it on the new image (apply.ts); its link address stays too.
+  assert.equal(plan.keep.map((i) => `${i.Id} ${i.Image}`), ['web-1 test/web', 'db-1 test/db:2']);
+  assert.equal(plan.keep[1]!.Ports[0]!.Target, first.Instances.find((i) => i.Id === 'db-1')!.Ports[0]!.Target);
   // web-2 is on hostB, not named: never contacted, marked to be removed by a deploy that names hostB; its name stays taken.
   assert.equal(plan.elsewhere.map((i) => [i.Id, i.On, i.Remove]), [['web-2', 'hostB', true]]);
-  assert.equal(plan.add.map((i) => `${i.Id}@${i.On}`), ['web-3@hostA', 'db-1@hostA']);
+  assert.equal(plan.add.map((i) => `${i.Id}@${i.On}`), ['web-3@hostA']);
   assert.ok([...plan.keep, ...plan.add, ...plan.remove].every((i) => i.On === 'hostA'), 'only hostA is contacted');
   const gone = roundTrip(first);
   gone.Containers = gone.Containers.filter((c) => c.Name === 'db');

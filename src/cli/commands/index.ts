@@ -6,12 +6,14 @@ import * as capacity from './capacity.js';
 import * as clean from './clean.js';
 import * as completion from './completion.js';
 import * as daemon from './daemon.js';
+import * as definition from './definition.js';
 import * as del from './delete.js';
 import * as deploy from './deploy.js';
 import * as doctor from './doctor.js';
 import * as env from './env.js';
 import * as exportCmd from './export.js';
 import * as images from './images.js';
+import * as importCompose from './import.js';
 import * as install from './install.js';
 import * as lifecycle from './lifecycle.js';
 import * as link from './link.js';
@@ -34,6 +36,7 @@ export const commands: { register(program: Command, cli: Cli): void }[] = [
   del,
   status,
   unitFile,
+  definition,
   listUnits,
   logs,
   env,
@@ -42,6 +45,7 @@ export const commands: { register(program: Command, cli: Cli): void }[] = [
   applyLinks,
   deploy,
   exportCmd,
+  importCompose,
   runJob,
   build,
   images,

@@ -1,3 +1,4 @@
+import { healthBodyOf } from '../health.js';
 import { formatMemory } from '../limits.js';
 import type { Deployment, PortSpec } from './types.js';
 
@@ -26,6 +27,8 @@ export function renderDeployment(d: Deployment, extra: { Hosts: string[]; Deploy
       ...(c.Limits?.Memory !== undefined ? { Memory: formatMemory(c.Limits.Memory) } : {}),
       ...(c.Limits?.Cpus !== undefined ? { Cpus: c.Limits.Cpus } : {}),
       ...(c.Limits?.Pids !== undefined ? { Pids: c.Limits.Pids } : {}),
+      ...(c.Health ? { Health: healthBodyOf(c.Health) } : {}),
+      ...(c.Volumes?.length ? { Volumes: c.Volumes } : {}),
     })),
     Instances: d.Instances.map((i) => ({
       Id: i.Id,
@@ -47,7 +50,7 @@ export function renderDeployment(d: Deployment, extra: { Hosts: string[]; Deploy
 }
 
 /** JSON with one line per port, link or variable: small objects stay on one line, the rest is indented. */
-function readableJson(v: unknown, indent: string): string {
+export function readableJson(v: unknown, indent = ''): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v);
   const flat = (x: unknown): boolean => x === null || typeof x !== 'object' || (!Array.isArray(x) && Object.values(x).every(flat));
   const inline = (x: unknown): string =>

@@ -1,6 +1,8 @@
 import { isIPv4, portNumber } from '../address.js';
 import { validateEnvVar, type EnvVar } from '../env.js';
+import { validateHealth } from '../health.js';
 import { parseMemory, validateCpus, validatePids, type ContainerLimits } from '../limits.js';
+import { validatePath } from '../volumes.js';
 import { MAX_NAME_LENGTH, validateImage, validateName } from '../names.js';
 import { bool, fieldError, fields, list, show, text, wrap, type Warn } from './fields.js';
 import { RANDOM_ID_CHARS, numberedId } from './ids.js';
@@ -38,7 +40,7 @@ function environment(value: unknown, path: string, warn: Warn): EnvVar[] {
 }
 
 function parseContainer(value: unknown, path: string, warn: Warn): ContainerSpec {
-  const f = fields(value, path, ['name', 'image', 'count', 'publicports', 'links', 'environment', 'affinity', ...LIMIT_KEYS], warn);
+  const f = fields(value, path, ['name', 'image', 'count', 'publicports', 'links', 'environment', 'affinity', ...LIMIT_KEYS, 'health', 'volumes'], warn);
   const name = wrap(`${path}.name`, () => validateName(f.get('name'), 'name'));
   const count = f.get('count') ?? 1;
   if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count > MAX_COUNT)
@@ -75,7 +77,39 @@ function parseContainer(value: unknown, path: string, warn: Warn): ContainerSpec
   if (affinity) spec.Affinity = affinity;
   const limits = containerLimits(f, path);
   if (limits) spec.Limits = limits;
+  const health = healthCheck(f.get('health'), `${path}.health`, warn);
+  if (health) spec.Health = health;
+  const volumes = list(f.get('volumes'), `${path}.volumes`).map((v, i) => wrap(`${path}.volumes[${i}]`, () => validatePath(v, 'volume path')));
+  volumes.forEach((v, i) => {
+    if (volumes.indexOf(v) !== i) throw fieldError(`${path}.volumes[${i}]`, `${v} is listed twice`);
+  });
+  if (volumes.length) spec.Volumes = volumes;
   return spec;
+}
+
+/** gear's Health of a container: install's body form ({Cmd, Interval, Timeout, Retries, StartPeriod}, durations as text). */
+function healthCheck(value: unknown, path: string, warn: Warn) {
+  if (value === undefined || value === null) return undefined;
+  const f = fields(value, path, ['cmd', 'interval', 'timeout', 'retries', 'startperiod'], warn);
+  const str = (k: string) => {
+    const v = f.get(k);
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'string' || v.length > 1024) throw fieldError(`${path}.${k}`, `must be text, not ${show(v)}`);
+    return v;
+  };
+  const cmd = str('cmd');
+  if (cmd === undefined) throw fieldError(`${path}.cmd`, 'is required');
+  const retries = f.get('retries');
+  if (retries !== undefined && retries !== null && (typeof retries !== 'number' || !Number.isInteger(retries) || retries < 1 || retries > 100))
+    throw fieldError(`${path}.retries`, `must be a whole number from 1 to 100, not ${show(retries)}`);
+  const body = {
+    Cmd: cmd,
+    ...(str('interval') !== undefined ? { Interval: str('interval')! } : {}),
+    ...(str('timeout') !== undefined ? { Timeout: str('timeout')! } : {}),
+    ...(typeof retries === 'number' ? { Retries: retries } : {}),
+    ...(str('startperiod') !== undefined ? { StartPeriod: str('startperiod')! } : {}),
+  };
+  return wrap(path, () => validateHealth(body, 'health'));
 }
 
 const LIMIT_KEYS = ['memory', 'cpus', 'pids'];

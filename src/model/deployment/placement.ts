@@ -23,9 +23,14 @@ export interface Plan {
 const indexOf = (inst: Instance) => Number(/-([0-9]+)$/.exec(inst.Id)?.[1] ?? Number.MAX_SAFE_INTEGER);
 const byIndex = (a: Instance, b: Instance) => indexOf(a) - indexOf(b) || a.Id.localeCompare(b.Id);
 
-/** An instance still matches its container when the image and the published ports are what the container says. */
+/**
+ * An instance still matches its container when its published ports are what
+ * the container says (its link addresses hang on them). A changed image does
+ * not replace it: the deploy re-installs it in place (model/deployment/apply.ts),
+ * so its volumes and their data stay.
+ */
 function matches(inst: Instance, c: ContainerSpec): boolean {
-  if (inst.Image !== c.Image || inst.Ports.length !== c.PublicPorts.length) return false;
+  if (inst.Ports.length !== c.PublicPorts.length) return false;
   return c.PublicPorts.every((p) => inst.Ports.some((ip) => ip.Internal === p.Internal && (p.External === 0 || ip.External === p.External)));
 }
 
@@ -33,7 +38,8 @@ function matches(inst: Instance, c: ContainerSpec): boolean {
  * Plan a deploy of `d` over `hosts` (names as given on the command line,
  * compared exactly). Instances already in `d` stay where they are (and
  * keep their link addresses) while their host is named, their container
- * still exists and still matches; counts are met by removing the highest
+ * still exists and still publishes the same ports (on the container's image,
+ * which a deploy changes in place); counts are met by removing the highest
  * numbered instances or adding the lowest free numbers; new instances go to
  * the host with the fewest instances of that container, then the fewest
  * overall (round-robin on a fresh deploy). That spreads every container's
@@ -67,7 +73,8 @@ export function planDeployment(d: Deployment, hosts: string[], pick?: (n: number
     const mine = byContainer.get(c.Name)!.sort(byIndex);
     // Scale down: the highest numbers go first.
     remove.push(...mine.splice(c.Count));
-    keep.push(...mine.map((i) => structuredClone(i)));
+    // Kept on the container's image: a new one is a change the deploy makes in place.
+    keep.push(...mine.map((i) => ({ ...structuredClone(i), Image: c.Image })));
   }
   const kept = new Map(d.Containers.map((c) => [c.Name, keep.filter((i) => i.From === c.Name)]));
   const perHost = new Map(hosts.map((h) => [h, keep.filter((i) => i.On === h).length]));

@@ -1,4 +1,5 @@
 import type { EnvVar } from '../env.js';
+import type { HealthCheck } from '../health.js';
 import type { ContainerLimits } from '../limits.js';
 import type { NetworkLink } from '../links.js';
 
@@ -50,6 +51,10 @@ export interface ContainerSpec {
    * its memory counts against a host's capacity when it is placed.
    */
   Limits?: ContainerLimits;
+  /** gear's own: each instance's health check (install's Health; its start waits for healthy). */
+  Health?: HealthCheck;
+  /** gear's own: paths in each instance that are volumes of its own (install's VolumeConfig.Volumes: named volumes gear creates and keeps). */
+  Volumes?: string[];
 }
 
 export interface HostPort {
