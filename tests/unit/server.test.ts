@@ -12,14 +12,13 @@ import { list } from '../../src/operations/list.js';
 import { fakeHost, type FakeHost } from '../fixtures/fake-host.js';
 import { parseExposition, valueOf } from '../fixtures/exposition.js';
 
-// The agent's HTTP layer in-process: Fastify's inject() (light-my-request,
-// the engine behind app.inject) through the same dispatch as the agent's
+// The agent's HTTP layer in-process: light-my-request's inject() (Fastify's
+// engine for app.inject) through the same dispatch as the agent's
 // unix socket listener, which tags each request with its policy before
 // routing. Operations run on a fake host.
 
 async function agent(h: FakeHost, log?: (line: string) => void) {
   const app = await buildServer({ host: h.host, jobs: new JobQueue(4, 4), requests: new RequestLog(h.host.fs, '/var/lib/gear/requests'), log });
-  await app.ready();
   const dispatch = (req: IncomingMessage, res: ServerResponse) => {
     tagRequest(req, { kind: 'unix' });
     app.routing(req, res);
@@ -105,7 +104,7 @@ test('errors are JSON with a Message: unknown route 404, bad body 400, missing c
 test('a request no listener tagged is refused', async () => {
   const h = fakeHost();
   const app = await buildServer({ host: h.host, jobs: new JobQueue(), requests: new RequestLog(h.host.fs, '/var/lib/gear/requests') });
-  const r = await app.inject({ method: 'GET', url: '/containers' });
+  const r = await inject(app.routing, { method: 'GET', url: '/containers' });
   assert.is(r.statusCode, 403);
 });
 
