@@ -285,7 +285,8 @@ async function handle(opts: Served, op: AnyOperation, call: Request): Promise<un
 async function runOp(opts: Served, op: AnyOperation, req: unknown, progress: Progress): Promise<unknown> {
   const callback = callbackOf(req);
   if (callback && !opts.callbacks) throw invalid('body/Callback: this agent has no callback secret to sign with (start it with --callback-secret-file FILE)');
-  const JobId = randomUUID();
+  // A job's id is only told to its callback (made only then: crypto's first load costs the idle agent about 3 MiB).
+  const JobId = callback ? randomUUID() : '';
   const container = containerOf(req);
   const report = (outcome: Pick<CallbackPayload, 'Result' | 'Error'>) =>
     callback && opts.callbacks?.notify(callback, { JobId, Operation: op.name, ...(container ? { Container: container } : {}), ...outcome });
