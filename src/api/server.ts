@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseQuery } from 'node:querystring';
-import { BodyError, readJsonBody } from './body.js';
+import { BodyError, hasBody, readJsonBody } from './body.js';
 import type { Callbacks } from './callbacks.js';
 import type { JobQueue } from './jobs.js';
 import { requestFingerprint, type Outcome, type RequestLog } from './requests.js';
@@ -212,6 +212,7 @@ export function buildServer(given: ServerOptions): ApiServer {
       call.body = req;
       return run(handler, call);
     }
+    if (!hasBody(req)) return run(handler, call); // a GET's listing waits for no read
     readJsonBody(req, limit).then(
       (body) => {
         call.body = body;
