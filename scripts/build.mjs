@@ -64,9 +64,16 @@ const lazyRuntime = `module.exports = (load, names) => {
  * Built-ins a dependency require()s at load but calls only in a path gear
  * rarely takes: dbus-next's handshake hashes with crypto only for the
  * DBUS_COOKIE_SHA1 mechanism (gear authenticates as EXTERNAL), and
- * crypto's first load costs the agent about 3 MiB of resident memory.
+ * crypto's first load costs the agent about 3 MiB of resident memory;
+ * `https` (with tls and crypto) costs every process that loads dockerode
+ * about 9 MiB and its start-up time.
  */
-const lazyInDependencies = [['/node_modules/dbus-next/lib/handshake.js', 'crypto']];
+const lazyInDependencies = [
+  ['/node_modules/dbus-next/lib/handshake.js', 'crypto'],
+  // docker-modem speaks HTTPS only to a Docker on TCP with TLS (gear uses its unix socket); dockerode gzips only build contexts.
+  ['/node_modules/docker-modem/lib/http.js', 'https'],
+  ['/node_modules/dockerode/lib/util.js', 'zlib'],
+];
 const lazyBuiltins = {
   name: 'gear-lazy-builtins',
   setup(b) {
