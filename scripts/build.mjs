@@ -60,6 +60,20 @@ const lazyRuntime = `module.exports = (load, names) => {
     getOwnPropertyDescriptor: (_, key) => (own.has(key) ? { configurable: true, enumerable: true, get: () => module()[key] } : undefined),
   });
 };`;
+/**
+ * Built-ins a dependency require()s at load but calls only in a path gear
+ * rarely takes: dbus-next's handshake hashes with crypto only for the
+ * DBUS_COOKIE_SHA1 mechanism (gear authenticates as EXTERNAL), and
+ * crypto's first load costs the agent about 3 MiB of resident memory;
+ * `https` (with tls and crypto) costs every process that loads dockerode
+ * about 9 MiB and its start-up time.
+ */
+const lazyInDependencies = [
+  ['/node_modules/dbus-next/lib/handshake.js', 'crypto'],
+  // docker-modem speaks HTTPS only to a Docker on TCP with TLS (gear uses its unix socket); dockerode gzips only build contexts.
+  ['/node_modules/docker-modem/lib/http.js', 'https'],
+  ['/node_modules/dockerode/lib/util.js', 'zlib'],
+];
 const lazyBuiltins = {
   name: 'gear-lazy-builtins',
   setup(b) {
@@ -68,8 +82,10 @@ const lazyBuiltins = {
       if (!builtins.has(args.path)) return undefined;
       if (args.namespace === 'gear-lazy') return { path: args.path, external: true };
       // gear's own modules, which import built-ins' named exports only (a
-      // stand-in is no class to extend); dependencies get the real thing.
-      if (args.kind !== 'import-statement' || !args.importer.startsWith(src)) return undefined;
+      // stand-in is no class to extend); dependencies get the real thing,
+      // except where one is known to use a built-in's functions only, and rarely.
+      const own = args.kind === 'import-statement' && args.importer.startsWith(src);
+      if (!own && !lazyInDependencies.some(([file, name]) => args.kind === 'require-call' && args.importer.endsWith(file) && args.path === name)) return undefined;
       return { path: args.path, namespace: 'gear-lazy' };
     });
     b.onLoad({ filter: /.*/, namespace: 'gear-lazy' }, (args) => {

@@ -123,14 +123,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const owed = (await callbacks?.resume()) ?? 0;
   if (owed) log(`callbacks: sending ${owed} owed from before this start`);
   const stopping = new AbortController();
-  const app = await buildServer({ host, jobs, requests, callbacks, stopping: stopping.signal, serverNames: opts.serverNames, consolePeers, maxLogStreams: opts.maxLogStreams === undefined ? undefined : Math.floor(positive(opts.maxLogStreams, '--max-log-streams')), logStreamMs: opts.logStreamSeconds * 1000, log });
-  await app.ready();
+  const app = buildServer({ host, jobs, requests, callbacks, stopping: stopping.signal, serverNames: opts.serverNames, consolePeers, maxLogStreams: opts.maxLogStreams === undefined ? undefined : Math.floor(positive(opts.maxLogStreams, '--max-log-streams')), logStreamMs: opts.logStreamSeconds * 1000, log });
   const servers: Server[] = [];
   const serverOptions = { requestTimeout: requestTimeoutMs, headersTimeout: Math.min(requestTimeoutMs, 10_000), connectionsCheckingInterval: 1000 };
   const uploads = new UploadTimeouts(requestTimeoutMs);
   for (const { address, policy } of listeners) {
-    // One fastify app routes for every listener (fastify itself listens on one);
-    // each listener tags its requests with its policy before routing.
+    // One router for every listener; each listener tags its requests with its policy before routing.
     const handler = (req: IncomingMessage, res: ServerResponse) => {
       tagRequest(req, policy);
       uploads.track(req);
@@ -166,7 +164,6 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-  await app.close();
   const counts = systemd.watchCounts;
   if (counts) log(`listings answered from memory: ${counts.listings}, Pings to systemd for them: ${counts.pings}`);
   host.close();

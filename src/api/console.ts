@@ -1,9 +1,10 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ServerResponse } from 'node:http';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Host } from '../host/context.js';
 import { busy, unavailable } from '../model/errors.js';
 import { list, type ListAnswer } from '../operations/list.js';
+import type { AddRoute } from './server.js';
 
 /**
  * The web console (issue 16): its static files under /ui/ and the event
@@ -115,28 +116,27 @@ export interface ConsoleRoutes {
   stopping?: AbortSignal;
 }
 
-export function registerConsoleRoutes(app: FastifyInstance, opts: ConsoleRoutes): void {
+export function registerConsoleRoutes(route: AddRoute, opts: ConsoleRoutes): void {
   const files = loadFiles();
   const headers = { ...SECURITY_HEADERS, 'content-security-policy': consoleCsp(opts.peers) };
-  const page = (name: string, reply: FastifyReply) => {
+  const page = (name: string, res: ServerResponse) => {
     const file = files.get(name);
     if (!file)
-      return reply
-        .code(404)
-        .headers({ ...headers, 'content-type': 'text/plain; charset=utf-8' })
-        .send(name === 'index.html' ? 'the console is not built (npm run build)\n' : 'not found\n');
-    return reply.code(200).headers({ ...headers, 'content-type': file.type, 'cache-control': 'no-cache' }).send(file.body);
+      return void res
+        .writeHead(404, { ...headers, 'content-type': 'text/plain; charset=utf-8' })
+        .end(name === 'index.html' ? 'the console is not built (npm run build)\n' : 'not found\n');
+    res.writeHead(200, { ...headers, 'content-type': file.type, 'cache-control': 'no-cache' }).end(file.body);
   };
-  app.get('/ui', (_req, reply) => reply.code(301).header('location', UI_PREFIX).send());
-  app.get(UI_PREFIX, (_req, reply) => page('index.html', reply));
-  app.get(`${UI_PREFIX}:file`, (req: FastifyRequest<{ Params: { file: string } }>, reply) => page(req.params.file, reply));
+  route('GET', '/ui', ({ res }) => void res.writeHead(301, { location: UI_PREFIX }).end());
+  route('GET', UI_PREFIX, ({ res }) => page('index.html', res));
+  route('GET', `${UI_PREFIX}:file`, ({ res, params }) => page(params.file ?? '', res));
 
   // Behind the token like every data route: the peers this agent's console shows beside its own containers.
-  const peers = JSON.stringify({ Peers: opts.peers });
-  app.get('/console/peers', (_req, reply) => reply.code(200).header('content-type', 'application/json').send(Buffer.from(peers)));
+  const peers = Buffer.from(JSON.stringify({ Peers: opts.peers }));
+  route('GET', '/console/peers', ({ res }) => void res.writeHead(200, { 'content-type': 'application/json' }).end(peers));
 
   const active = { streams: 0 };
-  app.get('/events', (request, reply) => events(opts, active, request, reply));
+  route('GET', '/events', ({ res }) => events(opts, active, res));
 }
 
 /**
@@ -146,14 +146,12 @@ export function registerConsoleRoutes(app: FastifyInstance, opts: ConsoleRoutes)
  * after each change, the rows that changed and the ids gone. Each row is a
  * GET /containers?all=1 row.
  */
-async function events(opts: ConsoleRoutes, active: { streams: number }, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+async function events(opts: ConsoleRoutes, active: { streams: number }, out: ServerResponse): Promise<void> {
   if (active.streams >= MAX_EVENT_STREAMS) throw busy(`${MAX_EVENT_STREAMS} event streams are open; retry later`);
   if (opts.stopping?.aborted) throw unavailable('the agent is stopping');
   const read = () => list.run(opts.host, { all: true }, {});
   const first = await read(); // an error here is a plain error answer
   active.streams++;
-  reply.hijack();
-  const out = reply.raw;
   out.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'x-accel-buffering': 'no' });
   const send = (event: string, data: unknown) => out.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   let last = new Map(first.Containers.map((c) => [c.Id, c]));

@@ -1,4 +1,3 @@
-import type { FastifyInstance } from 'fastify';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Host } from '../host/context.js';
@@ -6,6 +5,7 @@ import { invalid } from '../model/errors.js';
 import { LoadQuerySchema, SaveBodySchema, loadImage, parseLoadRequest, parseSaveRequest, saveImage } from '../operations/images.js';
 import type { JobQueue } from './jobs.js';
 import type { AgentMetrics } from './metrics.js';
+import type { AddRoute } from './server.js';
 
 /** A pass-through that counts the bytes going through it (for the transfer metrics). */
 function byteCounter(): Transform & { bytes: number } {
@@ -27,13 +27,14 @@ export const TAR = 'application/x-tar';
 /** The one request whose body is not JSON: an image archive to load (guard.ts lets its type through, for this route only). */
 export const isImageUpload = (method: string | undefined, url: string | undefined) => method === 'POST' && (url ?? '').split('?')[0] === IMAGE_LOAD_PATH;
 
-export function registerImageRoutes(app: FastifyInstance, opts: { host: Host; jobs: JobQueue; log: (line: string) => void; metrics?: AgentMetrics }): void {
-  // In a scope of its own: only this route hands its body over as a stream (no body limit: it is never held).
-  void app.register(async (scope) => {
-    scope.addContentTypeParser(TAR, (_request, payload, done) => done(null, payload));
-    scope.post(IMAGE_LOAD_PATH, async (request, reply) => {
-      const req = parseLoadRequest(request.query);
-      const body = request.body as Readable | undefined;
+export function registerImageRoutes(route: AddRoute, opts: { host: Host; jobs: JobQueue; log: (line: string) => void; metrics?: AgentMetrics }): void {
+  // Only this route hands its body over as a stream, when it is an archive (no body limit: it is never held).
+  route(
+    'POST',
+    IMAGE_LOAD_PATH,
+    async ({ res, query, body: given }) => {
+      const req = parseLoadRequest(query);
+      const body = given as Readable | undefined;
       if (typeof body?.pipe !== 'function') throw invalid(`send the image archive as the body, with Content-Type: ${TAR}`);
       const counted = byteCounter();
       body.on('error', (err) => counted.destroy(err));
@@ -45,17 +46,18 @@ export function registerImageRoutes(app: FastifyInstance, opts: { host: Host; jo
       });
       opts.metrics?.imageTransfer('received', counted.bytes, true);
       opts.log(`image ${result.Image} (${result.Id}) loaded: ${result.Layers.filter((l) => l.Received).length} of ${result.Layers.length} layers received, ${result.Bytes} bytes`);
-      return reply.header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(result));
-    });
-  });
+      const answer = Buffer.from(JSON.stringify(result));
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(answer.length) });
+      res.end(answer);
+    },
+    TAR,
+  );
 
-  app.post(IMAGE_SAVE_PATH, async (request, reply) => {
-    const req = parseSaveRequest(request.body);
+  route('POST', IMAGE_SAVE_PATH, async ({ res: out, body }) => {
+    const req = parseSaveRequest(body);
     const send = () =>
       opts.jobs.run(async () => {
         const { archive, report } = await saveImage(opts.host, req);
-        reply.hijack();
-        const out = reply.raw;
         out.writeHead(200, { 'content-type': TAR, 'x-content-type-options': 'nosniff' });
         // Backpressure end to end; a client that goes away stops docker save. A failure cuts the answer short: the receiver's check refuses it.
         const counted = byteCounter();

@@ -1,10 +1,10 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import type { Host } from '../host/context.js';
 import { GearError, statusOfKind } from '../model/errors.js';
 import { API_VERSION_HEADER, RegistryError, errorBody, manifestForm, parseV2Path, type RegistryErrorCode } from '../model/registry.js';
 import { LocalRegistry } from '../operations/registry.js';
 import type { JobQueue } from './jobs.js';
+import type { AddRoute, Request } from './server.js';
 
 /**
  * The agent's read-only registry: the pull side of the OCI distribution
@@ -28,14 +28,11 @@ function answer(out: ServerResponse, head: boolean, headers: Record<string, stri
   out.end(head ? undefined : body);
 }
 
-export function registerRegistryRoutes(app: FastifyInstance, opts: { host: Host; jobs: JobQueue; log: (line: string) => void }): void {
+export function registerRegistryRoutes(add: AddRoute, opts: { host: Host; jobs: JobQueue; log: (line: string) => void }): void {
   const registry = new LocalRegistry(opts.host, (job) => opts.jobs.run(job));
 
-  const serve = async (request: FastifyRequest, reply: FastifyReply) => {
-    reply.hijack();
-    const out = reply.raw;
+  const serve = async ({ req: request, res: out, path }: Request) => {
     const head = request.method === 'HEAD';
-    const path = (request.raw.url ?? '').split('?')[0]!;
     try {
       const route = parseV2Path(path);
       if (route.kind === 'base') return answer(out, head, { 'content-type': JSON_UTF8 }, Buffer.from('{}'));
@@ -74,15 +71,9 @@ export function registerRegistryRoutes(app: FastifyInstance, opts: { host: Host;
     }
   };
 
+  const readOnly = ({ res }: Request) => sendRegistryError(res, 405, 'UNSUPPORTED', 'this registry is read-only: images reach a gear host by gear push-image or docker pull');
   for (const url of ['/v2', '/v2/*']) {
-    app.route({ method: ['GET', 'HEAD'], url, exposeHeadRoute: false, handler: serve });
-    app.route({
-      method: ['POST', 'PUT', 'PATCH', 'DELETE'],
-      url,
-      handler: (_request, reply) => {
-        reply.hijack();
-        sendRegistryError(reply.raw, 405, 'UNSUPPORTED', 'this registry is read-only: images reach a gear host by gear push-image or docker pull');
-      },
-    });
+    add(['GET', 'HEAD'], url, serve);
+    add(['POST', 'PUT', 'PATCH', 'DELETE'], url, readOnly);
   }
 }

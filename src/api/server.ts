@@ -1,5 +1,7 @@
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parse as parseQuery } from 'node:querystring';
+import { BodyError, hasBody, readJsonBody } from './body.js';
 import type { Callbacks } from './callbacks.js';
 import type { JobQueue } from './jobs.js';
 import { requestFingerprint, type Outcome, type RequestLog } from './requests.js';
@@ -15,6 +17,7 @@ import { AgentMetrics } from './metrics.js';
 import { EXPOSITION_TYPE } from '../model/metrics.js';
 import { openApiDocument } from './openapi.js';
 import { registerRegistryRoutes } from './registry.js';
+import { Router, type Call } from './router.js';
 import type { CallbackPayload } from '../model/callback.js';
 import { API_VERSION_HEADER, codeOfRefusal, errorBody as registryErrorBody, isV2Path } from '../model/registry.js';
 
@@ -63,9 +66,9 @@ interface Wanted {
   jsonStream: boolean;
 }
 
-function negotiate(request: FastifyRequest): Wanted {
+function negotiate(req: IncomingMessage): Wanted {
   // X-Accept overrides Accept, as in the seed.
-  const accept = String(request.headers['x-accept'] ?? request.headers.accept ?? '');
+  const accept = String(req.headers['x-accept'] ?? req.headers.accept ?? '');
   const stream = /stream=true/.test(accept);
   // A streamed answer is text, whatever type it names (the seed's clients send application/json;stream=true),
   // except data (below): jsonStream remembers that JSON was named.
@@ -93,17 +96,23 @@ function outcomeOf(op: AnyOperation, result: unknown, want: Wanted): Outcome {
   return json();
 }
 
-/** An answer ready to send: its body as bytes. */
+/** An answer ready to send: its body as bytes, its headers with their Content-Length. */
 interface Rendered {
   status: number;
   headers: Readonly<Record<string, string>>;
   body: Buffer | undefined;
 }
 
-// A Buffer: Fastify would add "; charset=utf-8" to a JSON type sent with a string.
-const bytes = (o: Outcome): Rendered => ({ status: o.status, headers: o.headers, body: o.body ? Buffer.from(o.body) : undefined });
-const sendBytes = (reply: FastifyReply, r: Rendered) => reply.code(r.status).headers(r.headers).send(r.body);
-const send = (reply: FastifyReply, o: Outcome) => sendBytes(reply, bytes(o));
+// A 204 has no body and no length; every other answer says its length (a HEAD's too, without the body).
+function bytes(o: Outcome): Rendered {
+  const body = o.body ? Buffer.from(o.body) : undefined;
+  return { status: o.status, headers: o.status === 204 ? o.headers : { ...o.headers, 'content-length': String(body?.length ?? 0) }, body };
+}
+const sendBytes = (res: ServerResponse, r: Rendered) => {
+  res.writeHead(r.status, r.headers);
+  res.end(r.body);
+};
+const send = (res: ServerResponse, o: Outcome) => sendBytes(res, bytes(o));
 
 /**
  * Rendered answers of frozen results, by operation and form. A frozen
@@ -124,8 +133,8 @@ function render(op: AnyOperation, result: unknown, want: Wanted): Rendered {
 }
 
 /** A JSON answer, typed exactly application/json. */
-const sendJson = (reply: FastifyReply, status: number, value: unknown, headers: Record<string, string> = {}) =>
-  send(reply, { status, headers: { ...headers, 'content-type': JSON_TYPE }, body: JSON.stringify(value) });
+const sendJson = (res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}) =>
+  send(res, { status, headers: { ...headers, 'content-type': JSON_TYPE }, body: JSON.stringify(value) });
 
 function errorBody(err: unknown): { status: number; message: string } {
   if (err instanceof GearError) return { status: statusOfKind[err.kind], message: err.hint ? `${err.message} (${err.hint})` : err.message };
@@ -141,89 +150,121 @@ const CORS_PREFLIGHT = {
   'access-control-max-age': '600',
 };
 
-/** Called by Fastify only for a route with a schema: gear declares none, and a new one should validate in its operation's parse. */
-const noFastifySchemas = (): never => {
-  throw new Error('gear routes declare no Fastify schema: validate in the operation\'s parse (src/operations/operation.ts)');
-};
+/** The agent's API: its routes as one request handler for every listener (each tags its requests first). */
+export interface ApiServer {
+  routing(req: IncomingMessage, res: ServerResponse): void;
+}
+
+/** The handler of one route, with what the server read for it. */
+type Route = (call: Request) => unknown;
+
+/** A request as the routes see it: the call, its query and its body (JSON, or the request itself for a streamed upload). */
+export interface Request extends Call {
+  query: Record<string, string | string[] | undefined>;
+  body: unknown;
+}
 
 /**
  * The agent's HTTP API, built from the operation definitions: one route
  * per operation, validated by its parse() (its schemas, then its own
- * checks: Fastify validates nothing itself, so nothing is checked twice),
- * answered by its run(). Returned ready but not listening; tests call
- * inject() on it.
+ * checks: nothing else validates, so nothing is checked twice), answered
+ * by its run(). Every request passes its listener's guard first, then the
+ * route is found and the body read (JSON up to the body limit; an image
+ * upload is handed over as a stream), then its handler runs; an error is a
+ * JSON {Message}. Tests call routing() through light-my-request's inject().
  */
-export async function buildServer(given: ServerOptions): Promise<FastifyInstance> {
+export function buildServer(given: ServerOptions): ApiServer {
   const opts: Served = { ...given, metrics: given.metrics ?? new AgentMetrics(), changed: new Set() };
   const log = opts.log ?? (() => undefined);
-  const app = Fastify({
-    logger: false,
-    bodyLimit: opts.bodyLimit ?? BODY_LIMIT,
-    return503OnClosing: true,
-    // No route declares a Fastify schema (operations validate in parse()).
-    // Fastify's default compilers would load Ajv, ajv-formats and
-    // fast-json-stringify at start all the same (1.6 MiB of the idle
-    // agent's RSS in the benchmark; 7.5 MiB of an unbundled Fastify app).
-    schemaController: { compilersFactory: { buildValidator: noFastifySchemas, buildSerializer: noFastifySchemas } },
-  });
+  const limit = opts.bodyLimit ?? BODY_LIMIT;
+  const router = new Router();
+  /** Routes whose body, when it has the given type, is the request itself (an image archive), never held. */
+  const streamed = new Map<Route, string>();
+  const route = (methods: string | string[], path: string, handler: Route, streamedType?: string) => {
+    router.add(methods, path, handler as (call: Call) => unknown);
+    if (streamedType) streamed.set(handler, streamedType);
+  };
 
-  // Bodies are JSON, sent as application/json or with no type (the seed's
-  // client); the onRequest guard refused every other type. An empty body is no body.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
-    if (body === '') return done(null, undefined);
-    try {
-      done(null, JSON.parse(body as string));
-    } catch {
-      done(invalid('request body is not valid JSON'), undefined);
-    }
-  });
-
-  app.setErrorHandler((err, request, reply) => {
+  const fail = (req: IncomingMessage, res: ServerResponse, err: unknown) => {
+    if (res.headersSent) return void res.destroy();
     const { status, message } = errorBody(err);
-    if (status >= 500 && !(err instanceof GearError)) log(`error in ${request.method} ${request.url}: ${(err as Error).stack ?? err}`);
-    void sendJson(reply, status, { Message: message });
-  });
-  app.setNotFoundHandler((request, reply) => {
-    void sendJson(reply, 404, { Message: `no such route: ${request.method} ${request.url.split('?')[0]}` });
-  });
+    if (status >= 500 && !(err instanceof GearError)) log(`error in ${req.method} ${req.url}: ${(err as Error).stack ?? err}`);
+    sendJson(res, status, { Message: message });
+  };
 
-  // Every request passes the guard of the listener that accepted it (token, Host, Origin, Content-Type).
   const names = allowedNames(opts.serverNames);
   const peers = new Set(opts.consolePeers ?? []);
-  app.addHook('onRequest', async (request, reply) => {
-    // A peer's console: CORS headers on the raw response, first, so that its refusals (a 401 to a token this agent
-    // does not take) are readable by the page, and streamed (hijacked) answers carry them too.
-    const peer = isPeerOrigin(request.raw, peers);
+  const routing = (req: IncomingMessage, res: ServerResponse) => {
+    const started = performance.now();
+    const method = req.method ?? 'GET';
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    // Changes and refusals are logged; answered reads are not (a line per listing cost the agent and journald more than the listing itself).
+    res.once('finish', () => {
+      if (res.statusCode < 400 && (method === 'GET' || method === 'HEAD' || method === 'OPTIONS')) return;
+      log(`${method} ${path} ${res.statusCode} ${(performance.now() - started).toFixed(0)}ms`);
+    });
+    // A peer's console: CORS headers first, so that its refusals (a 401 to a token this agent
+    // does not take) are readable by the page, and streamed answers carry them too.
+    const peer = isPeerOrigin(req, peers);
     if (peer) {
-      reply.raw.setHeader('access-control-allow-origin', request.headers.origin!);
-      reply.raw.setHeader('vary', 'Origin');
+      res.setHeader('access-control-allow-origin', req.headers.origin!);
+      res.setHeader('vary', 'Origin');
     }
-    const no = refusal(request.raw, names, peers);
-    if (no && isV2Path(request.raw.url))
-      return send(reply, { status: no.status, headers: { ...no.headers, ...API_VERSION_HEADER, 'content-type': 'application/json; charset=utf-8' }, body: registryErrorBody(codeOfRefusal(no.status), no.message) });
-    if (no) return sendJson(reply, no.status, { Message: no.message }, no.headers);
-    if (peer && request.method === 'OPTIONS') return reply.code(204).headers(CORS_PREFLIGHT).send();
-  });
-  // Changes and refusals are logged; answered reads are not (a line per listing cost the agent and journald more than the listing itself).
-  app.addHook('onResponse', async (request, reply) => {
-    if (reply.statusCode < 400 && (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS')) return;
-    log(`${request.method} ${request.url.split('?')[0]} ${reply.statusCode} ${reply.elapsedTime.toFixed(0)}ms`);
-  });
+    // Every request passes the guard of the listener that accepted it (token, Host, Origin, Content-Type), before its body is read.
+    const no = refusal(req, names, peers);
+    if (no && isV2Path(url))
+      return send(res, { status: no.status, headers: { ...no.headers, ...API_VERSION_HEADER, 'content-type': 'application/json; charset=utf-8' }, body: registryErrorBody(codeOfRefusal(no.status), no.message) });
+    if (no) return sendJson(res, no.status, { Message: no.message }, no.headers);
+    if (peer && method === 'OPTIONS') return void res.writeHead(204, CORS_PREFLIGHT).end();
+    let found;
+    try {
+      found = router.find(method, path);
+    } catch (err) {
+      return fail(req, res, err);
+    }
+    if (!found) return sendJson(res, 404, { Message: `no such route: ${method} ${path}` });
+    const handler = found.handler as Route;
+    const call: Request = { req, res, params: found.params, path, search: q < 0 ? '' : url.slice(q + 1), query: {}, body: undefined };
+    if (call.search) call.query = { ...parseQuery(call.search) };
+    const type = streamed.get(handler);
+    if (type !== undefined && req.headers['content-type']?.toLowerCase().split(';')[0]!.trim() === type) {
+      call.body = req;
+      return run(handler, call);
+    }
+    if (!hasBody(req)) return run(handler, call); // a GET's listing waits for no read
+    readJsonBody(req, limit).then(
+      (body) => {
+        call.body = body;
+        run(handler, call);
+      },
+      (err: unknown) => {
+        // The client may be sending still: the connection ends with this answer.
+        if (!res.headersSent) res.setHeader('connection', 'close');
+        fail(req, res, err instanceof BodyError || err instanceof GearError ? err : new BodyError(String(err), 400));
+      },
+    );
+  };
+  const run = (handler: Route, call: Request) => {
+    try {
+      const done = handler(call);
+      if (done instanceof Promise) done.catch((err: unknown) => fail(call.req, call.res, err));
+    } catch (err) {
+      fail(call.req, call.res, err);
+    }
+  };
 
   const active = { streams: 0 };
   for (const op of Object.values(operations) as AnyOperation[]) {
     const streaming = op.stream ? (op as StreamingOperation<StreamRequest, unknown>) : undefined;
-    app.route({
-      method: op.method,
-      url: op.path,
-      handler: (request, reply) =>
-        streaming ? streamAnswer(opts, active, streaming, request, reply) : op.http?.output ? outputAnswer(opts, op, request, reply) : handle(opts, op, request, reply),
-    });
+    route(op.method, op.path, (call) =>
+      streaming ? streamAnswer(opts, active, streaming, call) : op.http?.output ? outputAnswer(opts, op, call) : handle(opts, op, call),
+    );
   }
-  registerImageRoutes(app, { host: opts.host, jobs: opts.jobs, log, metrics: opts.metrics });
-  registerRegistryRoutes(app, { host: opts.host, jobs: opts.jobs, log });
-  registerConsoleRoutes(app, {
+  registerImageRoutes(route, { host: opts.host, jobs: opts.jobs, log, metrics: opts.metrics });
+  registerRegistryRoutes(route, { host: opts.host, jobs: opts.jobs, log });
+  registerConsoleRoutes(route, {
     host: opts.host,
     log,
     peers: opts.consolePeers ?? [],
@@ -235,38 +276,37 @@ export async function buildServer(given: ServerOptions): Promise<FastifyInstance
     },
   });
   const spec = JSON.stringify(openApiDocument());
-  app.get('/openapi.json', (_req, reply) => send(reply, { status: 200, headers: { 'content-type': JSON_TYPE }, body: spec }));
+  route('GET', '/openapi.json', ({ res }) => send(res, { status: 200, headers: { 'content-type': JSON_TYPE }, body: spec }));
   // Behind the listener's guard like every route: the token on TCP.
-  app.get('/metrics', async (_req, reply) =>
-    send(reply, { status: 200, headers: { 'content-type': EXPOSITION_TYPE }, body: await opts.metrics.scrape(opts.host, opts.jobs) }),
+  route('GET', '/metrics', async ({ res }) =>
+    send(res, { status: 200, headers: { 'content-type': EXPOSITION_TYPE }, body: await opts.metrics.scrape(opts.host, opts.jobs) }),
   );
-  app.get('/health', (_req, reply) => sendJson(reply, 200, { Status: 'ok', Jobs: opts.jobs.load }));
-  return app;
+  route('GET', '/health', ({ res }) => sendJson(res, 200, { Status: 'ok', Jobs: opts.jobs.load }));
+  return { routing };
 }
 
-function rawOf(request: FastifyRequest, want: Wanted): RawRequest {
-  return {
-    params: (request.params ?? {}) as Record<string, string>,
-    query: (request.query ?? {}) as Record<string, string | undefined>,
-    body: request.body,
-    stream: want.stream,
-  };
+/** How image and registry routes are added: methods, path, handler, and the body type handed over as a stream. */
+export type AddRoute = (methods: string | string[], path: string, handler: Route, streamedType?: string) => void;
+
+function rawOf(call: Request, want: Wanted): RawRequest {
+  return { params: call.params, query: call.query as Record<string, string | undefined>, body: call.body, stream: want.stream };
 }
 
-async function handle(opts: Served, op: AnyOperation, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+async function handle(opts: Served, op: AnyOperation, call: Request): Promise<unknown> {
+  const { req: request, res } = call;
   const want = negotiate(request);
-  const req = op.parse(rawOf(request, want));
-  if (!op.mutates) return sendBytes(reply, render(op, await runOp(opts, op, req, {}), want));
+  const req = op.parse(rawOf(call, want));
+  if (!op.mutates) return sendBytes(res, render(op, await runOp(opts, op, req, {}), want));
 
-  if (want.stream) return streamProgress(opts, op, req, reply, want.jsonStream);
+  if (want.stream) return streamProgress(opts, op, req, res, want.jsonStream);
   const id = request.headers['x-request-id'];
   const container = containerOf(req);
   const execute = async () => outcomeOf(op, await runOp(opts, op, req, {}), want);
   if (typeof id === 'string') {
-    const fingerprint = requestFingerprint(request.method, request.url, request.body);
-    return send(reply, await opts.requests.run(id, fingerprint, execute, { store: !op.secretResult, container }));
+    const fingerprint = requestFingerprint(request.method ?? '', request.url ?? '', call.body);
+    return send(res, await opts.requests.run(id, fingerprint, execute, { store: !op.secretResult, container }));
   }
-  return send(reply, await execute());
+  return send(res, await execute());
 }
 
 /**
@@ -278,7 +318,8 @@ async function handle(opts: Served, op: AnyOperation, request: FastifyRequest, r
 async function runOp(opts: Served, op: AnyOperation, req: unknown, progress: Progress): Promise<unknown> {
   const callback = callbackOf(req);
   if (callback && !opts.callbacks) throw invalid('body/Callback: this agent has no callback secret to sign with (start it with --callback-secret-file FILE)');
-  const JobId = randomUUID();
+  // A job's id is only told to its callback (made only then: crypto's first load costs the idle agent about 3 MiB).
+  const JobId = callback ? randomUUID() : '';
   const container = containerOf(req);
   const job = { JobId, Operation: op.name, ...(container ? { Container: container } : {}) };
   const report = (outcome: Pick<CallbackPayload, 'Result' | 'Error'>) => callback && opts.callbacks?.notify(callback, { ...job, ...outcome });
@@ -315,9 +356,7 @@ const containerOf = (req: unknown) => (req as { Id?: unknown } | undefined)?.Id 
  * (404, 409, ...), which that client prints. Notes until then are held;
  * pull progress is not (there may be thousands of lines).
  */
-async function streamProgress(opts: Served, op: AnyOperation, req: unknown, reply: FastifyReply, late: boolean): Promise<void> {
-  reply.hijack();
-  const out = reply.raw;
+async function streamProgress(opts: Served, op: AnyOperation, req: unknown, out: ServerResponse, late: boolean): Promise<void> {
   const held: string[] = [];
   const head = (headers: Record<string, string> = {}) => {
     if (out.headersSent) return;
@@ -364,10 +403,9 @@ export const ERROR_TRAILER = 'X-Gear-Error';
  * output is a plain error answer (400, 404, ...). The client going away
  * aborts the run (the operation stops its unit).
  */
-async function outputAnswer(opts: Served, op: AnyOperation, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const req = op.parse(rawOf(request, negotiate(request)));
-  reply.hijack();
-  const out = reply.raw;
+async function outputAnswer(opts: Served, op: AnyOperation, call: Request): Promise<void> {
+  const req = op.parse(rawOf(call, negotiate(call.req)));
+  const out = call.res;
   const abort = new AbortController();
   const gone = () => abort.abort();
   out.on('close', gone);
@@ -416,9 +454,9 @@ const MAX_LOG_STREAMS = 64;
  * at the agent's time limit or when the client goes away, whichever is
  * first, and the operation's reader with it.
  */
-async function streamAnswer(opts: Served, active: { streams: number }, op: StreamingOperation<StreamRequest, unknown>, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const want = negotiate(request);
-  const req = op.parse(rawOf(request, want)); // bad input is a 400 before any limit is counted
+async function streamAnswer(opts: Served, active: { streams: number }, op: StreamingOperation<StreamRequest, unknown>, call: Request): Promise<void> {
+  const want = negotiate(call.req);
+  const req = op.parse(rawOf(call, want)); // bad input is a 400 before any limit is counted
   const max = opts.maxLogStreams ?? MAX_LOG_STREAMS;
   if (active.streams >= max) throw busy(`${max} log requests are being served; retry later`);
   active.streams++;
@@ -426,7 +464,7 @@ async function streamAnswer(opts: Served, active: { streams: number }, op: Strea
   const stop = () => abort.abort();
   const limit = setTimeout(stop, opts.logStreamMs ?? 30_000);
   // The response's close (not the request's: that fires once the request is read) means the client left.
-  const out = reply.raw;
+  const out = call.res;
   out.on('close', stop);
   try {
     const items = await openStream(op, opts.host, req, abort.signal);
@@ -434,10 +472,9 @@ async function streamAnswer(opts: Served, active: { streams: number }, op: Strea
       // Gathered in memory: no more than the most items one may ask for, followed or not.
       const all: unknown[] = [];
       for await (const e of items) if (all.push(e) >= op.stream.maxItems) break;
-      if (out.destroyed) return void reply.hijack(); // the client left: nobody to answer
-      return void send(reply, { status: 200, headers: { 'content-type': JSON_TYPE }, body: JSON.stringify(op.stream.json(all)) });
+      if (out.destroyed) return; // the client left: nobody to answer
+      return void send(out, { status: 200, headers: { 'content-type': JSON_TYPE }, body: JSON.stringify(op.stream.json(all)) });
     }
-    reply.hijack();
     out.writeHead(want.stream ? 202 : 200, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });
     out.flushHeaders();
     try {

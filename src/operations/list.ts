@@ -5,6 +5,7 @@ import { querySchema } from './schemas.js';
 import { table } from './text.js';
 import type { UnitState } from '../host/systemd.js';
 import type { Host } from '../host/context.js';
+import { compareNames } from '../lib/name-order.js';
 
 export interface ContainerSummary {
   Id: string;
@@ -22,8 +23,8 @@ export interface ContainerSummary {
   Socket?: string;
 }
 
-/** localeCompare's order (default locale and options), with the collator made once instead of per comparison: the agent sorts at every listing. */
-const byName = new Intl.Collator().compare;
+/** localeCompare's order, without ICU's collation data (lib/name-order.ts): the agent sorts at every change. */
+const byName = compareNames;
 
 /**
  * Containers systemd has loaded (running, failed, or recently stopped), and

@@ -22,7 +22,6 @@ test.before(async () => {
   // Any use of the host means run() was reached.
   const host = new Proxy({}, { get: () => void ran++ }) as unknown as Host;
   const app = await buildServer({ host, jobs: new JobQueue(), requests: new RequestLog(undefined as never, '/nonexistent') });
-  await app.ready();
   server = createServer((req, res) => {
     tagRequest(req, { kind: 'unix' });
     app.routing(req, res);

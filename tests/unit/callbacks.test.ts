@@ -45,7 +45,6 @@ async function receiver(statuses: number[] = []) {
 async function agent(callbacks?: Callbacks) {
   const h = fakeHost();
   const app = await buildServer({ host: h.host, jobs: new JobQueue(4, 4), requests: new RequestLog(h.host.fs, '/var/lib/gear/requests'), callbacks });
-  await app.ready();
   const dispatch = (req: IncomingMessage, res: ServerResponse) => {
     tagRequest(req, { kind: 'unix' });
     app.routing(req, res);

@@ -17,7 +17,6 @@ const GEARD = { accept: 'application/json;stream=true', 'x-api-version': '1' };
 
 async function agent(h: FakeHost) {
   const app = await buildServer({ host: h.host, jobs: new JobQueue(4, 4), requests: new RequestLog(h.host.fs, '/var/lib/gear/requests') });
-  await app.ready();
   const dispatch = (req: IncomingMessage, res: ServerResponse) => {
     tagRequest(req, { kind: 'unix' });
     app.routing(req, res);

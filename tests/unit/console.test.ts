@@ -19,8 +19,7 @@ const TOKEN = 'console-token-0123456789';
 async function agent(consolePeers?: string[]) {
   const h = fakeHost();
   const stopping = new AbortController();
-  const app = await buildServer({ host: h.host, jobs: new JobQueue(4, 4), requests: new RequestLog(h.host.fs, '/var/lib/gear/requests'), consolePeers, stopping: stopping.signal });
-  await app.ready();
+  const app = buildServer({ host: h.host, jobs: new JobQueue(4, 4), requests: new RequestLog(h.host.fs, "/var/lib/gear/requests"), consolePeers, stopping: stopping.signal });
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     tagRequest(req, { kind: 'tcp', token: TOKEN, scheme: 'http' });
     app.routing(req, res);

@@ -128,7 +128,6 @@ test('guard: /v2/ takes the token as a Basic password or a bearer; 401 names Bas
 test('over TCP, Basic on a /v2/ path with dot segments or encodings reaches no other route; 401s are in the registry form', async () => {
   const h = fakeHost();
   const app = await buildServer({ host: h.host, jobs: new JobQueue(4, 4), requests: new RequestLog(h.host.fs, '/var/lib/gear/requests') });
-  await app.ready();
   const dispatch = (req: IncomingMessage, res: ServerResponse) => {
     tagRequest(req, tcp);
     app.routing(req, res);
@@ -149,7 +148,6 @@ test('over TCP, Basic on a /v2/ path with dot segments or encodings reaches no o
   const write = await inject(dispatch, { method: 'PUT', url: '/v2/a/manifests/1', headers: { host: '10.0.0.1:43273', authorization: basic } });
   assert.is(write.statusCode, 405);
   assert.is(JSON.parse(write.body).errors[0].code, 'UNSUPPORTED');
-  await app.close();
 });
 
 /** A docker save of Docker 20.10's layout: layer dirs, the config, manifest.json; the second layer a link to the first (same diff id). */

@@ -12,14 +12,13 @@ import { list } from '../../src/operations/list.js';
 import { fakeHost, type FakeHost } from '../fixtures/fake-host.js';
 import { parseExposition, valueOf } from '../fixtures/exposition.js';
 
-// The agent's HTTP layer in-process: Fastify's inject() (light-my-request,
-// the engine behind app.inject) through the same dispatch as the agent's
+// The agent's HTTP layer in-process: light-my-request's inject() (Fastify's
+// engine for app.inject) through the same dispatch as the agent's
 // unix socket listener, which tags each request with its policy before
 // routing. Operations run on a fake host.
 
 async function agent(h: FakeHost, log?: (line: string) => void) {
   const app = await buildServer({ host: h.host, jobs: new JobQueue(4, 4), requests: new RequestLog(h.host.fs, '/var/lib/gear/requests'), log });
-  await app.ready();
   const dispatch = (req: IncomingMessage, res: ServerResponse) => {
     tagRequest(req, { kind: 'unix' });
     app.routing(req, res);
@@ -102,10 +101,36 @@ test('errors are JSON with a Message: unknown route 404, bad body 400, missing c
   assert.match(JSON.parse(missing.body).Message, /not installed/);
 });
 
+test('the router: HEAD of a GET route is its head without a body; too large a body 413, a bad path 400, a long name the name rule\'s 400, all with a Message', async () => {
+  const { call } = await withWeb();
+  const get = await call('GET', '/containers');
+  const head = await call('HEAD', '/containers');
+  assert.is(head.statusCode, 200);
+  assert.is(head.body, '');
+  assert.is(head.headers['content-length'], get.headers['content-length']);
+  assert.is(head.headers['content-type'], 'application/json');
+  const big = await call('PUT', '/container/big', {}, { Image: 'x'.repeat(1024 * 1024) });
+  assert.is(big.statusCode, 413);
+  assert.is(big.headers.connection, 'close');
+  assert.match(JSON.parse(big.body).Message, /too large/);
+  const bad = await call('GET', '/container/%zz/status');
+  assert.is(bad.statusCode, 400);
+  assert.match(JSON.parse(bad.body).Message, /not a valid url component/);
+  const long = await call('PUT', `/container/${'a'.repeat(150)}`, {}, { Image: 'test/web' });
+  assert.is(long.statusCode, 400);
+  assert.match(JSON.parse(long.body).Message, /150 characters long; the limit is 64/);
+  const notJson = await call('PUT', '/container/web2', { 'content-type': 'application/json' });
+  assert.is(notJson.statusCode, 400, 'no body: the install is refused by its parse, not by the reader');
+  assert.match(JSON.parse(notJson.body).Message, /body/);
+  const method = await call('PATCH', '/containers');
+  assert.is(method.statusCode, 404);
+  assert.match(JSON.parse(method.body).Message, /no such route: PATCH \/containers/);
+});
+
 test('a request no listener tagged is refused', async () => {
   const h = fakeHost();
   const app = await buildServer({ host: h.host, jobs: new JobQueue(), requests: new RequestLog(h.host.fs, '/var/lib/gear/requests') });
-  const r = await app.inject({ method: 'GET', url: '/containers' });
+  const r = await inject(app.routing, { method: 'GET', url: '/containers' });
   assert.is(r.statusCode, 403);
 });
 
