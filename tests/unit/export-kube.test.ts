@@ -139,4 +139,19 @@ test('YAML: every string double-quoted, read back as the same value whatever it 
   assert.equal(parseYaml(yamlDocuments([{ a: [{ b: 1, c: [{ d: 'e' }] }] }])), { a: [{ b: 1, c: [{ d: 'e' }] }] });
 });
 
+test("a descriptor's Health and Volumes (gear's own fields): probes, and a StatefulSet with a claim per volume", () => {
+  const d = parseDeployment({ Containers: [{ Name: 'db', Image: 'localhost/db', Count: 2, PublicPorts: [{ Internal: 5432 }], Health: { Cmd: 'pg_isready', Interval: '2s' }, Volumes: ['/var/lib/db'] }] });
+  const { apps, links, notes } = kubeAppsOf(d);
+  const out = kubeObjects(apps, links, notes);
+  validateAll(out.Objects);
+  const set = out.Objects.find((o) => o.kind === 'StatefulSet') as any;
+  assert.ok(set, out.Objects.map((o) => o.kind).join(' '));
+  assert.is(set.spec.replicas, 2);
+  const c = set.spec.template.spec.containers[0];
+  assert.equal(c.readinessProbe.exec.command, ['/bin/sh', '-c', 'pg_isready']);
+  assert.is(c.readinessProbe.periodSeconds, 2);
+  assert.is(set.spec.volumeClaimTemplates.length, 1);
+  assert.ok(c.volumeMounts.some((m: { mountPath: string }) => m.mountPath === '/var/lib/db'));
+});
+
 test.run();

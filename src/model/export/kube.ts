@@ -68,7 +68,8 @@ export function kubeAppsOf(d: Deployment): { apps: KubeApp[]; links: KubeLink[];
     Ports: c.PublicPorts.map((p) => p.Internal),
     Environment: c.Environment,
     ...(c.Limits ? { Limits: c.Limits } : {}),
-    Volumes: [],
+    ...(c.Health ? { Health: c.Health } : {}),
+    Volumes: [...(c.Volumes ?? [])],
   }));
   const links: KubeLink[] = [];
   for (const c of d.Containers) {
