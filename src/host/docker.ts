@@ -73,7 +73,17 @@ export interface VolumeInfo {
 
 /** Docker's own API over its unix socket (dockerode). */
 const statusOf = (err: unknown) => (err as { statusCode?: number }).statusCode;
-const reasonOf = (err: unknown) => (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
+/**
+ * Docker's reason, or, when nothing answers on its socket (dockerd stopped
+ * or never started), that plainly with what to do: a bare "connect
+ * ECONNREFUSED /run/docker.sock" names neither.
+ */
+const reasonOf = (err: unknown) => {
+  const e = err as NodeJS.ErrnoException & { json?: { message?: string }; address?: string };
+  if (e.syscall === 'connect' && (e.code === 'ECONNREFUSED' || e.code === 'ENOENT'))
+    return `Docker is not running (nothing answers on ${e.address ?? 'its socket'}); start it (systemctl start docker) and try again`;
+  return e.json?.message ?? e.message;
+};
 
 export class DockerodeDocker implements Docker {
   private client?: Promise<Dockerode>;

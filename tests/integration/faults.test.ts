@@ -42,7 +42,8 @@ async function whole(host = H): Promise<void> {
 
 const dockerStop = () => sh(H, 'systemctl stop docker.socket docker.service');
 async function dockerStart(): Promise<void> {
-  await sh(H, 'systemctl start docker.socket docker.service');
+  // Stopped and started several times a minute: past docker.service's start limit, which is not the fault under test.
+  await sh(H, 'systemctl reset-failed docker.socket docker.service; systemctl start docker.socket docker.service');
   assert.ok(await eventually(async () => (await run(H, ['docker', 'info'])).code === 0, 60_000), 'Docker answers again');
 }
 
@@ -66,7 +67,7 @@ test('dockerd stopped: an install fails with one line and changes nothing; conta
   await dockerStop();
   try {
     const r = await gear(H, ['install', 'test/web', 'fd-1', '-p', '8080:0', '-v', '/data', '--start']);
-    oneError(r, /^gear: fd-1: .*Docker/);
+    oneError(r, /^gear: fd-1: .*Docker is not running .*systemctl start docker/);
     assert.is(await stateListing(H), before, 'nothing written');
     assert.is(await isActive('ctr-fd-keep.service'), 'inactive', 'stopped with dockerd (Requires=)');
   } finally {
@@ -282,7 +283,7 @@ test(`a reboot with ${REBOOT_CONTAINERS} containers, linked ones included: every
     const names = Array.from({ length: REBOOT_CONTAINERS }, (_, i) => `fr-${i}`);
     const install = await gear(R, ['install', 'test/web', ...names, '-p', '8080:0', '-v', '/data', '--start']);
     assert.is(install.code, 0, install.stderr);
-    const ports = new Map(names.map((n) => [n, Number(new RegExp(`^${n} installed \\(8080 -> (\\d+)\\)`, 'm').exec(install.stdout)?.[1])]));
+    const ports = new Map(names.map((n) => [n, Number(new RegExp(`^${n} installed[^(\\n]*\\(8080 -> (\\d+)\\)`, 'm').exec(install.stdout)?.[1])]));
     // Every fifth links to fr-0 (a port on this host); one is stopped (enabled no more: it stays stopped).
     const linked = names.filter((_, i) => i % 5 === 4);
     const link = await gear(R, ['link', ...linked, '-n', `127.0.0.2:8081:${rip}:${ports.get('fr-0')}`]);
