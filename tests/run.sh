@@ -64,7 +64,7 @@ uvu() { node --import tsx node_modules/uvu/bin.js "$@"; }
 # runs every picked file in one lane, on one set of hosts.
 lanes=(
   "lifecycle volumes health deploy-spread images registry remote spc"
-  "socket-activation environment env-ids seed-scenarios ports limits capacity crash repair callbacks pull bad-input agent-api compat agent-listing doctor metrics completion faults"
+  "socket-activation environment env-ids seed-scenarios ports limits capacity crash repair callbacks pull bad-input agent-api compat agent-listing doctor metrics completion faults load"
   "isolate jobs corpus storm security links links-deploy fixtures-deploy"
 )
 all="${lanes[*]}"

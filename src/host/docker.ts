@@ -102,7 +102,7 @@ export class DockerodeDocker implements Docker {
       stream = await api.pull(ref);
     } catch (err) {
       const code = statusOf(err);
-      const reason = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
+      const reason = reasonOf(err);
       if (code === 404) throw notFound(`image ${ref} is not on this host and cannot be pulled: ${reason}`);
       throw failed(`image ${ref} is not on this host and cannot be pulled: ${reason}`);
     }
@@ -111,7 +111,9 @@ export class DockerodeDocker implements Docker {
     await new Promise<void>((resolve, reject) => {
       api.modem.followProgress(
         stream,
-        (err: Error | null) => (err ? reject(err) : resolve()),
+        // The stream cut short ("aborted"): dockerd went away mid-pull, and whatever it had is its own to clean up.
+        (err: Error | null) =>
+          err ? reject(failed(`pulling ${ref} was cut off (${reasonOf(err)}): Docker stopped answering; once it runs again (systemctl start docker), try again`)) : resolve(),
         (event: { error?: string; status?: string; id?: string; progressDetail?: { current?: number; total?: number } }) => {
           if (event.error) streamError = event.error;
           else if (event.status)
