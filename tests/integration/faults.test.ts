@@ -173,11 +173,12 @@ test('dbus restarted under the agent: it reconnects, its listing catches what ch
 });
 
 test('the state filesystem full: installs and set-env fail with one line and change nothing; all works once space is back', async () => {
-  const ok = await gear(H, ['install', 'test/web', 'ff-0', '-p', '8080:0', '--start', '-e', 'COLOR=blue']);
-  assert.is(ok.code, 0, ok.stderr);
   // A small tmpfs over gear's state, holding a copy of it, then filled up.
   await sh(H, 'cp -a /var/lib/gear /root/gear-state && mount -t tmpfs -o size=4m,mode=0755 gear-full /var/lib/gear && cp -a /root/gear-state/. /var/lib/gear/');
   try {
+    // Installed on the tmpfs: its state goes with it when it is unmounted.
+    const ok = await gear(H, ['install', 'test/web', 'ff-0', '-p', '8080:0', '--start', '-e', 'COLOR=blue']);
+    assert.is(ok.code, 0, ok.stderr);
     await sh(H, 'dd if=/dev/zero of=/var/lib/gear/filler bs=64k 2>/dev/null; sync; true');
     const before = await stateListing(H);
     const units = await sh(H, 'systemctl list-units --all --plain --no-legend "ctr-*" | sort');
@@ -202,11 +203,11 @@ test('the state filesystem full: installs and set-env fail with one line and cha
     assert.is(again.code, 0, again.stderr);
     const envAgain = await gear(H, ['set-env', 'ff-0', 'COLOR=red']);
     assert.is(envAgain.code, 0, envAgain.stderr);
-    await deleteAll('ff-');
   } finally {
-    await sh(H, 'rm -f /var/lib/gear/filler; umount /var/lib/gear; rm -rf /root/gear-state');
+    await sh(H, 'rm -f /var/lib/gear/filler');
+    await deleteAll('ff-');
+    await sh(H, 'umount /var/lib/gear; rm -rf /root/gear-state');
   }
-  await deleteAll('ff-');
   await whole();
 });
 
