@@ -318,7 +318,10 @@ test(`a reboot with ${REBOOT_CONTAINERS} containers, linked ones included: every
       const got = await run(R, ['docker', 'exec', `ctr-${n}`, 'sh', '-c', 'timeout 5 wget -qO- http://127.0.0.2:8081/']);
       assert.match(got.stdout, /hello from test\/web/, `${n}'s link works after the reboot: ${got.stderr}`);
     }
-    for (const n of running) assert.ok(await httpGet(`http://${rip}:${ports.get(n)}/`), `${n} serves its port`);
+    for (const n of running) {
+      const served = await eventually(() => httpGet(`http://${rip}:${ports.get(n)}/`), 60_000, 500);
+      assert.ok(served, `${n} serves its port ${ports.get(n)} from the network: ${await sh(R, `docker port ctr-${n}; iptables -t nat -S DOCKER | grep -c DNAT; true`)}`);
+    }
     assert.is((await gear(R, ['start', stopped])).code, 0);
     assert.match(await sh(R, `docker exec ctr-${stopped} cat /data/marker`), new RegExp(`data-of-${stopped}`));
     await whole(R);
