@@ -320,7 +320,14 @@ test(`a reboot with ${REBOOT_CONTAINERS} containers, linked ones included: every
     }
     for (const n of running) {
       const served = await eventually(() => httpGet(`http://${rip}:${ports.get(n)}/`), 60_000, 500);
-      assert.ok(served, `${n} serves its port ${ports.get(n)} from the network: ${await sh(R, `docker port ctr-${n}; iptables -t nat -S DOCKER | grep -c DNAT; true`)}`);
+      const port = ports.get(n);
+      const why = await sh(
+        R,
+        `docker port ctr-${n}; iptables -t nat -S DOCKER | grep -- '--dport ${port} '; ss -ltnp 'sport = :${port}'
+         ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' ctr-${n}); echo "container ip $ip"
+         docker ps --format '{{.Names}} {{.Ports}}' | grep -- ':${port}->' ; timeout 5 busybox wget -qO- http://127.0.0.1:${port}/ | head -1; timeout 5 busybox wget -qO- http://$ip:8080/ | head -1; true`,
+      );
+      assert.ok(served, `${n} serves its port ${port} from the network: ${why}`);
     }
     assert.is((await gear(R, ['start', stopped])).code, 0);
     assert.match(await sh(R, `docker exec ctr-${stopped} cat /data/marker`), new RegExp(`data-of-${stopped}`));
