@@ -324,7 +324,7 @@ test(`a reboot with ${REBOOT_CONTAINERS} containers, linked ones included: every
       const why = await sh(
         R,
         `docker port ctr-${n}; iptables -t nat -S DOCKER | grep -- '--dport ${port} '; ss -ltnp 'sport = :${port}'
-         ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' ctr-${n}); echo "container ip $ip"
+         ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' ctr-${n}); echo "container ip $ip"; iptables -S DOCKER | grep -- "$ip/" ; iptables -t nat -S POSTROUTING | grep -- "$ip/"
          docker ps --format '{{.Names}} {{.Ports}}' | grep -- ':${port}->' ; timeout 5 busybox wget -qO- http://127.0.0.1:${port}/ | head -1; timeout 5 busybox wget -qO- http://$ip:8080/ | head -1; true`,
       );
       assert.ok(served, `${n} serves its port ${port} from the network: ${why}`);
