@@ -16,7 +16,9 @@ import { brokenPromises } from './host-state.js';
  * (a leak shows as growth).
  *
  * `npm run reliability`: 200 clients, 60 s, 300 names. npm test: a smoke
- * run (GEAR_LOAD_* unset: 20 clients, 5 s, 30 names).
+ * run (GEAR_LOAD_* unset: 20 clients, 5 s, 30 names), which checks the
+ * answers and the host but only prints the RSS (runs of 30 s and more
+ * judge it).
  */
 
 const CLIENTS = Number(process.env.GEAR_LOAD_CLIENTS ?? 20);
@@ -131,7 +133,7 @@ test.after(async () => {
   if (left.length) await gear(H, ['delete', ...left]);
 });
 
-test(`load: ${CLIENTS} clients for ${SECONDS} s on ${UNITS} names, twice: no answer but 2xx, 503 and 429; the agent's memory flat`, async () => {
+test(`load: ${CLIENTS} clients for ${SECONDS} s on ${UNITS} names, twice: no answer but 2xx, 503 and 429${SECONDS >= 30 ? "; the agent's memory flat" : ''}`, async () => {
   // A first run warms the agent up (compiled code, caches, the heap's first growth); then two measured, identical runs.
   const warmUp = await campaign();
   report('warm-up', warmUp.outcomes);
@@ -146,8 +148,9 @@ test(`load: ${CLIENTS} clients for ${SECONDS} s on ${UNITS} names, twice: no ans
   assert.equal(await brokenPromises(H), []);
   const dry = await gear(H, ['clean', '--repair', '--dry-run']);
   assert.equal(dry.stdout.split('\n').filter((l) => l.startsWith('would fix: ')), []);
-  // A leak grows with every run.
-  assert.ok(rss2 <= rss1 * 1.1, `RSS after the second run within 10 % of after the first: ${rss1} -> ${rss2} kB`);
+  // A leak grows with every run. Judged only at campaign size: in 5 s runs the agent's heap is
+  // still growing to its working size (seen +18 % and +32 % from run 1 to 2 there, +0.2 % at 60 s).
+  if (SECONDS >= 30) assert.ok(rss2 <= rss1 * 1.1, `RSS after the second run within 10 % of after the first: ${rss1} -> ${rss2} kB`);
 });
 
 test.run();
