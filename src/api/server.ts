@@ -6,7 +6,7 @@ import type { Callbacks } from './callbacks.js';
 import type { JobQueue } from './jobs.js';
 import { requestFingerprint, type Outcome, type RequestLog } from './requests.js';
 import type { Host } from '../host/context.js';
-import { GearError, busy, invalid, statusOfKind } from '../model/errors.js';
+import { GearError, busy, hostFault, invalid, statusOfKind } from '../model/errors.js';
 import { operations, type Operation, type Progress, type RawRequest } from '../operations/index.js';
 import { openStream, type StreamingOperation, type StreamRequest } from '../operations/operation.js';
 import { pullLine } from '../operations/text.js';
@@ -138,6 +138,8 @@ const sendJson = (res: ServerResponse, status: number, value: unknown, headers: 
 
 function errorBody(err: unknown): { status: number; message: string } {
   if (err instanceof GearError) return { status: statusOfKind[err.kind], message: err.hint ? `${err.message} (${err.hint})` : err.message };
+  const fault = hostFault(err);
+  if (fault) return { status: statusOfKind[fault.kind], message: fault.message };
   const e = err as { statusCode?: number; message?: string };
   if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return { status: e.statusCode, message: e.message ?? 'bad request' };
   return { status: 500, message: 'internal error' };

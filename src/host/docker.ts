@@ -73,7 +73,17 @@ export interface VolumeInfo {
 
 /** Docker's own API over its unix socket (dockerode). */
 const statusOf = (err: unknown) => (err as { statusCode?: number }).statusCode;
-const reasonOf = (err: unknown) => (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
+/**
+ * Docker's reason, or, when nothing answers on its socket (dockerd stopped
+ * or never started), that plainly with what to do: a bare "connect
+ * ECONNREFUSED /run/docker.sock" names neither.
+ */
+const reasonOf = (err: unknown) => {
+  const e = err as NodeJS.ErrnoException & { json?: { message?: string }; address?: string };
+  if (e.syscall === 'connect' && (e.code === 'ECONNREFUSED' || e.code === 'ENOENT'))
+    return `Docker is not running (nothing answers on ${e.address ?? 'its socket'}); start it (systemctl start docker) and try again`;
+  return e.json?.message ?? e.message;
+};
 
 export class DockerodeDocker implements Docker {
   private client?: Promise<Dockerode>;
@@ -92,7 +102,7 @@ export class DockerodeDocker implements Docker {
       stream = await api.pull(ref);
     } catch (err) {
       const code = statusOf(err);
-      const reason = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
+      const reason = reasonOf(err);
       if (code === 404) throw notFound(`image ${ref} is not on this host and cannot be pulled: ${reason}`);
       throw failed(`image ${ref} is not on this host and cannot be pulled: ${reason}`);
     }
@@ -101,7 +111,9 @@ export class DockerodeDocker implements Docker {
     await new Promise<void>((resolve, reject) => {
       api.modem.followProgress(
         stream,
-        (err: Error | null) => (err ? reject(err) : resolve()),
+        // The stream cut short ("aborted"): dockerd went away mid-pull, and whatever it had is its own to clean up.
+        (err: Error | null) =>
+          err ? reject(failed(`pulling ${ref} was cut off (${reasonOf(err)}): Docker stopped answering; once it runs again (systemctl start docker), try again`)) : resolve(),
         (event: { error?: string; status?: string; id?: string; progressDetail?: { current?: number; total?: number } }) => {
           if (event.error) streamError = event.error;
           else if (event.status)

@@ -1,5 +1,5 @@
 import { conflict, invalid } from '../model/errors.js';
-import { listeningPorts, type PortPair, type PortRange } from '../model/ports.js';
+import { allocatable, listeningPorts, type PortPair, type PortRange } from '../model/ports.js';
 import { shareInFlight } from '../lib/concurrency.js';
 import type { HostFs } from './fs.js';
 import { readReservations } from './reservations.js';
@@ -70,7 +70,7 @@ export class PortReservations {
         for (;; candidate++) {
           if (candidate > this.range.last)
             throw conflict(`no free port left in ${this.range.first}-${this.range.last}`);
-          if (busy.has(candidate) || reserved.has(candidate) || this.claiming.has(candidate)) continue;
+          if (!allocatable(candidate) || busy.has(candidate) || reserved.has(candidate) || this.claiming.has(candidate)) continue;
           this.claiming.add(candidate);
           try {
             if (await this.fs.createExclusive(this.file(candidate), `${owner}\n`)) break;

@@ -46,8 +46,33 @@ export const failed = (message: string, hint?: string) => new GearError('failed'
 export const upstream = (message: string) => new GearError('upstream', message);
 export const full = (message: string) => new GearError('full', message);
 
+/**
+ * System errors that are faults of the host, not bugs of gear: a full or
+ * read-only state filesystem, a failing disk, no file descriptors left.
+ * They are reported as what they are (the agent's 500 says so instead of
+ * "internal error"), so the operator knows what to fix.
+ */
+const HOST_FAULTS: Record<string, string> = {
+  ENOSPC: "the host's filesystem is full",
+  EDQUOT: "the host's disk quota is used up",
+  EROFS: "the host's filesystem is read-only",
+  EIO: "the host's disk reported an I/O error",
+  EMFILE: 'too many open files in this process',
+  ENFILE: 'too many open files on the host',
+  ENOMEM: 'the host is out of memory',
+};
+
+/** The host fault an error stands for (see HOST_FAULTS), as a GearError; undefined for anything else. */
+export function hostFault(err: unknown): GearError | undefined {
+  if (err instanceof GearError || !(err instanceof Error)) return undefined;
+  const what = HOST_FAULTS[(err as NodeJS.ErrnoException).code ?? ''];
+  return what ? failed(`${what} (${err.message})`) : undefined;
+}
+
 /** Printable form of any thrown value, for one-line CLI errors and API bodies. */
 export function describeError(err: unknown): string {
+  const fault = hostFault(err);
+  if (fault) return fault.message;
   if (err instanceof Error) return err.message;
   return String(err);
 }

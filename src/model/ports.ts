@@ -19,6 +19,21 @@ export interface PortRange {
 
 export const DEFAULT_PORT_RANGE: PortRange = { first: 4000, last: 60000 };
 
+/**
+ * The Fetch standard's "bad ports": browsers (and Node's fetch) refuse to
+ * connect to them whatever the service, so a web container given 4045 or
+ * 6666 could not be reached from a browser. Allocation skips them; a port
+ * asked for by number is still given.
+ */
+const BROWSER_BLOCKED = new Set([
+  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104, 109, 110, 111, 113, 115, 117, 119, 123,
+  135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993, 995,
+  1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
+]);
+
+/** Whether gear may hand out this port when it allocates one (see BROWSER_BLOCKED). */
+export const allocatable = (port: number): boolean => !BROWSER_BLOCKED.has(port);
+
 /** Parse the CLI's `-p INTERNAL[:EXTERNAL]`; a missing or 0 EXTERNAL asks gear to allocate one. */
 export function parsePortFlag(flag: string): PortPair {
   const m = /^([^:]+)(?::([^:]*))?$/.exec(flag);

@@ -4,7 +4,7 @@ import { validateCallbackUrl } from '../model/callback.js';
 import { DEFAULT_SLICE, reservedPortsOf, type ContainerDefinition } from '../model/definition.js';
 import { parseSocketActivation, socketUnitOf, type SocketActivation } from '../model/socket-activation.js';
 import { validateEnvId, validateEnvSource, validateVariables, type EnvVar } from '../model/env.js';
-import { conflict, failed, invalid } from '../model/errors.js';
+import { GearError, conflict, describeError, failed, invalid } from '../model/errors.js';
 import { checkNetworkLinks, type NetworkLink } from '../model/links.js';
 import { isGeardSlice, unitNameOf, validateImage, validateName, validateSlice } from '../model/names.js';
 import { validatePorts, type PortPair } from '../model/ports.js';
@@ -274,11 +274,13 @@ async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVol
     // Undo in reverse; each step on its own, so one failing does not skip the rest.
     await attempt(() => host.store.remove(req.Id)); // definition and links files
     await attempt(() => units.remove(req.Id));
-    await attempt(() => dropVolumes(host, req.Id, created));
-    if (earlier) await attempt(() => host.store.writeVolumes(record, req.Id, earlier!));
+    // Volumes it created that Docker would not remove (it stopped answering) stay recorded, for `gear clean`.
+    let left: NamedVolume[] = [];
+    await attempt(async () => (left = (await dropVolumes(host, req.Id, created)).failed.map((f) => f.volume)));
+    if (earlier) await attempt(() => host.store.writeVolumes(record, req.Id, [...earlier!, ...volumesNotIn(left, earlier!)]));
     await attempt(() => host.ports.release(req.Id, reservedPortsOf(def)));
     await undoIsolation();
-    throw err;
+    throw left.length ? withLeftVolumes(err, left) : err;
   }
   // Kept volumes it mounts are the container's again (recorded in its volume record above).
   // Installed already: a failure here leaves them listed as kept, which clean and delete tolerate.
@@ -288,6 +290,13 @@ async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVol
     if (kept.length) await host.store.writeVolumes(keptFile, req.Id, volumesNotIn(kept, volumes));
   });
   return def;
+}
+
+/** The install's error, saying which of its volumes are left and what removes them once Docker answers. */
+function withLeftVolumes(err: unknown, left: NamedVolume[]): Error {
+  const note = `; its new volume${left.length > 1 ? 's' : ''} ${left.map((v) => v.Name).join(', ')} could not be removed: once Docker runs, \`gear clean\` removes ${left.length > 1 ? 'them' : 'it'}`;
+  if (err instanceof GearError) return new GearError(err.kind, `${err.message}${note}`, err.hint);
+  return failed(`${describeError(err)}${note}`);
 }
 
 /**

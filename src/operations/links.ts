@@ -120,7 +120,7 @@ export const link = defineOperation({
     const failure = applied.findIndex((a) => a.status === 'rejected');
     if (failure >= 0) {
       const reason = (applied[failure] as PromiseRejectedResult).reason as Error;
-      throw failed(`${req.Links[failure]!.Id}: links are stored but could not be applied now: ${reason.message}`);
+      throw failed(`${req.Links[failure]!.Id}: links are stored but could not be applied now: ${reason.message}`, 'they are applied at its next start; or run the same link again');
     }
     return { Links: req.Links.map((c, i) => ({ ...c, Applied: (applied[i] as PromiseFulfilledResult<AppliedLinks | undefined>).value !== undefined })) };
   },

@@ -128,6 +128,28 @@ test('a tokenless listener only where the operator opted in: the seed client (no
   assert.match(r, /refusing to listen on 0\.0\.0\.0:43999 without TLS/);
 });
 
+test('the tokenless listener (the one door without a lock) still refuses a rebinding Host, a foreign Origin and simple requests', async () => {
+  // The listener of the previous test: a web page reaching it through DNS rebinding or a cross-site form has no token to lack.
+  const before = await sh(A, 'ls /var/lib/gear/containers/ 2>/dev/null; true');
+  const open = 'http://127.0.0.1:43274';
+  const body = '{"Image":"test/web","Started":true}';
+  const cases: [string[], number, RegExp][] = [
+    [['-H', 'Host: rebind.evil.example:43274', '-H', 'Content-Type: application/json', '-X', 'PUT', `${open}/container/rebound`, '-d', body], 403, /unexpected Host/],
+    [['-H', 'Host: rebind.evil.example', `${open}/containers`], 403, /unexpected Host/],
+    [['-H', 'Origin: http://evil.example', '-H', 'Content-Type: application/json', '-X', 'PUT', `${open}/container/crossed`, '-d', body], 403, /cross-origin/],
+    [['-H', 'Sec-Fetch-Site: cross-site', `${open}/containers`], 403, /cross-site/],
+    [['-X', 'PUT', '-H', 'Content-Type: text/plain', `${open}/container/simple-plain`, '-d', body], 415, /send application\/json/],
+    [['-X', 'PUT', `${open}/container/simple-form`, '-d', body], 415, /send application\/json/],
+    [['-X', 'POST', '-H', 'Content-Type: text/plain', `${open}/containers/links`, '-d', '{"Links":[]}'], 415, /send application\/json/],
+  ];
+  for (const [args, status, message] of cases) {
+    const r = await curl(A, args);
+    assert.is(r.status, status, `${args.join(' ')}: ${r.body}`);
+    assert.match(JSON.parse(r.body).Message, message);
+  }
+  assert.is(await sh(A, 'ls /var/lib/gear/containers/ 2>/dev/null; true'), before, 'nothing was installed');
+});
+
 test('token files: a symlink, one not owned by root, or one group-readable is refused', async () => {
   const daemon = (file: string) => sh(A, `${GEAR} daemon --listen 127.0.0.1:43999 --no-socket --token-file ${file} 2>&1; echo "exit $?"`);
   await sh(A, `umask 077; echo ${TOKEN} > /root/good.token; ln -sf /root/good.token /root/link.token; cp /root/good.token /root/nobody.token; chown nobody /root/nobody.token; cp /root/good.token /root/group.token; chmod 640 /root/group.token`);

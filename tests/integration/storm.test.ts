@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GEAR, TEST_HOST as H, gear, putFile, sh, startAgent, stopAgent } from './harness.js';
+import { brokenPromises } from './host-state.js';
 
 /**
  * The crash storm (issue 17): round after round, a random operation (an
@@ -25,7 +26,6 @@ import { GEAR, TEST_HOST as H, gear, putFile, sh, startAgent, stopAgent } from '
 const ROUNDS = Number(process.env.GEAR_STORM_ROUNDS ?? 12);
 const SEED = process.env.GEAR_STORM_SEED === 'random' ? Date.now() % 2 ** 31 : Number(process.env.GEAR_STORM_SEED ?? 20261203);
 const NAMES = ['st-a', 'st-b', 'st-c', 'st-d'];
-const STATE = '/var/lib/gear';
 const SOCKET = '/run/gear/gear.sock';
 const DESCRIPTOR = '/root/storm.json';
 
@@ -100,57 +100,6 @@ async function strike(r: Round): Promise<void> {
   }
 }
 
-/** What is on the host, read in one go: definitions, units, env files, ports, volumes, kept records, locks. */
-async function inventory() {
-  const out = await sh(
-    H,
-    `cd ${STATE} 2>/dev/null || exit 0
-     echo '#defs'; for f in containers/*.json; do [ -e "$f" ] && echo "$(basename "$f" .json) $(tr -d '\\n' < "$f")"; done
-     echo '#units'; ls /etc/systemd/system | sed -n 's/^ctr-\\(.*\\)\\.service$/\\1/p'
-     echo '#env'; ls env 2>/dev/null | sed -n 's/\\.env$//p'
-     echo '#ports'; for p in ports/*; do [ -e "$p" ] && echo "$(basename "$p") $(cat "$p")"; done
-     echo '#volumes'; docker volume ls -q --filter label=io.gear.volume | while read -r v; do echo "$v $(docker volume inspect -f '{{index .Labels "io.gear.container"}}' "$v")"; done
-     echo '#kept'; ls kept-volumes 2>/dev/null | sed -n 's/\\.json$//p'
-     echo '#locks'; find locks -name '*.lock' -printf '%P\\n' -o -name '*.new' -printf '%P\\n' 2>/dev/null; true`,
-  );
-  const sections: Record<string, string[]> = {};
-  let current = '';
-  for (const line of out.split('\n')) {
-    if (line.startsWith('#')) sections[(current = line.slice(1))] = [];
-    else if (line.trim() && current) sections[current]!.push(line.trim());
-  }
-  return sections;
-}
-
-/** Every broken promise on the host, as lines (empty: all kept). */
-async function brokenPromises(): Promise<string[]> {
-  const inv = await inventory();
-  const broken: string[] = [];
-  const defs = new Map<string, { Ports?: { External?: number }[] }>();
-  for (const line of inv.defs ?? []) {
-    const at = line.indexOf(' ');
-    defs.set(line.slice(0, at), JSON.parse(line.slice(at + 1)));
-  }
-  const units = new Set(inv.units ?? []);
-  for (const name of new Set([...defs.keys(), ...units])) {
-    const [d, u] = [defs.has(name), units.has(name)];
-    if (d !== u) broken.push(`${name} is half installed: definition ${d}, unit ${u}`);
-  }
-  for (const line of inv.ports ?? []) {
-    const [port, owner] = line.split(' ');
-    const def = defs.get(owner ?? '');
-    if (!def) broken.push(`port ${port} is reserved by ${owner}, which is not installed`);
-    else if (!def.Ports?.some((p) => String(p.External) === port)) broken.push(`port ${port} is reserved by ${owner}, whose definition does not list it`);
-  }
-  const kept = new Set(inv.kept ?? []);
-  for (const line of inv.volumes ?? []) {
-    const [volume, owner = ''] = line.split(' ');
-    if (!defs.has(owner) && !kept.has(owner)) broken.push(`volume ${volume} of ${owner} belongs to nobody`);
-  }
-  for (const lock of inv.locks ?? []) broken.push(`lock ${lock} is left`);
-  return broken;
-}
-
 test.before(async () => {
   // A deployment of two instances with a public port, for deploy rounds.
   await putFile(H, DESCRIPTOR, JSON.stringify({ containers: [{ name: 'st-dep', count: 2, image: 'test/web', publicports: [{ internal: 8080, external: 0 }] }] }));
@@ -176,7 +125,7 @@ test(`crash storm: kills of the CLI or the agent mid-operation, each repaired to
     found += dry.stdout.split('\n').filter((l) => l.startsWith('would fix: ')).length;
     const repair = await gear(H, ['clean', '--repair']);
     if (repair.code !== 0) failures.push(`${what}: repair failed: ${repair.stderr}`);
-    const broken = await brokenPromises();
+    const broken = await brokenPromises(H);
     const again = (await gear(H, ['clean', '--repair', '--dry-run'])).stdout.split('\n').filter((l) => l.startsWith('would fix: '));
     left += broken.length + again.length;
     for (const b of [...broken, ...again]) failures.push(`${what}: ${b}`);

@@ -84,6 +84,28 @@ for (const [step, breakIt] of steps) {
   });
 }
 
+test('install failing after Docker went away: the volumes it could not remove stay recorded, the error names them and gear clean, which removes them', async () => {
+  const h = fakeHost();
+  // Docker stops after the volumes were made: the unit's step fails, and so does every volume call of the undo.
+  h.host.units.write = async () => {
+    h.docker.fail.volume = failed('docker: Docker is not running');
+    h.docker.fail.removeVolume = failed('docker: Docker is not running');
+    throw failed('docker: Docker is not running');
+  };
+  const err = await rejection(install(h, 'web'));
+  assert.instance(err, GearError);
+  assert.match(err.message, /^docker: Docker is not running; its new volumes gear\.web\.\S+, gear\.web\.\S+ could not be removed: once Docker runs, `gear clean` removes them$/);
+  assert.equal(filesUnder(h.root), ['/var/lib/gear/volumes/web.json'], 'only the record of the volumes left');
+  assert.is(h.docker.volumes.size, 2);
+  // Docker back: clean removes them and their record.
+  delete h.docker.fail.volume;
+  delete h.docker.fail.removeVolume;
+  const cleaned = await cleanHost(h.host);
+  assert.is(cleaned.Removed.filter((r) => r.startsWith('volume gear.web.')).length, 2, cleaned.Removed.join('\n'));
+  assert.equal(filesUnder(h.root), []);
+  assert.is(h.docker.volumes.size, 0);
+});
+
 test('install --start whose start fails stays installed, and says so', async () => {
   const h = fakeHost();
   h.systemd.fail.start = failed('start of ctr-web.service failed');

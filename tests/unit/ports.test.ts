@@ -1,7 +1,12 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { formatPortMapping, listeningPorts, parsePortFlag, parsePortRange, validatePorts } from '../../src/model/ports.js';
 import { install } from '../../src/operations/install.js';
+import { HostFs } from '../../src/host/fs.js';
+import { PortReservations } from '../../src/host/ports.js';
 
 const installPorts = (Ports: unknown) => install.parse({ params: { id: 'p' }, query: {}, body: { Image: 'test/web', Ports } }).Ports;
 
@@ -45,3 +50,14 @@ test('listening ports come from /proc/net/tcp LISTEN rows only', () => {
 });
 
 test.run();
+
+test('allocation skips the ports browsers refuse (4045, 5060, 6665-6669, ...); one asked for by number is given', async () => {
+  const ports = new PortReservations(new HostFs(mkdtempSync(join(tmpdir(), 'gear-ports-'))), '/var/lib/gear/ports', { first: 4044, last: 4046 });
+  const got = await ports.reserve('web', [{ Internal: 8080, External: 0 }, { Internal: 9090, External: 0 }]);
+  assert.equal(got, [{ Internal: 8080, External: 4044 }, { Internal: 9090, External: 4046 }]);
+  const asked = await ports.reserve('irc', [{ Internal: 6667, External: 4045 }]);
+  assert.equal(asked, [{ Internal: 6667, External: 4045 }]);
+  const six = new PortReservations(new HostFs(mkdtempSync(join(tmpdir(), 'gear-ports-'))), '/var/lib/gear/ports', { first: 6664, last: 6670 });
+  const two = await six.reserve('x', [{ Internal: 1, External: 0 }, { Internal: 2, External: 0 }]);
+  assert.equal(two.map((p) => p.External), [6664, 6670]);
+});
