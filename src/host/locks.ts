@@ -45,8 +45,9 @@ export class ContainerLocks {
     // tell one left by a killed taker at once, even before its owner file.
     const staging = `${path}.${stagingTag()}.new`;
     await fsp.mkdir(staging, { mode: 0o700 });
+    const line = ownerLine();
     try {
-      await fsp.writeFile(`${staging}/owner`, ownerLine());
+      await fsp.writeFile(`${staging}/owner`, line);
       for (;;) {
         try {
           await fsp.rename(staging, path);
@@ -68,8 +69,7 @@ export class ContainerLocks {
     try {
       return await work();
     } finally {
-      // It goes whole too: renamed aside, then removed, so no waiter ever sees it half gone.
-      await releaseLock(path);
+      await releaseLock(path, keyOf(line));
     }
   }
 
@@ -89,6 +89,10 @@ export class ContainerLocks {
         const owner = await this.owner(path);
         if (!owner.stale) continue;
         if (!dryRun && !(await breakLock(path, owner.key))) continue; // taken meanwhile, or its tombstone name is: left for a later repair
+      } else if (TOMBSTONE.test(entry)) {
+        // Bookkeeping, not a finding: old tombstones of names no lock was taken for since.
+        if (!dryRun) await sweepTombstones(path.slice(0, path.lastIndexOf('.lock.') + 5));
+        continue;
       } else if (STAGING.test(entry)) {
         if (!stagingIsStale(entry) && !(await this.owner(path)).stale) continue;
         if (!dryRun) await fsp.rm(path, { recursive: true, force: true });
@@ -110,12 +114,20 @@ export class ContainerLocks {
       const age = await fsp.stat(path).then((s) => Date.now() - s.mtimeMs, () => 0);
       return { pid: '?', stale: age > 5_000 };
     }
-    const [pid, start, nonce] = text.trim().split(' ');
+    const [pid, start] = text.trim().split(' ');
     const alive = pid !== undefined && /^[0-9]+$/.test(pid) && startTimeOf(Number(pid)) === start;
-    const key = [pid, start, nonce].filter(Boolean).join('-').replace(/[^0-9A-Za-z-]/g, '');
-    return { pid: pid ?? '?', stale: !alive, key };
+    return { pid: pid ?? '?', stale: !alive, key: keyOf(text) };
   }
 }
+
+/** The key naming one acquisition, from its owner line: pid, start time and nonce (its tombstone's name). */
+export const keyOf = (ownerText: string) =>
+  ownerText
+    .trim()
+    .split(' ')
+    .filter(Boolean)
+    .join('-')
+    .replace(/[^0-9A-Za-z-]/g, '');
 
 /** What this process writes into a lock: pid and start time (read once, fixed for its life), and a nonce per acquisition. */
 let ownerText: string | undefined;
@@ -141,7 +153,7 @@ function startTimeOf(pid: number): string | undefined {
   }
 }
 
-/** Tombstones of broken locks are kept this long, so that a breaker that judged the same lock stale cannot use the name again. */
+/** Tombstones of locks (broken or released) are kept this long, so that a breaker that judged the same lock stale cannot use the name again. */
 const TOMBSTONE_MS = 10 * 60_000;
 
 /**
@@ -154,19 +166,25 @@ const TOMBSTONE_MS = 10 * 60_000;
  * tombstone named after its owner key (unique to one acquisition). Every
  * breaker of that lock renames to the same name; rename onto a non-empty
  * directory fails, so exactly one wins, and a late breaker finds the
- * tombstone taken and leaves the new lock alone. Tombstones are kept for
- * TOMBSTONE_MS, far longer than the two steps take.
+ * tombstone taken and leaves the new lock alone. A released lock ends at
+ * the same name (releaseLock): its owner may exit right after, so a
+ * breaker that read the owner line just before the release finds it stale
+ * just after, and must not break the next holder's lock in its place.
+ * Tombstones are kept for TOMBSTONE_MS, far longer than the two steps take.
  *
  * A lock without an owner file is empty, and rmdir removes only an empty
  * directory: a live lock is never empty. True when this call broke it.
  */
-async function breakLock(path: string, key: string | undefined): Promise<boolean> {
+export async function breakLock(path: string, key: string | undefined): Promise<boolean> {
   if (!key) return fsp.rmdir(path).then(() => true, () => false);
   const tombstone = `${path}.dead-${key}`;
   const broken = await fsp.rename(path, tombstone).then(() => true, () => false);
   await sweepTombstones(path);
   return broken;
 }
+
+/** A tombstone's name: NAME.lock.dead-KEY (older gears: NAME.lock.released-RANDOM, left by a release killed half-way). */
+const TOMBSTONE = /\.lock\.(?:dead|released)-[0-9A-Za-z-]+$/;
 
 /** Tombstones of this lock renamed (ctime) longer than TOMBSTONE_MS ago, and what a release killed half-way left. */
 async function sweepTombstones(path: string): Promise<void> {
@@ -180,10 +198,14 @@ async function sweepTombstones(path: string): Promise<void> {
   }
 }
 
-async function releaseLock(path: string): Promise<void> {
-  const aside = `${path}.released-${randomBytes(4).toString('hex')}`;
-  await fsp.rename(path, aside).then(
-    () => fsp.rm(aside, { recursive: true, force: true }),
-    () => undefined,
-  );
+/**
+ * Release: the lock goes whole (renamed, so no waiter sees it half gone) to
+ * its own tombstone, kept like a broken lock's (see breakLock). Removed
+ * instead, the name would be free for a late breaker's rename, which would
+ * then move the next holder's live lock away: two holders (seen in
+ * tests/unit/locks.test.ts under load).
+ */
+async function releaseLock(path: string, key: string): Promise<void> {
+  await fsp.rename(path, `${path}.dead-${key}`).catch(() => undefined);
+  await sweepTombstones(path);
 }

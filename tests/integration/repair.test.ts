@@ -21,7 +21,7 @@ const NS = `nsenter -t $(systemctl show -p MainPID --value leftover-netns) -n`;
 const snapshot = () =>
   sh(
     H,
-    `find ${STATE} ${UNITS} -path ${STATE}/locks -prune -o -type f -printf '%p %s\\n' | sort; ls ${STATE}/locks; ` +
+    `find ${STATE} ${UNITS} -path ${STATE}/locks -prune -o -type f -printf '%p %s\\n' | sort; ls ${STATE}/locks | grep -v '\\.lock\\.dead-'; ` +
       `docker ps -a --format '{{.Names}} {{.State}}' | sort; docker volume ls -q | sort; ${NS} iptables-save -t nat | grep -v '^#'`,
   );
 

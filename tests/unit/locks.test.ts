@@ -106,4 +106,27 @@ test('removeStale clears at once the staging directory of a taker killed before 
   }
 });
 
+test('a breaker that read the owner of a lock since released cannot break the next holder\'s lock', async () => {
+  const { ContainerLocks, breakLock, keyOf } = await import('../../src/host/locks.js');
+  const { HostFs } = await import('../../src/host/fs.js');
+  const dir = mkdtempSync(join(tmpdir(), 'gear-late-'));
+  try {
+    const locks = new ContainerLocks(new HostFs(dir), '/locks', 1000);
+    const path = `${dir}/locks/web.lock`;
+    // What a breaker read while the first holder held the lock (it then judges it stale: its owner exited).
+    let readKey = '';
+    await locks.with('web', async () => {
+      readKey = keyOf(readFileSync(`${path}/owner`, 'utf8'));
+    });
+    await locks.with('web', async () => {
+      const mine = readFileSync(`${path}/owner`, 'utf8');
+      assert.is(await breakLock(path, readKey), false, 'the late break must not happen');
+      assert.is(readFileSync(`${path}/owner`, 'utf8'), mine, 'the second holder still holds the lock');
+    });
+    assert.not.ok(readdirSync(`${dir}/locks`).includes('web.lock'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();
