@@ -7,14 +7,21 @@ import { GearError, failed, invalid, notFound } from '../model/errors.js';
 import { validateImage } from '../model/names.js';
 import { BUILD_TIMEOUT, BuildBodySchema, checkTag, isWithin, runCommandChange, scriptsDirOf, splitTag } from '../model/oneoff.js';
 import { validatePath } from '../model/volumes.js';
+import { parseGitUrl, parseRepoSource } from '../model/ssh.js';
+import { git, gitArchive } from '../host/git.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { attempt } from './common.js';
+import { requireRepo, resolveRef } from './repos.js';
 import { ensureImage, newRunId } from './jobs.js';
 import { defineOperation, type Progress } from './operation.js';
 
 export interface BuildRequest {
   BaseImage: string;
-  /** A host directory (absolute). */
+  /** A host directory (absolute), a git URL (http, https, git; #REF) or repo://NAME[#REF]. */
   Source: string;
+  /** How Source was read. */
+  From: { kind: 'dir' } | { kind: 'url'; url: string; ref?: string } | { kind: 'repo'; name: string; ref?: string };
   Tag: string;
   Incremental: boolean;
   Timeout: number;
@@ -139,11 +146,17 @@ export const buildImage = defineOperation({
   http: { output: true },
   parse(req): BuildRequest {
     const b = req.body;
-    if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(b.Source)) throw invalid(`source ${JSON.stringify(b.Source)}: only a directory is supported as a source (git URLs are not yet)`);
     if (b.Incremental && b.Clean) throw invalid('a build cannot be both Incremental and Clean');
+    const repo = parseRepoSource(b.Source);
+    const From: BuildRequest['From'] = repo
+      ? { kind: 'repo', ...repo }
+      : /^[A-Za-z][A-Za-z0-9+.-]*:/.test(b.Source)
+        ? { kind: 'url', ...parseGitUrl(b.Source) }
+        : { kind: 'dir' };
     return {
       BaseImage: validateImage(b.BaseImage),
-      Source: validatePath(b.Source, 'source'),
+      Source: From.kind === 'dir' ? validatePath(b.Source, 'source') : b.Source,
+      From,
       Tag: checkTag(validateImage(b.Tag)),
       Incremental: b.Incremental === true,
       Timeout: b.Timeout ?? BUILD_TIMEOUT.default,
@@ -151,8 +164,57 @@ export const buildImage = defineOperation({
   },
   async run(host, req, progress): Promise<BuildResult> {
     // Everything that can be refused is checked before anything is made.
+    const source = await openSource(host, req, progress);
+    try {
+      return await build(host, req, source, progress);
+    } finally {
+      await source.close();
+    }
+  },
+});
+
+/** A build's source: its tar under `src/` (made when the build container is ready), and what to clean up after. */
+interface Source {
+  tar(owner: { uid: number; gid: number }, signal?: AbortSignal): Readable;
+  close(): Promise<void>;
+}
+
+/**
+ * The source, checked: a directory walked (symlinks out of it refused); a
+ * host repository's commit (HEAD or #REF), archived by its user; a git
+ * URL cloned (bare, depth 1) into a private temporary directory as
+ * `nobody`, then archived. A git tree's symlinks are checked as it streams.
+ */
+async function openSource(host: Host, req: BuildRequest, progress: Progress): Promise<Source> {
+  const from = req.From;
+  if (from.kind === 'dir') {
     const root = await sourceDir(host, req.Source);
     const entries = await walkSource(root);
+    return { tar: (owner) => packSource(root, entries, 'src', owner), close: async () => undefined };
+  }
+  if (from.kind === 'repo') {
+    const { dir, user } = await requireRepo(host, from.name);
+    const commit = await resolveRef(dir, user, from.ref ?? 'HEAD', `repository ${from.name}`);
+    progress.note?.(`source: repository ${from.name} at ${commit.slice(0, 12)}`);
+    return { tar: (owner, signal) => prefixTar(gitArchive(dir, commit, { user, signal }), 'src', { owner, source: true }), close: async () => undefined };
+  }
+  const temp = await fsp.mkdtemp(join(tmpdir(), 'gear-build-src-'));
+  const nobody = { uid: 65534, gid: 65534 };
+  try {
+    await fsp.chmod(temp, 0o700);
+    await fsp.chown(temp, nobody.uid, nobody.gid);
+    await git(['clone', '--bare', '--quiet', '--depth', '1', ...(from.ref ? ['--branch', from.ref] : []), '--', from.url, `${temp}/src.git`], { user: nobody, cwd: temp });
+    const dir = `${temp}/src.git`;
+    const commit = await resolveRef(dir, nobody, 'HEAD', from.url);
+    progress.note?.(`source: ${from.url} at ${commit.slice(0, 12)}`);
+    return { tar: (owner, signal) => prefixTar(gitArchive(dir, commit, { user: nobody, signal }), 'src', { owner, source: true }), close: () => fsp.rm(temp, { recursive: true, force: true }) };
+  } catch (err) {
+    await fsp.rm(temp, { recursive: true, force: true });
+    throw err instanceof GearError && err.kind === 'failed' ? invalid(`source ${from.url} cannot be cloned: ${err.message}`) : err;
+  }
+}
+
+async function build(host: Host, req: BuildRequest, source: Source, progress: Progress): Promise<BuildResult> {
     await ensureImage(host, req.BaseImage, progress);
     const builder = await host.oneoff.imageConfig(req.BaseImage);
     if (!builder) throw notFound(`image ${req.BaseImage} is not on this host`);
@@ -178,7 +240,7 @@ export const buildImage = defineOperation({
       output: (chunk, stream) => progress.output?.(chunk, stream),
       signal: progress.signal,
       prepare: async (c) => {
-        await putTar(c, packSource(root, entries, 'src', ownerOf(builder.User)), '/tmp', 'the source');
+        await putTar(c, source.tar(ownerOf(builder.User), progress.signal), '/tmp', 'the source');
         if (previous && prevScripts) restored = await restoreArtifacts(host, c, previous.Id, prevScripts, `${name}-artifacts`, labels, progress);
       },
     });
@@ -198,5 +260,4 @@ export const buildImage = defineOperation({
     } finally {
       await attempt(() => host.oneoff.removeContainer(name));
     }
-  },
-});
+}

@@ -96,6 +96,8 @@ export async function ownVolumes(host: Host, def: Pick<ContainerDefinition, 'Id'
 
 /** After a delete: the container's host user and group, and its uid, are given back. */
 export async function releaseIsolation(host: Host, id: string, iso: Isolation | undefined): Promise<void> {
+  // SSH keys granted to the container's login go with it: a new container of that name starts with none.
+  await host.keys.revokeAll(`ctr-${id}`);
   const uid = iso?.Uid ?? (await host.uids.of(id));
   if (uid === undefined) return;
   // Without a definition (an install that crashed before it): the user it would have made.
