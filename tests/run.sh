@@ -63,7 +63,7 @@ uvu() { node --import tsx node_modules/uvu/bin.js "$@"; }
 lanes=(
   "lifecycle volumes health deploy-spread images registry remote spc"
   "socket-activation environment env-ids seed-scenarios ports limits capacity crash repair callbacks pull bad-input agent-api compat agent-listing doctor metrics completion"
-  "isolate jobs corpus storm security links links-deploy fixtures-deploy"
+  "isolate jobs repos-ssh corpus storm security links links-deploy fixtures-deploy"
 )
 all="${lanes[*]}"
 picked=" ${GEAR_TEST_FILES:-$all} "
