@@ -25,6 +25,12 @@ const env = () => ({
 });
 const PROTOCOLS = ['-c', 'protocol.allow=never', '-c', 'protocol.http.allow=always', '-c', 'protocol.https.allow=always', '-c', 'protocol.git.allow=always'];
 
+/** git's first "fatal:" or "error:" line, else its last line (hints skipped). */
+function firstError(stderr: string): string | undefined {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('hint:'));
+  return lines.find((l) => /^(fatal|error):/.test(l)) ?? lines.at(-1);
+}
+
 /** Run git to its end; its first stderr line is the error. */
 export function git(args: string[], opts: { cwd?: string; user?: GitUser; timeoutMs?: number }): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -41,7 +47,7 @@ export function git(args: string[], opts: { cwd?: string; user?: GitUser; timeou
     child.on('close', (code) => {
       clearTimeout(timer);
       if (code === 0) resolve(out);
-      else reject(failed(`git ${args.find((a) => !a.startsWith('-')) ?? ''}: ${err.trim().split('\n').filter((l) => !l.startsWith('hint:')).at(-1) ?? `exit ${code}`}`));
+      else reject(failed(`git ${args.find((a) => !a.startsWith('-')) ?? ''}: ${firstError(err) ?? `exit ${code}`}`));
     });
   });
 }
@@ -58,7 +64,7 @@ export function gitArchive(gitDir: string, ref: string, opts: { user?: GitUser; 
   const out = child.stdout;
   child.on('error', (e) => out.destroy(failed(`git archive: ${e.message}`)));
   child.on('close', (code) => {
-    if (code !== 0) out.destroy(failed(`git archive ${ref}: ${err.trim().split('\n').at(-1) ?? `exit ${code}`}`));
+    if (code !== 0) out.destroy(failed(`git archive ${ref}: ${firstError(err) ?? `exit ${code}`}`));
   });
   return out;
 }

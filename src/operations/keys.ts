@@ -75,6 +75,7 @@ async function containerLogin(host: Host, id: string): Promise<void> {
   const uid = def.Isolation?.Uid ?? (await host.uids.reserve(id)).uid;
   const user = def.Isolation?.User ?? hostUserName(id, uid);
   await host.users.ensure(user, uid, def.Isolation?.Gid ?? uid, hostUserComment(id));
-  await host.users.setLogin?.(user, gearBin(), '/nonexistent');
+  // Home "/": sshd changes into it before the shell runs (nothing is read there).
+  await host.users.setLogin?.(user, gearBin(), '/');
 }
 

@@ -74,15 +74,20 @@ async function create(host: Host, req: CreateRepoRequest): Promise<CreateRepoRes
   try {
     made = await host.users.ensure(user, uid, uid, repoUserComment(req.Id));
     await host.users.setLogin?.(user, gearBin(), path);
-    // 0711: each user reaches its own repository by its path, and lists no one else's.
+    // 0711: each user reaches its own repository by its path, and lists no one else's. The state
+    // directory itself must let them pass (search only: nothing in it can be listed; its files keep
+    // their own modes, secrets 0600).
     await fsp.mkdir(host.fs.local(reposDir(host)), { recursive: true, mode: 0o711 });
+    const state = await fsp.stat(host.fs.local(host.config.stateDir));
+    if ((state.mode & 0o011) !== 0o011) await fsp.chmod(host.fs.local(host.config.stateDir), (state.mode & 0o7777) | 0o011);
     await fsp.chmod(host.fs.local(reposDir(host)), 0o711);
     await fsp.rm(temp, { recursive: true, force: true });
     await fsp.mkdir(temp, { mode: 0o700 });
     await fsp.chown(temp, uid, uid);
     const as = { uid, gid: uid };
-    if (req.CloneUrl) await git(['clone', '--bare', '--quiet', '--', req.CloneUrl, temp], { user: as });
-    else await git(['init', '--bare', '--quiet', temp], { user: as });
+    // Into "." from inside: the user cannot create anything in STATE/git itself (git would try).
+    if (req.CloneUrl) await git(['clone', '--bare', '--quiet', '--', req.CloneUrl, '.'], { user: as, cwd: temp });
+    else await git(['init', '--bare', '--quiet', '.'], { user: as, cwd: temp });
     await fsp.rename(temp, host.fs.local(path));
   } catch (err) {
     await attempt(() => fsp.rm(temp, { recursive: true, force: true }));
