@@ -46,6 +46,7 @@ export const createRepo = defineOperation({
   path: '/repository/:id',
   summary: 'Create a Git repository on the host (empty, or a bare clone of CloneUrl: http, https or git); 409 if it exists',
   body: CreateRepoBodySchema,
+  optionalBody: true,
   mutates: true,
   http: { status: 201, text: (r: CreateRepoResult) => `Repository ${r.Id} created (${r.User}, uid ${r.Uid})${r.CloneUrl ? ` from ${r.CloneUrl}` : ''}\n` },
   parse(req): CreateRepoRequest {

@@ -174,7 +174,7 @@ test('bad input: one readable line, exit 1, nothing changed (names with path tri
     [['create-repo', '../x'], /^gear: repository name "\.\.\/x" is not valid \(use 1-27 lower case letters/],
     [['create-repo', 'a/b'], /^gear: repository name "a\/b" is not valid/],
     [['create-repo', 'Upper'], /^gear: repository name "Upper" is not valid/],
-    [['create-repo', '-x'], /^gear: /],
+    [['create-repo', '.git'], /^gear: repository name "\.git" is not valid/],
     [['create-repo', 'r1'], /^gear: repository r1 exists\n$/],
     [['create-repo', 'r9', 'file:///etc'], /^gear: git URL "file:\/\/\/etc": only http, https and git URLs are accepted\n$/],
     [['create-repo', 'r9', 'ext::sh -c id'], /^gear: git URL "ext::sh -c id": only http, https and git URLs are accepted\n$/],
