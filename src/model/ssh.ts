@@ -28,6 +28,7 @@ export const repoUserName = (name: string) => `repo-${name}`;
 export const repoUserComment = (name: string) => `gear repository ${name}`;
 /** Who holds a repository's uid reservation (a container name cannot contain ":"). */
 export const repoUidOwner = (name: string) => `repo:${name}`;
+export const isRepoUidOwner = (owner: string) => owner.startsWith('repo:');
 
 /** What an SSH login name reaches: `ctr-NAME` a container, `repo-NAME` a repository; anything else nothing. */
 export function sshTarget(user: string): { kind: 'ctr' | 'repo'; name: string } | undefined {

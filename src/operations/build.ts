@@ -5,10 +5,10 @@ import type { Host } from '../host/context.js';
 import { packSource, prefixTar, walkSource } from '../host/source-tar.js';
 import { GearError, failed, invalid, notFound } from '../model/errors.js';
 import { validateImage } from '../model/names.js';
-import { BUILD_TIMEOUT, BuildBodySchema, checkTag, isWithin, runCommandChange, scriptsDirOf, splitTag } from '../model/oneoff.js';
+import { BUILD_TIMEOUT, BuildBodySchema, checkTag, isWithin, runCommandChange, scriptsDirOf, splitTag, symlinkEscapes } from '../model/oneoff.js';
 import { validatePath } from '../model/volumes.js';
 import { parseGitUrl, parseRepoSource } from '../model/ssh.js';
-import { git, gitArchive } from '../host/git.js';
+import { git, gitArchive, type GitUser } from '../host/git.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { attempt } from './common.js';
@@ -173,6 +173,20 @@ export const buildImage = defineOperation({
   },
 });
 
+/**
+ * Refuse, before anything is made, a git tree whose symlinks point out of
+ * it (as a directory's walk does); the tar's stream checks them again.
+ */
+async function checkGitSymlinks(dir: string, user: GitUser, commit: string, what: string): Promise<void> {
+  const listing = await git(['ls-tree', '-r', '-z', '--full-tree', commit], { cwd: dir, user });
+  for (const entry of listing.split('\0')) {
+    const m = /^120000 blob ([0-9a-f]+)\t(.*)$/s.exec(entry);
+    if (!m) continue;
+    const target = await git(['cat-file', 'blob', m[1]!], { cwd: dir, user });
+    if (symlinkEscapes(m[2]!, target)) throw invalid(`${what}: the symlink ${JSON.stringify(m[2])} points out of the source tree (to ${JSON.stringify(target)})`);
+  }
+}
+
 /** A build's source: its tar under `src/` (made when the build container is ready), and what to clean up after. */
 interface Source {
   tar(owner: { uid: number; gid: number }, signal?: AbortSignal): Readable;
@@ -195,6 +209,7 @@ async function openSource(host: Host, req: BuildRequest, progress: Progress): Pr
   if (from.kind === 'repo') {
     const { dir, user } = await requireRepo(host, from.name);
     const commit = await resolveRef(dir, user, from.ref ?? 'HEAD', `repository ${from.name}`);
+    await checkGitSymlinks(dir, user, commit, 'source');
     progress.note?.(`source: repository ${from.name} at ${commit.slice(0, 12)}`);
     return { tar: (owner, signal) => prefixTar(gitArchive(dir, commit, { user, signal }), 'src', { owner, source: true }), close: async () => undefined };
   }
@@ -206,6 +221,7 @@ async function openSource(host: Host, req: BuildRequest, progress: Progress): Pr
     await git(['clone', '--bare', '--quiet', '--depth', '1', ...(from.ref ? ['--branch', from.ref] : []), '--', from.url, `${temp}/src.git`], { user: nobody, cwd: temp });
     const dir = `${temp}/src.git`;
     const commit = await resolveRef(dir, nobody, 'HEAD', from.url);
+    await checkGitSymlinks(dir, nobody, commit, 'source');
     progress.note?.(`source: ${from.url} at ${commit.slice(0, 12)}`);
     return { tar: (owner, signal) => prefixTar(gitArchive(dir, commit, { user: nobody, signal }), 'src', { owner, source: true }), close: () => fsp.rm(temp, { recursive: true, force: true }) };
   } catch (err) {
