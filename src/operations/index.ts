@@ -7,7 +7,7 @@ import { getEnv, patchEnv, replaceEnv } from './environment.js';
 import { imageInspect, imageLayers, imageList, imagePull } from './images.js';
 import { install } from './install.js';
 import { addKeys } from './keys.js';
-import { createRepo, repoArchive } from './repos.js';
+import { createRepo, deleteRepo, repoArchive } from './repos.js';
 import { runJob } from './jobs.js';
 import { restart, start, stop } from './lifecycle.js';
 import { link } from './links.js';
@@ -18,5 +18,5 @@ import { ports, status } from './status.js';
 import { update } from './update.js';
 
 /** Every operation gear offers; the agent's routes are derived from this list. */
-export const operations = { install, start, stop, restart, remove, status, ports, list, logs, getEnv, replaceEnv, patchEnv, link, clean, purge, imageInspect, imageLayers, imageList, imagePull, update, capacity, runJob, buildImage, doctor, createRepo, repoArchive, addKeys };
+export const operations = { install, start, stop, restart, remove, status, ports, list, logs, getEnv, replaceEnv, patchEnv, link, clean, purge, imageInspect, imageLayers, imageList, imagePull, update, capacity, runJob, buildImage, doctor, createRepo, repoArchive, deleteRepo, addKeys };
 export type { Operation, RawRequest, Progress } from './operation.js';

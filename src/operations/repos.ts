@@ -142,3 +142,29 @@ export const repoArchive = defineOperation({
     return { Id: req.Id, Ref: req.Ref, Commit };
   },
 });
+
+/**
+ * `DELETE /repository/NAME` and `gear delete-repo NAME`: the repository's
+ * data (an explicit delete, the only way it goes), the keys' grants to it,
+ * its host user and its uid. 404 when there is none.
+ */
+export const deleteRepo = defineOperation({
+  name: 'deleteRepo',
+  method: 'DELETE',
+  path: '/repository/:id',
+  summary: "Delete a Git repository: its data, the keys' access to it, its host user; 404 if there is none",
+  mutates: true,
+  http: { text: (r: { Id: string }) => `Repository ${r.Id} deleted\n` },
+  parse(req): { Id: string } {
+    return { Id: validateRepoName(req.params.id) };
+  },
+  run: (host, req) =>
+    host.locks.with(`repo-${req.Id}`, async () => {
+      const { dir, user } = await requireRepo(host, req.Id);
+      await host.keys.revokeAll(repoUserName(req.Id));
+      await fsp.rm(dir, { recursive: true, force: true });
+      await host.users.remove(repoUserName(req.Id), user.uid, user.gid, repoUserComment(req.Id));
+      await host.uids.release(repoUidOwner(req.Id), user.uid);
+      return { Id: req.Id };
+    }),
+});

@@ -221,6 +221,16 @@ test('auth-keys-command: gear\'s lines for its logins (forced command, restrict)
   assert.is(clean.code, 0, clean.stderr);
   assert.not.match(clean.stdout, /repo/);
   assert.is(await sh(H, 'id repo-r1; ls /var/lib/gear/uids | sort'), users);
+  // delete-repo: data, grants, user and uid gone; the name can be made again, without the old keys.
+  const uid = (await sh(H, 'id -u repo-r3')).trim();
+  await sh(H, `${GEAR} add-keys --key-file /root/k-read.pub repo://r3 >/dev/null`);
+  const del = await gear(H, ['delete-repo', 'r3']);
+  assert.is(del.code, 0, del.stderr);
+  assert.is(del.stdout, 'deleted repository r3\n');
+  assert.is(await sh(H, `ls /var/lib/gear/git/r3.git /var/lib/gear/ssh/access/repo-r3 /var/lib/gear/uids/${uid} 2>&1 | grep -c 'No such file'; getent passwd repo-r3 || true`), '3\n');
+  assert.match((await gear(H, ['delete-repo', 'r3'])).stderr, /^gear: repository r3 does not exist\n$/);
+  assert.is((await gear(H, ['create-repo', 'r3'])).code, 0);
+  assert.is((await gear(H, ['auth-keys-command', 'repo-r3'])).stdout, '');
   const removed = await gear(H, ['ssh-setup', '--remove']);
   assert.is(removed.code, 0, removed.stderr);
   assert.match(removed.stdout, /^removed from \/etc\/ssh\/sshd_config:\n# gear ssh-setup: begin/);

@@ -23,6 +23,17 @@ export function register(program: Command, cli: Cli): void {
     });
 
   program
+    .command('delete-repo')
+    .description("delete a Git repository: its data, the keys' access to it, its host user")
+    .argument('<name>', 'the repository')
+    .option('--on <host>', 'on this agent (HOST[:PORT])')
+    .action(async (name: string, o: { on?: string }) => {
+      const backend = cli.backends().forServer(o.on ?? '');
+      await backend.call(operations.deleteRepo, { params: { id: name }, query: {} }, cli.progress);
+      cli.print(`deleted repository ${name}\n`);
+    });
+
+  program
     .command('archive-repo')
     .description("write a repository's tree at REF as a tar to stdout (GET /repository/NAME/archive/REF)")
     .argument('<name>', 'the repository')
