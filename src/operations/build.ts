@@ -127,7 +127,7 @@ async function restoreArtifacts(host: Host, build: Dockerode.Container, previous
 /**
  * `POST /build-image` (the seed's route and body) and `gear build SOURCE
  * BUILDER TAG [--incremental]`: a source-to-image build. The source
- * directory is streamed into a container of the builder image as a tar
+ * (a directory, a git URL or a host repository: openSource) is streamed into a container of the builder image as a tar
  * (tar-stream, read as it is sent) under /tmp/src; with Incremental, the
  * image under Tag's save-artifacts output goes to /tmp/artifacts; the
  * builder's assemble script runs in a transient unit (gear-build-ID.service:
@@ -140,7 +140,7 @@ export const buildImage = defineOperation({
   name: 'buildImage',
   method: 'POST',
   path: '/build-image',
-  summary: `Build an image from a source directory with a source-to-image builder (BaseImage, Source, Tag, Incremental, Timeout seconds, default ${BUILD_TIMEOUT.default}); 202 with the build's output streamed, its outcome in the X-Gear-Result trailer`,
+  summary: `Build an image from a source (a directory, an http/https/git URL of a git repository, repo://NAME) with a source-to-image builder (BaseImage, Source, Tag, Incremental, Timeout seconds, default ${BUILD_TIMEOUT.default}); 202 with the build's output streamed, its outcome in the X-Gear-Result trailer`,
   body: BuildBodySchema,
   mutates: true,
   http: { output: true },
@@ -231,49 +231,49 @@ async function openSource(host: Host, req: BuildRequest, progress: Progress): Pr
 }
 
 async function build(host: Host, req: BuildRequest, source: Source, progress: Progress): Promise<BuildResult> {
-    await ensureImage(host, req.BaseImage, progress);
-    const builder = await host.oneoff.imageConfig(req.BaseImage);
-    if (!builder) throw notFound(`image ${req.BaseImage} is not on this host`);
-    const scripts = scriptsDirOf(builder.Labels, req.BaseImage);
-    const previous = req.Incremental ? await host.oneoff.imageConfig(req.Tag) : undefined;
-    if (req.Incremental && !previous) progress.note?.(`no image ${req.Tag} yet: a clean build`);
-    const prevScripts = previous && scriptsDirOf(previous.Labels, req.Tag);
+  await ensureImage(host, req.BaseImage, progress);
+  const builder = await host.oneoff.imageConfig(req.BaseImage);
+  if (!builder) throw notFound(`image ${req.BaseImage} is not on this host`);
+  const scripts = scriptsDirOf(builder.Labels, req.BaseImage);
+  const previous = req.Incremental ? await host.oneoff.imageConfig(req.Tag) : undefined;
+  if (req.Incremental && !previous) progress.note?.(`no image ${req.Tag} yet: a clean build`);
+  const prevScripts = previous && scriptsDirOf(previous.Labels, req.Tag);
 
-    const Id = newRunId();
-    const name = `gear-build-${Id}`;
-    // No labels: a commit keeps the container's, and the built image's containers would carry them.
-    // A build's containers are known by their names (gear-build-ID, gear-build-ID-artifacts).
-    const labels = {};
-    let restored = false;
-    const { outcome, container } = await host.oneoff.run({
-      name,
-      image: req.BaseImage,
-      cmd: [`${scripts}/assemble`],
-      labels,
-      description: `gear build ${Id}: ${req.Tag} from ${req.BaseImage}`,
-      timeoutSec: req.Timeout,
-      removeAfter: false,
-      output: (chunk, stream) => progress.output?.(chunk, stream),
-      signal: progress.signal,
-      prepare: async (c) => {
-        await putTar(c, source.tar(ownerOf(builder.User), progress.signal), '/tmp', 'the source');
-        if (previous && prevScripts) restored = await restoreArtifacts(host, c, previous.Id, prevScripts, `${name}-artifacts`, labels, progress);
-      },
-    });
+  const Id = newRunId();
+  const name = `gear-build-${Id}`;
+  // No labels: a commit keeps the container's, and the built image's containers would carry them.
+  // A build's containers are known by their names (gear-build-ID, gear-build-ID-artifacts).
+  const labels = {};
+  let restored = false;
+  const { outcome, container } = await host.oneoff.run({
+    name,
+    image: req.BaseImage,
+    cmd: [`${scripts}/assemble`],
+    labels,
+    description: `gear build ${Id}: ${req.Tag} from ${req.BaseImage}`,
+    timeoutSec: req.Timeout,
+    removeAfter: false,
+    output: (chunk, stream) => progress.output?.(chunk, stream),
+    signal: progress.signal,
+    prepare: async (c) => {
+      await putTar(c, source.tar(ownerOf(builder.User), progress.signal), '/tmp', 'the source');
+      if (previous && prevScripts) restored = await restoreArtifacts(host, c, previous.Id, prevScripts, `${name}-artifacts`, labels, progress);
+    },
+  });
+  try {
+    if (outcome.Result === 'timeout') throw failed(`build ${Id} stopped: assemble ran longer than its time limit (${req.Timeout} s); ${req.Tag} unchanged`);
+    if (outcome.Result === 'cancelled') throw failed(`build ${Id} cancelled; ${req.Tag} unchanged`);
+    if (outcome.ExitCode !== 0) throw failed(`build ${Id} failed: assemble exited with status ${outcome.ExitCode}; ${req.Tag} unchanged`);
+    const committed = (await container.commit({ changes: runCommandChange(scripts), comment: `gear build ${Id} from ${req.BaseImage}` })) as { Id: string };
+    const api = await host.oneoff.api;
     try {
-      if (outcome.Result === 'timeout') throw failed(`build ${Id} stopped: assemble ran longer than its time limit (${req.Timeout} s); ${req.Tag} unchanged`);
-      if (outcome.Result === 'cancelled') throw failed(`build ${Id} cancelled; ${req.Tag} unchanged`);
-      if (outcome.ExitCode !== 0) throw failed(`build ${Id} failed: assemble exited with status ${outcome.ExitCode}; ${req.Tag} unchanged`);
-      const committed = (await container.commit({ changes: runCommandChange(scripts), comment: `gear build ${Id} from ${req.BaseImage}` })) as { Id: string };
-      const api = await host.oneoff.api;
-      try {
-        await api.getImage(committed.Id).tag(splitTag(req.Tag));
-      } catch (err) {
-        await attempt(() => api.getImage(committed.Id).remove());
-        throw failed(`tagging the build as ${req.Tag} failed: ${reasonOf(err)}`);
-      }
-      return { Id, Tag: req.Tag, Image: committed.Id, Incremental: restored };
-    } finally {
-      await attempt(() => host.oneoff.removeContainer(name));
+      await api.getImage(committed.Id).tag(splitTag(req.Tag));
+    } catch (err) {
+      await attempt(() => api.getImage(committed.Id).remove());
+      throw failed(`tagging the build as ${req.Tag} failed: ${reasonOf(err)}`);
     }
+    return { Id, Tag: req.Tag, Image: committed.Id, Incremental: restored };
+  } finally {
+    await attempt(() => host.oneoff.removeContainer(name));
+  }
 }
