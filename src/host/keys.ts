@@ -49,6 +49,11 @@ export class KeyStore {
     return out;
   }
 
+  /** Whether any key was ever granted `login` (its directory of grants exists). */
+  async has(login: string): Promise<boolean> {
+    return this.fs.exists(`${this.dir}/access/${login}`);
+  }
+
   /** Every grant to `login` goes (its container or repository was deleted). */
   async revokeAll(login: string): Promise<void> {
     await fsp.rm(this.fs.local(`${this.dir}/access/${login}`), { recursive: true, force: true });

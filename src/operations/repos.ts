@@ -6,6 +6,7 @@ import { conflict, notFound } from '../model/errors.js';
 import { userDbEntry } from '../model/isolation.js';
 import { CreateRepoBodySchema, parseGitUrl, repoUidOwner, repoUserComment, repoUserName, validateRef, validateRepoName } from '../model/ssh.js';
 import { attempt } from './common.js';
+import { endLogins } from './isolation.js';
 import { defineOperation } from './operation.js';
 
 /**
@@ -163,6 +164,7 @@ export const deleteRepo = defineOperation({
       const { dir, user } = await requireRepo(host, req.Id);
       await host.keys.revokeAll(repoUserName(req.Id));
       await fsp.rm(dir, { recursive: true, force: true });
+      await endLogins(host, user.uid);
       await host.users.remove(repoUserName(req.Id), user.uid, user.gid, repoUserComment(req.Id));
       await host.uids.release(repoUidOwner(req.Id), user.uid);
       return { Id: req.Id };

@@ -135,6 +135,24 @@ test('ssh ctr-web-1@host runs inside web-1; the same key is refused for web-2; -
   assert.not.match(local.stdout, /LEAKED/);
 });
 
+test('an isolated container: the login runs as its uid (the container\'s user), and a re-install keeps the login', async () => {
+  const inst = await gear(H, ['install', 'test/web', 'web-iso', '--isolate', '--start', '-p', '8080:0']);
+  assert.is(inst.code, 0, inst.stderr);
+  const add = await gear(H, ['add-keys', '--key-file', '/root/k-other.pub', 'web-iso']);
+  assert.is(add.code, 0, add.stderr);
+  const uid = (await sh(H, 'id -u ctr-web-iso')).trim();
+  const r = await run(H, ['sh', '-c', `${as('other')} ctr-web-iso@${IP} 'id -u' </dev/null`]);
+  assert.is(r.stdout, `${uid}\n`, r.stderr);
+  const again = await gear(H, ['install', 'test/web', 'web-iso', '--isolate', '--start', '-p', '8080:0']);
+  assert.is(again.code, 0, again.stderr);
+  assert.is((await run(H, ['sh', '-c', `${as('other')} ctr-web-iso@${IP} 'id -u' </dev/null`])).stdout, `${uid}\n`);
+  // Deleted: its user and its grants go; the key is refused.
+  const del = await gear(H, ['delete', 'web-iso']);
+  assert.is(del.code, 0, del.stderr);
+  assert.is(await sh(H, 'getent passwd ctr-web-iso || true; ls /var/lib/gear/ssh/access'), 'ctr-web-1\nrepo-r1\n');
+  assert.is((await run(H, ['sh', '-c', `${as('other')} ctr-web-iso@${IP} id </dev/null`])).code, 255);
+});
+
 test('GET /repository/NAME/archive/REF: a tar of the tree; gear archive-repo too; unknown ref 404', async () => {
   const r = await run(H, ['sh', '-c', "curl -sf --unix-socket /run/gear/gear.sock http://x/repository/r1/archive/master | tar xOf - hi.txt"]);
   assert.is(r.code, 0, r.stderr);
@@ -223,7 +241,8 @@ test('auth-keys-command: gear\'s lines for its logins (forced command, restrict)
   assert.is(await sh(H, 'id repo-r1; ls /var/lib/gear/uids | sort'), users);
   // delete-repo: data, grants, user and uid gone; the name can be made again, without the old keys.
   const uid = (await sh(H, 'id -u repo-r3')).trim();
-  await sh(H, `${GEAR} add-keys --key-file /root/k-read.pub repo://r3 >/dev/null`);
+  // After a login (its systemd user manager lingers after logout): the delete still removes the user.
+  await sh(H, `${GEAR} add-keys --key-file /root/k-read.pub repo://r3 >/dev/null; GIT_SSH_COMMAND='${as('read')}' git ls-remote ssh://repo-r3@${IP}/~ >/dev/null`);
   const del = await gear(H, ['delete-repo', 'r3']);
   assert.is(del.code, 0, del.stderr);
   assert.is(del.stdout, 'deleted repository r3\n');
