@@ -1,6 +1,10 @@
 import { runProgram } from './program.js';
 
-/** The gear CLI (src/cli/program.ts): its exit code. */
-runProgram(process.argv).then((code) => {
+/**
+ * The gear CLI (src/cli/program.ts): its exit code. Called as `gear -c
+ * COMMAND` it is an SSH login's shell (cli/ssh-login.ts).
+ */
+const run = process.argv[2] === '-c' ? import('./ssh-login.js').then((m) => m.loginShell(process.argv.slice(2))) : runProgram(process.argv);
+run.then((code) => {
   process.exitCode = code;
 });

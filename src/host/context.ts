@@ -13,6 +13,7 @@ import { OneOffRunner } from './oneoff.js';
 import { DbusSystemd, type Systemd } from './systemd.js';
 import { loadUnitTemplates } from './templates.js';
 import { TARGET_UNIT, UnitFiles } from './units.js';
+import { KeyStore } from './keys.js';
 import { UidReservations } from './uids.js';
 import { ShadowUsers, type HostUsers } from './users.js';
 
@@ -44,6 +45,8 @@ export class Host {
   readonly uids: UidReservations;
   /** Their host users and groups (host/users.ts). */
   readonly users: HostUsers;
+  /** SSH keys and the logins they may use (host/keys.ts). */
+  readonly keys: KeyStore;
   readonly locks: ContainerLocks;
   /**
    * Held while a container's links are written or applied. Separate from
@@ -80,6 +83,7 @@ export class Host {
     this.ports = new PortReservations(this.fs, `${config.stateDir}/ports`, config.portRange);
     this.uids = new UidReservations(this.fs, `${config.stateDir}/uids`, config.uidRange);
     this.users = parts.users ?? new ShadowUsers(this.fs);
+    this.keys = new KeyStore(this.fs, `${config.stateDir}/ssh`);
     this.locks = new ContainerLocks(this.fs, `${config.stateDir}/locks`);
     this.linkLocks = new ContainerLocks(this.fs, `${config.stateDir}/locks/links`);
     this.targetLocks = new ContainerLocks(this.fs, `${config.stateDir}/locks/target`);

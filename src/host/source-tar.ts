@@ -90,14 +90,16 @@ export function packSource(root: string, entries: SourceEntry[], prefix: string,
 }
 
 /**
- * A tar stream (a previous build's save-artifacts) with every entry moved
- * under `prefix/`. Names that climb (`..`) are refused: the tar comes from
- * a container.
+ * A tar stream (a previous build's save-artifacts, or a git tree: `source`)
+ * with every entry moved under `prefix/` (owned by `owner` when given).
+ * Names that climb (`..`) and hard links are refused: the tar comes from a
+ * container or a repository; a source's symlinks may not point out of it.
  */
-export function prefixTar(input: Readable, prefix: string): Readable {
+export function prefixTar(input: Readable, prefix: string, opts: { owner?: { uid: number; gid: number }; source?: boolean } = {}): Readable {
   const x = extract();
   const p = pack();
-  p.entry({ name: `${prefix}/`, type: 'directory', mode: 0o755 });
+  const what = opts.source ? 'source' : 'save-artifacts';
+  p.entry({ name: `${prefix}/`, type: 'directory', mode: 0o755, ...(opts.owner ?? {}) });
   x.on('entry', (header: Header, stream, next) => {
     // Destroyed with the extract: its error is the one reported (on the packed stream).
     stream.on('error', () => undefined);
@@ -106,8 +108,12 @@ export function prefixTar(input: Readable, prefix: string): Readable {
       stream.resume();
       return next();
     }
-    if (name.split('/').includes('..')) return void x.destroy(invalid(`save-artifacts: the entry ${JSON.stringify(header.name)} climbs out of the artifacts`));
-    stream.pipe(p.entry({ ...header, name: `${prefix}/${name}` }, (err) => (err ? x.destroy(err) : next())));
+    if (name.split('/').includes('..')) return void x.destroy(invalid(`${what}: the entry ${JSON.stringify(header.name)} climbs out of the ${opts.source ? 'source tree' : 'artifacts'}`));
+    // A git tree's symlinks are checked as a directory's are; hard links (git makes none) would name paths without the prefix.
+    if (header.type === 'link') return void x.destroy(invalid(`${what}: the entry ${JSON.stringify(header.name)} is a hard link`));
+    if (header.type === 'symlink' && opts.source && symlinkEscapes(name, header.linkname ?? ''))
+      return void x.destroy(invalid(`${what}: the symlink ${JSON.stringify(name)} points out of the source tree (to ${JSON.stringify(header.linkname)})`));
+    stream.pipe(p.entry({ ...header, name: `${prefix}/${name}`, ...(opts.owner ?? {}) }, (err) => (err ? x.destroy(err) : next())));
   });
   x.on('finish', () => p.finalize());
   x.on('error', (err: Error) => p.destroy(err));

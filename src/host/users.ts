@@ -10,6 +10,8 @@ export interface HostUsers {
   ensure(name: string, uid: number, gid: number, comment: string): Promise<boolean>;
   /** Remove user and group `name`, only if they are the ones gear made (these ids, gear's comment). */
   remove(name: string, uid: number, gid: number, comment: string): Promise<void>;
+  /** Set the login shell and home of gear's user `name` (SSH logins: gear's login shell); absent in fakes. */
+  setLogin?(name: string, shell: string, home: string): Promise<void>;
 }
 
 /**
@@ -41,6 +43,10 @@ export class ShadowUsers implements HostUsers {
 
   remove(name: string, uid: number, gid: number, comment: string): Promise<void> {
     return this.one.run(() => this.removeNow(name, uid, gid, comment));
+  }
+
+  setLogin(name: string, shell: string, home: string): Promise<void> {
+    return this.one.run(() => this.run(['usermod', '--shell', shell, '--home', home, name]));
   }
 
   private async ensureNow(name: string, uid: number, gid: number, comment: string): Promise<boolean> {

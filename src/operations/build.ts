@@ -5,16 +5,23 @@ import type { Host } from '../host/context.js';
 import { packSource, prefixTar, walkSource } from '../host/source-tar.js';
 import { GearError, failed, invalid, notFound } from '../model/errors.js';
 import { validateImage } from '../model/names.js';
-import { BUILD_TIMEOUT, BuildBodySchema, checkTag, isWithin, runCommandChange, scriptsDirOf, splitTag } from '../model/oneoff.js';
+import { BUILD_TIMEOUT, BuildBodySchema, checkTag, isWithin, runCommandChange, scriptsDirOf, splitTag, symlinkEscapes } from '../model/oneoff.js';
 import { validatePath } from '../model/volumes.js';
+import { parseGitUrl, parseRepoSource } from '../model/ssh.js';
+import { git, gitArchive, type GitUser } from '../host/git.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { attempt } from './common.js';
+import { requireRepo, resolveRef } from './repos.js';
 import { ensureImage, newRunId } from './jobs.js';
 import { defineOperation, type Progress } from './operation.js';
 
 export interface BuildRequest {
   BaseImage: string;
-  /** A host directory (absolute). */
+  /** A host directory (absolute), a git URL (http, https, git; #REF) or repo://NAME[#REF]. */
   Source: string;
+  /** How Source was read. */
+  From: { kind: 'dir' } | { kind: 'url'; url: string; ref?: string } | { kind: 'repo'; name: string; ref?: string };
   Tag: string;
   Incremental: boolean;
   Timeout: number;
@@ -120,7 +127,7 @@ async function restoreArtifacts(host: Host, build: Dockerode.Container, previous
 /**
  * `POST /build-image` (the seed's route and body) and `gear build SOURCE
  * BUILDER TAG [--incremental]`: a source-to-image build. The source
- * directory is streamed into a container of the builder image as a tar
+ * (a directory, a git URL or a host repository: openSource) is streamed into a container of the builder image as a tar
  * (tar-stream, read as it is sent) under /tmp/src; with Incremental, the
  * image under Tag's save-artifacts output goes to /tmp/artifacts; the
  * builder's assemble script runs in a transient unit (gear-build-ID.service:
@@ -133,17 +140,23 @@ export const buildImage = defineOperation({
   name: 'buildImage',
   method: 'POST',
   path: '/build-image',
-  summary: `Build an image from a source directory with a source-to-image builder (BaseImage, Source, Tag, Incremental, Timeout seconds, default ${BUILD_TIMEOUT.default}); 202 with the build's output streamed, its outcome in the X-Gear-Result trailer`,
+  summary: `Build an image from a source (a directory, an http/https/git URL of a git repository, repo://NAME) with a source-to-image builder (BaseImage, Source, Tag, Incremental, Timeout seconds, default ${BUILD_TIMEOUT.default}); 202 with the build's output streamed, its outcome in the X-Gear-Result trailer`,
   body: BuildBodySchema,
   mutates: true,
   http: { output: true },
   parse(req): BuildRequest {
     const b = req.body;
-    if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(b.Source)) throw invalid(`source ${JSON.stringify(b.Source)}: only a directory is supported as a source (git URLs are not yet)`);
     if (b.Incremental && b.Clean) throw invalid('a build cannot be both Incremental and Clean');
+    const repo = parseRepoSource(b.Source);
+    const From: BuildRequest['From'] = repo
+      ? { kind: 'repo', ...repo }
+      : /^[A-Za-z][A-Za-z0-9+.-]*:/.test(b.Source)
+        ? { kind: 'url', ...parseGitUrl(b.Source) }
+        : { kind: 'dir' };
     return {
       BaseImage: validateImage(b.BaseImage),
-      Source: validatePath(b.Source, 'source'),
+      Source: From.kind === 'dir' ? validatePath(b.Source, 'source') : b.Source,
+      From,
       Tag: checkTag(validateImage(b.Tag)),
       Incremental: b.Incremental === true,
       Timeout: b.Timeout ?? BUILD_TIMEOUT.default,
@@ -151,52 +164,116 @@ export const buildImage = defineOperation({
   },
   async run(host, req, progress): Promise<BuildResult> {
     // Everything that can be refused is checked before anything is made.
-    const root = await sourceDir(host, req.Source);
-    const entries = await walkSource(root);
-    await ensureImage(host, req.BaseImage, progress);
-    const builder = await host.oneoff.imageConfig(req.BaseImage);
-    if (!builder) throw notFound(`image ${req.BaseImage} is not on this host`);
-    const scripts = scriptsDirOf(builder.Labels, req.BaseImage);
-    const previous = req.Incremental ? await host.oneoff.imageConfig(req.Tag) : undefined;
-    if (req.Incremental && !previous) progress.note?.(`no image ${req.Tag} yet: a clean build`);
-    const prevScripts = previous && scriptsDirOf(previous.Labels, req.Tag);
-
-    const Id = newRunId();
-    const name = `gear-build-${Id}`;
-    // No labels: a commit keeps the container's, and the built image's containers would carry them.
-    // A build's containers are known by their names (gear-build-ID, gear-build-ID-artifacts).
-    const labels = {};
-    let restored = false;
-    const { outcome, container } = await host.oneoff.run({
-      name,
-      image: req.BaseImage,
-      cmd: [`${scripts}/assemble`],
-      labels,
-      description: `gear build ${Id}: ${req.Tag} from ${req.BaseImage}`,
-      timeoutSec: req.Timeout,
-      removeAfter: false,
-      output: (chunk, stream) => progress.output?.(chunk, stream),
-      signal: progress.signal,
-      prepare: async (c) => {
-        await putTar(c, packSource(root, entries, 'src', ownerOf(builder.User)), '/tmp', 'the source');
-        if (previous && prevScripts) restored = await restoreArtifacts(host, c, previous.Id, prevScripts, `${name}-artifacts`, labels, progress);
-      },
-    });
+    const source = await openSource(host, req, progress);
     try {
-      if (outcome.Result === 'timeout') throw failed(`build ${Id} stopped: assemble ran longer than its time limit (${req.Timeout} s); ${req.Tag} unchanged`);
-      if (outcome.Result === 'cancelled') throw failed(`build ${Id} cancelled; ${req.Tag} unchanged`);
-      if (outcome.ExitCode !== 0) throw failed(`build ${Id} failed: assemble exited with status ${outcome.ExitCode}; ${req.Tag} unchanged`);
-      const committed = (await container.commit({ changes: runCommandChange(scripts), comment: `gear build ${Id} from ${req.BaseImage}` })) as { Id: string };
-      const api = await host.oneoff.api;
-      try {
-        await api.getImage(committed.Id).tag(splitTag(req.Tag));
-      } catch (err) {
-        await attempt(() => api.getImage(committed.Id).remove());
-        throw failed(`tagging the build as ${req.Tag} failed: ${reasonOf(err)}`);
-      }
-      return { Id, Tag: req.Tag, Image: committed.Id, Incremental: restored };
+      return await build(host, req, source, progress);
     } finally {
-      await attempt(() => host.oneoff.removeContainer(name));
+      await source.close();
     }
   },
 });
+
+/**
+ * Refuse, before anything is made, a git tree whose symlinks point out of
+ * it (as a directory's walk does); the tar's stream checks them again.
+ */
+async function checkGitSymlinks(dir: string, user: GitUser, commit: string, what: string): Promise<void> {
+  const listing = await git(['ls-tree', '-r', '-z', '--full-tree', commit], { cwd: dir, user });
+  for (const entry of listing.split('\0')) {
+    const m = /^120000 blob ([0-9a-f]+)\t(.*)$/s.exec(entry);
+    if (!m) continue;
+    const target = await git(['cat-file', 'blob', m[1]!], { cwd: dir, user });
+    if (symlinkEscapes(m[2]!, target)) throw invalid(`${what}: the symlink ${JSON.stringify(m[2])} points out of the source tree (to ${JSON.stringify(target)})`);
+  }
+}
+
+/** A build's source: its tar under `src/` (made when the build container is ready), and what to clean up after. */
+interface Source {
+  tar(owner: { uid: number; gid: number }, signal?: AbortSignal): Readable;
+  close(): Promise<void>;
+}
+
+/**
+ * The source, checked: a directory walked (symlinks out of it refused); a
+ * host repository's commit (HEAD or #REF), archived by its user; a git
+ * URL cloned (bare, depth 1) into a private temporary directory as
+ * `nobody`, then archived. A git tree's symlinks are checked as it streams.
+ */
+async function openSource(host: Host, req: BuildRequest, progress: Progress): Promise<Source> {
+  const from = req.From;
+  if (from.kind === 'dir') {
+    const root = await sourceDir(host, req.Source);
+    const entries = await walkSource(root);
+    return { tar: (owner) => packSource(root, entries, 'src', owner), close: async () => undefined };
+  }
+  if (from.kind === 'repo') {
+    const { dir, user } = await requireRepo(host, from.name);
+    const commit = await resolveRef(dir, user, from.ref ?? 'HEAD', `repository ${from.name}`);
+    await checkGitSymlinks(dir, user, commit, 'source');
+    progress.note?.(`source: repository ${from.name} at ${commit.slice(0, 12)}`);
+    return { tar: (owner, signal) => prefixTar(gitArchive(dir, commit, { user, signal }), 'src', { owner, source: true }), close: async () => undefined };
+  }
+  const temp = await fsp.mkdtemp(join(tmpdir(), 'gear-build-src-'));
+  const nobody = { uid: 65534, gid: 65534 };
+  try {
+    await fsp.chmod(temp, 0o700);
+    await fsp.chown(temp, nobody.uid, nobody.gid);
+    await git(['clone', '--bare', '--quiet', '--depth', '1', ...(from.ref ? ['--branch', from.ref] : []), '--', from.url, `${temp}/src.git`], { user: nobody, cwd: temp });
+    const dir = `${temp}/src.git`;
+    const commit = await resolveRef(dir, nobody, 'HEAD', from.url);
+    await checkGitSymlinks(dir, nobody, commit, 'source');
+    progress.note?.(`source: ${from.url} at ${commit.slice(0, 12)}`);
+    return { tar: (owner, signal) => prefixTar(gitArchive(dir, commit, { user: nobody, signal }), 'src', { owner, source: true }), close: () => fsp.rm(temp, { recursive: true, force: true }) };
+  } catch (err) {
+    await fsp.rm(temp, { recursive: true, force: true });
+    throw err instanceof GearError && err.kind === 'failed' ? invalid(`source ${from.url} cannot be cloned: ${err.message}`) : err;
+  }
+}
+
+async function build(host: Host, req: BuildRequest, source: Source, progress: Progress): Promise<BuildResult> {
+  await ensureImage(host, req.BaseImage, progress);
+  const builder = await host.oneoff.imageConfig(req.BaseImage);
+  if (!builder) throw notFound(`image ${req.BaseImage} is not on this host`);
+  const scripts = scriptsDirOf(builder.Labels, req.BaseImage);
+  const previous = req.Incremental ? await host.oneoff.imageConfig(req.Tag) : undefined;
+  if (req.Incremental && !previous) progress.note?.(`no image ${req.Tag} yet: a clean build`);
+  const prevScripts = previous && scriptsDirOf(previous.Labels, req.Tag);
+
+  const Id = newRunId();
+  const name = `gear-build-${Id}`;
+  // No labels: a commit keeps the container's, and the built image's containers would carry them.
+  // A build's containers are known by their names (gear-build-ID, gear-build-ID-artifacts).
+  const labels = {};
+  let restored = false;
+  const { outcome, container } = await host.oneoff.run({
+    name,
+    image: req.BaseImage,
+    cmd: [`${scripts}/assemble`],
+    labels,
+    description: `gear build ${Id}: ${req.Tag} from ${req.BaseImage}`,
+    timeoutSec: req.Timeout,
+    removeAfter: false,
+    output: (chunk, stream) => progress.output?.(chunk, stream),
+    signal: progress.signal,
+    prepare: async (c) => {
+      await putTar(c, source.tar(ownerOf(builder.User), progress.signal), '/tmp', 'the source');
+      if (previous && prevScripts) restored = await restoreArtifacts(host, c, previous.Id, prevScripts, `${name}-artifacts`, labels, progress);
+    },
+  });
+  try {
+    if (outcome.Result === 'timeout') throw failed(`build ${Id} stopped: assemble ran longer than its time limit (${req.Timeout} s); ${req.Tag} unchanged`);
+    if (outcome.Result === 'cancelled') throw failed(`build ${Id} cancelled; ${req.Tag} unchanged`);
+    if (outcome.ExitCode !== 0) throw failed(`build ${Id} failed: assemble exited with status ${outcome.ExitCode}; ${req.Tag} unchanged`);
+    const committed = (await container.commit({ changes: runCommandChange(scripts), comment: `gear build ${Id} from ${req.BaseImage}` })) as { Id: string };
+    const api = await host.oneoff.api;
+    try {
+      await api.getImage(committed.Id).tag(splitTag(req.Tag));
+    } catch (err) {
+      await attempt(() => api.getImage(committed.Id).remove());
+      throw failed(`tagging the build as ${req.Tag} failed: ${reasonOf(err)}`);
+    }
+    return { Id, Tag: req.Tag, Image: committed.Id, Incremental: restored };
+  } finally {
+    await attempt(() => host.oneoff.removeContainer(name));
+  }
+}

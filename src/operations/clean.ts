@@ -8,6 +8,7 @@ import { defineOperation, queryFlag } from './operation.js';
 import { querySchema } from './schemas.js';
 import { dropVolumes } from './volumes.js';
 import { releaseIsolation } from './isolation.js';
+import { isRepoUidOwner } from '../model/ssh.js';
 import { repairHost, type Finding } from './repair.js';
 
 export interface KeptVolume extends NamedVolume {
@@ -73,7 +74,8 @@ export async function findLeftovers(host: Host, dryRun: boolean): Promise<Leftov
   const reservations = await host.ports.all();
   for (const owner of reservations.values()) if (!installed.has(owner)) suspects.add(owner);
   const uids = await host.uids.all();
-  for (const owner of uids.values()) if (!installed.has(owner)) suspects.add(owner);
+  // A repository's uid (repo:NAME) is not a container's: it stays with its repository.
+  for (const owner of uids.values()) if (!installed.has(owner) && !isRepoUidOwner(owner)) suspects.add(owner);
 
   for (const id of suspects) {
     try {

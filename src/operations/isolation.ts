@@ -94,10 +94,24 @@ export async function ownVolumes(host: Host, def: Pick<ContainerDefinition, 'Id'
   }
 }
 
+/**
+ * Before an SSH login's user is removed: its systemd user manager
+ * (user@UID.service, which logind keeps for a while after the last logout,
+ * and which would make userdel refuse) is stopped. A login still open
+ * keeps its processes, and userdel then says so.
+ */
+export async function endLogins(host: Host, uid: number): Promise<void> {
+  await attempt(() => host.systemd.stop(`user@${uid}.service`));
+}
+
 /** After a delete: the container's host user and group, and its uid, are given back. */
 export async function releaseIsolation(host: Host, id: string, iso: Isolation | undefined): Promise<void> {
+  // SSH keys granted to the container's login go with it: a new container of that name starts with none.
+  const login = await host.keys.has(`ctr-${id}`);
+  await host.keys.revokeAll(`ctr-${id}`);
   const uid = iso?.Uid ?? (await host.uids.of(id));
   if (uid === undefined) return;
+  if (login) await endLogins(host, uid);
   // Without a definition (an install that crashed before it): the user it would have made.
   const i = iso ?? { Uid: uid, Gid: uid, User: hostUserName(id, uid) };
   await host.users.remove(i.User, i.Uid, i.Gid, hostUserComment(id));

@@ -118,6 +118,8 @@ export interface OperationSpec<Req, Res, Q extends TSchema | undefined, B extend
   query?: Q;
   /** What a schema cannot say: name rules, path normal form, duplicates, cross-field checks; and defaults. */
   parse(req: CheckedRequest<Checked<Q>, Checked<B>>): Req;
+  /** A request without a body (the seed's clients send none) is read as no body at all (parse sees undefined). */
+  optionalBody?: true;
 }
 
 const PREFIX = 'invalid request: ';
@@ -139,7 +141,7 @@ export function defineOperation<Req, Res, Q extends TSchema | undefined = undefi
       spec.parse({
         params: raw.params,
         query: query?.check(raw.query, 'query/', PREFIX) as Checked<Q>,
-        body: body?.check(raw.body, 'body/', PREFIX) as Checked<B>,
+        body: (spec.optionalBody && raw.body == null ? undefined : body?.check(raw.body, 'body/', PREFIX)) as Checked<B>,
         stream: raw.stream,
       }),
   };

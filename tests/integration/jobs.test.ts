@@ -271,7 +271,7 @@ test('bad build input: one line, exit 1, nothing built, tagged or left', async (
     [['build', '/srv/src/app', 'test/builder', 'test/app@sha256:' + '0'.repeat(64)], /^gear: tag "test\/app@sha256:0+" must not name a digest\n$/],
     [['build', '/srv/src/app', 'not a builder', 'test/app:x'], /^gear: image "not a builder" is not a valid image reference\n$/],
     [['build', '/srv/src/app/index.html', 'test/builder', 'test/app:x'], /^gear: source \/srv\/src\/app\/index.html is not a directory\n$/],
-    [['build', 'git://example.com/repo', 'test/builder', 'test/app:x'], /^gear: source "[^"]*": only a directory is supported as a source \(git URLs are not yet\)\n$/],
+    [['build', 'file:///etc', 'test/builder', 'test/app:x'], /^gear: git URL "file:\/\/\/etc": only http, https and git URLs are accepted\n$/],
   ] as const) {
     const r = await gear(H, [...args]);
     assert.is(r.code, 1, `${args.join(' ')}: ${r.stdout}`);

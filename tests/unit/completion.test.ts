@@ -13,8 +13,8 @@ const option = (cmd: string, long: string) => command(cmd).options.find((o) => o
 
 test('the spec is read from the program: every command, its arguments by kind, option values by kind', () => {
   const names = makeProgram().program.commands.map((c) => c.name());
-  // apply-links is hidden (units run it): not offered, as --help does not list it.
-  assert.equal(spec.commands.map((c) => c.name), names.filter((n) => n !== 'apply-links'));
+  // apply-links and ssh-enter are hidden (units and sudo run them): not offered, as --help does not list them.
+  assert.equal(spec.commands.map((c) => c.name), names.filter((n) => n !== 'apply-links' && n !== 'ssh-enter'));
   assert.ok(names.includes('apply-links'));
   assert.equal(command('install').args.map((a) => [a.name, a.kind, a.variadic]), [['image', 'none', false], ['targets', 'container', true]]);
   assert.equal(command('deploy').args.map((a) => a.kind), ['file', 'host']);

@@ -99,15 +99,19 @@ test('POST /jobs bodies: the seed\'s fields, defaults, and refusals', () => {
   throwsWith(() => job({ Image: 'test/web', Extra: 1 }), 'invalid request: body has an unknown field "Extra"');
 });
 
-test('POST /build-image bodies: the seed\'s fields; directories only; Clean and Incremental exclusive', () => {
+test('POST /build-image bodies: the seed\'s fields; a directory, a git URL or repo://NAME; Clean and Incremental exclusive', () => {
   assert.equal(build({ BaseImage: 'b', Source: '/srv/src/app', Tag: 'app:1', Clean: true, Verbose: false, RuntimeImage: '' }), {
     BaseImage: 'b',
     Source: '/srv/src/app',
     Tag: 'app:1',
+    From: { kind: 'dir' },
     Incremental: false,
     Timeout: 3600,
   });
-  throwsWith(() => build({ BaseImage: 'b', Source: 'git://github.com/x/y', Tag: 't' }), 'source "git://github.com/x/y": only a directory is supported as a source (git URLs are not yet)');
+  assert.equal(build({ BaseImage: 'b', Source: 'git://github.com/x/y#v1', Tag: 't' }).From, { kind: 'url', url: 'git://github.com/x/y', ref: 'v1' });
+  assert.equal(build({ BaseImage: 'b', Source: 'repo://r1', Tag: 't' }).From, { kind: 'repo', name: 'r1' });
+  throwsWith(() => build({ BaseImage: 'b', Source: 'file:///etc', Tag: 't' }), 'git URL "file:///etc": only http, https and git URLs are accepted');
+  throwsWith(() => build({ BaseImage: 'b', Source: 'repo://../x', Tag: 't' }), 'repository name "../x" is not valid');
   throwsWith(() => build({ BaseImage: 'b', Source: 'relative/dir', Tag: 't' }), 'source "relative/dir" must be an absolute path');
   throwsWith(() => build({ BaseImage: 'b', Source: '/srv/../etc', Tag: 't' }), 'source "/srv/../etc" must be normalised (no "//", ".", ".." or trailing "/")');
   throwsWith(() => build({ BaseImage: 'b', Source: '/srv', Tag: 't', Incremental: true, Clean: true }), 'a build cannot be both Incremental and Clean');

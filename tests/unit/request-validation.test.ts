@@ -311,8 +311,8 @@ test('every operation refuses a bad container name; those that take no body or q
   for (const op of Object.values(ops)) {
     if (!op.path.includes(':id')) continue;
     // install and update take an image; the others with a body, variables.
-    const body = op === (operations.install as unknown) || op === (operations.update as unknown) ? IMG : op.body ? { Variables: [] } : undefined;
-    refused(op, { params: { id: 'a b' }, query: {}, body }, op.path.startsWith('/environment') ? /environment id "a b" is not valid/ : /container name "a b" is not valid/);
+    const body = op === (operations.install as unknown) || op === (operations.update as unknown) ? IMG : op.body ? (op.path.startsWith('/repository') ? {} : { Variables: [] }) : undefined;
+    refused(op, { params: { id: 'a b' }, query: {}, body }, op.path.startsWith('/environment') ? /environment id "a b" is not valid/ : op.path.startsWith('/repository') ? /repository name "a b" is not valid/ : /container name "a b" is not valid/);
   }
   for (const name of ['start', 'restart', 'status', 'ports', 'getEnv'] as const) {
     // geard's server took an optional body on some of these ({"Wait": true} on stop): not read, not refused.

@@ -21,8 +21,10 @@ import * as listImages from './list-images.js';
 import * as listUnits from './list-units.js';
 import * as logs from './logs.js';
 import * as purge from './purge.js';
+import * as repos from './repos.js';
 import * as runJob from './run-job.js';
 import * as setEnv from './set-env.js';
+import * as ssh from './ssh.js';
 import * as status from './status.js';
 import * as unitFile from './unit-file.js';
 import * as update from './update.js';
@@ -48,6 +50,8 @@ export const commands: { register(program: Command, cli: Cli): void }[] = [
   importCompose,
   runJob,
   build,
+  repos,
+  ssh,
   images,
   listImages,
   capacity,

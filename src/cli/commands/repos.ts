@@ -1,0 +1,70 @@
+import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { invalid } from '../../model/errors.js';
+import { parseKeyFile } from '../../model/ssh.js';
+import type { AddKeysResult } from '../../operations/keys.js';
+import type { CreateRepoResult } from '../../operations/repos.js';
+import { operations } from '../../operations/index.js';
+import type { Cli } from '../cli.js';
+import { outputProgress } from './run-job.js';
+
+/** `gear create-repo`, `gear archive-repo` and `gear add-keys`: Git repositories and SSH keys (issue 14). */
+export function register(program: Command, cli: Cli): void {
+  program
+    .command('create-repo')
+    .description("create a Git repository on the host (STATE/git/NAME.git, owned by its own user repo-NAME); clone, fetch and push over the host's sshd: ssh://repo-NAME@HOST/~")
+    .argument('<name>', 'the repository: lower case letters, digits, "_" and "-"')
+    .argument('[clone-url]', 'start as a bare clone of this http, https or git URL')
+    .option('--on <host>', 'on this agent (HOST[:PORT])')
+    .action(async (name: string, url: string | undefined, o: { on?: string }) => {
+      const backend = cli.backends().forServer(o.on ?? '');
+      const r: CreateRepoResult = await backend.call(operations.createRepo, { params: { id: name }, query: {}, body: url ? { CloneUrl: url } : {} }, cli.progress);
+      cli.print(`created repository ${r.Id} (${r.Path}, user ${r.User})${r.CloneUrl ? ` from ${r.CloneUrl}` : ''}\n`);
+    });
+
+  program
+    .command('delete-repo')
+    .description("delete a Git repository: its data, the keys' access to it, its host user")
+    .argument('<name>', 'the repository')
+    .option('--on <host>', 'on this agent (HOST[:PORT])')
+    .action(async (name: string, o: { on?: string }) => {
+      const backend = cli.backends().forServer(o.on ?? '');
+      await backend.call(operations.deleteRepo, { params: { id: name }, query: {} }, cli.progress);
+      cli.print(`deleted repository ${name}\n`);
+    });
+
+  program
+    .command('archive-repo')
+    .description("write a repository's tree at REF as a tar to stdout (GET /repository/NAME/archive/REF)")
+    .argument('<name>', 'the repository')
+    .argument('[ref]', 'a branch, tag or commit', 'HEAD')
+    .option('--on <host>', 'on this agent (HOST[:PORT])')
+    .action(async (name: string, ref: string, o: { on?: string }) => {
+      if (process.stdout.isTTY) throw invalid('archive-repo writes a tar: send its output to a file or a pipe');
+      const backend = cli.backends().forServer(o.on ?? '');
+      await backend.call(operations.repoArchive, { params: { id: name, ref }, query: {} }, outputProgress(cli));
+    });
+
+  program
+    .command('add-keys')
+    .description('grant SSH public keys access: to a container (ssh ctr-NAME@HOST: a shell inside it) or a repository (repo://NAME: git clone and fetch; push with --write)')
+    .requiredOption('--key-file <file>', 'public keys, one per line (TYPE BASE64 [COMMENT]; no options)')
+    .option('--write', 'repositories: allow push too')
+    .option('--on <host>', 'on this agent (HOST[:PORT])')
+    .argument('<target...>', 'container names and repo://NAME')
+    .action(async (targets: string[], o: { keyFile: string; write?: boolean; on?: string }) => {
+      let text: string;
+      try {
+        text = readFileSync(o.keyFile === '-' ? 0 : o.keyFile, 'utf8');
+      } catch (err) {
+        throw invalid(`key file ${o.keyFile} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+      // Read here for a message with the file's line number; the operation reads each key again.
+      const Keys = parseKeyFile(text).map((k) => ({ Type: 'authorized_keys', Value: `${k.type} ${k.blob}` }));
+      const Repositories = targets.filter((t) => t.startsWith('repo://')).map((t) => ({ Id: t.slice('repo://'.length) }));
+      const Containers = targets.filter((t) => !t.startsWith('repo://')).map((t) => ({ Id: t }));
+      const backend = cli.backends().forServer(o.on ?? '');
+      const r: AddKeysResult = await backend.call(operations.addKeys, { params: {}, query: {}, body: { Keys, Containers, Repositories, ...(o.write ? { WriteAccess: true } : {}) } }, cli.progress);
+      cli.print(`${r.Fingerprints.join(', ')}: may log in as ${r.Logins.join(', ')}${r.WriteAccess ? ' (push allowed)' : ''}\n`);
+    });
+}

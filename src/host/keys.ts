@@ -1,0 +1,61 @@
+import { promises as fsp } from 'node:fs';
+import { fingerprintFile, fingerprintOfFile, type Access, type PublicKey } from '../model/ssh.js';
+import type { HostFs } from './fs.js';
+
+/**
+ * SSH keys and the access they grant, under STATE/ssh (0700, files 0600:
+ * root's alone; sshd reads them through `gear auth-keys-command`, run as
+ * root):
+ *   keys/FP            the key, "TYPE BASE64", one file per fingerprint
+ *   access/LOGIN/FP    "read" or "write": that key may log in as LOGIN
+ *                      (ctr-NAME or repo-NAME)
+ * FP is the SHA256 fingerprint in base64url. Each file is written whole
+ * (temp and rename); a key added twice is the same file.
+ */
+export class KeyStore {
+  constructor(
+    private readonly fs: HostFs,
+    private readonly dir: string,
+  ) {}
+
+  private async privateDir(hostDir: string): Promise<void> {
+    await fsp.mkdir(this.fs.local(hostDir), { recursive: true, mode: 0o700 });
+    await fsp.chmod(this.fs.local(hostDir), 0o700);
+  }
+
+  /** Store the keys and grant each `access` to each login (a grant given again replaces the old one). */
+  async grant(keys: PublicKey[], logins: string[], access: Access): Promise<void> {
+    await this.privateDir(this.dir);
+    await this.privateDir(`${this.dir}/keys`);
+    for (const k of keys) await this.fs.writeAtomic(`${this.dir}/keys/${fingerprintFile(k.fingerprint)}`, `${k.type} ${k.blob}\n`, 0o600);
+    for (const login of logins) {
+      await this.privateDir(`${this.dir}/access`);
+      await this.privateDir(`${this.dir}/access/${login}`);
+      for (const k of keys) await this.fs.writeAtomic(`${this.dir}/access/${login}/${fingerprintFile(k.fingerprint)}`, `${access}\n`, 0o600);
+    }
+  }
+
+  /** The keys that may log in as `login`, with their access; a grant whose key file is gone is skipped. */
+  async of(login: string): Promise<{ type: string; blob: string; fingerprint: string; access: Access }[]> {
+    const out = [];
+    for (const file of (await this.fs.list(`${this.dir}/access/${login}`)).sort()) {
+      const fingerprint = fingerprintOfFile(file);
+      if (!fingerprint) continue;
+      const access = (await this.fs.read(`${this.dir}/access/${login}/${file}`))?.trim();
+      const key = (await this.fs.read(`${this.dir}/keys/${file}`))?.trim().split(' ');
+      if ((access !== 'read' && access !== 'write') || key?.length !== 2) continue;
+      out.push({ type: key[0]!, blob: key[1]!, fingerprint, access: access as Access });
+    }
+    return out;
+  }
+
+  /** Whether any key was ever granted `login` (its directory of grants exists). */
+  async has(login: string): Promise<boolean> {
+    return this.fs.exists(`${this.dir}/access/${login}`);
+  }
+
+  /** Every grant to `login` goes (its container or repository was deleted). */
+  async revokeAll(login: string): Promise<void> {
+    await fsp.rm(this.fs.local(`${this.dir}/access/${login}`), { recursive: true, force: true });
+  }
+}
