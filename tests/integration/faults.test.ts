@@ -76,7 +76,9 @@ test('dockerd stopped: an install fails with one line and changes nothing; conta
   await whole();
   // The documented command: every enabled container starts again.
   await sh(H, 'systemctl start gear.target');
-  assert.ok(await eventually(() => httpGet(`http://${ip}:${port}/`)), 'fd-keep serves again');
+  // Wide: the container starts again with Docker just back, on a loaded machine; it returns as soon as it serves.
+  const serves = await eventually(() => httpGet(`http://${ip}:${port}/`), 120_000, 500);
+  assert.ok(serves, `fd-keep serves again: ${await sh(H, 'systemctl status --no-pager -n 30 ctr-fd-keep.service gear.target 2>&1; true')}`);
   const again = await gear(H, ['install', 'test/web', 'fd-1', '-p', '8080:0', '-v', '/data', '--start']);
   assert.is(again.code, 0, again.stderr);
   await deleteAll('fd-');
