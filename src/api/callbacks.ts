@@ -65,8 +65,12 @@ export class Callbacks {
 
   /** Start sending a job's outcome; returns at once. */
   notify(url: string, payload: CallbackPayload): void {
-    const p = this.deliver({ Url: url, Job: payload, Payload: payload }).finally(() => this.pending.delete(p));
-    this.pending.add(p);
+    this.track(this.deliver({ Url: url, Job: payload, Payload: payload }, false));
+  }
+
+  private track(p: Promise<void>): void {
+    const tracked = p.finally(() => this.pending.delete(tracked));
+    this.pending.add(tracked);
   }
 
   /**
@@ -88,8 +92,9 @@ export class Callbacks {
         await fs.remove(`${dir}/${name}`);
         continue;
       }
+      // An outcome already recorded is sent as it is, without writing its record again.
       const payload = owed.Payload ?? { ...owed.Job, Result: 'failed' as const, Error: INTERRUPTED };
-      this.notify(owed.Url, payload);
+      this.track(this.deliver({ Url: owed.Url, Job: owed.Job, Payload: payload }, owed.Payload !== undefined));
       count++;
     }
     return count;
@@ -121,10 +126,10 @@ export class Callbacks {
   }
 
   /** Record the outcome, send it (with retries), then forget it: delivered or given up. */
-  private async deliver(owed: Owed & { Payload: CallbackPayload }): Promise<void> {
+  private async deliver(owed: Owed & { Payload: CallbackPayload }, recorded: boolean): Promise<void> {
     const file = this.fileOf(owed.Job.JobId);
     try {
-      await this.record(owed);
+      if (!recorded) await this.record(owed);
     } catch (err) {
       this.log(`callback of job ${owed.Job.JobId}: could not record it (${(err as Error).message}); sending it anyway`);
     }

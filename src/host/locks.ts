@@ -91,7 +91,7 @@ export class ContainerLocks {
         if (!dryRun && !(await breakLock(path, owner.key))) continue; // taken meanwhile, or its tombstone name is: left for a later repair
       } else if (TOMBSTONE.test(entry)) {
         // Bookkeeping, not a finding: old tombstones of names no lock was taken for since.
-        if (!dryRun) await sweepTombstones(path.slice(0, path.lastIndexOf('.lock.') + 5));
+        if (!dryRun) await removeIfOld(path, Date.now());
         continue;
       } else if (STAGING.test(entry)) {
         if (!stagingIsStale(entry) && !(await this.owner(path)).stale) continue;
@@ -192,10 +192,14 @@ async function sweepTombstones(path: string): Promise<void> {
   const prefix = `${basename(path)}.`;
   const now = Date.now();
   for (const entry of await fsp.readdir(dir).catch(() => [] as string[])) {
-    if (!entry.startsWith(prefix) || !/\.(dead|released)-/.test(entry)) continue;
-    const old = await fsp.stat(join(dir, entry)).then((s) => now - s.ctimeMs > TOMBSTONE_MS, () => false);
-    if (old) await fsp.rm(join(dir, entry), { recursive: true, force: true });
+    if (entry.startsWith(prefix) && TOMBSTONE.test(entry)) await removeIfOld(join(dir, entry), now);
   }
+}
+
+/** Remove a tombstone renamed (ctime) longer than TOMBSTONE_MS before `now`. */
+async function removeIfOld(tombstone: string, now: number): Promise<void> {
+  const old = await fsp.stat(tombstone).then((s) => now - s.ctimeMs > TOMBSTONE_MS, () => false);
+  if (old) await fsp.rm(tombstone, { recursive: true, force: true });
 }
 
 /**
