@@ -10,10 +10,10 @@ export interface Systemd {
   /** `wait: false`: return once systemd has the stop job queued, with the unit's state then (usually deactivating). */
   stop(unit: string, opts?: { wait?: boolean }): Promise<UnitState>;
   restart(unit: string): Promise<UnitState>;
-  /** Enable/disable unit files by name (symlinks into the [Install] targets' .wants). */
+  /** Enable/disable unit files by name (symlinks into the [Install] targets' .wants), then reload when links changed, so loaded targets want what is enabled. */
   enable(units: string[]): Promise<void>;
   disable(units: string[]): Promise<void>;
-  /** Make systemd re-read unit files; only needed when a loaded unit's file changed. */
+  /** Make systemd re-read unit files; needed when a loaded unit's file changed (enable and disable reload by themselves). */
   reload(): Promise<void>;
   /** True when systemd has a changed file for a loaded unit (NeedDaemonReload). */
   needsReload(unit: string): Promise<boolean>;
@@ -221,8 +221,22 @@ export class DbusSystemd implements Systemd {
 
   // Concurrent operations (a CLI call with many names, the agent's jobs)
   // share these calls; see Batch.
-  private readonly enabling = new Batch<string>((units) => this.call(MANAGER_PATH, MANAGER, 'EnableUnitFiles', 'asbb', [units, false, true]));
-  private readonly disabling = new Batch<string>((units) => this.call(MANAGER_PATH, MANAGER, 'DisableUnitFiles', 'asb', [units, false]));
+  //
+  // EnableUnitFiles and DisableUnitFiles only make or remove the symlinks:
+  // a target systemd has loaded keeps the Wants= it read at its load. So,
+  // as `systemctl enable` does, a call that changed links is followed by a
+  // Reload, or a `systemctl start gear.target` would skip a container
+  // enabled since and start one stopped since. The Reload is batched too:
+  // it waits for the links of every call before it, not for later ones.
+  private readonly reloading = new Batch<true>(() => this.call(MANAGER_PATH, MANAGER, 'Reload'));
+  private readonly enabling = new Batch<string>(async (units) => {
+    const [, changes] = (await this.call(MANAGER_PATH, MANAGER, 'EnableUnitFiles', 'asbb', [units, false, true])) as [boolean, unknown[]];
+    if (changes.length > 0) await this.reloading.add([true]);
+  });
+  private readonly disabling = new Batch<string>(async (units) => {
+    const [changes] = (await this.call(MANAGER_PATH, MANAGER, 'DisableUnitFiles', 'asb', [units, false])) as [unknown[]];
+    if (changes.length > 0) await this.reloading.add([true]);
+  });
 
   enable(units: string[]): Promise<void> {
     return this.enabling.add(units);

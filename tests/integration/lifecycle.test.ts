@@ -98,6 +98,27 @@ test('stop, start and restart go through systemd and wait for it', async () => {
   assert.ok(await eventually(() => httpGet(`http://${ip}:${port}/`)), 'answers after restart');
 });
 
+test('gear.target, as systemd has it loaded, wants exactly the started containers: no daemon-reload by hand', async () => {
+  // Started as an operator would after dockerd came back: systemd loads the
+  // target now and reads its .wants only at a load, so gear must reload
+  // after it changes the links.
+  await sh(H, 'systemctl start gear.target');
+  const wants = async () => (await sh(H, 'systemctl show -p Wants --value gear.target')).trim().split(/\s+/);
+  assert.ok((await wants()).includes('ctr-web-1.service'), `gear.target wants the running web-1: ${await wants()}`);
+  assert.is((await gear(H, ['install', 'test/web', 'wants-1', '--start'])).code, 0);
+  assert.ok((await wants()).includes('ctr-wants-1.service'), `gear.target wants ctr-wants-1 once started: ${await wants()}`);
+  // Stopped behind gear's back (as dockerd stopping would): starting the target brings it back.
+  await sh(H, 'systemctl stop ctr-wants-1');
+  await sh(H, 'systemctl start gear.target');
+  assert.is((await sh(H, 'systemctl is-active ctr-wants-1 || true')).trim(), 'active', 'systemctl start gear.target starts an enabled container');
+  // Stopped through gear: the target no longer wants it, and starting the target leaves it stopped.
+  assert.is((await gear(H, ['stop', 'wants-1'])).code, 0);
+  assert.not.ok((await wants()).includes('ctr-wants-1.service'), `gear.target does not want a stopped container: ${await wants()}`);
+  await sh(H, 'systemctl start gear.target');
+  assert.is((await sh(H, 'systemctl is-active ctr-wants-1 || true')).trim(), 'inactive', 'a container stopped through gear stays stopped');
+  assert.is((await gear(H, ['delete', 'wants-1'])).code, 0);
+});
+
 test('a killed container is restarted by systemd (Restart=on-failure)', async () => {
   const oldId = (await sh(H, "docker inspect -f '{{.Id}}' ctr-web-1")).trim();
   await sh(H, 'docker kill ctr-web-1');
