@@ -115,12 +115,16 @@ export class Host {
   }
 
   /**
-   * gear.target written and enabled. Concurrent starts (30 at once) share
-   * one check instead of each reading, writing and enabling it.
+   * gear.target written, enabled and active, as it is after a boot (so
+   * `systemctl status gear.target` tells the truth before the first
+   * reboot too). Started before the caller enables its container, so the
+   * start pulls in only containers enabled before. Concurrent starts (30 at
+   * once) share one check instead of each reading, writing and enabling it.
    */
   readonly ensureTarget = shareInFlight(() =>
     this.targetLocks.with(TARGET_UNIT, async () => {
       if (await this.units.writeTarget()) await this.systemd.enable([TARGET_UNIT]);
+      if ((await this.systemd.activeState(TARGET_UNIT)) !== 'active') await this.systemd.start(TARGET_UNIT);
     }),
   );
 
@@ -135,6 +139,8 @@ export class Host {
   removeTargetIfUnused(): Promise<void> {
     return this.targetLocks.with(TARGET_UNIT, async () => {
       if ((await this.store.ids()).length > 0 || !(await this.units.hasTarget())) return;
+      // Stopping a target stops nothing it wants (they are not PartOf= it).
+      await this.systemd.stop(TARGET_UNIT);
       await this.systemd.disable([TARGET_UNIT]);
       await this.units.removeTarget();
     });

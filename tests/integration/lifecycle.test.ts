@@ -208,9 +208,11 @@ test('the last delete takes gear.target with it; the next start brings it back',
   if (installed.length) assert.is((await gear(H, ['delete', ...installed])).code, 0);
   const targetFiles = 'ls /etc/systemd/system/gear.target /etc/systemd/system/multi-user.target.wants/gear.target /etc/systemd/system/gear.target.wants 2>/dev/null; true';
   assert.is((await sh(H, targetFiles)).trim(), '', 'no gear.target, no link to it, no .wants');
+  assert.is((await sh(H, 'systemctl is-active gear.target || true')).trim(), 'inactive', 'stopped with its last container gone');
   const r = await gear(H, ['install', 'test/web', 'again-1', '--start']);
   assert.is(r.code, 0, r.stderr);
   assert.is((await sh(H, 'systemctl is-enabled gear.target')).trim(), 'enabled');
+  assert.is((await sh(H, 'systemctl is-active gear.target')).trim(), 'active', 'active from the first start, as after a boot');
   assert.is((await sh(H, 'systemctl is-active ctr-again-1')).trim(), 'active');
   assert.is((await sh(H, 'ls /etc/systemd/system/gear.target.wants')).trim(), 'ctr-again-1.service');
   assert.is((await gear(H, ['delete', 'again-1'])).code, 0);
