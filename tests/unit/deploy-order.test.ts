@@ -9,6 +9,9 @@ import { notFound } from '../../src/model/errors.js';
 import { installBody } from '../../src/model/deployment/apply.js';
 import { afterCycle, instanceOrder, orderLines, startLevels } from '../../src/model/deployment/order.js';
 import { parseDeployment } from '../../src/model/deployment/parse.js';
+import { exportedInstances } from '../../src/model/export/deployment.js';
+import { kubeAppsOf } from '../../src/model/export/kube.js';
+import { quadletContainer } from '../../src/model/export/quadlet.js';
 import { planDeployment } from '../../src/model/deployment/placement.js';
 import { operations, type Operation, type RawRequest } from '../../src/operations/index.js';
 
@@ -155,6 +158,15 @@ test('deploy --plan prints the order', async () => {
   assert.match(out.plan!, /^start order: 1\. db, cache {2}2\. web \(after db healthy, cache started\)$/m);
   assert.match(out.plan!, /^ {2}web-2 on B: started once db-1 on A is healthy \(deploy asks A's agent\)$/m);
   assert.match(out.plan!, /^plan: 4 to install/m);
+});
+
+test("exports: Quadlet orders a unit after its host's instances and names the others; Kubernetes says it has no order", () => {
+  const plan = planDeployment(parseDeployment(app), ['A', 'B']);
+  const web1 = exportedInstances(plan.next).find((c) => c.Name === 'web-1')!;
+  assert.equal(web1.After, ['db-1']);
+  assert.equal(web1.Notes.filter((n) => n.startsWith('it starts')), ['it starts after cache-1 on B is started: another host, ordered by gear deploy only']);
+  assert.match(quadletContainer(web1, 'app.json').Text, /^After=db-1\.service\nWants=db-1\.service$/m);
+  assert.ok(kubeAppsOf(parseDeployment(app)).notes.includes('web starts after db is healthy: Kubernetes does not order workloads; an initContainer that waits for db, or retries in web'));
 });
 
 test.run();
