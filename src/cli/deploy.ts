@@ -313,7 +313,10 @@ export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
   const waitMs = (opts.waitTimeout ?? 300) * 1000;
   const pollMs = opts.pollMs ?? 1000;
   const running = new Set(steps.filter((s) => s.Do === 'leave' && !s.Start).map((s) => s.Inst));
-  const isRunning = (inst: Instance) => running.has(inst) || toInstall.get(inst)?.Do === 'change' && (toInstall.get(inst) as Extract<Step, { Do: 'change' }>).Restart;
+  const isRunning = (inst: Instance) => {
+    const s = toInstall.get(inst);
+    return running.has(inst) || (s?.Do === 'change' && s.Restart);
+  };
   // What this deploy starts (known once the installs are done; empty while they run).
   let starting = new Set<Instance>();
   const readiness = new Map<string, Promise<string | undefined>>();

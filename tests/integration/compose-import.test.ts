@@ -98,6 +98,13 @@ test('import: a descriptor on stdout, a warning per key without equivalent on st
   const cycle = await cli(['import', 'cycle.yml']);
   assert.is(cycle.code, 1);
   assert.is(cycle.stderr, 'gear: cycle.yml: services.a.depends_on: a -> b -> a: these services wait for each other, so none could start\n');
+  // A hand-written descriptor with a cycle: deploy refuses it in one line before it asks any host.
+  writeFileSync(join(dir, 'cycle.json'), JSON.stringify({ Containers: [{ Name: 'a', Image: 'test/web', After: ['b'] }, { Name: 'b', Image: 'test/web', After: [{ To: 'a' }] }] }));
+  const deployCycle = await cli(['deploy', 'cycle.json', ipA, ipB]);
+  assert.is(deployCycle.code, 1);
+  assert.is(deployCycle.stdout, '');
+  assert.is(deployCycle.stderr, 'gear: cycle.json: containers[0].after: a -> b -> a: these containers wait for each other, so none could start\n');
+  assert.not.match(await sh(A, 'docker ps -a --format "{{.Names}}"'), /ctr-a-1|ctr-b-1/);
 });
 
 test('import output holds secrets: -o FILE is 0600 and replaces FILE whole; a stdout file others can read, a symlink, a directory are refused and nothing is written', () => {
