@@ -6,6 +6,7 @@ import { installBody, planText, removalWhy, stepFor, type Step } from '../model/
 import { renderDeployment } from '../model/deployment/format.js';
 import { resolvedName } from '../model/deployment/files.js';
 import { instanceLinks } from '../model/deployment/links.js';
+import { instanceOrder, orderLines } from '../model/deployment/order.js';
 import { parseDeployment } from '../model/deployment/parse.js';
 import { planDeployment } from '../model/deployment/placement.js';
 import type { Deployment, Instance } from '../model/deployment/types.js';
@@ -63,6 +64,10 @@ export interface DeployOptions {
   spread?: SpreadOptions;
   /** deploy --plan: ask the hosts what they have and say what a deploy would do; change nothing, write nothing. */
   plan?: boolean;
+  /** Seconds an instance waits for the ones on other hosts it starts after (its container's After) to be ready (default 300). */
+  waitTimeout?: number;
+  /** Between two status requests while waiting (default 1000 ms; tests use less). */
+  pollMs?: number;
 }
 
 interface DeployOutcome {
@@ -186,7 +191,9 @@ export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
   const notDone: string[] = [];
   const fail = (what: string, err: unknown) => notDone.push(`${what}: ${describeError(err)}`);
   const call = opts.progress;
-  const applyOpts = { isolate: opts.isolate === true };
+  // Start order (model/deployment/order.ts): on its own host, install's After/Wait; elsewhere, deploy waits.
+  const orderOf = (inst: Instance) => instanceOrder(inst, specOf(inst), plan.next.Instances);
+  const applyOpts = { isolate: opts.isolate === true, localOrder: (inst: Instance) => orderOf(inst).local };
   // Never contacted: the hosts named are the only ones gear talks to (and sends the token to).
   for (const inst of plan.elsewhere)
     notDone.push(`${inst.Id} on ${inst.On}: not contacted, ${inst.On} is not among the hosts named; kept in the resolved file to be removed by a deploy that names it`);
@@ -214,7 +221,7 @@ export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
   steps.push(...placed);
   if (opts.plan) {
     const specs = new Map(d.Containers.map((c) => [c.Name, c]));
-    return { written: '', notDone, plan: planText(steps, hosts, specs, applyOpts) };
+    return { written: '', notDone, plan: planText(steps, hosts, specs, applyOpts, orderLines(d.Containers, plan.next.Instances)) };
   }
   for (const s of steps) if (s.Do === 'unknown') notDone.push(`check ${s.Inst.Id} on ${s.Inst.On}: ${s.Why}`);
 
@@ -264,27 +271,81 @@ export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
 
   // Install what is new, went missing or differs; the host allocates ports and says which.
   // A changed instance that runs is restarted by its re-install (install's rule): no start after it.
+  // One that starts after instances of its own host is installed after them (its unit names them).
   const restarted = new Set<Instance>();
-  await Promise.all(
-    installs.filter((s) => !lacking.get(s.Inst.On)?.has(s.Inst.Image)).map(async (s) => {
-      const inst = s.Inst;
-      const installed = s.Do === 'change' ? s.Installed.Definition : undefined;
-      const body = { ...installBody(inst, specOf(inst), applyOpts, installed), ...(opts.callback ? { Callback: opts.callback } : {}) };
+  const byId = new Map(plan.next.Instances.map((i) => [i.Id, i]));
+  const toInstall = new Map(installs.filter((s) => !lacking.get(s.Inst.On)?.has(s.Inst.Image)).map((s) => [s.Inst, s]));
+  const installing = new Map<Instance, Promise<void>>();
+  const installOne = async (s: Extract<Step, { Do: 'install' | 'change' }>) => {
+    const inst = s.Inst;
+    const order = orderOf(inst);
+    await Promise.all(order.local.After.map((id) => byId.get(id)!).filter((dep) => toInstall.has(dep)).map(installed));
+    if (s.Do === 'change' && s.Restart) {
+      // Its re-install restarts it now: after what it waits for elsewhere is ready again (what runs, or restarts before it).
+      const why = await firstFailure(order.remote.filter((r) => isRunning(r.Inst)).map((r) => installed(r.Inst).then(() => ready(r.Inst, r.Wait))));
+      if (why) return void notDone.push(`change ${inst.Id} on ${inst.On}: not installed (it would restart now): ${why}`);
+    }
+    const installedDef = s.Do === 'change' ? s.Installed.Definition : undefined;
+    const body = { ...installBody(inst, specOf(inst), applyOpts, installedDef), ...(opts.callback ? { Callback: opts.callback } : {}) };
+    try {
+      const r = await backendOf(inst).call(operations.install, { params: { id: inst.Id }, query: {}, body }, call);
+      takePorts(inst, r.Ports);
+      present.add(inst);
+      const ports = portsText(r.Ports);
+      if (s.Do === 'change') {
+        if (s.Restart) restarted.add(inst);
+        opts.done(`changed ${inst.Id} on ${inst.On} (${s.Fields.join(', ')})${s.Restart ? ': restarted' : ''}`);
+      } else opts.done(`installed ${inst.Id} on ${inst.On}${ports ? ` (${ports})` : ''}`);
+    } catch (err) {
+      // (An instance whose id is installed already is updated in place, so a conflict here is a port, volume or environment.)
+      fail(`install ${inst.Id} on ${inst.On}`, describeError(err));
+    }
+  };
+  function installed(inst: Instance): Promise<void> {
+    const s = toInstall.get(inst);
+    if (!s) return Promise.resolve();
+    let p = installing.get(inst);
+    if (!p) installing.set(inst, (p = installOne(s)));
+    return p;
+  }
+
+  // Readiness of an instance something waits for, asked once of its host's agent until it is (or the wait ends).
+  const waitMs = (opts.waitTimeout ?? 300) * 1000;
+  const pollMs = opts.pollMs ?? 1000;
+  const running = new Set(steps.filter((s) => s.Do === 'leave' && !s.Start).map((s) => s.Inst));
+  const isRunning = (inst: Instance) => {
+    const s = toInstall.get(inst);
+    return running.has(inst) || (s?.Do === 'change' && s.Restart);
+  };
+  // What this deploy starts (known once the installs are done; empty while they run).
+  let starting = new Set<Instance>();
+  const readiness = new Map<string, Promise<string | undefined>>();
+  function ready(dep: Instance, wait: 'started' | 'healthy'): Promise<string | undefined> {
+    const key = `${dep.Id} ${wait}`;
+    let p = readiness.get(key);
+    if (!p) readiness.set(key, (p = pollReady(dep, wait)));
+    return p;
+  }
+  async function pollReady(dep: Instance, wait: 'started' | 'healthy'): Promise<string | undefined> {
+    if (!present.has(dep)) return `${dep.Id} is not installed on ${dep.On}`;
+    if (starting.has(dep) && !(await startOf(dep))) return `${dep.Id} on ${dep.On} did not start`;
+    const deadline = Date.now() + waitMs;
+    let last = '';
+    for (;;) {
       try {
-        const r = await backendOf(inst).call(operations.install, { params: { id: inst.Id }, query: {}, body }, call);
-        takePorts(inst, r.Ports);
-        present.add(inst);
-        const ports = portsText(r.Ports);
-        if (s.Do === 'change') {
-          if (s.Restart) restarted.add(inst);
-          opts.done(`changed ${inst.Id} on ${inst.On} (${s.Fields.join(', ')})${s.Restart ? ': restarted' : ''}`);
-        } else opts.done(`installed ${inst.Id} on ${inst.On}${ports ? ` (${ports})` : ''}`);
+        const st = await backendOf(dep).call(operations.status, { params: { id: dep.Id }, query: {} }, call);
+        const active = st.Unit.ActiveState === 'active';
+        if (active && (wait === 'started' || st.Container?.Health === 'healthy')) return undefined;
+        last = `${st.Unit.ActiveState}${st.Container?.Health ? `, ${st.Container.Health}` : ''}`;
       } catch (err) {
-        // (An instance whose id is installed already is updated in place, so a conflict here is a port, volume or environment.)
-        fail(`install ${inst.Id} on ${inst.On}`, describeError(err));
+        last = describeError(err);
       }
-    }),
-  );
+      if (Date.now() + pollMs > deadline) return `${dep.Id} on ${dep.On} was not ${wait} within ${waitMs / 1000} s (last: ${last})`;
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  }
+
+  await Promise.all([...toInstall.keys()].map(installed));
 
   // Links, now that every target's port is known: one request per host.
   const { links, pending } = instanceLinks(plan.next);
@@ -316,20 +377,45 @@ export async function deploy(opts: DeployOptions): Promise<DeployOutcome> {
   );
 
   // Start what is there and not running: an unchanged running instance is left alone, a restarted one runs.
-  const running = new Set(steps.filter((s) => s.Do === 'leave' && !s.Start).map((s) => s.Inst));
-  await Promise.all(
-    plan.next.Instances.filter((i) => present.has(i) && !running.has(i) && !restarted.has(i)).map(async (inst) => {
-      try {
-        await backendOf(inst).call(operations.start, { params: { id: inst.Id }, query: {} }, call);
-        opts.done(`started ${inst.Id} on ${inst.On}`);
-      } catch (err) {
-        fail(`start ${inst.Id} on ${inst.On}`, err);
-      }
-    }),
-  );
+  // One that starts after others starts once they did: on its host its unit orders it too (After=, Wants=);
+  // instances elsewhere are waited for through their agents until they are started or healthy.
+  starting = new Set(plan.next.Instances.filter((i) => present.has(i) && !running.has(i) && !restarted.has(i)));
+  const startResults = new Map<Instance, Promise<boolean>>();
+  function startOf(inst: Instance): Promise<boolean> {
+    let p = startResults.get(inst);
+    if (!p) startResults.set(inst, (p = startOne(inst)));
+    return p;
+  }
+  async function startOne(inst: Instance): Promise<boolean> {
+    const order = orderOf(inst);
+    const local = order.local.After.map((id) => byId.get(id)!);
+    const why = await firstFailure([
+      ...local.filter((dep) => starting.has(dep)).map(async (dep) => ((await startOf(dep)) ? undefined : `${dep.Id} on ${dep.On} did not start`)),
+      ...local.filter((dep) => !present.has(dep)).map(async (dep) => `${dep.Id} is not installed on ${dep.On}`),
+      ...order.remote.map((r) => ready(r.Inst, r.Wait)),
+    ]);
+    if (why) {
+      notDone.push(`start ${inst.Id} on ${inst.On}: not started, it starts after ${why}`);
+      return false;
+    }
+    try {
+      await backendOf(inst).call(operations.start, { params: { id: inst.Id }, query: {} }, call);
+      opts.done(`started ${inst.Id} on ${inst.On}`);
+      return true;
+    } catch (err) {
+      fail(`start ${inst.Id} on ${inst.On}`, err);
+      return false;
+    }
+  }
+  await Promise.all([...starting].map(startOf));
 
   const written = writeResolved(base, mode, { ...plan.next, Instances: [...plan.next.Instances, ...failedRemovals, ...plan.elsewhere] }, hosts, opts.now ?? new Date());
   return { written, notDone };
+}
+
+/** The first failure of some waits (all of them end first), or undefined when none failed. */
+async function firstFailure(waits: Promise<string | undefined>[]): Promise<string | undefined> {
+  return (await Promise.all(waits)).find((w) => w !== undefined);
 }
 
 /**

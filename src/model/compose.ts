@@ -1,5 +1,7 @@
 import { parseDocument } from 'yaml';
+import { afterCycle } from './deployment/order.js';
 import { parseDeployment } from './deployment/parse.js';
+import type { ContainerSpec } from './deployment/types.js';
 import { validateEnvVar, type EnvVar } from './env.js';
 import { invalid } from './errors.js';
 import { formatDuration } from './health.js';
@@ -312,25 +314,52 @@ function service(name: string, s: unknown, input: ComposeInput, namedVolumes: Ma
     if (h) c.Health = h;
   }
 
+  // depends_on → a link (below, when the dependency publishes a port) and a start order (After).
   const dependsOn: string[] = [];
+  const after: { To: string; Wait: 'started' | 'healthy' }[] = [];
+  const order = (to: string, wait: 'started' | 'healthy') => {
+    if (!after.some((a) => a.To === to)) after.push({ To: to, Wait: wait });
+  };
   const deps = s.depends_on;
-  if (Array.isArray(deps)) dependsOn.push(...deps.map(String));
+  if (Array.isArray(deps))
+    for (const dep of deps.map(String)) {
+      dependsOn.push(dep);
+      order(dep, 'started'); // the short form is service_started
+    }
   else if (isObj(deps))
     for (const [dep, spec] of Object.entries(deps)) {
       dependsOn.push(dep);
-      const cond = isObj(spec) ? spec.condition : undefined;
-      if (cond !== undefined && cond !== 'service_started')
-        warn(`${at}.depends_on.${dep}.condition: ${String(cond)}: a deployment's instances start in any order (a start waits for its own health check only), not carried over`);
+      const dat = `${at}.depends_on.${dep}`;
+      if (spec !== null && !isObj(spec)) throw err(dat, 'must be a map ({condition: ...})');
+      for (const k of Object.keys(spec ?? {})) if (k !== 'condition') warn(`${dat}.${k}: no equivalent in gear, ignored`);
+      const cond = isObj(spec) ? (spec.condition ?? 'service_started') : 'service_started';
+      if (cond === 'service_healthy') order(dep, 'healthy');
+      else if (cond === 'service_started') order(dep, 'started');
+      else if (cond === 'service_completed_successfully') {
+        warn(
+          `${dat}.condition: service_completed_successfully: gear runs every container as a service that systemd restarts when it exits, so there is no run that completes to wait for (run one-off tasks with gear run-job before deploying); ordered after ${dep} started instead`,
+        );
+        order(dep, 'started');
+      } else throw err(`${dat}.condition`, `${JSON.stringify(cond)} is not a Compose condition (service_started, service_healthy, service_completed_successfully)`);
     }
   else if (deps !== undefined) throw err(`${at}.depends_on`, 'must be a list or a map');
-  if (Array.isArray(s.links)) dependsOn.push(...s.links.map((l) => String(l).split(':')[0]!));
+  // The old links: start after their targets too, as Compose does.
+  if (Array.isArray(s.links))
+    for (const l of s.links) {
+      const dep = String(l).split(':')[0]!;
+      dependsOn.push(dep);
+      order(dep, 'started');
+    }
+  if (after.length) c.After = after;
   return { name, at, container: c, dependsOn: [...new Set(dependsOn)] };
 }
 
 /**
  * Convert a Compose file. Services become containers; depends_on (and the
  * old links:) become gear links to every port the dependency publishes
- * (a dependency that publishes none: a warning, it cannot be linked).
+ * (a dependency that publishes none: a warning, it cannot be linked) and a
+ * start order (After: service_healthy waits for healthy, the rest for
+ * started; deployment/order.ts says how deploy keeps it).
  * The result is checked by gear's own descriptor parser before it is given.
  */
 export function importCompose(input: ComposeInput): ComposeResult {
@@ -366,7 +395,14 @@ export function importCompose(input: ComposeInput): ComposeResult {
       else links.push({ To: dep });
     }
     if (links.length) s.container.Links = links;
+    for (const a of (s.container.After ?? []) as { To: string; Wait: string }[]) {
+      const target = services.find((t) => t.name === a.To)!;
+      if (a.Wait === 'healthy' && !target.container.Health)
+        throw invalid(`${input.file}: ${s.at}.depends_on.${a.To}.condition: service_healthy, but ${a.To} has no healthcheck (Compose refuses this too)`);
+    }
   }
+  const cycle = afterCycle(services.map((s) => s.container as unknown as ContainerSpec));
+  if (cycle) throw invalid(`${input.file}: services.${cycle[0]}.depends_on: ${cycle.join(' -> ')}: these services wait for each other, so none could start`);
   const descriptor: Obj = { Containers: services.map((s) => s.container) };
   if (typeof top.name === 'string' && top.name !== '') {
     const prefix = `${top.name}-`;

@@ -88,6 +88,10 @@ test('web + db + cache: images, ports, env (env_file under environment), volumes
         ],
         Memory: '256M',
         Cpus: 0.5,
+        After: [
+          { To: 'db', Wait: 'healthy' },
+          { To: 'cache', Wait: 'started' },
+        ],
         Links: [{ To: 'db' }, { To: 'cache' }],
       },
       {
@@ -113,13 +117,70 @@ test('web + db + cache: images, ports, env (env_file under environment), volumes
     'services.web.command: no equivalent in a gear deployment, ignored',
     'services.web.build: gear does not build; the image ghcr.io/example/shop-web:1.4 is pulled',
     'services.web.deploy.restart_policy: no equivalent in a gear deployment, ignored',
-    'services.web.depends_on.db.condition: service_healthy: a deployment\'s instances start in any order (a start waits for its own health check only), not carried over',
     'volumes.dbdata.driver: gear\'s volumes are local named volumes, ignored',
   ]);
   // What deploy reads: valid, with the health check in gear's units.
   const d = parseDeployment(descriptor);
   assert.is(d.Containers[1]!.Health!.StartPeriodMs, 90_000);
   assert.is(d.Containers[0]!.Limits!.Memory, 256 * 2 ** 20);
+  assert.equal(d.Containers[0]!.After, [
+    { To: 'db', Wait: 'healthy' },
+    { To: 'cache', Wait: 'started' },
+  ]);
+});
+
+test('depends_on: service_healthy waits for healthy, service_started and the list form for started, service_completed_successfully is warned (why) and ordered as started; links: order too', () => {
+  const { descriptor, warnings } = convert(`
+services:
+  web:
+    image: w
+    depends_on:
+      db: {condition: service_healthy, restart: true}
+      migrate: {condition: service_completed_successfully}
+      cache: {}
+  worker:
+    image: k
+    depends_on: [db, cache]
+    links: ["cache:redis"]
+  migrate: {image: m}
+  db:
+    image: d
+    healthcheck: {test: ["CMD", "true"]}
+  cache: {image: c}
+`);
+  const after = (descriptor.Containers as { Name: string; After?: unknown; Links?: unknown }[]).map((c) => [c.Name, c.After]);
+  assert.equal(after, [
+    ['web', [{ To: 'db', Wait: 'healthy' }, { To: 'migrate', Wait: 'started' }, { To: 'cache', Wait: 'started' }]],
+    ['worker', [{ To: 'db', Wait: 'started' }, { To: 'cache', Wait: 'started' }]],
+    ['migrate', undefined],
+    ['db', undefined],
+    ['cache', undefined],
+  ]);
+  assert.equal(
+    warnings.filter((w) => w.includes('depends_on')),
+    [
+      'services.web.depends_on.db.restart: no equivalent in gear, ignored',
+      'services.web.depends_on.migrate.condition: service_completed_successfully: gear runs every container as a service that systemd restarts when it exits, so there is no run that completes to wait for (run one-off tasks with gear run-job before deploying); ordered after migrate started instead',
+      // None of them publishes a port: ordered, not linked.
+      'services.web.depends_on: db publishes no port (ports: or expose:), so no link to it is made',
+      'services.web.depends_on: migrate publishes no port (ports: or expose:), so no link to it is made',
+      'services.web.depends_on: cache publishes no port (ports: or expose:), so no link to it is made',
+      'services.worker.depends_on: db publishes no port (ports: or expose:), so no link to it is made',
+      'services.worker.depends_on: cache publishes no port (ports: or expose:), so no link to it is made',
+    ],
+  );
+  assert.equal(parseDeployment(descriptor).Containers[1]!.After, [{ To: 'db', Wait: 'started' }, { To: 'cache', Wait: 'started' }]);
+});
+
+test('depends_on refused: a cycle (one line naming it), service_healthy of a service without a healthcheck, an unknown condition', () => {
+  const cases: [string, RegExp][] = [
+    ['services:\n  a: {image: x, depends_on: [b]}\n  b: {image: y, depends_on: [c]}\n  c: {image: z, depends_on: [a]}', /^compose\.yml: services\.a\.depends_on: a -> b -> c -> a: these services wait for each other, so none could start$/],
+    ['services:\n  a: {image: x, depends_on: [a]}', /services\.a\.depends_on: a -> a: these services wait for each other/],
+    ['services:\n  a: {image: x, depends_on: {b: {condition: service_healthy}}}\n  b: {image: y}', /^compose\.yml: services\.a\.depends_on\.b\.condition: service_healthy, but b has no healthcheck \(Compose refuses this too\)$/],
+    ['services:\n  a: {image: x, depends_on: {b: {condition: service_ready}}}\n  b: {image: y}', /services\.a\.depends_on\.b\.condition: "service_ready" is not a Compose condition/],
+    ['services:\n  a: {image: x, depends_on: {b: healthy}}\n  b: {image: y}', /services\.a\.depends_on\.b: must be a map/],
+  ];
+  for (const [text, message] of cases) assert.throws(() => convert(text), message, text);
 });
 
 test('the short forms: docker-compose v2 files with version:, list environment, string healthcheck, long port syntax, scale', () => {

@@ -29,13 +29,16 @@ export function register(program: Command, cli: Cli): void {
     .option('--plan', 'say per host and instance what a deploy would install, change (which fields), restart, leave alone or remove, and why; change nothing')
     .option('--isolate [bool]', 'install every new instance isolated: as a host user of its own (see install --isolate)')
     .option('--timeout <seconds>', 'how long to wait for a URL descriptor', '300')
+    .option('--wait-timeout <seconds>', 'how long an instance waits for the ones on other hosts it starts after (After) to be started or healthy', '300')
     .option('--no-spread', 'each host pulls the images it lacks from its registry (default: one pull per image, then host to host)')
     .option('-q, --quiet', 'no image transfer progress or per-host image lines on stderr')
     .option('--callback <url>', "each agent POSTs each install's outcome to this http(s) URL when it ends, signed with its callback secret")
-    .action(async (file: string, hosts: string[], o: { plan?: boolean; isolate?: string | boolean; timeout: string; spread: boolean; quiet?: boolean; callback?: string }) => {
+    .action(async (file: string, hosts: string[], o: { plan?: boolean; isolate?: string | boolean; timeout: string; spread: boolean; quiet?: boolean; callback?: string; waitTimeout: string }) => {
       const isolate = isolateFlag(o.isolate);
       const timeout = Number(o.timeout);
       if (!Number.isFinite(timeout) || timeout <= 0) throw invalid(`--timeout must be a positive number of seconds, not ${JSON.stringify(o.timeout)}`);
+      const waitTimeout = Number(o.waitTimeout);
+      if (!Number.isFinite(waitTimeout) || waitTimeout <= 0) throw invalid(`--wait-timeout must be a positive number of seconds, not ${JSON.stringify(o.waitTimeout)}`);
       const local = hosts.length === 0;
       const callback = o.callback === undefined ? undefined : validateCallbackUrl(o.callback, '--callback');
       if (callback && local) throw invalid('deploy --callback needs agents, which call the URL when each install ends: name the hosts');
@@ -48,6 +51,7 @@ export function register(program: Command, cli: Cli): void {
         done: (line) => cli.print(`${line}\n`),
         warn: (line) => process.stderr.write(`gear: deploy: warning: ${line}\n`),
         timeout,
+        waitTimeout,
         spread: o.spread ? { progress: (host) => reporter(host, o.quiet), report: (line) => void (o.quiet || process.stderr.write(`${line}\n`)) } : undefined,
         ...(callback ? { callback } : {}),
         ...(isolate ? { isolate } : {}),

@@ -1,10 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { composeEnvFile, importCompose } from '../../model/compose.js';
 import { readableJson } from '../../model/deployment/format.js';
+import { invalid } from '../../model/errors.js';
 import type { Cli } from '../cli.js';
 import { readText } from '../files.js';
+import { refuseReadableStdout, writePrivateFile } from '../private-output.js';
 
 /** A file beside the Compose file, or undefined when it is not there. */
 function readBeside(base: string, path: string): string | undefined {
@@ -16,18 +18,29 @@ function readBeside(base: string, path: string): string | undefined {
   }
 }
 
+/** Two names of one file (a missing one is no file). */
+function sameFile(a: string, b: string): boolean {
+  const sa = statSync(a, { throwIfNoEntry: false });
+  const sb = statSync(b, { throwIfNoEntry: false });
+  return sa !== undefined && sb !== undefined && sa.dev === sb.dev && sa.ino === sb.ino;
+}
+
 /**
- * `gear import COMPOSE-FILE`: a deployment descriptor on stdout from a
- * Compose file (model/compose.ts); a warning on stderr for each key with no
- * equivalent. env_files and the `.env` used for ${VAR} are read beside the
- * Compose file, as Compose reads them; this shell's variables win over .env.
+ * `gear import COMPOSE-FILE [-o FILE]`: a deployment descriptor from a
+ * Compose file (model/compose.ts), on stdout or into FILE (0600, replaced
+ * whole); a warning on stderr for each key with no equivalent. env_files
+ * and the `.env` used for ${VAR} are read beside the Compose file, as
+ * Compose reads them; this shell's variables win over .env. A descriptor
+ * with environment values is not printed into a file others can read
+ * (cli/private-output.ts).
  */
 export function register(program: Command, cli: Cli): void {
   program
     .command('import')
     .description('print a deployment descriptor (JSON, for gear deploy) made from a Compose file; warns of what has no equivalent')
     .argument('<compose-file>', 'a Compose file (compose.yml, docker-compose.yml)')
-    .action((file: string) => {
+    .option('-o, --output <file>', 'write the descriptor to FILE, readable by you only (0600), replaced whole; it holds the environment values')
+    .action((file: string, o: { output?: string }) => {
       const text = readText(file, 'Compose file');
       const base = dirname(resolve(file));
       const dotEnv = readBeside(base, '.env');
@@ -36,8 +49,15 @@ export function register(program: Command, cli: Cli): void {
         ...process.env,
       };
       const { descriptor, warnings } = importCompose({ text, file, variables, readEnvFile: (p) => readBeside(base, p) });
-      for (const w of warnings) process.stderr.write(`gear: import: warning: ${file}: ${w}\n`);
       // As gear writes resolved files: one line per port, link or variable.
-      cli.print(`${readableJson(descriptor)}\n`);
+      const out = `${readableJson(descriptor)}\n`;
+      const secret = (descriptor.Containers as { Environment?: unknown[] }[]).some((c) => c.Environment?.length);
+      // Checked before anything is said: a refusal leaves one line, not warnings and then the line.
+      if (o.output === undefined && secret) refuseReadableStdout('the descriptor holds environment values (often secrets)');
+      for (const w of warnings) process.stderr.write(`gear: import: warning: ${file}: ${w}\n`);
+      if (o.output === undefined) return cli.print(out);
+      if (sameFile(o.output, file)) throw invalid(`-o ${o.output} is the Compose file itself: name another file`);
+      writePrivateFile(o.output, out);
+      process.stderr.write(`gear: import: wrote ${o.output} (0600)\n`);
     });
 }

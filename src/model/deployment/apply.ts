@@ -34,6 +34,11 @@ export type Step =
 export interface ApplyOptions {
   /** deploy --isolate: every instance runs isolated (isolation is never undone: without it, an isolated one stays so). */
   isolate?: boolean;
+  /**
+   * The instances on its own host an instance starts after (order.ts:
+   * install's After and Wait); absent or empty After: none.
+   */
+  localOrder?: (inst: Instance) => { After: string[]; Wait: 'started' | 'healthy' };
 }
 
 /** The variables an instance is installed with: the ones it was made with (the seed's rule), else its container's. */
@@ -54,10 +59,18 @@ export function desiredDefinition(inst: Instance, spec: ContainerSpec, opts: App
     Variables: variablesOf(inst, spec),
     ...(spec.Limits ? { Limits: spec.Limits } : {}),
     ...(spec.Health ? { Health: spec.Health } : {}),
+    ...orderParts(inst, opts),
     Isolated: opts.isolate === true || installed?.Isolated === true,
     ...(installed?.SocketActivation ? { SocketActivation: installed.SocketActivation } : {}),
     ...(spec.Volumes ? { Volumes: spec.Volumes } : {}),
   });
+}
+
+/** After and WaitHealthy as the definition has them (none without local ordering). */
+function orderParts(inst: Instance, opts: ApplyOptions): { After?: string[]; WaitHealthy?: boolean } {
+  const o = opts.localOrder?.(inst);
+  if (!o?.After.length) return {};
+  return { After: o.After, ...(o.Wait === 'healthy' ? { WaitHealthy: true } : {}) };
 }
 
 /** The desired definition's hash (what `deploy --plan` prints beside each instance). */
@@ -85,8 +98,15 @@ export function installBody(inst: Instance, spec: ContainerSpec, opts: ApplyOpti
     ...limit('Cpus', l?.Cpus, (n) => n),
     ...limit('Pids', l?.Pids, (n) => n),
     ...(spec.Health ? { Health: healthBodyOf(spec.Health) } : installed?.Health ? { Health: null } : {}),
-    ...(installed?.After ? { After: null } : {}),
+    ...orderBody(inst, opts, installed),
   };
+}
+
+/** Install's After and Wait for the instance's local ordering; After null removes one it no longer has. */
+function orderBody(inst: Instance, opts: ApplyOptions, installed?: ResolvedDefinition): Record<string, unknown> {
+  const o = opts.localOrder?.(inst);
+  if (o?.After.length) return { After: o.After, Wait: o.Wait };
+  return installed?.After ? { After: null } : {};
 }
 
 const RUNNING = ['active', 'activating', 'reloading'];
@@ -129,7 +149,7 @@ export function stepLine(s: Step, spec?: ContainerSpec, opts: ApplyOptions = {})
 }
 
 /** The plan's text: per host (in the order named) its steps, then one summary line. */
-export function planText(steps: Step[], hosts: string[], specs: Map<string, ContainerSpec>, opts: ApplyOptions = {}): string {
+export function planText(steps: Step[], hosts: string[], specs: Map<string, ContainerSpec>, opts: ApplyOptions = {}, order: string[] = []): string {
   const lines: string[] = [];
   for (const h of hosts) {
     const mine = steps.filter((s) => s.Inst.On === h);
@@ -138,6 +158,7 @@ export function planText(steps: Step[], hosts: string[], specs: Map<string, Cont
   }
   const n = (what: Step['Do']) => steps.filter((s) => s.Do === what).length;
   const restarts = steps.filter((s) => s.Do === 'change' && s.Restart).length;
+  lines.push(...order);
   lines.push(`plan: ${n('install')} to install, ${n('change')} to change (${restarts} restarted), ${n('leave')} unchanged, ${n('remove')} to remove${n('unknown') ? `, ${n('unknown')} unknown` : ''}`);
   return `${lines.join('\n')}\n`;
 }

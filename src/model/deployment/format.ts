@@ -29,6 +29,7 @@ export function renderDeployment(d: Deployment, extra: { Hosts: string[]; Deploy
       ...(c.Limits?.Pids !== undefined ? { Pids: c.Limits.Pids } : {}),
       ...(c.Health ? { Health: healthBodyOf(c.Health) } : {}),
       ...(c.Volumes?.length ? { Volumes: c.Volumes } : {}),
+      ...(c.After?.length ? { After: c.After.map((a) => ({ To: a.To, Wait: a.Wait })) } : {}),
     })),
     Instances: d.Instances.map((i) => ({
       Id: i.Id,

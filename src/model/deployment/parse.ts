@@ -6,7 +6,8 @@ import { validatePath } from '../volumes.js';
 import { MAX_NAME_LENGTH, validateImage, validateName } from '../names.js';
 import { bool, fieldError, fields, list, show, text, wrap, type Warn } from './fields.js';
 import { RANDOM_ID_CHARS, numberedId } from './ids.js';
-import type { ContainerSpec, Deployment, Instance, InstancePort, PortSpec } from './types.js';
+import { afterCycle } from './order.js';
+import type { ContainerSpec, Deployment, Instance, InstancePort, PortSpec, StartAfter } from './types.js';
 
 const MAX_COUNT = 1000;
 
@@ -40,7 +41,7 @@ function environment(value: unknown, path: string, warn: Warn): EnvVar[] {
 }
 
 function parseContainer(value: unknown, path: string, warn: Warn): ContainerSpec {
-  const f = fields(value, path, ['name', 'image', 'count', 'publicports', 'links', 'environment', 'affinity', ...LIMIT_KEYS, 'health', 'volumes'], warn);
+  const f = fields(value, path, ['name', 'image', 'count', 'publicports', 'links', 'environment', 'affinity', ...LIMIT_KEYS, 'health', 'volumes', 'after'], warn);
   const name = wrap(`${path}.name`, () => validateName(f.get('name'), 'name'));
   const count = f.get('count') ?? 1;
   if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count > MAX_COUNT)
@@ -84,7 +85,35 @@ function parseContainer(value: unknown, path: string, warn: Warn): ContainerSpec
     if (volumes.indexOf(v) !== i) throw fieldError(`${path}.volumes[${i}]`, `${v} is listed twice`);
   });
   if (volumes.length) spec.Volumes = volumes;
+  const after = list(f.get('after'), `${path}.after`).map((a, i) => startAfter(a, `${path}.after[${i}]`, warn));
+  if (after.length) spec.After = after;
   return spec;
+}
+
+/** An After entry: {To, Wait} (Wait "started", the default, or "healthy"), or a container's name alone (started). */
+function startAfter(value: unknown, path: string, warn: Warn): StartAfter {
+  if (typeof value === 'string') return { To: value, Wait: 'started' };
+  const f = fields(value, path, ['to', 'wait'], warn);
+  if (typeof f.get('to') !== 'string' || f.get('to') === '') throw fieldError(`${path}.to`, 'must name a container');
+  const wait = f.get('wait') ?? 'started';
+  if (wait !== 'started' && wait !== 'healthy') throw fieldError(`${path}.wait`, `must be "started" or "healthy", not ${show(wait)}`);
+  return { To: f.get('to') as string, Wait: wait };
+}
+
+/** Every After names another container of the descriptor, once; healthy only of one with a health check; no cycle. */
+function checkAfter(containers: ContainerSpec[], byName: Map<string, number>): void {
+  containers.forEach((c, i) =>
+    (c.After ?? []).forEach((a, j) => {
+      const at = `containers[${i}].after[${j}]`;
+      const target = containers[byName.get(a.To) ?? -1];
+      if (!target) throw fieldError(`${at}.to`, `no container named ${show(a.To)}`);
+      if (target === c) throw fieldError(`${at}.to`, `${c.Name} cannot start after itself`);
+      if (c.After!.findIndex((o) => o.To === a.To) !== j) throw fieldError(`${at}.to`, `${show(a.To)} is named twice`);
+      if (a.Wait === 'healthy' && !target.Health) throw fieldError(`${at}.wait`, `container "${target.Name}" has no health check, so nothing can wait for it to be healthy (give it one, or wait "started")`);
+    }),
+  );
+  const cycle = afterCycle(containers);
+  if (cycle) throw fieldError(`containers[${byName.get(cycle[0]!)}].after`, `${cycle.join(' -> ')}: these containers wait for each other, so none could start`);
 }
 
 /** gear's Health of a container: install's body form ({Cmd, Interval, Timeout, Retries, StartPeriod}, durations as text). */
@@ -218,6 +247,7 @@ export function parseDeployment(value: unknown, warn: Warn = () => {}): Deployme
       if (c.Links.findIndex((o) => o.To === l.To) !== j) throw fieldError(`${at}.to`, `"${l.To}" is linked twice`);
     });
   });
+  checkAfter(containers, byName);
   // Indexes as in the file (instances without a host are left out only at the end).
   const parsed = list(f.get('instances'), 'instances').map((v, i) => parseInstance(v, `instances[${i}]`, warn));
   const ids = new Map<string, number>();

@@ -55,6 +55,18 @@ export interface ContainerSpec {
   Health?: HealthCheck;
   /** gear's own: paths in each instance that are volumes of its own (install's VolumeConfig.Volumes: named volumes gear creates and keeps). */
   Volumes?: string[];
+  /**
+   * gear's own: containers of the descriptor whose instances start before
+   * this one's (Compose's depends_on), and what "before" means: started, or
+   * healthy (the target has a health check). See order.ts.
+   */
+  After?: StartAfter[];
+}
+
+export interface StartAfter {
+  /** A container of the same descriptor. */
+  To: string;
+  Wait: 'started' | 'healthy';
 }
 
 export interface HostPort {

@@ -1,5 +1,6 @@
 import type { Deployment } from '../deployment/types.js';
 import { numberedId } from '../deployment/ids.js';
+import { instanceOrder } from '../deployment/order.js';
 import type { ExportedContainer } from './container.js';
 
 /** gear's state directory on a host unless its agent was told otherwise: where each instance's env file is. */
@@ -21,7 +22,10 @@ export function exportedInstances(d: Deployment, stateDir = DEFAULT_STATE_DIR): 
       );
   return instances.map((i) => {
     const spec = d.Containers.find((c) => c.Name === i.From);
+    // Its start order: the instances of its host in its unit (as install does), the others a note (gear deploy waits for them).
+    const order = spec ? instanceOrder(i, spec, instances) : { local: { After: [] }, remote: [] };
     const notes = [
+      ...order.remote.map((r) => `it starts after ${r.Inst.Id} on ${r.Inst.On} is ${r.Wait}: another host, ordered by gear deploy only`),
       ...(i.Links ?? []).map((l) => `gear's network link ${l.FromHost}:${l.FromPort} -> ${l.ToHost}:${l.ToPort} (iptables in the container)`),
       ...(i.Links ? [] : (spec?.Links ?? []).map((l) => `gear's network links to ${l.To} (iptables in the container)`)),
     ];
@@ -34,7 +38,7 @@ export function exportedInstances(d: Deployment, stateDir = DEFAULT_STATE_DIR): 
       BindMounts: [],
       Slice: 'gear.slice',
       ...(spec?.Limits ? { Limits: spec.Limits } : {}),
-      After: [],
+      After: order.local.After,
       Notes: notes,
     };
   });

@@ -73,6 +73,8 @@ export function kubeAppsOf(d: Deployment): { apps: KubeApp[]; links: KubeLink[];
   }));
   const links: KubeLink[] = [];
   for (const c of d.Containers) {
+    for (const a of c.After ?? [])
+      notes.push(`${c.Name} starts after ${a.To} is ${a.Wait}: Kubernetes does not order workloads; an initContainer that waits for ${kubeName(a.To)}, or retries in ${c.Name}`);
     for (const p of c.PublicPorts)
       if (p.External) notes.push(`${c.Name}: host port ${p.External} (published on each gear host): expose port ${p.Internal} with a NodePort, LoadBalancer or Ingress`);
     for (const l of c.Links) {
