@@ -57,7 +57,7 @@ export function writePrivateFile(path: string, text: string, flag = '-o'): void 
  * read (stdout redirected to a file the shell made 0644): one line naming
  * the way that works. A terminal, a pipe, /dev/null or a 0600 file: fine.
  */
-export function refuseReadableStdout(what: string, fd = 1): void {
+export function refuseReadableStdout(what: string, option = '-o FILE', fd = 1): void {
   let st;
   try {
     st = fstatSync(fd);
@@ -65,5 +65,5 @@ export function refuseReadableStdout(what: string, fd = 1): void {
     return;
   }
   if (st.isFile() && (st.mode & 0o077) !== 0)
-    throw invalid(`${what}, and stdout is a file others can read (mode ${mode(st.mode)}): nothing written; use -o FILE (written 0600)`);
+    throw invalid(`${what}, and stdout is a file others can read (mode ${mode(st.mode)}): nothing written; use ${option} (written 0600)`);
 }

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { Secret, Service } from 'kubernetes-models/v1';
@@ -149,6 +149,23 @@ test('--kube: YAML whose every object passes Kubernetes OpenAPI schemas', async 
   for (const d of docs) new models[d.kind as string]!(d as never).validate();
   assert.equal(docs.map((d) => `${d.kind}/${(d.metadata as { name: string }).name}`), ['Secret/web-env', 'Service/web', 'Service/db', 'Deployment/web', 'Deployment/db']);
   assert.match(r.stdout, /^# Not carried over: db: host port 15432/m);
+});
+
+test('--kube holds environment values in Secrets: --output FILE is 0600; a stdout file others can read is refused, nothing written', () => {
+  const file = join(work, 'app.json');
+  const shell = (script: string) => spawnSync('/bin/sh', ['-c', script], { cwd: work, env: { ...process.env, GEAR: `${REPO}/bin/gear` }, encoding: 'utf8' });
+  const redirected = shell(`umask 022; "$GEAR" export --kube ${file} > kube-shell.yaml`);
+  assert.is(redirected.status, 1);
+  assert.is(redirected.stderr, 'gear: the manifests hold environment values in Secrets (often secrets), and stdout is a file others can read (mode 0644): nothing written; use -o FILE (written 0600)\n');
+  assert.is(readFileSync(join(work, 'kube-shell.yaml'), 'utf8'), '');
+  const written = shell(`umask 022; "$GEAR" export --kube ${file} --output kube.yaml`);
+  assert.is(written.status, 0, written.stderr);
+  assert.is(written.stdout, '');
+  assert.is((statSync(join(work, 'kube.yaml')).mode & 0o777).toString(8), '600');
+  assert.match(readFileSync(join(work, 'kube.yaml'), 'utf8'), /kind: "Secret"/);
+  const quadlet = shell(`"$GEAR" export --quadlet ${file} --output q.container`);
+  assert.is(quadlet.status, 1);
+  assert.match(quadlet.stderr, /^gear: --output is for --kube/);
 });
 
 test('bad input: one line, exit 1, nothing written', async () => {

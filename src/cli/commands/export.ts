@@ -10,6 +10,7 @@ import { exportFilesText } from '../../operations/export.js';
 import { operations } from '../../operations/index.js';
 import type { Cli } from '../cli.js';
 import { readDeployment } from '../deploy.js';
+import { refuseReadableStdout, writePrivateFile } from '../private-output.js';
 
 /** A deployment descriptor (or resolved file) named on the command line, rather than a container. */
 const isFile = (arg: string) => existsSync(arg) && statSync(arg).isFile();
@@ -39,7 +40,8 @@ export function register(program: Command, cli: Cli): void {
     .option('--quadlet', 'Quadlet files for podman: one NAME.container per container or instance')
     .option('--kube', 'Kubernetes YAML of a deployment FILE: Deployments/StatefulSets, Services, Secrets')
     .option('-o, --output-dir <dir>', 'write each Quadlet file into DIR instead of printing them')
-    .action(async (target: string, o: { quadlet?: boolean; kube?: boolean; outputDir?: string }) => {
+    .option('--output <file>', '--kube: write the YAML to FILE, readable by you only (0600), replaced whole; its Secrets hold the environment values')
+    .action(async (target: string, o: { quadlet?: boolean; kube?: boolean; outputDir?: string; output?: string }) => {
       if (!o.quadlet === !o.kube) throw invalid('export needs one of --quadlet or --kube');
       const warn = (line: string) => process.stderr.write(`gear: export: warning: ${line}\n`);
       if (o.kube) {
@@ -48,9 +50,18 @@ export function register(program: Command, cli: Cli): void {
         const { apps, links, notes } = kubeAppsOf(readDeployment(target, warn));
         const out = kubeObjects(apps, links, notes);
         const header = [`# ${target}, exported by gear: apply with kubectl apply -f. The Secrets hold the environment's values.`, ...out.Notes.map((n) => `# Not carried over: ${n.replace(/[\r\n]/g, ' ')}`)];
-        cli.print(`${header.join('\n')}\n${yamlDocuments(out.Objects)}`);
+        const text = `${header.join('\n')}\n${yamlDocuments(out.Objects)}`;
+        // As gear import: environment values (often secrets) never land in a file others can read.
+        if (o.output !== undefined) {
+          writePrivateFile(o.output, text, '--output');
+          process.stderr.write(`gear: export: wrote ${o.output} (0600)\n`);
+          return;
+        }
+        if (out.Objects.some((obj) => obj.kind === 'Secret')) refuseReadableStdout('the manifests hold environment values in Secrets (often secrets)', '--output FILE');
+        cli.print(text);
         return;
       }
+      if (o.output !== undefined) throw invalid('--output is for --kube; --quadlet writes files with --output-dir (they name the environment file, never its values)');
       let files: ExportFile[];
       if (isFile(target)) files = exportedInstances(readDeployment(target, warn)).map((c) => quadletContainer(c, target));
       else {
