@@ -457,7 +457,10 @@ const MAX_LOG_STREAMS = 64;
  * first, and the operation's reader with it.
  */
 async function streamAnswer(opts: Served, active: { streams: number }, op: StreamingOperation<StreamRequest, unknown>, call: Request): Promise<void> {
-  const want = negotiate(call.req);
+  const asked = negotiate(call.req);
+  // Server-sent events (an operation whose items have ids): streamed and followed, each item an event whose id is its resume point.
+  const events = op.stream.id !== undefined && /text\/event-stream/.test(String(call.req.headers['x-accept'] ?? call.req.headers.accept ?? ''));
+  const want = events ? { ...asked, stream: true, text: true, json: false, jsonStream: false } : asked;
   const req = op.parse(rawOf(call, want)); // bad input is a 400 before any limit is counted
   const max = opts.maxLogStreams ?? MAX_LOG_STREAMS;
   if (active.streams >= max) throw busy(`${max} log requests are being served; retry later`);
@@ -469,6 +472,8 @@ async function streamAnswer(opts: Served, active: { streams: number }, op: Strea
   const out = call.res;
   out.on('close', stop);
   try {
+    // Where an event stream starts is read before its reader opens: nothing written in between can fall before it unseen.
+    const start = events ? await op.stream.start?.(opts.host, req) : undefined;
     const items = await openStream(op, opts.host, req, abort.signal);
     if (!want.stream && want.json) {
       // Gathered in memory: no more than the most items one may ask for, followed or not.
@@ -477,16 +482,20 @@ async function streamAnswer(opts: Served, active: { streams: number }, op: Strea
       if (out.destroyed) return; // the client left: nobody to answer
       return void send(out, { status: 200, headers: { 'content-type': JSON_TYPE }, body: JSON.stringify(op.stream.json(all)) });
     }
-    out.writeHead(want.stream ? 202 : 200, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });
+    if (events) {
+      out.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'x-accel-buffering': 'no' });
+      if (start !== undefined) out.write(`id: ${start}\n\n`);
+    } else out.writeHead(want.stream ? 202 : 200, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });
     out.flushHeaders();
+    const render = events ? (e: unknown) => sseEvent(op.stream.line(e), op.stream.id!(e)) : (e: unknown) => op.stream.line(e);
     try {
       for await (const e of items) {
         // Backpressure: a client that reads slowly is waited for, not buffered for.
-        if (!out.write(op.stream.line(e))) await drained(out, abort.signal);
+        if (!out.write(render(e))) await drained(out, abort.signal);
         if (abort.signal.aborted) break;
       }
     } catch (err) {
-      if (!abort.signal.aborted) out.write(`error: ${errorBody(err).message}\n`);
+      if (!abort.signal.aborted) out.write(events ? sseEvent(errorBody(err).message, undefined, 'error') : `error: ${errorBody(err).message}\n`);
     }
     out.end();
   } finally {
@@ -495,6 +504,17 @@ async function streamAnswer(opts: Served, active: { streams: number }, op: Strea
     stop(); // whatever ended the answer, the reader ends with it
     active.streams--;
   }
+}
+
+/**
+ * One server-sent event: its data line by line (a line break of any kind
+ * starts a new data line: CR alone would too, to the reader), then its id.
+ * A reader takes the id when the event ends (its blank line): one that
+ * lost the end keeps the id before it, and is sent the event again.
+ */
+export function sseEvent(text: string, id: string | undefined, event?: string): string {
+  const data = text.replace(/\r?\n$/, '').split(/\r\n|\r|\n/).map((l) => `data: ${l}\n`).join('');
+  return `${event ? `event: ${event}\n` : ''}${data}${id !== undefined && !/[\r\n\0]/.test(id) ? `id: ${id}\n` : ''}\n`;
 }
 
 /** Until the response drains or the stream is aborted. */
