@@ -6,7 +6,7 @@ import type { Callbacks } from './callbacks.js';
 import type { JobQueue } from './jobs.js';
 import { requestFingerprint, type Outcome, type RequestLog } from './requests.js';
 import type { Host } from '../host/context.js';
-import { GearError, busy, hostFault, invalid, statusOfKind } from '../model/errors.js';
+import { GearError, busy, hostFault, invalid, statusOfKind, unavailable } from '../model/errors.js';
 import { operations, type Operation, type Progress, type RawRequest } from '../operations/index.js';
 import { openStream, type StreamingOperation, type StreamRequest } from '../operations/operation.js';
 import { pullLine } from '../operations/text.js';
@@ -452,9 +452,10 @@ const MAX_LOG_STREAMS = 64;
  * A streaming operation (GET /container/:id/log). Streamed (Accept:
  * text/plain;stream=true): 202 and its items as they come (the operation's
  * parse makes a streamed request follow); else 200 with them as text lines
- * or, for JSON, gathered (at most the operation's maxItems). Every form ends
- * at the agent's time limit or when the client goes away, whichever is
- * first, and the operation's reader with it.
+ * or, for JSON, gathered (at most the operation's maxItems); as server-sent
+ * events (Accept: text/event-stream) when its items have ids. Every form
+ * ends at the agent's time limit, when the client goes away or when the
+ * agent stops, whichever is first, and the operation's reader with it.
  */
 async function streamAnswer(opts: Served, active: { streams: number }, op: StreamingOperation<StreamRequest, unknown>, call: Request): Promise<void> {
   const asked = negotiate(call.req);
@@ -462,12 +463,17 @@ async function streamAnswer(opts: Served, active: { streams: number }, op: Strea
   const events = op.stream.id !== undefined && /text\/event-stream/.test(String(call.req.headers['x-accept'] ?? call.req.headers.accept ?? ''));
   const want = events ? { ...asked, stream: true, text: true, json: false, jsonStream: false } : asked;
   const req = op.parse(rawOf(call, want)); // bad input is a 400 before any limit is counted
+  // A stopping agent starts no new stream (a reader's next one would arrive on a connection still open, and hold the stop).
+  if (opts.stopping?.aborted) throw unavailable('the agent is stopping');
   const max = opts.maxLogStreams ?? MAX_LOG_STREAMS;
   if (active.streams >= max) throw busy(`${max} log requests are being served; retry later`);
   active.streams++;
   const abort = new AbortController();
   const stop = () => abort.abort();
   const limit = setTimeout(stop, opts.logStreamMs ?? 30_000);
+  // The agent stopping ends the stream now, as a complete answer: not cut after the stop's 10 s grace, and a
+  // reader that resumes (after=CURSOR) loses nothing by it.
+  opts.stopping?.addEventListener('abort', stop, { once: true });
   // The response's close (not the request's: that fires once the request is read) means the client left.
   const out = call.res;
   out.on('close', stop);
@@ -500,6 +506,7 @@ async function streamAnswer(opts: Served, active: { streams: number }, op: Strea
     out.end();
   } finally {
     clearTimeout(limit);
+    opts.stopping?.removeEventListener('abort', stop);
     out.off('close', stop);
     stop(); // whatever ended the answer, the reader ends with it
     active.streams--;

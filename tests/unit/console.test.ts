@@ -256,6 +256,30 @@ test("the page's log reader: events with the journal's cursors as ids; resumed a
   }
 });
 
+test('a followed log ends, complete, when the agent stops; a new one is then 503', async () => {
+  const { h, call, close, stop } = await agent();
+  try {
+    await call('PUT', '/container/web', {}, { Image: 'test/web', Started: true });
+    const journal = h.host.journal as FakeJournal;
+    journal.hold = true;
+    journal.lines = [{ time: 1_700_000_000_000_000, identifier: 'ctr-web', message: 'one', cursor: cursorOf(1) }];
+    const res = await call('GET', '/container/web/log', { accept: 'text/event-stream' });
+    assert.is(res.status, 200);
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    while (!text.includes(`id: ${cursorOf(1)}\n\n`)) text += (await reader.read()).value ?? '';
+    stop();
+    // The rest of the answer, to its proper end (a cut one would reject here).
+    for (let r = await reader.read(); !r.done; r = await reader.read()) text += r.value;
+    assert.ok(text.endsWith(`id: ${cursorOf(1)}\n\n`), text);
+    const again = await call('GET', `/container/web/log?after=${encodeURIComponent(cursorOf(1))}`, { accept: 'text/event-stream' });
+    assert.is(again.status, 503);
+    assert.equal(await again.json(), { Message: 'the agent is stopping' });
+  } finally {
+    close();
+  }
+});
+
 test("the page's event reader: an event cut short by the stream's end is not taken, nor its id", async () => {
   const { Agent } = await import('../../src/console/api.js');
   const server = createServer((_req, res) => {
