@@ -6,7 +6,7 @@ import type { Callbacks } from './callbacks.js';
 import type { JobQueue } from './jobs.js';
 import { requestFingerprint, type Outcome, type RequestLog } from './requests.js';
 import type { Host } from '../host/context.js';
-import { GearError, busy, hostFault, invalid, statusOfKind } from '../model/errors.js';
+import { GearError, busy, hostFault, invalid, statusOfKind, unavailable } from '../model/errors.js';
 import { operations, type Operation, type Progress, type RawRequest } from '../operations/index.js';
 import { openStream, type StreamingOperation, type StreamRequest } from '../operations/operation.js';
 import { pullLine } from '../operations/text.js';
@@ -452,23 +452,34 @@ const MAX_LOG_STREAMS = 64;
  * A streaming operation (GET /container/:id/log). Streamed (Accept:
  * text/plain;stream=true): 202 and its items as they come (the operation's
  * parse makes a streamed request follow); else 200 with them as text lines
- * or, for JSON, gathered (at most the operation's maxItems). Every form ends
- * at the agent's time limit or when the client goes away, whichever is
- * first, and the operation's reader with it.
+ * or, for JSON, gathered (at most the operation's maxItems); as server-sent
+ * events (Accept: text/event-stream) when its items have ids. Every form
+ * ends at the agent's time limit, when the client goes away or when the
+ * agent stops, whichever is first, and the operation's reader with it.
  */
 async function streamAnswer(opts: Served, active: { streams: number }, op: StreamingOperation<StreamRequest, unknown>, call: Request): Promise<void> {
-  const want = negotiate(call.req);
+  const asked = negotiate(call.req);
+  // Server-sent events (an operation whose items have ids): streamed and followed, each item an event whose id is its resume point.
+  const events = op.stream.id !== undefined && /text\/event-stream/.test(String(call.req.headers['x-accept'] ?? call.req.headers.accept ?? ''));
+  const want = events ? { ...asked, stream: true, text: true, json: false, jsonStream: false } : asked;
   const req = op.parse(rawOf(call, want)); // bad input is a 400 before any limit is counted
+  // A stopping agent starts no new stream (a reader's next one would arrive on a connection still open, and hold the stop).
+  if (opts.stopping?.aborted) throw unavailable('the agent is stopping');
   const max = opts.maxLogStreams ?? MAX_LOG_STREAMS;
   if (active.streams >= max) throw busy(`${max} log requests are being served; retry later`);
   active.streams++;
   const abort = new AbortController();
   const stop = () => abort.abort();
   const limit = setTimeout(stop, opts.logStreamMs ?? 30_000);
+  // The agent stopping ends the stream now, as a complete answer: not cut after the stop's 10 s grace, and a
+  // reader that resumes (after=CURSOR) loses nothing by it.
+  opts.stopping?.addEventListener('abort', stop, { once: true });
   // The response's close (not the request's: that fires once the request is read) means the client left.
   const out = call.res;
   out.on('close', stop);
   try {
+    // Where an event stream starts is read before its reader opens: nothing written in between can fall before it unseen.
+    const start = events ? await op.stream.start?.(opts.host, req) : undefined;
     const items = await openStream(op, opts.host, req, abort.signal);
     if (!want.stream && want.json) {
       // Gathered in memory: no more than the most items one may ask for, followed or not.
@@ -477,24 +488,40 @@ async function streamAnswer(opts: Served, active: { streams: number }, op: Strea
       if (out.destroyed) return; // the client left: nobody to answer
       return void send(out, { status: 200, headers: { 'content-type': JSON_TYPE }, body: JSON.stringify(op.stream.json(all)) });
     }
-    out.writeHead(want.stream ? 202 : 200, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });
+    if (events) {
+      out.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'x-accel-buffering': 'no' });
+      if (start !== undefined) out.write(`id: ${start}\n\n`);
+    } else out.writeHead(want.stream ? 202 : 200, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });
     out.flushHeaders();
+    const render = events ? (e: unknown) => sseEvent(op.stream.line(e), op.stream.id!(e)) : (e: unknown) => op.stream.line(e);
     try {
       for await (const e of items) {
         // Backpressure: a client that reads slowly is waited for, not buffered for.
-        if (!out.write(op.stream.line(e))) await drained(out, abort.signal);
+        if (!out.write(render(e))) await drained(out, abort.signal);
         if (abort.signal.aborted) break;
       }
     } catch (err) {
-      if (!abort.signal.aborted) out.write(`error: ${errorBody(err).message}\n`);
+      if (!abort.signal.aborted) out.write(events ? sseEvent(errorBody(err).message, undefined, 'error') : `error: ${errorBody(err).message}\n`);
     }
     out.end();
   } finally {
     clearTimeout(limit);
+    opts.stopping?.removeEventListener('abort', stop);
     out.off('close', stop);
     stop(); // whatever ended the answer, the reader ends with it
     active.streams--;
   }
+}
+
+/**
+ * One server-sent event: its data line by line (a line break of any kind
+ * starts a new data line: CR alone would too, to the reader), then its id.
+ * A reader takes the id when the event ends (its blank line): one that
+ * lost the end keeps the id before it, and is sent the event again.
+ */
+export function sseEvent(text: string, id: string | undefined, event?: string): string {
+  const data = text.replace(/\r?\n$/, '').split(/\r\n|\r|\n/).map((l) => `data: ${l}\n`).join('');
+  return `${event ? `event: ${event}\n` : ''}${data}${id !== undefined && !/[\r\n\0]/.test(id) ? `id: ${id}\n` : ''}\n`;
 }
 
 /** Until the response drains or the stream is aborted. */

@@ -112,19 +112,42 @@ export class Agent {
     if (rest) each(rest);
   }
 
-  /** Server-sent events of GET /events, parsed from the stream: each event's name and JSON data. */
-  async events(signal: AbortSignal, each: (event: string, data: unknown) => void): Promise<void> {
+  /**
+   * Server-sent events of a path, parsed from the stream: each complete
+   * event's name, data and the last id seen (an id alone, with no data,
+   * is no event: `onId` hears it). Only a blank line ends an event: one
+   * cut short by the stream's end is dropped, its id not taken.
+   */
+  async sse(path: string, signal: AbortSignal, each: (event: string, data: string, id: string | undefined) => void, onId?: (id: string) => void): Promise<void> {
     let event = 'message';
     let data: string[] = [];
-    await this.lines('/events', 'text/event-stream', signal, (line) => {
+    let id: string | undefined;
+    let pendingId: string | undefined;
+    await this.lines(path, 'text/event-stream', signal, (raw) => {
+      const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
       if (line === '') {
-        if (data.length) each(event, JSON.parse(data.join('\n')));
+        if (pendingId !== undefined) id = pendingId;
+        if (data.length) each(event, data.join('\n'), id);
+        else if (pendingId !== undefined) onId?.(pendingId);
         event = 'message';
         data = [];
-      } else if (line.startsWith('event:')) event = line.slice(6).trim();
-      else if (line.startsWith('data:')) data.push(line.slice(5).trimStart());
-      // ":" lines are keepalives
+        pendingId = undefined;
+        return;
+      }
+      const colon = line.indexOf(':');
+      if (colon === 0) return; // a comment: keepalive
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let value = colon < 0 ? '' : line.slice(colon + 1);
+      if (value.startsWith(' ')) value = value.slice(1);
+      if (field === 'event') event = value;
+      else if (field === 'data') data.push(value);
+      else if (field === 'id') pendingId = value;
     });
+  }
+
+  /** GET /events: each event's name and JSON data. */
+  async events(signal: AbortSignal, each: (event: string, data: unknown) => void): Promise<void> {
+    await this.sse('/events', signal, (event, data) => each(event, JSON.parse(data)));
   }
 }
 

@@ -90,18 +90,33 @@ export class ContainerPage {
   }
 
   /**
-   * The log, streamed: the last 200 lines, then new ones. The agent ends a
-   * stream after its --log-stream-seconds; it is opened again from the
-   * lines that came after (lines=0).
+   * The log, followed: the last 200 lines, then new ones, as server-sent
+   * events whose ids are the journal's cursors. The agent ends a stream
+   * after its --log-stream-seconds (or goes away: a restart); the next
+   * one asks for what came after the last id it got (after=CURSOR), so
+   * no line written between two streams is lost or shown twice.
    */
   private async followLog(): Promise<void> {
-    const path = (n: number) => `/container/${encodeURIComponent(this.id)}/log?lines=${n}`;
-    let first = true;
+    const base = `/container/${encodeURIComponent(this.id)}/log`;
+    let cursor: string | undefined;
+    const take = (id: string | undefined) => {
+      if (id !== undefined) cursor = id;
+      if (this.logNote.textContent?.endsWith('; trying again')) this.logNote.textContent = '';
+    };
     while (!this.abort.signal.aborted) {
       try {
         const opened = Date.now();
-        await this.agent.lines(path(first ? 200 : 0), 'text/plain;stream=true', this.abort.signal, (l) => this.add(l));
-        first = false;
+        const path = cursor === undefined ? `${base}?lines=200` : `${base}?after=${encodeURIComponent(cursor)}`;
+        await this.agent.sse(
+          path,
+          this.abort.signal,
+          (event, data, id) => {
+            if (event === 'error') return void (this.logNote.textContent = `log: ${data}`);
+            for (const l of data.split('\n')) this.add(l);
+            take(id);
+          },
+          take,
+        );
         // A stream that ended at once (the agent's limit set very low, a journal that ends) is not reopened in a tight loop.
         if (Date.now() - opened < 1000) await new Promise((r) => setTimeout(r, 1000));
       } catch (err) {

@@ -1,9 +1,11 @@
 // A deployment's page: the resolved file `gear deploy` wrote (FILE.<timestamp>),
 // opened from the user's disk (it never leaves the browser), drawn as its
 // instances per host, each with its state (from the host's agent when it is
-// this one or a peer) and its links, resolved to the instances they reach.
+// this one or a peer) and its links, resolved to the instances they reach
+// (deployment-map.ts), then the same as a table per host.
 
 import type { Agent } from './api.js';
+import { deploymentMap, type MapInstance, type MapLink } from './deployment-map.js';
 import { announce, h, stateBadge } from './dom.js';
 import { containerHref } from './list.js';
 import type { Container, UnitsEvent } from './types.js';
@@ -145,6 +147,26 @@ export class DeploymentPage {
           : h('p', {}, 'No instance here.'),
       );
     });
-    this.body.replaceChildren(h('p', { class: 'note' }, `${opened.name}${d.Deployed ? `, deployed ${d.Deployed}` : ''}: ${d.Instances.length} instances on ${hosts.length} hosts`), ...sections);
+    // The drawing first, the tables (the same, in rows) below it.
+    const drawn = d.Instances.map((i): MapInstance => {
+      const agent = this.agentOf(i.On);
+      return { Id: i.Id, From: i.From, On: i.On, state: this.states.get(this.key(i.On, i.Id)), href: agent ? containerHref(agent, i.Id) : undefined };
+    });
+    const links: MapLink[] = [];
+    let unresolved = 0;
+    d.Instances.forEach((i, k) => {
+      for (const l of i.Links ?? []) {
+        const t = target(l.ToHost, l.ToPort);
+        if (t) links.push({ from: drawn[k]!, to: drawn[d.Instances.indexOf(t)]!, label: `${l.FromHost}:${l.FromPort} → ${l.ToHost}:${l.ToPort}` });
+        else unresolved++;
+      }
+    });
+    const note = unresolved ? ` ${unresolved} link${unresolved === 1 ? '' : 's'} reach${unresolved === 1 ? 'es' : ''} no instance of this file: see the tables.` : '';
+    this.body.replaceChildren(
+      h('p', { class: 'note' }, `${opened.name}${d.Deployed ? `, deployed ${d.Deployed}` : ''}: ${d.Instances.length} instances on ${hosts.length} hosts`),
+      h('figure', { class: 'map' }, deploymentMap(hosts, drawn, links, note), h('figcaption', { class: 'note' }, 'Each box a host, in it its instances (state as symbol and word); each arrow a link, from the instance that has it to the one it reaches. Tab moves through the instances; Enter opens one.')),
+      h('h2', {}, 'Instances per host'),
+      ...sections,
+    );
   }
 }

@@ -60,9 +60,24 @@ export function duration(since: number, now = Date.now()): string {
   return `${s}s`;
 }
 
+/** A unit state's kind (its colour class), symbol and words: shown together, never the colour alone. */
+export function stateOf(active: string, sub: string): { kind: 'ok' | 'bad' | 'busy' | 'off'; symbol: string; text: string } {
+  const kind = active === 'active' ? 'ok' : active === 'failed' ? 'bad' : active === 'activating' || active === 'deactivating' || active === 'reloading' ? 'busy' : 'off';
+  return { kind, symbol: { ok: '●', bad: '✕', busy: '◐', off: '○' }[kind], text: sub && sub !== active ? `${active} (${sub})` : active };
+}
+
 /** A state as a word and a colour class; the word is always shown (never colour alone). */
 export function stateBadge(active: string, sub: string): HTMLElement {
-  const kind = active === 'active' ? 'ok' : active === 'failed' ? 'bad' : active === 'activating' || active === 'deactivating' || active === 'reloading' ? 'busy' : 'off';
-  const symbol = { ok: '●', bad: '✕', busy: '◐', off: '○' }[kind];
-  return h('span', { class: `state ${kind}` }, h('span', { 'aria-hidden': 'true' }, `${symbol} `), sub && sub !== active ? `${active} (${sub})` : active);
+  const { kind, symbol, text } = stateOf(active, sub);
+  return h('span', { class: `state ${kind}` }, h('span', { 'aria-hidden': 'true' }, `${symbol} `), text);
+}
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+/** An SVG element, as h() makes HTML ones: attributes set one by one (presentation attributes, never a style), text as text. */
+export function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number | undefined> = {}, ...children: (Node | string | undefined)[]): SVGElementTagNameMap[K] {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) if (v !== undefined) el.setAttribute(k, String(v));
+  for (const c of children) if (c !== undefined) el.append(c);
+  return el;
 }

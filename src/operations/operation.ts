@@ -62,9 +62,17 @@ export interface HttpSpec<Res> {
  * agent, the HTTP client and the CLI's local backend all read it through
  * this spec, so every path shows the same lines with the same defaults.
  */
-export interface StreamSpec<Item> {
+export interface StreamSpec<Item, Req = unknown> {
   /** One item as a line of text, newline included. */
   line(item: Item): string;
+  /**
+   * Where a reader resumes after this item (the journal's cursor): a
+   * text/event-stream answer sends it as the event's id, and the reader
+   * asks for what follows it (logs: after=ID). Without it, no such form.
+   */
+  id?(item: Item): string | undefined;
+  /** The resume point the answer starts from, before any item: sent first as a bare id (undefined: none). */
+  start?(host: Host, req: Req): Promise<string | undefined>;
   /** The JSON answer (Accept: application/json) of the items read at once. */
   json(items: Item[]): unknown;
   /** The most items gathered in memory for a JSON answer. */
@@ -152,7 +160,7 @@ export type StreamingOperation<Req extends StreamRequest, Item> = Operation<Req,
 
 /** defineOperation for an operation whose result is a stream of Items (its `stream` spec says how they travel). */
 export function defineStreamingOperation<Req extends StreamRequest, Item, Q extends TSchema | undefined = undefined, B extends TSchema | undefined = undefined>(
-  spec: OperationSpec<Req, AsyncIterable<Item>, Q, B> & { stream: StreamSpec<Item> },
+  spec: OperationSpec<Req, AsyncIterable<Item>, Q, B> & { stream: StreamSpec<Item, NoInfer<Req>> },
 ): StreamingOperation<Req, Item> {
   return { ...defineOperation(spec), stream: spec.stream };
 }

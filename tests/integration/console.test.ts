@@ -29,11 +29,12 @@ let context: BrowserContext;
 /** What the pages logged as errors (CSP violations would show up here). */
 const errors: string[] = [];
 
-async function open(host: string): Promise<Page> {
+/** `expected`: errors this page is meant to see (the agent restarted under it), kept out of the errors checked at the end. */
+async function open(host: string, expected?: RegExp): Promise<Page> {
   const page = await context.newPage();
   page.on('console', (m) => {
     // 401: the wrong token's refusal; ERR_NETWORK_CHANGED: see below (the page tries again).
-    if (m.type() === 'error' && !/status of 401|ERR_NETWORK_CHANGED/.test(m.text())) errors.push(`${host}: ${m.text()}`);
+    if (m.type() === 'error' && !/status of 401|ERR_NETWORK_CHANGED/.test(m.text()) && !expected?.test(m.text())) errors.push(`${host}: ${m.text()}`);
   });
   page.on('pageerror', (e) => errors.push(`${host}: ${e.message}`));
   // Chromium aborts a load with ERR_NETWORK_CHANGED when the machine's interfaces change (test hosts of other
@@ -53,14 +54,19 @@ async function logIn(page: Page, token: string): Promise<void> {
   await page.getByRole('button', { name: 'Log in' }).click();
 }
 
+const argsOfA = () => [...agents.agentArgs, '--console-peer', originOf(B), '--log-stream-seconds', '3'];
+/** journald's cursor, as the agent checks it (src/host/journal.ts). */
+const CURSOR = /^s=[0-9a-f]{32};i=[0-9a-f]+;b=[0-9a-f]{32};m=[0-9a-f]+;t=[0-9a-f]+;x=[0-9a-f]+$/;
+
 const row = (page: Page, id: string) => page.locator(`#containers tbody tr[data-id="${id}"]`);
 const rowIn = (page: Page, id: string, state: string) => page.locator(`#containers tbody tr[data-id="${id}"][data-state="${state}"]`);
 
 test.before(async () => {
   mkdirSync(shots, { recursive: true });
   await agents.start();
-  // Each agent told about the other (--console-peer): its console lists both hosts' containers.
-  await startAgent(A, [...agents.agentArgs, '--console-peer', originOf(B)]);
+  // Each agent told about the other (--console-peer): its console lists both hosts' containers. A's log
+  // streams end after 3 s (the agent's setting; 30 by default), so that a followed log is opened again often.
+  await startAgent(A, argsOfA());
   await startAgent(B, [...agents.agentArgs, '--console-peer', originOf(A)]);
   for (const [host, name, start] of [[A, 'c16ui-web', true], [A, 'c16ui-idle', false], [B, 'c16ui-b', true]] as const) {
     const r = await gear(host, ['install', 'test/web', name, '-p', '8080:0', ...(start ? ['--start'] : [])]);
@@ -196,6 +202,55 @@ test("a container's page: status, the unit as systemd loaded it, its log live wi
   await page.close();
 });
 
+test('the followed log goes on across stream ends and an agent restart: every numbered line once, in order', async () => {
+  const page = await open(A, /ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|ERR_EMPTY_RESPONSE|ERR_NETWORK_IO_SUSPENDED|status of 50[23]/);
+  const opened: string[] = [];
+  page.on('request', (r) => {
+    if (r.url().includes('/container/c16ui-web/log?')) opened.push(decodeURIComponent(new URL(r.url()).search));
+  });
+  await logIn(page, agents.token);
+  await page.getByRole('link', { name: 'c16ui-web' }).click();
+  const seq = `seq-${randomBytes(3).toString('hex')}`;
+  const print = (what: string) => sh(A, `docker exec ctr-c16ui-web sh -c 'echo "${seq} ${what}" > /proc/1/fd/1'`);
+  await print('start');
+  await page.locator('#log').getByText(`${seq} start`).waitFor(WAIT);
+  // 150 lines, one every 0.2 s (30 s: about ten of A's 3 s streams), printed by the container itself.
+  const N = 150;
+  await sh(A, `docker exec -d ctr-c16ui-web sh -c 'i=1; while [ $i -le ${N} ]; do echo "${seq} $i" > /proc/1/fd/1; i=$((i+1)); sleep 0.2; done; echo "${seq} end" > /proc/1/fd/1'`);
+  await page.locator('#log').getByText(new RegExp(`${seq} 20$`)).waitFor(WAIT);
+  // The agent restarts while the container prints: the page's stream breaks, and it resumes where it was.
+  await startAgent(A, argsOfA());
+  await page.locator('#log').getByText(`${seq} end`).waitFor({ timeout: 120_000 });
+  // Two more streams opened after the last line: the first of them has run its course when the second opens, so a
+  // line it repeated would be on the page by then.
+  await print('after');
+  await page.locator('#log').getByText(`${seq} after`).waitFor(WAIT);
+  for (let k = 0; k < 2; k++) await page.waitForRequest((r) => r.url().includes('/container/c16ui-web/log?after='), WAIT);
+  const shown = (await page.locator('#log .line').allInnerTexts()).filter((l) => l.includes(`${seq} `)).map((l) => l.slice(l.indexOf(`${seq} `) + seq.length + 1));
+  assert.equal(shown, ['start', ...Array.from({ length: N }, (_, i) => String(i + 1)), 'end', 'after'], 'each line once, in order');
+  // The follow was opened again and again, each time after the cursor of the last line it had (journald's, checked).
+  const after = opened.filter((q) => q.startsWith('?after='));
+  assert.ok(after.length >= 5, `reopened after a cursor: ${opened.join(' ')}`);
+  for (const q of after) assert.match(q.slice('?after='.length), CURSOR);
+  assert.is(opened[0], '?lines=200', 'the first stream: the last 200 lines');
+  await page.close();
+});
+
+test('a bad cursor is refused with a message; a real one resumes after its line (the API, over TLS with the token)', async () => {
+  const get = (query: string, accept = 'text/event-stream') =>
+    sh(A, `curl -sk -H 'Authorization: Bearer ${agents.token}' -H 'Accept: ${accept}' -w '\\n%{http_code}' 'https://127.0.0.1:43273/container/c16ui-web/log?${query}'`);
+  for (const bad of ['--root=/tmp', 'x', "s=0;i=1'", `s=${'0'.repeat(32)};i=1;b=${'0'.repeat(32)};m=1;t=1;x=1;y=1`]) {
+    const out = (await get(`after=${encodeURIComponent(bad).replace(/'/g, '%27')}`)).trim().split('\n');
+    assert.is(out.at(-1), '400', bad);
+    assert.match(out.slice(0, -1).join('\n'), /"Message":"after must be a journal cursor/, bad);
+  }
+  // The JSON form: each entry with its cursor; after one of them, exactly the entries that followed it.
+  const all = JSON.parse((await get('lines=5', 'application/json')).trim().split('\n').slice(0, -1).join('\n')) as { Entries: { cursor: string; message: string }[] };
+  assert.is(all.Entries.length, 5);
+  const rest = JSON.parse((await get(`after=${encodeURIComponent(all.Entries[1]!.cursor)}`, 'application/json')).trim().split('\n').slice(0, -1).join('\n')) as typeof all;
+  assert.equal(rest.Entries.map((e) => e.message), all.Entries.slice(2).map((e) => e.message));
+});
+
 test("a deployment's page: the resolved file's instances per host, with their state and the instances their links reach", async () => {
   writeFileSync(
     join(agents.dir, 'c16app.json'),
@@ -221,10 +276,39 @@ test("a deployment's page: the resolved file's instances per host, with their st
     await tr.waitFor(WAIT);
     if (i.From === 'c16web') assert.match(await tr.innerText(), new RegExp(`→ ${db.Id} on ${db.On.replace(/\./g, '\\.')}`), i.Id);
   }
+  // The drawing: a box per host holding its instances, each named with its state in words; an arrow per link,
+  // from the instance that has it to the one it reaches (the file's own links, resolved as the table does).
+  const map = page.getByRole('group', { name: 'Deployment map' });
+  await map.waitFor(WAIT);
+  for (const i of deployed) {
+    const box = map.locator(`g.dep-host[data-host="${i.On}"] .dep-inst[data-instance="${i.Id}"][data-state="active"]`);
+    await box.waitFor(WAIT);
+    assert.match((await box.textContent()) ?? '', /● active \(running\)$/, i.Id);
+    const label = await box.getAttribute('aria-label');
+    assert.match(label ?? '', new RegExp(`^${i.Id} \\(${i.From}\\) on ${i.On.replace(/\./g, '\\.')}: active \\(running\\)`), i.Id);
+    if (i.From === 'c16web') assert.ok(label?.endsWith(`; links to ${db.Id} on ${db.On}`), label ?? '');
+  }
+  const links = deployed.flatMap((i) => (i.Links ?? []).map(() => `${i.Id}→${db.Id}`));
+  assert.ok(links.length >= 2, 'each web instance links to the database');
+  const arrows = await map.locator('path.dep-link').evaluateAll((ps) => ps.map((p) => `${p.getAttribute('data-from')}→${p.getAttribute('data-to')}`));
+  assert.equal(arrows.sort(), links.sort(), 'one arrow per link, from the instance that has it to the one it reaches');
+  assert.match((await map.locator('desc').textContent()) ?? '', new RegExp(`${deployed.length} instances on 2 hosts, ${links.length} links drawn`));
   await page.screenshot({ path: join(shots, 'deployment.png'), fullPage: true });
-  // Live here too: an instance stopped on its host shows it.
+  // Live here too: an instance stopped on its host shows it, in the table and the drawing.
   assert.is((await gear(db.On === hostIp(A) ? A : B, ['stop', db.Id])).code, 0);
   await page.locator(`section[data-host="${db.On}"] tr[data-instance="${db.Id}"][data-state="inactive"]`).waitFor(WAIT);
+  await map.locator(`.dep-inst[data-instance="${db.Id}"][data-state="inactive"]`).getByText('○ inactive (dead)').waitFor(WAIT);
+  // By keyboard: Tab reaches the instances of the drawing; Enter opens one's page.
+  const web = deployed.find((i) => i.From === 'c16web')!;
+  await page.getByLabel('Resolved deployment file').focus();
+  let focused = '';
+  for (let k = 0; k < 20 && !focused.startsWith(`${web.Id} (`); k++) {
+    await page.keyboard.press('Tab');
+    focused = await page.evaluate(() => document.activeElement?.getAttribute('aria-label') ?? '');
+  }
+  assert.ok(focused.startsWith(`${web.Id} (c16web) on ${web.On}`), focused);
+  await page.keyboard.press('Enter');
+  await page.locator('h1').getByText(`Container ${web.Id}`).waitFor(WAIT);
   await page.close();
 });
 

@@ -6,7 +6,7 @@ import { JobQueue } from '../../src/api/jobs.js';
 import { RequestLog } from '../../src/api/requests.js';
 import { tagRequest } from '../../src/api/guard.js';
 import { buildServer } from '../../src/api/server.js';
-import { fakeHost } from '../fixtures/fake-host.js';
+import { fakeHost, type FakeJournal } from '../fixtures/fake-host.js';
 
 // The console's routes (issue 16) on a real TCP listener with a token, as
 // the agent serves them, on a fake host: the static files without the token
@@ -213,6 +213,88 @@ test('an agent without peers answers no CORS: its page connects to itself only',
     assert.is((await fetch(`${base}/containers/overview`, { method: 'OPTIONS', headers: { origin: 'https://10.0.0.9:43273', 'access-control-request-method': 'GET' } })).status, 403);
   } finally {
     close();
+  }
+});
+
+// The page's own reader of server-sent events (src/console/api.ts), run in Node (fetch and streams are the
+// browser's there too), with the tab's sessionStorage stood in for.
+(globalThis as { sessionStorage?: unknown }).sessionStorage = { getItem: () => TOKEN, setItem: () => undefined, removeItem: () => undefined };
+const cursorOf = (n: number) => `s=${'c'.repeat(32)};i=${n.toString(16)};b=${'d'.repeat(32)};m=1;t=2;x=3`;
+
+test("the page's log reader: events with the journal's cursors as ids; resumed after the last, it gets only what came since", async () => {
+  const { Agent } = await import('../../src/console/api.js');
+  const { h, base, call, close } = await agent();
+  try {
+    await call('PUT', '/container/web', {}, { Image: 'test/web', Started: true });
+    const journal = h.host.journal as FakeJournal;
+    const entry = (n: number) => ({ time: 1_700_000_000_000_000, identifier: 'ctr-web', message: n === 2 ? 'two\r\nlines' : `line ${n}`, cursor: cursorOf(n) });
+    journal.lines = [1, 2, 3].map(entry);
+    journal.end = cursorOf(3);
+    const page = new Agent(base, 'test');
+    const read = async (path: string) => {
+      const got: string[] = [];
+      const ids: string[] = [];
+      await page.sse(path, new AbortController().signal, (_e, data, id) => got.push(`${data} @${id?.split(';')[1]}`), (id) => ids.push(id));
+      return { got, ids };
+    };
+    let r = await read('/container/web/log?lines=2');
+    assert.equal(r.ids, [cursorOf(3)], 'the bare id first');
+    assert.equal(r.got, ['2023-11-14T22:13:20Z ctr-web: two\nlines @i=2', '2023-11-14T22:13:20Z ctr-web: line 3 @i=3']);
+    journal.lines.push(entry(4), entry(5));
+    r = await read(`/container/web/log?after=${encodeURIComponent(cursorOf(3))}`);
+    assert.equal(r.got, ['2023-11-14T22:13:20Z ctr-web: line 4 @i=4', '2023-11-14T22:13:20Z ctr-web: line 5 @i=5']);
+    // A refused cursor: the page's ApiError with the agent's message.
+    await page.sse('/container/web/log?after=--root%3D%2F', new AbortController().signal, () => undefined).then(
+      () => assert.unreachable('a bad cursor is refused'),
+      (err: Error & { status?: number }) => {
+        assert.is(err.status, 400);
+        assert.match(err.message, /^after must be a journal cursor/);
+      },
+    );
+  } finally {
+    close();
+  }
+});
+
+test('a followed log ends, complete, when the agent stops; a new one is then 503', async () => {
+  const { h, call, close, stop } = await agent();
+  try {
+    await call('PUT', '/container/web', {}, { Image: 'test/web', Started: true });
+    const journal = h.host.journal as FakeJournal;
+    journal.hold = true;
+    journal.lines = [{ time: 1_700_000_000_000_000, identifier: 'ctr-web', message: 'one', cursor: cursorOf(1) }];
+    const res = await call('GET', '/container/web/log', { accept: 'text/event-stream' });
+    assert.is(res.status, 200);
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    while (!text.includes(`id: ${cursorOf(1)}\n\n`)) text += (await reader.read()).value ?? '';
+    stop();
+    // The rest of the answer, to its proper end (a cut one would reject here).
+    for (let r = await reader.read(); !r.done; r = await reader.read()) text += r.value;
+    assert.ok(text.endsWith(`id: ${cursorOf(1)}\n\n`), text);
+    const again = await call('GET', `/container/web/log?after=${encodeURIComponent(cursorOf(1))}`, { accept: 'text/event-stream' });
+    assert.is(again.status, 503);
+    assert.equal(await again.json(), { Message: 'the agent is stopping' });
+  } finally {
+    close();
+  }
+});
+
+test("the page's event reader: an event cut short by the stream's end is not taken, nor its id", async () => {
+  const { Agent } = await import('../../src/console/api.js');
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.end(': keepalive\r\nid: c0\r\n\r\ndata: one\nid: c1\n\nevent: error\ndata:x\n\ndata: cut\nid: c2\n');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const got: [string, string, string | undefined][] = [];
+    const ids: string[] = [];
+    await new Agent(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 't').sse('/', new AbortController().signal, (e, d, id) => got.push([e, d, id]), (id) => ids.push(id));
+    assert.equal(ids, ['c0']);
+    assert.equal(got, [['message', 'one', 'c1'], ['error', 'x', 'c1']]);
+  } finally {
+    server.close();
   }
 });
 

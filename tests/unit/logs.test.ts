@@ -19,12 +19,38 @@ test('logs: lines is a whole number up to 10000; the container name is checked',
   assert.throws(() => logs.parse({ params: { id: '../x' }, query: {} }), /not valid/);
 });
 
+const CURSOR = 's=0123456789abcdef0123456789abcdef;i=1a2;b=fedcba9876543210fedcba9876543210;m=5f3c2;t=60a1b2c3d4e5f;x=9e8d7c6b5a4f3e2d';
+
+test('logs: after=CURSOR resumes after a journal cursor; nothing else passes for one', () => {
+  assert.equal(parse({ after: CURSOR }, true), { Id: 'web-1', lines: 10, follow: true, after: CURSOR });
+  assert.equal(parse({ after: CURSOR }), { Id: 'web-1', lines: 100, follow: false, after: CURSOR });
+  const bad = [
+    '',
+    'x',
+    '--output=cat',
+    `--after-cursor=${CURSOR}`,
+    `${CURSOR};y=1`,
+    `${CURSOR}\n--root=/`,
+    `${CURSOR} `,
+    CURSOR.toUpperCase(),
+    CURSOR.replace('i=1a2', 'i='),
+    CURSOR.replace('i=1a2', 'i=1a2g'),
+    CURSOR.replace(';b=', ';B='),
+    CURSOR.split(';').reverse().join(';'),
+    "s=0123456789abcdef0123456789abcdef';rm -rf /'",
+  ];
+  for (const after of bad) assert.throws(() => parse({ after }, true), /after must be a journal cursor/, JSON.stringify(after));
+  assert.throws(() => parse({ after: 'a'.repeat(161) }), /after.*160|must NOT have more than 160/i);
+  assert.throws(() => parse({ after: CURSOR, lines: '5' }), /lines and after do not go together/);
+});
+
 test('logs: the stream spec renders journal lines and the JSON answer', () => {
   const e = { time: 1_700_000_000_123_456, identifier: 'ctr-web-1', pid: '42', message: 'web: listening on 8080' };
   assert.is(logs.stream.line(e), journalLine(e));
   assert.is(logs.stream.line(e), '2023-11-14T22:13:20Z ctr-web-1[42]: web: listening on 8080\n');
   assert.equal(logs.stream.json([e]), { Entries: [e] });
   assert.is(logs.stream.maxItems, 10000);
+  assert.is(logs.stream.id?.({ ...e, cursor: CURSOR }), CURSOR, "an event's id is its entry's cursor");
 });
 
 test.run();

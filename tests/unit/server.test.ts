@@ -9,7 +9,7 @@ import { RequestLog } from '../../src/api/requests.js';
 import { tagRequest } from '../../src/api/guard.js';
 import { buildServer } from '../../src/api/server.js';
 import { list } from '../../src/operations/list.js';
-import { fakeHost, type FakeHost } from '../fixtures/fake-host.js';
+import { fakeHost, type FakeHost, type FakeJournal } from '../fixtures/fake-host.js';
 import { parseExposition, valueOf } from '../fixtures/exposition.js';
 
 // The agent's HTTP layer in-process: light-my-request's inject() (Fastify's
@@ -201,6 +201,41 @@ test('GET /metrics: the exposition format, operations counted by result with the
   const spec = JSON.parse((await call('GET', '/openapi.json')).body);
   assert.ok(spec.paths['/metrics'].get);
   assert.ok(spec.paths['/doctor'].get);
+});
+
+const cursor = (n: number) => `s=${'a'.repeat(32)};i=${n.toString(16)};b=${'b'.repeat(32)};m=1;t=2;x=3`;
+
+test('log as server-sent events: the start point, then each line an event whose id is its cursor; after=ID resumes', async () => {
+  const { h, call } = await withWeb();
+  const journal = h.host.journal as FakeJournal;
+  journal.lines = [1, 2, 3].map((n) => ({ time: 1_700_000_000_000_000 + n, identifier: 'ctr-web', pid: '7', message: n === 2 ? 'two\nlines' : `line ${n}`, cursor: cursor(n) }));
+  journal.end = cursor(9);
+  let r = await call('GET', '/container/web/log?lines=2', { accept: 'text/event-stream' });
+  assert.is(r.statusCode, 200, r.body);
+  assert.match(String(r.headers['content-type']), /^text\/event-stream/);
+  assert.is(
+    r.body,
+    `id: ${cursor(9)}\n\n` +
+      `data: 2023-11-14T22:13:20Z ctr-web[7]: two\ndata: lines\nid: ${cursor(2)}\n\n` +
+      `data: 2023-11-14T22:13:20Z ctr-web[7]: line 3\nid: ${cursor(3)}\n\n`,
+  );
+  r = await call('GET', `/container/web/log?after=${encodeURIComponent(cursor(1))}`, { accept: 'text/event-stream' });
+  assert.is(r.statusCode, 200, r.body);
+  assert.equal([...r.body.matchAll(/^id: (.*)$/gm)].map((m) => m[1]), [cursor(1), cursor(2), cursor(3)], 'starts where it was asked to, then the entries after it');
+  // The JSON answer carries each entry's cursor; plain text is unchanged.
+  r = await call('GET', `/container/web/log?after=${encodeURIComponent(cursor(2))}`, { accept: 'application/json' });
+  assert.equal(JSON.parse(r.body).Entries.map((e: { cursor: string }) => e.cursor), [cursor(3)]);
+  r = await call('GET', '/container/web/log?lines=1', { accept: 'text/plain' });
+  assert.is(r.body, '2023-11-14T22:13:20Z ctr-web[7]: line 3\n');
+});
+
+test('log: a bad cursor is a 400 with a message, before anything is read', async () => {
+  const { call } = await withWeb();
+  for (const after of ['--root=/tmp', `${cursor(1)}\n`, `${cursor(1)};z=1`, 'x'.repeat(500)]) {
+    const r = await call('GET', `/container/web/log?after=${encodeURIComponent(after)}`, { accept: 'text/event-stream' });
+    assert.is(r.statusCode, 400, after);
+    assert.match(JSON.parse(r.body).Message, /after/, after);
+  }
 });
 
 test.run();
