@@ -20,6 +20,7 @@ import { JobQueue } from '../api/jobs.js';
 import { UploadTimeouts } from './uploads.js';
 import { RequestLog } from '../api/requests.js';
 import { Callbacks } from '../api/callbacks.js';
+import { shedStartupGarbage } from './memory.js';
 
 export interface DaemonOptions {
   /** TCP listeners that require the token. */
@@ -143,6 +144,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const describe = ({ address, policy }: Listener) =>
     `${policy.kind === 'tcp' ? `${policy.scheme}://` : ''}${show(address)}${policy.kind === 'unix' ? '' : policy.token ? ' (token)' : ' (NO TOKEN: insecure)'}`;
   log(`gear ${VERSION} on Node.js ${process.version}, listening on ${listeners.map(describe).join(', ')}`);
+  // Start-up is over: what it left is garbage, and the young generation it grew is not needed idle.
+  shedStartupGarbage();
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

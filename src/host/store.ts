@@ -3,6 +3,7 @@ import { parseEnvFile, renderEnvFile, type EnvVar } from '../model/env.js';
 import { validateNetworkLinks, type NetworkLink } from '../model/links.js';
 import { validateNamedVolumes, type NamedVolume } from '../model/volumes.js';
 import type { HostFs } from './fs.js';
+import { RoundTrip } from '../lib/round-trip.js';
 
 /**
  * gear's own state under the state directory (host paths):
@@ -54,20 +55,32 @@ export class ContainerStore {
   }
 
   private listed?: { stamp: string; ids: readonly string[] };
+  /** The containers directory's stamp, as the last read of it found it. */
+  private stamp?: ReturnType<HostFs['dirStamp']>;
+  /**
+   * One stat of the directory for all the callers of one event-loop turn,
+   * made after every one of them arrived (as the Ping for systemd's units,
+   * lib/round-trip.ts): under load the agent's listings of a turn share it,
+   * where each made its own stat before (a system call per listing).
+   */
+  private readonly stamped = new RoundTrip(async () => {
+    this.stamp = this.fs.dirStamp(`${this.stateDir}/containers`);
+  });
 
   /**
    * Names of every stored definition. The agent lists them at every GET
    * /containers: the last listing is reused while the directory's stamp
    * (inode, mtime, ctime) is unchanged and its mtime was over a second old
-   * when it was read. File times come from a coarse clock, so a change in
+   * when it was read (a stat shared by the callers of one turn, made after
+   * they arrived: `stamped`). File times come from a coarse clock, so a change in
    * the same tick as the listing could leave the mtime as it was; a second
    * later it cannot. Read-only: a reused listing is the same frozen array
    * (the agent reuses its answer while it gets the same one), a new
    * listing a new array.
    */
   async ids(): Promise<readonly string[]> {
-    const dir = `${this.stateDir}/containers`;
-    const before = this.fs.dirStamp(dir);
+    await this.stamped.after();
+    const before = this.stamp;
     if (before && this.listed?.stamp === before.stamp) return this.listed.ids;
     const ids = Object.freeze(await this.idsIn('containers'));
     this.listed = before && Date.now() - before.mtimeMs > STAMP_SETTLED_MS ? { stamp: before.stamp, ids } : undefined;

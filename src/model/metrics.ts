@@ -31,7 +31,8 @@ const labelText = (labels: Labels) => {
 };
 
 /** Labels as a map key, in the family's label order. */
-const keyOf = (names: readonly string[], labels: Labels) => JSON.stringify(names.map((n) => labels[n] ?? ''));
+// One label (every per-request series): its value alone, JSON-quoted as in the general form, without an array per call.
+const keyOf = (names: readonly string[], labels: Labels) => (names.length === 1 ? `[${JSON.stringify(labels[names[0]!] ?? '')}]` : JSON.stringify(names.map((n) => labels[n] ?? '')));
 
 abstract class Family {
   constructor(
@@ -120,9 +121,7 @@ export class Histogram extends Family {
     const key = keyOf(this.labelNames, labels);
     let s = this.series.get(key);
     if (!s) this.series.set(key, (s = { labels: this.labelsOf(labels), buckets: this.bounds.map(() => 0), sum: 0, count: 0 }));
-    this.bounds.forEach((b, i) => {
-      if (value <= b) s.buckets[i]!++;
-    });
+    for (let i = 0; i < this.bounds.length; i++) if (value <= this.bounds[i]!) s.buckets[i]!++;
     s.sum += value;
     s.count++;
   }
