@@ -6,7 +6,7 @@ import { isVolumeOf, volumesNotIn, type NamedVolume } from '../model/volumes.js'
 import type { Leftover, LeftoverKind } from './clean.js';
 import { reloadIfNeeded } from './common.js';
 import { reservedPortsOf } from '../model/definition.js';
-import { proxyUnitOf, socketUnitOf } from '../model/socket-activation.js';
+import { activationUnitsOf } from '../model/socket-activation.js';
 
 /**
  * `gear clean --repair`: find where gear's state, systemd and Docker
@@ -129,13 +129,13 @@ async function definitionsWithoutUnits(host: Host, f: Findings): Promise<void> {
       }
       if (!def) return;
       // A socket-activated container has a socket and a proxy unit too.
-      const files = [host.units.path(id), ...(def.SocketActivation ? host.units.socketPaths(id) : [])];
+      const files = [host.units.path(id), ...host.units.socketPaths(def)];
       const gone: string[] = [];
       for (const file of files) if (!(await host.fs.exists(file))) gone.push(file);
       if (!gone.length) return;
       await f.add(`container ${id} is installed but its unit file${gone.length > 1 ? 's' : ''} ${gone.join(', ')} ${gone.length > 1 ? 'are' : 'is'} gone`, `render the unit file${gone.length > 1 ? 's' : ''} again from its definition`, async () => {
         await host.units.write(def);
-        await reloadIfNeeded(host, unitNameOf(id), ...(def.SocketActivation ? [socketUnitOf(id), proxyUnitOf(id)] : []));
+        await reloadIfNeeded(host, unitNameOf(id), ...activationUnitsOf(def));
       });
     });
   }

@@ -1,4 +1,4 @@
-import { healthBodyOf } from '../health.js';
+import { formatDuration, healthBodyOf } from '../health.js';
 import { NO_LIMIT, formatMemory } from '../limits.js';
 import type { PortPair } from '../ports.js';
 import { definitionDiff, definitionHash, resolvedDefinition, type ResolvedDefinition } from './definition.js';
@@ -43,8 +43,8 @@ export const variablesOf = (inst: Instance, spec: ContainerSpec) => inst.Environ
  * The instance's definition as this deploy would install it. What a
  * descriptor cannot say is taken from what is installed, so it never counts
  * as a change: the shared environment it reads (Environment.Id), socket
- * activation (a re-install cannot change it), and isolation unless
- * --isolate asks for it (a re-install cannot undo it).
+ * activation unless the descriptor says it (SocketActivation), and
+ * isolation unless --isolate asks for it (a re-install cannot undo it).
  */
 export function desiredDefinition(inst: Instance, spec: ContainerSpec, opts: ApplyOptions, installed?: ResolvedDefinition): ResolvedDefinition {
   return resolvedDefinition({
@@ -55,9 +55,15 @@ export function desiredDefinition(inst: Instance, spec: ContainerSpec, opts: App
     ...(spec.Limits ? { Limits: spec.Limits } : {}),
     ...(spec.Health ? { Health: spec.Health } : {}),
     Isolated: opts.isolate === true || installed?.Isolated === true,
-    ...(installed?.SocketActivation ? { SocketActivation: installed.SocketActivation } : {}),
+    ...activationOf(spec, installed),
     ...(spec.Volumes ? { Volumes: spec.Volumes } : {}),
   });
+}
+
+/** The socket activation an instance is to have: the descriptor's, else what is installed. */
+function activationOf(spec: ContainerSpec, installed?: ResolvedDefinition): { SocketActivation?: { IdleAfterMs?: number } } {
+  const act = spec.SocketActivation ?? installed?.SocketActivation;
+  return act ? { SocketActivation: act } : {};
 }
 
 /** The desired definition's hash (what `deploy --plan` prints beside each instance). */
@@ -86,7 +92,14 @@ export function installBody(inst: Instance, spec: ContainerSpec, opts: ApplyOpti
     ...limit('Pids', l?.Pids, (n) => n),
     ...(spec.Health ? { Health: healthBodyOf(spec.Health) } : installed?.Health ? { Health: null } : {}),
     ...(installed?.After ? { After: null } : {}),
+    // A socket-activated one's re-install says so too (install refuses a body that would switch it out).
+    ...socketBody(activationOf(spec, installed).SocketActivation),
   };
+}
+
+function socketBody(act: { IdleAfterMs?: number } | undefined): Record<string, unknown> {
+  if (!act) return {};
+  return { SocketActivation: true, ...(act.IdleAfterMs !== undefined ? { IdleAfter: formatDuration(act.IdleAfterMs) } : {}) };
 }
 
 const RUNNING = ['active', 'activating', 'reloading'];

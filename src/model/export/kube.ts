@@ -73,6 +73,7 @@ export function kubeAppsOf(d: Deployment): { apps: KubeApp[]; links: KubeLink[];
   }));
   const links: KubeLink[] = [];
   for (const c of d.Containers) {
+    if (c.SocketActivation) notes.push(`${c.Name}: gear's socket activation (started on the first connection, stopped when idle) has no Kubernetes counterpart: its pods run all the time`);
     for (const p of c.PublicPorts)
       if (p.External) notes.push(`${c.Name}: host port ${p.External} (published on each gear host): expose port ${p.Internal} with a NodePort, LoadBalancer or Ingress`);
     for (const l of c.Links) {
