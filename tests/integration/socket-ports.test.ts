@@ -102,15 +102,21 @@ test('install with two ports: a socket each, both listening, no container yet', 
 });
 
 test('the first connection on the second port wakes it and is answered; the first port then answers too', async () => {
-  assert.ok(await echoOnce(ipA, port2), 'the waking connection on the second port was answered');
-  assert.is(await active(A, 'ctr-sp-two.service'), 'active');
-  assert.is(await active(A, 'gear-proxy-sp-two@8081.service'), 'active');
-  assert.is(await active(A, 'gear-proxy-sp-two.service'), 'inactive', 'only the woken port\'s proxy runs');
-  // Both container ports on loopback, at their private ports.
-  assert.is((await sh(A, 'docker port ctr-sp-two 8080/tcp')).trim(), `127.0.0.1:${priv[0]}`);
-  assert.is((await sh(A, 'docker port ctr-sp-two 8081/tcp')).trim(), `127.0.0.1:${priv[1]}`);
-  assert.match((await get(ipA, port1))?.body ?? '', /hello from test\/web/);
-  assert.is((await statusJson('sp-two')).Socket.State, 'awake');
+  // Held open while the state is read: with 3 s of idle, a closed one would let it stop meanwhile.
+  const woke = await echo(ipA, port2);
+  assert.ok(woke, 'the waking connection on the second port was answered');
+  try {
+    assert.is(await active(A, 'ctr-sp-two.service'), 'active');
+    assert.is(await active(A, 'gear-proxy-sp-two@8081.service'), 'active');
+    assert.is(await active(A, 'gear-proxy-sp-two.service'), 'inactive', 'only the woken port\'s proxy runs');
+    // Both container ports on loopback, at their private ports.
+    assert.is((await sh(A, 'docker port ctr-sp-two 8080/tcp')).trim(), `127.0.0.1:${priv[0]}`);
+    assert.is((await sh(A, 'docker port ctr-sp-two 8081/tcp')).trim(), `127.0.0.1:${priv[1]}`);
+    assert.match((await get(ipA, port1))?.body ?? '', /hello from test\/web/);
+    assert.is((await statusJson('sp-two')).Socket.State, 'awake');
+  } finally {
+    woke.destroy();
+  }
 });
 
 test('idle only when every port is: an open connection on one port keeps it running while the other port\'s proxy exits idle', async () => {
@@ -281,12 +287,14 @@ test('deploy: a link from another instance to the idle socket-activated one wake
     assert.ok(await eventually(idle, 120_000, 500), `${db.Id} idles (before the link to ${internal})`);
     const target = db.Ports.find((p) => p.Internal === internal)!.Target!;
     assert.ok(target, `port ${internal} has a link address`);
+    // The echo port: nc runs /tmp/ping on the connection (it sends "ping" and waits for the echo; no
+    // half-close, which systemd-socket-proxyd would take for the end of the connection).
     const cmd =
       internal === 8080
         ? ['timeout', '120', 'wget', '-qO-', `http://${target.Host}:${target.Port}/`]
-        : ['sh', '-c', `(echo ping; sleep 1) | timeout 120 nc ${target.Host} ${target.Port}`];
+        : ['sh', '-c', `printf '#!/bin/sh\\necho ping\\nread r\\necho "got $r" >&2\\n' >/tmp/ping && chmod +x /tmp/ping && timeout 120 nc ${target.Host} ${target.Port} -e /tmp/ping 2>&1`];
     const out = await run(hostOf(client.On), ['docker', 'exec', `ctr-${client.Id}`, ...cmd]);
-    assert.match(out.stdout, internal === 8080 ? /hello from test\/web/ : /ping/, `link to ${internal}: ${out.stderr}`);
+    assert.match(out.stdout, internal === 8080 ? /hello from test\/web/ : /got ping/, `link to ${internal}: ${out.stdout}${out.stderr}`);
     assert.is(await active(h, `ctr-${db.Id}.service`), 'active', `the link to ${internal} woke it`);
   }
 });
