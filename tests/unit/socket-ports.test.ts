@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -10,6 +10,7 @@ import { planDeployment } from '../../src/model/deployment/placement.js';
 import { kubeAppsOf } from '../../src/model/export/kube.js';
 import { reservedPortsOf } from '../../src/model/definition.js';
 import { operations } from '../../src/operations/index.js';
+import { repairHost } from '../../src/operations/repair.js';
 import { fakeHost, filesUnder } from '../fixtures/fake-host.js';
 
 // Socket activation with several ports in deployment descriptors (parse,
@@ -82,6 +83,15 @@ test('in-process: two ports give a socket and a proxy each and four reservations
     `/etc/systemd/system/gear-proxy-${inst.Id}@8081.service`,
   ]);
   const def = (await h.host.store.read(inst.Id))!;
+  // Repair: a gear socket unit of a port it does not publish (planted) is found and removed; the rest is right.
+  const unitDir = join(h.root, 'etc/systemd/system');
+  writeFileSync(join(unitDir, `ctr-${inst.Id}@9999.socket`), readFileSync(join(unitDir, `ctr-${inst.Id}@8081.socket`), 'utf8'));
+  const dry = await repairHost(h.host, true, []);
+  assert.equal(dry.Findings.map((x) => x.Problem), [`container ${inst.Id} has socket unit file /etc/systemd/system/ctr-${inst.Id}@9999.socket of ports it does not publish`]);
+  const fixed = await repairHost(h.host, false, []);
+  assert.is(fixed.Findings[0]!.Fixed, true, JSON.stringify(fixed));
+  assert.not.ok(existsSync(join(unitDir, `ctr-${inst.Id}@9999.socket`)));
+  assert.equal((await repairHost(h.host, true, [])).Findings, []);
   const all = async () => [...(await h.host.ports.all())].filter(([, o]) => o === inst.Id).map(([port]) => port).sort();
   assert.equal(await all(), [...reservedPortsOf(def)].sort());
   assert.is((await all()).length, 4);
