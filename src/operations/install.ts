@@ -45,7 +45,7 @@ export interface InstallRequest {
    * installed container has: isolation is for good, until a delete.
    */
   Isolate?: true;
-  /** Socket-activated (model/socket-activation.ts): its one port is systemd's socket. */
+  /** Socket-activated (model/socket-activation.ts): each published port is a socket of systemd's. */
   SocketActivation?: { IdleAfterMs?: number };
   /** The runtime asked for (install --runtime): it must be the host's. */
   Runtime?: RuntimeName;
