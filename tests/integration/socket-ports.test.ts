@@ -192,6 +192,24 @@ test('export: Quadlet publishes both ports and says socket activation is not exp
   assert.match(r.stdout, /socket activation .*a socket and a proxy per port\) is not exported/);
 });
 
+test('update to another image keeps both sockets, their ports and private ports; the next wake runs the new image', async () => {
+  await sh(A, 'docker tag test/two test/two:2');
+  const before = await statusJson('sp-two');
+  const r = await gear(A, ['update', 'sp-two', '--image', 'test/two:2']);
+  assert.is(r.code, 0, `${r.stdout}${r.stderr}`);
+  const after = await statusJson('sp-two');
+  assert.is(after.Image, 'test/two:2');
+  assert.equal(after.Socket.Sockets.map((k: { Port: number; PrivatePort: number }) => [k.Port, k.PrivatePort]), before.Socket.Sockets.map((k: { Port: number; PrivatePort: number }) => [k.Port, k.PrivatePort]));
+  for (const unit of ['ctr-sp-two.socket', 'ctr-sp-two@8081.socket']) assert.is(await show(A, unit, 'SubState'), 'listening', unit);
+  const woke = await echo(ipA, port2);
+  assert.ok(woke, 'the second port wakes it on the new image');
+  try {
+    assert.match(await sh(A, "docker inspect -f '{{.Config.Image}}' ctr-sp-two"), /test\/two:2/);
+  } finally {
+    woke.destroy();
+  }
+});
+
 test('re-install without the second port: its socket and proxy go, its ports are released; the first port still wakes it', async () => {
   const r = await gear(A, ['install', 'test/two', 'sp-two', '--socket-activated', '-p', `8080:${port1}`, '--idle-after', '3s']);
   assert.is(r.code, 0, r.stderr);
