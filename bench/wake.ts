@@ -6,7 +6,10 @@
  *   - the same request to the socket-activated container while it is
  *     awake (what the proxy adds to each request);
  *   - a cold start by hand: `gear start` of a stopped plain container,
- *     then the request (what a wake would cost if nothing listened).
+ *     then the request (what a wake would cost if nothing listened);
+ *   - a socket-activated container with two published ports (a socket and
+ *     a proxy each; test/two2: test/web's http on 8080 and 8081), woken
+ *     alternately through its first and its second port.
  * Each figure is the median of ROUNDS (of 5 x ROUNDS for the requests to
  * a running or awake container); the variants alternate.
  * Usage: GEAR_TEST_HOST=NAME tsx bench/wake.ts  (npm run bench boots the host)
@@ -57,16 +60,25 @@ async function idle(name: string): Promise<void> {
   }
 }
 
+const NAMES = 'wake-run wake-sa wake-cold wake-two';
+
 async function main(): Promise<void> {
-  await sh(H, `for n in wake-run wake-sa wake-cold; do ${GEAR} delete $n >/dev/null 2>&1; done; true`);
+  await sh(H, `for n in ${NAMES}; do ${GEAR} delete $n >/dev/null 2>&1; done; true`);
   const running = await install(['wake-run']);
   const activated = await install(['wake-sa', '--socket-activated', '--idle-after', '2s']);
   const cold = await install(['wake-cold']);
+  // busybox httpd without -f goes to the background: the second port's server.
+  await sh(H, `printf 'FROM test/web\\nCMD ["sh", "-c", "httpd -p 8081 -h /www && exec /start"]\\n' | docker build -q -t test/two2 - >/dev/null`);
+  const r = await gear(H, ['install', 'test/two2', 'wake-two', '--socket-activated', '-p', '8080:0', '-p', '8081:0', '--idle-after', '2s', '--start']);
+  if (r.code !== 0) throw new Error(r.stderr);
+  const two = [allocatedPort(r.stdout, 8080), allocatedPort(r.stdout, 8081)] as const;
+  await firstByte(two[0]);
+  await firstByte(two[1]);
   // Warm: the image's layers and the page in the page cache, every path once.
   await firstByte(running);
   await firstByte(activated);
   await firstByte(cold);
-  const times = { running: [] as number[], wake: [] as number[], awake: [] as number[], cold: [] as number[] };
+  const times = { running: [] as number[], wake: [] as number[], awake: [] as number[], cold: [] as number[], twoFirst: [] as number[], twoSecond: [] as number[] };
   for (let i = 0; i < ROUNDS; i++) {
     // The quick requests several times a round: one is a few milliseconds, and the machine is shared.
     for (let k = 0; k < 5; k++) times.running.push(await firstByte(running));
@@ -82,6 +94,11 @@ async function main(): Promise<void> {
         await firstByte(cold);
       }),
     );
+    // Two ports: a wake through each, idle between them.
+    await idle('wake-two');
+    times.twoFirst.push(await firstByte(two[0]));
+    await idle('wake-two');
+    times.twoSecond.push(await firstByte(two[1]));
   }
   const base = median(times.running);
   const load = (await sh(H, 'cat /proc/loadavg')).split(' ')[0];
@@ -91,7 +108,10 @@ async function main(): Promise<void> {
   line('request to an awake socket-activated container (proxy)', median(times.awake), 'running', base);
   line('gear start of a stopped container, then the request', median(times.cold), 'running', base);
   line('request that wakes (against gear start + request)', median(times.wake), 'gear start + request', median(times.cold));
-  await sh(H, `for n in wake-run wake-sa wake-cold; do ${GEAR} delete $n >/dev/null 2>&1; done; true`);
+  line('two ports: request that wakes it on the first port', median(times.twoFirst), 'running', base);
+  line('two ports: request that wakes it on the second port', median(times.twoSecond), 'running', base);
+  line('two ports: wake on the second port (against one port)', median(times.twoSecond), 'one-port wake', median(times.wake));
+  await sh(H, `for n in ${NAMES}; do ${GEAR} delete $n >/dev/null 2>&1; done; sh -c 'docker rmi test/two2 >/dev/null 2>&1'; true`);
 }
 
 main().catch((err) => {

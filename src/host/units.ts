@@ -9,7 +9,7 @@ import type { Docker } from './docker.js';
 import type { HostFs } from './fs.js';
 import type { ContainerStore } from './store.js';
 import { VERSION } from '../version.js';
-import { SOCKET_UNIT_HEADER, proxyUnitOf, proxyUnitText, socketUnitOf, socketUnitText } from '../model/socket-activation.js';
+import { SOCKET_UNIT_HEADER, activatedPorts, activationUnitsOf, isMorePortUnit, proxyUnitOf, proxyUnitText, socketUnitOf, socketUnitText } from '../model/socket-activation.js';
 
 /** Where systemd keeps systemd-socket-proxyd (Debian's /lib, others' /usr/lib). */
 const PROXYD_PATHS = ['/lib/systemd/systemd-socket-proxyd', '/usr/lib/systemd/systemd-socket-proxyd'];
@@ -96,9 +96,9 @@ export class UnitFiles {
     });
   }
 
-  /** The socket and proxy units' paths (model/socket-activation.ts), whether or not the container has them. */
-  socketPaths(id: string): string[] {
-    return [`${this.config.unitDir}/${socketUnitOf(id)}`, `${this.config.unitDir}/${proxyUnitOf(id)}`];
+  /** The paths of the container's socket and proxy units (model/socket-activation.ts), sockets first; none when it is not socket-activated. */
+  socketPaths(def: ContainerDefinition): string[] {
+    return activationUnitsOf(def).map((unit) => `${this.config.unitDir}/${unit}`);
   }
 
   private proxyd?: string;
@@ -110,20 +110,25 @@ export class UnitFiles {
     return this.proxyd;
   }
 
-  /** The socket and proxy units' texts, socket first (none for a container that is not socket-activated). */
-  async renderSocketUnits(def: ContainerDefinition): Promise<string[]> {
-    const act = def.SocketActivation;
-    const port = def.Ports[0];
-    if (!act || !port) return [];
+  /** The socket and proxy units' texts by path, each port's socket then its proxy (none for a container that is not socket-activated). */
+  async renderSocketUnits(def: ContainerDefinition): Promise<Map<string, string>> {
+    const ports = activatedPorts(def);
+    const out = new Map<string, string>();
+    if (!ports.length) return out;
     const ctx = { version: VERSION, proxyd: await this.socketProxyd(), definitionFile: this.store.definitionFile(def.Id) };
-    return [socketUnitText(def.Id, port.External, ctx), proxyUnitText(def.Id, act, def.SystemdSlice, ctx)];
+    for (const port of ports) {
+      out.set(`${this.config.unitDir}/${port.Socket}`, socketUnitText(def.Id, port, ports, ctx));
+      out.set(`${this.config.unitDir}/${port.Proxy}`, proxyUnitText(def.Id, port, def.SocketActivation!, def.SystemdSlice, ctx));
+    }
+    return out;
   }
 
   /**
-   * Write the container's unit, then (socket-activated) its socket and
-   * proxy units, or remove those when it is not (any more); true when a
-   * file changed. The container's unit first: a crash leaves no socket
-   * without it, and clean finds the rest by it.
+   * Write the container's unit, then (socket-activated) its sockets and
+   * proxies, and remove those of gear's it no longer has (a port dropped,
+   * or not socket-activated any more); true when a file changed. The
+   * container's unit first: a crash leaves no socket without it, and clean
+   * finds the rest by it.
    */
   async write(def: ContainerDefinition): Promise<boolean> {
     const text = await this.render(def);
@@ -133,22 +138,29 @@ export class UnitFiles {
       await this.fs.writeAtomic(this.path(def.Id), text, 0o644);
       changed = true;
     }
-    const paths = this.socketPaths(def.Id);
-    for (const [i, path] of paths.entries()) {
-      const want = extra[i];
-      const have = await this.fs.read(path);
-      if (want === have) continue;
-      if (want === undefined) await this.fs.remove(path);
-      else await this.fs.writeAtomic(path, want, 0o644);
+    for (const [path, want] of extra) {
+      if ((await this.fs.read(path)) === want) continue;
+      await this.fs.writeAtomic(path, want, 0o644);
+      changed = true;
+    }
+    for (const path of await this.socketFiles(def.Id)) {
+      if (extra.has(path)) continue;
+      await this.fs.remove(path);
       changed = true;
     }
     return changed;
   }
 
-  /** Socket and proxy unit files gear wrote for this name (by their header), present now. */
+  /**
+   * Socket and proxy unit files gear wrote for this name (by their header),
+   * present now: ctr-NAME.socket, gear-proxy-NAME.service and those of
+   * further ports (ctr-NAME@N.socket, gear-proxy-NAME@N.service).
+   */
   async socketFiles(id: string): Promise<string[]> {
+    const names = [socketUnitOf(id), proxyUnitOf(id), ...(await this.fs.list(this.config.unitDir)).filter((f) => isMorePortUnit(id, f)).sort()];
     const found: string[] = [];
-    for (const path of this.socketPaths(id)) {
+    for (const name of names) {
+      const path = `${this.config.unitDir}/${name}`;
       const text = await this.fs.read(path);
       if (text !== undefined && SOCKET_UNIT_HEADER.test(text)) found.push(path);
     }
@@ -165,7 +177,7 @@ export class UnitFiles {
     return text !== undefined && GEAR_HEADER.test(text);
   }
 
-  /** Remove the container's unit and, when gear wrote them, its socket and proxy units. */
+  /** Remove the container's unit and, when gear wrote them, its socket and proxy units (every port's). */
   async remove(id: string): Promise<void> {
     for (const path of await this.socketFiles(id)) await this.fs.remove(path);
     await this.fs.remove(this.path(id));

@@ -2,7 +2,7 @@ import type { HealthCheck } from './health.js';
 import type { ContainerLimits } from './limits.js';
 import type { Isolation } from './isolation.js';
 import type { PortPair } from './ports.js';
-import type { SocketActivation } from './socket-activation.js';
+import { privatePortsOf, type SocketActivation } from './socket-activation.js';
 import type { NamedVolume, VolumeConfig } from './volumes.js';
 
 /**
@@ -63,9 +63,10 @@ export interface ContainerDefinition {
    */
   Isolation?: Isolation;
   /**
-   * Socket-activated (install --socket-activated): systemd listens on its one
-   * port's External, the container's port is published on 127.0.0.1:PrivatePort
-   * (also reserved), and the container runs only while connections come.
+   * Socket-activated (install --socket-activated): systemd listens on each
+   * port's External, the container's port is published on 127.0.0.1 at its
+   * private port (PrivatePort, PrivatePorts; also reserved), and the
+   * container runs only while connections come.
    */
   SocketActivation?: SocketActivation;
   /** Installed on a podman host (model/runtime.ts): its unit runs `podman run`. Absent: docker. */
@@ -78,8 +79,8 @@ export interface ContainerDefinition {
 
 export const DEFAULT_SLICE = 'gear.slice';
 
-/** Every host port the container holds: its published ports and, socket-activated, the private one. */
+/** Every host port the container holds: its published ports and, socket-activated, the private ones. */
 export const reservedPortsOf = (def: ContainerDefinition): number[] => [
   ...def.Ports.map((p) => p.External),
-  ...(def.SocketActivation ? [def.SocketActivation.PrivatePort] : []),
+  ...(def.SocketActivation ? privatePortsOf(def.SocketActivation) : []),
 ];

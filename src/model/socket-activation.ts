@@ -23,14 +23,72 @@ import { execLine, shellWord, unitText } from './systemd-quote.js';
  * "-proxy", and every ctr-*.service is a container to gear's listings.
  */
 export interface SocketActivation {
-  /** Loopback host port the container's port is published on; the proxy connects to it. */
+  /** Loopback host port the first published port's container port is published on; its proxy connects to it. */
   PrivatePort: number;
+  /**
+   * With several published ports: every port's private port, by its
+   * Internal (the first's repeats PrivatePort). Absent: one port, PrivatePort
+   * (definitions written before several ports were taken have only it).
+   */
+  PrivatePorts?: PrivatePort[];
   /** Milliseconds without a connection after which the proxy exits and the container stops. Absent: never (as geard). */
   IdleAfterMs?: number;
 }
 
-export const socketUnitOf = (id: string) => `ctr-${id}.socket`;
-export const proxyUnitOf = (id: string) => `gear-proxy-${id}.service`;
+export interface PrivatePort {
+  Internal: number;
+  Private: number;
+}
+
+/**
+ * One published port of a socket-activated container, with its socket and
+ * proxy units. The first port's are ctr-NAME.socket and
+ * gear-proxy-NAME.service (as with one port); each further one's carry its
+ * internal port as the instance: ctr-NAME@8081.socket,
+ * gear-proxy-NAME@8081.service. A container name cannot contain "@", so
+ * no other container's units can have these names.
+ */
+export interface ActivatedPort {
+  Internal: number;
+  /** The public port: the socket's ListenStream=. */
+  Public: number;
+  /** The loopback port its proxy connects to (the container's port published there). */
+  Private: number;
+  Socket: string;
+  Proxy: string;
+}
+
+export const socketUnitOf = (id: string, internal?: number) => (internal === undefined ? `ctr-${id}.socket` : `ctr-${id}@${internal}.socket`);
+export const proxyUnitOf = (id: string, internal?: number) => (internal === undefined ? `gear-proxy-${id}.service` : `gear-proxy-${id}@${internal}.service`);
+
+/** Whether a unit file name is one of the container's further ports' socket or proxy units (ctr-NAME@N.socket, gear-proxy-NAME@N.service). */
+export const isMorePortUnit = (id: string, file: string): boolean =>
+  (file.startsWith(`ctr-${id}@`) && /^[0-9]+\.socket$/.test(file.slice(`ctr-${id}@`.length))) ||
+  (file.startsWith(`gear-proxy-${id}@`) && /^[0-9]+\.service$/.test(file.slice(`gear-proxy-${id}@`.length)));
+
+/** A socket-activated container's ports with their units, first port first (none when it is not socket-activated). */
+export function activatedPorts(def: { Id: string; Ports: PortPair[]; SocketActivation?: SocketActivation }): ActivatedPort[] {
+  const act = def.SocketActivation;
+  if (!act) return [];
+  return def.Ports.map((p, i) => {
+    const priv = i === 0 ? act.PrivatePort : act.PrivatePorts?.find((x) => x.Internal === p.Internal)?.Private;
+    if (priv === undefined) throw new Error(`definition of ${def.Id}: no private port for port ${p.Internal}`);
+    const instance = i === 0 ? undefined : p.Internal;
+    return { Internal: p.Internal, Public: p.External, Private: priv, Socket: socketUnitOf(def.Id, instance), Proxy: proxyUnitOf(def.Id, instance) };
+  });
+}
+
+/** Every private port the activation holds (gear's reservations). */
+export const privatePortsOf = (act: SocketActivation): number[] => [...new Set([act.PrivatePort, ...(act.PrivatePorts ?? []).map((p) => p.Private)])];
+
+/** Every socket and proxy unit of the container, sockets first. */
+export function activationUnitsOf(def: { Id: string; Ports: PortPair[]; SocketActivation?: SocketActivation }): string[] {
+  const ports = activatedPorts(def);
+  return [...ports.map((p) => p.Socket), ...ports.map((p) => p.Proxy)];
+}
+
+/** Published ports a socket-activated container may have: each is two units and two port reservations. */
+export const MAX_ACTIVATED_PORTS = 16;
 
 /** Idle times gear takes: a second to a day. */
 const IDLE_MIN_MS = 1000;
@@ -45,8 +103,9 @@ export function parseIdleAfter(text: string, field: string): number {
  * The request's socket activation, checked: geard's SocketActivation flag,
  * gear's IdleAfter (only with it), SkipSocketProxy (geard handed the socket
  * to the container itself; Docker cannot pass a listening socket into a
- * container, so gear always proxies: refused with it), and exactly one
- * published port (one socket, one proxy, one destination).
+ * container, so gear always proxies: refused with it), and at least one
+ * published port (each gets a socket and a proxy of its own:
+ * systemd-socket-proxyd has one destination).
  * Undefined: not socket-activated.
  */
 export function parseSocketActivation(
@@ -61,8 +120,9 @@ export function parseSocketActivation(
   }
   if (body.SkipSocketProxy === true)
     throw invalid(`${names.skip} is not supported with ${names.activation}: Docker cannot hand the listening socket to a container, so gear always proxies`);
-  if (ports.length !== 1)
-    throw invalid(`${names.activation} needs exactly one published port (${names.ports}); ${ports.length === 0 ? 'none is' : `${ports.length} are`} given (systemd listens on it)`);
+  if (ports.length === 0) throw invalid(`${names.activation} needs a published port (${names.ports}); none is given (systemd listens on it)`);
+  if (ports.length > MAX_ACTIVATED_PORTS)
+    throw invalid(`${names.activation} takes at most ${MAX_ACTIVATED_PORTS} published ports (${names.ports}); ${ports.length} are given (each is a socket and a proxy)`);
   return idle === undefined ? {} : { IdleAfterMs: parseIdleAfter(idle, names.idle) };
 }
 
@@ -84,27 +144,41 @@ const header = (kind: string, id: string, ctx: SocketUnitContext) =>
 /** The header's first line, whichever of the two units (clean and repair know gear's files by it). */
 export const SOCKET_UNIT_HEADER = /^# (?:Socket|Socket proxy) of container \S+, written by gear /;
 
-/** ctr-NAME.socket: systemd listens on the public port and starts the proxy on the first connection. */
-export function socketUnitText(id: string, publicPort: number, ctx: SocketUnitContext): string {
+/**
+ * A port's socket: systemd listens on the public port and starts the port's
+ * proxy on the first connection. The first port's socket (ctr-NAME.socket)
+ * is the one enabled in gear.target and that gear starts and stops: with
+ * several ports it Requires= the others, and they are PartOf= it, so
+ * starting, stopping or restarting it (gear, or a sysadmin's systemctl)
+ * does so to all of the container's sockets, and one that cannot listen
+ * fails the start.
+ */
+export function socketUnitText(id: string, port: ActivatedPort, all: ActivatedPort[], ctx: SocketUnitContext): string {
+  const first = all[0]!;
+  const more = all.slice(1).map((p) => p.Socket);
+  const primary = port.Socket === first.Socket;
   return (
     header('Socket', id, ctx) +
     `[Unit]\n` +
-    `Description=gear socket of container ${unitText(id)} (port ${publicPort})\n\n` +
-    `[Socket]\n` +
-    `ListenStream=${publicPort}\n` +
+    `Description=gear socket of container ${unitText(id)} (port ${port.Public}${primary ? '' : `, its port ${port.Internal}`})\n` +
+    (primary && more.length ? `Requires=${more.join(' ')}\nAfter=${more.join(' ')}\n` : '') +
+    (primary ? '' : `PartOf=${first.Socket}\n`) +
+    `\n[Socket]\n` +
+    `ListenStream=${port.Public}\n` +
     // Bound even before the host's addresses are configured (boot order).
     `FreeBind=yes\n` +
     `Accept=no\n` +
-    `Service=${proxyUnitOf(id)}\n\n` +
-    `[Install]\n` +
-    `WantedBy=gear.target\n`
+    `Service=${port.Proxy}\n` +
+    (primary ? `\n[Install]\nWantedBy=gear.target\n` : '')
   );
 }
 
 /**
- * gear-proxy-NAME.service: started by the socket; the container's unit is
- * started first (After=: the proxy runs only once the container listens),
- * and stops once the proxy exits (StopWhenUnneeded=).
+ * A port's proxy (gear-proxy-NAME[@PORT].service): started by its socket;
+ * the container's unit is started first (After=: the proxy runs only once
+ * the container listens), and stops once no proxy runs any more
+ * (StopWhenUnneeded=: each running proxy Wants= it, so with several ports
+ * the container stops only when every port's proxy has exited idle).
  *
  * Wants=, not Requires=, the container: with Requires= a container that
  * cannot start failed the proxy's start job as a dependency, which leaves
@@ -115,41 +189,46 @@ export function socketUnitText(id: string, publicPort: number, ctx: SocketUnitCo
  * waiting connections at once; the container's unit goes on retrying with
  * gear's backoff, and connections are served again once it starts.
  */
-export function proxyUnitText(id: string, act: SocketActivation, slice: string, ctx: SocketUnitContext): string {
+export function proxyUnitText(id: string, port: ActivatedPort, act: SocketActivation, slice: string, ctx: SocketUnitContext): string {
   const ctr = `ctr-${id}.service`;
   const idle = act.IdleAfterMs === undefined ? [] : [`--exit-idle-time=${formatDuration(act.IdleAfterMs)}`];
   return (
     header('Socket proxy', id, ctx) +
     `[Unit]\n` +
-    `Description=gear socket proxy of container ${unitText(id)} (to 127.0.0.1:${act.PrivatePort}${act.IdleAfterMs === undefined ? '' : `, idle after ${formatDuration(act.IdleAfterMs)}`})\n` +
+    `Description=gear socket proxy of container ${unitText(id)} (to 127.0.0.1:${port.Private}${act.IdleAfterMs === undefined ? '' : `, idle after ${formatDuration(act.IdleAfterMs)}`})\n` +
     `Wants=${ctr}\n` +
-    `Requires=${socketUnitOf(id)}\n` +
-    `After=${ctr} ${socketUnitOf(id)}\n\n` +
+    `Requires=${port.Socket}\n` +
+    `After=${ctr} ${port.Socket}\n\n` +
     `[Service]\n` +
     `Slice=${unitText(slice)}\n` +
-    `ExecStart=${execLine([ctx.proxyd, ...idle, `127.0.0.1:${act.PrivatePort}`])}\n`
+    `ExecStart=${execLine([ctx.proxyd, ...idle, `127.0.0.1:${port.Private}`])}\n`
   );
 }
 
-/** The `-p` of `docker run` for a socket-activated container: its port on loopback only, at the private port. */
-export const privatePublishArg = (act: SocketActivation, internal: number) => `127.0.0.1:${act.PrivatePort}:${internal}`;
+/** The `-p` of `docker run` for a socket-activated container's port: on loopback only, at its private port. */
+export const privatePublishArg = (port: ActivatedPort) => `127.0.0.1:${port.Private}:${port.Internal}`;
 
 /**
  * The listening gate, the last ExecStartPost of a socket-activated
  * container's unit: the start (and with it the proxy's, ordered after it)
  * completes only once a process in the container's network namespace
- * listens on the container's port, read from /proc/PID/net/tcp{,6} of the
+ * listens on the container's port (every one of its published ports: the
+ * connection that woke it may have come to any), read from /proc/PID/net/tcp{,6} of the
  * container's process. A connect to 127.0.0.1:PRIVATE from the host would
  * not tell: docker-proxy accepts there before the application listens. The
  * unit's `docker run` gone first: the start fails.
  */
-export function listeningGateScript(dockerBin: string, ctr: string, internalPort: number): string {
-  const hex = internalPort.toString(16).toUpperCase().padStart(4, '0');
+export function listeningGateScript(dockerBin: string, ctr: string, internalPorts: number[]): string {
+  const listens = internalPorts.map((port) => {
+    const hex = port.toString(16).toUpperCase().padStart(4, '0');
+    return `grep -Eq ${shellWord(`^ *[0-9]+: [0-9A-F]+:${hex} [0-9A-F]+:[0-9A-F]+ 0A `)} /proc/$p/net/tcp /proc/$p/net/tcp6 2>/dev/null`;
+  });
   const pid = [dockerBin, 'inspect', '--type', 'container', '-f', '{{if .State.Running}}{{.State.Pid}}{{end}}', ctr].map(shellWord).join(' ');
+  const ports = `port${internalPorts.length > 1 ? 's' : ''} ${internalPorts.join(', ')}`;
   return (
     `d=0.02; until p=$(${pid} 2>/dev/null) && [ -n "$p" ] && ` +
-    `grep -Eq ${shellWord(`^ *[0-9]+: [0-9A-F]+:${hex} [0-9A-F]+:[0-9A-F]+ 0A `)} /proc/$p/net/tcp /proc/$p/net/tcp6 2>/dev/null; do ` +
-    `kill -0 "$MAINPID" 2>/dev/null || { echo "gear: ${ctr} ended before it listened on port ${internalPort}" >&2; exit 1; }; ` +
+    `${listens.join(' && ')}; do ` +
+    `kill -0 "$MAINPID" 2>/dev/null || { echo "gear: ${ctr} ended before it listened on ${ports}" >&2; exit 1; }; ` +
     `sleep $d; case $d in 0.02) d=0.05;; 0.05) d=0.1;; *) d=0.2;; esac; done`
   );
 }
@@ -170,4 +249,14 @@ export function socketStateWord(socketActive: string, containerActive: string): 
   if (socketActive !== 'active') return 'stopped';
   if (containerActive === 'activating') return 'waking';
   return containerActive === 'active' || containerActive === 'reloading' ? 'awake' : 'idle';
+}
+
+/**
+ * The ActiveState of a container's sockets together (one per published
+ * port): failed when one failed, active only when all are (one not
+ * listening means a port that refuses connections), else the first other.
+ */
+export function socketsActiveState(states: string[]): string {
+  if (states.includes('failed')) return 'failed';
+  return states.find((s) => s !== 'active') ?? (states.length ? 'active' : 'inactive');
 }

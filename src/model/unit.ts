@@ -6,7 +6,7 @@ import { healthGateScript, healthRunArgs } from './health.js';
 import { orderingUnits } from './ordering.js';
 import { isolationRunArgs, isolationText } from './isolation.js';
 import { backoffCountScript, backoffResetScript, backoffWaitScript } from './backoff.js';
-import { listeningGateScript, privatePublishArg } from './socket-activation.js';
+import { activatedPorts, listeningGateScript, privatePublishArg } from './socket-activation.js';
 
 /** Host facts the unit needs beyond the definition. */
 export interface UnitContext {
@@ -48,8 +48,8 @@ export function dockerRunArgs(def: ContainerDefinition, ctx: UnitContext): strin
   const args = [ctx.dockerBin, 'run', '--rm', '--name', containerNameOf(def.Id), '--label', `io.gear.container=${def.Id}`];
   args.push('--env-file', ctx.envFile);
   // Socket-activated: systemd listens on the public port; the container's port is on loopback only, for the proxy.
-  const act = def.SocketActivation;
-  for (const p of def.Ports) args.push('-p', act ? privatePublishArg(act, p.Internal) : `${p.External}:${p.Internal}`);
+  const activated = activatedPorts(def);
+  for (const [i, p] of def.Ports.entries()) args.push('-p', activated.length ? privatePublishArg(activated[i]!) : `${p.External}:${p.Internal}`);
   // Named volumes by name; a definition not yet migrated keeps its anonymous ones (lost at every stop).
   // An isolated container's volumes were filled and given to its uid by gear: nocopy, or Docker
   // would copy the image's (root's) ownership into an empty one again at every start.
@@ -207,10 +207,9 @@ function healthUnitValues(def: ContainerDefinition, ctx: UnitContext): Record<'h
  * it, serves the connection that woke it.
  */
 function socketUnitValues(def: ContainerDefinition, ctx: UnitContext): Record<'stopWhenUnneeded' | 'listeningGate', string> {
-  const port = def.Ports[0];
-  if (!def.SocketActivation || !port) return { stopWhenUnneeded: '', listeningGate: '' };
+  if (!def.SocketActivation || !def.Ports.length) return { stopWhenUnneeded: '', listeningGate: '' };
   return {
     stopWhenUnneeded: 'yes',
-    listeningGate: execLine(['/bin/sh', '-c', listeningGateScript(ctx.dockerBin, containerNameOf(def.Id), port.Internal)]),
+    listeningGate: execLine(['/bin/sh', '-c', listeningGateScript(ctx.dockerBin, containerNameOf(def.Id), def.Ports.map((p) => p.Internal))]),
   };
 }

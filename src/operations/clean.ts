@@ -2,7 +2,6 @@ import type { Host } from '../host/context.js';
 import { unitNameOf, validateName } from '../model/names.js';
 import { volumesNotIn, type NamedVolume } from '../model/volumes.js';
 import { validateEnvId } from '../model/env.js';
-import { proxyUnitOf, socketUnitOf } from '../model/socket-activation.js';
 import { envIdOf, readersOf } from './env-ids.js';
 import { defineOperation, queryFlag } from './operation.js';
 import { querySchema } from './schemas.js';
@@ -90,7 +89,7 @@ export async function findLeftovers(host: Host, dryRun: boolean): Promise<Leftov
         // A socket-activated install's socket and proxy units (gear's by their header) go with it, socket first.
         const sockets = await host.units.socketFiles(id);
         if (!dryRun) {
-          if (sockets.length) for (const unit of [socketUnitOf(id), proxyUnitOf(id)]) await host.systemd.stop(unit).catch(() => undefined);
+          for (const file of sockets) await host.systemd.stop(file.slice(file.lastIndexOf('/') + 1)).catch(() => undefined);
           await host.systemd.stop(unitNameOf(id)).catch(() => undefined);
           await host.units.remove(id);
         }

@@ -2,7 +2,7 @@ import type { Host } from '../host/context.js';
 import { containerNameOf, unitNameOf } from '../model/names.js';
 import { volumesNotIn } from '../model/volumes.js';
 import { reservedPortsOf } from '../model/definition.js';
-import { proxyUnitOf, socketUnitOf } from '../model/socket-activation.js';
+import { activationUnitsOf } from '../model/socket-activation.js';
 import { envIdOf, readersOf } from './env-ids.js';
 import { stopUnit } from './lifecycle.js';
 import { defineOperation, parseId, queryFlag } from './operation.js';
@@ -57,7 +57,7 @@ export async function deleteContainer(host: Host, id: string, keepVolumes = fals
   await host.docker.remove(containerNameOf(id));
   // Forget a failed state, so systemd can drop the unit now that its file is gone.
   await host.systemd.resetFailed(unitNameOf(id));
-  if (def.SocketActivation) for (const unit of [socketUnitOf(id), proxyUnitOf(id)]) await host.systemd.resetFailed(unit);
+  for (const unit of activationUnitsOf(def)) await host.systemd.resetFailed(unit);
   if (keepVolumes) {
     // An isolated container's uid (and host user) stays reserved with its kept volumes,
     // which it owns: a re-install of the name gets them back with the same uid.

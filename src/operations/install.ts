@@ -2,7 +2,7 @@ import type { RuntimeName } from '../model/runtime.js';
 import type { Host } from '../host/context.js';
 import { validateCallbackUrl } from '../model/callback.js';
 import { DEFAULT_SLICE, reservedPortsOf, type ContainerDefinition } from '../model/definition.js';
-import { parseSocketActivation, socketUnitOf, type SocketActivation } from '../model/socket-activation.js';
+import { activationUnitsOf, parseSocketActivation, privatePortsOf, socketUnitOf, type SocketActivation } from '../model/socket-activation.js';
 import { validateEnvId, validateEnvSource, validateVariables, type EnvVar } from '../model/env.js';
 import { GearError, conflict, describeError, failed, invalid } from '../model/errors.js';
 import { checkNetworkLinks, type NetworkLink } from '../model/links.js';
@@ -45,7 +45,7 @@ export interface InstallRequest {
    * installed container has: isolation is for good, until a delete.
    */
   Isolate?: true;
-  /** Socket-activated (model/socket-activation.ts): its one port is systemd's socket. */
+  /** Socket-activated (model/socket-activation.ts): each published port is a socket of systemd's. */
   SocketActivation?: { IdleAfterMs?: number };
   /** The runtime asked for (install --runtime): it must be the host's. */
   Runtime?: RuntimeName;
@@ -179,6 +179,10 @@ export const install = defineOperation({
         throw conflict(`container ${req.Id} is ${old.SocketActivation ? '' : 'not '}socket-activated; a re-install does not change that: delete it and install it again`);
       if (req.Health) await checkOrdering(host, req.Id, req.Health);
       const unit = unitNameOf(req.Id);
+      // A running container is restarted (below), so that what runs is what its definition says.
+      // (Socket-activated: its socket; restarting it stops what runs, and the next connection runs the new definition.)
+      // Asked before the update: it may stop the sockets of ports no longer published.
+      const running = old !== undefined && ['active', 'activating', 'reloading'].includes(await host.systemd.activeState(old.SocketActivation ? socketUnitOf(old.Id) : unit));
       // Refused (412) before anything changes when the host has no room for it.
       const limits = applyLimits(old?.Limits, req.Limits ?? {});
       const def = await withRoom(host, req.Id, limits, old, () => (old ? updateContainer(host, req, planned, old) : writeContainer(host, req, planned)));
@@ -189,10 +193,6 @@ export const install = defineOperation({
         ...(def.Isolation ? { Isolation: def.Isolation, SELinux: await hostSelinux(host) } : {}),
       };
       progress.headers?.(installHeaders(def.Ports));
-      // A running container is restarted, so that what runs is what its definition says.
-      // (Socket-activated: its socket; restarting it stops what runs, and the next connection runs the new definition.)
-      const watched = def.SocketActivation ? socketUnitOf(def.Id) : unit;
-      const running = old !== undefined && ['active', 'activating', 'reloading'].includes(await host.systemd.activeState(watched));
       if (req.Started || running) {
         try {
           result.State = await startUnit(host, def, running);
@@ -222,7 +222,7 @@ async function writeContainer(host: Host, req: InstallRequest, volumes: NamedVol
   try {
     ports = await host.ports.reserve(req.Id, req.Ports);
     try {
-      activation = await socketActivationOf(host, req, undefined);
+      activation = await socketActivationOf(host, req, undefined, ports);
     } catch (err) {
       await attempt(() => host.ports.release(req.Id, ports.map((p) => p.External)));
       throw err;
@@ -357,8 +357,8 @@ async function updateContainer(host: Host, req: InstallRequest, volumes: NamedVo
   const held = await portsOf(host, id);
   const wanted = req.Ports.map((p) => ({ Internal: p.Internal, External: p.External || (old.Ports.find((o) => o.Internal === p.Internal)?.External ?? 0) }));
   const mine = (p: PortPair) => p.External !== 0 && held.includes(p.External);
-  const priv = old.SocketActivation?.PrivatePort;
-  if (priv !== undefined && wanted.some((p) => p.External === priv)) throw conflict(`port ${priv} is container ${id}'s private port (its socket's proxy connects to it): publish another`);
+  for (const priv of old.SocketActivation ? privatePortsOf(old.SocketActivation) : [])
+    if (wanted.some((p) => p.External === priv)) throw conflict(`port ${priv} is container ${id}'s private port (its socket's proxy connects to it): publish another`);
   // Only what it does not hold yet is reserved: a failing reservation must never give back a port it holds.
   let reserved: PortPair[];
   try {
@@ -370,7 +370,7 @@ async function updateContainer(host: Host, req: InstallRequest, volumes: NamedVo
   const ports = wanted.map((p) => (mine(p) ? p : reserved.find((r) => r.Internal === p.Internal)!));
   let activation: SocketActivation | undefined;
   try {
-    activation = await socketActivationOf(host, req, old.SocketActivation);
+    activation = await socketActivationOf(host, req, old.SocketActivation, ports, old.Ports);
   } catch (err) {
     await attempt(() => host.ports.release(id, reserved.map((p) => p.External)));
     throw err;
@@ -418,26 +418,40 @@ async function updateContainer(host: Host, req: InstallRequest, volumes: NamedVo
     await attempt(() => dropVolumes(host, id, created));
     if (earlier) await attempt(() => host.store.writeVolumes(record, id, earlier!));
     if (oldLinks) await attempt(() => host.store.writeLinks(id, oldLinks));
-    await attempt(() => host.ports.release(id, reserved.map((p) => p.External)));
+    // What it reserved now: published ports and (socket-activated) private ones of new ports.
+    await attempt(() => host.ports.release(id, reservedPortsOf(def).filter((p) => !held.includes(p))));
     await undoIsolation();
     throw err;
   }
+  // Sockets and proxies of ports it no longer publishes stop before their files go
+  // (stopping one stops the first socket too, PartOf=: the caller restarts what ran).
+  const units = activationUnitsOf(def);
+  for (const unit of activationUnitsOf(old).filter((u) => !units.includes(u)).reverse()) await host.systemd.stop(unit);
   await host.units.write(def);
-  await reloadIfNeeded(host, unitNameOf(id));
+  await reloadIfNeeded(host, unitNameOf(id), ...units);
   const keep = new Set(reservedPortsOf(def));
   await host.ports.release(id, held.filter((p) => !keep.has(p)));
   return def;
 }
 
 /**
- * A socket-activated container's stored activation: the private port it
- * had (a re-install), or one reserved now from gear's range (released by
- * the caller's undo with the others), and the request's idle time.
+ * A socket-activated container's stored activation: each published port's
+ * private port, the one it had (a re-install; by Internal), or one reserved
+ * now from gear's range (released by the caller's undo with the others; one
+ * it had for a port no longer published is released with the ports it no
+ * longer holds), and the request's idle time.
  */
-async function socketActivationOf(host: Host, req: InstallRequest, old: SocketActivation | undefined): Promise<SocketActivation | undefined> {
+async function socketActivationOf(host: Host, req: InstallRequest, old: SocketActivation | undefined, ports: PortPair[], oldPorts: PortPair[] = []): Promise<SocketActivation | undefined> {
   if (!req.SocketActivation) return undefined;
   const idle = req.SocketActivation.IdleAfterMs === undefined ? {} : { IdleAfterMs: req.SocketActivation.IdleAfterMs };
-  if (old) return { PrivatePort: old.PrivatePort, ...idle };
-  const [priv] = await host.ports.reserve(req.Id, [{ Internal: 1, External: 0 }]);
-  return { PrivatePort: priv!.External, ...idle };
+  const had = new Map<number, number>();
+  if (old) {
+    had.set(oldPorts[0]?.Internal ?? 0, old.PrivatePort);
+    for (const p of old.PrivatePorts ?? []) had.set(p.Internal, p.Private);
+  }
+  const missing = ports.filter((p) => !had.has(p.Internal));
+  const reserved = await host.ports.reserve(req.Id, missing.map((p) => ({ Internal: p.Internal, External: 0 })));
+  for (const r of reserved) had.set(r.Internal, r.External);
+  const privates = ports.map((p) => ({ Internal: p.Internal, Private: had.get(p.Internal)! }));
+  return { PrivatePort: privates[0]!.Private, ...(privates.length > 1 ? { PrivatePorts: privates } : {}), ...idle };
 }

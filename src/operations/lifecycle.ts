@@ -8,7 +8,7 @@ import { prepareVolumes } from './volumes.js';
 import { backoffFile } from '../model/backoff.js';
 import { defineOperation, parseId, queryFlag, type IdRequest } from './operation.js';
 import { querySchema } from './schemas.js';
-import { proxyUnitOf, socketUnitOf } from '../model/socket-activation.js';
+import { activatedPorts, activationUnitsOf, socketUnitOf } from '../model/socket-activation.js';
 
 /**
  * Start (or restart) a container's unit and enable it, so that it comes back
@@ -18,7 +18,7 @@ import { proxyUnitOf, socketUnitOf } from '../model/socket-activation.js';
 export async function startUnit(host: Host, def: ContainerDefinition, restart = false): Promise<UnitState> {
   const id = def.Id;
   const unit = unitNameOf(id);
-  if (def.SocketActivation) return startSocket(host, id, restart);
+  if (def.SocketActivation) return startSocket(host, def, restart);
   await host.ensureTarget();
   await host.systemd.enable([unit]);
   await reloadIfNeeded(host, unit);
@@ -38,20 +38,29 @@ export async function startUnit(host: Host, def: ContainerDefinition, restart = 
  * the next connection runs what the definition says now, and restarts the
  * socket (its port may have changed). The answer is the socket's state.
  */
-async function startSocket(host: Host, id: string, restart: boolean): Promise<UnitState> {
+async function startSocket(host: Host, def: ContainerDefinition, restart: boolean): Promise<UnitState> {
+  const id = def.Id;
+  const ports = activatedPorts(def);
   const socket = socketUnitOf(id);
   await host.ensureTarget();
+  // Only the first port's socket is enabled: it Requires= the others (model/socket-activation.ts).
   await host.systemd.enable([socket]);
-  await reloadIfNeeded(host, unitNameOf(id), socket, proxyUnitOf(id));
+  await reloadIfNeeded(host, unitNameOf(id), ...activationUnitsOf(def));
   await host.fs.remove(backoffFile(id));
   if (restart) {
-    await host.systemd.stop(proxyUnitOf(id));
+    for (const p of ports) await host.systemd.stop(p.Proxy);
     await host.systemd.stop(unitNameOf(id));
   }
   await removeStaleContainer(host, id);
   const state = restart ? await host.systemd.restart(socket) : await host.systemd.start(socket);
-  if (state.ActiveState !== 'active')
-    throw failed(`${socket} is ${state.ActiveState} (${state.SubState}) after ${restart ? 'restart' : 'start'}`, `see: journalctl -u ${socket}`);
+  if (state.ActiveState !== 'active') {
+    // Several ports: the one that could not listen (its port taken?) says why.
+    const others = ports.slice(1).map((p) => p.Socket);
+    const down = [];
+    for (const unit of others) if ((await host.systemd.activeState(unit)) !== 'active') down.push(unit);
+    const which = down.length ? `; ${down.join(', ')} did not listen` : '';
+    throw failed(`${socket} is ${state.ActiveState} (${state.SubState}) after ${restart ? 'restart' : 'start'}${which}`, `see: journalctl -u ${down[0] ?? socket}`);
+  }
   return state;
 }
 
@@ -82,9 +91,11 @@ export async function stopUnit(host: Host, def: ContainerDefinition, wait = true
   const unit = unitNameOf(id);
   if (def.SocketActivation) {
     // The socket first, so that no connection wakes the container while it stops; its answer is the container's.
+    // Every port's socket and proxy (stopping the first socket stops the others too, PartOf=; named all the same).
     await host.systemd.disable([socketUnitOf(id)]);
-    await host.systemd.stop(socketUnitOf(id));
-    await host.systemd.stop(proxyUnitOf(id));
+    const ports = activatedPorts(def);
+    for (const p of ports) await host.systemd.stop(p.Socket);
+    for (const p of ports) await host.systemd.stop(p.Proxy);
     return forgetFailures(host, id, wait, await host.systemd.stop(unit, { wait }));
   }
   await host.systemd.disable([unit]);

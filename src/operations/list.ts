@@ -1,5 +1,5 @@
 import { CONTAINER_UNITS, nameOfUnit } from '../model/names.js';
-import { socketStateWord, socketUnitOf } from '../model/socket-activation.js';
+import { activatedPorts, socketStateWord, socketsActiveState } from '../model/socket-activation.js';
 import { defineOperation, queryFlag } from './operation.js';
 import { querySchema } from './schemas.js';
 import { table } from './text.js';
@@ -90,10 +90,10 @@ function listText(r: ListAnswer): string {
 const SOCKET_UNITS = 'ctr-*.socket';
 
 /** The answer with each socket-activated container's socket in a word; its socket unloaded or absent: stopped. */
-function withSockets(a: ListAnswer, activated: ReadonlySet<string>, sockets: readonly Readonly<UnitState>[]): ListAnswer {
+function withSockets(a: ListAnswer, activated: ReadonlyMap<string, string[]>, sockets: readonly Readonly<UnitState>[]): ListAnswer {
   const active = new Map(sockets.map((u) => [u.Id, u.ActiveState]));
   const rows = a.Containers.map((c) =>
-    activated.has(c.Id) ? Object.freeze({ ...c, Socket: socketStateWord(active.get(socketUnitOf(c.Id)) ?? 'inactive', c.ActiveState) }) : c,
+    activated.has(c.Id) ? Object.freeze({ ...c, Socket: socketStateWord(socketsActiveState(activated.get(c.Id)!.map((u) => active.get(u) ?? 'inactive')), c.ActiveState) }) : c,
   );
   return Object.freeze({ Containers: Object.freeze(rows) });
 }
@@ -104,7 +104,8 @@ const healthOfUnit = (u: UnitState): string | undefined =>
 /** What the listing needs of the definitions: the ids with a health check, and the socket-activated ones. */
 interface DefinitionFacts {
   checked: ReadonlySet<string>;
-  activated: ReadonlySet<string>;
+  /** By id, its sockets (one per published port). */
+  activated: ReadonlyMap<string, string[]>;
 }
 
 /** Read once per listing of the definitions (the same array while none changed), for both facts. */
@@ -114,7 +115,7 @@ function definitionFacts(host: Host, stored: readonly string[]): Promise<Definit
   if (!known) {
     known = Promise.all(stored.map((id) => host.store.read(id).catch(() => undefined))).then((defs) => ({
       checked: new Set(defs.filter((d) => d?.Health).map((d) => d!.Id)),
-      activated: new Set(defs.filter((d) => d?.SocketActivation).map((d) => d!.Id)),
+      activated: new Map(defs.filter((d) => d?.SocketActivation).map((d) => [d!.Id, activatedPorts(d!).map((p) => p.Socket)])),
     }));
     factsBy.set(stored, known);
     known.catch(() => factsBy.delete(stored));

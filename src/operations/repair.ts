@@ -6,7 +6,7 @@ import { isVolumeOf, volumesNotIn, type NamedVolume } from '../model/volumes.js'
 import type { Leftover, LeftoverKind } from './clean.js';
 import { reloadIfNeeded } from './common.js';
 import { reservedPortsOf } from '../model/definition.js';
-import { proxyUnitOf, socketUnitOf } from '../model/socket-activation.js';
+import { activationUnitsOf } from '../model/socket-activation.js';
 
 /**
  * `gear clean --repair`: find where gear's state, systemd and Docker
@@ -110,7 +110,11 @@ export async function repairHost(host: Host, dryRun: boolean, leftovers: Leftove
   return { Findings: f.list, ...(dryRun ? { DryRun: true } : {}) };
 }
 
-/** Installed containers whose unit file is gone get it rendered again from the definition (enablement and state as they were). */
+/**
+ * Installed containers whose unit file is gone get it rendered again from the
+ * definition (enablement and state as they were); socket and proxy units of
+ * ports a container no longer publishes are removed.
+ */
 async function definitionsWithoutUnits(host: Host, f: Findings): Promise<void> {
   for (const id of await host.store.ids()) {
     if (!validName(id)) continue;
@@ -128,14 +132,23 @@ async function definitionsWithoutUnits(host: Host, f: Findings): Promise<void> {
         return;
       }
       if (!def) return;
-      // A socket-activated container has a socket and a proxy unit too.
-      const files = [host.units.path(id), ...(def.SocketActivation ? host.units.socketPaths(id) : [])];
+      // A socket-activated container has a socket and a proxy unit per published port too.
+      const files = [host.units.path(id), ...host.units.socketPaths(def)];
+      // Socket and proxy units of gear's for ports it does not publish (a re-install killed between its definition and its units).
+      const stale = (await host.units.socketFiles(id)).filter((file) => !files.includes(file));
+      if (stale.length)
+        await f.add(`container ${id} has socket unit file${stale.length > 1 ? 's' : ''} ${stale.join(', ')} of ports it does not publish`, 'remove the files and stop those units', async () => {
+          for (const file of stale) await host.fs.remove(file);
+          await host.systemd.reload();
+          // After the reload: the first socket no longer requires them, so stopping them leaves it listening.
+          for (const file of stale) await host.systemd.stop(file.slice(file.lastIndexOf('/') + 1));
+        });
       const gone: string[] = [];
       for (const file of files) if (!(await host.fs.exists(file))) gone.push(file);
       if (!gone.length) return;
       await f.add(`container ${id} is installed but its unit file${gone.length > 1 ? 's' : ''} ${gone.join(', ')} ${gone.length > 1 ? 'are' : 'is'} gone`, `render the unit file${gone.length > 1 ? 's' : ''} again from its definition`, async () => {
         await host.units.write(def);
-        await reloadIfNeeded(host, unitNameOf(id), ...(def.SocketActivation ? [socketUnitOf(id), proxyUnitOf(id)] : []));
+        await reloadIfNeeded(host, unitNameOf(id), ...activationUnitsOf(def));
       });
     });
   }

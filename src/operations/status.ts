@@ -9,7 +9,7 @@ import { requireDefinition } from './common.js';
 import type { Isolation, SelinuxMode } from '../model/isolation.js';
 import { hostSelinux } from './isolation.js';
 import { formatDuration, healthBodyOf, type HealthBody } from '../model/health.js';
-import { socketStateWord, socketUnitOf } from '../model/socket-activation.js';
+import { activatedPorts, socketStateWord, socketsActiveState, socketUnitOf } from '../model/socket-activation.js';
 import type { ContainerDefinition } from '../model/definition.js';
 import type { Host } from '../host/context.js';
 import { backoffFile, parseBackoff } from '../model/backoff.js';
@@ -46,24 +46,41 @@ export interface ContainerStatus {
 }
 
 export interface SocketStatus {
+  /** The first port's socket (the one gear.target starts; it starts the others). */
   Unit: UnitState;
+  /** The container's sockets together, in a word (a port not listening: stopped). */
   State: ReturnType<typeof socketStateWord>;
   Port: number;
   PrivatePort: number;
   /** "3s", "10m"; absent: it never idles. */
   IdleAfter?: string;
+  /** With several published ports: every port's socket (the first's too), in the order of Ports. */
+  Sockets?: PortSocket[];
+}
+
+export interface PortSocket {
+  Unit: string;
+  ActiveState: string;
+  Internal: number;
+  Port: number;
+  PrivatePort: number;
 }
 
 async function socketStatus(host: Host, def: ContainerDefinition, unit: UnitState): Promise<SocketStatus | undefined> {
   const act = def.SocketActivation;
   if (!act) return undefined;
+  const ports = activatedPorts(def);
   const socket = await host.systemd.state(socketUnitOf(def.Id));
+  const sockets: PortSocket[] = [];
+  for (const [i, p] of ports.entries())
+    sockets.push({ Unit: p.Socket, ActiveState: i === 0 ? socket.ActiveState : await host.systemd.activeState(p.Socket), Internal: p.Internal, Port: p.Public, PrivatePort: p.Private });
   return {
     Unit: socket,
-    State: socketStateWord(socket.ActiveState, unit.ActiveState),
+    State: socketStateWord(socketsActiveState(sockets.map((k) => k.ActiveState)), unit.ActiveState),
     Port: def.Ports[0]?.External ?? 0,
     PrivatePort: act.PrivatePort,
     ...(act.IdleAfterMs === undefined ? {} : { IdleAfter: formatDuration(act.IdleAfterMs) }),
+    ...(sockets.length > 1 ? { Sockets: sockets } : {}),
   };
 }
 

@@ -91,5 +91,8 @@ const SOCKET_WORDS = {
 /** "   Socket: ctr-web.socket on port 4100, idle: the next connection starts the container (idles after 10m; proxied to 127.0.0.1:4101)". */
 function socketLine(k: NonNullable<ContainerStatus['Socket']>): string {
   const idle = k.IdleAfter ? `idles after ${k.IdleAfter}` : 'never idles';
-  return `   Socket: ${k.Unit.Id} on port ${k.Port}, ${SOCKET_WORDS[k.State]} (${idle}; proxied to 127.0.0.1:${k.PrivatePort})\n`;
+  const first = `   Socket: ${k.Unit.Id} on port ${k.Port}, ${SOCKET_WORDS[k.State]} (${idle}; proxied to 127.0.0.1:${k.PrivatePort})\n`;
+  // Several ports: one more line for each further port's socket, with its own state.
+  const more = (k.Sockets ?? []).slice(1).map((s) => `           ${s.Unit} on port ${s.Port}, ${s.ActiveState === 'active' ? 'listening' : s.ActiveState} (its port ${s.Internal}; proxied to 127.0.0.1:${s.PrivatePort})\n`);
+  return first + more.join('');
 }

@@ -159,8 +159,7 @@ test('bad input: one line, exit 1, nothing changed on the host', async () => {
     [['--socket-activated', '-p', '8080:0', '--idle-after', '0'], /--idle-after 0 must be between 1s and 24h/],
     [['--socket-activated', '-p', '8080:0', '--idle-after', '3s\nExecStartPre=/bin/touch /tmp/owned'], /--idle-after .* is not a duration/],
     [['-p', '8080:0', '--idle-after', '3s'], /--idle-after needs --socket-activated/],
-    [['--socket-activated'], /--socket-activated needs exactly one published port \(-p\)/],
-    [['--socket-activated', '-p', '8080:0,9090:0'], /--socket-activated needs exactly one published port \(-p\); 2 are given/],
+    [['--socket-activated'], /--socket-activated needs a published port \(-p\); none is given/],
     [['--socket-activated', '-p', `8080:${webPort}`], new RegExp(`port ${webPort} is already reserved by container sa-web`)],
   ];
   for (const [args, message] of cases) {
@@ -186,7 +185,9 @@ test('the API: SocketActivation true with IdleAfter, in geard\'s wire shape; inv
       [{ SocketActivation: true, IdleAfter: 'soon' }, /IdleAfter .{1,2}soon.{1,2} is not a duration/],
       [{ SocketActivation: false, IdleAfter: '10m' }, /IdleAfter needs SocketActivation/],
       [{ SocketActivation: true, SkipSocketProxy: true }, /SkipSocketProxy is not supported with SocketActivation/],
-      [{ SocketActivation: true, Ports: [] }, /SocketActivation needs exactly one published port \(Ports\); none is given/],
+      [{ SocketActivation: true, Ports: [] }, /SocketActivation needs a published port \(Ports\); none is given/],
+      [{ SocketActivation: true, Ports: Array.from({ length: 17 }, (_, i) => ({ Internal: 9000 + i })) }, /SocketActivation takes at most 16 published ports \(Ports\); 17 are given/],
+      [{ SocketActivation: true, Ports: [{ Internal: 8080 }, { Internal: 0 }] }, /body\/Ports\/1\/Internal|Ports\[1\]\.Internal/],
       [{ SocketActivation: 'yes' }, /body\/SocketActivation must be/],
       [{ SocketActivation: true, IdleAfter: 600 }, /body\/IdleAfter must be/],
     ];

@@ -255,7 +255,7 @@ test('bad seed forms are refused with one line, exit 1, and nothing sent', async
   await refused(install('--isolate=yes'), /^gear: --isolate takes true or false, not "yes"\n$/);
   await refused(install('--start=1'), /^gear: --start takes true or false, not "1"\n$/);
     await refused(install('--idle-after', '3s'), /--idle-after needs --socket-activated/);
-  await refused(install('--socket-activated'), /--socket-activated needs exactly one published port \(-p\); none is given/);
+  await refused(install('--socket-activated'), /--socket-activated needs a published port \(-p\); none is given/);
   await refused(install('--socket-activated', '-p', '8080:0', '--idle-after', 'soon'), /--idle-after "soon" is not a duration/);
   await refused(['install', 'A=B', 'web-1'], /the first argument is the image, and "A=B" is not one/);
   await refused(['install', 'img', 'A=B'], /name at least one container to install/);

@@ -292,7 +292,7 @@ test('keys are case-insensitive; unknown keys are ignored with a warning naming 
     'containers[0].links[0].Weight: unknown field, ignored',
     'instances[0]: not placed on any host (no "On"), ignored',
   ]);
-  assert.match(warnings[1]!, /\(known: name, image, count, publicports, links, environment, affinity, memory, cpus, pids, health, volumes, after\)$/);
+  assert.match(warnings[1]!, /\(known: name, image, count, publicports, links, environment, affinity, memory, cpus, pids, health, volumes, socketactivation, idleafter, after\)$/);
   // The same key twice in different case is still an error.
   assert.throws(() => parse({ containers: [{ name: 'a', Name: 'b', image: 'i' }] }), /^containers\[0\]\.Name: is given twice/);
 });

@@ -11,11 +11,15 @@ import { reservedPortsOf, type ContainerDefinition } from '../../src/model/defin
 import { GearError } from '../../src/model/errors.js';
 import {
   SOCKET_UNIT_HEADER,
+  activatedPorts,
+  activationUnitsOf,
+  isMorePortUnit,
   listeningGateScript,
   parseSocketActivation,
   proxyUnitOf,
   proxyUnitText,
   socketStateWord,
+  socketsActiveState,
   socketUnitOf,
   socketUnitText,
 } from '../../src/model/socket-activation.js';
@@ -67,8 +71,12 @@ test('the request: SocketActivation with an optional IdleAfter, one port, no Ski
   assert.equal(parseSocketActivation({ SocketActivation: true, IdleAfter: '1.5s' }, one), { IdleAfterMs: 1500 });
   invalidWith(() => parseSocketActivation({ IdleAfter: '10m' }, one), /^IdleAfter needs SocketActivation/);
   invalidWith(() => parseSocketActivation({ SocketActivation: true, SkipSocketProxy: true }, one), /^SkipSocketProxy is not supported with SocketActivation/);
-  invalidWith(() => parseSocketActivation({ SocketActivation: true }, []), /exactly one published port \(Ports\); none is given/);
-  invalidWith(() => parseSocketActivation({ SocketActivation: true }, [...one, { Internal: 9090, External: 0 }]), /; 2 are given/);
+  invalidWith(() => parseSocketActivation({ SocketActivation: true }, []), /^SocketActivation needs a published port \(Ports\); none is given/);
+  // Several ports: a socket and a proxy each, up to 16.
+  assert.equal(parseSocketActivation({ SocketActivation: true }, [...one, { Internal: 9090, External: 0 }]), {});
+  const many = Array.from({ length: 17 }, (_, i) => ({ Internal: 8000 + i, External: 0 }));
+  invalidWith(() => parseSocketActivation({ SocketActivation: true }, many), /^SocketActivation takes at most 16 published ports \(Ports\); 17 are given/);
+  assert.equal(parseSocketActivation({ SocketActivation: true }, many.slice(1)), {});
   for (const bad of ['soon', '', '10 m', '5d', '-1s', '3s\nExecStart=/bin/sh', '1e3', '%n'])
     invalidWith(() => parseSocketActivation({ SocketActivation: true, IdleAfter: bad }, one), /^IdleAfter .* is not a duration/);
   invalidWith(() => parseSocketActivation({ SocketActivation: true, IdleAfter: '500ms' }, one), /^IdleAfter 500ms must be between 1s and 24h/);
@@ -100,7 +108,8 @@ test('install over the API: SocketActivation true is taken (in geard\'s wire sha
 });
 
 test('the socket unit: the public port, the proxy as its service, enabled in gear.target', () => {
-  const text = socketUnitText('web-4', 4100, sctx);
+  const text = socketUnitText('web-4', activatedPorts(def)[0]!, activatedPorts(def), sctx);
+  assert.not.match(text, /Requires=|PartOf=/);
   assert.match(text, SOCKET_UNIT_HEADER);
   assert.match(text, /^\[Socket\]\nListenStream=4100\nFreeBind=yes\nAccept=no\nService=gear-proxy-web-4\.service$/m);
   assert.match(text, /^\[Install\]\nWantedBy=gear\.target$/m);
@@ -111,18 +120,19 @@ test('the socket unit: the public port, the proxy as its service, enabled in gea
 });
 
 test('the proxy unit: requires and follows the container and the socket; idles when asked to', () => {
-  const text = proxyUnitText('web-4', def.SocketActivation!, 'gear-small.slice', sctx);
+  const [port] = activatedPorts(def);
+  const text = proxyUnitText('web-4', port!, def.SocketActivation!, 'gear-small.slice', sctx);
   assert.match(text, SOCKET_UNIT_HEADER);
   assert.match(text, /^Wants=ctr-web-4\.service$/m);
   assert.match(text, /^Requires=ctr-web-4\.socket$/m);
   assert.match(text, /^After=ctr-web-4\.service ctr-web-4\.socket$/m);
   assert.match(text, /^Slice=gear-small\.slice$/m);
   assert.match(text, /^ExecStart=\/lib\/systemd\/systemd-socket-proxyd --exit-idle-time=10m 127\.0\.0\.1:4101$/m);
-  const never = proxyUnitText('web-4', { PrivatePort: 4101 }, 'gear.slice', sctx);
+  const never = proxyUnitText('web-4', port!, { PrivatePort: 4101 }, 'gear.slice', sctx);
   assert.match(never, /^ExecStart=\/lib\/systemd\/systemd-socket-proxyd 127\.0\.0\.1:4101$/m);
-  assert.match(proxyUnitText('web-4', { PrivatePort: 4101, IdleAfterMs: 1500 }, 'gear.slice', sctx), /--exit-idle-time=1500ms /);
+  assert.match(proxyUnitText('web-4', port!, { PrivatePort: 4101, IdleAfterMs: 1500 }, 'gear.slice', sctx), /--exit-idle-time=1500ms /);
   // A % in a name or path is a specifier to systemd: escaped.
-  assert.match(proxyUnitText('web-4', { PrivatePort: 4101 }, 'gear.slice', { ...sctx, proxyd: '/opt/50%/proxyd' }), /^ExecStart="\/opt\/50%%\/proxyd" /m);
+  assert.match(proxyUnitText('web-4', port!, { PrivatePort: 4101 }, 'gear.slice', { ...sctx, proxyd: '/opt/50%/proxyd' }), /^ExecStart="\/opt\/50%%\/proxyd" /m);
 });
 
 test('the container unit: its port on loopback at the private port, StopWhenUnneeded, the listening gate instead of the running gate', () => {
@@ -141,6 +151,58 @@ test('the container unit: its port on loopback at the private port, StopWhenUnne
   assert.match(plain, /-p 4100:8080/);
   assert.equal(reservedPortsOf(def), [4100, 4101]);
   assert.equal(reservedPortsOf({ ...def, SocketActivation: undefined }), [4100]);
+});
+
+/** Two published ports: 8080 on 4100 (private 4101), 8081 on 4102 (private 4103). */
+const two: ContainerDefinition = {
+  ...def,
+  Ports: [{ Internal: 8080, External: 4100 }, { Internal: 8081, External: 4102 }],
+  SocketActivation: { PrivatePort: 4101, PrivatePorts: [{ Internal: 8080, Private: 4101 }, { Internal: 8081, Private: 4103 }], IdleAfterMs: 3000 },
+};
+
+test('several ports: a socket and a proxy each; the first socket requires the others, which are part of it', () => {
+  const ports = activatedPorts(two);
+  assert.equal(ports, [
+    { Internal: 8080, Public: 4100, Private: 4101, Socket: 'ctr-web-4.socket', Proxy: 'gear-proxy-web-4.service' },
+    { Internal: 8081, Public: 4102, Private: 4103, Socket: 'ctr-web-4@8081.socket', Proxy: 'gear-proxy-web-4@8081.service' },
+  ]);
+  assert.equal(activationUnitsOf(two), ['ctr-web-4.socket', 'ctr-web-4@8081.socket', 'gear-proxy-web-4.service', 'gear-proxy-web-4@8081.service']);
+  assert.equal(activationUnitsOf({ ...two, SocketActivation: undefined }), []);
+  const first = socketUnitText('web-4', ports[0]!, ports, sctx);
+  assert.match(first, /^Requires=ctr-web-4@8081\.socket\nAfter=ctr-web-4@8081\.socket$/m);
+  assert.match(first, /^ListenStream=4100$/m);
+  assert.match(first, /^\[Install\]\nWantedBy=gear\.target$/m);
+  const second = socketUnitText('web-4', ports[1]!, ports, sctx);
+  assert.match(second, SOCKET_UNIT_HEADER);
+  assert.match(second, /^PartOf=ctr-web-4\.socket$/m);
+  assert.match(second, /^ListenStream=4102$/m);
+  assert.match(second, /^Service=gear-proxy-web-4@8081\.service$/m);
+  assert.not.match(second, /\[Install\]|Requires=/);
+  const proxy = proxyUnitText('web-4', ports[1]!, two.SocketActivation!, 'gear.slice', sctx);
+  assert.match(proxy, /^Wants=ctr-web-4\.service$/m);
+  assert.match(proxy, /^Requires=ctr-web-4@8081\.socket$/m);
+  assert.match(proxy, /^ExecStart=\/lib\/systemd\/systemd-socket-proxyd --exit-idle-time=3s 127\.0\.0\.1:4103$/m);
+  // The container: both ports on loopback at their private ports; the gate waits for both.
+  const args = dockerRunArgs(two, ctx);
+  assert.ok(args.includes('127.0.0.1:4101:8080') && args.includes('127.0.0.1:4103:8081'), args.join(' '));
+  const gate = render(two, ctx).split('\n').find((l) => l.startsWith('ExecStartPost='))!;
+  assert.match(gate, /:1F90 .*:1F91 /);
+  assert.match(gate, /ended before it listened on ports 8080, 8081/);
+  assert.equal(reservedPortsOf(two), [4100, 4102, 4101, 4103]);
+  // Only that container's further ports' units: a name cannot contain "@".
+  assert.ok(isMorePortUnit('web-4', 'ctr-web-4@8081.socket'));
+  assert.ok(isMorePortUnit('web-4', 'gear-proxy-web-4@8081.service'));
+  for (const other of ['ctr-web-4.socket', 'ctr-web-4-2@8081.socket', 'ctr-web@8081.socket', 'ctr-web-4@x.socket', 'ctr-web-4@8081.service', 'gear-proxy-web-4@8081.socket'])
+    assert.not.ok(isMorePortUnit('web-4', other), other);
+  // A definition without the port's private port is an error, not a wrong unit.
+  assert.throws(() => activatedPorts({ ...two, SocketActivation: { PrivatePort: 4101 } }), /no private port for port 8081/);
+});
+
+test('several sockets together: failed when one failed, listening only when all are', () => {
+  assert.is(socketsActiveState(['active', 'active']), 'active');
+  assert.is(socketsActiveState(['active', 'inactive']), 'inactive');
+  assert.is(socketsActiveState(['inactive', 'failed']), 'failed');
+  assert.is(socketStateWord(socketsActiveState(['active', 'inactive']), 'active'), 'stopped');
 });
 
 test('state in a word: idle, waking, awake, stopped, failed', () => {
@@ -186,7 +248,7 @@ test('the listening gate: waits for the container to run and listen on its port,
   const port = await freePort();
   let server: Server | undefined;
   try {
-    const gate = spawn('/bin/sh', ['-c', listeningGateScript(`${d.dir}/docker`, 'ctr-web-4', port)], { env: { ...process.env, MAINPID: String(main.pid) } });
+    const gate = spawn('/bin/sh', ['-c', listeningGateScript(`${d.dir}/docker`, 'ctr-web-4', [port])], { env: { ...process.env, MAINPID: String(main.pid) } });
     let exited = false;
     const exit = new Promise<number | null>((r) => gate.on('exit', (code) => ((exited = true), r(code))));
     // Not running yet (inspect prints nothing), then running but not listening: the gate waits.
@@ -209,7 +271,7 @@ test('the listening gate: the docker run client gone first, the start fails', as
   const d = fakeDocker();
   const main = spawn('sleep', ['300']);
   try {
-    const gate = spawn('/bin/sh', ['-c', listeningGateScript(`${d.dir}/docker`, 'ctr-web-4', await freePort())], { env: { ...process.env, MAINPID: String(main.pid) }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const gate = spawn('/bin/sh', ['-c', listeningGateScript(`${d.dir}/docker`, 'ctr-web-4', [await freePort()])], { env: { ...process.env, MAINPID: String(main.pid) }, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     gate.stderr!.on('data', (b) => (stderr += b));
     const exit = new Promise<number | null>((r) => gate.on('exit', (code) => r(code)));

@@ -42,7 +42,7 @@ export function register(program: Command, cli: Cli): void {
     .option('--callback <url>', "the agent POSTs the job's outcome to this http(s) URL when it ends, signed (X-Gear-Signature: sha256=HMAC of the body with the agent's callback secret)")
     .option('--runtime <docker|podman>', "the host's container runtime, checked: a host has one, its agent's GEAR_RUNTIME (default docker)")
     .option('--isolate', "run as a host user of its own (ctr-NAME, a uid from gear's range, kept until delete), without capabilities or new privileges")
-    .option('--socket-activated', 'systemd listens on the one published port (-p INTERNAL:EXTERNAL) and starts the container on the first connection')
+    .option('--socket-activated', 'systemd listens on each published port (-p INTERNAL:EXTERNAL) and starts the container on the first connection')
     .option('--idle-after <duration>', 'with --socket-activated: stop the container after this long without connections (e.g. 10m, 30s; default: never)');
   addLimitOptions(healthOptions(command))
     .action(async (image: string, args: string[], o: Record<string, unknown>) => {

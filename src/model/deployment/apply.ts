@@ -1,4 +1,4 @@
-import { healthBodyOf } from '../health.js';
+import { formatDuration, healthBodyOf } from '../health.js';
 import { NO_LIMIT, formatMemory } from '../limits.js';
 import type { PortPair } from '../ports.js';
 import { definitionDiff, definitionHash, resolvedDefinition, type ResolvedDefinition } from './definition.js';
@@ -48,8 +48,8 @@ export const variablesOf = (inst: Instance, spec: ContainerSpec) => inst.Environ
  * The instance's definition as this deploy would install it. What a
  * descriptor cannot say is taken from what is installed, so it never counts
  * as a change: the shared environment it reads (Environment.Id), socket
- * activation (a re-install cannot change it), and isolation unless
- * --isolate asks for it (a re-install cannot undo it).
+ * activation unless the descriptor says it (SocketActivation), and
+ * isolation unless --isolate asks for it (a re-install cannot undo it).
  */
 export function desiredDefinition(inst: Instance, spec: ContainerSpec, opts: ApplyOptions, installed?: ResolvedDefinition): ResolvedDefinition {
   return resolvedDefinition({
@@ -61,7 +61,7 @@ export function desiredDefinition(inst: Instance, spec: ContainerSpec, opts: App
     ...(spec.Health ? { Health: spec.Health } : {}),
     ...orderParts(inst, opts),
     Isolated: opts.isolate === true || installed?.Isolated === true,
-    ...(installed?.SocketActivation ? { SocketActivation: installed.SocketActivation } : {}),
+    ...activationOf(spec, installed),
     ...(spec.Volumes ? { Volumes: spec.Volumes } : {}),
   });
 }
@@ -71,6 +71,12 @@ function orderParts(inst: Instance, opts: ApplyOptions): { After?: string[]; Wai
   const o = opts.localOrder?.(inst);
   if (!o?.After.length) return {};
   return { After: o.After, ...(o.Wait === 'healthy' ? { WaitHealthy: true } : {}) };
+}
+
+/** The socket activation an instance is to have: the descriptor's, else what is installed. */
+function activationOf(spec: ContainerSpec, installed?: ResolvedDefinition): { SocketActivation?: { IdleAfterMs?: number } } {
+  const act = spec.SocketActivation ?? installed?.SocketActivation;
+  return act ? { SocketActivation: act } : {};
 }
 
 /** The desired definition's hash (what `deploy --plan` prints beside each instance). */
@@ -99,6 +105,8 @@ export function installBody(inst: Instance, spec: ContainerSpec, opts: ApplyOpti
     ...limit('Pids', l?.Pids, (n) => n),
     ...(spec.Health ? { Health: healthBodyOf(spec.Health) } : installed?.Health ? { Health: null } : {}),
     ...orderBody(inst, opts, installed),
+    // A socket-activated one's re-install says so too (install refuses a body that would switch it out).
+    ...socketBody(activationOf(spec, installed).SocketActivation),
   };
 }
 
@@ -107,6 +115,11 @@ function orderBody(inst: Instance, opts: ApplyOptions, installed?: ResolvedDefin
   const o = opts.localOrder?.(inst);
   if (o?.After.length) return { After: o.After, Wait: o.Wait };
   return installed?.After ? { After: null } : {};
+}
+
+function socketBody(act: { IdleAfterMs?: number } | undefined): Record<string, unknown> {
+  if (!act) return {};
+  return { SocketActivation: true, ...(act.IdleAfterMs !== undefined ? { IdleAfter: formatDuration(act.IdleAfterMs) } : {}) };
 }
 
 const RUNNING = ['active', 'activating', 'reloading'];

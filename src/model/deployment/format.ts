@@ -1,4 +1,4 @@
-import { healthBodyOf } from '../health.js';
+import { formatDuration, healthBodyOf } from '../health.js';
 import { formatMemory } from '../limits.js';
 import type { Deployment, PortSpec } from './types.js';
 
@@ -29,6 +29,8 @@ export function renderDeployment(d: Deployment, extra: { Hosts: string[]; Deploy
       ...(c.Limits?.Pids !== undefined ? { Pids: c.Limits.Pids } : {}),
       ...(c.Health ? { Health: healthBodyOf(c.Health) } : {}),
       ...(c.Volumes?.length ? { Volumes: c.Volumes } : {}),
+      ...(c.SocketActivation ? { SocketActivation: true } : {}),
+      ...(c.SocketActivation?.IdleAfterMs !== undefined ? { IdleAfter: formatDuration(c.SocketActivation.IdleAfterMs) } : {}),
       ...(c.After?.length ? { After: c.After.map((a) => ({ To: a.To, Wait: a.Wait })) } : {}),
     })),
     Instances: d.Instances.map((i) => ({

@@ -1,6 +1,7 @@
 import { isIPv4, portNumber } from '../address.js';
 import { validateEnvVar, type EnvVar } from '../env.js';
 import { validateHealth } from '../health.js';
+import { parseSocketActivation } from '../socket-activation.js';
 import { parseMemory, validateCpus, validatePids, type ContainerLimits } from '../limits.js';
 import { validatePath } from '../volumes.js';
 import { MAX_NAME_LENGTH, validateImage, validateName } from '../names.js';
@@ -41,7 +42,7 @@ function environment(value: unknown, path: string, warn: Warn): EnvVar[] {
 }
 
 function parseContainer(value: unknown, path: string, warn: Warn): ContainerSpec {
-  const f = fields(value, path, ['name', 'image', 'count', 'publicports', 'links', 'environment', 'affinity', ...LIMIT_KEYS, 'health', 'volumes', 'after'], warn);
+  const f = fields(value, path, ['name', 'image', 'count', 'publicports', 'links', 'environment', 'affinity', ...LIMIT_KEYS, 'health', 'volumes', 'socketactivation', 'idleafter', 'after'], warn);
   const name = wrap(`${path}.name`, () => validateName(f.get('name'), 'name'));
   const count = f.get('count') ?? 1;
   if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count > MAX_COUNT)
@@ -85,6 +86,8 @@ function parseContainer(value: unknown, path: string, warn: Warn): ContainerSpec
     if (volumes.indexOf(v) !== i) throw fieldError(`${path}.volumes[${i}]`, `${v} is listed twice`);
   });
   if (volumes.length) spec.Volumes = volumes;
+  const activation = socketActivation(f, path, publicPorts);
+  if (activation) spec.SocketActivation = activation;
   const after = list(f.get('after'), `${path}.after`).map((a, i) => startAfter(a, `${path}.after[${i}]`, warn));
   if (after.length) spec.After = after;
   return spec;
@@ -114,6 +117,16 @@ function checkAfter(containers: ContainerSpec[], byName: Map<string, number>): v
   );
   const cycle = afterCycle(containers);
   if (cycle) throw fieldError(`containers[${byName.get(cycle[0]!)}].after`, `${cycle.join(' -> ')}: these containers wait for each other, so none could start`);
+}
+
+/** gear's SocketActivation (true/false) and IdleAfter ("10m") of a container, checked as install checks them. */
+function socketActivation(f: Map<string, unknown>, path: string, ports: PortSpec[]) {
+  const on = f.get('socketactivation');
+  if (on !== undefined && on !== null && typeof on !== 'boolean') throw fieldError(`${path}.socketactivation`, `must be true or false, not ${show(on)}`);
+  const idle = f.get('idleafter');
+  if (idle !== undefined && idle !== null && (typeof idle !== 'string' || idle.length > 32)) throw fieldError(`${path}.idleafter`, `must be a duration such as "10m", not ${show(idle)}`);
+  const names = { activation: `${path}.socketactivation`, idle: `${path}.idleafter`, skip: 'skipsocketproxy', ports: `${path}.publicports` };
+  return parseSocketActivation({ SocketActivation: on as boolean | null | undefined, IdleAfter: idle as string | null | undefined }, ports, names);
 }
 
 /** gear's Health of a container: install's body form ({Cmd, Interval, Timeout, Retries, StartPeriod}, durations as text). */

@@ -56,6 +56,13 @@ export interface ContainerSpec {
   /** gear's own: paths in each instance that are volumes of its own (install's VolumeConfig.Volumes: named volumes gear creates and keeps). */
   Volumes?: string[];
   /**
+   * gear's own: each instance is socket-activated (install's SocketActivation,
+   * IdleAfter): systemd listens on its public ports and starts it on the
+   * first connection, a link's included. Absent: as installed (a descriptor
+   * written before it keeps an instance made socket-activated by hand so).
+   */
+  SocketActivation?: { IdleAfterMs?: number };
+  /**
    * gear's own: containers of the descriptor whose instances start before
    * this one's (Compose's depends_on), and what "before" means: started, or
    * healthy (the target has a health check). See order.ts.

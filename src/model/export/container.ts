@@ -34,7 +34,11 @@ export interface ExportedContainer {
 export function exportedOf(def: ContainerDefinition, envFile: string, links: NetworkLink[] = []): ExportedContainer {
   const notes: string[] = [];
   if (def.SocketActivation)
-    notes.push(`socket activation (gear's ctr-${def.Id}.socket and proxy) is not exported: the container listens on its port itself`);
+    notes.push(
+      def.Ports.length === 1
+        ? `socket activation (gear's ctr-${def.Id}.socket and proxy) is not exported: the container listens on its port itself`
+        : `socket activation (gear's ctr-${def.Id}.socket, a socket and a proxy per port) is not exported: the container listens on its ports itself`,
+    );
   for (const l of links)
     notes.push(`gear's network link ${l.FromHost}:${l.FromPort} -> ${l.ToHost}:${l.ToPort} (iptables in the container) is not exported`);
   return {

@@ -73,6 +73,7 @@ export function kubeAppsOf(d: Deployment): { apps: KubeApp[]; links: KubeLink[];
   }));
   const links: KubeLink[] = [];
   for (const c of d.Containers) {
+    if (c.SocketActivation) notes.push(`${c.Name}: gear's socket activation (started on the first connection, stopped when idle) has no Kubernetes counterpart: its pods run all the time`);
     for (const a of c.After ?? [])
       notes.push(`${c.Name} starts after ${a.To} is ${a.Wait}: Kubernetes does not order workloads; an initContainer that waits for ${kubeName(a.To)}, or retries in ${c.Name}`);
     for (const p of c.PublicPorts)
