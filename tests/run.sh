@@ -67,7 +67,7 @@ uvu() { node --import tsx node_modules/uvu/bin.js "$@"; }
 # runs every picked file in one lane, on one set of hosts.
 lanes=(
   "lifecycle volumes health deploy-spread images registry remote console repos-ssh load spc"
-  "socket-activation environment env-ids seed-scenarios ports limits capacity crash repair callbacks pull bad-input agent-api compat agent-listing doctor metrics completion export podman"
+  "socket-activation environment env-ids seed-scenarios ports limits capacity crash repair callbacks pull bad-input agent-api compat agent-listing doctor metrics completion export podman update-drain"
   "isolate jobs corpus storm security links links-deploy fixtures-deploy plan-apply compose-import faults"
 )
 all="${lanes[*]}"

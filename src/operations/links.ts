@@ -42,9 +42,11 @@ function hostIps(): Set<string> {
   return new Set(Object.values(networkInterfaces()).flatMap((l) => (l ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address)));
 }
 
-/** Targets the drains in force leave out, or undefined when nothing is drained (a drain whose updater died is over). */
+/** Targets the drains in force leave out, or undefined when nothing is drained. A drain whose updater died (killed mid-update) is over, and its file removed. */
 async function drainedNow(host: Host): Promise<((l: ResolvedLink) => boolean) | undefined> {
-  const drains = (await host.store.drains()).filter((d) => alive(d.Pid));
+  const all = await host.store.drains();
+  for (const d of all.filter((d) => !alive(d.Pid))) await host.store.removeDrain(d.Id);
+  const drains = all.filter((d) => alive(d.Pid));
   return drains.length ? drainedTarget(drains, hostIps()) : undefined;
 }
 
