@@ -130,7 +130,7 @@ export const update = defineOperation({
       From: { Image: def.Image, ImageId: fromId },
       To: { Image: req.Image, ImageId: toId },
       Gate: def.Health ? 'healthy' : 'active (it has no health check)',
-      ...(drained ? { Drained: drained } : {}),
+      ...(drained && (drained.From.length || drained.Failed.length) ? { Drained: drained } : {}),
     };
   },
 });

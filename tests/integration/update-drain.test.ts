@@ -114,23 +114,24 @@ test('an update to a broken image: out of the link while it fails, rolled back, 
 
 test('bad links: the same target twice, too many targets, bad addresses: refused (CLI and HTTP 400), nothing changed', async () => {
   const p1 = ports['dr-web-1']!;
-  const before = await stateListing(H);
-  const rulesBefore = await dnat();
-  const many = Array.from({ length: 17 }, (_, i) => `${LINK}:localhost:${4000 + i}`).join(',');
-  for (const [args, message] of [
-    [['link', '-n', `${LINK}:localhost:${p1},${LINK}:localhost:${p1}`, 'dr-client'], new RegExp(`${LINK} is linked twice to localhost:${p1}`)],
-    [['link', '-n', many, 'dr-client'], /127\.0\.0\.2:8080 has more than 16 targets/],
-    [['link', '-n', `${LINK}:localhost:${p1},${LINK}:a b:1`, 'dr-client'], /TO_HOST/],
-    [['link', '-n', `${LINK}:localhost:${p1},${LINK}:127.0.0.1:1`, 'dr-client'], /loopback/],
-    [['link', '-n', `${LINK}:localhost:${p1},999.0.0.1:8080:localhost:1`, 'dr-client'], /FROM_IP/],
-  ] as const) {
-    const r = await gear(H, args as unknown as string[]);
-    assert.is(r.code, 1, `${args.join(' ')}: ${r.stdout}`);
-    assert.match(r.stderr, message);
-    assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
-  }
+  // The agent first: it writes its token when it starts.
   await startAgent(H);
   try {
+    const before = await stateListing(H);
+    const rulesBefore = await dnat();
+    const many = Array.from({ length: 17 }, (_, i) => `${LINK}:localhost:${4000 + i}`).join(',');
+    for (const [args, message] of [
+      [['link', '-n', `${LINK}:localhost:${p1},${LINK}:localhost:${p1}`, 'dr-client'], new RegExp(`${LINK} is linked twice to localhost:${p1}`)],
+      [['link', '-n', many, 'dr-client'], /127\.0\.0\.2:8080 has more than 16 targets/],
+      [['link', '-n', `${LINK}:localhost:${p1},${LINK}:a b:1`, 'dr-client'], /TO_HOST/],
+      [['link', '-n', `${LINK}:localhost:${p1},${LINK}:127.0.0.1:1`, 'dr-client'], /loopback/],
+      [['link', '-n', `${LINK}:localhost:${p1},999.0.0.1:8080:localhost:1`, 'dr-client'], /FROM_IP/],
+    ] as const) {
+      const r = await gear(H, args as unknown as string[]);
+      assert.is(r.code, 1, `${args.join(' ')}: ${r.stdout}`);
+      assert.match(r.stderr, message);
+      assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+    }
     const api = ['--unix-socket', '/run/gear/gear.sock', '-X', 'POST', 'http://agent/containers/links', '-H', 'Content-Type: application/json'];
     const target = (ToPort: number, ToHost = 'localhost') => ({ FromHost: '127.0.0.2', FromPort: 8080, ToHost, ToPort });
     for (const [links, message] of [
@@ -143,11 +144,11 @@ test('bad links: the same target twice, too many targets, bad addresses: refused
       assert.is(res.status, 400, res.body);
       assert.match(JSON.parse(res.body).Message, message);
     }
+    assert.is(await stateListing(H), before, 'refused requests changed nothing');
+    assert.equal(await dnat(), rulesBefore);
   } finally {
     await stopAgent(H);
   }
-  assert.is(await stateListing(H), before, 'refused requests changed nothing');
-  assert.equal(await dnat(), rulesBefore);
 });
 
 test.after(async () => {
