@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { drainedTarget, openConnections, parseDrain } from '../../src/model/drain.js';
+import { updateText } from '../../src/operations/update.js';
 
 test('a drain file is read back only when it is one', () => {
   assert.equal(parseDrain({ Id: 'web-1', Ports: [4001], Pid: 12 }, 'web-1'), { Id: 'web-1', Ports: [4001], Pid: 12 });
@@ -40,6 +41,16 @@ test('open connections: established, to the port, not from the container itself 
   ].join('\n');
   assert.is(openConnections(v6, new Set([8080])), 1);
   assert.is(openConnections('', new Set([8080])), 0);
+});
+
+test('the update\'s answer says which links left it out, how its connections ended, and what could not be put back', () => {
+  const base = { Id: 'web-1', From: { Image: 'test/web', ImageId: 'sha256:0123456789abcdef' }, To: { Image: 'test/web:2', ImageId: 'sha256:fedcba9876543210' }, Gate: 'healthy' };
+  assert.is(updateText(base), 'updated web-1: test/web (0123456789ab) -> test/web:2 (fedcba987654): healthy\n');
+  assert.is(
+    updateText({ ...base, Drained: { From: ['client', 'other'], Open: 0, WaitedMs: 230, Failed: [] } }),
+    'updated web-1: test/web (0123456789ab) -> test/web:2 (fedcba987654): healthy\n  out of the links of client, other while it restarted (its connections ended in 0.2 s); back in\n',
+  );
+  assert.match(updateText({ ...base, Drained: { From: ['client'], Open: 2, WaitedMs: 10_000, Failed: ['c2: links not applied: pid 9 is gone'] } }), /\(2 connections still open after 10\.0 s\); back in\n {2}warning: links of c2: links not applied: pid 9 is gone\n$/);
 });
 
 test.run();
