@@ -9,7 +9,9 @@
  * A client container sends requests through its link in a loop during each
  * update (busybox wget, one connection each, 5 s timeout); every request that
  * does not get the page counts as failed. The images alternate between two
- * tags of the same content, so every round is a real update.
+ * tags of the same content, so every round is a real update. Also printed:
+ * the part of the drained update spent waiting for the instance's
+ * connections to end (the answer's Drained.WaitedMs).
  * Usage: GEAR_TEST_HOST=NAME tsx bench/update.ts  (npm run bench boots the host)
  */
 import { GEAR, TEST_HOST as H, allocatedPort, gear, run, sh } from '../tests/integration/harness.js';
@@ -49,7 +51,7 @@ async function main(): Promise<void> {
   for (const n of ['bu-web-1', 'bu-web-2', 'bu-solo']) port[n] = allocatedPort(await ok(['install', TAGS[1]!, n, '--start', '-p', '8080:0', ...HEALTH]));
   await ok(['install', 'test/web', 'bu-client', '--start', '-n', `127.0.0.2:8080:localhost:${port['bu-web-1']},127.0.0.2:8080:localhost:${port['bu-web-2']}`]);
   await ok(['install', 'test/web', 'bu-client-solo', '--start', '-n', `127.0.0.2:8080:localhost:${port['bu-solo']}`]);
-  const drained = { ms: [] as number[], failed: 0, total: 0 };
+  const drained = { ms: [] as number[], waits: [] as number[], failed: 0, total: 0 };
   const plain = { ms: [] as number[], failed: 0, total: 0 };
   const loads: string[] = [];
   for (let round = 0; round < ROUNDS; round++) {
@@ -59,7 +61,13 @@ async function main(): Promise<void> {
     const steps = [
       async () => {
         const [f, t] = await underLoad('bu-client', async () => {
-          for (const n of ['bu-web-1', 'bu-web-2']) drained.ms.push(await timed(async () => void (await ok(['update', n, '--image', tag]))));
+          for (const n of ['bu-web-1', 'bu-web-2']) {
+            let out = '';
+            drained.ms.push(await timed(async () => void (out = await ok(['update', n, '--image', tag, '--json']))));
+            const d = (JSON.parse(out) as { Drained?: { From: string[]; WaitedMs: number } }).Drained;
+            if (!d?.From.includes('bu-client')) throw new Error(`${n} was not drained: ${out}`);
+            drained.waits.push(d.WaitedMs);
+          }
         });
         drained.failed += f;
         drained.total += t;
@@ -78,6 +86,7 @@ async function main(): Promise<void> {
   const [d, p] = [median(drained.ms), median(plain.ms)];
   console.log(`\nhealth-gated update behind a link (${ROUNDS} rounds; load average ${loads.join(', ')})`);
   console.log(`${'drained: 2 instances, link with 2 targets'.padEnd(44)} failed ${`${drained.failed} of ${drained.total}`.padStart(12)} requests   update ${(d / 1000).toFixed(2)} s (median of ${drained.ms.length})   ${(d / p).toFixed(2)}x plain`);
+  console.log(`${'  of which the wait for its connections'.padEnd(44)} ${`${median(drained.waits).toFixed(0)} ms`.padStart(26)} (median; longest ${Math.max(...drained.waits).toFixed(0)} ms)`);
   console.log(`${'plain: 1 instance, link with 1 target'.padEnd(44)} failed ${`${plain.failed} of ${plain.total}`.padStart(12)} requests   update ${(p / 1000).toFixed(2)} s (median of ${plain.ms.length})   baseline`);
   await sh(H, `for n in ${NAMES.join(' ')}; do ${GEAR} delete $n >/dev/null 2>&1; done; docker rmi ${TAGS.join(' ')} >/dev/null 2>&1; true`);
 }
