@@ -18,7 +18,7 @@ tests/host/testhost setup >/dev/null || exit 1
 # by side; GEAR_BENCH_FILES picks some of the benchmarks, in this order.
 prefix=${GEAR_BENCH_PREFIX:-gear-bench}
 first=${GEAR_BENCH_INDEX:-30}
-benches=${GEAR_BENCH_FILES:-containers agent links redeploy wake spc images builds console}
+benches=${GEAR_BENCH_FILES:-containers agent links redeploy wake update spc images builds console}
 export GEAR_TEST_HOST=$prefix GEAR_TEST_HOST_B=$prefix-b
 # images fans out to four receivers: three more hosts (-c, -d, -e at
 # INDEX+2..INDEX+4), booted for that benchmark only (idle hosts would
@@ -41,6 +41,8 @@ status=0
 # containers, agent; links runs over both hosts (the second is idle before);
 # redeploy: a deploy again of 20 instances with one changed against all changed;
 # wake: a socket-activated container woken from idle against a running one;
+# update: requests failed and time of gear update behind a link with two
+# targets (drained) against one target (the plain update);
 # spc: the image's size against its base, and the agent's start-to-ready in it;
 # images: transfers between the hosts' agents against docker save | docker
 # load and docker pull from a registry, and a fan-out to four hosts;

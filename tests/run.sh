@@ -68,7 +68,7 @@ uvu() { node --import tsx node_modules/uvu/bin.js "$@"; }
 lanes=(
   "lifecycle volumes health deploy-spread images registry remote console repos-ssh load spc"
   "socket-activation socket-ports environment env-ids seed-scenarios ports limits capacity crash repair callbacks pull bad-input agent-api compat agent-listing doctor metrics completion export podman"
-  "isolate jobs corpus storm security links links-deploy fixtures-deploy plan-apply compose-import faults"
+  "isolate jobs corpus storm security links update-drain links-deploy fixtures-deploy plan-apply compose-import faults"
 )
 all="${lanes[*]}"
 picked=" ${GEAR_TEST_FILES:-$all} "

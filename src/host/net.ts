@@ -2,7 +2,7 @@ import { runCaptured, type Exec } from './exec.js';
 import { lookup } from 'node:dns/promises';
 import { promises as fsp } from 'node:fs';
 import { failed } from '../model/errors.js';
-import { GUARD_RULE, isIPv4, pidProblem, presentJumps, restoreBatch, ruleLines, verifyRules, type LinkRules, type NetworkLink, type ResolvedLink } from '../model/links.js';
+import { GUARD_RULE, isIPv4, pidProblem, presentJumps, restoreBatch, ruleLines, verifyRules, withoutTargets, type LinkRules, type NetworkLink, type ResolvedLink } from '../model/links.js';
 
 /** Where a running container's network is: its process (for its namespace), its address and its gateway (the host). */
 export interface ContainerNetwork {
@@ -21,7 +21,8 @@ export interface AppliedLinks {
 
 /** What gear needs to program a container's links. */
 export interface NetLinks {
-  apply(net: ContainerNetwork, links: NetworkLink[]): Promise<AppliedLinks>;
+  /** `out`: targets left out of links that have others (drained for an update; model/drain.ts). */
+  apply(net: ContainerNetwork, links: NetworkLink[], out?: (l: ResolvedLink) => boolean): Promise<AppliedLinks>;
 }
 
 // Fixed scripts (no user data in them): the batch travels on stdin, the pid as an argument.
@@ -91,9 +92,10 @@ export class NsenterNetLinks implements NetLinks {
     );
   }
 
-  async apply(net: ContainerNetwork, links: NetworkLink[]): Promise<AppliedLinks> {
+  async apply(net: ContainerNetwork, links: NetworkLink[], out?: (l: ResolvedLink) => boolean): Promise<AppliedLinks> {
     if (!net.ip) throw failed('the container has no network address of its own (links need a network namespace that is not the host\'s)');
-    const rules: LinkRules = { containerIp: net.ip, links: await this.resolve(links, net.gateway) };
+    const resolved = await this.resolve(links, net.gateway);
+    const rules: LinkRules = { containerIp: net.ip, links: out ? withoutTargets(resolved, out) : resolved };
     await checkPid(net);
     const before = await this.inNetns(net.pid, SAVE);
     if (before.code !== 0) throw failed(`cannot read the tables in the network namespace of pid ${net.pid}: ${before.stderr.trim() || `exit ${before.code}`}`);

@@ -1,5 +1,6 @@
 import type { ContainerDefinition } from '../model/definition.js';
 import { parseEnvFile, renderEnvFile, type EnvVar } from '../model/env.js';
+import { parseDrain, type Drain } from '../model/drain.js';
 import { validateNetworkLinks, type NetworkLink } from '../model/links.js';
 import { validateNamedVolumes, type NamedVolume } from '../model/volumes.js';
 import type { HostFs } from './fs.js';
@@ -18,6 +19,8 @@ import { RoundTrip } from '../lib/round-trip.js';
  *                          delete's, and `gear clean` removes them
  *   kept-volumes/NAME.json volumes `gear delete --keep-volumes` kept ({Id, Volumes}): never
  *                          removed by `gear clean`; a reinstall of NAME takes them back
+ *   drains/NAME.json       NAME is being updated: links on this host leave it out while
+ *                          they have other targets ({Id, Ports, Pid}; model/drain.ts)
  */
 /** How old a directory's mtime must be before a listing of it is reused (see ids()). */
 const STAMP_SETTLED_MS = 1000;
@@ -36,6 +39,10 @@ export class ContainerStore {
   }
   linksFile(id: string): string {
     return `${this.stateDir}/links/${id}.json`;
+  }
+
+  drainFile(id: string): string {
+    return `${this.stateDir}/drains/${id}.json`;
   }
 
   volumesFile(id: string): string {
@@ -117,6 +124,30 @@ export class ContainerStore {
 
   writeLinks(id: string, links: NetworkLink[]): Promise<void> {
     return this.fs.writeAtomic(this.linksFile(id), `${JSON.stringify({ Id: id, NetworkLinks: links }, null, 2)}\n`, 0o644);
+  }
+
+  writeDrain(d: Drain): Promise<void> {
+    return this.fs.writeAtomic(this.drainFile(d.Id), `${JSON.stringify(d)}\n`, 0o644);
+  }
+
+  removeDrain(id: string): Promise<void> {
+    return this.fs.remove(this.drainFile(id));
+  }
+
+  /** Every recorded drain (a file that does not parse is no drain). */
+  async drains(): Promise<Drain[]> {
+    const out: Drain[] = [];
+    for (const id of await this.idsIn('drains')) {
+      const text = await this.fs.read(this.drainFile(id));
+      let d: Drain | undefined;
+      try {
+        d = text === undefined ? undefined : parseDrain(JSON.parse(text), id);
+      } catch {
+        d = undefined;
+      }
+      if (d) out.push(d);
+    }
+    return out;
   }
 
   /** A volume record (volumesFile or keptVolumesFile), checked again; [] when there is none. */

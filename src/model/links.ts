@@ -24,6 +24,12 @@ export interface NetworkLink {
 const DEFAULT_FROM_HOST = '127.0.0.1';
 /** More links than this in one container is a mistake, not a plan. */
 const MAX_LINKS = 1024;
+/**
+ * Targets of one link address (entries with the same FromHost:FromPort),
+ * balanced over by connection: more than this is a deployment that wants a
+ * real load balancer.
+ */
+export const MAX_TARGETS = 16;
 
 /** gear's own chains in the container's nat and filter tables; nothing else is ever touched. */
 const DNAT_CHAIN = 'GEAR-LINKS';
@@ -73,15 +79,23 @@ export const NetworkLinkSchema = Type.Object(
 export const NetworkLinksSchema = Type.Array(NetworkLinkSchema, { maxItems: MAX_LINKS });
 const linksCheck = new SchemaCheck(NetworkLinksSchema);
 
-/** Links checked against NetworkLinksSchema: addresses valid, FromHost filled in, no address inside the container used twice. */
+/**
+ * Links checked against NetworkLinksSchema: addresses valid, FromHost filled
+ * in. Entries with the same FromHost:FromPort are one link with several
+ * targets (balanced by connection); the same target twice, or more than
+ * MAX_TARGETS, is refused.
+ */
 export function checkNetworkLinks(links: Static<typeof NetworkLinksSchema> = [], where = 'NetworkLinks'): NetworkLink[] {
-  const seen = new Set<string>();
+  const targets = new Map<string, Set<string>>();
   return links.map((l, i) => {
     const at = `${where}[${i}]`;
     const link = { FromHost: validateFromHost(l.FromHost, `${at}.FromHost`), FromPort: l.FromPort, ToHost: validateToHost(l.ToHost, `${at}.ToHost`), ToPort: l.ToPort };
     const from = `${link.FromHost}:${link.FromPort}`;
-    if (seen.has(from)) throw invalid(`${at}: ${from} is linked twice`);
-    seen.add(from);
+    const to = `${link.ToHost}:${link.ToPort}`;
+    const seen = targets.get(from) ?? new Set<string>();
+    if (seen.has(to)) throw invalid(`${at}: ${from} is linked twice to ${to}`);
+    if (seen.size >= MAX_TARGETS) throw invalid(`${at}: ${from} has more than ${MAX_TARGETS} targets`);
+    targets.set(from, seen.add(to));
     return link;
   });
 }
@@ -126,14 +140,39 @@ export function ruleLines(r: LinkRules): string[] {
   return [...natRuleLines(r), GUARD_RULE];
 }
 
+/** Links grouped by their address inside the container (FromHost:FromPort), in the order given. */
+export function linkGroups<L extends NetworkLink>(links: readonly L[]): L[][] {
+  const groups = new Map<string, L[]>();
+  for (const l of links) {
+    const key = `${l.FromHost}:${l.FromPort}`;
+    groups.set(key, [...(groups.get(key) ?? []), l]);
+  }
+  return [...groups.values()];
+}
+
+/**
+ * Links without the targets `out` names, in groups that keep at least one
+ * other target: a link whose every target is out keeps them all, as taking
+ * it away would fail every connection instead of some.
+ */
+export function withoutTargets<L extends NetworkLink>(links: readonly L[], out: (l: L) => boolean): L[] {
+  return linkGroups(links).flatMap((g) => (g.every(out) ? g : g.filter((l) => !out(l))));
+}
+
 function natRuleLines(r: LinkRules): string[] {
   const lines: string[] = [];
   const snat = new Set<string>();
-  for (const l of r.links) {
-    lines.push(`-A ${DNAT_CHAIN} -d ${l.FromHost}/32 -p tcp -m tcp --dport ${l.FromPort} -j DNAT --to-destination ${l.ToIp}:${l.ToPort}`);
-    const key = `${l.ToIp}:${l.ToPort}`;
-    if (snat.has(key)) continue;
-    snat.add(key);
+  for (const group of linkGroups(r.links)) {
+    // Several targets: the first takes every n-th new connection, the next
+    // every (n-1)-th of the rest, ...; the last the remainder. The nat table
+    // sees only a connection's first packet, so this balances connections
+    // round-robin, and conntrack keeps each on its target.
+    group.forEach((l, i) => {
+      const left = group.length - i;
+      const nth = left > 1 ? ` -m statistic --mode nth --every ${left} --packet 0` : '';
+      lines.push(`-A ${DNAT_CHAIN} -d ${l.FromHost}/32 -p tcp -m tcp --dport ${l.FromPort}${nth} -j DNAT --to-destination ${l.ToIp}:${l.ToPort}`);
+      snat.add(`${l.ToIp}:${l.ToPort}`);
+    });
   }
   // A connection to 127.x leaves with a loopback source, which no other host
   // can answer: its source becomes the container's own address on the way out.

@@ -1,7 +1,9 @@
+import { networkInterfaces } from 'node:os';
 import type { Host } from '../host/context.js';
+import { drainedTarget } from '../model/drain.js';
 import type { AppliedLinks } from '../host/net.js';
 import { failed, invalid } from '../model/errors.js';
-import { checkNetworkLinks, formatLink, type NetworkLink } from '../model/links.js';
+import { checkNetworkLinks, formatLink, type NetworkLink, type ResolvedLink } from '../model/links.js';
 import { containerNameOf, unitNameOf, validateName } from '../model/names.js';
 import { reloadIfNeeded, requireDefinition } from './common.js';
 import { defineOperation } from './operation.js';
@@ -35,17 +37,31 @@ function parseLinks(body: LinksBody): LinkRequest {
   };
 }
 
+/** This host's own IPv4 addresses (a link target naming one of them leads to this host). */
+function hostIps(): Set<string> {
+  return new Set(Object.values(networkInterfaces()).flatMap((l) => (l ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address)));
+}
+
+/** Targets the drains in force leave out, or undefined when nothing is drained. A drain whose updater died (killed mid-update) is over, and its file removed. */
+async function drainedNow(host: Host): Promise<((l: ResolvedLink) => boolean) | undefined> {
+  const all = await host.store.drains();
+  for (const d of all.filter((d) => !alive(d.Pid))) await host.store.removeDrain(d.Id);
+  const drains = all.filter((d) => alive(d.Pid));
+  return drains.length ? drainedTarget(drains, hostIps()) : undefined;
+}
+
 /**
  * Program the stored links of a container that runs now; false when it does
  * not run (its unit applies them when it starts). Under the container's link
- * lock, reading the file there: whoever applies last applies the newest links.
+ * lock, reading the file (and the drains: operations/drain.ts) there:
+ * whoever applies last applies the newest links.
  */
 export function applyStoredLinks(host: Host, id: string): Promise<AppliedLinks | undefined> {
   return host.linkLocks.with(id, async () => {
     const c = await host.docker.inspect(containerNameOf(id));
     if (!c?.Running || !c.Pid) return undefined;
     const links = await host.store.readLinks(id);
-    return host.net.apply({ pid: c.Pid, containerId: c.Id, ip: c.IPAddress, gateway: c.Gateway }, links);
+    return host.net.apply({ pid: c.Pid, containerId: c.Id, ip: c.IPAddress, gateway: c.Gateway }, links, await drainedNow(host));
   });
 }
 

@@ -6,6 +6,7 @@ import { formatDuration } from '../model/health.js';
 import { containerNameOf, unitNameOf, validateImage, validateName } from '../model/names.js';
 import { closed } from '../model/schema.js';
 import { requireDefinition } from './common.js';
+import { drain, undrain, type Drained } from './drain.js';
 import { envIdOf } from './env-ids.js';
 import { install, type InstallRequest, type InstallResult } from './install.js';
 import { defineOperation, type Progress } from './operation.js';
@@ -19,6 +20,12 @@ import { defineOperation, type Progress } from './operation.js';
  * container to run: the unit's running gate). If it does not get there, the previous definition is
  * installed again, which runs the previous image, and the update fails
  * saying so (rolled back, and to which image id).
+ *
+ * Behind a link with several targets, the container is first taken out of
+ * the links on its host that lead to it and elsewhere too, and the
+ * connections it has from outside may end (operations/drain.ts); it is put
+ * back once healthy, or rolled back: no connection through such a link
+ * meets it while it restarts.
  */
 export const UpdateBodySchema = Type.Object({ Image: Type.String({ minLength: 1, maxLength: 255 }), DryRun: Type.Optional(Type.Boolean()) }, closed);
 
@@ -37,6 +44,8 @@ export interface UpdateResult {
   DryRun?: boolean;
   /** DryRun: the image is not on the host and would be pulled. */
   Pull?: boolean;
+  /** Taken out of links on this host while it restarted (absent: it did not run, or publishes no port). */
+  Drained?: Drained;
 }
 
 const short = (id?: string) => (id ? id.replace(/^sha256:/, '').slice(0, 12) : 'not here');
@@ -45,7 +54,17 @@ export function updateText(r: UpdateResult): string {
   const what = `${r.Id}: ${r.From.Image} (${short(r.From.ImageId)}) -> ${r.To.Image} (${short(r.To.ImageId)})`;
   return r.DryRun
     ? `would update ${what}${r.Pull ? ', pulling it first' : ''}; restart, wait for ${r.Gate}, roll back if it is not\n`
-    : `updated ${what}: ${r.Gate}\n`;
+    : `updated ${what}: ${r.Gate}\n${r.Drained ? drainedText(r.Drained) : ''}`;
+}
+
+function drainedText(d: Drained): string {
+  const lines: string[] = [];
+  if (d.From.length) {
+    const conns = d.Open ? `${d.Open} connection${d.Open > 1 ? 's' : ''} still open after ${(d.WaitedMs / 1000).toFixed(1)} s` : `its connections ended in ${(d.WaitedMs / 1000).toFixed(1)} s`;
+    lines.push(`  out of the links of ${d.From.join(', ')} while it restarted (${conns}); back in`);
+  }
+  for (const f of d.Failed) lines.push(`  warning: links of ${f}`);
+  return lines.map((l) => `${l}\n`).join('');
 }
 
 /** The re-install request that keeps everything of the definition but the image. */
@@ -87,15 +106,32 @@ export const update = defineOperation({
     if (req.Image === def.Image)
       throw invalid(`${req.Id} runs ${def.Image} already; an update names another reference (a new tag), so that the previous image stays reachable for a rollback`);
     const active = await host.systemd.activeState(unitNameOf(req.Id));
+    const drained = await drain(host, def);
+    let failure: Error | undefined;
+    let rollbackFailure: Error | undefined;
     try {
       await install.run(host, { ...reinstallOf(def, req.Image), Started: true }, progress as Progress);
     } catch (err) {
-      await rollBack(host, def, active, progress);
+      failure = err as Error;
+      await rollBack(host, def, active, progress).catch((e: Error) => (rollbackFailure = e));
+    } finally {
+      // Back in the links whatever happened: healthy on the new image, on the old one, or (rollback failed) not running, which links to it fail on as without gear.
+      const back = drained ? await undrain(host, req.Id) : [];
+      if (drained) drained.Failed.push(...back);
+    }
+    if (failure) {
+      if (rollbackFailure) throw rollbackFailure;
       // One line: the one thing the user must know is that it runs the old image again.
-      throw failed(`${req.Image} did not get ${def.Health ? 'healthy' : 'active'} (${(err as Error).message.split('\n')[0]}); rolled back to ${def.Image} (${short(fromId)})`, `see: journalctl -u ${unitNameOf(req.Id)}`);
+      throw failed(`${req.Image} did not get ${def.Health ? 'healthy' : 'active'} (${failure.message.split('\n')[0]}); rolled back to ${def.Image} (${short(fromId)})`, `see: journalctl -u ${unitNameOf(req.Id)}`);
     }
     const toId = (await host.images.inspect(req.Image))?.Id;
-    return { Id: req.Id, From: { Image: def.Image, ImageId: fromId }, To: { Image: req.Image, ImageId: toId }, Gate: def.Health ? 'healthy' : 'active (it has no health check)' };
+    return {
+      Id: req.Id,
+      From: { Image: def.Image, ImageId: fromId },
+      To: { Image: req.Image, ImageId: toId },
+      Gate: def.Health ? 'healthy' : 'active (it has no health check)',
+      ...(drained && (drained.From.length || drained.Failed.length) ? { Drained: drained } : {}),
+    };
   },
 });
 

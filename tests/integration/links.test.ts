@@ -202,7 +202,7 @@ test('bad link specs are refused and change nothing', async () => {
   await refused(['link', 'lk-a'], /at least one link/);
   await refused(['link', '-n', '127.0.0.2:8081:x:1', 'ghost'], /ghost is not installed/);
   await refused(['install', 'test/web', 'lk-bad', '-n', '127.0.0.2:8081:x y:1'], /TO_HOST/);
-  await refused(['install', 'test/web', 'lk-bad', '-n', '127.0.0.2:80:x:1', '-n', '127.0.0.2:80:y:2'], /linked twice/);
+  await refused(['install', 'test/web', 'lk-bad', '-n', '127.0.0.2:80:x:1', '-n', '127.0.0.2:80:x:1'], /127.0.0.2:80 is linked twice to x:1/);
 });
 
 test('HTTP: POST /containers/links and NetworkLinks in install, as in the seed; bad bodies get 400', async () => {

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseLinkFlag, pidProblem, presentJumps, restoreBatch, ruleLines, validateNetworkLinks, verifyRules, type LinkRules } from '../../src/model/links.js';
+import { MAX_TARGETS, parseLinkFlag, pidProblem, presentJumps, restoreBatch, ruleLines, validateNetworkLinks, verifyRules, linkGroups, withoutTargets, type LinkRules } from '../../src/model/links.js';
 import { link } from '../../src/operations/links.js';
 import { configFromEnv } from '../../src/host/config.js';
 
@@ -41,16 +41,21 @@ test('-n flags: bad ports, hosts and injection attempts are refused', () => {
   assert.throws(() => parseLinkFlag('127.0.0.1:80:127.0.0.5:1'), /loopback/);
 });
 
-test('API link lists: unknown fields, wrong types and duplicate addresses are refused', () => {
+test('API link lists: unknown fields, wrong types and duplicate targets are refused', () => {
   assert.equal(validateNetworkLinks([{ FromPort: 80, ToHost: '10.0.0.1', ToPort: 81 }]), [{ FromHost: '127.0.0.1', FromPort: 80, ToHost: '10.0.0.1', ToPort: 81 }]);
   assert.equal(validateNetworkLinks(undefined), []);
   assert.throws(() => validateNetworkLinks([{ FromPort: 80, ToHost: '10.0.0.1', ToPort: 81, Extra: 1 }]), /unknown field "Extra"/);
   assert.throws(() => validateNetworkLinks([{ FromPort: '80x', ToHost: '10.0.0.1', ToPort: 81 }]), /NetworkLinks\[0\]\.FromPort/);
   assert.throws(() => validateNetworkLinks([{ FromPort: 80, ToHost: 'a\nb', ToPort: 81 }]), /NetworkLinks\[0\]\.ToHost/);
+  // The same address with several targets is one link balanced over them; the same target twice is a mistake.
+  assert.is(validateNetworkLinks([{ FromPort: 80, ToHost: 'a', ToPort: 1 }, { FromHost: '127.0.0.1', FromPort: 80, ToHost: 'b', ToPort: 2 }]).length, 2);
   assert.throws(
-    () => validateNetworkLinks([{ FromPort: 80, ToHost: 'a', ToPort: 1 }, { FromHost: '127.0.0.1', FromPort: 80, ToHost: 'b', ToPort: 2 }]),
-    /NetworkLinks\[1\]: 127.0.0.1:80 is linked twice/,
+    () => validateNetworkLinks([{ FromPort: 80, ToHost: 'a', ToPort: 1 }, { FromHost: '127.0.0.1', FromPort: 80, ToHost: 'a', ToPort: 1 }]),
+    /NetworkLinks\[1\]: 127.0.0.1:80 is linked twice to a:1/,
   );
+  const targets = (n: number) => Array.from({ length: n }, (_, i) => ({ FromPort: 80, ToHost: '10.0.0.1', ToPort: 1000 + i }));
+  assert.is(validateNetworkLinks(targets(MAX_TARGETS)).length, MAX_TARGETS);
+  assert.throws(() => validateNetworkLinks(targets(MAX_TARGETS + 1)), new RegExp(`NetworkLinks\\[${MAX_TARGETS}\\]: 127.0.0.1:80 has more than ${MAX_TARGETS} targets`));
   assert.throws(() => validateNetworkLinks({}), /list/);
 });
 
@@ -100,6 +105,32 @@ test('the batch declares gear\'s chains, adds only missing jumps, one DNAT per l
   assert.match(restoreBatch({ containerIp: '172.17.0.2', links: [] }, new Set()), /^-A GEAR-LINKS-GUARD -d 127\.0\.0\.0\/8 ! -i lo .* -j DROP$/m);
   // No links: the chains are declared (emptied) and nothing else.
   assert.not.match(restoreBatch({ containerIp: '172.17.0.2', links: [] }, new Set()), /-A GEAR-LINKS /);
+});
+
+test('a link with several targets: round-robin by connection (nth 3, nth 2, the rest), one SNAT per target; the read-back check takes it', () => {
+  const to = (ToIp: string, ToPort: number) => ({ FromHost: '127.0.0.2', FromPort: 8080, ToHost: ToIp, ToPort, ToIp });
+  const three: LinkRules = { containerIp: '172.17.0.5', links: [to('10.0.0.1', 4001), { ...to('10.0.0.9', 9), FromPort: 9 }, to('10.0.0.2', 4002), to('10.0.0.3', 4003)] };
+  assert.equal(ruleLines(three).filter((l) => l.includes('-j DNAT')), [
+    '-A GEAR-LINKS -d 127.0.0.2/32 -p tcp -m tcp --dport 8080 -m statistic --mode nth --every 3 --packet 0 -j DNAT --to-destination 10.0.0.1:4001',
+    '-A GEAR-LINKS -d 127.0.0.2/32 -p tcp -m tcp --dport 8080 -m statistic --mode nth --every 2 --packet 0 -j DNAT --to-destination 10.0.0.2:4002',
+    '-A GEAR-LINKS -d 127.0.0.2/32 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.0.0.3:4003',
+    '-A GEAR-LINKS -d 127.0.0.2/32 -p tcp -m tcp --dport 9 -j DNAT --to-destination 10.0.0.9:9',
+  ]);
+  assert.is(ruleLines(three).filter((l) => l.includes('SNAT')).length, 4);
+  // As iptables-save (nf_tables) prints it back.
+  const save = ['*nat', '-A PREROUTING -j GEAR-LINKS', '-A OUTPUT -j GEAR-LINKS', '-A POSTROUTING -j GEAR-LINKS-SNAT', ...ruleLines(three), '*filter', '-A INPUT -j GEAR-LINKS-GUARD'].join('\n');
+  assert.equal(verifyRules(save, three), []);
+  assert.equal(verifyRules(save.replace('--every 3', '--every 2'), three), ['1 expected rule is missing', '1 unexpected rule is present']);
+});
+
+test('drained targets leave a link only while it keeps another target', () => {
+  const l = (FromPort: number, ToPort: number) => ({ FromHost: '127.0.0.2', FromPort, ToHost: 'localhost', ToPort, ToIp: '172.17.0.1' });
+  const links = [l(80, 4001), l(80, 4002), l(81, 4001), l(82, 4003)];
+  const out = (x: { ToPort: number }) => x.ToPort === 4001;
+  assert.equal(withoutTargets(links, out), [l(80, 4002), l(81, 4001), l(82, 4003)]);
+  assert.equal(linkGroups(links).map((g) => g.length), [2, 1, 1]);
+  assert.equal(withoutTargets(links, () => false), links);
+  assert.equal(withoutTargets([l(80, 4001), l(80, 4002)], () => true), [l(80, 4001), l(80, 4002)], 'all out: all kept');
 });
 
 test('100 links make one batch of 100 DNAT rules', () => {

@@ -238,7 +238,7 @@ test('install: what a schema cannot say is still checked', () => {
   refused(installOp, raw({ Image: 'test/web', Id: 'other-1' }), /body\/Id "other-1" is not the id in the path \(c-1\)/);
   refused(installOp, install({ SystemdSlice: 'container-huge' }), /not a valid systemd slice name/);
   refused(installOp, link({ FromPort: 80, ToHost: '127.0.0.1', ToPort: 1 }), /NetworkLinks\[0\]\.ToHost 127.0.0.1 is a loopback address/);
-  refused(installOp, install({ NetworkLinks: [{ FromPort: 80, ToHost: 'a', ToPort: 1 }, { FromPort: 80, ToHost: 'b', ToPort: 1 }] }), /127.0.0.1:80 is linked twice/);
+  refused(installOp, install({ NetworkLinks: [{ FromPort: 80, ToHost: 'a', ToPort: 1 }, { FromPort: 80, ToHost: 'a', ToPort: 1 }] }), /127.0.0.1:80 is linked twice to a:1/);
 });
 
 test('link: nasty bodies', () => {

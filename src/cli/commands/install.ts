@@ -35,7 +35,7 @@ export function register(program: Command, cli: Cli): void {
     .option('-v, --volume <HOST:CONTAINER[:ro],...>', 'bind-mount a host path, or CONTAINER alone for a volume (a comma list; repeatable)', listFlag('-v'))
     .addOption(new Option('--volumes <list>', 'the seed system\'s name of -v').argParser(listFlag('--volumes')).hideHelp())
     .option('--slice <name[.slice]>', 'systemd slice to run in (default gear.slice)')
-    .option('-n, --link <[FROM_IP:]FROM_PORT:TO_HOST:TO_PORT,...>', 'network links: inside the container FROM reaches TO (a comma list; repeatable; FROM_IP defaults to 127.0.0.1)', listFlag('-n'))
+    .option('-n, --link <[FROM_IP:]FROM_PORT:TO_HOST:TO_PORT,...>', 'network links: inside the container FROM reaches TO (a comma list; repeatable; FROM_IP defaults to 127.0.0.1; one FROM with several TOs balances over them)', listFlag('-n'))
     .addOption(new Option('--net-links <list>', 'the seed system\'s name of -n').argParser(listFlag('--net-links')).hideHelp())
     .option('--from <host>', `when a target's host lacks IMAGE, transfer it first from this agent (or ${LOCAL_HOST}: this host), only the layers it lacks, through this machine`)
     .option('-q, --quiet', 'no transfer progress on stderr (with --from)')

@@ -12,7 +12,7 @@ export function register(program: Command, cli: Cli): void {
     .command('link')
     .description("set containers' network links: applied at once to running ones, and at every start")
     .argument('<targets...>', '[HOST[:PORT]/]NAME')
-    .option('-n, --link <[FROM_IP:]FROM_PORT:TO_HOST:TO_PORT,...>', 'inside the container FROM reaches TO (a comma list; repeatable; FROM_IP defaults to 127.0.0.1; TO_HOST localhost: the container\'s host)', listFlag('-n'))
+    .option('-n, --link <[FROM_IP:]FROM_PORT:TO_HOST:TO_PORT,...>', 'inside the container FROM reaches TO (a comma list; repeatable; FROM_IP defaults to 127.0.0.1; TO_HOST localhost: the container\'s host; one FROM with several TOs balances over them)', listFlag('-n'))
     .addOption(new Option('--net-links <list>', "the seed system's name of -n").argParser(listFlag('--net-links')).hideHelp())
     .option('--clear', 'remove every link of the containers')
     .action(async (texts: string[], o: { link?: string[]; netLinks?: string[]; clear?: boolean }) => {

@@ -1,0 +1,57 @@
+import { isPortNumber } from './address.js';
+import type { ResolvedLink } from './links.js';
+import { validateName } from './names.js';
+
+/**
+ * A drain: while `gear update` restarts a container, the links on its host
+ * that balance over it and other targets leave it out (docs/links.md,
+ * "Updates behind a link"). Recorded in drains/NAME.json so that a linked
+ * container that starts meanwhile (its unit's apply-links, another process)
+ * leaves it out too.
+ */
+export interface Drain {
+  Id: string;
+  /** The host ports the container publishes: a link target on this host with one of them leads to it. */
+  Ports: number[];
+  /** The process that drains it: a drain whose process is gone is over (the update was killed). */
+  Pid: number;
+}
+
+/** A drain file's content checked again (it is read as root by apply-links); undefined when it is not one. */
+export function parseDrain(value: unknown, id: string): Drain | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const d = value as Record<string, unknown>;
+  if (d.Id !== id || !Array.isArray(d.Ports) || !d.Ports.every((p) => isPortNumber(p)) || !Number.isInteger(d.Pid) || (d.Pid as number) <= 0) return undefined;
+  validateName(id);
+  return { Id: id, Ports: d.Ports as number[], Pid: d.Pid as number };
+}
+
+/**
+ * Whether a resolved link target is one of the drained containers: a port
+ * one of them publishes, on this host (`localhost`, or one of the host's own
+ * addresses). A target on another host, or a port nobody drains, is not.
+ */
+export function drainedTarget(drains: readonly Drain[], hostIps: ReadonlySet<string>): (l: ResolvedLink) => boolean {
+  const ports = new Set(drains.flatMap((d) => d.Ports));
+  return (l) => ports.has(l.ToPort) && (l.ToHost === 'localhost' || hostIps.has(l.ToIp));
+}
+
+/**
+ * Established TCP connections to one of `ports` from outside the container,
+ * in the text of /proc/PID/net/tcp or tcp6 of its process (its network
+ * namespace): what a drain waits for to end. Connections from the container
+ * itself (its health check on localhost) do not count.
+ */
+export function openConnections(procNetTcp: string, ports: ReadonlySet<number>): number {
+  let n = 0;
+  for (const line of procNetTcp.split('\n').slice(1)) {
+    const [, local, remote, state] = line.trim().split(/\s+/);
+    if (state !== '01' || !local || !remote) continue; // 01: ESTABLISHED
+    if (!ports.has(parseInt(local.split(':')[1] ?? '', 16))) continue;
+    const addr = remote.split(':')[0]!;
+    // Addresses are hex in host byte order (little-endian): 127.x ends in 7F; ::1 and ::ffff:127.x likewise.
+    const loopback = addr.length === 8 ? addr.endsWith('7F') : addr === '00000000000000000000000001000000' || /^0{16}FFFF0000[0-9A-F]{6}7F$/i.test(addr);
+    if (!loopback) n++;
+  }
+  return n;
+}

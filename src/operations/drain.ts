@@ -1,0 +1,82 @@
+import { promises as fsp } from 'node:fs';
+import type { Host } from '../host/context.js';
+import type { ContainerDefinition } from '../model/definition.js';
+import { openConnections, type Drain } from '../model/drain.js';
+import { linkGroups } from '../model/links.js';
+import { containerNameOf } from '../model/names.js';
+import { applyStoredLinks } from './links.js';
+
+/** How long a drain waits for connections already made to the container to end. */
+export const DRAIN_WAIT_MS = 10_000;
+
+export interface Drained {
+  /** Containers whose links left it out. */
+  From: string[];
+  /** Connections from outside still open when the wait ended (0: all ended). */
+  Open: number;
+  WaitedMs: number;
+  /** Containers whose links could not be re-applied, with why. */
+  Failed: string[];
+}
+
+/**
+ * Re-apply the links of every running container on this host that has a
+ * link with several targets (a drain added or removed changes which of them
+ * are written). Returns the ids whose rules now leave a target out, and the
+ * failures.
+ */
+async function reapply(host: Host, skip: string): Promise<{ out: string[]; failed: string[] }> {
+  const out: string[] = [];
+  const failed: string[] = [];
+  for (const id of await host.store.idsIn('links')) {
+    if (id === skip) continue;
+    const links = await host.store.readLinks(id).catch(() => []);
+    if (!linkGroups(links).some((g) => g.length > 1)) continue;
+    try {
+      const applied = await applyStoredLinks(host, id);
+      if (applied && applied.links.length < links.length) out.push(id);
+    } catch (err) {
+      failed.push(`${id}: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  return { out, failed };
+}
+
+/** Established connections from outside to the container's published ports, from its network namespace. */
+async function openTo(pid: number, ports: Set<number>): Promise<number> {
+  const read = (f: string) => fsp.readFile(`/proc/${pid}/net/${f}`, 'utf8').catch(() => '');
+  const [v4, v6] = await Promise.all([read('tcp'), read('tcp6')]);
+  return openConnections(v4, ports) + openConnections(v6, ports);
+}
+
+/**
+ * Take a running container out of the links on its host that have other
+ * targets, then wait (up to DRAIN_WAIT_MS) for the connections it already
+ * has from outside to end: conntrack keeps those on it, only new ones go
+ * elsewhere. Undefined when it does not run or publishes no port.
+ */
+export async function drain(host: Host, def: ContainerDefinition): Promise<Drained | undefined> {
+  const c = await host.docker.inspect(containerNameOf(def.Id));
+  const ports = def.Ports.map((p) => p.External).filter((p) => p > 0);
+  if (!c?.Running || !c.Pid || ports.length === 0) return undefined;
+  const record: Drain = { Id: def.Id, Ports: ports, Pid: process.pid };
+  await host.store.writeDrain(record);
+  const { out, failed } = await reapply(host, def.Id);
+  const started = Date.now();
+  const internal = new Set(def.Ports.filter((p) => p.External > 0).map((p) => p.Internal));
+  let open = 0;
+  if (out.length) {
+    for (;;) {
+      open = await openTo(c.Pid, internal);
+      if (open === 0 || Date.now() - started >= DRAIN_WAIT_MS) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return { From: out, Open: open, WaitedMs: Date.now() - started, Failed: failed };
+}
+
+/** Put it back: the drain record removed, the links re-applied with it. Returns the failures (those links still leave it out). */
+export async function undrain(host: Host, id: string): Promise<string[]> {
+  await host.store.removeDrain(id);
+  return (await reapply(host, id)).failed;
+}

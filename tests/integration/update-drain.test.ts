@@ -1,0 +1,158 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { TEST_HOST as H, allocatedPort, curl, eventually, gear, run, sh, startAgent, stateListing, stopAgent } from './harness.js';
+
+/**
+ * Updates behind a link with two targets, on a real host: a client
+ * container reaches dr-web-1 and dr-web-2 through one address,
+ * 127.0.0.2:8080, balanced by connection. `gear update` of each in turn,
+ * while the client sends requests in a loop: not one fails, because the
+ * instance being updated is out of the link while it restarts.
+ */
+const CHECK = 'wget -qO- localhost:8080/ >/dev/null';
+const FAST = ['--health-cmd', CHECK, '--health-interval', '1s', '--health-retries', '2', '--health-timeout', '20s', '--health-start-period', '15s'];
+const WEBS = ['dr-web-1', 'dr-web-2'];
+const ports: Record<string, number> = {};
+const LINK = '127.0.0.2:8080';
+
+const pidOf = async (name: string) => (await sh(H, `docker inspect -f '{{.State.Pid}}' ctr-${name}`)).trim();
+/** The client's DNAT rules for the link, as iptables-save shows them in its namespace. */
+const dnat = async () => (await sh(H, `nsenter -t ${await pidOf('dr-client')} -n iptables-save -t nat`)).split('\n').filter((l) => l.includes('-j DNAT'));
+const targetsNow = async () => (await dnat()).map((l) => Number(/:(\d+)$/.exec(l)?.[1])).sort();
+const imageOf = async (name: string) => (await sh(H, `docker inspect -f '{{.Image}}' ctr-${name}`)).trim();
+const imageId = async (ref: string) => (await sh(H, `docker image inspect -f '{{.Id}}' ${ref}`)).trim();
+const inClient = (script: string) => run(H, ['docker', 'exec', 'ctr-dr-client', 'sh', '-c', script]);
+
+/** Requests through the link in a loop inside the client, one line each in /tmp/log: "ok BODY" or "fail". */
+async function startLoop(): Promise<void> {
+  await inClient('rm -f /tmp/stop /tmp/log /tmp/done');
+  const loop = `while [ ! -e /tmp/stop ]; do if r=$(timeout 5 wget -qO- http://${LINK}/ 2>/dev/null); then echo "ok $r" >> /tmp/log; else echo fail >> /tmp/log; fi; done; touch /tmp/done`;
+  const r = await run(H, ['docker', 'exec', '-d', 'ctr-dr-client', 'sh', '-c', loop]);
+  assert.is(r.code, 0, r.stderr);
+  assert.ok(await eventually(async () => (await requests()).length > 0), 'the loop sends requests');
+}
+const requests = async () => (await inClient('cat /tmp/log 2>/dev/null')).stdout.split('\n').filter(Boolean);
+async function stopLoop(): Promise<string[]> {
+  await inClient('touch /tmp/stop');
+  assert.ok(await eventually(async () => (await inClient('test -e /tmp/done')).code === 0, 30_000), 'the loop ended');
+  return requests();
+}
+
+test.before(async () => {
+  await sh(H, `printf 'FROM test/web\\nRUN echo v2 > /www/index.html\\n' | docker build -q -t test/web:2 - >/dev/null`);
+  await sh(H, `printf 'FROM test/web\\nCMD ["sleep", "3600"]\\n' | docker build -q -t test/web:broken - >/dev/null`);
+  for (const w of WEBS) {
+    const r = await gear(H, ['install', 'test/web', w, '--start', '-p', '8080:0', ...FAST]);
+    assert.is(r.code, 0, r.stderr);
+    ports[w] = allocatedPort(r.stdout);
+  }
+});
+
+test('a link with two targets: both in the rules (nth, then the rest), connections alternate between them', async () => {
+  const [p1, p2] = [ports['dr-web-1']!, ports['dr-web-2']!];
+  const r = await gear(H, ['install', 'test/web', 'dr-client', '--start', '-n', `${LINK}:localhost:${p1},${LINK}:localhost:${p2}`]);
+  assert.is(r.code, 0, r.stderr);
+  const rules = await dnat();
+  assert.is(rules.length, 2, rules.join('\n'));
+  assert.match(rules[0]!, new RegExp(`-d 127.0.0.2/32 -p tcp -m tcp --dport 8080 -m statistic --mode nth --every 2 --packet 0 -j DNAT --to-destination [0-9.]+:${p1}$`));
+  assert.match(rules[1]!, new RegExp(`-d 127.0.0.2/32 -p tcp -m tcp --dport 8080 -j DNAT --to-destination [0-9.]+:${p2}$`));
+  // Each container's HOSTNAME is its own: four connections, two to each.
+  const hosts: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    const env = await inClient(`timeout 5 wget -qO- http://${LINK}/cgi-bin/env`);
+    hosts.push(/^HOSTNAME=(\S+)$/m.exec(env.stdout)?.[1] ?? `failed: ${env.stderr}`);
+  }
+  const ids = await Promise.all(WEBS.map(async (w) => (await sh(H, `docker inspect -f '{{.Config.Hostname}}' ctr-${w}`)).trim()));
+  assert.equal([...hosts].sort(), [ids[0], ids[0], ids[1], ids[1]].sort() as string[], hosts.join(' '));
+  const status = await gear(H, ['status', 'dr-client']);
+  assert.match(status.stdout, new RegExp(`${LINK} -> localhost:${p1}`));
+  assert.match(status.stdout, new RegExp(`${LINK} -> localhost:${p2}`));
+});
+
+test('update web-1 then web-2 under a request loop through the link: no request fails, both run the new image', async () => {
+  const newId = await imageId('test/web:2');
+  await startLoop();
+  for (const w of WEBS) {
+    const before = (await requests()).length;
+    const r = await gear(H, ['update', w, '--image', 'test/web:2']);
+    assert.is(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^updated ${w}: test/web \\(\\w{12}\\) -> test/web:2 \\(\\w{12}\\): healthy$`, 'm'));
+    assert.match(r.stdout, /^ {2}out of the links of dr-client while it restarted \((its connections ended|\d+ connections? still open) .*\); back in$/m);
+    assert.ok((await requests()).length > before, 'requests went on during the update');
+    assert.is(await imageOf(w), newId);
+    // Back in the link.
+    assert.equal(await targetsNow(), [ports['dr-web-1'], ports['dr-web-2']].sort());
+  }
+  const log = await stopLoop();
+  const failures = log.filter((l) => l === 'fail').length;
+  assert.is(failures, 0, `${failures} of ${log.length} requests failed`);
+  assert.ok(log.some((l) => l === 'ok hello from test/web'), 'the old image answered before');
+  assert.is(log.at(-1), 'ok v2', 'the new one after');
+  assert.is((await sh(H, 'ls /var/lib/gear/drains/ 2>/dev/null; true')).trim(), '', 'no drain left behind');
+});
+
+test('an update to a broken image: out of the link while it fails, rolled back, back in the link; requests do not fail', async () => {
+  const v2 = await imageId('test/web:2');
+  await startLoop();
+  const update = gear(H, ['update', 'dr-web-1', '--image', 'test/web:broken']);
+  // While it is updated, the client's link leads to dr-web-2 only.
+  const out = await eventually(async () => {
+    const t = await targetsNow();
+    return t.length === 1 && t[0] === ports['dr-web-2'];
+  }, 120_000, 100);
+  const r = await update;
+  assert.ok(out, 'dr-web-1 was out of the link during the update');
+  assert.is(r.code, 1, r.stdout);
+  assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /dr-web-1: test\/web:broken did not get healthy .*; rolled back to test\/web:2/);
+  assert.is(await imageOf('dr-web-1'), v2);
+  assert.equal(await targetsNow(), [ports['dr-web-1'], ports['dr-web-2']].sort(), 'back in the link');
+  const log = await stopLoop();
+  assert.is(log.filter((l) => l === 'fail').length, 0, log.join('\n'));
+  assert.ok(log.length > 0);
+});
+
+test('bad links: the same target twice, too many targets, bad addresses: refused (CLI and HTTP 400), nothing changed', async () => {
+  const p1 = ports['dr-web-1']!;
+  // The agent first: it writes its token when it starts.
+  await startAgent(H);
+  try {
+    const before = await stateListing(H);
+    const rulesBefore = await dnat();
+    const many = Array.from({ length: 17 }, (_, i) => `${LINK}:localhost:${4000 + i}`).join(',');
+    for (const [args, message] of [
+      [['link', '-n', `${LINK}:localhost:${p1},${LINK}:localhost:${p1}`, 'dr-client'], new RegExp(`${LINK} is linked twice to localhost:${p1}`)],
+      [['link', '-n', many, 'dr-client'], /127\.0\.0\.2:8080 has more than 16 targets/],
+      [['link', '-n', `${LINK}:localhost:${p1},${LINK}:a b:1`, 'dr-client'], /TO_HOST/],
+      [['link', '-n', `${LINK}:localhost:${p1},${LINK}:127.0.0.1:1`, 'dr-client'], /loopback/],
+      [['link', '-n', `${LINK}:localhost:${p1},999.0.0.1:8080:localhost:1`, 'dr-client'], /FROM_IP/],
+    ] as const) {
+      const r = await gear(H, args as unknown as string[]);
+      assert.is(r.code, 1, `${args.join(' ')}: ${r.stdout}`);
+      assert.match(r.stderr, message);
+      assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+    }
+    const api = ['--unix-socket', '/run/gear/gear.sock', '-X', 'POST', 'http://agent/containers/links', '-H', 'Content-Type: application/json'];
+    const target = (ToPort: number, ToHost = 'localhost') => ({ FromHost: '127.0.0.2', FromPort: 8080, ToHost, ToPort });
+    for (const [links, message] of [
+      [[target(p1), target(p1)], /NetworkLinks\[1\]: 127\.0\.0\.2:8080 is linked twice to localhost:/],
+      [Array.from({ length: 17 }, (_, i) => target(4000 + i)), /NetworkLinks\[16\]: 127\.0\.0\.2:8080 has more than 16 targets/],
+      [[target(p1), target(1, '10.0.0.1;reboot')], /NetworkLinks\[1\]\.ToHost/],
+      [[target(p1), { ...target(1), FromHost: '127.0.0.2\n-A' }], /NetworkLinks\[1\]\.FromHost/],
+    ] as const) {
+      const res = await curl(H, [...api, '-d', JSON.stringify({ Links: [{ Id: 'dr-client', NetworkLinks: links }] })]);
+      assert.is(res.status, 400, res.body);
+      assert.match(JSON.parse(res.body).Message, message);
+    }
+    assert.is(await stateListing(H), before, 'refused requests changed nothing');
+    assert.equal(await dnat(), rulesBefore);
+  } finally {
+    await stopAgent(H);
+  }
+});
+
+test.after(async () => {
+  for (const c of ['dr-client', ...WEBS]) await gear(H, ['delete', c]);
+});
+
+test.run();

@@ -1,0 +1,56 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { drainedTarget, openConnections, parseDrain } from '../../src/model/drain.js';
+import { updateText } from '../../src/operations/update.js';
+
+test('a drain file is read back only when it is one', () => {
+  assert.equal(parseDrain({ Id: 'web-1', Ports: [4001], Pid: 12 }, 'web-1'), { Id: 'web-1', Ports: [4001], Pid: 12 });
+  assert.is(parseDrain({ Id: 'web-2', Ports: [4001], Pid: 12 }, 'web-1'), undefined, 'another container\'s');
+  assert.is(parseDrain({ Id: 'web-1', Ports: [0], Pid: 12 }, 'web-1'), undefined);
+  assert.is(parseDrain({ Id: 'web-1', Ports: ['4001'], Pid: 12 }, 'web-1'), undefined);
+  assert.is(parseDrain({ Id: 'web-1', Ports: [4001], Pid: -1 }, 'web-1'), undefined);
+  assert.is(parseDrain(null, 'web-1'), undefined);
+});
+
+test('a drained target is a published port of it on this host, by localhost or one of the host\'s addresses', () => {
+  const is = drainedTarget([{ Id: 'web-1', Ports: [4001], Pid: 1 }], new Set(['10.250.0.5', '172.17.0.1']));
+  const t = (ToHost: string, ToIp: string, ToPort: number) => is({ FromHost: '127.0.0.2', FromPort: 80, ToHost, ToPort, ToIp });
+  assert.ok(t('localhost', '172.17.0.1', 4001));
+  assert.ok(t('10.250.0.5', '10.250.0.5', 4001));
+  assert.ok(t('hosta.example', '10.250.0.5', 4001), 'a name that resolves to this host');
+  assert.not.ok(t('10.250.0.6', '10.250.0.6', 4001), 'the same port on another host');
+  assert.not.ok(t('localhost', '172.17.0.1', 4002));
+});
+
+test('open connections: established, to the port, not from the container itself (v4 and v6 text of /proc/PID/net/tcp)', () => {
+  const head = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode';
+  const v4 = [
+    head,
+    '   0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0', // listening
+    '   1: 030011AC:1F90 010011AC:B3C2 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1', // 172.17.0.1 -> :8080, established
+    '   2: 0100007F:1F90 0100007F:D2A4 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0 20 4 30 10 -1', // health check on localhost
+    '   3: 030011AC:1F90 010011AC:B3C4 06 00000000:00000000 00:00000000 00000000     0        0 0 3 0 0 0 0 0 0', // TIME_WAIT
+    '   4: 030011AC:9C40 010011AC:B3C6 01 00000000:00000000 00:00000000 00000000     0        0 4 1 0 20 4 30 10 -1', // another port
+  ].join('\n');
+  assert.is(openConnections(v4, new Set([8080])), 1);
+  const v6 = [
+    head,
+    '   0: 0000000000000000FFFF0000030011AC:1F90 0000000000000000FFFF0000010011AC:B3C2 01 00000000:00000000 00:00000000 00000000 0 0 5 1',
+    '   1: 0000000000000000FFFF00000100007F:1F90 0000000000000000FFFF00000100007F:B3C2 01 00000000:00000000 00:00000000 00000000 0 0 6 1',
+    '   2: 00000000000000000000000001000000:1F90 00000000000000000000000001000000:B3C2 01 00000000:00000000 00:00000000 00000000 0 0 7 1',
+  ].join('\n');
+  assert.is(openConnections(v6, new Set([8080])), 1);
+  assert.is(openConnections('', new Set([8080])), 0);
+});
+
+test('the update\'s answer says which links left it out, how its connections ended, and what could not be put back', () => {
+  const base = { Id: 'web-1', From: { Image: 'test/web', ImageId: 'sha256:0123456789abcdef' }, To: { Image: 'test/web:2', ImageId: 'sha256:fedcba9876543210' }, Gate: 'healthy' };
+  assert.is(updateText(base), 'updated web-1: test/web (0123456789ab) -> test/web:2 (fedcba987654): healthy\n');
+  assert.is(
+    updateText({ ...base, Drained: { From: ['client', 'other'], Open: 0, WaitedMs: 230, Failed: [] } }),
+    'updated web-1: test/web (0123456789ab) -> test/web:2 (fedcba987654): healthy\n  out of the links of client, other while it restarted (its connections ended in 0.2 s); back in\n',
+  );
+  assert.match(updateText({ ...base, Drained: { From: ['client'], Open: 2, WaitedMs: 10_000, Failed: ['c2: links not applied: pid 9 is gone'] } }), /\(2 connections still open after 10\.0 s\); back in\n {2}warning: links of c2: links not applied: pid 9 is gone\n$/);
+});
+
+test.run();
