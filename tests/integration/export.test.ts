@@ -156,7 +156,7 @@ test('--kube holds environment values in Secrets: --output FILE is 0600; a stdou
   const shell = (script: string) => spawnSync('/bin/sh', ['-c', script], { cwd: work, env: { ...process.env, GEAR: `${REPO}/bin/gear` }, encoding: 'utf8' });
   const redirected = shell(`umask 022; "$GEAR" export --kube ${file} > kube-shell.yaml`);
   assert.is(redirected.status, 1);
-  assert.is(redirected.stderr, 'gear: the manifests hold environment values in Secrets (often secrets), and stdout is a file others can read (mode 0644): nothing written; use -o FILE (written 0600)\n');
+  assert.is(redirected.stderr, 'gear: the manifests hold environment values in Secrets (often secrets), and stdout is a file others can read (mode 0644): nothing written; use --output FILE (written 0600)\n');
   assert.is(readFileSync(join(work, 'kube-shell.yaml'), 'utf8'), '');
   const written = shell(`umask 022; "$GEAR" export --kube ${file} --output kube.yaml`);
   assert.is(written.status, 0, written.stderr);
