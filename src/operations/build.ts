@@ -5,7 +5,7 @@ import type { Host } from '../host/context.js';
 import { packSource, prefixTar, walkSource } from '../host/source-tar.js';
 import { GearError, failed, invalid, notFound } from '../model/errors.js';
 import { validateImage } from '../model/names.js';
-import { BUILD_TIMEOUT, BuildBodySchema, checkTag, isWithin, runCommandChange, scriptsDirOf, splitTag, symlinkEscapes } from '../model/oneoff.js';
+import { BUILD_LABEL, BUILD_TIMEOUT, BuildBodySchema, runNameOf, checkTag, isWithin, runCommandChange, scriptsDirOf, splitTag, symlinkEscapes } from '../model/oneoff.js';
 import { validatePath } from '../model/volumes.js';
 import { parseGitUrl, parseRepoSource } from '../model/ssh.js';
 import { git, gitArchive, type GitUser } from '../host/git.js';
@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { attempt } from './common.js';
 import { requireRepo, resolveRef } from './repos.js';
-import { ensureImage, newRunId } from './jobs.js';
+import { ensureImage, newRunId, underRunLock } from './jobs.js';
 import { defineOperation, type Progress } from './operation.js';
 
 export interface BuildRequest {
@@ -240,10 +240,20 @@ async function build(host: Host, req: BuildRequest, source: Source, progress: Pr
   const prevScripts = previous && scriptsDirOf(previous.Labels, req.Tag);
 
   const Id = newRunId();
-  const name = `gear-build-${Id}`;
-  // No labels: a commit keeps the container's, and the built image's containers would carry them.
-  // A build's containers are known by their names (gear-build-ID, gear-build-ID-artifacts).
-  const labels = {};
+  return underRunLock(host, 'build', Id, () => buildUnderLock(host, req, source, progress, { Id, builder, scripts, previous, prevScripts }));
+}
+
+async function buildUnderLock(
+  host: Host,
+  req: BuildRequest,
+  source: Source,
+  progress: Progress,
+  { Id, builder, scripts, previous, prevScripts }: { Id: string; builder: { User: string }; scripts: string; previous?: { Id: string }; prevScripts?: string },
+): Promise<BuildResult> {
+  const name = runNameOf('build', Id);
+  // The build's label marks its containers for repair (with their names: model/oneoff.ts). The commit keeps it:
+  // the built image says which build made it (gear-build-ID in the journal).
+  const labels = { [BUILD_LABEL]: Id };
   let restored = false;
   const { outcome, container } = await host.oneoff.run({
     name,
