@@ -112,7 +112,11 @@ export class AgentClient {
     const a = this.address;
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     const headers: Record<string, string> = { accept: opts.accept };
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (body !== undefined) {
+      headers['content-type'] = 'application/json';
+      // Framed by its length: Node sends a DELETE's body neither chunked nor with a length of its own, and the agent would read it as the next request (DELETE /keys has one).
+      headers['content-length'] = String(Buffer.byteLength(body));
+    }
     if (opts.upload && opts.uploadType) headers['content-type'] = opts.uploadType;
     if (opts.requestId) headers['x-request-id'] = opts.requestId;
     if (a.token) {

@@ -106,6 +106,16 @@ export const fingerprintOfFile = (file: string) => /^[A-Za-z0-9_-]{43}$/.test(fi
 export type Access = 'read' | 'write';
 
 /**
+ * A fingerprint as `gear list-keys` and `ssh-keygen -lf` print it:
+ * "SHA256:" and 43 base64 characters (no padding). Anything else is 400.
+ */
+export function validateFingerprint(fp: unknown, what = 'fingerprint'): string {
+  if (typeof fp !== 'string' || !/^SHA256:[A-Za-z0-9+/]{43}$/.test(fp))
+    throw invalid(`${what} ${JSON.stringify(typeof fp === 'string' ? fp.slice(0, 80) : fp)} is not a key fingerprint (SHA256: and 43 base64 characters, as ssh-keygen -lf prints it)`);
+  return fp;
+}
+
+/**
  * What a login's forced command is: the words gear's login shell reads
  * (`gear ssh-serve KIND NAME [write]`). Written by gear only; the shell
  * checks them against the login's own user again.
@@ -235,6 +245,17 @@ export const AddKeysBodySchema = Type.Object(
     Repositories: Type.Optional(Type.Array(Type.Object({ Id: Type.String({ maxLength: 64 }) }, closed), { maxItems: 256 })),
     /** Repositories: push too (default: clone and fetch only). */
     WriteAccess: Type.Optional(Type.Boolean()),
+  },
+  closed,
+);
+
+/** DELETE /keys: the keys (as POST /keys takes them, or by fingerprint) and the targets whose grants go. */
+export const RemoveKeysBodySchema = Type.Object(
+  {
+    Keys: Type.Optional(Type.Array(Type.Object({ Type: Type.Optional(Type.String({ maxLength: 32 })), Value: Type.String({ minLength: 1, maxLength: 16384 }) }, closed), { maxItems: 100 })),
+    Fingerprints: Type.Optional(Type.Array(Type.String({ maxLength: 128 }), { maxItems: 100 })),
+    Containers: Type.Optional(Type.Array(Type.Object({ Id: Type.String({ maxLength: 64 }) }, closed), { maxItems: 256 })),
+    Repositories: Type.Optional(Type.Array(Type.Object({ Id: Type.String({ maxLength: 64 }) }, closed), { maxItems: 256 })),
   },
   closed,
 );

@@ -227,6 +227,76 @@ test('bad input: one readable line, exit 1, nothing changed (names with path tri
   assert.is(await sh(H, 'docker images -q test/evil'), '');
 });
 
+test('list-keys shows every grant; remove-keys revokes one: the real sshd refuses that key at the next login, other keys and targets keep theirs', async () => {
+  const fp = async (k: string) => (await sh(H, `ssh-keygen -lf /root/k-${k}.pub | cut -d' ' -f2`)).trim();
+  const [read, write, other] = [await fp('read'), await fp('write'), await fp('other')];
+  const listed = await gear(H, ['list-keys']);
+  assert.is(listed.code, 0, listed.stderr);
+  for (const line of [`repo://r1 read ${read} ssh-ed25519`, `repo://r1 write ${write} ssh-ed25519`, `web-1 read ${other} ssh-ed25519`, `repo://evil write ${write} ssh-ed25519`])
+    assert.ok(listed.stdout.split('\n').includes(line), `missing "${line}" in:\n${listed.stdout}`);
+  const api = await curl(H, ['--unix-socket', '/run/gear/gear.sock', '-H', 'Accept: application/json', 'http://x/keys']);
+  assert.is(api.status, 200, api.body);
+  assert.ok((JSON.parse(api.body) as { Grants: unknown[] }).Grants.some((g) => JSON.stringify(g) === JSON.stringify({ Fingerprint: read, Type: 'ssh-ed25519', Login: 'repo-r1', Target: 'repo://r1', Access: 'read' })), api.body);
+  const lsRemote = (key: string) => run(H, ['sh', '-c', `GIT_SSH_COMMAND='${as(key)}' git ls-remote ssh://repo-r1@${IP}/~ </dev/null`]);
+  assert.is((await lsRemote('read')).code, 0);
+  const keysBefore = Number(await sh(H, 'ls /var/lib/gear/ssh/keys | wc -l'));
+
+  // By key file, locally: refused by sshd at once; the write key still works; a key no login uses is forgotten.
+  const rm = await gear(H, ['remove-keys', '--key-file', '/root/k-read.pub', 'repo://r1']);
+  assert.is(rm.code, 0, rm.stderr);
+  assert.is(rm.stdout, `${read}: may no longer log in as repo-r1\n`);
+  const refused = await lsRemote('read');
+  assert.is.not(refused.code, 0);
+  assert.match(refused.stderr, /Permission denied \(publickey\)/);
+  assert.is((await lsRemote('write')).code, 0);
+  assert.not.match((await gear(H, ['list-keys'])).stdout, new RegExp(read.replace(/[+/]/g, '\\$&')));
+  assert.is(Number(await sh(H, 'ls /var/lib/gear/ssh/keys | wc -l')), keysBefore - 1);
+
+  // By fingerprint, through the agent (DELETE /keys): the container login is refused; the repository keeps the same key.
+  const viaAgent = await gear(H, ['remove-keys', '--key-fingerprint', other, 'web-1'], { env: { GEAR_AGENT: 'unix:///run/gear/gear.sock' } });
+  assert.is(viaAgent.code, 0, viaAgent.stderr);
+  const login = await run(H, ['sh', '-c', `${as('other')} ctr-web-1@${IP} id </dev/null`]);
+  assert.is(login.code, 255, login.stdout);
+  assert.match(login.stderr, /Permission denied \(publickey\)/);
+
+  // Bad input: one line, exit 1 (400/404 on the API), nothing changed.
+  const before = await stateListing(H);
+  const fake = `SHA256:${'A'.repeat(43)}`;
+  for (const [args, message] of [
+    [['remove-keys', '--key-file', '/root/k-read.pub', 'repo://r1'], new RegExp(`^gear: key ${read.replace(/[+/]/g, '\\$&')} has no access as repo-r1\\n$`)],
+    [['remove-keys', '--key-fingerprint', fake, 'repo://r1', 'web-1'], /^gear: key SHA256:A{43} has no access as ctr-web-1\n$/],
+    [['remove-keys', '--key-fingerprint', 'SHA256:../../etc/passwd', 'repo://r1'], /^gear: body\/Fingerprints\[0\] "SHA256:\.\.\/\.\.\/etc\/passwd" is not a key fingerprint/],
+    [['remove-keys', '--key-fingerprint', `${write}\n`, 'repo://r1'], /^gear: body\/Fingerprints\[0\] .* is not a key fingerprint/],
+    [['remove-keys', 'repo://r1'], /^gear: name the keys: --key-file FILE or --key-fingerprint FP\n$/],
+    [['remove-keys', '--key-fingerprint', write, 'repo://../r1'], /^gear: repository name "\.\.\/r1" is not valid/],
+    [['remove-keys', '--key-fingerprint', write, '../web-1'], /^gear: container name "\.\.\/web-1" is not valid/],
+    [['remove-keys', '--key-fingerprint', write, 'Web.1'], /^gear: container Web\.1: its name cannot be a login name/],
+    [['remove-keys', '--key-file', '/root/bad2.pub', 'repo://r1'], /^gear: line 1: public key: options before the key type are not accepted/],
+  ] as const) {
+    const r = await gear(H, [...args]);
+    assert.is(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, message, r.stderr);
+    assert.is(r.stderr.split('\n').length, 2, r.stderr);
+  }
+  for (const [body, status, message] of [
+    [{ Fingerprints: [write] }, 400, 'name at least one container or repository'],
+    [{ Repositories: [{ Id: 'r1' }] }, 400, 'name at least one key (Keys or Fingerprints)'],
+    [{ Fingerprints: [fake], Repositories: [{ Id: 'r1' }] }, 404, `key ${fake} has no access as repo-r1`],
+    [{ Fingerprints: [write], Repositories: [{ Id: 'r1/../evil' }] }, 400, undefined],
+  ] as const) {
+    const r = await curl(H, ['--unix-socket', '/run/gear/gear.sock', '-X', 'DELETE', '-H', 'Content-Type: application/json', '-d', JSON.stringify(body), 'http://x/keys']);
+    assert.is(r.status, status, r.body);
+    if (message) assert.is(JSON.parse(r.body).Message, message);
+  }
+  assert.is(await stateListing(H), before);
+  assert.is((await lsRemote('write')).code, 0);
+
+  // Granted again (the tests after count these grants).
+  assert.is((await gear(H, ['add-keys', '--key-file', '/root/k-read.pub', 'repo://r1'])).code, 0);
+  assert.is((await gear(H, ['add-keys', '--key-file', '/root/k-other.pub', 'web-1'])).code, 0);
+  assert.is((await lsRemote('read')).code, 0);
+});
+
 test('auth-keys-command: gear\'s lines for its logins (forced command, restrict), nothing for anyone else; ssh-setup --remove', async () => {
   const lines = (await gear(H, ['auth-keys-command', 'repo-r1'])).stdout.trim().split('\n');
   assert.is(lines.length, 2);

@@ -140,8 +140,10 @@ test('tryWith: runs only when nobody holds the lock (a stale one is broken), nev
     assert.is(await locks.tryWith('@gear-job-0123456789ab', async () => undefined), true);
     // Held in this process: refused at once (not after the 60 s timeout), and reported held.
     let release!: () => void;
-    const holding = locks.with('@gear-job-aaaaaaaaaaaa', () => new Promise<void>((r) => (release = r)));
-    await new Promise((r) => setTimeout(r, 50));
+    let entered!: () => void;
+    const inside = new Promise<void>((r) => (entered = r));
+    const holding = locks.with('@gear-job-aaaaaaaaaaaa', () => new Promise<void>((r) => ((release = r), entered())));
+    await inside;
     assert.is(await locks.isHeld('@gear-job-aaaaaaaaaaaa'), true);
     let ran = false;
     assert.is(await locks.tryWith('@gear-job-aaaaaaaaaaaa', async () => void (ran = true)), false);
