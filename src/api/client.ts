@@ -148,7 +148,8 @@ export class AgentClient {
   }
 
   private static pathOf(op: Operation<unknown, unknown>, raw: RawRequest): string {
-    const path = op.path.replace(/:([A-Za-z]+)/g, (_, k: string) => encodeURIComponent(raw.params[k] ?? ''));
+    // A trailing `:name*` param may hold "/" (a git ref): sent as path segments, each encoded.
+    const path = op.path.replace(/:([A-Za-z]+)(\*?)/g, (_, k: string, rest: string) => (rest ? (raw.params[k] ?? '').split('/').map(encodeURIComponent).join('/') : encodeURIComponent(raw.params[k] ?? '')));
     const query = new URLSearchParams(Object.entries(raw.query).filter((e): e is [string, string] => e[1] !== undefined));
     return query.size ? `${path}?${query}` : path;
   }

@@ -156,13 +156,22 @@ export function parseGitCommand(original: string | undefined, access: Access): {
 }
 
 /**
- * A git reference for an archive or a build (`main`, `v1.2`, a commit id):
- * letters, digits and `._/-`, not starting with "-" or "/", no "..", no
- * "@{", not ending with "/" or ".lock" (git's check-ref-format, narrowed).
+ * A git reference for an archive or a build (`main`, `feature/x`, `v1.2`,
+ * a commit id), by git's check-ref-format rules, narrowed: letters, digits
+ * and `._/-` only (so no space, control character, `~^:?*[\\`, `@{`);
+ * not starting with "-" (never an option) or "/"; no empty component
+ * ("//", a trailing "/"), no component starting with "." or ending with
+ * ".lock", no "..", not ending with ".". At most 255 characters.
  */
 export function validateRef(ref: unknown): string {
   if (typeof ref !== 'string' || ref === '') throw invalid('ref must not be empty');
-  if (!/^[A-Za-z0-9._][A-Za-z0-9._/-]{0,254}$/.test(ref) || ref.includes('..') || ref.includes('//') || ref.endsWith('/') || ref.endsWith('.lock'))
+  const parts = ref.split('/');
+  if (
+    !/^[A-Za-z0-9._][A-Za-z0-9._/-]{0,254}$/.test(ref) ||
+    ref.includes('..') ||
+    ref.endsWith('.') ||
+    parts.some((p) => p === '' || p.startsWith('.') || p.endsWith('.lock'))
+  )
     throw invalid(`ref ${JSON.stringify(ref.slice(0, 64))} is not valid`);
   return ref;
 }

@@ -162,6 +162,32 @@ test('GET /repository/NAME/archive/REF: a tar of the tree; gear archive-repo too
   const missing = await curl(H, ['--unix-socket', '/run/gear/gear.sock', 'http://x/repository/r1/archive/nope']);
   assert.is(missing.status, 404);
   assert.match(missing.body, /repository r1 has no commit \\"nope\\"/);
+  // A ref with "/" (feature/x): as it is in the path, or with %2F; the CLI too. Path tricks and git's bad refs are 400.
+  await sh(H, `set -e; cd /root/w1; git checkout -q -b feature/x; echo feature > feature.txt; ${GIT} add feature.txt; ${GIT} commit -qm feature; GIT_SSH_COMMAND='${as('write')}' git push -q origin feature/x; git checkout -q master`);
+  for (const path of ['feature/x', 'feature%2Fx', 'refs/heads/feature/x']) {
+    const f = await run(H, ['sh', '-c', `curl -sf --unix-socket /run/gear/gear.sock http://x/repository/r1/archive/${path} | tar tf - | sort`]);
+    assert.is(f.stdout, 'feature.txt\nhi.txt\n', `${path}: ${f.stderr}`);
+  }
+  assert.is((await run(H, ['sh', '-c', `${GEAR} archive-repo r1 feature/x | tar tf - | sort`])).stdout, 'feature.txt\nhi.txt\n');
+  assert.is((await run(H, ['sh', '-c', `GEAR_AGENT=unix:///run/gear/gear.sock ${GEAR} archive-repo r1 feature/x | tar tf - | sort`])).stdout, 'feature.txt\nhi.txt\n');
+  for (const [path, ref] of [
+    ['feature/../master', 'feature/../master'],
+    ['%2e%2e/%2e%2e/etc', '../../etc'],
+    ['feature//x', 'feature//x'],
+    ['feature/x/', 'feature/x/'],
+    ['-x', '-x'],
+    ['feature/.x', 'feature/.x'],
+    ['feature/x.lock', 'feature/x.lock'],
+    ['master@%7B1%7D', 'master@{1}'],
+    ['HEAD~1', 'HEAD~1'],
+    ['x%0Ay', 'x\ny'],
+  ] as const) {
+    const bad = await curl(H, ['--path-as-is', '--unix-socket', '/run/gear/gear.sock', `http://x/repository/r1/archive/${path}`]);
+    assert.is(bad.status, 400, `${path}: ${bad.body}`);
+    assert.is(JSON.parse(bad.body).Message, `ref ${JSON.stringify(ref)} is not valid`, path);
+  }
+  const nobranch = await curl(H, ['--unix-socket', '/run/gear/gear.sock', 'http://x/repository/r1/archive/feature/y']);
+  assert.is(nobranch.status, 404, nobranch.body);
   // The seed's curl: no body, no Accept (a change answers 204, as gear's other PUTs); JSON when asked.
   const put = await curl(H, ['--unix-socket', '/run/gear/gear.sock', '-X', 'PUT', 'http://x/repository/r3']);
   assert.is(put.status, 204, put.body);
@@ -209,6 +235,7 @@ test('bad input: one readable line, exit 1, nothing changed (names with path tri
     [['add-keys', '--key-file', '/root/k-read.pub', 'nope'], /^gear: container nope is not installed\n$/],
     [['build', 'repo://evil', 'test/gitbuilder', 'test/evil:1'], /^gear: source: the symlink "leak" points out of the source tree \(to "\/etc\/passwd"\)\n$/],
     [['build', 'repo://r1#../x', 'test/gitbuilder', 'test/evil:1'], /^gear: ref "\.\.\/x" is not valid\n$/],
+    [['build', 'repo://r1#feature/../x', 'test/gitbuilder', 'test/evil:1'], /^gear: ref "feature\/\.\.\/x" is not valid\n$/],
   ] as const) {
     const r = await gear(H, [...args]);
     assert.is(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
