@@ -169,6 +169,19 @@ export function ignoreMatcher(text: string): (path: string, isDir: boolean) => b
 }
 
 /**
+ * For a stream of a whole tree (a git archive): a path is left out when it
+ * or any directory above it is ignored, as a walk that never enters an
+ * ignored directory would leave it out.
+ */
+export function ignoredInTree(ignored: (path: string, isDir: boolean) => boolean): (path: string, isDir: boolean) => boolean {
+  return (path, isDir) => {
+    const parts = path.split('/');
+    for (let i = 1; i < parts.length; i++) if (ignored(parts.slice(0, i).join('/'), true)) return true;
+    return ignored(path, isDir);
+  };
+}
+
+/**
  * The labels of a job's and a build's containers (value: the run's id)
  * and the names they must have: `gear clean --repair` removes a container
  * only when both agree (name gear-job-ID, gear-build-ID or

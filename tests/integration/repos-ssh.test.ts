@@ -209,11 +209,24 @@ test('builds from repo://NAME and from a git URL (git daemon in the host); the r
   const fromUrl = await gear(H, ['build', `git://${IP}/src.git`, 'test/gitbuilder', 'test/from-url:1']);
   assert.is(fromUrl.code, 0, fromUrl.stderr);
   assert.is((await gear(H, ['run-job', 'test/from-url:1'])).stdout, 'hello from the git URL\n');
+  // .s2iignore in a git tree, as in a directory: what it names is not sent, and a symlink out of the tree under an
+  // ignored directory is not refused (it is not sent). From the git URL, and from a host repository's branch.
+  await sh(H, `set -e; cd /root/src; mkdir -p node_modules/dep; echo x > node_modules/dep/big.js; ln -s /etc/passwd node_modules/out; echo log > debug.log; echo log > sub.log; printf 'node_modules/\\n*.log\\n' > .s2iignore
+    ${GIT} add -A; ${GIT} commit -qm ignore; rm -rf /srv/git/src.git; git clone -q --bare /root/src /srv/git/src.git; chown -R nobody:nogroup /srv/git; GIT_SSH_COMMAND='${as('write')}' git push -q ssh://repo-r1@${IP}/~ HEAD:refs/heads/feature/ign`);
+  for (const [source, tag] of [[`git://${IP}/src.git`, 'test/from-url:ign'], ['repo://r1#feature/ign', 'test/from-repo:ign']] as const) {
+    const b = await gear(H, ['build', source, 'test/gitbuilder', tag]);
+    assert.is(b.code, 0, `${source}: ${b.stderr}`);
+    assert.match(b.stdout, /assemble: 2 files\n/);
+    const files = await gear(H, ['run-job', tag, '--', 'sh', '-c', 'cd /app && find . | sort']);
+    assert.is(files.stdout, '.\n./.s2iignore\n./hi.txt\n', `${source}: ${files.stderr}`);
+  }
 });
 
 test('bad input: one readable line, exit 1, nothing changed (names with path tricks, malformed keys, smuggled options, symlinks out of a repository)', async () => {
   // A repository whose tree holds a symlink out of it: pushed, then refused as a build source.
   await sh(H, `set -e; ${GEAR} create-repo evil >/dev/null; ${GEAR} add-keys --write --key-file /root/k-write.pub repo://evil >/dev/null; rm -rf /root/evil; ${GIT} init -q /root/evil; cd /root/evil; ln -s /etc/passwd leak; ${GIT} add leak; ${GIT} commit -qm evil; GIT_SSH_COMMAND='${as('write')}' git push -q ssh://repo-evil@${IP}/~ HEAD:refs/heads/master`);
+  await sh(H, `set -e; cd /root/evil; git checkout -q -b ignlink; ln -s /etc/passwd .s2iignore; ${GIT} add .s2iignore; ${GIT} commit -qm l; git checkout -q master; git checkout -q -b ignneg; printf '!leak\\n' > .s2iignore; ${GIT} add .s2iignore; ${GIT} commit -qm n
+    GIT_SSH_COMMAND='${as('write')}' git push -q ssh://repo-evil@${IP}/~ ignlink ignneg`);
   const key = (await sh(H, 'cut -d" " -f1,2 /root/k-read.pub')).trim();
   await sh(H, `printf 'ssh-ed25519 AAAA!!!\\n' > /root/bad1.pub; printf 'command="/bin/sh",no-pty %s\\n' '${key}' > /root/bad2.pub; printf 'ssh-rsa ${key.split(' ')[1]}\\n' > /root/bad3.pub; printf '# nothing\\n' > /root/bad4.pub`);
   const before = await stateListing(H);
@@ -235,6 +248,8 @@ test('bad input: one readable line, exit 1, nothing changed (names with path tri
     [['add-keys', '--key-file', '/root/k-read.pub', 'nope'], /^gear: container nope is not installed\n$/],
     [['build', 'repo://evil', 'test/gitbuilder', 'test/evil:1'], /^gear: source: the symlink "leak" points out of the source tree \(to "\/etc\/passwd"\)\n$/],
     [['build', 'repo://r1#../x', 'test/gitbuilder', 'test/evil:1'], /^gear: ref "\.\.\/x" is not valid\n$/],
+    [['build', 'repo://evil#ignlink', 'test/gitbuilder', 'test/evil:1'], /^gear: source: \.s2iignore is not a regular file\n$/],
+    [['build', 'repo://evil#ignneg', 'test/gitbuilder', 'test/evil:1'], /^gear: \.s2iignore line 1: negated patterns \("!leak"\) are not supported\n$/],
     [['build', 'repo://r1#feature/../x', 'test/gitbuilder', 'test/evil:1'], /^gear: ref "feature\/\.\.\/x" is not valid\n$/],
   ] as const) {
     const r = await gear(H, [...args]);
