@@ -78,6 +78,8 @@ test('create-repo; clone and push with a write key over sshd; clone with a read 
   assert.is.not(refused.code, 0);
   assert.match(refused.stderr, /gear: this key may read the repository, not push to it/);
   assert.is((await sh(H, `cd /root/w1 && GIT_SSH_COMMAND='${as('write')}' git fetch -q origin && git log --format=%s origin/master`)).trim(), 'one');
+  // git archive --remote (git-upload-archive) with the read key: the tree as a tar.
+  assert.is(await sh(H, `GIT_SSH_COMMAND='${as('read')}' git archive --remote=ssh://repo-r1@${IP}/~ master | tar tf -`), 'hi.txt\n');
   // Keys: root's alone.
   assert.is(await sh(H, 'find /var/lib/gear/ssh -perm /077 -printf "%p %m\\n"'), '');
   assert.is((await sh(H, 'stat -c %a /var/lib/gear/ssh')).trim(), '700');
