@@ -112,7 +112,11 @@ export class AgentClient {
     const a = this.address;
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     const headers: Record<string, string> = { accept: opts.accept };
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (body !== undefined) {
+      headers['content-type'] = 'application/json';
+      // Framed by its length: Node sends a DELETE's body neither chunked nor with a length of its own, and the agent would read it as the next request (DELETE /keys has one).
+      headers['content-length'] = String(Buffer.byteLength(body));
+    }
     if (opts.upload && opts.uploadType) headers['content-type'] = opts.uploadType;
     if (opts.requestId) headers['x-request-id'] = opts.requestId;
     if (a.token) {
@@ -144,7 +148,8 @@ export class AgentClient {
   }
 
   private static pathOf(op: Operation<unknown, unknown>, raw: RawRequest): string {
-    const path = op.path.replace(/:([A-Za-z]+)/g, (_, k: string) => encodeURIComponent(raw.params[k] ?? ''));
+    // A trailing `:name*` param may hold "/" (a git ref): sent as path segments, each encoded.
+    const path = op.path.replace(/:([A-Za-z]+)(\*?)/g, (_, k: string, rest: string) => (rest ? (raw.params[k] ?? '').split('/').map(encodeURIComponent).join('/') : encodeURIComponent(raw.params[k] ?? '')));
     const query = new URLSearchParams(Object.entries(raw.query).filter((e): e is [string, string] => e[1] !== undefined));
     return query.size ? `${path}?${query}` : path;
   }

@@ -22,7 +22,7 @@ const outputResponses = {
 export function openApiDocument(): object {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const op of Object.values(operations) as Operation<unknown, unknown>[]) {
-    const path = op.path.replace(/:([A-Za-z]+)/g, '{$1}');
+    const path = op.path.replace(/:([A-Za-z]+)\*?/g, '{$1}');
     const params = [...op.path.matchAll(/:([A-Za-z]+)/g)].map(([, name]) => ({
       name,
       in: 'path',

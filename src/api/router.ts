@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /**
  * The agent's routes, matched by method and path: gear's few patterns
- * (static segments, `:name` for one segment, a trailing `*` for the rest)
+ * (static segments, `:name` for one segment, a trailing `*` for the rest,
+ * a trailing `:name*` for the rest as a param: segments joined by "/")
  * on `node:http`'s own request and response, nothing more (docs/decisions.md,
  * "A router of gear's own instead of Fastify").
  */
@@ -22,7 +23,7 @@ export interface Call {
 export type Handler = (call: Call) => unknown;
 
 interface Route {
-  /** Segments of the pattern: a literal, `:name`, or `*` (last only). */
+  /** Segments of the pattern: a literal, `:name`, or `*` or `:name*` (last only). */
   segments: string[];
   handler: Handler;
 }
@@ -93,6 +94,13 @@ export class Router {
         if (want === '*') return { handler: route.handler, params };
         const part = parts[i];
         if (part === undefined) continue next;
+        if (want.startsWith(':') && want.endsWith('*') && i === segments.length - 1) {
+          // The rest of the path, each segment decoded (a client may also send "/" as %2F): validated by the operation.
+          const rest = parts.slice(i);
+          if (rest.every((p) => p === '')) continue next;
+          params[want.slice(1, -1)] = rest.map((p) => decode(p, path)).join('/');
+          return { handler: route.handler, params };
+        }
         if (want.startsWith(':')) {
           if (part === '') continue next;
           params[want.slice(1)] = decode(part, path);

@@ -49,6 +49,32 @@ export class KeyStore {
     return out;
   }
 
+  /** Every grant: login, fingerprint, key type and access, sorted by login then fingerprint. */
+  async grants(): Promise<{ login: string; fingerprint: string; type: string; access: Access }[]> {
+    const out = [];
+    for (const login of (await this.fs.list(`${this.dir}/access`)).sort())
+      for (const k of await this.of(login)) out.push({ login, fingerprint: k.fingerprint, type: k.type, access: k.access });
+    return out;
+  }
+
+  /** Whether `fingerprint` may log in as `login`. */
+  async granted(login: string, fingerprint: string): Promise<boolean> {
+    return this.fs.exists(`${this.dir}/access/${login}/${fingerprintFile(fingerprint)}`);
+  }
+
+  /**
+   * Take the grants of these keys to these logins away (sshd asks at each
+   * login: the next one is refused). A key no login may use any more is
+   * forgotten too. The caller serialises grants and revocations.
+   */
+  async revoke(fingerprints: string[], logins: string[]): Promise<void> {
+    for (const login of logins)
+      for (const fp of fingerprints) await fsp.rm(this.fs.local(`${this.dir}/access/${login}/${fingerprintFile(fp)}`), { force: true });
+    const used = new Set<string>();
+    for (const login of await this.fs.list(`${this.dir}/access`)) for (const file of await this.fs.list(`${this.dir}/access/${login}`)) used.add(file);
+    for (const fp of fingerprints) if (!used.has(fingerprintFile(fp))) await fsp.rm(this.fs.local(`${this.dir}/keys/${fingerprintFile(fp)}`), { force: true });
+  }
+
   /** Whether any key was ever granted `login` (its directory of grants exists). */
   async has(login: string): Promise<boolean> {
     return this.fs.exists(`${this.dir}/access/${login}`);

@@ -34,6 +34,57 @@ export class ContainerLocks {
   }
 
   private async withFileLock<T>(name: string, work: () => Promise<T>): Promise<T> {
+    const taken = await this.take(name, true);
+    try {
+      return await work();
+    } finally {
+      await releaseLock(taken.path, taken.key);
+    }
+  }
+
+  /**
+   * Run `work` under the lock only if nobody holds it now (a stale lock is
+   * broken, as a waiter would): false, at once, when a live process (this
+   * one included) holds it. For locks held for a long time, e.g. a job's
+   * (`@gear-job-ID`): repair must not wait an hour for one to end.
+   */
+  async tryWith(name: string, work: () => Promise<void>): Promise<boolean> {
+    if (this.queues.has(name)) return false;
+    let ran = false;
+    const mine = (async () => {
+      const taken = await this.take(name, false);
+      if (!taken) return;
+      try {
+        ran = true;
+        await work();
+      } finally {
+        await releaseLock(taken.path, taken.key);
+      }
+    })();
+    this.queues.set(name, mine);
+    try {
+      await mine;
+    } finally {
+      if (this.queues.get(name) === mine) this.queues.delete(name);
+    }
+    return ran;
+  }
+
+  /** Whether a live process (this one included) holds the lock `name` now; reads only (a dry run's question). */
+  async isHeld(name: string): Promise<boolean> {
+    if (this.queues.has(name)) return true;
+    const path = this.fs.local(`${this.dir}/${name}.lock`);
+    if (!(await fsp.stat(path).then(() => true, () => false))) return false;
+    return !(await this.owner(path)).stale;
+  }
+
+  /**
+   * Take the file lock: wait for it (up to the timeout, then busy), or with
+   * `wait` false give up at once when a live process holds it.
+   */
+  private take(name: string, wait: true): Promise<{ path: string; key: string }>;
+  private take(name: string, wait: false): Promise<{ path: string; key: string } | undefined>;
+  private async take(name: string, wait: boolean): Promise<{ path: string; key: string } | undefined> {
     const path = this.fs.local(`${this.dir}/${name}.lock`);
     await fsp.mkdir(this.fs.local(this.dir), { recursive: true, mode: 0o700 });
     const deadline = Date.now() + this.timeoutMs;
@@ -51,13 +102,17 @@ export class ContainerLocks {
       for (;;) {
         try {
           await fsp.rename(staging, path);
-          break;
+          return { path, key: keyOf(line) };
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
           const owner = await this.owner(path);
           // A break that did not happen (another breaker's tombstone has its name) waits like a live lock: never a busy loop.
           if (owner.stale && (await breakLock(path, owner.key))) continue;
+          if (!wait) {
+            await fsp.rm(staging, { recursive: true, force: true });
+            return undefined;
+          }
           if (Date.now() > deadline) throw busy(`container ${name} is busy: another gear operation (pid ${owner.pid}) holds its lock`);
           await new Promise((r) => setTimeout(r, POLL_MS));
         }
@@ -66,11 +121,19 @@ export class ContainerLocks {
       await fsp.rm(staging, { recursive: true, force: true });
       throw err;
     }
-    try {
-      return await work();
-    } finally {
-      await releaseLock(path, keyOf(line));
-    }
+  }
+
+  /**
+   * Tombstones of released locks whose names start with `prefix` and were
+   * never taken again (each job's and build's lock has a name of its own),
+   * once older than TOMBSTONE_MS: a run sweeps them, so they do not pile up
+   * until the next repair.
+   */
+  async sweepOldTombstones(prefix: string): Promise<void> {
+    const dir = this.fs.local(this.dir);
+    const now = Date.now();
+    for (const entry of await fsp.readdir(dir).catch(() => [] as string[]))
+      if (entry.startsWith(prefix) && TOMBSTONE.test(entry)) await removeIfOld(join(dir, entry), now);
   }
 
   /**

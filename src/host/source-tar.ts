@@ -92,10 +92,15 @@ export function packSource(root: string, entries: SourceEntry[], prefix: string,
 /**
  * A tar stream (a previous build's save-artifacts, or a git tree: `source`)
  * with every entry moved under `prefix/` (owned by `owner` when given).
+ * `ignored`: entries left out (a git source's .s2iignore, ignoredInTree).
  * Names that climb (`..`) and hard links are refused: the tar comes from a
  * container or a repository; a source's symlinks may not point out of it.
  */
-export function prefixTar(input: Readable, prefix: string, opts: { owner?: { uid: number; gid: number }; source?: boolean } = {}): Readable {
+export function prefixTar(
+  input: Readable,
+  prefix: string,
+  opts: { owner?: { uid: number; gid: number }; source?: boolean; ignored?: (path: string, isDir: boolean) => boolean } = {},
+): Readable {
   const x = extract();
   const p = pack();
   const what = opts.source ? 'source' : 'save-artifacts';
@@ -109,6 +114,11 @@ export function prefixTar(input: Readable, prefix: string, opts: { owner?: { uid
       return next();
     }
     if (name.split('/').includes('..')) return void x.destroy(invalid(`${what}: the entry ${JSON.stringify(header.name)} climbs out of the ${opts.source ? 'source tree' : 'artifacts'}`));
+    // What the source's .s2iignore names (with what is under an ignored directory) is not sent.
+    if (opts.ignored?.(name.replace(/\/+$/, ''), header.type === 'directory')) {
+      stream.resume();
+      return next();
+    }
     // A git tree's symlinks are checked as a directory's are; hard links (git makes none) would name paths without the prefix.
     if (header.type === 'link') return void x.destroy(invalid(`${what}: the entry ${JSON.stringify(header.name)} is a hard link`));
     if (header.type === 'symlink' && opts.source && symlinkEscapes(name, header.linkname ?? ''))

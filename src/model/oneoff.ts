@@ -167,3 +167,56 @@ export function ignoreMatcher(text: string): (path: string, isDir: boolean) => b
   });
   return (path, isDir) => rules.some((r) => (isDir || !r.dirOnly) && r.re.test(path));
 }
+
+/**
+ * For a stream of a whole tree (a git archive): a path is left out when it
+ * or any directory above it is ignored, as a walk that never enters an
+ * ignored directory would leave it out.
+ */
+export function ignoredInTree(ignored: (path: string, isDir: boolean) => boolean): (path: string, isDir: boolean) => boolean {
+  return (path, isDir) => {
+    const parts = path.split('/');
+    for (let i = 1; i < parts.length; i++) if (ignored(parts.slice(0, i).join('/'), true)) return true;
+    return ignored(path, isDir);
+  };
+}
+
+/**
+ * The labels of a job's and a build's containers (value: the run's id)
+ * and the names they must have: `gear clean --repair` removes a container
+ * only when both agree (name gear-job-ID, gear-build-ID or
+ * gear-build-ID-artifacts for its label's ID). A built image keeps its
+ * build's label (a commit keeps the container's): containers made from it
+ * carry that label under other names, and are never a build's leftover.
+ */
+export const JOB_LABEL = 'io.gear.job';
+export const BUILD_LABEL = 'io.gear.build';
+/** A run's id: 12 lower-case hex digits (jobs.ts newRunId). */
+export const RUN_ID = /^[0-9a-f]{12}$/;
+export type RunKind = 'job' | 'build';
+export const runNameOf = (kind: RunKind, id: string) => `gear-${kind}-${id}`;
+/**
+ * The lock a run holds from before its container is made until the
+ * container is gone (or committed): a container whose lock nobody holds
+ * was left by a gear process that is gone. "@" keeps it apart from
+ * container names (never valid in one).
+ */
+export const runLockOf = (kind: RunKind, id: string) => `@${runNameOf(kind, id)}`;
+export const RUN_LOCK_PREFIX = '@gear-';
+
+/** The run a labelled container belongs to, when its name is one that run gives its containers; else undefined (not gear's). */
+export function runOfContainer(name: string, labels: Record<string, string>): { kind: RunKind; id: string } | undefined {
+  for (const [kind, label] of [['job', JOB_LABEL], ['build', BUILD_LABEL]] as const) {
+    const id = labels[label];
+    if (id === undefined || !RUN_ID.test(id)) continue;
+    const base = runNameOf(kind, id);
+    if (name === base || (kind === 'build' && name === `${base}-artifacts`)) return { kind, id };
+  }
+  return undefined;
+}
+
+/** The run a transient unit's name belongs to (gear-job-ID.service, gear-build-ID.service). */
+export function runOfUnit(unit: string): { kind: RunKind; id: string } | undefined {
+  const m = /^gear-(job|build)-([0-9a-f]{12})\.service$/.exec(unit);
+  return m ? { kind: m[1] as RunKind, id: m[2]! } : undefined;
+}

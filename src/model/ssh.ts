@@ -106,6 +106,16 @@ export const fingerprintOfFile = (file: string) => /^[A-Za-z0-9_-]{43}$/.test(fi
 export type Access = 'read' | 'write';
 
 /**
+ * A fingerprint as `gear list-keys` and `ssh-keygen -lf` print it:
+ * "SHA256:" and 43 base64 characters (no padding). Anything else is 400.
+ */
+export function validateFingerprint(fp: unknown, what = 'fingerprint'): string {
+  if (typeof fp !== 'string' || !/^SHA256:[A-Za-z0-9+/]{43}$/.test(fp))
+    throw invalid(`${what} ${JSON.stringify(typeof fp === 'string' ? fp.slice(0, 80) : fp)} is not a key fingerprint (SHA256: and 43 base64 characters, as ssh-keygen -lf prints it)`);
+  return fp;
+}
+
+/**
  * What a login's forced command is: the words gear's login shell reads
  * (`gear ssh-serve KIND NAME [write]`). Written by gear only; the shell
  * checks them against the login's own user again.
@@ -146,13 +156,22 @@ export function parseGitCommand(original: string | undefined, access: Access): {
 }
 
 /**
- * A git reference for an archive or a build (`main`, `v1.2`, a commit id):
- * letters, digits and `._/-`, not starting with "-" or "/", no "..", no
- * "@{", not ending with "/" or ".lock" (git's check-ref-format, narrowed).
+ * A git reference for an archive or a build (`main`, `feature/x`, `v1.2`,
+ * a commit id), by git's check-ref-format rules, narrowed: letters, digits
+ * and `._/-` only (so no space, control character, `~^:?*[\\`, `@{`);
+ * not starting with "-" (never an option) or "/"; no empty component
+ * ("//", a trailing "/"), no component starting with "." or ending with
+ * ".lock", no "..", not ending with ".". At most 255 characters.
  */
 export function validateRef(ref: unknown): string {
   if (typeof ref !== 'string' || ref === '') throw invalid('ref must not be empty');
-  if (!/^[A-Za-z0-9._][A-Za-z0-9._/-]{0,254}$/.test(ref) || ref.includes('..') || ref.includes('//') || ref.endsWith('/') || ref.endsWith('.lock'))
+  const parts = ref.split('/');
+  if (
+    !/^[A-Za-z0-9._][A-Za-z0-9._/-]{0,254}$/.test(ref) ||
+    ref.includes('..') ||
+    ref.endsWith('.') ||
+    parts.some((p) => p === '' || p.startsWith('.') || p.endsWith('.lock'))
+  )
     throw invalid(`ref ${JSON.stringify(ref.slice(0, 64))} is not valid`);
   return ref;
 }
@@ -235,6 +254,17 @@ export const AddKeysBodySchema = Type.Object(
     Repositories: Type.Optional(Type.Array(Type.Object({ Id: Type.String({ maxLength: 64 }) }, closed), { maxItems: 256 })),
     /** Repositories: push too (default: clone and fetch only). */
     WriteAccess: Type.Optional(Type.Boolean()),
+  },
+  closed,
+);
+
+/** DELETE /keys: the keys (as POST /keys takes them, or by fingerprint) and the targets whose grants go. */
+export const RemoveKeysBodySchema = Type.Object(
+  {
+    Keys: Type.Optional(Type.Array(Type.Object({ Type: Type.Optional(Type.String({ maxLength: 32 })), Value: Type.String({ minLength: 1, maxLength: 16384 }) }, closed), { maxItems: 100 })),
+    Fingerprints: Type.Optional(Type.Array(Type.String({ maxLength: 128 }), { maxItems: 100 })),
+    Containers: Type.Optional(Type.Array(Type.Object({ Id: Type.String({ maxLength: 64 }) }, closed), { maxItems: 256 })),
+    Repositories: Type.Optional(Type.Array(Type.Object({ Id: Type.String({ maxLength: 64 }) }, closed), { maxItems: 256 })),
   },
   closed,
 );

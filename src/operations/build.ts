@@ -5,7 +5,7 @@ import type { Host } from '../host/context.js';
 import { packSource, prefixTar, walkSource } from '../host/source-tar.js';
 import { GearError, failed, invalid, notFound } from '../model/errors.js';
 import { validateImage } from '../model/names.js';
-import { BUILD_TIMEOUT, BuildBodySchema, checkTag, isWithin, runCommandChange, scriptsDirOf, splitTag, symlinkEscapes } from '../model/oneoff.js';
+import { BUILD_LABEL, BUILD_TIMEOUT, BuildBodySchema, IGNORE_FILE, ignoreMatcher, ignoredInTree, runNameOf, checkTag, isWithin, runCommandChange, scriptsDirOf, splitTag, symlinkEscapes } from '../model/oneoff.js';
 import { validatePath } from '../model/volumes.js';
 import { parseGitUrl, parseRepoSource } from '../model/ssh.js';
 import { git, gitArchive, type GitUser } from '../host/git.js';
@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { attempt } from './common.js';
 import { requireRepo, resolveRef } from './repos.js';
-import { ensureImage, newRunId } from './jobs.js';
+import { ensureImage, newRunId, underRunLock } from './jobs.js';
 import { defineOperation, type Progress } from './operation.js';
 
 export interface BuildRequest {
@@ -174,17 +174,39 @@ export const buildImage = defineOperation({
 });
 
 /**
- * Refuse, before anything is made, a git tree whose symlinks point out of
- * it (as a directory's walk does); the tar's stream checks them again.
+ * A git tree's .s2iignore (a regular file at its root, as a directory's
+ * must be), as a test of paths in the tree: ignoredInTree, so what is under
+ * an ignored directory is left out too. Nothing ignored when it has none.
  */
-async function checkGitSymlinks(dir: string, user: GitUser, commit: string, what: string): Promise<void> {
+async function gitIgnoreOf(dir: string, user: GitUser, commit: string): Promise<(path: string, isDir: boolean) => boolean> {
+  const entry = (await git(['ls-tree', '-z', '--full-tree', commit, '--', IGNORE_FILE], { cwd: dir, user })).split('\0')[0] ?? '';
+  const m = /^([0-7]+) (\w+) ([0-9a-f]+)\t/.exec(entry);
+  if (!m) return () => false;
+  if (m[2] !== 'blob' || (m[1] !== '100644' && m[1] !== '100755')) throw invalid(`source: ${IGNORE_FILE} is not a regular file`);
+  if (Number((await git(['cat-file', '-s', m[3]!], { cwd: dir, user })).trim()) > 1024 * 1024) throw invalid(`source: ${IGNORE_FILE} is larger than 1 MiB`);
+  return ignoredInTree(ignoreMatcher(await git(['cat-file', 'blob', m[3]!], { cwd: dir, user })));
+}
+
+/**
+ * Refuse, before anything is made, a git tree whose symlinks point out of
+ * it (as a directory's walk does; what .s2iignore leaves out is not sent,
+ * so not checked either); the tar's stream checks them again.
+ */
+async function checkGitSymlinks(dir: string, user: GitUser, commit: string, what: string, ignored: (path: string, isDir: boolean) => boolean): Promise<void> {
   const listing = await git(['ls-tree', '-r', '-z', '--full-tree', commit], { cwd: dir, user });
   for (const entry of listing.split('\0')) {
     const m = /^120000 blob ([0-9a-f]+)\t(.*)$/s.exec(entry);
-    if (!m) continue;
+    if (!m || ignored(m[2]!, false)) continue;
     const target = await git(['cat-file', 'blob', m[1]!], { cwd: dir, user });
     if (symlinkEscapes(m[2]!, target)) throw invalid(`${what}: the symlink ${JSON.stringify(m[2])} points out of the source tree (to ${JSON.stringify(target)})`);
   }
+}
+
+/** A git tree's source: its .s2iignore read and its symlinks checked; its tar streamed by git archive as its user. */
+async function gitSource(dir: string, user: GitUser, commit: string): Promise<Pick<Source, 'tar'>> {
+  const ignored = await gitIgnoreOf(dir, user, commit);
+  await checkGitSymlinks(dir, user, commit, 'source', ignored);
+  return { tar: (owner, signal) => prefixTar(gitArchive(dir, commit, { user, signal }), 'src', { owner, source: true, ignored }) };
 }
 
 /** A build's source: its tar under `src/` (made when the build container is ready), and what to clean up after. */
@@ -209,9 +231,9 @@ async function openSource(host: Host, req: BuildRequest, progress: Progress): Pr
   if (from.kind === 'repo') {
     const { dir, user } = await requireRepo(host, from.name);
     const commit = await resolveRef(dir, user, from.ref ?? 'HEAD', `repository ${from.name}`);
-    await checkGitSymlinks(dir, user, commit, 'source');
+    const tree = await gitSource(dir, user, commit);
     progress.note?.(`source: repository ${from.name} at ${commit.slice(0, 12)}`);
-    return { tar: (owner, signal) => prefixTar(gitArchive(dir, commit, { user, signal }), 'src', { owner, source: true }), close: async () => undefined };
+    return { ...tree, close: async () => undefined };
   }
   const temp = await fsp.mkdtemp(join(tmpdir(), 'gear-build-src-'));
   const nobody = { uid: 65534, gid: 65534 };
@@ -221,9 +243,9 @@ async function openSource(host: Host, req: BuildRequest, progress: Progress): Pr
     await git(['clone', '--bare', '--quiet', '--depth', '1', ...(from.ref ? ['--branch', from.ref] : []), '--', from.url, `${temp}/src.git`], { user: nobody, cwd: temp });
     const dir = `${temp}/src.git`;
     const commit = await resolveRef(dir, nobody, 'HEAD', from.url);
-    await checkGitSymlinks(dir, nobody, commit, 'source');
+    const tree = await gitSource(dir, nobody, commit);
     progress.note?.(`source: ${from.url} at ${commit.slice(0, 12)}`);
-    return { tar: (owner, signal) => prefixTar(gitArchive(dir, commit, { user: nobody, signal }), 'src', { owner, source: true }), close: () => fsp.rm(temp, { recursive: true, force: true }) };
+    return { ...tree, close: () => fsp.rm(temp, { recursive: true, force: true }) };
   } catch (err) {
     await fsp.rm(temp, { recursive: true, force: true });
     throw err instanceof GearError && err.kind === 'failed' ? invalid(`source ${from.url} cannot be cloned: ${err.message}`) : err;
@@ -240,10 +262,20 @@ async function build(host: Host, req: BuildRequest, source: Source, progress: Pr
   const prevScripts = previous && scriptsDirOf(previous.Labels, req.Tag);
 
   const Id = newRunId();
-  const name = `gear-build-${Id}`;
-  // No labels: a commit keeps the container's, and the built image's containers would carry them.
-  // A build's containers are known by their names (gear-build-ID, gear-build-ID-artifacts).
-  const labels = {};
+  return underRunLock(host, 'build', Id, () => buildUnderLock(host, req, source, progress, { Id, builder, scripts, previous, prevScripts }));
+}
+
+async function buildUnderLock(
+  host: Host,
+  req: BuildRequest,
+  source: Source,
+  progress: Progress,
+  { Id, builder, scripts, previous, prevScripts }: { Id: string; builder: { User: string }; scripts: string; previous?: { Id: string }; prevScripts?: string },
+): Promise<BuildResult> {
+  const name = runNameOf('build', Id);
+  // The build's label marks its containers for repair (with their names: model/oneoff.ts). The commit keeps it:
+  // the built image says which build made it (gear-build-ID in the journal).
+  const labels = { [BUILD_LABEL]: Id };
   let restored = false;
   const { outcome, container } = await host.oneoff.run({
     name,

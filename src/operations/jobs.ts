@@ -3,7 +3,7 @@ import type { Host } from '../host/context.js';
 import type { RunOutcome } from '../host/oneoff.js';
 import { failed } from '../model/errors.js';
 import { validateImage } from '../model/names.js';
-import { JOB_TIMEOUT, JobBodySchema, checkArgs } from '../model/oneoff.js';
+import { JOB_LABEL, JOB_TIMEOUT, JobBodySchema, RUN_LOCK_PREFIX, checkArgs, runLockOf, runNameOf } from '../model/oneoff.js';
 import { defineOperation, type Progress } from './operation.js';
 
 export interface JobRequest {
@@ -23,6 +23,21 @@ export interface JobResult extends RunOutcome {
 
 /** A new job's id: its unit and container are named after it. */
 export const newRunId = () => randomBytes(6).toString('hex');
+
+/**
+ * Run `work` (which makes the run's containers and removes or commits
+ * them) under the run's own lock (model/oneoff.ts runLockOf): while this
+ * process lives, `gear clean --repair` leaves the run alone; once it is
+ * gone (killed), repair removes what it left. Old tombstones of earlier
+ * runs' locks are swept after.
+ */
+export async function underRunLock<T>(host: Host, kind: 'job' | 'build', id: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await host.locks.with(runLockOf(kind, id), work);
+  } finally {
+    await host.locks.sweepOldTombstones(RUN_LOCK_PREFIX).catch(() => undefined);
+  }
+}
 
 /** The image here, pulled when it is not (as install does). */
 export async function ensureImage(host: Host, image: string, progress: Progress): Promise<void> {
@@ -59,18 +74,20 @@ export const runJob = defineOperation({
   async run(host, req, progress): Promise<JobResult> {
     await ensureImage(host, req.Image, progress);
     const Id = newRunId();
-    const { outcome } = await host.oneoff.run({
-      name: `gear-job-${Id}`,
-      image: req.Image,
-      ...(req.Arguments.length ? { cmd: req.Arguments } : {}),
-      ...(req.Command ? { entrypoint: [req.Command] } : {}),
-      labels: { 'gear.job': Id },
-      description: `gear job ${Id}: ${req.Image}`,
-      timeoutSec: req.Timeout,
-      removeAfter: true,
-      output: (chunk, stream) => progress.output?.(chunk, stream),
-      signal: progress.signal,
-    });
+    const outcome = await underRunLock(host, 'job', Id, async () =>
+      (await host.oneoff.run({
+        name: runNameOf('job', Id),
+        image: req.Image,
+        ...(req.Arguments.length ? { cmd: req.Arguments } : {}),
+        ...(req.Command ? { entrypoint: [req.Command] } : {}),
+        labels: { [JOB_LABEL]: Id },
+        description: `gear job ${Id}: ${req.Image}`,
+        timeoutSec: req.Timeout,
+        removeAfter: true,
+        output: (chunk, stream) => progress.output?.(chunk, stream),
+        signal: progress.signal,
+      })).outcome,
+    );
     return { Id, Image: req.Image, Timeout: req.Timeout, ...outcome };
   },
 });

@@ -7,6 +7,7 @@ import type { Leftover, LeftoverKind } from './clean.js';
 import { reloadIfNeeded } from './common.js';
 import { reservedPortsOf } from '../model/definition.js';
 import { activationUnitsOf } from '../model/socket-activation.js';
+import { BUILD_LABEL, JOB_LABEL, runLockOf, runNameOf, runOfContainer, runOfUnit, type RunKind } from '../model/oneoff.js';
 
 /**
  * `gear clean --repair`: find where gear's state, systemd and Docker
@@ -19,7 +20,11 @@ import { activationUnitsOf } from '../model/socket-activation.js';
  * - volumes: gear's three labels and the name gear gives that container and path;
  * - link rules: gear's chains (GEAR-LINKS*), in a network namespace that no
  *   container owns (never the host's own, never a container's);
- * - state files under gear's state directory, with names gear writes.
+ * - state files under gear's state directory, with names gear writes;
+ * - a job's or build's containers (label io.gear.job or io.gear.build = ID
+ *   and the name that run gives them) and its transient unit
+ *   (gear-job-ID.service, gear-build-ID.service), only while no live
+ *   process holds the run's lock (@gear-job-ID, @gear-build-ID).
  *
  * Data is sacred: no volume is removed unless gear's own record says it
  * belongs to an install or delete that never finished (what clean removes
@@ -107,6 +112,8 @@ export async function repairHost(host: Host, dryRun: boolean, leftovers: Leftove
     const stale = await locks.removeStale(dryRun);
     f.list.push(...stale.map((path) => ({ Problem: `lock ${path} is held by a process that is gone`, Fix: 'remove the lock', Fixed: !dryRun })));
   }
+  // After the stale locks: a killed run's lock is reported (and broken) as one, then its run is seen free.
+  await abandonedRuns(host, f);
   return { Findings: f.list, ...(dryRun ? { DryRun: true } : {}) };
 }
 
@@ -248,4 +255,64 @@ async function linkRulesOfGoneContainers(host: Host, f: Findings): Promise<void>
       },
     );
   }
+}
+
+/**
+ * Jobs and builds whose gear process is gone (killed: the CLI, or the
+ * agent): their containers and transient units, which the run removes
+ * itself however it ends, except when it is killed. A run holds its lock
+ * (@gear-job-ID, @gear-build-ID) from before its container is made until
+ * the container is gone, so one whose lock a live process holds is
+ * running and left alone, however long; the rest are stopped and removed
+ * under that lock (a build's container is never committed by repair: no
+ * half-built image is tagged). Only containers whose label and name agree
+ * (model/oneoff.ts runOfContainer) and units named so are touched.
+ */
+async function abandonedRuns(host: Host, f: Findings): Promise<void> {
+  const runs = new Map<string, { kind: RunKind; id: string; containers: { Id: string; Name: string }[]; unit?: string }>();
+  const runOf = (kind: RunKind, id: string) => {
+    const key = runNameOf(kind, id);
+    let r = runs.get(key);
+    if (!r) runs.set(key, (r = { kind, id, containers: [] }));
+    return r;
+  };
+  for (const label of [JOB_LABEL, BUILD_LABEL])
+    for (const c of await host.docker.containersLabelled(label)) {
+      const run = runOfContainer(c.Name, c.Labels);
+      if (run && !runOf(run.kind, run.id).containers.some((k) => k.Id === c.Id)) runOf(run.kind, run.id).containers.push({ Id: c.Id, Name: c.Name });
+    }
+  for (const u of await host.systemd.list(['gear-job-*.service', 'gear-build-*.service'])) {
+    const run = runOfUnit(u.Id);
+    if (run) runOf(run.kind, run.id).unit = `${u.Id} (${u.ActiveState})`;
+  }
+  for (const [name, run] of runs) {
+    const lock = runLockOf(run.kind, run.id);
+    const what = [...run.containers.map((c) => `container ${c.Name} (${c.Id.slice(0, 12)})`), ...(run.unit ? [`unit ${run.unit}`] : [])].join(', ');
+    const problem = `${run.kind} ${name} was left by a gear process that is gone: ${what}`;
+    const fix = `stop ${name}.service and remove ${run.containers.length ? 'its containers' : 'it'}${run.kind === 'build' ? ' (nothing is tagged)' : ''}`;
+    const remove = async () => {
+      const unit = `${name}.service`;
+      const state = await host.systemd.state(unit);
+      if (state.LoadState === 'loaded' && !['inactive', 'failed'].includes(state.ActiveState)) await host.systemd.stop(unit);
+      for (const c of run.containers) await host.docker.remove(c.Id);
+      await host.systemd.resetFailed(unit);
+    };
+    if (f.dryRun) {
+      if (!(await host.locks.isHeld(lock))) await f.add(problem, fix, remove);
+      continue;
+    }
+    // Taken only if free: a live run holds it for as long as it runs. Under it, looked at again: a run
+    // that ended by itself since the listing (its lock released) left nothing to report.
+    await host.locks.tryWith(lock, async () => {
+      if (await stillThere(host, name, run.containers)) await f.add(problem, fix, remove);
+    });
+  }
+}
+
+/** Whether any of a run's containers, or its unit, is still there. */
+async function stillThere(host: Host, name: string, containers: { Id: string }[]): Promise<boolean> {
+  if ((await host.systemd.state(`${name}.service`)).LoadState === 'loaded') return true;
+  const ids = new Set(containers.map((c) => c.Id));
+  for (const label of [JOB_LABEL, BUILD_LABEL]) if ((await host.docker.containersLabelled(label)).some((c) => ids.has(c.Id))) return true;
+  return false;
 }

@@ -121,14 +121,15 @@ export async function resolveRef(dir: string, user: GitUser, ref: string, what: 
 }
 
 /**
- * `GET /repository/NAME/archive/REF` (the seed's route): the tree at REF
+ * `GET /repository/NAME/archive/REF` (the seed's route; REF may hold "/",
+ * as `feature/x`, sent as it is or as %2F): the tree at REF
  * as a tar (git archive, run as the repository's user), streamed as it is
  * made; the commit in the X-Gear-Result trailer.
  */
 export const repoArchive = defineOperation({
   name: 'repoArchive',
   method: 'GET',
-  path: '/repository/:id/archive/:ref',
+  path: '/repository/:id/archive/:ref*',
   summary: "A repository's tree at a ref (branch, tag or commit) as a tar, streamed; 404 for an unknown repository or ref",
   mutates: false,
   http: { output: true },

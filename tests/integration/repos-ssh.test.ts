@@ -78,6 +78,8 @@ test('create-repo; clone and push with a write key over sshd; clone with a read 
   assert.is.not(refused.code, 0);
   assert.match(refused.stderr, /gear: this key may read the repository, not push to it/);
   assert.is((await sh(H, `cd /root/w1 && GIT_SSH_COMMAND='${as('write')}' git fetch -q origin && git log --format=%s origin/master`)).trim(), 'one');
+  // git archive --remote (git-upload-archive) with the read key: the tree as a tar.
+  assert.is(await sh(H, `GIT_SSH_COMMAND='${as('read')}' git archive --remote=ssh://repo-r1@${IP}/~ master | tar tf -`), 'hi.txt\n');
   // Keys: root's alone.
   assert.is(await sh(H, 'find /var/lib/gear/ssh -perm /077 -printf "%p %m\\n"'), '');
   assert.is((await sh(H, 'stat -c %a /var/lib/gear/ssh')).trim(), '700');
@@ -162,6 +164,32 @@ test('GET /repository/NAME/archive/REF: a tar of the tree; gear archive-repo too
   const missing = await curl(H, ['--unix-socket', '/run/gear/gear.sock', 'http://x/repository/r1/archive/nope']);
   assert.is(missing.status, 404);
   assert.match(missing.body, /repository r1 has no commit \\"nope\\"/);
+  // A ref with "/" (feature/x): as it is in the path, or with %2F; the CLI too. Path tricks and git's bad refs are 400.
+  await sh(H, `set -e; cd /root/w1; git checkout -q -b feature/x; echo feature > feature.txt; ${GIT} add feature.txt; ${GIT} commit -qm feature; GIT_SSH_COMMAND='${as('write')}' git push -q origin feature/x; git checkout -q master`);
+  for (const path of ['feature/x', 'feature%2Fx', 'refs/heads/feature/x']) {
+    const f = await run(H, ['sh', '-c', `curl -sf --unix-socket /run/gear/gear.sock http://x/repository/r1/archive/${path} | tar tf - | sort`]);
+    assert.is(f.stdout, 'feature.txt\nhi.txt\n', `${path}: ${f.stderr}`);
+  }
+  assert.is((await run(H, ['sh', '-c', `${GEAR} archive-repo r1 feature/x | tar tf - | sort`])).stdout, 'feature.txt\nhi.txt\n');
+  assert.is((await run(H, ['sh', '-c', `GEAR_AGENT=unix:///run/gear/gear.sock ${GEAR} archive-repo r1 feature/x | tar tf - | sort`])).stdout, 'feature.txt\nhi.txt\n');
+  for (const [path, ref] of [
+    ['feature/../master', 'feature/../master'],
+    ['%2e%2e/%2e%2e/etc', '../../etc'],
+    ['feature//x', 'feature//x'],
+    ['feature/x/', 'feature/x/'],
+    ['-x', '-x'],
+    ['feature/.x', 'feature/.x'],
+    ['feature/x.lock', 'feature/x.lock'],
+    ['master@%7B1%7D', 'master@{1}'],
+    ['HEAD~1', 'HEAD~1'],
+    ['x%0Ay', 'x\ny'],
+  ] as const) {
+    const bad = await curl(H, ['--path-as-is', '--unix-socket', '/run/gear/gear.sock', `http://x/repository/r1/archive/${path}`]);
+    assert.is(bad.status, 400, `${path}: ${bad.body}`);
+    assert.is(JSON.parse(bad.body).Message, `ref ${JSON.stringify(ref)} is not valid`, path);
+  }
+  const nobranch = await curl(H, ['--unix-socket', '/run/gear/gear.sock', 'http://x/repository/r1/archive/feature/y']);
+  assert.is(nobranch.status, 404, nobranch.body);
   // The seed's curl: no body, no Accept (a change answers 204, as gear's other PUTs); JSON when asked.
   const put = await curl(H, ['--unix-socket', '/run/gear/gear.sock', '-X', 'PUT', 'http://x/repository/r3']);
   assert.is(put.status, 204, put.body);
@@ -183,11 +211,24 @@ test('builds from repo://NAME and from a git URL (git daemon in the host); the r
   const fromUrl = await gear(H, ['build', `git://${IP}/src.git`, 'test/gitbuilder', 'test/from-url:1']);
   assert.is(fromUrl.code, 0, fromUrl.stderr);
   assert.is((await gear(H, ['run-job', 'test/from-url:1'])).stdout, 'hello from the git URL\n');
+  // .s2iignore in a git tree, as in a directory: what it names is not sent, and a symlink out of the tree under an
+  // ignored directory is not refused (it is not sent). From the git URL, and from a host repository's branch.
+  await sh(H, `set -e; cd /root/src; mkdir -p node_modules/dep; echo x > node_modules/dep/big.js; ln -s /etc/passwd node_modules/out; echo log > debug.log; echo log > sub.log; printf 'node_modules/\\n*.log\\n' > .s2iignore
+    ${GIT} add -A; ${GIT} commit -qm ignore; rm -rf /srv/git/src.git; git clone -q --bare /root/src /srv/git/src.git; chown -R nobody:nogroup /srv/git; GIT_SSH_COMMAND='${as('write')}' git push -q ssh://repo-r1@${IP}/~ HEAD:refs/heads/feature/ign`);
+  for (const [source, tag] of [[`git://${IP}/src.git`, 'test/from-url:ign'], ['repo://r1#feature/ign', 'test/from-repo:ign']] as const) {
+    const b = await gear(H, ['build', source, 'test/gitbuilder', tag]);
+    assert.is(b.code, 0, `${source}: ${b.stderr}`);
+    assert.match(b.stdout, /assemble: 2 files\n/);
+    const files = await gear(H, ['run-job', tag, '--', 'sh', '-c', 'cd /app && find . | sort']);
+    assert.is(files.stdout, '.\n./.s2iignore\n./hi.txt\n', `${source}: ${files.stderr}`);
+  }
 });
 
 test('bad input: one readable line, exit 1, nothing changed (names with path tricks, malformed keys, smuggled options, symlinks out of a repository)', async () => {
   // A repository whose tree holds a symlink out of it: pushed, then refused as a build source.
   await sh(H, `set -e; ${GEAR} create-repo evil >/dev/null; ${GEAR} add-keys --write --key-file /root/k-write.pub repo://evil >/dev/null; rm -rf /root/evil; ${GIT} init -q /root/evil; cd /root/evil; ln -s /etc/passwd leak; ${GIT} add leak; ${GIT} commit -qm evil; GIT_SSH_COMMAND='${as('write')}' git push -q ssh://repo-evil@${IP}/~ HEAD:refs/heads/master`);
+  await sh(H, `set -e; cd /root/evil; git checkout -q -b ignlink; ln -s /etc/passwd .s2iignore; ${GIT} add .s2iignore; ${GIT} commit -qm l; git checkout -q master; git checkout -q -b ignneg; printf '!leak\\n' > .s2iignore; ${GIT} add .s2iignore; ${GIT} commit -qm n
+    GIT_SSH_COMMAND='${as('write')}' git push -q ssh://repo-evil@${IP}/~ ignlink ignneg`);
   const key = (await sh(H, 'cut -d" " -f1,2 /root/k-read.pub')).trim();
   await sh(H, `printf 'ssh-ed25519 AAAA!!!\\n' > /root/bad1.pub; printf 'command="/bin/sh",no-pty %s\\n' '${key}' > /root/bad2.pub; printf 'ssh-rsa ${key.split(' ')[1]}\\n' > /root/bad3.pub; printf '# nothing\\n' > /root/bad4.pub`);
   const before = await stateListing(H);
@@ -209,6 +250,9 @@ test('bad input: one readable line, exit 1, nothing changed (names with path tri
     [['add-keys', '--key-file', '/root/k-read.pub', 'nope'], /^gear: container nope is not installed\n$/],
     [['build', 'repo://evil', 'test/gitbuilder', 'test/evil:1'], /^gear: source: the symlink "leak" points out of the source tree \(to "\/etc\/passwd"\)\n$/],
     [['build', 'repo://r1#../x', 'test/gitbuilder', 'test/evil:1'], /^gear: ref "\.\.\/x" is not valid\n$/],
+    [['build', 'repo://evil#ignlink', 'test/gitbuilder', 'test/evil:1'], /^gear: source: \.s2iignore is not a regular file\n$/],
+    [['build', 'repo://evil#ignneg', 'test/gitbuilder', 'test/evil:1'], /^gear: \.s2iignore line 1: negated patterns \("!leak"\) are not supported\n$/],
+    [['build', 'repo://r1#feature/../x', 'test/gitbuilder', 'test/evil:1'], /^gear: ref "feature\/\.\.\/x" is not valid\n$/],
   ] as const) {
     const r = await gear(H, [...args]);
     assert.is(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
@@ -225,6 +269,76 @@ test('bad input: one readable line, exit 1, nothing changed (names with path tri
   assert.is(await stateListing(H), before);
   assert.is(await sh(H, 'cat /etc/passwd'), passwd);
   assert.is(await sh(H, 'docker images -q test/evil'), '');
+});
+
+test('list-keys shows every grant; remove-keys revokes one: the real sshd refuses that key at the next login, other keys and targets keep theirs', async () => {
+  const fp = async (k: string) => (await sh(H, `ssh-keygen -lf /root/k-${k}.pub | cut -d' ' -f2`)).trim();
+  const [read, write, other] = [await fp('read'), await fp('write'), await fp('other')];
+  const listed = await gear(H, ['list-keys']);
+  assert.is(listed.code, 0, listed.stderr);
+  for (const line of [`repo://r1 read ${read} ssh-ed25519`, `repo://r1 write ${write} ssh-ed25519`, `web-1 read ${other} ssh-ed25519`, `repo://evil write ${write} ssh-ed25519`])
+    assert.ok(listed.stdout.split('\n').includes(line), `missing "${line}" in:\n${listed.stdout}`);
+  const api = await curl(H, ['--unix-socket', '/run/gear/gear.sock', '-H', 'Accept: application/json', 'http://x/keys']);
+  assert.is(api.status, 200, api.body);
+  assert.ok((JSON.parse(api.body) as { Grants: unknown[] }).Grants.some((g) => JSON.stringify(g) === JSON.stringify({ Fingerprint: read, Type: 'ssh-ed25519', Login: 'repo-r1', Target: 'repo://r1', Access: 'read' })), api.body);
+  const lsRemote = (key: string) => run(H, ['sh', '-c', `GIT_SSH_COMMAND='${as(key)}' git ls-remote ssh://repo-r1@${IP}/~ </dev/null`]);
+  assert.is((await lsRemote('read')).code, 0);
+  const keysBefore = Number(await sh(H, 'ls /var/lib/gear/ssh/keys | wc -l'));
+
+  // By key file, locally: refused by sshd at once; the write key still works; a key no login uses is forgotten.
+  const rm = await gear(H, ['remove-keys', '--key-file', '/root/k-read.pub', 'repo://r1']);
+  assert.is(rm.code, 0, rm.stderr);
+  assert.is(rm.stdout, `${read}: may no longer log in as repo-r1\n`);
+  const refused = await lsRemote('read');
+  assert.is.not(refused.code, 0);
+  assert.match(refused.stderr, /Permission denied \(publickey\)/);
+  assert.is((await lsRemote('write')).code, 0);
+  assert.not.match((await gear(H, ['list-keys'])).stdout, new RegExp(read.replace(/[+/]/g, '\\$&')));
+  assert.is(Number(await sh(H, 'ls /var/lib/gear/ssh/keys | wc -l')), keysBefore - 1);
+
+  // By fingerprint, through the agent (DELETE /keys): the container login is refused; the repository keeps the same key.
+  const viaAgent = await gear(H, ['remove-keys', '--key-fingerprint', other, 'web-1'], { env: { GEAR_AGENT: 'unix:///run/gear/gear.sock' } });
+  assert.is(viaAgent.code, 0, viaAgent.stderr);
+  const login = await run(H, ['sh', '-c', `${as('other')} ctr-web-1@${IP} id </dev/null`]);
+  assert.is(login.code, 255, login.stdout);
+  assert.match(login.stderr, /Permission denied \(publickey\)/);
+
+  // Bad input: one line, exit 1 (400/404 on the API), nothing changed.
+  const before = await stateListing(H);
+  const fake = `SHA256:${'A'.repeat(43)}`;
+  for (const [args, message] of [
+    [['remove-keys', '--key-file', '/root/k-read.pub', 'repo://r1'], new RegExp(`^gear: key ${read.replace(/[+/]/g, '\\$&')} has no access as repo-r1\\n$`)],
+    [['remove-keys', '--key-fingerprint', fake, 'repo://r1', 'web-1'], /^gear: key SHA256:A{43} has no access as ctr-web-1\n$/],
+    [['remove-keys', '--key-fingerprint', 'SHA256:../../etc/passwd', 'repo://r1'], /^gear: body\/Fingerprints\[0\] "SHA256:\.\.\/\.\.\/etc\/passwd" is not a key fingerprint/],
+    [['remove-keys', '--key-fingerprint', `${write}\n`, 'repo://r1'], /^gear: body\/Fingerprints\[0\] .* is not a key fingerprint/],
+    [['remove-keys', 'repo://r1'], /^gear: name the keys: --key-file FILE or --key-fingerprint FP\n$/],
+    [['remove-keys', '--key-fingerprint', write, 'repo://../r1'], /^gear: repository name "\.\.\/r1" is not valid/],
+    [['remove-keys', '--key-fingerprint', write, '../web-1'], /^gear: container name "\.\.\/web-1" is not valid/],
+    [['remove-keys', '--key-fingerprint', write, 'Web.1'], /^gear: container Web\.1: its name cannot be a login name/],
+    [['remove-keys', '--key-file', '/root/bad2.pub', 'repo://r1'], /^gear: line 1: public key: options before the key type are not accepted/],
+  ] as const) {
+    const r = await gear(H, [...args]);
+    assert.is(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, message, r.stderr);
+    assert.is(r.stderr.split('\n').length, 2, r.stderr);
+  }
+  for (const [body, status, message] of [
+    [{ Fingerprints: [write] }, 400, 'name at least one container or repository'],
+    [{ Repositories: [{ Id: 'r1' }] }, 400, 'name at least one key (Keys or Fingerprints)'],
+    [{ Fingerprints: [fake], Repositories: [{ Id: 'r1' }] }, 404, `key ${fake} has no access as repo-r1`],
+    [{ Fingerprints: [write], Repositories: [{ Id: 'r1/../evil' }] }, 400, undefined],
+  ] as const) {
+    const r = await curl(H, ['--unix-socket', '/run/gear/gear.sock', '-X', 'DELETE', '-H', 'Content-Type: application/json', '-d', JSON.stringify(body), 'http://x/keys']);
+    assert.is(r.status, status, r.body);
+    if (message) assert.is(JSON.parse(r.body).Message, message);
+  }
+  assert.is(await stateListing(H), before);
+  assert.is((await lsRemote('write')).code, 0);
+
+  // Granted again (the tests after count these grants).
+  assert.is((await gear(H, ['add-keys', '--key-file', '/root/k-read.pub', 'repo://r1'])).code, 0);
+  assert.is((await gear(H, ['add-keys', '--key-file', '/root/k-other.pub', 'web-1'])).code, 0);
+  assert.is((await lsRemote('read')).code, 0);
 });
 
 test('auth-keys-command: gear\'s lines for its logins (forced command, restrict), nothing for anyone else; ssh-setup --remove', async () => {

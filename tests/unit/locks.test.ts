@@ -129,4 +129,45 @@ test('a breaker that read the owner of a lock since released cannot break the ne
   }
 });
 
+test('tryWith: runs only when nobody holds the lock (a stale one is broken), never waits; isHeld only reads', async () => {
+  const { ContainerLocks } = await import('../../src/host/locks.js');
+  const { HostFs } = await import('../../src/host/fs.js');
+  const dir = mkdtempSync(join(tmpdir(), 'gear-locks-'));
+  try {
+    const locks = new ContainerLocks(new HostFs(dir), '/locks', 60_000);
+    // Free: runs.
+    assert.is(await locks.isHeld('@gear-job-0123456789ab'), false);
+    assert.is(await locks.tryWith('@gear-job-0123456789ab', async () => undefined), true);
+    // Held in this process: refused at once (not after the 60 s timeout), and reported held.
+    let release!: () => void;
+    let entered!: () => void;
+    const inside = new Promise<void>((r) => (entered = r));
+    const holding = locks.with('@gear-job-aaaaaaaaaaaa', () => new Promise<void>((r) => ((release = r), entered())));
+    await inside;
+    assert.is(await locks.isHeld('@gear-job-aaaaaaaaaaaa'), true);
+    let ran = false;
+    assert.is(await locks.tryWith('@gear-job-aaaaaaaaaaaa', async () => void (ran = true)), false);
+    assert.is(ran, false);
+    release();
+    await holding;
+    // Held by another live process (its owner file names this process's parent, alive).
+    const start = readFileSync(`/proc/${process.ppid}/stat`, 'utf8');
+    const startTime = start.slice(start.lastIndexOf(')') + 2).split(' ')[19];
+    mkdirSync(`${dir}/locks/@gear-build-bbbbbbbbbbbb.lock`, { recursive: true });
+    writeFileSync(`${dir}/locks/@gear-build-bbbbbbbbbbbb.lock/owner`, `${process.ppid} ${startTime} 0123abcd\n`);
+    assert.is(await locks.isHeld('@gear-build-bbbbbbbbbbbb'), true);
+    assert.is(await locks.tryWith('@gear-build-bbbbbbbbbbbb', async () => undefined), false);
+    // Left by a gone process: isHeld says free without touching it; tryWith breaks it and runs.
+    staleLock(dir, '@gear-build-cccccccccccc');
+    assert.is(await locks.isHeld('@gear-build-cccccccccccc'), false);
+    assert.ok(readdirSync(`${dir}/locks`).includes('@gear-build-cccccccccccc.lock'));
+    assert.is(await locks.tryWith('@gear-build-cccccccccccc', async () => undefined), true);
+    assert.not.ok(readdirSync(`${dir}/locks`).includes('@gear-build-cccccccccccc.lock'));
+    // No staging directory is left by a refused try.
+    assert.equal(readdirSync(`${dir}/locks`).filter((e) => e.endsWith('.new')), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { extract, pack } from 'tar-stream';
 import { packSource, prefixTar, walkSource } from '../../src/host/source-tar.js';
-import { ignoreMatcher, isWithin, runCommandChange, scriptsDirOf, splitTag, symlinkEscapes } from '../../src/model/oneoff.js';
+import { BUILD_LABEL, JOB_LABEL, ignoreMatcher, ignoredInTree, isWithin, runLockOf, runOfContainer, runOfUnit, runCommandChange, scriptsDirOf, splitTag, symlinkEscapes } from '../../src/model/oneoff.js';
 import { buildImage } from '../../src/operations/build.js';
 import { runJob } from '../../src/operations/jobs.js';
 
@@ -196,6 +196,47 @@ test('save-artifacts output moved under artifacts/; a climbing name fails the st
     () => assert.unreachable('passed'),
     (err: Error) => assert.match(err.message, /save-artifacts: the entry "..\/escape" climbs out of the artifacts|premature|destroyed/),
   );
+});
+
+test('a git tree\'s .s2iignore: an entry is left out when it or a directory above it is ignored, and its symlinks are not checked', async () => {
+  const ignored = ignoredInTree(ignoreMatcher('node_modules/\n*.log\n/build\n'));
+  assert.ok(ignored('node_modules', true));
+  assert.ok(ignored('node_modules/dep/big.js', false));
+  assert.ok(ignored('sub/node_modules/x', false));
+  assert.ok(ignored('debug.log', false));
+  assert.ok(ignored('build/out', false));
+  assert.not.ok(ignored('sub/build/out', false));
+  assert.not.ok(ignored('node_modules', false)); // a file of that name: the pattern names directories
+  assert.not.ok(ignored('index.html', false));
+  const p = pack();
+  p.entry({ name: 'index.html' }, 'x');
+  p.entry({ name: 'node_modules/', type: 'directory' });
+  p.entry({ name: 'node_modules/out', type: 'symlink', linkname: '/etc/passwd' });
+  p.entry({ name: 'debug.log' }, 'y');
+  p.finalize();
+  assert.equal(await entries(prefixTar(p as unknown as Readable, 'src', { source: true, ignored })), [
+    ['src/', 'directory', ''],
+    ['src/index.html', 'file', 'x'],
+  ]);
+});
+
+test('a run\'s containers and units: label and name must agree; anything else is not gear\'s', () => {
+  const id = '0123456789ab';
+  assert.equal(runOfContainer(`gear-job-${id}`, { [JOB_LABEL]: id }), { kind: 'job', id });
+  assert.equal(runOfContainer(`gear-build-${id}`, { [BUILD_LABEL]: id }), { kind: 'build', id });
+  assert.equal(runOfContainer(`gear-build-${id}-artifacts`, { [BUILD_LABEL]: id }), { kind: 'build', id });
+  // A built image's containers carry its build's label under other names; a name without the label; odd ids.
+  assert.is(runOfContainer('ctr-app-1', { [BUILD_LABEL]: id }), undefined);
+  assert.is(runOfContainer(`gear-job-${id}`, { [BUILD_LABEL]: id }), undefined);
+  assert.is(runOfContainer(`gear-job-${id}`, {}), undefined);
+  assert.is(runOfContainer(`gear-job-${id}-artifacts`, { [JOB_LABEL]: id }), undefined);
+  assert.is(runOfContainer('gear-job-../../x', { [JOB_LABEL]: '../../x' }), undefined);
+  assert.is(runOfContainer('gear-job-0123456789AB', { [JOB_LABEL]: '0123456789AB' }), undefined);
+  assert.is(runOfContainer(`gear-job-${id}`, { [JOB_LABEL]: `${id}0` }), undefined);
+  assert.equal(runOfUnit(`gear-build-${id}.service`), { kind: 'build', id });
+  assert.is(runOfUnit(`gear-build-${id}.scope`), undefined);
+  assert.is(runOfUnit('gear-job-x.service'), undefined);
+  assert.is(runLockOf('job', id), `@gear-job-${id}`);
 });
 
 test.run();

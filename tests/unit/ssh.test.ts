@@ -83,7 +83,9 @@ test('repository names, refs, logins: path tricks refused', () => {
   assert.is(validateRepoName('my_repo-1'), 'my_repo-1');
   for (const bad of ['', '../x', 'a/b', '.git', 'Upper', '-x', 'a'.repeat(28), 'a b', 'x\n']) refused(() => validateRepoName(bad), /repository name/);
   assert.is(validateRef('feature/x'), 'feature/x');
-  for (const bad of ['', '-x', '../x', 'a..b', '/x', 'x/', 'x.lock', 'a b', 'x@{1}', 'a//b']) refused(() => validateRef(bad), /ref/);
+  for (const good of ['feature/x', 'feature/x/y-2', 'v1.2', 'release_1.0/rc.1', 'HEAD', '0123abcd']) assert.is(validateRef(good), good);
+  for (const bad of ['', '-x', '../x', 'a..b', '/x', 'x/', 'x.lock', 'a b', 'x@{1}', 'a//b', '.hidden', 'a/.b', 'a/b.lock/c', 'x.', 'x\n', 'a\\b', 'a:b', 'a~1', 'a^', 'a*', 'a?', 'a[', '%2e%2e', 'a'.repeat(256)])
+    refused(() => validateRef(bad), /ref/);
   assert.equal(sshTarget('ctr-web-1'), { kind: 'ctr', name: 'web-1' });
   assert.equal(sshTarget('repo-r1'), { kind: 'repo', name: 'r1' });
   for (const u of ['root', 'ctr-', 'repo-../x', 'ctr-Web', 'gear-70001']) assert.is(sshTarget(u), undefined, u);

@@ -2,13 +2,33 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { invalid } from '../../model/errors.js';
 import { parseKeyFile } from '../../model/ssh.js';
-import type { AddKeysResult } from '../../operations/keys.js';
+import type { AddKeysResult, KeyGrant, RemoveKeysResult } from '../../operations/keys.js';
 import type { CreateRepoResult } from '../../operations/repos.js';
 import { operations } from '../../operations/index.js';
-import type { Cli } from '../cli.js';
+import { collect, type Cli } from '../cli.js';
 import { outputProgress } from './run-job.js';
 
-/** `gear create-repo`, `gear archive-repo` and `gear add-keys`: Git repositories and SSH keys (issue 14). */
+/** The keys of a key file (`-`: stdin) as request bodies take them; one readable line when it cannot be read. */
+function keysOfFile(file: string): { Type: string; Value: string }[] {
+  let text: string;
+  try {
+    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (err) {
+    throw invalid(`key file ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  // Read here for a message with the file's line number; the operation reads each key again.
+  return parseKeyFile(text).map((k) => ({ Type: 'authorized_keys', Value: `${k.type} ${k.blob}` }));
+}
+
+/** TARGET... as bodies name them: repo://NAME a repository, anything else a container. */
+function targetsOf(targets: string[]): { Containers: { Id: string }[]; Repositories: { Id: string }[] } {
+  return {
+    Containers: targets.filter((t) => !t.startsWith('repo://')).map((t) => ({ Id: t })),
+    Repositories: targets.filter((t) => t.startsWith('repo://')).map((t) => ({ Id: t.slice('repo://'.length) })),
+  };
+}
+
+/** `gear create-repo`, `gear archive-repo`, `gear add-keys`, `gear remove-keys` and `gear list-keys`: Git repositories and SSH keys (issue 14). */
 export function register(program: Command, cli: Cli): void {
   program
     .command('create-repo')
@@ -53,18 +73,37 @@ export function register(program: Command, cli: Cli): void {
     .option('--on <host>', 'on this agent (HOST[:PORT])')
     .argument('<target...>', 'container names and repo://NAME')
     .action(async (targets: string[], o: { keyFile: string; write?: boolean; on?: string }) => {
-      let text: string;
-      try {
-        text = readFileSync(o.keyFile === '-' ? 0 : o.keyFile, 'utf8');
-      } catch (err) {
-        throw invalid(`key file ${o.keyFile} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-      }
-      // Read here for a message with the file's line number; the operation reads each key again.
-      const Keys = parseKeyFile(text).map((k) => ({ Type: 'authorized_keys', Value: `${k.type} ${k.blob}` }));
-      const Repositories = targets.filter((t) => t.startsWith('repo://')).map((t) => ({ Id: t.slice('repo://'.length) }));
-      const Containers = targets.filter((t) => !t.startsWith('repo://')).map((t) => ({ Id: t }));
+      const Keys = keysOfFile(o.keyFile);
       const backend = cli.backends().forServer(o.on ?? '');
-      const r: AddKeysResult = await backend.call(operations.addKeys, { params: {}, query: {}, body: { Keys, Containers, Repositories, ...(o.write ? { WriteAccess: true } : {}) } }, cli.progress);
+      const r: AddKeysResult = await backend.call(operations.addKeys, { params: {}, query: {}, body: { Keys, ...targetsOf(targets), ...(o.write ? { WriteAccess: true } : {}) } }, cli.progress);
       cli.print(`${r.Fingerprints.join(', ')}: may log in as ${r.Logins.join(', ')}${r.WriteAccess ? ' (push allowed)' : ''}\n`);
+    });
+
+  program
+    .command('remove-keys')
+    .description("revoke SSH keys' access to containers and repositories (repo://NAME): the next login with them is refused (DELETE /keys)")
+    .option('--key-file <file>', 'the public keys, one per line (as add-keys takes them)')
+    // Not --fingerprint: that is the program's own option (an agent's TLS certificate).
+    .option('--key-fingerprint <fp>', 'a key by fingerprint (SHA256:..., as list-keys and ssh-keygen -lf print them; repeatable)', collect)
+    .option('--on <host>', 'on this agent (HOST[:PORT])')
+    .argument('<target...>', 'container names and repo://NAME')
+    .action(async (targets: string[], o: { keyFile?: string; keyFingerprint?: string[]; on?: string }) => {
+      if (!o.keyFile && !o.keyFingerprint?.length) throw invalid('name the keys: --key-file FILE or --key-fingerprint FP');
+      const body = { ...(o.keyFile ? { Keys: keysOfFile(o.keyFile) } : {}), ...(o.keyFingerprint?.length ? { Fingerprints: o.keyFingerprint } : {}), ...targetsOf(targets) };
+      const backend = cli.backends().forServer(o.on ?? '');
+      const r: RemoveKeysResult = await backend.call(operations.removeKeys, { params: {}, query: {}, body }, cli.progress);
+      cli.print(`${r.Fingerprints.join(', ')}: may no longer log in as ${r.Logins.join(', ')}\n`);
+    });
+
+  program
+    .command('list-keys')
+    .description('list the SSH keys granted access: TARGET ACCESS FINGERPRINT TYPE, one line per key and target (GET /keys)')
+    .option('--json', 'the answer as JSON')
+    .option('--on <host>', 'on this agent (HOST[:PORT])')
+    .action(async (o: { json?: boolean; on?: string }) => {
+      const backend = cli.backends().forServer(o.on ?? '');
+      const r: { Grants: KeyGrant[] } = await backend.call(operations.listKeys, { params: {}, query: {} }, cli.progress);
+      if (o.json) return cli.print(`${JSON.stringify(r, null, 2)}\n`);
+      for (const g of r.Grants) cli.print(`${g.Target} ${g.Access} ${g.Fingerprint} ${g.Type}\n`);
     });
 }
