@@ -33,7 +33,7 @@ n=0
 if [ -f /tmp/artifacts/count ]; then n=$(cat /tmp/artifacts/count); echo "assemble: reused the artifacts of build $n"; fi
 [ ! -f /tmp/src/fail ] || { echo "assemble: failing as asked" >&2; exit 7; }
 [ ! -f /tmp/src/slow ] || { echo "assemble: slow as asked"; exec sleep 600; }
-[ ! -f /tmp/src/loud ] || yes aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa | head -n 200000
+[ ! -f /tmp/src/loud ] || { yes aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa | head -n 200000; sleep 3; }
 mkdir -p /app
 cp -r /tmp/src/. /app/
 echo $((n + 1)) > /app/count
@@ -285,14 +285,13 @@ test('bad build input: one line, exit 1, nothing built, tagged or left', async (
   assert.is(await leftovers(), '');
 });
 
-// Skipped: it failed once. In a full run of this file (Docker 20.10 in a test host, machine at high load)
-// the local `gear build` printed 198,696 of the 200,000 lines: about 130 KB at the end of the output never
-// arrived through the attach, the last line cut short, and the build still succeeded. By hand on a quiet
-// host, 3 such builds and 4 such jobs (also with a reader 3 s late) each got all 20,000,000 bytes, as did
-// `docker run`. A race under load, not found yet: Docker ending the attach at the container's exit before
-// its buffer drained, or gear's end (host/oneoff.ts stops waiting at the attach stream's end, close or
-// error). A fix could fill a build's missing tail from the container's log before it is removed.
-test.skip('a huge build log (20 MB): every line reaches the CLI, locally and through the agent; the build succeeds and nothing is left', async () => {
+// Docker 20.10 waits at most 2 s after a container exits for its output to be copied out of
+// containerd's pipes (moby daemon/monitor.go: StreamConfig.Wait with a 2 s timeout), then closes the
+// streams: under heavy load, the last ~100 KB written just before the exit are lost to every reader,
+// `docker run`, attach and the log alike (seen once here: 198,696 of 200,000 lines, the build a
+// success). gear cannot get back what Docker dropped; the loud builder sleeps 3 s after its burst so
+// that this test measures gear's path, and docs/decisions.md says so.
+test('a huge build log (20 MB): every line reaches the CLI, locally and through the agent; the build succeeds and nothing is left', async () => {
   await sh(H, 'rm -rf /srv/src/loud && cp -r /srv/src/app /srv/src/loud && touch /srv/src/loud/loud');
   for (const env of [{}, AGENT]) {
     const r = await run(H, ['sh', '-c', `${GEAR} build /srv/src/loud test/builder test/app:loud >/tmp/loud.out 2>/tmp/loud.err; echo "exit=$?"; grep -cx 'a\\{99\\}' /tmp/loud.out; wc -c </tmp/loud.out; tail -n 1 /tmp/loud.out; cat /tmp/loud.err`], { env, timeoutMs: 600_000 });
