@@ -11,8 +11,13 @@
  *             fake Docker, which reads and discards).
  * The fake Docker's CPU is not counted (it stands for dockerd). On a loaded
  * machine wall time says little; CPU time per transfer is what gear adds.
+ * It also counts each end's garbage collections (major / minor) per transfer.
  * BENCH_CPU_LAYERS (5) layers of BENCH_CPU_LAYER_MB (40) MB of random bytes;
- * BENCH_CPU_ROUNDS (5). Usage: node --import tsx bench/image-cpu.ts
+ * BENCH_CPU_ROUNDS (5); BENCH_CPU_NODE_FLAGS (node flags of both ends, e.g.
+ * --trace-gc); BENCH_CPU_VARIANTS: environments of both ends separated by
+ * ";" (e.g. "X=0;X=1"), compared round by round, each with its own receiver.
+ * Usage: node --import tsx bench/image-cpu.ts (not part of npm run bench:
+ * it needs no test host and measures CPU, not a ratio).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';

@@ -111,66 +111,17 @@ async function copy(p: Pack, entry: Entry, hashed = true): Promise<string> {
   return hash ? `sha256:${hash.digest('hex')}` : '';
 }
 
-/**
- * The size of the pieces a received archive travels in past its source. It
- * comes in 16 KiB TLS records, and every stage after that pays per chunk,
- * not per byte: a tar-stream event, a promise, a hash update, a
- * chunked-encoding frame and a write syscall to Docker's socket. Gathered
- * into 256 KiB pieces, each runs a sixteenth as often. The sender does not
- * gather: Docker's chunks are 32-64 KiB already, and the copy (a new buffer
- * per piece) doubled its garbage collections (BENCHMARKS.md, issue 12,
- * session 9). What waits here is at most one piece.
- */
-export const PIECE_BYTES = 256 * 1024;
-
-/**
- * The extractor fed by `source` in pieces of at least `pieceBytes` (the
- * last one shorter; 0: each chunk as it comes), with backpressure: a source that fails, or closes before its
- * end (a sender that went away), fails it. `detach` stops feeding it (the
- * source is then the caller's: destroyed or drained).
- */
-function extractFrom(source: Readable, pieceBytes: number): { ex: Extract; detach: () => void } {
+/** The extractor fed by `source`: a source that fails, or closes before its end (a sender that went away), fails it. */
+function extractFrom(source: Readable) {
   const ex = extract();
   ex.on('error', ignore); // its error comes through its iterator
   const cut = (why: string) => invalid(`image archive: the stream was cut before its end (${why})`);
-  let parts: Buffer[] = [];
-  let size = 0;
-  const resume = () => source.resume();
-  const write = () => {
-    const piece = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
-    parts = [];
-    size = 0;
-    return ex.write(piece);
-  };
-  const onData = (chunk: Buffer) => {
-    parts.push(chunk);
-    size += chunk.length;
-    if (size >= pieceBytes && !write()) {
-      source.pause();
-      ex.once('drain', resume);
-    }
-  };
-  const onEnd = () => {
-    if (size) write();
-    (ex as unknown as NodeJS.WritableStream).end();
-  };
-  const onError = (err: Error) => ex.destroy(cut(err.message));
-  const onClose = () => {
+  source.on('error', (err) => ex.destroy(cut(err.message)));
+  source.on('close', () => {
     if (!source.readableEnded) ex.destroy(cut('closed'));
-  };
-  source.on('data', onData);
-  source.on('end', onEnd);
-  source.on('error', onError);
-  source.on('close', onClose);
-  const detach = () => {
-    source.off('data', onData);
-    source.off('end', onEnd);
-    source.off('close', onClose);
-    ex.off('drain', resume);
-    parts = [];
-    size = 0;
-  };
-  return { ex, detach };
+  });
+  source.pipe(ex as unknown as NodeJS.WritableStream);
+  return ex;
 }
 
 /**
@@ -179,8 +130,8 @@ function extractFrom(source: Readable, pieceBytes: number): { ex: Extract; detac
  * (`docker save`: Docker stops), or drained (a request's body: the client
  * can still read the answer that says why).
  */
-function transform<T>(source: Readable, onFailure: 'destroy' | 'drain', pieceBytes: number, work: (entries: AsyncIterable<Entry>, p: Pack) => Promise<T>): { archive: Readable; done: Promise<T> } {
-  const { ex, detach } = extractFrom(source, pieceBytes);
+function transform<T>(source: Readable, onFailure: 'destroy' | 'drain', work: (entries: AsyncIterable<Entry>, p: Pack) => Promise<T>): { archive: Readable; done: Promise<T> } {
+  const ex = extractFrom(source);
   const p = pack();
   p.on('error', ignore); // its error comes through its reader (Readable.from)
   const done = (async () => {
@@ -191,10 +142,12 @@ function transform<T>(source: Readable, onFailure: 'destroy' | 'drain', pieceByt
     } catch (err) {
       // Not finalized: whoever reads the archive sees it fail, never a tar that ends cleanly.
       p.destroy(err as Error);
-      detach();
       ex.destroy();
       if (onFailure === 'destroy') source.destroy();
-      else source.resume();
+      else {
+        source.unpipe();
+        source.resume();
+      }
       throw err;
     }
   })();
@@ -213,7 +166,7 @@ export function filterForReceiver(save: Readable, diffIds: string[], have: Reado
   // A layer's bytes are needed when some place holding its diff id lacks its chain: docker save writes a
   // repeated layer once and links the later places to it, so the first one travels for any place that lacks it.
   const needed = new Set(diffIds.filter((_, i) => !have.has(chains[i]!)));
-  const { archive, done } = transform(save, 'destroy', 0, async (entries, p) => {
+  const { archive, done } = transform(save, 'destroy', async (entries, p) => {
     const report: SendReport = { layers: diffIds.length, sent: 0, skipped: 0, bytes: 0 };
     const chainOfDir = new Map<string, string>();
     for await (const entry of entries) {
@@ -269,7 +222,7 @@ export function verifyForLoad(
   expect: { tag: string; id?: string; have: ReadonlySet<string> },
   onLayer: (e: LayerEvent) => void = () => undefined,
 ): { archive: Readable; report: Promise<ReceiveReport> } {
-  const { archive, done } = transform(incoming, 'drain', PIECE_BYTES, async (entries, p) => {
+  const { archive, done } = transform(incoming, 'drain', async (entries, p) => {
     const got: ReceivedArchive = { layerDigests: new Map(), layerLinks: new Map() };
     const seen = new Set<string>();
     let bytes = 0;
