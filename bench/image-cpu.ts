@@ -178,7 +178,7 @@ async function main(): Promise<void> {
     await message(docker, (m) => (m === 'ready' ? true : undefined));
     // Variants (BENCH_CPU_VARIANTS: environments separated by ";", e.g. "X=1;X=2"), compared round by round on a
     // machine whose load changes by the minute: each has its receiver; rounds alternate between them.
-    const variants = (process.env.BENCH_CPU_VARIANTS ?? '').split(';').map((v) => Object.fromEntries(v.split(/\s+/).filter(Boolean).map((kv) => kv.split('=', 2) as [string, string])));
+    const variants = (process.env.BENCH_CPU_VARIANTS ?? '').split(';').map((v) => Object.fromEntries(v.split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as [string, string])));
     const receivers = await Promise.all(
       variants.map(async (env) => {
         const c = child(['receiver', socket, cert, key], env);
