@@ -208,7 +208,7 @@ async function main(): Promise<void> {
       console.log(`median of ${ROUNDS} ${JSON.stringify(v.env)}: sender ${per(median(v.rows.map((r) => r.send)))}, receiver ${per(median(v.rows.map((r) => r.recv)))}, wall ${(median(v.rows.map((r) => r.ms)) / 1000).toFixed(2)} s`);
     console.log(`load average at the end ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
     // Asked to exit (not killed): a --cpu-prof of them is written.
-    for (const c of [...receivers.map((v) => v.c), docker]) c.send('exit');
+    for (const c of [...receivers.map((v) => v.c), docker]) c.send('exit', () => undefined); // one already gone: no EPIPE
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
