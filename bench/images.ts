@@ -89,9 +89,26 @@ interface Pushed {
   transferred: number;
 }
 
-/** gear push-image in A to hosts; its result line per host. */
-async function gearPush(image: string, hosts: string[]): Promise<Map<string, Pushed>> {
-  const r = await ok(run(A, [GEAR, 'push-image', '-q', image, ...hosts.map((h) => ip[h]!)], { env: inHost, timeoutMs: 600_000 }));
+/** CPU seconds (user + system) the agent of host h has used so far (/proc/PID/stat, in clock ticks of 1/100 s). */
+async function agentCpu(h: string): Promise<number> {
+  const stat = await sh(h, 'cat /proc/$(systemctl show -p MainPID --value gear-agent)/stat');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime: fields 14 and 15
+}
+
+/** CPU seconds of each gear push-image in A (its user + system time, from the shell's `times`) and of the receiving agent. */
+const cpu = { cli: [] as number[], agent: [] as number[] };
+
+/** gear push-image in A to hosts; its result line per host. With `measure`, its CPU and the agent's (one receiver) go to `cpu`. */
+async function gearPush(image: string, hosts: string[], measure = false): Promise<Map<string, Pushed>> {
+  const before = measure ? await agentCpu(hosts[0]!) : 0;
+  // `times` prints the shell's and then its children's user and system time: the CLI's (bin/gear execs node).
+  const r = await ok(run(A, ['bash', '-c', '"$@"; s=$?; times; exit $s', 'gear', GEAR, 'push-image', '-q', image, ...hosts.map((h) => ip[h]!)], { env: inHost, timeoutMs: 600_000 }));
+  if (measure) {
+    cpu.agent.push((await agentCpu(hosts[0]!)) - before);
+    const t = [...r.stdout.matchAll(/^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/gm)].at(-1)!;
+    cpu.cli.push(Number(t[1]) * 60 + Number(t[2]) + Number(t[3]) * 60 + Number(t[4]));
+  }
   const out = new Map<string, Pushed>();
   for (const h of hosts) {
     const m = new RegExp(`^${ip[h]}: \\S+ \\(sha256:[0-9a-f]{64}\\) loaded: (\\d+) of (\\d+) layers sent \\((\\d+) bytes of layers\\), \\d+ already there; (\\d+) bytes transferred`, 'm').exec(r.stdout);
@@ -155,13 +172,14 @@ async function stopRegistry(): Promise<void> {
 /** 1. About 200 MB, A to B: gear against the pipe and the registry pull. */
 async function oneToOne(id: string, bytes: number): Promise<void> {
   const pulled = `${REGISTRY}/${BIG}`;
-  const gearRun = () => timedTo([B], BIG, id, () => gearPush(BIG, [B]));
+  const gearRun = () => timedTo([B], BIG, id, () => gearPush(BIG, [B], true));
   const pipeRun = () => timedTo([B], BIG, id, () => local(pipe(BIG, B)));
   const pullRun = () => timedTo([B], pulled, id, () => ok(run(B, ['docker', 'pull', '-q', pulled], { timeoutMs: 600_000 })));
   // Warm-up, outside the measurements: A's layers in the page cache, every path once.
   await gearRun();
   await pipeRun();
   await pullRun();
+  cpu.cli.length = cpu.agent.length = 0; // the warm-up's left out
   const runs = { gear: [] as number[], pipe: [] as number[], pull: [] as number[] };
   for (let round = 0; round < ROUNDS; round++) {
     runs.gear.push(await gearRun());
@@ -169,6 +187,7 @@ async function oneToOne(id: string, bytes: number): Promise<void> {
     runs.pull.push(await pullRun());
   }
   console.log(`seconds per round: gear ${all(runs.gear)} | pipe ${all(runs.pipe)} | registry pull ${all(runs.pull)}`);
+  console.log(`CPU per gear transfer (user + system, s): CLI in A ${all(cpu.cli.map((c) => c * 1000))}, median ${median(cpu.cli).toFixed(2)}; agent in B ${all(cpu.agent.map((c) => c * 1000))}, median ${median(cpu.agent).toFixed(2)}`);
   const [g, p, r] = [median(runs.gear), median(runs.pipe), median(runs.pull)];
   line(`gear push-image, ${(bytes / 1e6).toFixed(0)} MB, A to B`, g, bytes, 'docker save | docker load', p);
   line('', g, bytes, 'docker pull from docker-registry', r);

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { extract, pack } from 'tar-stream';
 import { test } from 'uvu';
@@ -210,6 +210,21 @@ test('sender to receiver: only the missing layers travel, and the receiver takes
   assert.equal((await received.report).layers.map((l) => l.received), [false, false, true]);
   assert.is((await report).skipped, 2);
   assert.ok(loaded.has('manifest.json'));
+});
+
+test('receiver: an archive arriving in small odd chunks (as TLS records) is checked and passed on byte for byte', async () => {
+  // Layers of several hundred KiB, so that chunks end inside entries and across their boundaries.
+  const PIECE_BYTES = 256 * 1024;
+  const s = synthetic([randomBytes(Math.ceil(PIECE_BYTES / 1000) + 7).toString('hex'), 'mid', randomBytes(Math.ceil((2 * PIECE_BYTES) / 1000)).toString('hex')]); // each repeated 1000 times
+  const parts: Buffer[] = [];
+  for await (const c of tarOf(dockerOrder(s))) parts.push(c as Buffer);
+  const whole = Buffer.concat(parts);
+  const chunks: Buffer[] = [];
+  for (let at = 0; at < whole.length; at += 16_381) chunks.push(whole.subarray(at, at + 16_381)); // TLS-record-like, never aligned to 512
+  const { archive, report } = verifyForLoad(Readable.from(chunks), { tag: 'multi:1', id: s.id, have: new Set() });
+  const loaded = await entriesOf(archive);
+  assert.equal((await report).layers.map((l) => l.received), [true, true, true]);
+  for (let i = 0; i < 3; i++) assert.equal(loaded.get(`${s.dirs[i]}/layer.tar`), s.layers[i]);
 });
 
 /** A refused archive: the error names the fault, and "docker load" saw no manifest and no end of archive. */
