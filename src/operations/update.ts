@@ -95,45 +95,56 @@ export const update = defineOperation({
   parse({ params, body }): UpdateRequest {
     return { Id: validateName(params.id), Image: validateImage(body.Image), DryRun: body.DryRun === true };
   },
-  async run(host, req, progress): Promise<UpdateResult> {
-    const def = await requireDefinition(host, req.Id);
-    const running = await host.docker.inspect(containerNameOf(req.Id));
-    const fromId = (await host.images.inspect(running?.Running ? running.Image : def.Image))?.Id;
-    const gate = def.Health ? `healthy (${def.Health.Cmd}, every ${formatDuration(def.Health.IntervalMs)})` : 'its container to run (it has no health check)';
-    const toBefore = (await host.images.inspect(req.Image))?.Id;
-    if (req.DryRun)
-      return { Id: req.Id, From: { Image: def.Image, ImageId: fromId }, To: { Image: req.Image, ImageId: toBefore }, Gate: gate, DryRun: true, ...(toBefore ? {} : { Pull: true }) };
-    if (req.Image === def.Image)
-      throw invalid(`${req.Id} runs ${def.Image} already; an update names another reference (a new tag), so that the previous image stays reachable for a rollback`);
-    const active = await host.systemd.activeState(unitNameOf(req.Id));
-    const drained = await drain(host, def);
-    let failure: Error | undefined;
-    let rollbackFailure: Error | undefined;
-    try {
-      await install.run(host, { ...reinstallOf(def, req.Image), Started: true }, progress as Progress);
-    } catch (err) {
-      failure = err as Error;
-      await rollBack(host, def, active, progress).catch((e: Error) => (rollbackFailure = e));
-    } finally {
-      // Back in the links whatever happened: healthy on the new image, on the old one, or (rollback failed) not running, which links to it fail on as without gear.
-      const back = drained ? await undrain(host, req.Id) : [];
-      if (drained) drained.Failed.push(...back);
-    }
-    if (failure) {
-      if (rollbackFailure) throw rollbackFailure;
-      // One line: the one thing the user must know is that it runs the old image again.
-      throw failed(`${req.Image} did not get ${def.Health ? 'healthy' : 'active'} (${failure.message.split('\n')[0]}); rolled back to ${def.Image} (${short(fromId)})`, `see: journalctl -u ${unitNameOf(req.Id)}`);
-    }
-    const toId = (await host.images.inspect(req.Image))?.Id;
-    return {
-      Id: req.Id,
-      From: { Image: def.Image, ImageId: fromId },
-      To: { Image: req.Image, ImageId: toId },
-      Gate: def.Health ? 'healthy' : 'active (it has no health check)',
-      ...(drained && (drained.From.length || drained.Failed.length) ? { Drained: drained } : {}),
-    };
+  run(host, req, progress): Promise<UpdateResult> {
+    if (req.DryRun) return updateContainer(host, req, progress as Progress);
+    // One update of a container at a time, from reading its definition to putting it back in the links:
+    // a second one reads what the first left (its image is the one to roll back to) and never takes it
+    // back into the links while the first is still restarting it. Install's own lock is per step.
+    return host.locks.with(updateLockOf(req.Id), () => updateContainer(host, req, progress as Progress));
   },
 });
+
+/** The lock an update holds from start to end (`@` keeps it apart from the container's own lock). */
+const updateLockOf = (id: string) => `@gear-update-${id}`;
+
+async function updateContainer(host: Host, req: UpdateRequest, progress: Progress): Promise<UpdateResult> {
+  const def = await requireDefinition(host, req.Id);
+  const running = await host.docker.inspect(containerNameOf(req.Id));
+  const fromId = (await host.images.inspect(running?.Running ? running.Image : def.Image))?.Id;
+  const gate = def.Health ? `healthy (${def.Health.Cmd}, every ${formatDuration(def.Health.IntervalMs)})` : 'its container to run (it has no health check)';
+  const toBefore = (await host.images.inspect(req.Image))?.Id;
+  if (req.DryRun)
+    return { Id: req.Id, From: { Image: def.Image, ImageId: fromId }, To: { Image: req.Image, ImageId: toBefore }, Gate: gate, DryRun: true, ...(toBefore ? {} : { Pull: true }) };
+  if (req.Image === def.Image)
+    throw invalid(`${req.Id} runs ${def.Image} already; an update names another reference (a new tag), so that the previous image stays reachable for a rollback`);
+  const active = await host.systemd.activeState(unitNameOf(req.Id));
+  const drained = await drain(host, def);
+  let failure: Error | undefined;
+  let rollbackFailure: Error | undefined;
+  try {
+    await install.run(host, { ...reinstallOf(def, req.Image), Started: true }, progress);
+  } catch (err) {
+    failure = err as Error;
+    await rollBack(host, def, active, progress).catch((e: Error) => (rollbackFailure = e));
+  } finally {
+    // Back in the links whatever happened: healthy on the new image, on the old one, or (rollback failed) not running, which links to it fail on as without gear.
+    const back = drained ? await undrain(host, req.Id) : [];
+    if (drained) drained.Failed.push(...back);
+  }
+  if (failure) {
+    if (rollbackFailure) throw rollbackFailure;
+    // One line: the one thing the user must know is that it runs the old image again.
+    throw failed(`${req.Image} did not get ${def.Health ? 'healthy' : 'active'} (${failure.message.split('\n')[0]}); rolled back to ${def.Image} (${short(fromId)})`, `see: journalctl -u ${unitNameOf(req.Id)}`);
+  }
+  const toId = (await host.images.inspect(req.Image))?.Id;
+  return {
+    Id: req.Id,
+    From: { Image: def.Image, ImageId: fromId },
+    To: { Image: req.Image, ImageId: toId },
+    Gate: def.Health ? 'healthy' : 'active (it has no health check)',
+    ...(drained && (drained.From.length || drained.Failed.length) ? { Drained: drained } : {}),
+  };
+}
 
 /** The previous definition installed again (its image, everything else as it is), started if it was running. */
 async function rollBack(host: Host, def: ContainerDefinition, active: string, progress: Progress): Promise<void> {

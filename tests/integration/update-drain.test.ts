@@ -41,6 +41,7 @@ async function stopLoop(): Promise<string[]> {
 test.before(async () => {
   await sh(H, `printf 'FROM test/web\\nRUN echo v2 > /www/index.html\\n' | docker build -q -t test/web:2 - >/dev/null`);
   await sh(H, `printf 'FROM test/web\\nCMD ["sleep", "3600"]\\n' | docker build -q -t test/web:broken - >/dev/null`);
+  for (const v of ['3', '4']) await sh(H, `printf 'FROM test/web\\nRUN echo v${v} > /www/index.html\\n' | docker build -q -t test/web:${v} - >/dev/null`);
   for (const w of WEBS) {
     const r = await gear(H, ['install', 'test/web', w, '--start', '-p', '8080:0', ...FAST]);
     assert.is(r.code, 0, r.stderr);
@@ -110,6 +111,26 @@ test('an update to a broken image: out of the link while it fails, rolled back, 
   const log = await stopLoop();
   assert.is(log.filter((l) => l === 'fail').length, 0, log.join('\n'));
   assert.ok(log.length > 0);
+});
+
+test('two updates of one container at once run one after the other: each starts from what the other left, back in the link at the end; requests do not fail', async () => {
+  await startLoop();
+  const [a, b] = await Promise.all([gear(H, ['update', 'dr-web-1', '--image', 'test/web:3']), gear(H, ['update', 'dr-web-1', '--image', 'test/web:4'])]);
+  assert.is(a.code, 0, a.stderr);
+  assert.is(b.code, 0, b.stderr);
+  const from = (out: string) => /^updated dr-web-1: (\S+) /m.exec(out)?.[1];
+  // Serialised: one went from test/web:2 (what the earlier tests left), the other from the first one's image.
+  const froms = [from(a.stdout), from(b.stdout)].sort();
+  assert.ok(
+    JSON.stringify(froms) === JSON.stringify(['test/web:2', 'test/web:3']) || JSON.stringify(froms) === JSON.stringify(['test/web:2', 'test/web:4']),
+    `${a.stdout}\n${b.stdout}`,
+  );
+  const last = froms[1] === 'test/web:3' ? 'test/web:4' : 'test/web:3';
+  assert.is(await imageOf('dr-web-1'), await imageId(last));
+  assert.equal(await targetsNow(), [ports['dr-web-1'], ports['dr-web-2']].sort(), 'back in the link');
+  const log = await stopLoop();
+  assert.is(log.filter((l) => l === 'fail').length, 0, log.join('\n'));
+  assert.is((await sh(H, 'ls /var/lib/gear/drains/ 2>/dev/null; true')).trim(), '', 'no drain left behind');
 });
 
 test('bad links: the same target twice, too many targets, bad addresses: refused (CLI and HTTP 400), nothing changed', async () => {
