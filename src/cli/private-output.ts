@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, fstatSync, fsyncSync, lstatSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fstatSync, fsyncSync, lstatSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { invalid } from '../model/errors.js';
 
@@ -66,4 +66,11 @@ export function refuseReadableStdout(what: string, option = '-o FILE', fd = 1): 
   }
   if (st.isFile() && (st.mode & 0o077) !== 0)
     throw invalid(`${what}, and stdout is a file others can read (mode ${mode(st.mode)}): nothing written; use ${option} (written 0600)`);
+}
+
+/** Two names of one file (a missing one is no file): an output named like its own input is refused. */
+export function sameFile(a: string, b: string): boolean {
+  const sa = statSync(a, { throwIfNoEntry: false });
+  const sb = statSync(b, { throwIfNoEntry: false });
+  return sa !== undefined && sb !== undefined && sa.dev === sb.dev && sa.ino === sb.ino;
 }

@@ -113,7 +113,7 @@ export class ContainerLocks {
             await fsp.rm(staging, { recursive: true, force: true });
             return undefined;
           }
-          if (Date.now() > deadline) throw busy(`container ${name} is busy: another gear operation (pid ${owner.pid}) holds its lock`);
+          if (Date.now() > deadline) throw busy(`${name.startsWith('@') ? `lock ${name.slice(1)}` : `container ${name}`} is busy: another gear operation (pid ${owner.pid}) holds its lock`);
           await new Promise((r) => setTimeout(r, POLL_MS));
         }
       }
@@ -273,6 +273,11 @@ async function removeIfOld(tombstone: string, now: number): Promise<void> {
  * tests/unit/locks.test.ts under load).
  */
 async function releaseLock(path: string, key: string): Promise<void> {
-  await fsp.rename(path, `${path}.dead-${key}`).catch(() => undefined);
+  const tombstone = `${path}.dead-${key}`;
+  if (await fsp.rename(path, tombstone).then(() => true, () => false))
+    // Its owner line is read by nobody now; emptied, a tombstone holds no data (a busy host keeps one per
+    // operation for TOMBSTONE_MS: 2,000 after a crash storm filled a 4 MB state filesystem), and an empty
+    // file still keeps the directory non-empty, which is what makes a late breaker's rename fail.
+    await fsp.truncate(join(tombstone, 'owner'), 0).catch(() => undefined);
   await sweepTombstones(path);
 }

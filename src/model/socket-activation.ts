@@ -8,16 +8,21 @@ import { execLine, shellWord, unitText } from './systemd-quote.js';
  * --idle-after; the API's SocketActivation and IdleAfter), on systemd's
  * own parts (see docs/decisions.md, "Socket activation"):
  *
- *   ctr-NAME.socket          listens on the public port (gear's reservation);
- *                            enabled in gear.target instead of the container
+ *   ctr-NAME.socket          listens on the first public port (gear's reservation);
+ *                            enabled in gear.target instead of the container;
+ *                            Requires= the further ports' sockets
+ *   ctr-NAME@PORT.socket     one per further published port (PORT: its
+ *                            container port), started and stopped with the first
  *   gear-proxy-NAME.service  the socket's service: systemd-socket-proxyd
- *                            --exit-idle-time=IDLE 127.0.0.1:PRIVATE;
- *                            Requires=/After= the container's unit
- *   ctr-NAME.service         publishes the container's port on 127.0.0.1:PRIVATE
- *                            (a second reservation); StopWhenUnneeded=yes, and
- *                            its start completes only once the container
- *                            listens (the listening gate), so the connection
- *                            that woke it is served
+ *   gear-proxy-NAME@PORT.service   --exit-idle-time=IDLE 127.0.0.1:PRIVATE;
+ *                            Wants=/After= the container's unit (Wants: a
+ *                            container that cannot start must not stick the socket)
+ *   ctr-NAME.service         publishes each container port on its own
+ *                            127.0.0.1:PRIVATE (a second reservation each);
+ *                            StopWhenUnneeded=yes (it stops once the last proxy
+ *                            idled out), and its start completes only once the
+ *                            container listens on every port (the listening
+ *                            gate), so the connection that woke it is served
  *
  * The proxy is not named ctr-NAME-proxy.service: container names may end in
  * "-proxy", and every ctr-*.service is a container to gear's listings.

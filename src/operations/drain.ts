@@ -61,18 +61,24 @@ export async function drain(host: Host, def: ContainerDefinition): Promise<Drain
   if (!c?.Running || !c.Pid || ports.length === 0) return undefined;
   const record: Drain = { Id: def.Id, Ports: ports, Pid: process.pid };
   await host.store.writeDrain(record);
-  const { out, failed } = await reapply(host, def.Id);
-  const started = Date.now();
-  const internal = new Set(def.Ports.filter((p) => p.External > 0).map((p) => p.Internal));
-  let open = 0;
-  if (out.length) {
-    for (;;) {
-      open = await openTo(c.Pid, internal);
-      if (open === 0 || Date.now() - started >= DRAIN_WAIT_MS) break;
-      await new Promise((r) => setTimeout(r, 100));
+  try {
+    const { out, failed } = await reapply(host, def.Id);
+    const started = Date.now();
+    const internal = new Set(def.Ports.filter((p) => p.External > 0).map((p) => p.Internal));
+    let open = 0;
+    if (out.length) {
+      for (;;) {
+        open = await openTo(c.Pid, internal);
+        if (open === 0 || Date.now() - started >= DRAIN_WAIT_MS) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
     }
+    return { From: out, Open: open, WaitedMs: Date.now() - started, Failed: failed };
+  } catch (err) {
+    // The caller puts it back only once drain returned: a drain that failed half-way puts it back itself.
+    await undrain(host, def.Id).catch(() => undefined);
+    throw err;
   }
-  return { From: out, Open: open, WaitedMs: Date.now() - started, Failed: failed };
 }
 
 /** Put it back: the drain record removed, the links re-applied with it. Returns the failures (those links still leave it out). */

@@ -424,7 +424,7 @@ async function updateContainer(host: Host, req: InstallRequest, volumes: NamedVo
     throw err;
   }
   // Sockets and proxies of ports it no longer publishes stop before their files go
-  // (stopping one stops the first socket too, PartOf=: the caller restarts what ran).
+  // (stopping one stops the first socket too, through its Requires= on it: the caller restarts what ran).
   const units = activationUnitsOf(def);
   for (const unit of activationUnitsOf(old).filter((u) => !units.includes(u)).reverse()) await host.systemd.stop(unit);
   await host.units.write(def);

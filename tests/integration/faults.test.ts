@@ -185,8 +185,10 @@ test('dbus restarted under the agent: it reconnects, its listing catches what ch
 
 test('the state filesystem full: installs and set-env fail with one line and change nothing; all works once space is back', async () => {
   // A small tmpfs over gear's state, holding a copy of it, then filled up.
-  await sh(H, 'cp -a /var/lib/gear /root/gear-state && mount -t tmpfs -o size=4m,mode=0755 gear-full /var/lib/gear && cp -a /root/gear-state/. /var/lib/gear/');
+  await sh(H, 'cp -a /var/lib/gear /root/gear-state && mount -t tmpfs -o size=4m,mode=0755 gear-full /var/lib/gear');
   try {
+    // Inside the try: a copy that does not fit must not leave the small tmpfs over the state for the next tests.
+    await sh(H, 'cp -a /root/gear-state/. /var/lib/gear/');
     // Installed on the tmpfs: its state goes with it when it is unmounted.
     const ok = await gear(H, ['install', 'test/web', 'ff-0', '-p', '8080:0', '--start', '-e', 'COLOR=blue']);
     assert.is(ok.code, 0, ok.stderr);

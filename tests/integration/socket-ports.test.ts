@@ -175,7 +175,9 @@ test('repair: nothing wrong, then a missing second socket and proxy are rendered
   assert.match(r.stdout, /container sp-two is installed but its unit files \/etc\/systemd\/system\/ctr-sp-two@8081\.socket, \/etc\/systemd\/system\/gear-proxy-sp-two@8081\.service are gone: render the unit files again/);
   assert.match(await sh(A, `cat ${D}/gear-proxy-sp-two@8081.service`), new RegExp(`--exit-idle-time=3s 127\\.0\\.0\\.1:${priv[1]}$`, 'm'));
   // A gear socket unit of a port it does not publish (left by a re-install killed half-way: planted) is removed and stopped.
-  await sh(A, `sed 's/^ListenStream=.*/ListenStream=${priv[1]! + 1000}/' ${D}/ctr-sp-two@8081.socket > ${D}/ctr-sp-two@9999.socket && systemctl daemon-reload && systemctl start ctr-sp-two@9999.socket`);
+  // It listens on 62999: outside gear's port range (4000-60000) and the kernel's ephemeral ports (to 60999), so
+  // free whatever else runs on this host (a port near the private ones was once taken by another test's container).
+  await sh(A, `sed 's/^ListenStream=.*/ListenStream=62999/' ${D}/ctr-sp-two@8081.socket > ${D}/ctr-sp-two@9999.socket && systemctl daemon-reload && systemctl start ctr-sp-two@9999.socket`);
   const stale = await gear(A, ['clean', '--repair']);
   assert.is(stale.code, 0, stale.stderr);
   assert.match(stale.stdout, /container sp-two has socket unit file \/etc\/systemd\/system\/ctr-sp-two@9999\.socket of ports it does not publish: remove the files and stop those units/);

@@ -41,6 +41,7 @@ test('parse: After entries as {To, Wait} or a name (started); written back; bad 
     [[{ Name: 'a', Image: 'x', After: [{ To: 'b', Wait: 'ready' }] }, { Name: 'b', Image: 'y' }], /^containers\[0\]\.after\[0\]\.wait: must be "started" or "healthy", not "ready"$/],
     [[{ Name: 'a', Image: 'x', After: [{ To: 'b' }] }, { Name: 'b', Image: 'y', After: ['c'] }, { Name: 'c', Image: 'z', After: ['b'] }], /^containers\[1\]\.after: b -> c -> b: these containers wait for each other, so none could start$/],
     [[{ Name: 'a', Image: 'x', After: 'b' }], /^containers\[0\]\.after: must be a list$/],
+    [[{ Name: 'a', Image: 'x', After: ['b'] }, { Name: 'b', Image: 'y', PublicPorts: [{ Internal: 8080 }], SocketActivation: true }], /^containers\[0\]\.after\[0\]\.to: "b" is socket-activated: it starts on its first connection/],
   ];
   for (const [Containers, message] of bad) assert.throws(() => parseDeployment({ Containers }), message, JSON.stringify(Containers));
 });

@@ -10,7 +10,7 @@ import { exportFilesText } from '../../operations/export.js';
 import { operations } from '../../operations/index.js';
 import type { Cli } from '../cli.js';
 import { readDeployment } from '../deploy.js';
-import { refuseReadableStdout, writePrivateFile } from '../private-output.js';
+import { refuseReadableStdout, sameFile, writePrivateFile } from '../private-output.js';
 
 /** A deployment descriptor (or resolved file) named on the command line, rather than a container. */
 const isFile = (arg: string) => existsSync(arg) && statSync(arg).isFile();
@@ -45,7 +45,7 @@ export function register(program: Command, cli: Cli): void {
       if (!o.quadlet === !o.kube) throw invalid('export needs one of --quadlet or --kube');
       const warn = (line: string) => process.stderr.write(`gear: export: warning: ${line}\n`);
       if (o.kube) {
-        if (o.outputDir) throw invalid('--output-dir is for --quadlet; --kube prints one YAML stream');
+        if (o.outputDir) throw invalid('--output-dir is for --quadlet; with --kube, --output FILE writes the YAML (0600)');
         if (!isFile(target)) throw invalid(`${target} is not a file: --kube exports a deployment descriptor or the resolved FILE.<timestamp> gear deploy wrote`);
         const { apps, links, notes } = kubeAppsOf(readDeployment(target, warn));
         const out = kubeObjects(apps, links, notes);
@@ -53,6 +53,7 @@ export function register(program: Command, cli: Cli): void {
         const text = `${header.join('\n')}\n${yamlDocuments(out.Objects)}`;
         // As gear import: environment values (often secrets) never land in a file others can read.
         if (o.output !== undefined) {
+          if (sameFile(o.output, target)) throw invalid(`--output ${o.output} is the deployment file itself: name another file`);
           writePrivateFile(o.output, text, '--output');
           process.stderr.write(`gear: export: wrote ${o.output} (0600)\n`);
           return;

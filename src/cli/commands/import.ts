@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { composeEnvFile, importCompose } from '../../model/compose.js';
@@ -6,7 +6,7 @@ import { readableJson } from '../../model/deployment/format.js';
 import { invalid } from '../../model/errors.js';
 import type { Cli } from '../cli.js';
 import { readText } from '../files.js';
-import { refuseReadableStdout, writePrivateFile } from '../private-output.js';
+import { refuseReadableStdout, sameFile, writePrivateFile } from '../private-output.js';
 
 /** A file beside the Compose file, or undefined when it is not there. */
 function readBeside(base: string, path: string): string | undefined {
@@ -16,13 +16,6 @@ function readBeside(base: string, path: string): string | undefined {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-}
-
-/** Two names of one file (a missing one is no file). */
-function sameFile(a: string, b: string): boolean {
-  const sa = statSync(a, { throwIfNoEntry: false });
-  const sb = statSync(b, { throwIfNoEntry: false });
-  return sa !== undefined && sb !== undefined && sa.dev === sb.dev && sa.ino === sb.ino;
 }
 
 /**
@@ -54,9 +47,9 @@ export function register(program: Command, cli: Cli): void {
       const secret = (descriptor.Containers as { Environment?: unknown[] }[]).some((c) => c.Environment?.length);
       // Checked before anything is said: a refusal leaves one line, not warnings and then the line.
       if (o.output === undefined && secret) refuseReadableStdout('the descriptor holds environment values (often secrets)');
+      if (o.output !== undefined && sameFile(o.output, file)) throw invalid(`-o ${o.output} is the Compose file itself: name another file`);
       for (const w of warnings) process.stderr.write(`gear: import: warning: ${file}: ${w}\n`);
       if (o.output === undefined) return cli.print(out);
-      if (sameFile(o.output, file)) throw invalid(`-o ${o.output} is the Compose file itself: name another file`);
       writePrivateFile(o.output, out);
       process.stderr.write(`gear: import: wrote ${o.output} (0600)\n`);
     });

@@ -111,6 +111,9 @@ function checkAfter(containers: ContainerSpec[], byName: Map<string, number>): v
       const target = containers[byName.get(a.To) ?? -1];
       if (!target) throw fieldError(`${at}.to`, `no container named ${show(a.To)}`);
       if (target === c) throw fieldError(`${at}.to`, `${c.Name} cannot start after itself`);
+      // Idle, its unit is inactive until a connection wakes it: a start order would wait for that forever.
+      if (target.SocketActivation)
+        throw fieldError(`${at}.to`, `"${target.Name}" is socket-activated: it starts on its first connection, so nothing can wait for it to start (a link to it wakes it)`);
       if (c.After!.findIndex((o) => o.To === a.To) !== j) throw fieldError(`${at}.to`, `${show(a.To)} is named twice`);
       if (a.Wait === 'healthy' && !target.Health) throw fieldError(`${at}.wait`, `container "${target.Name}" has no health check, so nothing can wait for it to be healthy (give it one, or wait "started")`);
     }),
