@@ -124,6 +124,11 @@ test('a breaker that read the owner of a lock since released cannot break the ne
       assert.is(readFileSync(`${path}/owner`, 'utf8'), mine, 'the second holder still holds the lock');
     });
     assert.not.ok(readdirSync(`${dir}/locks`).includes('web.lock'));
+    // The tombstones a release leaves hold no data (a busy host keeps one per operation for ten minutes),
+    // yet each still holds its emptied owner file: a directory that is not empty is what a late rename cannot replace.
+    const tombstones = readdirSync(`${dir}/locks`).filter((e) => e.startsWith('web.lock.dead-'));
+    assert.is(tombstones.length, 2, tombstones.join(' '));
+    for (const t of tombstones) assert.equal([readdirSync(`${dir}/locks/${t}`), readFileSync(`${dir}/locks/${t}/owner`, 'utf8')], [['owner'], ''], t);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
