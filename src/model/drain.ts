@@ -13,9 +13,17 @@ export interface Drain {
   Id: string;
   /** The host ports the container publishes: a link target on this host with one of them leads to it. */
   Ports: number[];
-  /** The process that drains it: a drain whose process is gone is over (the update was killed). */
+  /** The process that drains it (for a reader); whether the drain is in force is its update's lock (updateLockOf). */
   Pid: number;
 }
+
+/**
+ * The lock `gear update` holds from reading the definition until the
+ * container is back in the links. A drain is in force while it is held:
+ * the lock knows a live holder from a dead one by pid and start time, so a
+ * killed update's drain ends even when its pid is reused.
+ */
+export const updateLockOf = (id: string) => `@gear-update-${id}`;
 
 /** A drain file's content checked again (it is read as root by apply-links); undefined when it is not one. */
 export function parseDrain(value: unknown, id: string): Drain | undefined {

@@ -1,6 +1,6 @@
 import { networkInterfaces } from 'node:os';
 import type { Host } from '../host/context.js';
-import { drainedTarget } from '../model/drain.js';
+import { drainedTarget, updateLockOf } from '../model/drain.js';
 import type { AppliedLinks } from '../host/net.js';
 import { failed, invalid } from '../model/errors.js';
 import { checkNetworkLinks, formatLink, type NetworkLink, type ResolvedLink } from '../model/links.js';
@@ -42,11 +42,12 @@ function hostIps(): Set<string> {
   return new Set(Object.values(networkInterfaces()).flatMap((l) => (l ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address)));
 }
 
-/** Targets the drains in force leave out, or undefined when nothing is drained. A drain whose updater died (killed mid-update) is over, and its file removed. */
+/** Targets the drains in force leave out, or undefined when nothing is drained. A drain whose update no longer holds its lock (killed mid-update) is over, and its file removed. */
 async function drainedNow(host: Host): Promise<((l: ResolvedLink) => boolean) | undefined> {
   const all = await host.store.drains();
-  for (const d of all.filter((d) => !alive(d.Pid))) await host.store.removeDrain(d.Id);
-  const drains = all.filter((d) => alive(d.Pid));
+  const live = await Promise.all(all.map((d) => host.locks.isHeld(updateLockOf(d.Id))));
+  for (const d of all.filter((_, i) => !live[i])) await host.store.removeDrain(d.Id);
+  const drains = all.filter((_, i) => live[i]);
   return drains.length ? drainedTarget(drains, hostIps()) : undefined;
 }
 

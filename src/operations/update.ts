@@ -7,6 +7,7 @@ import { containerNameOf, unitNameOf, validateImage, validateName } from '../mod
 import { closed } from '../model/schema.js';
 import { requireDefinition } from './common.js';
 import { drain, undrain, type Drained } from './drain.js';
+import { updateLockOf } from '../model/drain.js';
 import { envIdOf } from './env-ids.js';
 import { install, type InstallRequest, type InstallResult } from './install.js';
 import { defineOperation, type Progress } from './operation.js';
@@ -103,9 +104,6 @@ export const update = defineOperation({
     return host.locks.with(updateLockOf(req.Id), () => updateContainer(host, req, progress as Progress));
   },
 });
-
-/** The lock an update holds from start to end (`@` keeps it apart from the container's own lock). */
-const updateLockOf = (id: string) => `@gear-update-${id}`;
 
 async function updateContainer(host: Host, req: UpdateRequest, progress: Progress): Promise<UpdateResult> {
   const def = await requireDefinition(host, req.Id);
