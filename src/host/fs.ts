@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { writerGone, writerTag } from './writer-tag.js';
 
 /**
  * The host's filesystem, seen from wherever gear runs. Callers speak in host
@@ -55,14 +56,19 @@ export class HostFs {
     }
   }
 
-  /** Remove temp files (".*.tmp") older than `ageMs` that a killed writer left in a directory (`dryRun`: only list them). */
+  /**
+   * Remove temp files (".*.tmp") a killed writer left in a directory: at
+   * once when their name says the writer is gone, else once older than
+   * `ageMs` (`dryRun`: only list them).
+   */
   async removeStaleTemps(hostDir: string, ageMs: number, dryRun = false): Promise<string[]> {
     const removed: string[] = [];
     for (const name of await this.list(hostDir)) {
-      if (!TEMP_NAME.test(name)) continue;
+      const m = TEMP_NAME.exec(name);
+      if (!m) continue;
       const path = this.local(`${hostDir}/${name}`);
       const stat = await fsp.stat(path).catch(() => undefined);
-      if (stat && Date.now() - stat.mtimeMs > ageMs) {
+      if (stat && (writerGone(m[1], m[2]) || Date.now() - stat.mtimeMs > ageMs)) {
         if (!dryRun) await fsp.rm(path, { force: true });
         removed.push(`${hostDir}/${name}`);
       }
@@ -115,8 +121,8 @@ export class HostFs {
   }
 }
 
-/** Temp files of writeTemp: hidden, random, ".tmp". */
-const TEMP_NAME = /^\.[0-9a-f]+\.tmp$/;
+/** Temp files of writeTemp: hidden, the writer's PID-START (older gears: none), random, ".tmp". */
+const TEMP_NAME = /^\.(?:([0-9]+)-([0-9]+)-)?[0-9a-f]+\.tmp$/;
 
 /**
  * A new temp file in `dir` (made if missing) holding `data`, flushed to
@@ -124,7 +130,7 @@ const TEMP_NAME = /^\.[0-9a-f]+\.tmp$/;
  */
 async function writeTemp(dir: string, data: string, mode: number): Promise<string> {
   await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
-  const temp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`);
+  const temp = join(dir, `.${writerTag()}-${randomBytes(6).toString('hex')}.tmp`);
   const handle = await fsp.open(temp, 'wx', mode);
   try {
     await handle.writeFile(data);

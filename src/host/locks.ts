@@ -1,8 +1,9 @@
-import { promises as fsp, readFileSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { busy } from '../model/errors.js';
 import type { HostFs } from './fs.js';
+import { startTimeOf, writerGone, writerTag } from './writer-tag.js';
 
 const POLL_MS = 25;
 
@@ -198,22 +199,12 @@ const ownerLine = () => `${(ownerText ??= `${process.pid} ${startTimeOf(process.
 
 /** A taker's staging directory: NAME.lock.[PID-START-]NONCE.new (older gears wrote no PID-START). */
 const STAGING = /\.lock\.(?:([0-9]+)-([0-9]+)-)?[0-9a-f]+\.new$/;
-const stagingTag = () => `${process.pid}-${startTimeOf(process.pid) ?? 0}-${randomBytes(4).toString('hex')}`;
+const stagingTag = () => `${writerTag()}-${randomBytes(4).toString('hex')}`;
 
 /** True when the staging directory's name says its taker is gone (false when its name does not say). */
 function stagingIsStale(entry: string): boolean {
   const m = STAGING.exec(entry);
-  return !!m?.[1] && startTimeOf(Number(m[1])) !== m[2];
-}
-
-/** Field 22 of /proc/PID/stat: tells a live owner from a later process that reused its pid. */
-function startTimeOf(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
+  return writerGone(m?.[1], m?.[2]);
 }
 
 /** Tombstones of locks (broken or released) are kept this long, so that a breaker that judged the same lock stale cannot use the name again. */
