@@ -1,5 +1,6 @@
 import { CONTAINER_UNITS, nameOfUnit } from '../model/names.js';
-import { activatedPorts, socketStateWord, socketsActiveState } from '../model/socket-activation.js';
+import { activatedPorts, socketStateWord, socketsActiveState, socketUnitOf } from '../model/socket-activation.js';
+import type { ContainerDefinition } from '../model/definition.js';
 import { defineOperation, queryFlag } from './operation.js';
 import { querySchema } from './schemas.js';
 import { table } from './text.js';
@@ -108,6 +109,19 @@ interface DefinitionFacts {
   activated: ReadonlyMap<string, string[]>;
 }
 
+/**
+ * Its socket units, one per published port. A definition whose ports and
+ * private ports disagree (edited by hand; `gear status NAME` says what is
+ * wrong) lists by its first socket rather than failing the whole listing.
+ */
+function socketsOf(def: ContainerDefinition): string[] {
+  try {
+    return activatedPorts(def).map((p) => p.Socket);
+  } catch {
+    return [socketUnitOf(def.Id)];
+  }
+}
+
 /** Read once per listing of the definitions (the same array while none changed), for both facts. */
 const factsBy = new WeakMap<readonly string[], Promise<DefinitionFacts>>();
 function definitionFacts(host: Host, stored: readonly string[]): Promise<DefinitionFacts> {
@@ -115,7 +129,7 @@ function definitionFacts(host: Host, stored: readonly string[]): Promise<Definit
   if (!known) {
     known = Promise.all(stored.map((id) => host.store.read(id).catch(() => undefined))).then((defs) => ({
       checked: new Set(defs.filter((d) => d?.Health).map((d) => d!.Id)),
-      activated: new Map(defs.filter((d) => d?.SocketActivation).map((d) => [d!.Id, activatedPorts(d!).map((p) => p.Socket)])),
+      activated: new Map(defs.filter((d) => d?.SocketActivation).map((d) => [d!.Id, socketsOf(d!)])),
     }));
     factsBy.set(stored, known);
     known.catch(() => factsBy.delete(stored));

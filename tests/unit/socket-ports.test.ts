@@ -106,4 +106,21 @@ test('in-process: two ports give a socket and a proxy each and four reservations
   assert.equal(await all(), []);
 });
 
+test('in-process: a definition whose second port lost its private port still lists (by its first socket), beside the others', async () => {
+  const h = fakeHost();
+  mkdirSync(join(h.root, 'lib/systemd'), { recursive: true });
+  writeFileSync(join(h.root, 'lib/systemd/systemd-socket-proxyd'), '');
+  const d = two();
+  const inst = planDeployment(d, ['A']).add[0]!;
+  await operations.install.run(h.host, operations.install.parse({ params: { id: inst.Id }, query: {}, body: installBody(inst, d.Containers[0]!, {}) }), {});
+  await operations.install.run(h.host, operations.install.parse({ params: { id: 'plain' }, query: {}, body: { Image: 'test/web' } }), {});
+  const file = join(h.root, `var/lib/gear/containers/${inst.Id}.json`);
+  const def = JSON.parse(readFileSync(file, 'utf8'));
+  delete def.SocketActivation.PrivatePorts;
+  writeFileSync(file, JSON.stringify(def));
+  const listed = await operations.list.run(h.host, { all: true }, {});
+  assert.equal(listed.Containers.map((c) => c.Id).sort(), [inst.Id, 'plain'].sort());
+  assert.ok(listed.Containers.find((c) => c.Id === inst.Id)!.Socket, 'its socket state is given');
+});
+
 test.run();
