@@ -145,7 +145,8 @@ async function definitionsWithoutUnits(host: Host, f: Findings): Promise<void> {
       const stale = (await host.units.socketFiles(id)).filter((file) => !files.includes(file));
       if (stale.length)
         await f.add(`container ${id} has socket unit file${stale.length > 1 ? 's' : ''} ${stale.join(', ')} of ports it does not publish`, 'remove the files and stop those units', async () => {
-          for (const file of stale) await host.fs.remove(file);
+          // Rendered as an install would: the stale files go, and the first socket's Requires= loses them.
+          await host.units.write(def);
           await host.systemd.reload();
           // After the reload: the first socket no longer requires them, so stopping them leaves it listening.
           for (const file of stale) await host.systemd.stop(file.slice(file.lastIndexOf('/') + 1));

@@ -86,11 +86,16 @@ test('in-process: two ports give a socket and a proxy each and four reservations
   // Repair: a gear socket unit of a port it does not publish (planted) is found and removed; the rest is right.
   const unitDir = join(h.root, 'etc/systemd/system');
   writeFileSync(join(unitDir, `ctr-${inst.Id}@9999.socket`), readFileSync(join(unitDir, `ctr-${inst.Id}@8081.socket`), 'utf8'));
+  // As the re-install that left it would have: the first socket requires it too.
+  const first = join(unitDir, `ctr-${inst.Id}.socket`);
+  writeFileSync(first, readFileSync(first, 'utf8').replaceAll(`ctr-${inst.Id}@8081.socket`, `ctr-${inst.Id}@8081.socket ctr-${inst.Id}@9999.socket`));
+  assert.match(readFileSync(first, 'utf8'), /@9999/);
   const dry = await repairHost(h.host, true, []);
   assert.equal(dry.Findings.map((x) => x.Problem), [`container ${inst.Id} has socket unit file /etc/systemd/system/ctr-${inst.Id}@9999.socket of ports it does not publish`]);
   const fixed = await repairHost(h.host, false, []);
   assert.is(fixed.Findings[0]!.Fixed, true, JSON.stringify(fixed));
   assert.not.ok(existsSync(join(unitDir, `ctr-${inst.Id}@9999.socket`)));
+  assert.not.match(readFileSync(first, 'utf8'), /@9999/, 'the first socket requires only the ports it publishes');
   assert.equal((await repairHost(h.host, true, [])).Findings, []);
   const all = async () => [...(await h.host.ports.all())].filter(([, o]) => o === inst.Id).map(([port]) => port).sort();
   assert.equal(await all(), [...reservedPortsOf(def)].sort());
