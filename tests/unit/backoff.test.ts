@@ -13,13 +13,27 @@ import { containerUnitRenderer, type UnitContext } from '../../src/model/unit.js
 /** The scripts, run for real by sh, on a directory of the test's instead of /run/gear-backoff. */
 const dir = mkdtempSync(join(tmpdir(), 'gear-backoff-'));
 const local = (script: string) => script.split(BACKOFF_DIR).join(dir);
-function count(result: string): string {
-  const r = spawnSync('sh', ['-c', local(backoffCountScript('web-1'))], { env: { ...process.env, SERVICE_RESULT: result }, encoding: 'utf8' });
+const file = join(dir, 'web-1');
+const now = () => Math.floor(Date.now() / 1000);
+
+/**
+ * A clock of the test's: `date` (the scripts ask only `date +%s`) says T,
+ * then T + step at the next call, and so on; `sleep` returns at once. The
+ * scripts' arithmetic is then checked to the second whatever the machine's
+ * load (a real clock can tick between the script and the assertion).
+ */
+const clock = mkdtempSync(join(tmpdir(), 'gear-clock-'));
+writeFileSync(join(clock, 'date'), '#!/bin/sh\nread -r n < "$GEAR_CLOCK/now"; echo $((n + GEAR_CLOCK_STEP)) > "$GEAR_CLOCK/now"; echo "$n"\n', { mode: 0o755 });
+writeFileSync(join(clock, 'sleep'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+const T = 1_800_000_000;
+function onClock(script: string, at: number, step: number, env: Record<string, string> = {}) {
+  writeFileSync(join(clock, 'now'), `${at}\n`);
+  const r = spawnSync('sh', ['-c', local(script)], { env: { ...process.env, ...env, PATH: `${clock}:${process.env.PATH}`, GEAR_CLOCK: clock, GEAR_CLOCK_STEP: String(step) }, encoding: 'utf8' });
   assert.is(r.status, 0, r.stderr);
   return r.stdout;
 }
-const file = join(dir, 'web-1');
-const now = () => Math.floor(Date.now() / 1000);
+/** The stop script after a run that ended with `result`, at T. */
+const count = (result: string) => onClock(backoffCountScript('web-1'), T, 0, { SERVICE_RESULT: result });
 
 test('delays: 1, 2, 4 ... capped at 60 s', () => {
   assert.equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 100].map(backoffDelay), [0, 1, 2, 4, 8, 16, 32, 60, 60, 60]);
@@ -35,8 +49,8 @@ test('the stop script counts failures in a row with doubling waits, and forgets 
     waits.push(Number(m![2]));
     const [n, until] = readFileSync(file, 'utf8').trim().split(' ').map(Number);
     assert.is(n, i);
-    // At least the announced wait from now (whatever fraction of this second has passed), at most a second more.
-    assert.ok(until! - now() >= waits.at(-1)! && until! - now() <= waits.at(-1)! + 1, `until ${until! - now()} s from now, wait ${waits.at(-1)} s`);
+    // The announced wait and a second more: `date +%s` drops the fraction of the second the failure came in.
+    assert.is(until, T + waits.at(-1)! + 1);
   }
   assert.equal(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
   assert.is(count('success'), '');
@@ -45,32 +59,29 @@ test('the stop script counts failures in a row with doubling waits, and forgets 
 });
 
 test('a run that lasted the longest delay or more was a good one: its failure is the first again', () => {
-  writeFileSync(file, `5 0 ${now() - 61}\n`);
+  writeFileSync(file, `5 0 ${T - 60}\n`);
   assert.match(count('exit-code'), /failure 1 in a row/);
-  writeFileSync(file, `5 0 ${now() - 5}\n`);
+  writeFileSync(file, `5 0 ${T - 59}\n`);
   assert.match(count('exit-code'), /failure 6 in a row/);
   writeFileSync(file, 'garbage here\n');
   assert.match(count('exit-code'), /failure 1 in a row/);
 });
 
 test('the start script waits until the time set, says so, and notes the start', () => {
-  // 4 s ahead: on a loaded machine the shell may start a second or two after this line (a 2 s lead once
-  // left it nothing to wait for); the line says what was left when it started.
-  const before = now();
-  writeFileSync(file, `3 ${before + 4} 0\n`);
-  const r = spawnSync('sh', ['-c', local(backoffWaitScript('web-1'))], { encoding: 'utf8' });
-  assert.is(r.status, 0, r.stderr);
-  assert.match(r.stdout, /^gear: backing off after 3 failures in a row: next try in [1-4] s$/m);
+  // The clock moves a second per `date`: the first says T, the wait's checks T+1 .. T+4, the note T+5.
+  writeFileSync(file, `3 ${T + 4} 0\n`);
+  const out = onClock(backoffWaitScript('web-1'), T, 1);
+  assert.is(out, 'gear: backing off after 3 failures in a row: next try in 4 s\n');
   const [n, until, started] = readFileSync(file, 'utf8').trim().split(' ').map(Number);
   assert.is(n, 3);
   assert.is(until, 0);
   // The start is noted once the wait is over, not before.
-  assert.ok(started! >= before + 4, `started ${started} after the wait until ${before + 4}`);
+  assert.is(started, T + 5);
+  assert.is(readFileSync(join(clock, 'now'), 'utf8').trim(), String(T + 6), 'asked the time six times: it waited out every second');
   // Nothing to wait for: no line, and a first start records failures 0.
   writeFileSync(file, '');
-  const quiet = spawnSync('sh', ['-c', local(backoffWaitScript('web-1'))], { encoding: 'utf8' });
-  assert.is(quiet.stdout, '');
-  assert.match(readFileSync(file, 'utf8'), /^0 0 \d+\n$/);
+  assert.is(onClock(backoffWaitScript('web-1'), T, 1), '');
+  assert.is(readFileSync(file, 'utf8'), `0 0 ${T + 1}\n`);
 });
 
 test('a stop while it waits (SIGTERM) ends the wait cleanly: exit 0, no failure for systemd to count', async () => {
