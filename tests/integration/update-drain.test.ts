@@ -23,19 +23,48 @@ const imageOf = async (name: string) => (await sh(H, `docker inspect -f '{{.Imag
 const imageId = async (ref: string) => (await sh(H, `docker image inspect -f '{{.Id}}' ${ref}`)).trim();
 const inClient = (script: string) => run(H, ['docker', 'exec', 'ctr-dr-client', 'sh', '-c', script]);
 
-/** Requests through the link in a loop inside the client, one line each in /tmp/log: "ok BODY" or "fail". */
+/**
+ * Requests through the link in a loop inside the client, one line each in
+ * /tmp/log: "UPTIME ok BODY" or "UPTIME fail" (the kernel's uptime, shared
+ * with the host, dates them for a failure's report).
+ */
 async function startLoop(): Promise<void> {
   await inClient('rm -f /tmp/stop /tmp/log /tmp/done');
-  const loop = `while [ ! -e /tmp/stop ]; do if r=$(timeout 5 wget -qO- http://${LINK}/ 2>/dev/null); then echo "ok $r" >> /tmp/log; else echo fail >> /tmp/log; fi; done; touch /tmp/done`;
+  const loop =
+    `while [ ! -e /tmp/stop ]; do if r=$(timeout 5 wget -qO- http://${LINK}/ 2>/dev/null); then s="ok $r"; else s=fail; fi; ` +
+    `read -r t _ < /proc/uptime; echo "$t $s" >> /tmp/log; done; touch /tmp/done`;
   const r = await run(H, ['docker', 'exec', '-d', 'ctr-dr-client', 'sh', '-c', loop]);
   assert.is(r.code, 0, r.stderr);
   assert.ok(await eventually(async () => (await requests()).length > 0), 'the loop sends requests');
 }
-const requests = async () => (await inClient('cat /tmp/log 2>/dev/null')).stdout.split('\n').filter(Boolean);
+const timedRequests = async () => (await inClient('cat /tmp/log 2>/dev/null')).stdout.split('\n').filter(Boolean);
+/** The loop's results without their times: "ok BODY" or "fail". */
+const requests = async () => (await timedRequests()).map((l) => l.slice(l.indexOf(' ') + 1));
 async function stopLoop(): Promise<string[]> {
   await inClient('touch /tmp/stop');
   assert.ok(await eventually(async () => (await inClient('test -e /tmp/done')).code === 0, 30_000), 'the loop ended');
   return requests();
+}
+
+/**
+ * What a failed "no request fails" assertion says: each run of failed
+ * requests with when it began and how long it lasted, the updates' output,
+ * and what the units of both targets logged around it (a restart of the
+ * target still in the link would explain a run of failures).
+ */
+async function failureReport(updates: { stdout: string; stderr: string }[]): Promise<string> {
+  const lines = (await timedRequests()).map((l) => ({ t: Number(l.slice(0, l.indexOf(' '))), ok: !l.includes(' fail') }));
+  const runs: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i]!.ok || (i > 0 && !lines[i - 1]!.ok)) continue;
+    let j = i;
+    while (j + 1 < lines.length && !lines[j + 1]!.ok) j++;
+    runs.push(`${j - i + 1} failed from uptime ${lines[i]!.t} for ${(lines[j]!.t - lines[i]!.t).toFixed(2)} s (after ${i} requests)`);
+  }
+  const since = lines.length ? `@${Math.floor(Date.now() / 1000 - (Number((await sh(H, 'cut -d" " -f1 /proc/uptime')).trim()) - lines[0]!.t) - 5)}` : '-10min';
+  const journal = await sh(H, `journalctl -o short-monotonic --no-pager --since '${since}' -u ctr-dr-web-1 -u ctr-dr-web-2 -u ctr-dr-client | tail -80`);
+  const out = updates.map((u) => `${u.stdout}${u.stderr}`).join('\n');
+  return `${lines.length} requests; ${runs.join('; ') || 'no failures'}\nupdates said:\n${out}\njournal (monotonic time = uptime):\n${journal}`;
 }
 
 test.before(async () => {
@@ -73,9 +102,11 @@ test('a link with two targets: both in the rules (nth, then the rest), connectio
 test('update web-1 then web-2 under a request loop through the link: no request fails, both run the new image', async () => {
   const newId = await imageId('test/web:2');
   await startLoop();
+  const updates: { stdout: string; stderr: string }[] = [];
   for (const w of WEBS) {
     const before = (await requests()).length;
     const r = await gear(H, ['update', w, '--image', 'test/web:2']);
+    updates.push(r);
     assert.is(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`^updated ${w}: test/web \\(\\w{12}\\) -> test/web:2 \\(\\w{12}\\): healthy$`, 'm'));
     assert.match(r.stdout, /^ {2}out of the links of dr-client while it restarted \((its connections ended|\d+ connections? still open) .*\); back in$/m);
@@ -86,7 +117,7 @@ test('update web-1 then web-2 under a request loop through the link: no request 
   }
   const log = await stopLoop();
   const failures = log.filter((l) => l === 'fail').length;
-  assert.is(failures, 0, `${failures} of ${log.length} requests failed`);
+  if (failures) assert.unreachable(`${failures} of ${log.length} requests failed: ${await failureReport(updates)}`);
   assert.ok(log.some((l) => l === 'ok hello from test/web'), 'the old image answered before');
   assert.is(log.at(-1), 'ok v2', 'the new one after');
   assert.is((await sh(H, 'ls /var/lib/gear/drains/ 2>/dev/null; true')).trim(), '', 'no drain left behind');
@@ -109,7 +140,7 @@ test('an update to a broken image: out of the link while it fails, rolled back, 
   assert.is(await imageOf('dr-web-1'), v2);
   assert.equal(await targetsNow(), [ports['dr-web-1'], ports['dr-web-2']].sort(), 'back in the link');
   const log = await stopLoop();
-  assert.is(log.filter((l) => l === 'fail').length, 0, log.join('\n'));
+  if (log.includes('fail')) assert.unreachable(await failureReport([r]));
   assert.ok(log.length > 0);
 });
 
@@ -129,7 +160,7 @@ test('two updates of one container at once run one after the other: each starts 
   assert.is(await imageOf('dr-web-1'), await imageId(last));
   assert.equal(await targetsNow(), [ports['dr-web-1'], ports['dr-web-2']].sort(), 'back in the link');
   const log = await stopLoop();
-  assert.is(log.filter((l) => l === 'fail').length, 0, log.join('\n'));
+  if (log.includes('fail')) assert.unreachable(await failureReport([a, b]));
   assert.is((await sh(H, 'ls /var/lib/gear/drains/ 2>/dev/null; true')).trim(), '', 'no drain left behind');
 });
 
