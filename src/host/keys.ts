@@ -12,6 +12,14 @@ import type { HostFs } from './fs.js';
  * FP is the SHA256 fingerprint in base64url. Each file is written whole
  * (temp and rename); a key added twice is the same file.
  */
+
+/**
+ * The lock every change of grants holds (taken inside a container's or a
+ * repository's own lock, never around one): a revocation forgets a key no
+ * login uses, which a grant at the same time may be about to use.
+ */
+export const KEYS_LOCK = '@ssh-keys';
+
 export class KeyStore {
   constructor(
     private readonly fs: HostFs,
@@ -65,14 +73,19 @@ export class KeyStore {
   /**
    * Take the grants of these keys to these logins away (sshd asks at each
    * login: the next one is refused). A key no login may use any more is
-   * forgotten too. The caller serialises grants and revocations.
+   * forgotten too. The caller holds KEYS_LOCK.
    */
   async revoke(fingerprints: string[], logins: string[]): Promise<void> {
     for (const login of logins)
       for (const fp of fingerprints) await fsp.rm(this.fs.local(`${this.dir}/access/${login}/${fingerprintFile(fp)}`), { force: true });
+    await this.forgetUnused(fingerprints.map(fingerprintFile));
+  }
+
+  /** Of these key files, remove those no login has a grant of. */
+  private async forgetUnused(files: string[]): Promise<void> {
     const used = new Set<string>();
     for (const login of await this.fs.list(`${this.dir}/access`)) for (const file of await this.fs.list(`${this.dir}/access/${login}`)) used.add(file);
-    for (const fp of fingerprints) if (!used.has(fingerprintFile(fp))) await fsp.rm(this.fs.local(`${this.dir}/keys/${fingerprintFile(fp)}`), { force: true });
+    for (const file of files) if (!used.has(file)) await fsp.rm(this.fs.local(`${this.dir}/keys/${file}`), { force: true });
   }
 
   /** Whether any key was ever granted `login` (its directory of grants exists). */
@@ -80,8 +93,10 @@ export class KeyStore {
     return this.fs.exists(`${this.dir}/access/${login}`);
   }
 
-  /** Every grant to `login` goes (its container or repository was deleted). */
+  /** Every grant to `login` goes (its container or repository was deleted), and the keys no other login uses. The caller holds KEYS_LOCK. */
   async revokeAll(login: string): Promise<void> {
+    const files = await this.fs.list(`${this.dir}/access/${login}`);
     await fsp.rm(this.fs.local(`${this.dir}/access/${login}`), { recursive: true, force: true });
+    await this.forgetUnused(files);
   }
 }

@@ -1,6 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import type { Host } from '../host/context.js';
 import { runCaptured } from '../host/exec.js';
+import { KEYS_LOCK } from '../host/keys.js';
 import type { ContainerDefinition } from '../model/definition.js';
 import { failed, invalid } from '../model/errors.js';
 import { hostUserComment, hostUserName, imageUserRefusal, mcsLevel, selinuxMode, type Isolation, type SelinuxMode } from '../model/isolation.js';
@@ -108,7 +109,7 @@ export async function endLogins(host: Host, uid: number): Promise<void> {
 export async function releaseIsolation(host: Host, id: string, iso: Isolation | undefined): Promise<void> {
   // SSH keys granted to the container's login go with it: a new container of that name starts with none.
   const login = await host.keys.has(`ctr-${id}`);
-  await host.keys.revokeAll(`ctr-${id}`);
+  await host.locks.with(KEYS_LOCK, () => host.keys.revokeAll(`ctr-${id}`));
   const uid = iso?.Uid ?? (await host.uids.of(id));
   if (uid === undefined) return;
   if (login) await endLogins(host, uid);

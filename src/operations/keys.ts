@@ -1,4 +1,5 @@
 import type { Host } from '../host/context.js';
+import { KEYS_LOCK } from '../host/keys.js';
 import { gearBin } from '../host/self.js';
 import { invalid, notFound } from '../model/errors.js';
 import { hostUserComment, hostUserName } from '../model/isolation.js';
@@ -8,8 +9,6 @@ import { requireDefinition } from './common.js';
 import { defineOperation } from './operation.js';
 import { requireRepo } from './repos.js';
 
-/** Grants and revocations are serialised: a revocation forgets a key no login uses, which a grant at the same time may be using. */
-const KEYS_LOCK = '@ssh-keys';
 
 /** A key of a request body: the seed's {Type: "authorized_keys", Value}, read strictly. */
 function keyOfBody(k: { Type?: string; Value: string }, i: number): PublicKey {
@@ -66,10 +65,22 @@ export const addKeys = defineOperation({
     return { Keys, Containers, Repositories, WriteAccess: b.WriteAccess === true };
   },
   async run(host, req): Promise<AddKeysResult> {
+    const access = req.WriteAccess ? 'write' : 'read';
     for (const name of req.Repositories) await requireRepo(host, name);
     for (const id of req.Containers) await host.locks.with(id, () => containerLogin(host, id));
+    // Each grant under its target's lock: a delete of the target at the same time comes wholly before
+    // (the grant then fails: it is gone) or after (its revocation takes the grant away), never between.
+    for (const id of req.Containers)
+      await host.locks.with(id, async () => {
+        await requireDefinition(host, id);
+        await host.locks.with(KEYS_LOCK, () => host.keys.grant(req.Keys, [`ctr-${id}`], access));
+      });
+    for (const name of req.Repositories)
+      await host.locks.with(`repo-${name}`, async () => {
+        await requireRepo(host, name);
+        await host.locks.with(KEYS_LOCK, () => host.keys.grant(req.Keys, [repoUserName(name)], access));
+      });
     const logins = [...req.Containers.map((c) => `ctr-${c}`), ...req.Repositories.map(repoUserName)];
-    await host.locks.with(KEYS_LOCK, () => host.keys.grant(req.Keys, logins, req.WriteAccess ? 'write' : 'read'));
     return { Fingerprints: req.Keys.map((k) => k.fingerprint), Logins: logins, WriteAccess: req.WriteAccess };
   },
 });

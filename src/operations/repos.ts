@@ -1,6 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import type { Host } from '../host/context.js';
 import { git, gitArchive, type GitUser } from '../host/git.js';
+import { KEYS_LOCK } from '../host/keys.js';
 import { gearBin } from '../host/self.js';
 import { conflict, notFound } from '../model/errors.js';
 import { userDbEntry } from '../model/isolation.js';
@@ -163,7 +164,7 @@ export const deleteRepo = defineOperation({
   run: (host, req) =>
     host.locks.with(`repo-${req.Id}`, async () => {
       const { dir, user } = await requireRepo(host, req.Id);
-      await host.keys.revokeAll(repoUserName(req.Id));
+      await host.locks.with(KEYS_LOCK, () => host.keys.revokeAll(repoUserName(req.Id)));
       await fsp.rm(dir, { recursive: true, force: true });
       await endLogins(host, user.uid);
       await host.users.remove(repoUserName(req.Id), user.uid, user.gid, repoUserComment(req.Id));

@@ -16,6 +16,7 @@ import {
   validateRepoName,
   withoutSshdBlock,
 } from '../../src/model/ssh.js';
+import { fakeHost, filesUnder } from '../fixtures/fake-host.js';
 
 // Keys made by ssh-keygen; fingerprints as `ssh-keygen -lf` printed them.
 const ED = 'AAAAC3NzaC1lZDI1NTE5AAAAIDUBdBK5JY1SGm4nX3k9aYQxUdQpt6LQe5PZJ0XeQ6Fy';
@@ -108,6 +109,22 @@ test('sshd_config: the block appended and taken out again, the rest unchanged', 
   assert.is(withoutSshdBlock(added), config);
   assert.is(withoutSshdBlock(config), config);
   refused(() => withoutSshdBlock(`${config}${block[0]}\n`), /without its end line/);
+});
+
+test('key store: a deleted target\'s grants go, and with them the keys no other login uses', async () => {
+  const h = fakeHost();
+  const ed = parsePublicKey(`ssh-ed25519 ${ED}`);
+  const ec = parsePublicKey(`ecdsa-sha2-nistp256 ${EC}`);
+  await h.host.keys.grant([ed, ec], ['ctr-a'], 'read');
+  await h.host.keys.grant([ec], ['repo-b'], 'write');
+  const keyFiles = () => filesUnder(h.root).filter((f) => f.startsWith('/var/lib/gear/ssh/keys/')).map((f) => f.slice(f.lastIndexOf('/') + 1)).sort();
+  assert.equal(keyFiles(), [fingerprintFile(ed.fingerprint), fingerprintFile(ec.fingerprint)].sort());
+  await h.host.keys.revokeAll('ctr-a');
+  assert.is(await h.host.keys.has('ctr-a'), false);
+  assert.equal(keyFiles(), [fingerprintFile(ec.fingerprint)], 'the key repo-b still uses is kept, the other forgotten');
+  assert.equal((await h.host.keys.grants()).map((g) => `${g.login} ${g.access}`), ['repo-b write']);
+  await h.host.keys.revokeAll('repo-b');
+  assert.equal(keyFiles(), []);
 });
 
 test.run();
