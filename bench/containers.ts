@@ -108,10 +108,20 @@ async function gearPerContainer(): Promise<number> {
     ...ns.map((n) => `${range} ${GEAR} install test/web ${n} --start -p 8080:0 >/dev/null & pids="$pids $!"`),
     'status=0; for p in $pids; do wait $p || status=1; done; exit $status',
   ].join('\n');
+  const since = (await sh(H, 'date +%s.%N')).trim();
   const ms = await timed(() => launchedAndAnswering(sh(H, script), PORTS.slice(0, M)));
+  reloadCounts.push(await reloadsSince(since));
   const del = await gear(H, ['delete', ...ns]);
   if (del.code !== 0) throw new Error(del.stderr);
   return ms;
+}
+
+/** systemd Reloads done by the M separate installs of each round (shared between processes: host/shared-reload.ts). */
+const reloadCounts: number[] = [];
+/** How many times systemd reloaded since `since` (epoch seconds), from its own "Reloading." lines in the host's journal. */
+async function reloadsSince(since: string): Promise<number> {
+  const out = await sh(H, `journalctl _PID=1 --since @${since} -o cat --no-pager | grep -c '^Reloading' || true`);
+  return Number(out.trim()) || 0;
 }
 
 /**
@@ -150,7 +160,7 @@ async function main(): Promise<void> {
   const [seq, par, att, g] = [median(runs.seq), median(runs.par), median(runs.att), median(runs.gear)];
   const all = (xs: number[]) => xs.map((x) => (x / 1000).toFixed(2)).join(' ');
   console.log(`medians of ${ROUNDS} rounds; seconds per round: sequential ${all(runs.seq)} | parallel ${all(runs.par)} | attached ${all(runs.att)} | gear ${all(runs.gear)}`);
-  console.log(`  ${M} at once: parallel docker run -d ${all(runs.parM)} | gear, one process per container ${all(runs.gearM)}`);
+  console.log(`  ${M} at once: parallel docker run -d ${all(runs.parM)} | gear, one process per container ${all(runs.gearM)}; systemd Reloads in those: ${reloadCounts.join(' ')}`);
   const what = `gear install --start, N=${N}, until all answer`;
   line(what, g, 'parallel docker run -d', par);
   line(what, g, 'parallel attached docker run', att);

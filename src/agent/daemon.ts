@@ -103,8 +103,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const jobs = new JobQueue(Math.floor(positive(opts.maxJobs, '--max-jobs')), Math.floor(positive(opts.maxQueued, '--max-queued')));
 
   // Listings answer from memory, fed by systemd's signals (see UnitWatch).
-  const systemd = new DbusSystemd(config.busAddress, { watch: CONTAINER_UNITS });
-  const host = new Host(config, { systemd });
+  const host = new Host(config, { systemd: (h) => new DbusSystemd(config.busAddress, { watch: CONTAINER_UNITS, reloads: h.reloads }) });
+  const systemd = host.systemd as DbusSystemd;
   const repaired = await cleanHost(host);
   for (const what of repaired.Removed) log(`repair: removed ${what}`);
   for (const what of repaired.NotRemoved) log(`repair: could not remove ${what}`);

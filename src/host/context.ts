@@ -14,6 +14,7 @@ import { DbusSystemd, type Systemd } from './systemd.js';
 import { loadUnitTemplates } from './templates.js';
 import { TARGET_UNIT, UnitFiles } from './units.js';
 import { KeyStore } from './keys.js';
+import { SharedReloads } from './shared-reload.js';
 import { UidReservations } from './uids.js';
 import { ShadowUsers, type HostUsers } from './users.js';
 
@@ -22,7 +23,8 @@ import { ShadowUsers, type HostUsers } from './users.js';
  * pass fakes to run operations in-process against a temp dir as host root.
  */
 export interface HostParts {
-  systemd?: Systemd;
+  /** systemd, or how to make it once the host is there (the agent's, with its unit watch). */
+  systemd?: Systemd | ((host: Host) => Systemd);
   docker?: Docker;
   images?: Images;
   journal?: Journal;
@@ -67,6 +69,8 @@ export class Host {
   }
   readonly journal: Journal;
   readonly net: NetLinks;
+  /** systemd Reloads shared with the host's other gear processes (host/shared-reload.ts). */
+  readonly reloads: SharedReloads;
   private _systemd?: Systemd;
   private _docker?: Docker;
   private _oneoff?: OneOffRunner;
@@ -88,12 +92,14 @@ export class Host {
     this.linkLocks = new ContainerLocks(this.fs, `${config.stateDir}/locks/links`);
     this.targetLocks = new ContainerLocks(this.fs, `${config.stateDir}/locks/target`);
     this.envLocks = new ContainerLocks(this.fs, `${config.stateDir}/locks/env`);
+    this.reloads = new SharedReloads(this.fs, this.locks);
     this.net = parts.net ?? new NsenterNetLinks();
     this.journal = parts.journal ?? new JournalctlJournal(config.root);
   }
 
   get systemd(): Systemd {
-    return (this._systemd ??= this.parts.systemd ?? new DbusSystemd(this.config.busAddress));
+    const part = this.parts.systemd;
+    return (this._systemd ??= typeof part === 'function' ? part(this) : (part ?? new DbusSystemd(this.config.busAddress, { reloads: this.reloads })));
   }
   /** Network namespaces and gear's link rules in them, for repair (host/netns.ts). */
   get netns(): NetnsRules {
@@ -148,6 +154,7 @@ export class Host {
 
   /** Closes the systemd connection, one given to it included (the agent opens it before any operation asks). */
   close(): void {
-    (this._systemd ?? this.parts.systemd)?.close();
+    const part = this.parts.systemd;
+    (this._systemd ?? (typeof part === 'function' ? undefined : part))?.close();
   }
 }

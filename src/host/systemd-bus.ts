@@ -139,7 +139,8 @@ export class SystemdBus {
       .then(
         (reply) => (reply?.body ?? []) as unknown[],
         (err: unknown) => {
-          if (err instanceof conn.dbus.DBusError) throw failed(`systemd: ${member} failed: ${err.text || err.type}`);
+          // The error's name stays with it (isNoSuchUnit) for callers that expect one.
+          if (err instanceof conn.dbus.DBusError) throw Object.assign(failed(`systemd: ${member} failed: ${err.text || err.type}`), { dbusName: err.type });
           throw err;
         },
       );
@@ -215,3 +216,6 @@ export class SystemdBus {
 /** A match rule for signals from systemd. */
 export const signalMatch = (fields: Record<string, string>) =>
   [`type='signal'`, `sender='${DEST}'`, ...Object.entries(fields).map(([k, v]) => `${k}='${v}'`)].join(',');
+
+/** systemd answered that it has no such unit loaded (org.freedesktop.systemd1.NoSuchUnit). */
+export const isNoSuchUnit = (err: unknown): boolean => (err as { dbusName?: string } | undefined)?.dbusName === 'org.freedesktop.systemd1.NoSuchUnit';

@@ -1,7 +1,8 @@
 import { failed } from '../model/errors.js';
 import { Batch } from '../lib/concurrency.js';
-import { MANAGER, MANAGER_PATH, SystemdBus, signalMatch, withTimeout } from './systemd-bus.js';
+import { MANAGER, MANAGER_PATH, SystemdBus, isNoSuchUnit, signalMatch, withTimeout } from './systemd-bus.js';
 import { UnitWatch, unitRow } from './unit-watch.js';
+import { bootClock, type SharedReloads } from './shared-reload.js';
 
 /** What gear needs of systemd. Unit names, never paths, cross this interface. */
 export interface Systemd {
@@ -103,6 +104,8 @@ export interface DbusSystemdOptions {
    * signals, and answer list([pattern]) from there (the agent: see UnitWatch).
    */
   watch?: string;
+  /** Share Reloads with the host's other gear processes (host/shared-reload.ts); without it, each process reloads for itself. */
+  reloads?: SharedReloads;
 }
 
 /** systemd over the DBus system bus (dbus-next), at a configurable bus address. */
@@ -118,8 +121,11 @@ export class DbusSystemd implements Systemd {
   private readonly waiting = new Map<string, (r: JobResult) => void>();
   private readonly watch?: UnitWatch;
 
+  private readonly reloads?: SharedReloads;
+
   constructor(busAddress: string, opts: DbusSystemdOptions = {}) {
     this.bus = new SystemdBus(busAddress);
+    this.reloads = opts.reloads;
     // One long-lived listener for every job: adding and removing a match per
     // call would leak match rules in the bus.
     this.bus.onSignal((s) => {
@@ -196,8 +202,15 @@ export class DbusSystemd implements Systemd {
   start(unit: string) {
     return this.runJob('StartUnit', unit);
   }
-  stop(unit: string, opts: { wait?: boolean } = {}) {
-    return this.runJob('StopUnit', unit, opts.wait !== false);
+  async stop(unit: string, opts: { wait?: boolean } = {}) {
+    try {
+      return await this.runJob('StopUnit', unit, opts.wait !== false);
+    } catch (err) {
+      // A unit systemd has not loaded is stopped already: it unloads only inactive units (one whose
+      // file was removed and systemd reloaded since, say: repair's stale socket of a dropped port).
+      if (isNoSuchUnit(err)) return this.state(unit);
+      throw err;
+    }
   }
   restart(unit: string) {
     return this.runJob('RestartUnit', unit);
@@ -228,14 +241,19 @@ export class DbusSystemd implements Systemd {
   // Reload, or a `systemctl start gear.target` would skip a container
   // enabled since and start one stopped since. The Reload is batched too:
   // it waits for the links of every call before it, not for later ones.
-  private readonly reloading = new Batch<true>(() => this.call(MANAGER_PATH, MANAGER, 'Reload'));
+  // Its items are when each caller's change was done (bootClock): across
+  // processes, a Reload that began after the latest of them is enough.
+  private readonly reloading = new Batch<number>(async (since) => {
+    const reload = () => this.call(MANAGER_PATH, MANAGER, 'Reload');
+    await (this.reloads ? this.reloads.after(Math.max(...since), reload) : reload());
+  });
   private readonly enabling = new Batch<string>(async (units) => {
     const [, changes] = (await this.call(MANAGER_PATH, MANAGER, 'EnableUnitFiles', 'asbb', [units, false, true])) as [boolean, unknown[]];
-    if (changes.length > 0) await this.reloading.add([true]);
+    if (changes.length > 0) await this.reloading.add([await bootClock()]);
   });
   private readonly disabling = new Batch<string>(async (units) => {
     const [changes] = (await this.call(MANAGER_PATH, MANAGER, 'DisableUnitFiles', 'asb', [units, false])) as [unknown[]];
-    if (changes.length > 0) await this.reloading.add([true]);
+    if (changes.length > 0) await this.reloading.add([await bootClock()]);
   });
 
   enable(units: string[]): Promise<void> {
@@ -245,7 +263,7 @@ export class DbusSystemd implements Systemd {
     return this.disabling.add(units);
   }
   async reload(): Promise<void> {
-    await this.call(MANAGER_PATH, MANAGER, 'Reload');
+    await this.reloading.add([await bootClock()]);
   }
   async resetFailed(unit: string): Promise<void> {
     await this.call(MANAGER_PATH, MANAGER, 'ResetFailedUnit', 's', [unit]).catch(() => undefined);

@@ -177,11 +177,13 @@ test('repair: nothing wrong, then a missing second socket and proxy are rendered
   // A gear socket unit of a port it does not publish (left by a re-install killed half-way: planted) is removed and stopped.
   // It listens on 62999: outside gear's port range (4000-60000) and the kernel's ephemeral ports (to 60999), so
   // free whatever else runs on this host (a port near the private ones was once taken by another test's container).
-  await sh(A, `sed 's/^ListenStream=.*/ListenStream=62999/' ${D}/ctr-sp-two@8081.socket > ${D}/ctr-sp-two@9999.socket && systemctl daemon-reload && systemctl start ctr-sp-two@9999.socket`);
+  // The planted pair has its own proxy, as a real left-over would: systemd refuses to start a socket whose
+  // Service= is already running, and @8081's proxy may still run from the last wake (a CI failure once).
+  await sh(A, `sed -e 's/^ListenStream=.*/ListenStream=62999/' -e 's/@8081/@9999/g' ${D}/ctr-sp-two@8081.socket > ${D}/ctr-sp-two@9999.socket && sed 's/@8081/@9999/g' ${D}/gear-proxy-sp-two@8081.service > ${D}/gear-proxy-sp-two@9999.service && systemctl daemon-reload && systemctl start ctr-sp-two@9999.socket`);
   const stale = await gear(A, ['clean', '--repair']);
   assert.is(stale.code, 0, stale.stderr);
-  assert.match(stale.stdout, /container sp-two has socket unit file \/etc\/systemd\/system\/ctr-sp-two@9999\.socket of ports it does not publish: remove the files and stop those units/);
-  assert.not.ok(await exists(A, `${D}/ctr-sp-two@9999.socket`));
+  assert.match(stale.stdout, /container sp-two has socket unit files \/etc\/systemd\/system\/ctr-sp-two@9999\.socket, \/etc\/systemd\/system\/gear-proxy-sp-two@9999\.service of ports it does not publish: remove the files and stop those units/);
+  for (const file of ['ctr-sp-two@9999.socket', 'gear-proxy-sp-two@9999.service']) assert.not.ok(await exists(A, `${D}/${file}`), file);
   assert.is(await active(A, 'ctr-sp-two@9999.socket'), 'inactive');
   for (const unit of ['ctr-sp-two.socket', 'ctr-sp-two@8081.socket']) assert.is(await show(A, unit, 'SubState'), 'listening', `${unit} still listens`);
 });
