@@ -111,9 +111,10 @@ printf '%s\n' "$reversed" | while read -r kind path; do
   if [ "$kind" = dir ]; then rmdir "$(h "$path")" 2>/dev/null || true; fi
 done
 
-# The agent's socket directory in the host's /run, unless an agent still uses it.
+# The agent's socket directory in the host's /run, unless an agent still uses it;
+# with it the record of gear's last systemd Reload (src/host/shared-reload.ts).
 if [ -d /run/gear ] && ! node -e 'require("net").connect("/run/gear/gear.sock").on("connect", () => process.exit(0)).on("error", () => process.exit(1))' 2>/dev/null; then
-  rm -f /run/gear/gear.sock
+  rm -f /run/gear/gear.sock /run/gear/systemd-reload
   rmdir /run/gear 2>/dev/null || true
 fi
 log "uninstalled $NAME${purge:+, with every gear container and gear's state}"
