@@ -3,6 +3,13 @@ import { fingerprintFile, fingerprintOfFile, type Access, type PublicKey } from 
 import type { HostFs } from './fs.js';
 
 /**
+ * The lock every change of grants holds (taken inside a container's or a
+ * repository's own lock, never around one): a revocation forgets a key no
+ * login uses, which a grant at the same time may be about to use.
+ */
+export const KEYS_LOCK = '@ssh-keys';
+
+/**
  * SSH keys and the access they grant, under STATE/ssh (0700, files 0600:
  * root's alone; sshd reads them through `gear auth-keys-command`, run as
  * root):
@@ -12,14 +19,6 @@ import type { HostFs } from './fs.js';
  * FP is the SHA256 fingerprint in base64url. Each file is written whole
  * (temp and rename); a key added twice is the same file.
  */
-
-/**
- * The lock every change of grants holds (taken inside a container's or a
- * repository's own lock, never around one): a revocation forgets a key no
- * login uses, which a grant at the same time may be about to use.
- */
-export const KEYS_LOCK = '@ssh-keys';
-
 export class KeyStore {
   constructor(
     private readonly fs: HostFs,

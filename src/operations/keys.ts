@@ -9,7 +9,6 @@ import { requireDefinition } from './common.js';
 import { defineOperation } from './operation.js';
 import { requireRepo } from './repos.js';
 
-
 /** A key of a request body: the seed's {Type: "authorized_keys", Value}, read strictly. */
 function keyOfBody(k: { Type?: string; Value: string }, i: number): PublicKey {
   if (k.Type !== undefined && k.Type !== 'authorized_keys') throw invalid(`body/Keys[${i}].Type must be "authorized_keys"`);
