@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { acrossHosts, doctorText, type HostAnswer } from '../../model/doctor.js';
-import { operations } from '../../operations/index.js';
 import type { Cli } from '../cli.js';
 
 /**
@@ -17,7 +16,7 @@ export function register(program: Command, cli: Cli): void {
     .action(async (hosts: string[], o: { json?: boolean }) => {
       const rows = await cli.eachServer(hosts, async (backend, server): Promise<HostAnswer> => {
         const sent = Date.now();
-        const report = await backend.call(operations.doctor, { params: {}, query: {} }, cli.progress);
+        const report = await backend.call(cli.operations.doctor, { params: {}, query: {} }, cli.progress);
         return { host: backend.label || server || 'local', report, sent, received: Date.now() };
       });
       const answers = rows.filter((r): r is HostAnswer => r !== undefined);

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { composeEnvFile, importCompose } from '../../model/compose.js';
 import { readableJson } from '../../model/deployment/format.js';
 import { invalid } from '../../model/errors.js';
 import type { Cli } from '../cli.js';
@@ -33,7 +32,9 @@ export function register(program: Command, cli: Cli): void {
     .description('print a deployment descriptor (JSON, for gear deploy) made from a Compose file; warns of what has no equivalent')
     .argument('<compose-file>', 'a Compose file (compose.yml, docker-compose.yml)')
     .option('-o, --output <file>', 'write the descriptor to FILE, readable by you only (0600), replaced whole; it holds the environment values')
-    .action((file: string, o: { output?: string }) => {
+    .action(async (file: string, o: { output?: string }) => {
+      // yaml and the descriptor's model: loaded by this command alone.
+      const { composeEnvFile, importCompose } = await import('../../model/compose.js');
       const text = readText(file, 'Compose file');
       const base = dirname(resolve(file));
       const dotEnv = readBeside(base, '.env');

@@ -7,7 +7,6 @@ import { parseLinkFlag } from '../../model/links.js';
 import { parsePortFlag, type PortPair } from '../../model/ports.js';
 import { parseSocketActivation } from '../../model/socket-activation.js';
 import { parseVolumeFlag, type VolumeConfig } from '../../model/volumes.js';
-import { operations } from '../../operations/index.js';
 import { portsText } from '../../operations/text.js';
 import { collect, type Cli } from '../cli.js';
 import { ImageFrom } from '../image-from.js';
@@ -59,7 +58,7 @@ export function register(program: Command, cli: Cli): void {
       await cli.eachTarget(targets, async (t) => {
         if (body.Callback !== undefined && !t.backend.label) throw invalid('--callback needs an agent, which calls the URL when the job ends: name the container as HOST/NAME');
         await from?.to(t.backend);
-        const r = await t.backend.call(operations.install, { params: { id: t.name }, query: {}, body }, cli.progress);
+        const r = await t.backend.call(cli.operations.install, { params: { id: t.name }, query: {}, body }, cli.progress);
         const ports = r.Ports.length ? ` (${portsText(r.Ports)})` : '';
         // A re-install updates in place; a running container was restarted to apply it.
         // Socket-activated: what started is the socket; the container runs on the first connection.

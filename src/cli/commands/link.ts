@@ -1,7 +1,6 @@
 import { Option, type Command } from 'commander';
 import { invalid } from '../../model/errors.js';
 import { formatLink, parseLinkFlag } from '../../model/links.js';
-import { operations } from '../../operations/index.js';
 import { linkCount, linkState } from '../../operations/text.js';
 import type { Cli } from '../cli.js';
 import { itemsOf, listFlag } from '../syntax.js';
@@ -21,7 +20,7 @@ export function register(program: Command, cli: Cli): void {
       if (!o.clear && links.length === 0) throw invalid('give at least one link (-n FROM_IP:FROM_PORT:TO_HOST:TO_PORT), or --clear');
       await cli.eachTargetHost(texts, async (backend, targets) => {
         const body = { Links: targets.map((t) => ({ Id: t.name, NetworkLinks: links })) };
-        const r = await backend.call(operations.link, { params: {}, query: {}, body }, cli.progress);
+        const r = await backend.call(cli.operations.link, { params: {}, query: {}, body }, cli.progress);
         for (const c of r.Links) {
           const display = backend.label ? `${backend.label}/${c.Id}` : c.Id;
           const n = c.NetworkLinks.length;

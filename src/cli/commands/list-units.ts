@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { DEFAULT_PORT, parseAgentHost } from '../../model/address.js';
-import { operations } from '../../operations/index.js';
 import { table } from '../../operations/text.js';
 import type { Cli } from '../cli.js';
 
@@ -16,7 +15,7 @@ export function register(program: Command, cli: Cli): void {
     .action(async (hosts: string[], o: { all?: boolean; json?: boolean; quiet?: boolean }) => {
       const query = o.all ? { all: '1' } : {};
       const answers = await cli.eachServer(hosts, async (backend, server) => {
-        const r = await backend.call(operations.list, { params: {}, query }, cli.progress);
+        const r = await backend.call(cli.operations.list, { params: {}, query }, cli.progress);
         const at = locatorPrefix(backend.label, server);
         return r.Containers.map((c) => ({ Server: backend.label, at, ...c }));
       });

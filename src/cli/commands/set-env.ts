@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { mergeEnv, parseAssignment, type EnvVar } from '../../model/env.js';
 import { invalid } from '../../model/errors.js';
-import { operations } from '../../operations/index.js';
 import type { Cli } from '../cli.js';
 import { envFormatOption, readEnvFile } from '../env-files.js';
 
@@ -30,7 +29,7 @@ export function register(program: Command, cli: Cli): void {
       if (!o.reset && o.envUrl === undefined && Variables.length === 0) throw invalid('nothing to set: give NAME=VALUE or --env-file, or --reset to clear');
       const body = o.envUrl === undefined ? { Variables } : { Source: o.envUrl };
       await cli.eachTarget(targets, async (t) => {
-        const r = await t.backend.call(o.reset ? operations.replaceEnv : operations.patchEnv, { params: { id: t.name }, query: {}, body }, cli.progress);
+        const r = await t.backend.call(o.reset ? cli.operations.replaceEnv : cli.operations.patchEnv, { params: { id: t.name }, query: {}, body }, cli.progress);
         // A new shared environment, or a typo: say so rather than let it pass unnoticed.
         if (r.Readers && r.Readers.length === 0) cli.progress.note?.(`gear: ${t.display}: environment ${r.Id} is set; no container reads it yet (install with --env-id ${r.Id})`);
       });
