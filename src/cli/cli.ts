@@ -2,9 +2,17 @@ import type { Command } from 'commander';
 import { GearError, describeError, invalid } from '../model/errors.js';
 import type { Progress } from '../operations/index.js';
 import type { Backend, BackendSource, Target } from './backend.js';
-import { pullReporter } from './output.js';
 
 type Runtime = typeof import('./runtime.js');
+
+/** Commands whose actions need none of the runtime (the agent loads its own parts; the generated texts need only the program). */
+const standalone = new WeakSet<Command>();
+
+/** Mark a command as acting without src/cli/runtime.ts: the hook before its action loads nothing. */
+export function actsAlone(command: Command): Command {
+  standalone.add(command);
+  return command;
+}
 
 /** A repeatable option's values. */
 export const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -26,9 +34,10 @@ export class Cli {
   failures = 0;
   /** The exit code a command chose (run-job: its job's), used when nothing failed. */
   exitCode = 0;
-  readonly progress: Progress = { pull: pullReporter(process.stderr), note: (m) => process.stderr.write(`${m}\n`) };
+  readonly progress: Progress = { pull: (ref, p) => (this.pullTo ??= this.runtime.pullReporter(process.stderr))(ref, p), note: (m) => process.stderr.write(`${m}\n`) };
+  private pullTo?: ReturnType<Runtime['pullReporter']>;
   private backendsMade?: BackendSource;
-  private runtime?: Runtime;
+  private loaded?: Runtime;
 
   /** `backends`: where targets run (tests pass their own); by default made from the global options. */
   constructor(
@@ -37,7 +46,7 @@ export class Cli {
   ) {
     this.backendsMade = backends;
     // Before any command's action (a hook on the program runs for its subcommands too).
-    program.hook('preAction', async () => void (await this.load()));
+    program.hook('preAction', async (_, action) => void (standalone.has(action) || (await this.load())));
   }
 
   /**
@@ -46,17 +55,18 @@ export class Cli {
    * refused flag) loads none of it.
    */
   async load(): Promise<Runtime> {
-    return (this.runtime ??= await import('./runtime.js'));
+    return (this.loaded ??= await import('./runtime.js'));
   }
 
-  private get loaded(): Runtime {
-    if (!this.runtime) throw new Error('internal: a command acted before Cli.load()');
-    return this.runtime;
+  /** What actions act with (src/cli/runtime.ts): loaded before every action (load()). */
+  get runtime(): Runtime {
+    if (!this.loaded) throw new Error('internal: a command acted before Cli.load()');
+    return this.loaded;
   }
 
   /** Every operation (src/operations/index.ts), once loaded. */
   get operations(): Runtime['operations'] {
-    return this.loaded.operations;
+    return this.runtime.operations;
   }
 
   print(text: string): void {
@@ -77,7 +87,7 @@ export class Cli {
 
   /** Backends per host, made on first use from the global options and the environment. */
   backends(): BackendSource {
-    this.backendsMade ??= this.loaded.makeBackends(this.options, process.env);
+    this.backendsMade ??= this.runtime.makeBackends(this.options, process.env);
     return this.backendsMade;
   }
 
@@ -149,7 +159,7 @@ export class Cli {
    */
   targetsOf(texts: string[], withFile: string | undefined): string[] {
     if (withFile !== undefined) {
-      const { targets, elsewhere } = this.loaded.deploymentTargets(withFile, texts);
+      const { targets, elsewhere } = this.runtime.deploymentTargets(withFile, texts);
       for (const t of elsewhere) this.report(t, 'not contacted: its host is not among the hosts named');
       return targets;
     }

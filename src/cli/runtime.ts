@@ -22,6 +22,27 @@ export { applyLinksAtStart } from '../operations/links.js';
 export { requireRepo } from '../operations/repos.js';
 export { linkCount } from '../operations/text.js';
 export { updateText } from '../operations/update.js';
+// What actions check and print with (the model's parsers, the texts).
+export { pullReporter } from './output.js';
+export { ImageFrom } from './image-from.js';
+export { readEnvFile } from './env-files.js';
+export { limitFields } from './limits.js';
+export { readableJson } from '../model/deployment/format.js';
+export { acrossHosts, doctorText } from '../model/doctor.js';
+export { mergeEnv, parseAssignment, renderEnvFile } from '../model/env.js';
+export { transferImage } from '../model/image-archive.js';
+export { isolationText, selinuxText } from '../model/isolation.js';
+export { parseLinkFlag } from '../model/links.js';
+export { parsePortFlag } from '../model/ports.js';
+export { parseRuntime } from '../model/runtime.js';
+export { parseSocketActivation } from '../model/socket-activation.js';
+export { SSHD_BEGIN, authorizedKeysLine, parseKeyFile, repoUserComment, sshTarget, sshdBlock, withoutSshdBlock } from '../model/ssh.js';
+export { parseVolumeFlag } from '../model/volumes.js';
+export { capacityTable } from '../operations/capacity.js';
+export { unitText } from '../operations/console.js';
+export { definitionText } from '../operations/definition.js';
+export { transfer } from '../operations/images.js';
+export { linkState, portsText, statusText } from '../operations/text.js';
 // gear export's.
 export { exportedInstances } from '../model/export/deployment.js';
 export { kubeAppsOf, kubeObjects } from '../model/export/kube.js';

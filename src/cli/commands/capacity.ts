@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import type { Capacity } from '../../model/capacity.js';
-import { capacityTable } from '../../operations/capacity.js';
 import type { Cli } from '../cli.js';
 
 /** `gear capacity [HOST...]`: what each host can still take, as a table (or JSON). */
@@ -17,6 +16,6 @@ export function register(program: Command, cli: Cli): void {
       });
       const got = rows.filter((r): r is [string, Capacity] => r !== undefined);
       if (!got.length) return;
-      cli.print(o.json ? `${JSON.stringify(Object.fromEntries(got), null, 2)}\n` : capacityTable(got));
+      cli.print(o.json ? `${JSON.stringify(Object.fromEntries(got), null, 2)}\n` : cli.runtime.capacityTable(got));
     });
 }

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { readableJson } from '../../model/deployment/format.js';
 import { invalid } from '../../model/errors.js';
 import type { Cli } from '../cli.js';
 import { readText } from '../files.js';
@@ -44,7 +43,7 @@ export function register(program: Command, cli: Cli): void {
       };
       const { descriptor, warnings } = importCompose({ text, file, variables, readEnvFile: (p) => readBeside(base, p) });
       // As gear writes resolved files: one line per port, link or variable.
-      const out = `${readableJson(descriptor)}\n`;
+      const out = `${cli.runtime.readableJson(descriptor)}\n`;
       const secret = (descriptor.Containers as { Environment?: unknown[] }[]).some((c) => c.Environment?.length);
       // Checked before anything is said: a refusal leaves one line, not warnings and then the line.
       if (o.output === undefined && secret) refuseReadableStdout('the descriptor holds environment values (often secrets)');

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
+import { table } from '../../lib/table.js';
 import type { ImageListing } from '../../host/images.js';
-import { table } from '../../operations/text.js';
 import type { Cli } from '../cli.js';
 import { LOCAL_HOST } from '../syntax.js';
 

@@ -1,14 +1,13 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { invalid } from '../../model/errors.js';
-import { parseKeyFile } from '../../model/ssh.js';
 import type { AddKeysResult, KeyGrant, RemoveKeysResult } from '../../operations/keys.js';
 import type { CreateRepoResult } from '../../operations/repos.js';
 import { collect, type Cli } from '../cli.js';
 import { outputProgress } from './run-job.js';
 
 /** The keys of a key file (`-`: stdin) as request bodies take them; one readable line when it cannot be read. */
-function keysOfFile(file: string): { Type: string; Value: string }[] {
+function keysOfFile(cli: Cli, file: string): { Type: string; Value: string }[] {
   let text: string;
   try {
     text = readFileSync(file === '-' ? 0 : file, 'utf8');
@@ -16,7 +15,7 @@ function keysOfFile(file: string): { Type: string; Value: string }[] {
     throw invalid(`key file ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   // Read here for a message with the file's line number; the operation reads each key again.
-  return parseKeyFile(text).map((k) => ({ Type: 'authorized_keys', Value: `${k.type} ${k.blob}` }));
+  return cli.runtime.parseKeyFile(text).map((k) => ({ Type: 'authorized_keys', Value: `${k.type} ${k.blob}` }));
 }
 
 /** TARGET... as bodies name them: repo://NAME a repository, anything else a container. */
@@ -72,7 +71,7 @@ export function register(program: Command, cli: Cli): void {
     .option('--on <host>', 'on this agent (HOST[:PORT])')
     .argument('<target...>', 'container names and repo://NAME')
     .action(async (targets: string[], o: { keyFile: string; write?: boolean; on?: string }) => {
-      const Keys = keysOfFile(o.keyFile);
+      const Keys = keysOfFile(cli, o.keyFile);
       const backend = cli.backends().forServer(o.on ?? '');
       const r: AddKeysResult = await backend.call(cli.operations.addKeys, { params: {}, query: {}, body: { Keys, ...targetsOf(targets), ...(o.write ? { WriteAccess: true } : {}) } }, cli.progress);
       cli.print(`${r.Fingerprints.join(', ')}: may log in as ${r.Logins.join(', ')}${r.WriteAccess ? ' (push allowed)' : ''}\n`);
@@ -88,7 +87,7 @@ export function register(program: Command, cli: Cli): void {
     .argument('<target...>', 'container names and repo://NAME')
     .action(async (targets: string[], o: { keyFile?: string; keyFingerprint?: string[]; on?: string }) => {
       if (!o.keyFile && !o.keyFingerprint?.length) throw invalid('name the keys: --key-file FILE or --key-fingerprint FP');
-      const body = { ...(o.keyFile ? { Keys: keysOfFile(o.keyFile) } : {}), ...(o.keyFingerprint?.length ? { Fingerprints: o.keyFingerprint } : {}), ...targetsOf(targets) };
+      const body = { ...(o.keyFile ? { Keys: keysOfFile(cli, o.keyFile) } : {}), ...(o.keyFingerprint?.length ? { Fingerprints: o.keyFingerprint } : {}), ...targetsOf(targets) };
       const backend = cli.backends().forServer(o.on ?? '');
       const r: RemoveKeysResult = await backend.call(cli.operations.removeKeys, { params: {}, query: {}, body }, cli.progress);
       cli.print(`${r.Fingerprints.join(', ')}: may no longer log in as ${r.Logins.join(', ')}\n`);

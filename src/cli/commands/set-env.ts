@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { mergeEnv, parseAssignment, type EnvVar } from '../../model/env.js';
+import type { EnvVar } from '../../model/env.js';
 import { invalid } from '../../model/errors.js';
+import { envFormatOption } from '../options.js';
 import type { Cli } from '../cli.js';
-import { envFormatOption, readEnvFile } from '../env-files.js';
 
 /**
  * `gear set-env ID... [NAME=VALUE...]`: arguments with "=" are variables
@@ -21,8 +21,8 @@ export function register(program: Command, cli: Cli): void {
     .option('--env-url <url>', 'with --reset: the agent fetches the environment from this http(s) URL (the seed\'s env-file rules)')
     .action(async (args: string[], o: { reset?: boolean; envFile?: string; envFormat?: string; envUrl?: string }) => {
       const targets = args.filter((a) => !a.includes('='));
-      const fromFile: EnvVar[] = o.envFile !== undefined ? readEnvFile(o.envFile, o.envFormat, cli) : [];
-      const Variables = mergeEnv(fromFile, args.filter((a) => a.includes('=')).map(parseAssignment));
+      const fromFile: EnvVar[] = o.envFile !== undefined ? cli.runtime.readEnvFile(o.envFile, o.envFormat, cli) : [];
+      const Variables = cli.runtime.mergeEnv(fromFile, args.filter((a) => a.includes('=')).map(cli.runtime.parseAssignment));
       if (targets.length === 0) throw invalid('name at least one environment: a container\'s name or an env id');
       if (o.envUrl !== undefined && !o.reset) throw invalid('--env-url replaces the environment: add --reset');
       if (o.envUrl !== undefined && Variables.length) throw invalid('--env-url cannot be combined with variables: the environment fetched replaces them');

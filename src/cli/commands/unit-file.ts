@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { unitText } from '../../operations/console.js';
 import { withOption, type Cli } from '../cli.js';
 
 /** `gear unit-file TARGET...`: the unit as systemd loaded it (`systemctl cat`), the web console's unit view. */
@@ -13,7 +12,7 @@ export function register(program: Command, cli: Cli): void {
     .action((targets: string[], o: { json?: boolean; with?: string }) =>
       cli.eachTarget(cli.targetsOf(targets, o.with), async (t) => {
         const u = await t.backend.call(cli.operations.unitFile, { params: { id: t.name }, query: {} }, cli.progress);
-        cli.print(o.json ? `${JSON.stringify(t.backend.label ? { Server: t.backend.label, ...u } : u)}\n` : unitText(u));
+        cli.print(o.json ? `${JSON.stringify(t.backend.label ? { Server: t.backend.label, ...u } : u)}\n` : cli.runtime.unitText(u));
       }),
     );
 }
