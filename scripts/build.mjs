@@ -73,6 +73,9 @@ const lazyInDependencies = [
   // docker-modem speaks HTTPS only to a Docker on TCP with TLS (gear uses its unix socket); dockerode gzips only build contexts.
   ['/node_modules/docker-modem/lib/http.js', 'https'],
   ['/node_modules/dockerode/lib/util.js', 'zlib'],
+  // commander spawns only executable subcommands (gear has none); child_process loads net, dgram and
+  // streams: a fifth of every command line's start (BENCHMARKS.md, issue 10, session 10).
+  ['/node_modules/commander/lib/command.js', 'node:child_process'],
 ];
 const lazyBuiltins = {
   name: 'gear-lazy-builtins',

@@ -1,13 +1,18 @@
 import type { Command } from 'commander';
-import { parseFingerprint } from '../api/client.js';
-import { defaultTokenPath } from '../api/listen.js';
-import { configFromEnv } from '../host/config.js';
 import { GearError, describeError, invalid } from '../model/errors.js';
 import type { Progress } from '../operations/index.js';
-import { Backends, type Backend, type BackendSource, type Target } from './backend.js';
-import { deploymentTargets } from './deploy.js';
-import { readText } from './files.js';
-import { pullReporter } from './output.js';
+import type { Backend, BackendSource, Target } from './backend.js';
+
+type Runtime = typeof import('./runtime.js');
+
+/** Commands whose actions need none of the runtime (the agent loads its own parts; the generated texts need only the program). */
+const standalone = new WeakSet<Command>();
+
+/** Mark a command as acting without src/cli/runtime.ts: the hook before its action loads nothing. */
+export function actsAlone(command: Command): Command {
+  standalone.add(command);
+  return command;
+}
 
 /** A repeatable option's values. */
 export const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -17,15 +22,6 @@ export const withOption = ['--with <file>', 'act on the instances of a deploymen
 
 /** A user-supplied string shown in an error: quoted and escaped unless plainly printable. */
 const printable = (text: string) => (/^[\x21-\x7e]+$/.test(text) ? text : JSON.stringify(text));
-
-/** The local agent's own token (root only), for agents on this machine's loopback; none when unreadable. */
-function localAgentToken(): string | undefined {
-  try {
-    return readText(defaultTokenPath(configFromEnv()), 'token file').trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * What every command shares: output, failures (one line each on stderr; the
@@ -38,8 +34,10 @@ export class Cli {
   failures = 0;
   /** The exit code a command chose (run-job: its job's), used when nothing failed. */
   exitCode = 0;
-  readonly progress: Progress = { pull: pullReporter(process.stderr), note: (m) => process.stderr.write(`${m}\n`) };
+  readonly progress: Progress = { pull: (ref, p) => (this.pullTo ??= this.runtime.pullReporter(process.stderr))(ref, p), note: (m) => process.stderr.write(`${m}\n`) };
+  private pullTo?: ReturnType<Runtime['pullReporter']>;
   private backendsMade?: BackendSource;
+  private loaded?: Runtime;
 
   /** `backends`: where targets run (tests pass their own); by default made from the global options. */
   constructor(
@@ -47,6 +45,28 @@ export class Cli {
     backends?: BackendSource,
   ) {
     this.backendsMade = backends;
+    // Before any command's action (a hook on the program runs for its subcommands too).
+    program.hook('preAction', async (_, action) => void (standalone.has(action) || (await this.load())));
+  }
+
+  /**
+   * Load what actions act with (src/cli/runtime.ts): done before every
+   * action, so that a command line that only parses (--help, --version, a
+   * refused flag) loads none of it.
+   */
+  async load(): Promise<Runtime> {
+    return (this.loaded ??= await import('./runtime.js'));
+  }
+
+  /** What actions act with (src/cli/runtime.ts): loaded before every action (load()). */
+  get runtime(): Runtime {
+    if (!this.loaded) throw new Error('internal: a command acted before Cli.load()');
+    return this.loaded;
+  }
+
+  /** Every operation (src/operations/index.ts), once loaded. */
+  get operations(): Runtime['operations'] {
+    return this.runtime.operations;
   }
 
   print(text: string): void {
@@ -67,21 +87,7 @@ export class Cli {
 
   /** Backends per host, made on first use from the global options and the environment. */
   backends(): BackendSource {
-    if (!this.backendsMade) {
-      const o = this.options;
-      const env = process.env;
-      // The token never on a command line: from a file, or the environment.
-      const tokenFile = o.tokenFile ?? env.GEAR_TOKEN_FILE;
-      const token = tokenFile ? readText(tokenFile, 'token file').trim() : env.GEAR_TOKEN?.trim() || undefined;
-      const ca = o.ca ?? env.GEAR_CA;
-      const fingerprint = o.fingerprint ?? env.GEAR_FINGERPRINT;
-      this.backendsMade = new Backends(env, {
-        token,
-        localToken: () => localAgentToken(),
-        tls: ca || fingerprint ? { ca: ca ? Buffer.from(readText(ca, 'CA file')) : undefined, fingerprint: fingerprint ? parseFingerprint(fingerprint) : undefined } : undefined,
-        insecurePlaintext: o.insecurePlaintext === true || env.GEAR_INSECURE_PLAINTEXT === '1',
-      });
-    }
+    this.backendsMade ??= this.runtime.makeBackends(this.options, process.env);
     return this.backendsMade;
   }
 
@@ -96,6 +102,7 @@ export class Cli {
    * of them in parallel; failures are reported one line per target.
    */
   async eachTarget(texts: string[], work: (t: Target) => Promise<void>): Promise<void> {
+    await this.load();
     const failed = this.failures;
     const targets: Target[] = [];
     for (const text of texts) {
@@ -129,7 +136,8 @@ export class Cli {
   }
 
   /** Agents named as `HOST[:PORT]` (none: this host), with their backends, one request each. */
-  eachServer<T>(hosts: string[], work: (backend: Backend, server: string) => Promise<T>): Promise<(T | undefined)[]> {
+  async eachServer<T>(hosts: string[], work: (backend: Backend, server: string) => Promise<T>): Promise<(T | undefined)[]> {
+    await this.load();
     return this.eachHost(hosts.length ? hosts : [''], (server) => server || undefined, (server) => work(this.backends().forServer(server), server));
   }
 
@@ -151,7 +159,7 @@ export class Cli {
    */
   targetsOf(texts: string[], withFile: string | undefined): string[] {
     if (withFile !== undefined) {
-      const { targets, elsewhere } = deploymentTargets(withFile, texts);
+      const { targets, elsewhere } = this.runtime.deploymentTargets(withFile, texts);
       for (const t of elsewhere) this.report(t, 'not contacted: its host is not among the hosts named');
       return targets;
     }

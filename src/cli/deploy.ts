@@ -16,6 +16,7 @@ import type { NetworkLink } from '../model/links.js';
 import { operations, type Progress } from '../operations/index.js';
 import type { Backend } from './backend.js';
 import { readText } from './files.js';
+import { LOCAL_DEPLOY_HOST } from './syntax.js';
 import { spreadImages, type SpreadFailures, type SpreadOptions } from './spread.js';
 import { linkCount, portsText } from '../operations/text.js';
 
@@ -35,8 +36,6 @@ import { linkCount, portsText } from '../operations/text.js';
  * resolved file (as the seed names it).
  */
 
-/** The host a deploy without hosts places everything on (the seed's name for it, too). */
-export const LOCAL_DEPLOY_HOST = 'localhost';
 
 export interface DeployOptions {
   /** A file, or an http(s):// or file:// URL. */

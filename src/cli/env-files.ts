@@ -4,14 +4,6 @@ import { invalid } from '../model/errors.js';
 import type { Cli } from './cli.js';
 import { readText } from './files.js';
 
-/**
- * `--env-format` of `--env-file`: `strict` (gear's own rules, the default:
- * every line is NAME=VALUE, a blank or a #-comment, else the command
- * fails naming the line) or `geard` (the seed's rules, model/env-geard.ts:
- * lines without "=" ignored, quoted values unquoted; a line the seed would
- * skip is skipped with a warning naming it).
- */
-export const envFormatOption = ['--env-format <format>', 'rules of --env-file: strict (gear\'s, the default) or geard (the seed\'s: lines without "=" ignored, Go-quoted values unquoted)'] as const;
 
 export function readEnvFile(path: string, format: string | undefined, cli: Pick<Cli, 'progress'>): EnvVar[] {
   const text = readText(path, 'env file');

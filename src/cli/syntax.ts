@@ -88,3 +88,6 @@ export function normalizeBooleanFlags(argv: string[]): string[] {
 
 /** `local`: geard's name for this host, as a host argument or in `local/NAME`. */
 export const LOCAL_HOST = 'local';
+
+/** The host a deploy without hosts places everything on (the seed's name for it, too). */
+export const LOCAL_DEPLOY_HOST = 'localhost';

@@ -2,7 +2,6 @@ import { promises as fsp } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import type { Host } from '../host/context.js';
-import { packSource, prefixTar, walkSource } from '../host/source-tar.js';
 import { GearError, failed, invalid, notFound } from '../model/errors.js';
 import { validateImage } from '../model/names.js';
 import { BUILD_LABEL, BUILD_TIMEOUT, BuildBodySchema, IGNORE_FILE, ignoreMatcher, ignoredInTree, runNameOf, checkTag, isWithin, runCommandChange, scriptsDirOf, splitTag, symlinkEscapes } from '../model/oneoff.js';
@@ -15,6 +14,9 @@ import { attempt } from './common.js';
 import { requireRepo, resolveRef } from './repos.js';
 import { ensureImage, newRunId, underRunLock } from './jobs.js';
 import { defineOperation, type Progress } from './operation.js';
+
+/** tar-stream and the source packer: loaded by the first build, not by every process that loads the operations (docs/decisions.md). */
+const sourceTar = () => import('../host/source-tar.js');
 
 export interface BuildRequest {
   BaseImage: string;
@@ -114,6 +116,7 @@ async function restoreArtifacts(host: Host, build: Dockerode.Container, previous
       progress.note?.(`the previous image (${previous.replace(/^sha256:/, '').slice(0, 12)}) cannot run save-artifacts (${reasonOf(err)}): a clean build`);
       return false;
     }
+    const { prefixTar } = await sourceTar();
     const put = putTar(build, prefixTar(tar, 'artifacts'), '/tmp', `the artifacts of ${previous}`);
     const [{ StatusCode }] = await Promise.all([exited, put]);
     if (StatusCode !== 0) throw failed(`save-artifacts of the previous ${previous} exited with status ${StatusCode}`);
@@ -206,6 +209,7 @@ async function checkGitSymlinks(dir: string, user: GitUser, commit: string, what
 async function gitSource(dir: string, user: GitUser, commit: string): Promise<Pick<Source, 'tar'>> {
   const ignored = await gitIgnoreOf(dir, user, commit);
   await checkGitSymlinks(dir, user, commit, 'source', ignored);
+  const { prefixTar } = await sourceTar();
   return { tar: (owner, signal) => prefixTar(gitArchive(dir, commit, { user, signal }), 'src', { owner, source: true, ignored }) };
 }
 
@@ -225,6 +229,7 @@ async function openSource(host: Host, req: BuildRequest, progress: Progress): Pr
   const from = req.From;
   if (from.kind === 'dir') {
     const root = await sourceDir(host, req.Source);
+    const { walkSource, packSource } = await sourceTar();
     const entries = await walkSource(root);
     return { tar: (owner) => packSource(root, entries, 'src', owner), close: async () => undefined };
   }

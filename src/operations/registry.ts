@@ -1,7 +1,10 @@
 import type { Writable } from 'node:stream';
 import type { Host } from '../host/context.js';
-import { copyLayer, describeSave, type SavedImage } from '../host/registry-source.js';
+import type { SavedImage } from '../host/registry-source.js';
 import { RegistryError, manifestOf, type ManifestForm, type Reference } from '../model/registry.js';
+
+/** The image archive's reader (tar-stream): loaded by the first pull from this registry, not with the agent. */
+const registrySource = () => import('../host/registry-source.js');
 
 /**
  * This host's images as a read-only registry (the agent's /v2/ routes,
@@ -31,7 +34,7 @@ export class LocalRegistry {
       this.described.set(id, p);
       return p;
     }
-    p = this.queue(async () => describeSave(await this.host.images.save(id), id));
+    p = this.queue(async () => (await registrySource()).describeSave(await this.host.images.save(id), id));
     p.catch(() => this.described.delete(id));
     this.described.set(id, p);
     while (this.described.size > DESCRIPTIONS) this.described.delete(this.described.keys().next().value!);
@@ -85,6 +88,6 @@ export class LocalRegistry {
 
   /** A layer's bytes into `out`, checked against its digest on the way. */
   async sendLayer(blob: Extract<Blob, { kind: 'layer' }>, digest: string, out: Writable): Promise<number> {
-    return copyLayer(await this.host.images.save(blob.id), blob.dirs, digest, out);
+    return (await registrySource()).copyLayer(await this.host.images.save(blob.id), blob.dirs, digest, out);
   }
 }

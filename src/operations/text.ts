@@ -8,16 +8,12 @@ import { formatLink } from '../model/links.js';
 import { limitsText } from '../model/limits.js';
 import { isolationText, selinuxText } from '../model/isolation.js';
 import { DEFAULT_SLICE } from '../model/definition.js';
+import { table } from '../lib/table.js';
+
+export { table };
 
 /** One line of pull progress: "REF: LAYER: STATUS". */
 export const pullLine = (ref: string, p: PullProgress) => `${ref}: ${p.id ? `${p.id}: ` : ''}${p.status}\n`;
-
-/** Plain text tables with aligned columns, as `systemctl list-units` prints them. */
-export function table(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
-  return [line(headers), ...rows.map(line)].join('\n') + '\n';
-}
 
 export const portsText = (ports: PortPair[]) => ports.map((p) => `${p.Internal} -> ${p.External}`).join(', ');
 

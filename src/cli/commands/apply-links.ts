@@ -1,11 +1,6 @@
 import type { Command } from 'commander';
-import { configFromEnv } from '../../host/config.js';
-import { Host } from '../../host/context.js';
 import { invalid } from '../../model/errors.js';
-import { formatLink } from '../../model/links.js';
 import { validateName } from '../../model/names.js';
-import { applyLinksAtStart } from '../../operations/links.js';
-import { linkCount } from '../../operations/text.js';
 import type { Cli } from '../cli.js';
 
 /** `gear apply-links NAME` (hidden): run by a linked container's unit at every start, on this host. */
@@ -19,6 +14,7 @@ export function register(program: Command, cli: Cli): void {
     .action(async (name: string, o: { stateDir?: string; wait: string }) => {
       const wait = Number(o.wait);
       if (!Number.isFinite(wait) || wait <= 0) throw invalid('--wait must be a positive number of seconds');
+      const { configFromEnv, Host, formatLink, applyLinksAtStart, linkCount } = await cli.load();
       const host = new Host(configFromEnv({ ...process.env, ...(o.stateDir ? { GEAR_STATE_DIR: o.stateDir } : {}) }));
       try {
         const mainPid = Number(process.env.MAINPID);

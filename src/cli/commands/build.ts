@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import type { BuildResult } from '../../operations/build.js';
-import { operations } from '../../operations/index.js';
 import type { Cli } from '../cli.js';
 import { outputProgress, seconds } from './run-job.js';
 
@@ -25,7 +24,7 @@ export function register(program: Command, cli: Cli): void {
       const timeout = seconds(o.timeout, '--timeout');
       // A relative directory is this shell's; a URL (git's, repo://) goes as given.
       const body = { Source: /^[A-Za-z][A-Za-z0-9+.-]*:/.test(source) ? source : resolve(source), BaseImage: builder, Tag: tag, ...(o.incremental ? { Incremental: true } : {}), ...(timeout ? { Timeout: timeout } : {}) };
-      const r: BuildResult = await backend.call(operations.buildImage, { params: {}, query: {}, body }, outputProgress(cli));
+      const r: BuildResult = await backend.call(cli.operations.buildImage, { params: {}, query: {}, body }, outputProgress(cli));
       cli.print(`built ${r.Tag}: ${r.Image.replace(/^sha256:/, '').slice(0, 12)}${r.Incremental ? ' (incremental)' : ''}\n`);
     });
 }

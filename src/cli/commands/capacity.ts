@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
 import type { Capacity } from '../../model/capacity.js';
-import { capacityTable } from '../../operations/capacity.js';
-import { operations } from '../../operations/index.js';
 import type { Cli } from '../cli.js';
 
 /** `gear capacity [HOST...]`: what each host can still take, as a table (or JSON). */
@@ -13,11 +11,11 @@ export function register(program: Command, cli: Cli): void {
     .option('--json', 'print JSON: {HOST: capacity} (this host: "local")')
     .action(async (hosts: string[], o: { json?: boolean }) => {
       const rows = await cli.eachServer(hosts, async (backend, server) => {
-        const c = await backend.call(operations.capacity, { params: {}, query: {} }, cli.progress);
+        const c = await backend.call(cli.operations.capacity, { params: {}, query: {} }, cli.progress);
         return [backend.label || server || 'local', c] as [string, Capacity];
       });
       const got = rows.filter((r): r is [string, Capacity] => r !== undefined);
       if (!got.length) return;
-      cli.print(o.json ? `${JSON.stringify(Object.fromEntries(got), null, 2)}\n` : capacityTable(got));
+      cli.print(o.json ? `${JSON.stringify(Object.fromEntries(got), null, 2)}\n` : cli.runtime.capacityTable(got));
     });
 }

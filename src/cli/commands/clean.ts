@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { operations } from '../../operations/index.js';
 import type { CleanResult } from '../../operations/clean.js';
 import type { Cli } from '../cli.js';
 
@@ -14,7 +13,7 @@ export function register(program: Command, cli: Cli): void {
     .option('--json', 'print the answers as JSON: {Removed, NotRemoved, Kept, Findings?, DryRun?}, or {Hosts:[{Host, ...}]} when hosts are named')
     .action(async (hosts: string[], o: { dryRun?: boolean; repair?: boolean; json?: boolean }) => {
       const query: Record<string, string> = { ...(o.dryRun ? { 'dry-run': '1' } : {}), ...(o.repair ? { repair: '1' } : {}) };
-      const answers = await cli.eachServer(hosts, async (backend, server) => ({ backend, server, r: await backend.call(operations.clean, { params: {}, query }, cli.progress) }));
+      const answers = await cli.eachServer(hosts, async (backend, server) => ({ backend, server, r: await backend.call(cli.operations.clean, { params: {}, query }, cli.progress) }));
       if (o.json) {
         const done = answers.filter((a) => a !== undefined);
         cli.print(`${JSON.stringify(hosts.length ? { Hosts: done.map((a) => ({ Host: a.backend.label, ...a.r })) } : (done[0]?.r ?? {}))}\n`);

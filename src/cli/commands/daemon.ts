@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { collect, type Cli } from '../cli.js';
+import { actsAlone, collect, type Cli } from '../cli.js';
 
 /** `gear daemon`: the agent (loaded only for this command). */
 export function register(program: Command, cli: Cli): void {
-  program
-    .command('daemon')
+  // The agent: the operations it serves come with src/agent/daemon.ts; the CLI's backends and deploy are not its.
+  actsAlone(program.command('daemon'))
     .description('run the agent: the HTTP API on a unix socket (no token: root only) and on 127.0.0.1:43273 (token)')
     .option('--listen <address>', 'HOST:PORT to listen on, token required (repeatable; default 127.0.0.1:43273)', collect)
     .option('--insecure-tokenless-listen <address>', 'HOST:PORT to listen on WITHOUT a token: whoever reaches it is root here (repeatable)', collect)

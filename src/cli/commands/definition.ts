@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { definitionText } from '../../operations/definition.js';
-import { operations } from '../../operations/index.js';
 import type { Cli } from '../cli.js';
 
 /** `gear definition TARGET...`: an installed container's resolved definition and its hash (what `deploy --plan` compares). */
@@ -12,8 +10,8 @@ export function register(program: Command, cli: Cli): void {
     .option('--json', 'print JSON')
     .action((targets: string[], o: { json?: boolean }) =>
       cli.eachTarget(cli.targetsOf(targets, undefined), async (t) => {
-        const d = await t.backend.call(operations.definition, { params: { id: t.name }, query: {} }, cli.progress);
-        cli.print(o.json ? `${JSON.stringify(t.backend.label ? { Server: t.backend.label, ...d } : d)}\n` : definitionText(d));
+        const d = await t.backend.call(cli.operations.definition, { params: { id: t.name }, query: {} }, cli.progress);
+        cli.print(o.json ? `${JSON.stringify(t.backend.label ? { Server: t.backend.label, ...d } : d)}\n` : cli.runtime.definitionText(d));
       }),
     );
 }

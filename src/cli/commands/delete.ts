@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { operations } from '../../operations/index.js';
 import { withOption, type Cli } from '../cli.js';
 
 /** `gear delete TARGET...` (or `--with FILE HOST...`): one request per container. */
@@ -13,7 +12,7 @@ export function register(program: Command, cli: Cli): void {
     .action((targets: string[], o: { with?: string; keepVolumes?: boolean }) =>
       cli.eachTarget(cli.targetsOf(targets, o.with), async (t) => {
         const query = o.keepVolumes ? { 'keep-volumes': 'true' } : {};
-        const r = await t.backend.call(operations.remove, { params: { id: t.name }, query }, cli.progress);
+        const r = await t.backend.call(cli.operations.remove, { params: { id: t.name }, query }, cli.progress);
         // An agent that answered 204 (no JSON) deleted it.
         if (r && !r.Deleted) cli.print(`${t.display} is not installed, nothing to delete\n`);
         else cli.print(`${t.display} deleted${o.keepVolumes ? ' (volumes kept)' : ''}\n`);

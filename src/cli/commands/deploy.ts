@@ -2,7 +2,7 @@ import { validateCallbackUrl } from '../../model/callback.js';
 import type { Command } from 'commander';
 import { invalid } from '../../model/errors.js';
 import type { Cli } from '../cli.js';
-import { LOCAL_DEPLOY_HOST, deploy } from '../deploy.js';
+import { LOCAL_DEPLOY_HOST } from '../syntax.js';
 import { reporter } from './images.js';
 
 /**
@@ -42,6 +42,7 @@ export function register(program: Command, cli: Cli): void {
       const local = hosts.length === 0;
       const callback = o.callback === undefined ? undefined : validateCallbackUrl(o.callback, '--callback');
       if (callback && local) throw invalid('deploy --callback needs agents, which call the URL when each install ends: name the hosts');
+      const { deploy } = await cli.load();
       const out = await deploy({
         file,
         hosts,

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { acrossHosts, doctorText, type HostAnswer } from '../../model/doctor.js';
-import { operations } from '../../operations/index.js';
+import type { HostAnswer } from '../../model/doctor.js';
 import type { Cli } from '../cli.js';
 
 /**
@@ -17,16 +16,16 @@ export function register(program: Command, cli: Cli): void {
     .action(async (hosts: string[], o: { json?: boolean }) => {
       const rows = await cli.eachServer(hosts, async (backend, server): Promise<HostAnswer> => {
         const sent = Date.now();
-        const report = await backend.call(operations.doctor, { params: {}, query: {} }, cli.progress);
+        const report = await backend.call(cli.operations.doctor, { params: {}, query: {} }, cli.progress);
         return { host: backend.label || server || 'local', report, sent, received: Date.now() };
       });
       const answers = rows.filter((r): r is HostAnswer => r !== undefined);
-      const across = acrossHosts(answers);
+      const across = cli.runtime.acrossHosts(answers);
       if (answers.length) {
         cli.print(
           o.json
             ? `${JSON.stringify({ Hosts: Object.fromEntries(answers.map((a) => [a.host, a.report])), Across: across }, null, 2)}\n`
-            : doctorText(answers.map((a) => ({ host: a.host, findings: a.report.Findings })), across),
+            : cli.runtime.doctorText(answers.map((a) => ({ host: a.host, findings: a.report.Findings })), across),
         );
       }
       // Errors make the exit code 1 (they are in the output already, not reported again).

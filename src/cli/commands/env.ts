@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { renderEnvFile } from '../../model/env.js';
-import { operations } from '../../operations/index.js';
 import type { Cli } from '../cli.js';
 
 /** `gear env ID...`: a container's name (the environment it reads) or a shared environment's id; one request each. */
@@ -12,8 +10,8 @@ export function register(program: Command, cli: Cli): void {
     .option('--json', 'print JSON')
     .action((targets: string[], o: { json?: boolean }) =>
       cli.eachTarget(targets, async (t) => {
-        const r = await t.backend.call(operations.getEnv, { params: { id: t.name }, query: {} }, cli.progress);
-        cli.print(o.json ? `${JSON.stringify(r)}\n` : renderEnvFile(r.Variables));
+        const r = await t.backend.call(cli.operations.getEnv, { params: { id: t.name }, query: {} }, cli.progress);
+        cli.print(o.json ? `${JSON.stringify(r)}\n` : cli.runtime.renderEnvFile(r.Variables));
       }),
     );
 }

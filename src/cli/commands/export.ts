@@ -2,14 +2,8 @@ import { existsSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { invalid } from '../../model/errors.js';
-import { exportedInstances } from '../../model/export/deployment.js';
-import { kubeAppsOf, kubeObjects } from '../../model/export/kube.js';
-import { quadletContainer, type ExportFile } from '../../model/export/quadlet.js';
-import { yamlDocuments } from '../../model/export/yaml.js';
-import { exportFilesText } from '../../operations/export.js';
-import { operations } from '../../operations/index.js';
+import type { ExportFile } from '../../model/export/quadlet.js';
 import type { Cli } from '../cli.js';
-import { readDeployment } from '../deploy.js';
 import { refuseReadableStdout, sameFile, writePrivateFile } from '../private-output.js';
 
 /** A deployment descriptor (or resolved file) named on the command line, rather than a container. */
@@ -44,6 +38,7 @@ export function register(program: Command, cli: Cli): void {
     .action(async (target: string, o: { quadlet?: boolean; kube?: boolean; outputDir?: string; output?: string }) => {
       if (!o.quadlet === !o.kube) throw invalid('export needs one of --quadlet or --kube');
       const warn = (line: string) => process.stderr.write(`gear: export: warning: ${line}\n`);
+      const { exportedInstances, kubeAppsOf, kubeObjects, quadletContainer, yamlDocuments, exportFilesText, readDeployment } = await cli.load();
       if (o.kube) {
         if (o.outputDir) throw invalid('--output-dir is for --quadlet; with --kube, --output FILE writes the YAML (0600)');
         if (!isFile(target)) throw invalid(`${target} is not a file: --kube exports a deployment descriptor or the resolved FILE.<timestamp> gear deploy wrote`);
@@ -67,7 +62,7 @@ export function register(program: Command, cli: Cli): void {
       if (isFile(target)) files = exportedInstances(readDeployment(target, warn)).map((c) => quadletContainer(c, target));
       else {
         const t = cli.target(target);
-        files = (await t.backend.call(operations.exportContainer, { params: { id: t.name }, query: { format: 'quadlet' } }, cli.progress)).Files;
+        files = (await t.backend.call(cli.operations.exportContainer, { params: { id: t.name }, query: { format: 'quadlet' } }, cli.progress)).Files;
       }
       if (files.length === 0) throw invalid(`${target} has no instances to export`);
       if (o.outputDir) for (const path of writeFiles(o.outputDir, files, 0o644)) cli.print(`${path}\n`);

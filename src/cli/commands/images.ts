@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { parseAgentHost, agentHostText } from '../../model/address.js';
 import { invalid } from '../../model/errors.js';
-import { transferImage } from '../../model/image-archive.js';
-import { transfer, type TransferProgress, type TransferResult } from '../../operations/images.js';
+import type { TransferProgress, TransferResult } from '../../operations/images.js';
 import type { Backend } from '../backend.js';
 import type { Cli } from '../cli.js';
 
@@ -23,7 +22,7 @@ export function register(program: Command, cli: Cli): void {
       let source: Backend;
       let tag: string;
       try {
-        tag = transferImage(image);
+        tag = cli.runtime.transferImage(image);
         source = cli.backends().forServer(o.from === undefined ? '' : agentHostText(parseAgentHost(o.from)));
         for (const h of hosts) parseAgentHost(h);
       } catch (err) {
@@ -35,7 +34,7 @@ export function register(program: Command, cli: Cli): void {
         async (h) => {
           const dest = cli.backends().forServer(h);
           const started = Date.now();
-          const r = await transfer(source.imagePeer(), dest.imagePeer(), tag, reporter(h, o.quiet));
+          const r = await cli.runtime.transfer(source.imagePeer(), dest.imagePeer(), tag, reporter(h, o.quiet));
           cli.print(resultLine(dest.label, r, started));
         },
       );
@@ -53,7 +52,7 @@ export function register(program: Command, cli: Cli): void {
         const slash = text.indexOf('/');
         if (slash < 0) throw invalid(`${JSON.stringify(text)}: name the agent and the image, HOST[:PORT]/NAME[:TAG]`);
         source = cli.backends().forServer(agentHostText(parseAgentHost(text.slice(0, slash))));
-        tag = transferImage(text.slice(slash + 1));
+        tag = cli.runtime.transferImage(text.slice(slash + 1));
       } catch (err) {
         return cli.report(undefined, err);
       }
@@ -62,7 +61,7 @@ export function register(program: Command, cli: Cli): void {
         (s) => s.label,
         async (s) => {
           const started = Date.now();
-          const r = await transfer(s.imagePeer(), cli.backends().forServer('').imagePeer(), tag, reporter(s.label, o.quiet));
+          const r = await cli.runtime.transfer(s.imagePeer(), cli.backends().forServer('').imagePeer(), tag, reporter(s.label, o.quiet));
           cli.print(resultLine(s.label, r, started));
         },
       );

@@ -1,8 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { composeEnvFile, importCompose } from '../../model/compose.js';
-import { readableJson } from '../../model/deployment/format.js';
 import { invalid } from '../../model/errors.js';
 import type { Cli } from '../cli.js';
 import { readText } from '../files.js';
@@ -33,7 +31,9 @@ export function register(program: Command, cli: Cli): void {
     .description('print a deployment descriptor (JSON, for gear deploy) made from a Compose file; warns of what has no equivalent')
     .argument('<compose-file>', 'a Compose file (compose.yml, docker-compose.yml)')
     .option('-o, --output <file>', 'write the descriptor to FILE, readable by you only (0600), replaced whole; it holds the environment values')
-    .action((file: string, o: { output?: string }) => {
+    .action(async (file: string, o: { output?: string }) => {
+      // yaml and the descriptor's model: loaded by this command alone.
+      const { composeEnvFile, importCompose } = await import('../../model/compose.js');
       const text = readText(file, 'Compose file');
       const base = dirname(resolve(file));
       const dotEnv = readBeside(base, '.env');
@@ -43,7 +43,7 @@ export function register(program: Command, cli: Cli): void {
       };
       const { descriptor, warnings } = importCompose({ text, file, variables, readEnvFile: (p) => readBeside(base, p) });
       // As gear writes resolved files: one line per port, link or variable.
-      const out = `${readableJson(descriptor)}\n`;
+      const out = `${cli.runtime.readableJson(descriptor)}\n`;
       const secret = (descriptor.Containers as { Environment?: unknown[] }[]).some((c) => c.Environment?.length);
       // Checked before anything is said: a refusal leaves one line, not warnings and then the line.
       if (o.output === undefined && secret) refuseReadableStdout('the descriptor holds environment values (often secrets)');

@@ -1,20 +1,12 @@
-import { parseRuntime } from '../../model/runtime.js';
 import { validateCallbackUrl } from '../../model/callback.js';
 import { Option, type Command } from 'commander';
-import { parseAssignment, type EnvVar } from '../../model/env.js';
+import type { EnvVar } from '../../model/env.js';
 import { invalid } from '../../model/errors.js';
-import { parseLinkFlag } from '../../model/links.js';
-import { parsePortFlag, type PortPair } from '../../model/ports.js';
-import { parseSocketActivation } from '../../model/socket-activation.js';
-import { parseVolumeFlag, type VolumeConfig } from '../../model/volumes.js';
-import { operations } from '../../operations/index.js';
-import { portsText } from '../../operations/text.js';
+import type { PortPair } from '../../model/ports.js';
+import type { VolumeConfig } from '../../model/volumes.js';
+import type { ImageFrom } from '../image-from.js';
+import { addLimitOptions, envFormatOption } from '../options.js';
 import { collect, type Cli } from '../cli.js';
-import { ImageFrom } from '../image-from.js';
-import { addLimitOptions, limitFields } from '../limits.js';
-import { transferImage } from '../../model/image-archive.js';
-import { isolationText, selinuxText } from '../../model/isolation.js';
-import { envFormatOption, readEnvFile } from '../env-files.js';
 import { healthBody, healthOptions } from '../health-flags.js';
 import { LOCAL_HOST, checkImageArg, itemsOf, listFlag, sliceName, splitInstallArgs } from '../syntax.js';
 
@@ -52,41 +44,41 @@ export function register(program: Command, cli: Cli): void {
       try {
         body = installBody(checkImageArg(image), assignments, o, cli);
         if (targets.length === 0) throw invalid('name at least one container to install (NAME=VALUE arguments are environment variables)');
-        if (o.from !== undefined) from = new ImageFrom(cli, transferImage(image), cli.backends().forServer(o.from as string), o.quiet === true);
+        if (o.from !== undefined) from = new cli.runtime.ImageFrom(cli, cli.runtime.transferImage(image), cli.backends().forServer(o.from as string), o.quiet === true);
       } catch (err) {
         return cli.report(undefined, err);
       }
       await cli.eachTarget(targets, async (t) => {
         if (body.Callback !== undefined && !t.backend.label) throw invalid('--callback needs an agent, which calls the URL when the job ends: name the container as HOST/NAME');
         await from?.to(t.backend);
-        const r = await t.backend.call(operations.install, { params: { id: t.name }, query: {}, body }, cli.progress);
-        const ports = r.Ports.length ? ` (${portsText(r.Ports)})` : '';
+        const r = await t.backend.call(cli.operations.install, { params: { id: t.name }, query: {}, body }, cli.progress);
+        const ports = r.Ports.length ? ` (${cli.runtime.portsText(r.Ports)})` : '';
         // A re-install updates in place; a running container was restarted to apply it.
         // Socket-activated: what started is the socket; the container runs on the first connection.
         const started = r.State?.Id.endsWith('.socket') ? ', its socket listening' : undefined;
         const done = r.Updated ? `updated${r.State ? started ?? ' and restarted' : ''}` : `installed${r.State ? started ?? ' and started' : ''}`;
         cli.print(`${t.display} ${done}${ports}\n`);
-        if (r.Isolation) cli.print(`${t.display} runs ${isolationText(r.Isolation)}, ${selinuxText(r.Isolation, r.SELinux)}\n`);
+        if (r.Isolation) cli.print(`${t.display} runs ${cli.runtime.isolationText(r.Isolation)}, ${cli.runtime.selinuxText(r.Isolation, r.SELinux)}\n`);
       });
     });
 }
 
 /** The install request's body from the command line's flags and NAME=VALUE arguments. */
 function installBody(image: string, assignments: string[], o: Record<string, unknown>, cli: Cli): Record<string, unknown> {
-  const Ports: PortPair[] = ((o.ports as string[]) ?? []).map(parsePortFlag);
-  const fromFile: EnvVar[] = o.envFile ? readEnvFile(o.envFile as string, o.envFormat as string | undefined, cli) : [];
+  const Ports: PortPair[] = ((o.ports as string[]) ?? []).map(cli.runtime.parsePortFlag);
+  const fromFile: EnvVar[] = o.envFile ? cli.runtime.readEnvFile(o.envFile as string, o.envFormat as string | undefined, cli) : [];
   // -e and NAME=VALUE arguments are the same thing; either wins over the file.
-  const fromFlags = [...((o.env as string[]) ?? []), ...assignments].map(parseAssignment);
+  const fromFlags = [...((o.env as string[]) ?? []), ...assignments].map(cli.runtime.parseAssignment);
   if (o.envUrl !== undefined && (o.envFile !== undefined || fromFlags.length))
     throw invalid('--env-url cannot be combined with -e, NAME=VALUE or --env-file: the environment fetched replaces them (as in the seed)');
   const names = new Map([...fromFile, ...fromFlags].map((v) => [v.Name, v.Value]));
   const VolumeConfig: VolumeConfig = { Volumes: [], BindMounts: [] };
-  for (const v of itemsOf(o.volume as string[], o.volumes as string[])) parseVolumeFlag(v, VolumeConfig);
+  for (const v of itemsOf(o.volume as string[], o.volumes as string[])) cli.runtime.parseVolumeFlag(v, VolumeConfig);
   const links = itemsOf(o.link as string[], o.netLinks as string[]);
   const slice = o.slice === undefined ? undefined : sliceName(o.slice as string);
   const activation = { SocketActivation: o.socketActivated === true, ...(o.idleAfter === undefined ? {} : { IdleAfter: o.idleAfter as string }) };
   // Checked here too, so that the line names the flags.
-  parseSocketActivation(activation, Ports, { activation: '--socket-activated', idle: '--idle-after', skip: 'SkipSocketProxy', ports: '-p' });
+  cli.runtime.parseSocketActivation(activation, Ports, { activation: '--socket-activated', idle: '--idle-after', skip: 'SkipSocketProxy', ports: '-p' });
   return {
     Image: image,
     Started: o.start === true,
@@ -98,12 +90,12 @@ function installBody(image: string, assignments: string[], o: Record<string, unk
     },
     VolumeConfig,
     ...(slice === undefined ? {} : { SystemdSlice: slice }),
-    ...(links.length === 0 ? {} : { NetworkLinks: links.map(parseLinkFlag) }),
+    ...(links.length === 0 ? {} : { NetworkLinks: links.map(cli.runtime.parseLinkFlag) }),
     ...(o.callback === undefined ? {} : { Callback: validateCallbackUrl(o.callback as string, '--callback') }),
     ...(o.isolate === true ? { Isolate: true } : {}),
-    ...(o.runtime !== undefined ? { Runtime: parseRuntime(o.runtime, '--runtime') } : {}),
+    ...(o.runtime !== undefined ? { Runtime: cli.runtime.parseRuntime(o.runtime, '--runtime') } : {}),
     ...(activation.SocketActivation ? activation : {}),
     ...healthBody(o),
-    ...limitFields(o),
+    ...cli.runtime.limitFields(o),
   };
 }

@@ -1,8 +1,5 @@
 import { Option, type Command } from 'commander';
 import { invalid } from '../../model/errors.js';
-import { formatLink, parseLinkFlag } from '../../model/links.js';
-import { operations } from '../../operations/index.js';
-import { linkCount, linkState } from '../../operations/text.js';
 import type { Cli } from '../cli.js';
 import { itemsOf, listFlag } from '../syntax.js';
 
@@ -16,16 +13,16 @@ export function register(program: Command, cli: Cli): void {
     .addOption(new Option('--net-links <list>', "the seed system's name of -n").argParser(listFlag('--net-links')).hideHelp())
     .option('--clear', 'remove every link of the containers')
     .action(async (texts: string[], o: { link?: string[]; netLinks?: string[]; clear?: boolean }) => {
-      const links = itemsOf(o.link, o.netLinks).map(parseLinkFlag);
+      const links = itemsOf(o.link, o.netLinks).map(cli.runtime.parseLinkFlag);
       if (o.clear && links.length) throw invalid('give either -n links or --clear, not both');
       if (!o.clear && links.length === 0) throw invalid('give at least one link (-n FROM_IP:FROM_PORT:TO_HOST:TO_PORT), or --clear');
       await cli.eachTargetHost(texts, async (backend, targets) => {
         const body = { Links: targets.map((t) => ({ Id: t.name, NetworkLinks: links })) };
-        const r = await backend.call(operations.link, { params: {}, query: {}, body }, cli.progress);
+        const r = await backend.call(cli.operations.link, { params: {}, query: {}, body }, cli.progress);
         for (const c of r.Links) {
           const display = backend.label ? `${backend.label}/${c.Id}` : c.Id;
           const n = c.NetworkLinks.length;
-          cli.print(`${display}: ${linkCount(n)} ${linkState(c.Applied)}${n ? `: ${c.NetworkLinks.map(formatLink).join(', ')}` : ''}\n`);
+          cli.print(`${display}: ${cli.runtime.linkCount(n)} ${cli.runtime.linkState(c.Applied)}${n ? `: ${c.NetworkLinks.map(cli.runtime.formatLink).join(', ')}` : ''}\n`);
         }
       });
     });

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
+import { table } from '../../lib/table.js';
 import type { ImageListing } from '../../host/images.js';
-import { operations } from '../../operations/index.js';
-import { table } from '../../operations/text.js';
 import type { Cli } from '../cli.js';
 import { LOCAL_HOST } from '../syntax.js';
 
@@ -19,7 +18,7 @@ export function register(program: Command, cli: Cli): void {
     .option('--json', 'print JSON: {Images} for this host alone, {Hosts:[{Host, Images}]} when hosts are named')
     .action(async (hosts: string[], o: { json?: boolean }) => {
       const named = [...new Set(hosts)];
-      const answers = await cli.eachServer(named, async (backend) => (await backend.call(operations.imageList, { params: {}, query: {} }, cli.progress)).Images);
+      const answers = await cli.eachServer(named, async (backend) => (await backend.call(cli.operations.imageList, { params: {}, query: {} }, cli.progress)).Images);
       if (named.length === 0) {
         if (answers[0]) cli.print(o.json ? `${JSON.stringify({ Images: answers[0] })}\n` : imagesTable(answers[0]));
         return;

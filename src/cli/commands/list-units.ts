@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
+import { table } from '../../lib/table.js';
 import { DEFAULT_PORT, parseAgentHost } from '../../model/address.js';
-import { operations } from '../../operations/index.js';
-import { table } from '../../operations/text.js';
 import type { Cli } from '../cli.js';
 
-/** `gear list-units [HOST...]`: one request per host, one table. */
+/** `gear list-units [HOST...]`: one request per host, one cli.runtime.table. */
 export function register(program: Command, cli: Cli): void {
   program
     .command('list-units')
@@ -16,7 +15,7 @@ export function register(program: Command, cli: Cli): void {
     .action(async (hosts: string[], o: { all?: boolean; json?: boolean; quiet?: boolean }) => {
       const query = o.all ? { all: '1' } : {};
       const answers = await cli.eachServer(hosts, async (backend, server) => {
-        const r = await backend.call(operations.list, { params: {}, query }, cli.progress);
+        const r = await backend.call(cli.operations.list, { params: {}, query }, cli.progress);
         const at = locatorPrefix(backend.label, server);
         return r.Containers.map((c) => ({ Server: backend.label, at, ...c }));
       });
@@ -36,7 +35,7 @@ function locatorPrefix(label: string, server: string): string {
 
 type Row = { Server: string; Id: string; ActiveState: string; SubState: string; LoadState: string; Health?: string; Socket?: string };
 
-/** The table (a SERVER column when hosts were named), or JSON. */
+/** The cli.runtime.table (a SERVER column when hosts were named), or JSON. */
 function printRows(cli: Cli, hosts: string[], rows: Row[], json: boolean): void {
   if (json) return void cli.print(`${JSON.stringify({ Containers: hosts.length ? rows : rows.map(({ Server: _, ...c }) => c) })}\n`);
   // A HEALTH column only when a container has a health check: other listings stay as they were.

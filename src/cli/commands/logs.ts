@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { operations } from '../../operations/index.js';
 import type { Cli } from '../cli.js';
 
 /** `gear logs TARGET`: the logs operation's stream, here or on an agent, with the same defaults. */
@@ -19,6 +18,6 @@ export function register(program: Command, cli: Cli): void {
       if (o.lines !== undefined) query.lines = o.lines;
       if (o.follow) query.follow = '1';
       const raw = { params: { id: t.name }, query, stream: o.follow === true };
-      for await (const line of t.backend.lines(operations.logs, raw, abort.signal)) cli.print(`${line}\n`);
+      for await (const line of t.backend.lines(cli.operations.logs, raw, abort.signal)) cli.print(`${line}\n`);
     });
 }

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { operations } from '../../operations/index.js';
 import type { Cli } from '../cli.js';
 
 /** `gear purge [HOST...]`: every container stopped and disabled, here or on each agent; nothing removed. */
@@ -10,7 +9,7 @@ export function register(program: Command, cli: Cli): void {
     .argument('[hosts...]', 'HOST[:PORT] of agents; none: this host')
     .action(async (hosts: string[]) => {
       await cli.eachServer(hosts, async (backend) => {
-        const r = await backend.call(operations.purge, { params: {}, query: {} }, cli.progress);
+        const r = await backend.call(cli.operations.purge, { params: {}, query: {} }, cli.progress);
         const where = backend.label ? `${backend.label}: ` : '';
         // An agent that answered 204 (no JSON) stopped them all without naming them.
         cli.print(r ? `${where}${r.Stopped.length} container${r.Stopped.length === 1 ? '' : 's'} stopped and disabled${r.Stopped.length ? ` (${r.Stopped.join(', ')})` : ''}; definitions and volumes kept\n` : `${where}purged\n`);

@@ -1,15 +1,13 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { invalid } from '../../model/errors.js';
-import { parseKeyFile } from '../../model/ssh.js';
 import type { AddKeysResult, KeyGrant, RemoveKeysResult } from '../../operations/keys.js';
 import type { CreateRepoResult } from '../../operations/repos.js';
-import { operations } from '../../operations/index.js';
 import { collect, type Cli } from '../cli.js';
 import { outputProgress } from './run-job.js';
 
 /** The keys of a key file (`-`: stdin) as request bodies take them; one readable line when it cannot be read. */
-function keysOfFile(file: string): { Type: string; Value: string }[] {
+function keysOfFile(cli: Cli, file: string): { Type: string; Value: string }[] {
   let text: string;
   try {
     text = readFileSync(file === '-' ? 0 : file, 'utf8');
@@ -17,7 +15,7 @@ function keysOfFile(file: string): { Type: string; Value: string }[] {
     throw invalid(`key file ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   // Read here for a message with the file's line number; the operation reads each key again.
-  return parseKeyFile(text).map((k) => ({ Type: 'authorized_keys', Value: `${k.type} ${k.blob}` }));
+  return cli.runtime.parseKeyFile(text).map((k) => ({ Type: 'authorized_keys', Value: `${k.type} ${k.blob}` }));
 }
 
 /** TARGET... as bodies name them: repo://NAME a repository, anything else a container. */
@@ -38,7 +36,7 @@ export function register(program: Command, cli: Cli): void {
     .option('--on <host>', 'on this agent (HOST[:PORT])')
     .action(async (name: string, url: string | undefined, o: { on?: string }) => {
       const backend = cli.backends().forServer(o.on ?? '');
-      const r: CreateRepoResult = await backend.call(operations.createRepo, { params: { id: name }, query: {}, body: url ? { CloneUrl: url } : {} }, cli.progress);
+      const r: CreateRepoResult = await backend.call(cli.operations.createRepo, { params: { id: name }, query: {}, body: url ? { CloneUrl: url } : {} }, cli.progress);
       cli.print(`created repository ${r.Id} (${r.Path}, user ${r.User})${r.CloneUrl ? ` from ${r.CloneUrl}` : ''}\n`);
     });
 
@@ -49,7 +47,7 @@ export function register(program: Command, cli: Cli): void {
     .option('--on <host>', 'on this agent (HOST[:PORT])')
     .action(async (name: string, o: { on?: string }) => {
       const backend = cli.backends().forServer(o.on ?? '');
-      await backend.call(operations.deleteRepo, { params: { id: name }, query: {} }, cli.progress);
+      await backend.call(cli.operations.deleteRepo, { params: { id: name }, query: {} }, cli.progress);
       cli.print(`deleted repository ${name}\n`);
     });
 
@@ -62,7 +60,7 @@ export function register(program: Command, cli: Cli): void {
     .action(async (name: string, ref: string, o: { on?: string }) => {
       if (process.stdout.isTTY) throw invalid('archive-repo writes a tar: send its output to a file or a pipe');
       const backend = cli.backends().forServer(o.on ?? '');
-      await backend.call(operations.repoArchive, { params: { id: name, ref }, query: {} }, outputProgress(cli));
+      await backend.call(cli.operations.repoArchive, { params: { id: name, ref }, query: {} }, outputProgress(cli));
     });
 
   program
@@ -73,9 +71,9 @@ export function register(program: Command, cli: Cli): void {
     .option('--on <host>', 'on this agent (HOST[:PORT])')
     .argument('<target...>', 'container names and repo://NAME')
     .action(async (targets: string[], o: { keyFile: string; write?: boolean; on?: string }) => {
-      const Keys = keysOfFile(o.keyFile);
+      const Keys = keysOfFile(cli, o.keyFile);
       const backend = cli.backends().forServer(o.on ?? '');
-      const r: AddKeysResult = await backend.call(operations.addKeys, { params: {}, query: {}, body: { Keys, ...targetsOf(targets), ...(o.write ? { WriteAccess: true } : {}) } }, cli.progress);
+      const r: AddKeysResult = await backend.call(cli.operations.addKeys, { params: {}, query: {}, body: { Keys, ...targetsOf(targets), ...(o.write ? { WriteAccess: true } : {}) } }, cli.progress);
       cli.print(`${r.Fingerprints.join(', ')}: may log in as ${r.Logins.join(', ')}${r.WriteAccess ? ' (push allowed)' : ''}\n`);
     });
 
@@ -89,9 +87,9 @@ export function register(program: Command, cli: Cli): void {
     .argument('<target...>', 'container names and repo://NAME')
     .action(async (targets: string[], o: { keyFile?: string; keyFingerprint?: string[]; on?: string }) => {
       if (!o.keyFile && !o.keyFingerprint?.length) throw invalid('name the keys: --key-file FILE or --key-fingerprint FP');
-      const body = { ...(o.keyFile ? { Keys: keysOfFile(o.keyFile) } : {}), ...(o.keyFingerprint?.length ? { Fingerprints: o.keyFingerprint } : {}), ...targetsOf(targets) };
+      const body = { ...(o.keyFile ? { Keys: keysOfFile(cli, o.keyFile) } : {}), ...(o.keyFingerprint?.length ? { Fingerprints: o.keyFingerprint } : {}), ...targetsOf(targets) };
       const backend = cli.backends().forServer(o.on ?? '');
-      const r: RemoveKeysResult = await backend.call(operations.removeKeys, { params: {}, query: {}, body }, cli.progress);
+      const r: RemoveKeysResult = await backend.call(cli.operations.removeKeys, { params: {}, query: {}, body }, cli.progress);
       cli.print(`${r.Fingerprints.join(', ')}: may no longer log in as ${r.Logins.join(', ')}\n`);
     });
 
@@ -102,7 +100,7 @@ export function register(program: Command, cli: Cli): void {
     .option('--on <host>', 'on this agent (HOST[:PORT])')
     .action(async (o: { json?: boolean; on?: string }) => {
       const backend = cli.backends().forServer(o.on ?? '');
-      const r: { Grants: KeyGrant[] } = await backend.call(operations.listKeys, { params: {}, query: {} }, cli.progress);
+      const r: { Grants: KeyGrant[] } = await backend.call(cli.operations.listKeys, { params: {}, query: {} }, cli.progress);
       if (o.json) return cli.print(`${JSON.stringify(r, null, 2)}\n`);
       for (const g of r.Grants) cli.print(`${g.Target} ${g.Access} ${g.Fingerprint} ${g.Type}\n`);
     });

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { invalid } from '../../model/errors.js';
 import type { JobResult } from '../../operations/jobs.js';
-import { operations } from '../../operations/index.js';
 import type { Progress } from '../../operations/operation.js';
 import type { Cli } from '../cli.js';
 
@@ -41,7 +40,7 @@ export function register(program: Command, cli: Cli): void {
       const backend = cli.backends().forServer(o.on ?? '');
       const timeout = seconds(o.timeout, '--timeout');
       const body = { Image: image, Arguments: command, ...(o.entrypoint ? { Command: o.entrypoint } : {}), ...(timeout ? { Timeout: timeout } : {}) };
-      const r: JobResult = await backend.call(operations.runJob, { params: {}, query: {}, body }, outputProgress(cli));
+      const r: JobResult = await backend.call(cli.operations.runJob, { params: {}, query: {}, body }, outputProgress(cli));
       if (r.Result === 'timeout') process.stderr.write(`gear: job ${r.Id} stopped: it ran longer than its time limit (${r.Timeout} s)\n`);
       if (r.Result === 'cancelled') process.stderr.write(`gear: job ${r.Id} cancelled\n`);
       // Its exit status as gear's; a job stopped without one (killed) is a failure all the same.

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
-import { mergeEnv, parseAssignment, type EnvVar } from '../../model/env.js';
+import type { EnvVar } from '../../model/env.js';
 import { invalid } from '../../model/errors.js';
-import { operations } from '../../operations/index.js';
+import { envFormatOption } from '../options.js';
 import type { Cli } from '../cli.js';
-import { envFormatOption, readEnvFile } from '../env-files.js';
 
 /**
  * `gear set-env ID... [NAME=VALUE...]`: arguments with "=" are variables
@@ -22,15 +21,15 @@ export function register(program: Command, cli: Cli): void {
     .option('--env-url <url>', 'with --reset: the agent fetches the environment from this http(s) URL (the seed\'s env-file rules)')
     .action(async (args: string[], o: { reset?: boolean; envFile?: string; envFormat?: string; envUrl?: string }) => {
       const targets = args.filter((a) => !a.includes('='));
-      const fromFile: EnvVar[] = o.envFile !== undefined ? readEnvFile(o.envFile, o.envFormat, cli) : [];
-      const Variables = mergeEnv(fromFile, args.filter((a) => a.includes('=')).map(parseAssignment));
+      const fromFile: EnvVar[] = o.envFile !== undefined ? cli.runtime.readEnvFile(o.envFile, o.envFormat, cli) : [];
+      const Variables = cli.runtime.mergeEnv(fromFile, args.filter((a) => a.includes('=')).map(cli.runtime.parseAssignment));
       if (targets.length === 0) throw invalid('name at least one environment: a container\'s name or an env id');
       if (o.envUrl !== undefined && !o.reset) throw invalid('--env-url replaces the environment: add --reset');
       if (o.envUrl !== undefined && Variables.length) throw invalid('--env-url cannot be combined with variables: the environment fetched replaces them');
       if (!o.reset && o.envUrl === undefined && Variables.length === 0) throw invalid('nothing to set: give NAME=VALUE or --env-file, or --reset to clear');
       const body = o.envUrl === undefined ? { Variables } : { Source: o.envUrl };
       await cli.eachTarget(targets, async (t) => {
-        const r = await t.backend.call(o.reset ? operations.replaceEnv : operations.patchEnv, { params: { id: t.name }, query: {}, body }, cli.progress);
+        const r = await t.backend.call(o.reset ? cli.operations.replaceEnv : cli.operations.patchEnv, { params: { id: t.name }, query: {}, body }, cli.progress);
         // A new shared environment, or a typo: say so rather than let it pass unnoticed.
         if (r.Readers && r.Readers.length === 0) cli.progress.note?.(`gear: ${t.display}: environment ${r.Id} is set; no container reads it yet (install with --env-id ${r.Id})`);
       });

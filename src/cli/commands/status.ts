@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { operations } from '../../operations/index.js';
-import { statusText } from '../../operations/text.js';
 import { withOption, type Cli } from '../cli.js';
 
 /** `gear status TARGET...` (or `--with FILE HOST...`): one request per container. */
@@ -13,8 +11,8 @@ export function register(program: Command, cli: Cli): void {
     .option('--json', 'print JSON')
     .action((targets: string[], o: { json?: boolean; with?: string }) =>
       cli.eachTarget(cli.targetsOf(targets, o.with), async (t) => {
-        const s = await t.backend.call(operations.status, { params: { id: t.name }, query: {} }, cli.progress);
-        cli.print(o.json ? `${JSON.stringify(t.backend.label ? { Server: t.backend.label, ...s } : s)}\n` : statusText(s));
+        const s = await t.backend.call(cli.operations.status, { params: { id: t.name }, query: {} }, cli.progress);
+        cli.print(o.json ? `${JSON.stringify(t.backend.label ? { Server: t.backend.label, ...s } : s)}\n` : cli.runtime.statusText(s));
       }),
     );
 }

@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { operations } from '../../operations/index.js';
-import { unitText } from '../../operations/console.js';
 import { withOption, type Cli } from '../cli.js';
 
 /** `gear unit-file TARGET...`: the unit as systemd loaded it (`systemctl cat`), the web console's unit view. */
@@ -13,8 +11,8 @@ export function register(program: Command, cli: Cli): void {
     .option('--json', 'print JSON')
     .action((targets: string[], o: { json?: boolean; with?: string }) =>
       cli.eachTarget(cli.targetsOf(targets, o.with), async (t) => {
-        const u = await t.backend.call(operations.unitFile, { params: { id: t.name }, query: {} }, cli.progress);
-        cli.print(o.json ? `${JSON.stringify(t.backend.label ? { Server: t.backend.label, ...u } : u)}\n` : unitText(u));
+        const u = await t.backend.call(cli.operations.unitFile, { params: { id: t.name }, query: {} }, cli.progress);
+        cli.print(o.json ? `${JSON.stringify(t.backend.label ? { Server: t.backend.label, ...u } : u)}\n` : cli.runtime.unitText(u));
       }),
     );
 }

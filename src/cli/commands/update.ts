@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
 import { invalid } from '../../model/errors.js';
-import { operations } from '../../operations/index.js';
-import { updateText } from '../../operations/update.js';
 import type { Cli } from '../cli.js';
 
 /** `gear update TARGET... --image IMAGE [--dry-run]`: one request per container. */
@@ -15,8 +13,9 @@ export function register(program: Command, cli: Cli): void {
     .option('--json', 'print JSON')
     .action(async (targets: string[], o: { image: string; dryRun?: boolean; json?: boolean }) => {
       if (!o.image) return cli.report(undefined, invalid('--image must name an image'));
+      const { updateText } = await cli.load();
       await cli.eachTarget(cli.targetsOf(targets, undefined), async (t) => {
-        const r = await t.backend.call(operations.update, { params: { id: t.name }, query: {}, body: { Image: o.image, ...(o.dryRun ? { DryRun: true } : {}) } }, cli.progress);
+        const r = await t.backend.call(cli.operations.update, { params: { id: t.name }, query: {}, body: { Image: o.image, ...(o.dryRun ? { DryRun: true } : {}) } }, cli.progress);
         cli.print(o.json ? `${JSON.stringify(r)}\n` : updateText({ ...r, Id: t.display }));
       });
     });
