@@ -164,6 +164,48 @@ test('two updates of one container at once run one after the other: each starts 
   assert.is((await sh(H, 'ls /var/lib/gear/drains/ 2>/dev/null; true')).trim(), '', 'no drain left behind');
 });
 
+test('a client whose links cannot be applied without it: the update is refused (CLI, HTTP 409), nothing changed, the other client undisturbed', async () => {
+  // dr-client2 balances over dr-web-1 and gone.test, a name that resolves when it is linked and no more
+  // when dr-web-1 is updated: its links cannot be written without dr-web-1, so they would keep sending
+  // connections to it while it restarts.
+  const [p1, p2] = [ports['dr-web-1']!, ports['dr-web-2']!];
+  const ip = (await sh(H, `ip -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1`)).trim();
+  await sh(H, `echo '${ip} gone.test' >> /etc/hosts`);
+  const r0 = await gear(H, ['install', 'test/web', 'dr-client2', '--start', '-n', `127.0.0.3:8080:localhost:${p1},127.0.0.3:8080:gone.test:${p2}`]);
+  assert.is(r0.code, 0, r0.stderr);
+  await sh(H, `sed -i '/ gone.test$/d' /etc/hosts`);
+  const rules2 = async () => (await sh(H, `nsenter -t ${await pidOf('dr-client2')} -n iptables-save -t nat`)).split('\n').filter((l) => l.includes('-j DNAT'));
+  const before = { id: (await sh(H, 'docker inspect -f "{{.Id}} {{.State.StartedAt}}" ctr-dr-web-1')).trim(), image: await imageOf('dr-web-1'), rules2: await rules2() };
+  assert.is(before.rules2.length, 2, before.rules2.join('\n'));
+  await startLoop();
+  try {
+    const r = await gear(H, ['update', 'dr-web-1', '--image', 'test/web:2']);
+    assert.is(r.code, 1, r.stdout);
+    assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /dr-web-1 is not updated: it could not be taken out of the links of dr-client2: link target gone\.test does not resolve: \w+; .*Nothing changed \(fix or remove those links/);
+    await startAgent(H);
+    try {
+      const res = await curl(H, ['--unix-socket', '/run/gear/gear.sock', '-X', 'POST', 'http://agent/container/dr-web-1/update', '-H', 'Content-Type: application/json', '-d', '{"Image":"test/web:2"}']);
+      assert.is(res.status, 409, res.body);
+      assert.match(JSON.parse(res.body).Message, /dr-web-1 is not updated: it could not be taken out of the links of dr-client2/);
+    } finally {
+      await stopAgent(H);
+    }
+    // Not restarted, the same image; both clients' links as before; no drain left.
+    assert.is((await sh(H, 'docker inspect -f "{{.Id}} {{.State.StartedAt}}" ctr-dr-web-1')).trim(), before.id);
+    assert.is(await imageOf('dr-web-1'), before.image);
+    assert.equal(await targetsNow(), [p1, p2].sort(), 'dr-client leads to both again');
+    assert.equal(await rules2(), before.rules2);
+    assert.is((await sh(H, 'ls /var/lib/gear/drains/ 2>/dev/null; true')).trim(), '', 'no drain left behind');
+    const log = await stopLoop();
+    if (log.includes('fail')) assert.unreachable(await failureReport([r]));
+  } finally {
+    await inClient('touch /tmp/stop');
+    await sh(H, `sed -i '/ gone.test$/d' /etc/hosts`);
+    await gear(H, ['delete', 'dr-client2']);
+  }
+});
+
 test('bad links: the same target twice, too many targets, bad addresses: refused (CLI and HTTP 400), nothing changed', async () => {
   const p1 = ports['dr-web-1']!;
   // The agent first: it writes its token when it starts.
@@ -204,7 +246,7 @@ test('bad links: the same target twice, too many targets, bad addresses: refused
 });
 
 test.after(async () => {
-  for (const c of ['dr-client', ...WEBS]) await gear(H, ['delete', c]);
+  for (const c of ['dr-client', 'dr-client2', ...WEBS]) await gear(H, ['delete', c]);
 });
 
 test.run();
