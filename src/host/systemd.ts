@@ -40,6 +40,8 @@ export interface Systemd {
   onUnitsChanged?(listener: () => void): () => void;
   /** A unit's LoadState and the units it Wants (its .wants/ included), for `gear doctor`; absent in fakes. */
   wants?(unit: string): Promise<{ loadState: string; wants: string[] }>;
+  /** The exit status of a service's last main process (ExecMainStatus; docker run's 125: the daemon refused to create the container); absent in fakes. */
+  mainStatus?(unit: string): Promise<number>;
   /** Start a transient service (StartTransientUnit) and wait for its start job; absent in fakes. */
   startTransient?(unit: string, spec: TransientSpec): Promise<void>;
   close(): void;
@@ -319,6 +321,11 @@ export class DbusSystemd implements Systemd {
       state.NRestarts = Number(s.NRestarts ?? 0);
     }
     return state;
+  }
+
+  async mainStatus(unit: string): Promise<number> {
+    const { path } = await this.unitRowOf(unit);
+    return Number((await this.properties(path, SERVICE, ['ExecMainStatus'])).ExecMainStatus ?? 0);
   }
 
   async version(): Promise<string> {

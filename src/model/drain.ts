@@ -1,5 +1,5 @@
 import { isPortNumber } from './address.js';
-import type { ResolvedLink } from './links.js';
+import { linkGroups, type NetworkLink, type ResolvedLink } from './links.js';
 import { validateName } from './names.js';
 
 /**
@@ -42,6 +42,15 @@ export function parseDrain(value: unknown, id: string): Drain | undefined {
 export function drainedTarget(drains: readonly Drain[], hostIps: ReadonlySet<string>): (l: ResolvedLink) => boolean {
   const ports = new Set(drains.flatMap((d) => d.Ports));
   return (l) => ports.has(l.ToPort) && (l.ToHost === 'localhost' || hostIps.has(l.ToIp));
+}
+
+/**
+ * Whether links balance over a target with one of `ports`: a link of several
+ * targets, one of which has such a port (on whatever host: a drain that
+ * cannot apply the links cannot tell). The links a drain must change, or refuse.
+ */
+export function balancesOver(links: readonly NetworkLink[], ports: readonly number[]): boolean {
+  return linkGroups(links).some((g) => g.length > 1 && g.some((l) => ports.includes(l.ToPort)));
 }
 
 /**

@@ -39,7 +39,7 @@ export class GearError extends Error {
 
 export const invalid = (message: string, hint?: string) => new GearError('invalid', message, hint);
 export const notFound = (message: string) => new GearError('not-found', message);
-export const conflict = (message: string) => new GearError('conflict', message);
+export const conflict = (message: string, hint?: string) => new GearError('conflict', message, hint);
 export const busy = (message: string) => new GearError('busy', message);
 export const unavailable = (message: string) => new GearError('unavailable', message);
 export const failed = (message: string, hint?: string) => new GearError('failed', message, hint);

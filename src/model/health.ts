@@ -103,7 +103,8 @@ export function healthRunArgs(h: HealthCheck): string[] {
  *    so the start fails (and Restart= applies). The unit's start job, and
  *    with it every unit ordered After= it, waits here.
  * 2. Healthy: leave a watcher behind in the unit's cgroup (systemd stops it
- *    with the unit) that follows Docker's health events of this run; on
+ *    with the unit) that follows Docker's health events of this run's
+ *    container (by its id, which the inspect that saw healthy gave); on
  *    "unhealthy" (Retries failed checks in a row) it says so in the journal
  *    and kills the container, whose exit (137) is a failure: systemd
  *    restarts the unit.
@@ -116,15 +117,15 @@ export function healthGateScript(dockerBin: string, ctr: string, h: HealthCheck,
   // docker client would forward it to a container that may ignore it (until TimeoutStopSec).
   // So the gate stops the container itself before it fails.
   const fail = `${docker('stop', '-t', String(stopTimeout), ctr)} >/dev/null 2>&1; exit 1`;
-  const inspect = docker('inspect', '--type', 'container', '-f', '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}', ctr);
+  const inspect = docker('inspect', '--type', 'container', '-f', '{{.Id}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}', ctr);
   return (
     `while :; do t=$(date +%s.%N); set -- $(${inspect} 2>/dev/null); ` +
-    `case "$1 $2" in ` +
+    `case "$2 $3" in ` +
     `'running healthy') break;; ` +
     `'running unhealthy') echo "gear: ${ctr} is unhealthy (${h.Retries} failed checks) before it was ever healthy" >&2; ${fail};; ` +
     `exited*|dead*|removing*) echo "gear: ${ctr} exited before it was healthy" >&2; ${fail};; ` +
     `esac; ` +
-    `kill -0 "$MAINPID" 2>/dev/null || exit 1; sleep 0.5; done; ` +
+    `kill -0 "$MAINPID" 2>/dev/null || exit 1; sleep 0.5; done; id=$1; ` +
     `echo "gear: ${ctr} is healthy"; ${onHealthy}` +
     // (No watcher: podman's --health-on-failure kill does its job.)
     (watcher ? '' : 'exit 0') +
@@ -132,10 +133,12 @@ export function healthGateScript(dockerBin: string, ctr: string, h: HealthCheck,
     // Events since just before the inspect that saw "healthy": a change after that inspect is
     // replayed, one before it was seen by it (a replay from the run's start would repeat an
     // "unhealthy" it has recovered from since).
-    `(${docker('events', '--filter', `container=${ctr}`, '--filter', 'event=health_status', '--format', '{{.Status}}')} --since "$t" | ` +
+    // By the id of this run's container: Docker matches a name filter as a prefix, so
+    // container=ctr-web-1 also followed ctr-web-10 (and its "unhealthy" killed ctr-web-1).
+    `(${docker('events')} --filter "container=$id" ${['--filter', 'event=health_status', '--format', '{{.Status}}'].map(shellWord).join(' ')} --since "$t" | ` +
     `while read -r s; do case "$s" in *unhealthy) ` +
     `echo "gear: ${ctr} is unhealthy (${h.Retries} failed checks in a row): killing it, systemd restarts the unit" >&2; ` +
-    `${docker('kill', ctr)} >/dev/null 2>&1; exit 0;; esac; done) </dev/null & ` +
+    `${docker('kill')} "$id" >/dev/null 2>&1; exit 0;; esac; done) </dev/null & ` +
     `exit 0`)
   );
 }

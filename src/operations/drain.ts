@@ -1,9 +1,10 @@
 import { promises as fsp } from 'node:fs';
 import type { Host } from '../host/context.js';
 import type { ContainerDefinition } from '../model/definition.js';
-import { openConnections, type Drain } from '../model/drain.js';
+import { balancesOver, openConnections, type Drain } from '../model/drain.js';
 import { linkGroups } from '../model/links.js';
 import { containerNameOf } from '../model/names.js';
+import { conflict } from '../model/errors.js';
 import { applyStoredLinks } from './links.js';
 
 /** How long a drain waits for connections already made to the container to end. */
@@ -15,7 +16,7 @@ export interface Drained {
   /** Connections from outside still open when the wait ended (0: all ended). */
   Open: number;
   WaitedMs: number;
-  /** Containers whose links could not be re-applied, with why. */
+  /** Containers whose links could not be re-applied with it back in, with why (they still leave it out). */
   Failed: string[];
 }
 
@@ -23,11 +24,14 @@ export interface Drained {
  * Re-apply the links of every running container on this host that has a
  * link with several targets (a drain added or removed changes which of them
  * are written). Returns the ids whose rules now leave a target out, and the
- * failures.
+ * failures, "ID: why"; `blocking` are those whose links balance over one of
+ * `ports` (by port alone: a target whose name failed to resolve cannot say
+ * which host it is on).
  */
-async function reapply(host: Host, skip: string): Promise<{ out: string[]; failed: string[] }> {
+async function reapply(host: Host, skip: string, ports: readonly number[] = []): Promise<{ out: string[]; failed: string[]; blocking: string[] }> {
   const out: string[] = [];
   const failed: string[] = [];
+  const blocking: string[] = [];
   for (const id of await host.store.idsIn('links')) {
     if (id === skip) continue;
     const links = await host.store.readLinks(id).catch(() => []);
@@ -36,10 +40,11 @@ async function reapply(host: Host, skip: string): Promise<{ out: string[]; faile
       const applied = await applyStoredLinks(host, id);
       if (applied && applied.links.length < links.length) out.push(id);
     } catch (err) {
-      failed.push(`${id}: ${(err as Error).message.split('\n')[0]}`);
+      const why = `${id}: ${(err as Error).message.split('\n')[0]}`;
+      (balancesOver(links, ports) ? blocking : failed).push(why);
     }
   }
-  return { out, failed };
+  return { out, failed, blocking };
 }
 
 /** Established connections from outside to the container's published ports, from its network namespace. */
@@ -54,6 +59,11 @@ async function openTo(pid: number, ports: Set<number>): Promise<number> {
  * targets, then wait (up to DRAIN_WAIT_MS) for the connections it already
  * has from outside to end: conntrack keeps those on it, only new ones go
  * elsewhere. Undefined when it does not run or publishes no port.
+ *
+ * When the links of a container that balance over it could not be applied
+ * without it, that container would keep sending connections to it while it
+ * restarts: the drain is undone and refused (409), so the update changes
+ * nothing. (A failure of links that do not lead to it is only reported.)
  */
 export async function drain(host: Host, def: ContainerDefinition): Promise<Drained | undefined> {
   const c = await host.docker.inspect(containerNameOf(def.Id));
@@ -62,7 +72,12 @@ export async function drain(host: Host, def: ContainerDefinition): Promise<Drain
   const record: Drain = { Id: def.Id, Ports: ports, Pid: process.pid };
   await host.store.writeDrain(record);
   try {
-    const { out, failed } = await reapply(host, def.Id);
+    const { out, failed, blocking } = await reapply(host, def.Id, ports);
+    if (blocking.length)
+      throw conflict(
+        `${def.Id} is not updated: it could not be taken out of the links of ${blocking.join('; ')}; they would send connections to it while it restarts. Nothing changed`,
+        'fix or remove those links (gear link), or stop that container, and update again',
+      );
     const started = Date.now();
     const internal = new Set(def.Ports.filter((p) => p.External > 0).map((p) => p.Internal));
     let open = 0;

@@ -25,7 +25,18 @@ export async function startUnit(host: Host, def: ContainerDefinition, restart = 
   await removeStaleContainer(host, id);
   // A start someone asks for does not wait out the restart backoff (model/backoff.ts).
   await host.fs.remove(backoffFile(id));
-  const state = restart ? await host.systemd.restart(unit) : await host.systemd.start(unit);
+  let state: UnitState;
+  try {
+    state = restart ? await host.systemd.restart(unit) : await host.systemd.start(unit);
+  } catch (err) {
+    // A `docker run` killed while dockerd was creating its container (the start this job replaced:
+    // systemd's own Restart= of a failed run, racing a rollback under load) leaves that container
+    // behind, created after removeStaleContainer looked. This start's `docker run` then fails on the
+    // name (125) and its ExecStopPost removes the leftover: once more, as Restart= would, but answered.
+    if ((await host.systemd.mainStatus?.(unit)) !== 125) throw err;
+    await host.fs.remove(backoffFile(id));
+    state = await host.systemd.restart(unit);
+  }
   if (state.ActiveState !== 'active')
     throw failed(`${unit} is ${state.ActiveState} (${state.SubState}) after ${restart ? 'restart' : 'start'}`, `see: journalctl -u ${unit}`);
   return state;

@@ -94,14 +94,24 @@ test('a container that never gets healthy is not reported started, and its unit 
   assert.is((await gear(H, ['delete', 'sick-h'])).code, 0);
 });
 
-test('a healthy container that turns unhealthy is killed and its unit restarts; it is healthy again', async () => {
+test('a healthy container that turns unhealthy is killed and its unit restarts; it is healthy again; another whose name begins with its name is not its business', async () => {
   const before = (await sh(H, "docker inspect -f '{{.Id}}' ctr-web-h")).trim();
+  // ctr-web-h-2 turns unhealthy first: Docker matches an events filter container=ctr-web-h as a
+  // prefix, so a watcher following web-h by name killed web-h for it too.
+  const twin = await gear(H, ['install', 'test/web', 'web-h-2', '--start', '--health-cmd', CHECK, ...FAST, ...SLOW_START]);
+  assert.is(twin.code, 0, twin.stderr);
+  await sh(H, 'docker exec ctr-web-h-2 rm /www/index.html');
+  assert.ok(await eventually(async () => Number(await show('ctr-web-h-2', 'NRestarts')) >= 1, 60_000, 500), 'web-h-2 restarted');
+  assert.is(await show('ctr-web-h', 'NRestarts'), '0', 'web-h was not restarted for web-h-2');
+  assert.is((await sh(H, "docker inspect -f '{{.Id}}' ctr-web-h")).trim(), before);
+  assert.is((await gear(H, ['delete', 'web-h-2'])).code, 0);
   // The check fetches /; without its page the server answers 404 and the check fails.
   await sh(H, 'docker exec ctr-web-h rm /www/index.html');
   const restarted = await eventually(async () => Number(await show('ctr-web-h', 'NRestarts')) >= 1, 60_000, 500);
   assert.ok(restarted, 'the unit restarted');
   const lines = await journal(['-u', 'ctr-web-h']);
-  assert.ok(lines.some((l) => /gear: ctr-web-h is unhealthy \(2 failed checks in a row\): killing it/.test(l.msg)), lines.map((l) => l.msg).join('\n'));
+  // Once, for its own failure (its watcher reads events in order: one that took web-h-2's for its own would have killed it before).
+  assert.is(lines.filter((l) => /gear: ctr-web-h is unhealthy \(2 failed checks in a row\): killing it/.test(l.msg)).length, 1, lines.map((l) => l.msg).join('\n'));
   const healthyAgain = await eventually(async () => (await show('ctr-web-h', 'ActiveState')) === 'active' && (await dockerHealth('ctr-web-h')) === 'healthy', 60_000, 500);
   assert.ok(healthyAgain, 'healthy again');
   const after = (await sh(H, "docker inspect -f '{{.Id}}' ctr-web-h")).trim();
@@ -134,6 +144,31 @@ test('--after web-h --wait healthy: the dependent starts only after web-h became
   assert.ok(appFirst, 'app-h ran');
   assert.ok(appFirst.at > webHealthy.at, `app-h's first line (${appFirst.at}) after web-h's healthy (${webHealthy.at})`);
   assert.is((await gear(H, ['delete', 'app-h'])).code, 0);
+});
+
+test('a container of its name that turns up while its start waits (a docker run killed mid-create leaves one): the start fails on the name, and gear tries once more', async () => {
+  // gate-h is healthy only once /tmp/ok exists in it (failures do not count in its long start period);
+  // late-h starts after it, so its start job waits there, after gear looked for leftovers.
+  const gate = await gear(H, ['install', 'test/web', 'gate-h', '--health-cmd', 'test -e /tmp/ok', '--health-interval', '1s', '--health-retries', '2', '--health-timeout', '20s', '--health-start-period', '10m']);
+  assert.is(gate.code, 0, gate.stderr);
+  const late = await gear(H, ['install', 'test/web', 'late-h', '--after', 'gate-h', '--wait', 'healthy']);
+  assert.is(late.code, 0, late.stderr);
+  const since = (await sh(H, 'date +%s')).trim();
+  const start = gear(H, ['start', 'late-h']);
+  assert.ok(await eventually(async () => (await run(H, ['docker', 'inspect', '-f', '{{.State.Running}}', 'ctr-gate-h'])).stdout.trim() === 'true', 60_000, 200), 'gate-h runs');
+  assert.is(await show('ctr-late-h', 'ActiveState'), 'inactive', 'late-h waits for gate-h');
+  // What a killed docker run leaves: a created container of the name.
+  const leftover = (await sh(H, 'docker create --name ctr-late-h test/web')).trim();
+  await sh(H, 'docker exec ctr-gate-h touch /tmp/ok');
+  const r = await start;
+  assert.is(r.code, 0, r.stderr);
+  assert.is(await show('ctr-late-h', 'ActiveState'), 'active');
+  const now = (await sh(H, "docker inspect -f '{{.Id}} {{.State.Running}}' ctr-late-h")).trim().split(' ');
+  assert.is.not(now[0], leftover, 'its own container, not the leftover');
+  assert.is(now[1], 'true');
+  const lines = (await journal(['-u', 'ctr-late-h', '--since', `@${since}`])).map((l) => l.msg);
+  assert.ok(lines.some((l) => /The container name "\/ctr-late-h" is already in use/.test(l)), lines.join('\n'));
+  for (const c of ['late-h', 'gate-h']) assert.is((await gear(H, ['delete', c])).code, 0);
 });
 
 /** "gear: failure N in a row (...): the next start waits D s" lines of a unit, in order. */
@@ -236,7 +271,7 @@ test('update: --dry-run changes nothing; a broken image rolls back to the old on
 });
 
 test.after(async () => {
-  for (const c of ['web-h', 'app-h', 'sick-h', 'nasty-h', 'plain-h', 'bad-h', 'crash-h', 'flaky-h', 'upd-h']) await gear(H, ['delete', c]);
+  for (const c of ['web-h', 'web-h-2', 'gate-h', 'late-h', 'app-h', 'sick-h', 'nasty-h', 'plain-h', 'bad-h', 'crash-h', 'flaky-h', 'upd-h']) await gear(H, ['delete', c]);
 });
 
 test.run();

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { drainedTarget, openConnections, parseDrain } from '../../src/model/drain.js';
+import { balancesOver, drainedTarget, openConnections, parseDrain } from '../../src/model/drain.js';
 import { updateText } from '../../src/operations/update.js';
 
 test('a drain file is read back only when it is one', () => {
@@ -20,6 +20,15 @@ test('a drained target is a published port of it on this host, by localhost or o
   assert.ok(t('hosta.example', '10.250.0.5', 4001), 'a name that resolves to this host');
   assert.not.ok(t('10.250.0.6', '10.250.0.6', 4001), 'the same port on another host');
   assert.not.ok(t('localhost', '172.17.0.1', 4002));
+});
+
+test('links a drain must change (or refuse): a link of several targets with one of its ports, on any host', () => {
+  const l = (FromPort: number, ToHost: string, ToPort: number) => ({ FromHost: '127.0.0.2', FromPort, ToHost, ToPort });
+  assert.ok(balancesOver([l(80, 'localhost', 4001), l(80, 'localhost', 4002)], [4001]));
+  assert.ok(balancesOver([l(80, 'gone.example', 4001), l(80, 'localhost', 4002)], [4001]), 'a name that may not resolve any more');
+  assert.not.ok(balancesOver([l(80, 'localhost', 4001), l(81, 'localhost', 4002)], [4001]), 'its only target: the drain leaves it as it is');
+  assert.not.ok(balancesOver([l(80, 'localhost', 4003), l(80, 'localhost', 4002)], [4001]), 'leads elsewhere');
+  assert.not.ok(balancesOver([], [4001]));
 });
 
 test('open connections: established, to the port, not from the container itself (v4 and v6 text of /proc/PID/net/tcp)', () => {

@@ -64,7 +64,8 @@ test('a podman unit: the same shape, podman run, its own kill of an unhealthy co
   assert.not.match(unit, / events /);
   // Docker's unit keeps its watcher, and gets no podman flag.
   const docker = render({ ...def, Runtime: undefined }, { ...ctx, dockerBin: '/usr/bin/docker', runtimeService: 'docker.service', runtime: undefined });
-  assert.match(docker, /\/usr\/bin\/docker events --filter container=ctr-pod-1/);
+  // It follows this run's container by its id (a name filter is a prefix match in Docker).
+  assert.match(docker, /\/usr\/bin\/docker events --filter \\"container=\$\$id\\"/);
   assert.not.match(docker, /health-on-failure/);
 });
 
