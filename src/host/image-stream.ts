@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { extract, pack, type Extract, type Header, type Pack } from 'tar-stream';
 import { invalid } from '../model/errors.js';
+import { filterTar } from './tar-filter.js';
 import {
   MAX_METADATA_BYTES,
   chainIds,
@@ -159,53 +160,55 @@ function transform<T>(source: Readable, onFailure: 'destroy' | 'drain', work: (e
  * The sending end: `docker save`'s archive with the layer.tar of every
  * layer the receiver has (by chain ID) left out. Which layer a directory
  * holds is known from its `json`, which Docker writes before its layer.tar;
- * a layer that cannot be told is sent.
+ * a layer that cannot be told is sent. The archive is this host's own, so
+ * what is kept passes as Docker wrote it (tar-filter.ts: header blocks and
+ * bytes as read, no unpacking and packing again); its names are still
+ * checked (classifyEntry), so a strange archive fails here, not at the peer.
  */
 export function filterForReceiver(save: Readable, diffIds: string[], have: ReadonlySet<string>, onLayer: (e: LayerEvent) => void = () => undefined): { archive: Readable; report: Promise<SendReport> } {
   const chains = chainIds(diffIds);
   // A layer's bytes are needed when some place holding its diff id lacks its chain: docker save writes a
   // repeated layer once and links the later places to it, so the first one travels for any place that lacks it.
   const needed = new Set(diffIds.filter((_, i) => !have.has(chains[i]!)));
-  const { archive, done } = transform(save, 'destroy', async (entries, p) => {
-    const report: SendReport = { layers: diffIds.length, sent: 0, skipped: 0, bytes: 0 };
-    const chainOfDir = new Map<string, string>();
-    for await (const entry of entries) {
-      entry.on('error', ignore);
-      const e = classifyEntry(entry.header.name, entry.header.type, entry.header.linkname);
-      if (e.kind === 'layer-dir') {
-        await skip(entry);
-        await put(p, entry.header);
-      } else if (e.kind === 'layer-link') {
-        await skip(entry);
-        // A place the receiver has is never read by docker load (moby loads a layer only when its chain is missing): left out, as its target may be.
+  const report: SendReport = { layers: diffIds.length, sent: 0, skipped: 0, bytes: 0 };
+  const chainOfDir = new Map<string, string>();
+  let layer: LayerEvent | undefined; // the layer.tar passing (or not)
+  let jsonOf: string | undefined; // the directory whose json is passing
+  const { archive, done } = filterTar(save, {
+    entry(h) {
+      const e = classifyEntry(h.name, h.type, h.linkname);
+      if (e.kind === 'layer-dir') return { keep: true };
+      // A place the receiver has is never read by docker load (moby loads a layer only when its chain is missing): left out, as its target may be.
+      if (e.kind === 'layer-link') {
         const chain = chainOfDir.get(e.dir);
-        if (chain === undefined || !have.has(chain)) await putLink(p, e.dir, e.target, entry.header.mtime);
-      } else if (e.kind === 'layer-file' && e.file === 'layer.tar') {
+        return { keep: chain === undefined || !have.has(chain) };
+      }
+      if (e.kind === 'layer-file' && e.file === 'layer.tar') {
         const chain = chainOfDir.get(e.dir);
         const index = chain === undefined ? undefined : chains.indexOf(chain);
-        const event = { index, diffId: index === undefined ? undefined : diffIds[index], bytes: entry.header.size ?? 0 };
-        if (chain !== undefined && index !== undefined && !needed.has(diffIds[index]!)) {
-          await skip(entry); // read from Docker, not sent
-          report.skipped++;
-          onLayer({ ...event, sent: false });
-        } else {
-          await copy(p, entry, false); // the receiver hashes what it gets
-          report.sent++;
-          report.bytes += event.bytes;
-          onLayer({ ...event, sent: true });
-        }
-      } else {
-        const body = await readSmall(entry);
-        if (e.kind === 'layer-file' && e.file === 'json') {
-          const chain = chainOfLayerJson(e.dir, body.toString('utf8'), chains);
-          if (chain) chainOfDir.set(e.dir, chain);
-        }
-        await put(p, entry.header, body);
+        const sent = !(chain !== undefined && index !== undefined && !needed.has(diffIds[index]!));
+        layer = { index, diffId: index === undefined ? undefined : diffIds[index], bytes: h.size, sent };
+        return { keep: sent }; // not sent: read from Docker, not written; the receiver hashes what it gets
       }
-    }
-    return report;
+      if (h.size > MAX_METADATA_BYTES) throw invalid(`image archive: ${h.name} is larger than ${MAX_METADATA_BYTES} bytes`);
+      jsonOf = e.kind === 'layer-file' && e.file === 'json' ? e.dir : undefined;
+      return { keep: true, read: jsonOf !== undefined };
+    },
+    end(_h, body) {
+      if (layer) {
+        if (layer.sent) (report.sent++, (report.bytes += layer.bytes));
+        else report.skipped++;
+        const event = layer;
+        layer = undefined;
+        onLayer(event);
+      } else if (jsonOf !== undefined) {
+        const chain = chainOfLayerJson(jsonOf, body!.toString('utf8'), chains);
+        if (chain) chainOfDir.set(jsonOf, chain);
+        jsonOf = undefined;
+      }
+    },
   });
-  return { archive, report: done };
+  return { archive, report: done.then(() => report) };
 }
 
 /**
