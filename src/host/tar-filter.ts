@@ -1,6 +1,6 @@
 import { Transform, type Readable } from 'node:stream';
 import { invalid } from '../model/errors.js';
-import { BLOCK, MAX_LONG_HEADER_BYTES, applyLong, decodeHeader, decodeLongName, decodePax, padded, type TarHeader } from '../model/tar-header.js';
+import { BLOCK, END_OF_ARCHIVE, MAX_LONG_HEADER_BYTES, applyLong, decodeHeader, decodeLongName, decodePax, padded, type TarHeader } from '../model/tar-header.js';
 
 /**
  * A tar archive passed through as it comes, entries left out on the way:
@@ -9,26 +9,52 @@ import { BLOCK, MAX_LONG_HEADER_BYTES, applyLong, decodeHeader, decodeLongName, 
  * written. No entry is unpacked and packed again, so a 200 MB layer costs
  * a few slices per chunk instead of tar-stream's promise and objects per
  * chunk on both sides (BENCHMARKS.md, issue 12, session 10). For archives
- * this host made (`docker save`): what comes from a peer is rebuilt, not
- * passed (image-stream.ts, verifyForLoad).
+ * this host made (`docker save`) entries pass as they are; for an archive
+ * from a peer every header is our own and only layer bytes pass
+ * (image-stream.ts).
  */
 
-export interface TarVisitor {
+/** What becomes of one entry. */
+export interface EntryPlan {
   /**
-   * An entry's header, PAX records and GNU long names applied: whether the
-   * entry passes on (with the extended headers before it), and whether its
-   * body is wanted at its end (small entries only: it is held in memory).
-   * Throwing refuses the archive.
+   * Its header in the output: its own blocks as read (with the extended
+   * headers before it), a header of our own (encodeHeader), or none (the
+   * entry is left out).
    */
-  entry(h: TarHeader): { keep: boolean; read?: boolean };
+  head?: 'raw' | Buffer;
+  /** Its body goes on after the header: as read, padding included, after its own head; its data only, padded with zeros here, after ours. */
+  pass?: boolean;
+  /** Its body is wanted whole at its end (small entries only: it is held in memory). */
+  read?: boolean;
+  /** Each piece of its data as it passes (a hash). */
+  data?: (piece: Buffer) => void;
+}
+
+export interface TarVisitor {
+  /** An entry's header, PAX records and GNU long names applied. Throwing refuses the archive. */
+  entry(h: TarHeader): EntryPlan;
   /** An entry has ended: its body when `read` was asked for. */
   end?(h: TarHeader, body?: Buffer): void;
+  /** The archive came whole: what to add before the end blocks written here (`ends: 'own'`). Throwing fails it. */
+  finish?(): Buffer[];
+}
+
+export interface FilterOptions {
+  /** The end-of-archive blocks: passed on as read ('raw'), or the input's dropped and two written after finish() ('own'). */
+  ends: 'raw' | 'own';
+  /**
+   * On failure the source is destroyed ('destroy': `docker save`, Docker
+   * stops), or read to its end and discarded ('drain': a request's body,
+   * so that the client can read the answer that says why).
+   */
+  onFailure: 'destroy' | 'drain';
 }
 
 /** Types whose header is the whole entry (as Go's archive/tar reads them): any size they claim has no bytes. */
 const HEADER_ONLY = new Set(['link', 'symlink', 'character-device', 'block-device', 'directory', 'fifo']);
 type LongType = 'pax-header' | 'gnu-long-path' | 'gnu-long-link-path';
 const LONG = new Set<string>(['pax-header', 'gnu-long-path', 'gnu-long-link-path']);
+const ZEROS = Buffer.alloc(BLOCK);
 
 /**
  * `source` filtered by `visit`. `done` settles when the archive has passed
@@ -36,9 +62,9 @@ const LONG = new Set<string>(['pax-header', 'gnu-long-path', 'gnu-long-link-path
  * closes early or ends inside an entry or without the end of the archive
  * fails the output too (whoever reads it never sees a clean end), and so
  * does the visitor's refusal. When the output is destroyed (its reader went
- * away) or fails, the source is destroyed (`docker save`: Docker stops).
+ * away) or fails, the source is destroyed or drained (opts.onFailure).
  */
-export function filterTar(source: Readable, visit: TarVisitor): { archive: Readable; done: Promise<void> } {
+export function filterTar(source: Readable, visit: TarVisitor, opts: FilterOptions): { archive: Readable; done: Promise<void> } {
   const cut = (why: string) => invalid(`image archive: the stream was cut before its end (${why})`);
 
   let head: Buffer | undefined; // a header block arriving across chunks
@@ -48,9 +74,11 @@ export function filterTar(source: Readable, visit: TarVisitor): { archive: Reada
   let long: { pax?: Map<string, string>; name?: string; linkname?: string } = {};
   let inLong: LongType | undefined; // the body being read is an extended header's
   let current: TarHeader | undefined;
-  let keep = false;
+  let plan: EntryPlan = {};
+  let pass: 'raw' | 'own' | undefined; // how the current body goes on, if it does
   let left = 0; // bytes of the current body still to come, padding included
-  let dataLeft = 0; // of which data (not padding) still to read into `body`
+  let dataLeft = 0; // of which data (not padding)
+  let dataSize = 0; // the current entry's data size
   let body: Buffer[] | undefined;
   let ended = false; // a block of zeros since the last entry
 
@@ -62,14 +90,18 @@ export function filterTar(source: Readable, visit: TarVisitor): { archive: Reada
       else if (inLong === 'gnu-long-path') long.name = decodeLongName(data!);
       else long.linkname = decodeLongName(data!);
       inLong = undefined;
-    } else visit.end?.(current!, data);
+    } else {
+      pass = undefined;
+      plan = {};
+      visit.end?.(current!, data);
+    }
   };
 
   const header = (block: Buffer) => {
     const h = decodeHeader(block);
     if (!h) {
       if (held.length) throw invalid('tar: an extended header with no entry after it');
-      t.push(block);
+      if (opts.ends === 'raw') t.push(block);
       ended = true;
       return;
     }
@@ -88,17 +120,17 @@ export function filterTar(source: Readable, visit: TarVisitor): { archive: Reada
     if (h.type === 'pax-global-header') throw invalid('image archive: a global PAX header is not taken (docker save writes none)');
     current = applyLong(h, long);
     long = {};
-    const d = visit.entry(current);
-    keep = d.keep;
-    if (keep) {
+    plan = visit.entry(current);
+    if (plan.head === 'raw') {
       for (const b of held) t.push(b);
       t.push(block);
-    }
+    } else if (plan.head) t.push(plan.head);
+    pass = plan.head && plan.pass ? (plan.head === 'raw' ? 'raw' : 'own') : undefined;
     held = [];
     heldBytes = 0;
-    dataLeft = HEADER_ONLY.has(current.type) ? 0 : current.size;
+    dataLeft = dataSize = HEADER_ONLY.has(current.type) ? 0 : current.size;
     left = padded(dataLeft);
-    body = d.read ? [] : undefined;
+    body = plan.read ? [] : undefined;
     if (left === 0) finishBody();
   };
 
@@ -109,16 +141,22 @@ export function filterTar(source: Readable, visit: TarVisitor): { archive: Reada
       if (left > 0) {
         const size = Math.min(left, n - at);
         const piece = size === n ? chunk : chunk.subarray(at, at + size);
+        const d = Math.min(dataLeft, size);
+        const data = d === 0 ? undefined : d === size ? piece : piece.subarray(0, d);
         if (inLong) held.push(piece);
-        else if (keep) t.push(piece);
-        if (body && dataLeft > 0) {
-          const d = Math.min(dataLeft, size);
-          body.push(d === size ? piece : piece.subarray(0, d));
-          dataLeft -= d;
+        else if (pass === 'raw') t.push(piece);
+        else if (pass === 'own' && data) t.push(data);
+        if (data) {
+          if (!inLong) plan.data?.(data);
+          body?.push(data);
         }
+        dataLeft -= d;
         left -= size;
         at += size;
-        if (left === 0) finishBody();
+        if (left === 0) {
+          if (!inLong && pass === 'own') t.push(ZEROS.subarray(0, padded(dataSize) - dataSize)); // our padding, not the sender's bytes
+          finishBody();
+        }
         continue;
       }
       if (headFill === 0 && n - at >= BLOCK) {
@@ -156,6 +194,14 @@ export function filterTar(source: Readable, visit: TarVisitor): { archive: Reada
     flush(callback) {
       if (left > 0 || headFill > 0 || held.length > 0) return callback(cut('it ended inside an entry'));
       if (!ended) return callback(cut('no end-of-archive blocks'));
+      try {
+        if (opts.ends === 'own') {
+          for (const b of visit.finish?.() ?? []) t.push(b);
+          t.push(END_OF_ARCHIVE);
+        }
+      } catch (err) {
+        return callback(err as Error);
+      }
       resolve();
       callback();
     },
@@ -163,7 +209,12 @@ export function filterTar(source: Readable, visit: TarVisitor): { archive: Reada
   t.on('error', reject);
   t.on('close', () => {
     reject(new Error('image archive: the stream was closed before its end'));
-    if (!source.readableEnded) source.destroy();
+    if (source.readableEnded) return;
+    if (opts.onFailure === 'destroy') source.destroy();
+    else {
+      source.unpipe(t);
+      source.resume();
+    }
   });
   source.on('error', (err) => t.destroy(cut(err.message)));
   source.on('close', () => {

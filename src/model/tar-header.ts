@@ -41,6 +41,8 @@ export interface TarHeader {
   type: TarType | string;
   linkname: string | null;
   size: number;
+  /** Seconds since 1970 (the ustar field; a PAX mtime is not read). */
+  mtime: number;
 }
 
 const text = (block: Buffer, start: number, length: number) => {
@@ -90,7 +92,7 @@ export function decodeHeader(block: Buffer): TarHeader | null {
   const flag = String.fromCharCode(block[156]!);
   let type: TarType | string = TYPES[flag] ?? `typeflag ${JSON.stringify(flag)}`;
   if (type === 'file' && name.endsWith('/')) type = 'directory'; // old tars mark directories by the slash alone
-  return { name, type, linkname: block[157] === 0 ? null : text(block, 157, 100), size: number(block, 124, 12) };
+  return { name, type, linkname: block[157] === 0 ? null : text(block, 157, 100), size: number(block, 124, 12), mtime: number(block, 136, 12) };
 }
 
 /** The records of a PAX extended header's body ("LEN KEY=VALUE\n", LEN counting the whole record in bytes). */
@@ -130,4 +132,41 @@ export function applyLong(h: TarHeader, long: { pax?: Map<string, string>; name?
     }
   }
   return out;
+}
+
+/** Two blocks of zeros: the end of an archive. */
+export const END_OF_ARCHIVE: Buffer = Buffer.alloc(2 * BLOCK);
+
+const octal = (block: Buffer, start: number, length: number, n: number) => block.write(`${n.toString(8).padStart(length - 1, '0')}\0`, start, length, 'latin1');
+
+/**
+ * A clean ustar header of our own: name, type, size, link, mode and mtime,
+ * owner root, nothing else (no user or group names, no device numbers).
+ * Names and links over 100 bytes would need a PAX header: refused (an image
+ * archive's longest name is 77 bytes).
+ */
+export function encodeHeader(h: { name: string; type: 'file' | 'directory' | 'symlink'; size?: number; linkname?: string; mode: number; mtime: number }): Buffer {
+  const block = Buffer.alloc(BLOCK);
+  if (Buffer.byteLength(h.name) > 100 || Buffer.byteLength(h.linkname ?? '') > 100) throw new RangeError(`tar: a name of more than 100 bytes: ${h.name.slice(0, 120)}`);
+  block.write(h.name, 0, 100, 'utf8');
+  octal(block, 100, 8, h.mode & 0o7777);
+  octal(block, 108, 8, 0);
+  octal(block, 116, 8, 0);
+  const size = h.type === 'file' ? h.size ?? 0 : 0;
+  if (size < 8 ** 11) octal(block, 124, 12, size);
+  else {
+    block[124] = 0x80; // base-256 (GNU, read by Go's archive/tar): sizes of 8 GiB and more
+    for (let i = 135, n = size; i > 124; i--, n = Math.floor(n / 256)) block[i] = n % 256;
+  }
+  octal(block, 136, 12, Math.min(Math.max(0, Math.floor(h.mtime)), 8 ** 11 - 1));
+  block[156] = (h.type === 'directory' ? '5' : h.type === 'symlink' ? '2' : '0').charCodeAt(0);
+  if (h.linkname) block.write(h.linkname, 157, 100, 'utf8');
+  block.write('ustar\x0000', 257, 8, 'latin1');
+  octal(block, 329, 8, 0);
+  octal(block, 337, 8, 0);
+  block.fill(0x20, 148, 156);
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += block[i]!;
+  block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
+  return block;
 }

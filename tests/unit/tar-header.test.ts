@@ -4,10 +4,16 @@ import * as assert from 'uvu/assert';
 import { GearError } from '../../src/model/errors.js';
 import { applyLong, decodeHeader, decodeLongName, decodePax, padded } from '../../src/model/tar-header.js';
 
+const MTIME = 1_700_000_000;
+
 /** The blocks tar-stream writes for these entries (a second writer, to read against). */
 async function blocksOf(entries: { name: string; type?: 'file' | 'directory' | 'symlink'; linkname?: string; size?: number; body?: Buffer; pax?: Record<string, string> }[]): Promise<Buffer> {
   const p = pack();
-  for (const e of entries) p.entry({ name: e.name, type: e.type, linkname: e.linkname, size: e.size, pax: e.pax }, e.body);
+  for (const e of entries) {
+    const header = { name: e.name, type: e.type, linkname: e.linkname, size: e.size, pax: e.pax, mtime: new Date(MTIME * 1000) };
+    if (e.body) p.entry(header, e.body);
+    else p.entry(header);
+  }
   p.finalize();
   const chunks: Buffer[] = [];
   for await (const c of p as AsyncIterable<Buffer>) chunks.push(c);
@@ -34,11 +40,11 @@ test("headers tar-stream writes: name (with the ustar prefix), type, link, size;
     { name: `${dir}/link`, type: 'symlink', linkname: `../${dir}/layer.tar` },
     { name: long, body: Buffer.from('y') },
   ]);
-  assert.equal(decodeHeader(tar.subarray(0, 512)), { name: `${dir}/`, type: 'directory', linkname: null, size: 0 });
-  assert.equal(decodeHeader(tar.subarray(512, 1024)), { name: `${dir}/layer.tar`, type: 'file', linkname: null, size: 700 });
+  assert.equal(decodeHeader(tar.subarray(0, 512)), { name: `${dir}/`, type: 'directory', linkname: null, size: 0, mtime: MTIME });
+  assert.equal(decodeHeader(tar.subarray(512, 1024)), { name: `${dir}/layer.tar`, type: 'file', linkname: null, size: 700, mtime: MTIME });
   const link = 1024 + padded(700);
-  assert.equal(decodeHeader(tar.subarray(link, link + 512)), { name: `${dir}/link`, type: 'symlink', linkname: `../${dir}/layer.tar`, size: 0 });
-  assert.equal(decodeHeader(tar.subarray(link + 512, link + 1024)), { name: long, type: 'file', linkname: null, size: 1 });
+  assert.equal(decodeHeader(tar.subarray(link, link + 512)), { name: `${dir}/link`, type: 'symlink', linkname: `../${dir}/layer.tar`, size: 0, mtime: MTIME });
+  assert.equal(decodeHeader(tar.subarray(link + 512, link + 1024)), { name: long, type: 'file', linkname: null, size: 1, mtime: MTIME });
   assert.is(decodeHeader(tar.subarray(tar.length - 512)), null);
   assert.is(padded(0), 0);
   assert.is(padded(1), 512);
@@ -53,9 +59,9 @@ test('PAX records and GNU long names: read, and applied to the entry they preced
   assert.is(records.get('path'), 'ä'.repeat(10));
   assert.is(records.get('comment'), 'a=b c', 'the first = splits key from value');
   const entry = decodeHeader(tar.subarray(1024, 1536))!;
-  assert.equal(applyLong(entry, { pax: records }), { name: 'ä'.repeat(10), type: 'file', linkname: null, size: 1 });
+  assert.equal(applyLong(entry, { pax: records }), { name: 'ä'.repeat(10), type: 'file', linkname: null, size: 1, mtime: MTIME });
   assert.equal(applyLong(entry, { pax: new Map([['size', '12345678901']]) }).size, 12345678901);
-  assert.equal(applyLong(entry, { name: 'n', linkname: 'l' }), { name: 'n', type: 'file', linkname: 'l', size: 1 });
+  assert.equal(applyLong(entry, { name: 'n', linkname: 'l' }), { name: 'n', type: 'file', linkname: 'l', size: 1, mtime: MTIME });
   assert.is(decodeLongName(Buffer.from('long/name\0\0\0')), 'long/name');
   refused(() => applyLong(entry, { pax: new Map([['size', '-1']]) }), /PAX size/);
   for (const bad of ['5 a=b\n', '10 ab\n', 'x a=b\n', '6 a=b', '99 a=b\n']) refused(() => decodePax(Buffer.from(bad)), /malformed PAX header/);
