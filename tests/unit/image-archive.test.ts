@@ -686,4 +686,82 @@ test('sender: its reader going away stops docker save', async () => {
   assert.ok(source.destroyed, 'the source was destroyed');
 });
 
+test('receiver: nothing of the peer\'s headers reaches docker load: PAX and GNU headers gone, owners, modes and padding its own', async () => {
+  const s = synthetic(['base', 'dup', 'dup', 'top']);
+  const styles: Style[] = ['pax', 'gnu', 'ustar', 'prefix'];
+  const whole = Buffer.from(rawTar(dockerOrder(s), (_, i) => styles[i % styles.length]!));
+  // The peer's padding is junk and its owner fields are someone's: none of it may pass.
+  for (let at = 0; at + 512 <= whole.length; at += 512) {
+    const block = whole.subarray(at, at + 512);
+    if (block.toString('latin1', 257, 262) !== 'ustar') continue;
+    block.write('0001750\0', 108, 'latin1'); // uid 1000
+    block.write('mallory', 265, 'latin1');
+    block.fill(0x20, 148, 156);
+    let sum = 0;
+    for (const byte of block) sum += byte;
+    block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  }
+  const top = s.layers[3]!;
+  const topAt = whole.indexOf(top);
+  whole.fill(0x41, topAt + top.length, topAt + top.length + ((512 - (top.length % 512)) % 512)); // the peer's padding after top's bytes
+  const { archive, report } = verifyForLoad(inChunks(whole, [333]), { tag: 'multi:1', id: s.id, have: new Set() });
+  const out = await bytesOf(archive);
+  assert.equal((await report).layers.map((l) => l.received), [true, true, true, true]);
+  const names: string[] = [];
+  for (let at = 0; at < out.length; ) {
+    const block = out.subarray(at, at + 512);
+    if (block.every((b) => b === 0)) {
+      at += 512;
+      continue;
+    }
+    const name = block.toString('latin1', 0, block.indexOf(0));
+    names.push(name);
+    assert.is(block.toString('latin1', 257, 265), 'ustar\x0000', name);
+    assert.is(block.toString('latin1', 108, 115), '0000000', `${name}: owner root`);
+    assert.ok(block.subarray(265, 329).every((b) => b === 0), `${name}: no user or group names`);
+    assert.ok('025'.includes(String.fromCharCode(block[156]!)), `${name}: a file, a directory or a link`);
+    const size = parseInt(block.toString('latin1', 124, 135), 8);
+    const body = out.subarray(at + 512, at + 512 + Math.ceil(size / 512) * 512);
+    assert.ok(body.subarray(size).every((b) => b === 0), `${name}: zeros after its bytes`);
+    at += 512 + body.length;
+  }
+  assert.ok(names.every((n) => /^[0-9a-f]{64}(\/|\/VERSION|\/json|\/layer\.tar|\.json)$|^manifest\.json$/.test(n)), names.join(' '));
+  assert.is(names.filter((n) => n.endsWith('/layer.tar')).length, 4);
+  assert.is(names.at(-1), 'manifest.json');
+  // And tar-stream reads it: the layers byte for byte.
+  const loaded = await entriesOf(Readable.from([out]));
+  for (const i of [0, 1, 3]) assert.equal(loaded.get(`${s.dirs[i]}/layer.tar`), s.layers[i]);
+});
+
+test('receiver: the config goes to docker load as the very bytes hashed (its id), even where they are not valid UTF-8', async () => {
+  const s = synthetic(['base', 'top']);
+  const bytes = Buffer.concat([Buffer.from(s.config.slice(0, -1)), Buffer.from(',"comment":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]);
+  const id = `sha256:${hex(bytes)}`;
+  const entries = dockerOrder(s).map((e) => (e.name === `${s.id.slice(7)}.json` ? { ...e, name: `${id.slice(7)}.json`, body: bytes } : e.name === 'manifest.json' ? { ...e, body: manifestOf({ ...s, id }) } : e));
+  const r = await receive(entries, { id });
+  assert.is(r.error, undefined);
+  assert.is(r.report!.id, id);
+  assert.equal(r.loaded!.get(`${id.slice(7)}.json`), bytes);
+});
+
+test('receiver: an archive cut anywhere fails it, and the request body is read to its end (not destroyed), so the client reads why', async () => {
+  const s = synthetic(['b'.repeat(300), 'top']);
+  const whole = rawTar(dockerOrder(s), (_, i) => (i === 2 ? 'gnu' : 'ustar'));
+  const bodyAt = whole.indexOf(s.layers[0]!.subarray(0, 300));
+  for (const at of [1, 700, whole.indexOf('././@LongLink') + 600, bodyAt + 1000, whole.length - 1024, whole.length - 600]) {
+    const { archive, report } = verifyForLoad(inChunks(whole.subarray(0, at), [1000]), { tag: 'multi:1', id: s.id, have: new Set() });
+    const [r, l] = await Promise.allSettled([report, bytesOf(archive)]);
+    assert.is(r.status, 'rejected', `cut at ${at}`);
+    assert.is(l.status, 'rejected', `cut at ${at}: docker load never sees the end`);
+  }
+  // Refused at its first entry, with more to come: the rest is read and dropped.
+  const source = inChunks(rawTar([{ name: '../evil', body: 'x' }, ...dockerOrder(s)]), [1000]);
+  const { archive, report } = verifyForLoad(source, { tag: 'multi:1', id: s.id, have: new Set() });
+  const [r, l] = await Promise.allSettled([report, bytesOf(archive)]);
+  assert.match(((r as PromiseRejectedResult).reason as Error).message, /"\.\.\/evil" is not part of an image archive/);
+  assert.is(l.status, 'rejected');
+  await new Promise((res) => (source.readableEnded ? res(undefined) : source.once('end', res)));
+  assert.ok(source.readableEnded, 'drained to its end');
+});
+
 test.run();

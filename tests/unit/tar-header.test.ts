@@ -1,8 +1,9 @@
-import { pack } from 'tar-stream';
+import { Readable } from 'node:stream';
+import { extract, pack } from 'tar-stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GearError } from '../../src/model/errors.js';
-import { applyLong, decodeHeader, decodeLongName, decodePax, padded } from '../../src/model/tar-header.js';
+import { END_OF_ARCHIVE, applyLong, decodeHeader, decodeLongName, decodePax, encodeHeader, padded } from '../../src/model/tar-header.js';
 
 const MTIME = 1_700_000_000;
 
@@ -94,6 +95,34 @@ test('a corrupt header is refused: wrong checksum, unknown format, a size that i
   const other = block();
   other[156] = 'S'.charCodeAt(0); // a GNU sparse file: not a type an image archive has
   assert.is(decodeHeader(resum(other))!.type, 'typeflag "S"');
+});
+
+test('headers of our own: read back by decodeHeader and by tar-stream; sizes of 8 GiB and more in base-256; long names refused', async () => {
+  const dir = 'd'.repeat(64);
+  const blocks = [
+    encodeHeader({ name: `${dir}/`, type: 'directory', mode: 0o755, mtime: MTIME }),
+    encodeHeader({ name: `${dir}/layer.tar`, type: 'file', size: 3, mode: 0o644, mtime: MTIME }),
+    Buffer.concat([Buffer.from('abc'), Buffer.alloc(509)]),
+    encodeHeader({ name: `${'e'.repeat(64)}/layer.tar`, type: 'symlink', linkname: `../${dir}/layer.tar`, mode: 0o777, mtime: MTIME }),
+    END_OF_ARCHIVE,
+  ];
+  assert.equal(decodeHeader(blocks[1]!), { name: `${dir}/layer.tar`, type: 'file', linkname: null, size: 3, mtime: MTIME });
+  const seen: { name: string; type?: string | null; mode?: number; uid?: number; size?: number; linkname?: string | null; body: string }[] = [];
+  const ex = extract();
+  Readable.from([Buffer.concat(blocks)]).pipe(ex as unknown as NodeJS.WritableStream);
+  for await (const entry of ex) {
+    const chunks: Buffer[] = [];
+    for await (const c of entry) chunks.push(c as Buffer);
+    const h = entry.header;
+    seen.push({ name: h.name, type: h.type, mode: h.mode, uid: h.uid, size: h.size, linkname: h.linkname, body: Buffer.concat(chunks).toString() });
+  }
+  assert.equal(seen, [
+    { name: `${dir}/`, type: 'directory', mode: 0o755, uid: 0, size: 0, linkname: null, body: '' },
+    { name: `${dir}/layer.tar`, type: 'file', mode: 0o644, uid: 0, size: 3, linkname: null, body: 'abc' },
+    { name: `${'e'.repeat(64)}/layer.tar`, type: 'symlink', mode: 0o777, uid: 0, size: 0, linkname: `../${dir}/layer.tar`, body: '' },
+  ]);
+  assert.is(decodeHeader(encodeHeader({ name: 'big', type: 'file', size: 9 * 2 ** 30, mode: 0o644, mtime: 0 }))!.size, 9 * 2 ** 30);
+  assert.throws(() => encodeHeader({ name: 'x'.repeat(101), type: 'file', mode: 0o644, mtime: 0 }), /more than 100 bytes/);
 });
 
 test.run();
