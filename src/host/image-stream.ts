@@ -78,11 +78,11 @@ export function filterForReceiver(save: Readable, diffIds: string[], have: Reado
         const index = chain === undefined ? undefined : chains.indexOf(chain);
         const sent = !(chain !== undefined && index !== undefined && !needed.has(diffIds[index]!));
         layer = { index, diffId: index === undefined ? undefined : diffIds[index], bytes: h.size, sent };
-        return sent ? { head: 'raw', pass: true } : {}; // not sent: read from Docker, not written; the receiver hashes what it gets
+        return sent ? { head: 'raw' } : {}; // not sent: read from Docker, not written; the receiver hashes what it gets
       }
       if (h.size > MAX_METADATA_BYTES) throw invalid(`image archive: ${h.name} is larger than ${MAX_METADATA_BYTES} bytes`);
       jsonOf = e.kind === 'layer-file' && e.file === 'json' ? e.dir : undefined;
-      return { head: 'raw', pass: true, read: jsonOf !== undefined };
+      return { head: 'raw', read: jsonOf !== undefined };
     },
     end(_h, body) {
       if (layer) {
@@ -144,10 +144,10 @@ export function verifyForLoad(
         if (e.kind === 'layer-file' && e.file === 'layer.tar') {
           const hash = createHash('sha256');
           at = { kind: 'layer', dir: e.dir, hash, size: h.size };
-          return { head: file(h.name, h.size, h.mtime), pass: true, data: (piece) => hash.update(piece) };
+          return { head: file(h.name, h.size, h.mtime), data: (piece) => hash.update(piece) };
         }
         if (h.size > MAX_METADATA_BYTES) throw invalid(`image archive: ${h.name} is larger than ${MAX_METADATA_BYTES} bytes`);
-        if (e.kind === 'layer-file') return { head: file(h.name, h.size, h.mtime), pass: true };
+        if (e.kind === 'layer-file') return { head: file(h.name, h.size, h.mtime) };
         if (e.kind === 'manifest') {
           at = { kind: 'manifest' };
           return { read: true };

@@ -17,13 +17,12 @@ import { BLOCK, END_OF_ARCHIVE, MAX_LONG_HEADER_BYTES, applyLong, decodeHeader, 
 /** What becomes of one entry. */
 export interface EntryPlan {
   /**
-   * Its header in the output: its own blocks as read (with the extended
-   * headers before it), a header of our own (encodeHeader), or none (the
-   * entry is left out).
+   * Its header in the output, and with it its body: its own blocks as read
+   * (the extended headers before it too) and its body as read, padding
+   * included; or a header of our own (encodeHeader) and its body's data,
+   * padded with zeros here. None: the entry is left out.
    */
   head?: 'raw' | Buffer;
-  /** Its body goes on after the header: as read, padding included, after its own head; its data only, padded with zeros here, after ours. */
-  pass?: boolean;
   /** Its body is wanted whole at its end (small entries only: it is held in memory). */
   read?: boolean;
   /** Each piece of its data as it passes (a hash). */
@@ -75,7 +74,7 @@ export function filterTar(source: Readable, visit: TarVisitor, opts: FilterOptio
   let inLong: LongType | undefined; // the body being read is an extended header's
   let current: TarHeader | undefined;
   let plan: EntryPlan = {};
-  let pass: 'raw' | 'own' | undefined; // how the current body goes on, if it does
+  let pass: 'raw' | 'own' | undefined; // how the current body goes on (with its head), if it does
   let left = 0; // bytes of the current body still to come, padding included
   let dataLeft = 0; // of which data (not padding)
   let dataSize = 0; // the current entry's data size
@@ -125,7 +124,7 @@ export function filterTar(source: Readable, visit: TarVisitor, opts: FilterOptio
       for (const b of held) t.push(b);
       t.push(block);
     } else if (plan.head) t.push(plan.head);
-    pass = plan.head && plan.pass ? (plan.head === 'raw' ? 'raw' : 'own') : undefined;
+    pass = plan.head === undefined ? undefined : plan.head === 'raw' ? 'raw' : 'own';
     held = [];
     heldBytes = 0;
     dataLeft = dataSize = HEADER_ONLY.has(current.type) ? 0 : current.size;
@@ -154,7 +153,7 @@ export function filterTar(source: Readable, visit: TarVisitor, opts: FilterOptio
         left -= size;
         at += size;
         if (left === 0) {
-          if (!inLong && pass === 'own') t.push(ZEROS.subarray(0, padded(dataSize) - dataSize)); // our padding, not the sender's bytes
+          if (!inLong && pass === 'own' && dataSize % BLOCK) t.push(ZEROS.subarray(0, padded(dataSize) - dataSize)); // our padding, not the sender's bytes
           finishBody();
         }
         continue;
