@@ -514,4 +514,254 @@ test('transfer: a receiver that refuses at once stops the sender (no hang, docke
   assert.ok(saves[0]!.destroyed, 'the sender stopped reading docker save');
 });
 
+// --- The sending end on raw tar, as Go's archive/tar writes it (ustar; PAX or GNU headers for long names) ---
+
+/** One header block, written here by the format's rules (not by tar-stream): ustar ("ustar\0" "00") or GNU ("ustar  \0"). */
+function rawHeader(name: string, opts: { type?: string; size?: number; linkname?: string; gnu?: boolean; prefix?: string } = {}): Buffer {
+  const b = Buffer.alloc(512);
+  b.write(name, 0, 100, 'utf8');
+  b.write('0000644\0', 100, 'latin1');
+  b.write('0000000\0', 108, 'latin1');
+  b.write('0000000\0', 116, 'latin1');
+  b.write(`${(opts.size ?? 0).toString(8).padStart(11, '0')}\0`, 124, 'latin1');
+  b.write('14000000000\0', 136, 'latin1');
+  b.write(opts.type ?? '0', 156, 'latin1');
+  if (opts.linkname) b.write(opts.linkname, 157, 100, 'utf8');
+  b.write(opts.gnu ? 'ustar  \0' : 'ustar\x0000', 257, 'latin1');
+  if (opts.prefix) b.write(opts.prefix, 345, 155, 'utf8');
+  b.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const byte of b) sum += byte;
+  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  return b;
+}
+const pad = (body: Buffer) => Buffer.concat([body, Buffer.alloc((512 - (body.length % 512)) % 512)]);
+const paxRecord = (key: string, value: string) => {
+  const rest = ` ${key}=${value}\n`;
+  let len = Buffer.byteLength(rest) + 1;
+  while (String(len).length + Buffer.byteLength(rest) !== len) len++;
+  return `${len}${rest}`;
+};
+
+type Style = 'ustar' | 'prefix' | 'pax' | 'gnu';
+/** An entry's bytes in the archive: its extended header (the name and link in a PAX or GNU long-name header, the ustar fields then meaningless), its header, its padded body. */
+function rawEntry(e: Entry, style: Style): Buffer {
+  const type = e.type === 'directory' ? '5' : e.type === 'symlink' ? '2' : '0';
+  const body = e.body === undefined ? Buffer.alloc(0) : Buffer.from(e.body);
+  const parts: Buffer[] = [];
+  let name = e.name;
+  let linkname = e.linkname;
+  let prefix: string | undefined;
+  if (style === 'pax') {
+    const records = Buffer.from(paxRecord('path', e.name) + (e.linkname ? paxRecord('linkpath', e.linkname) : '') + paxRecord('mtime', '1.5'));
+    parts.push(rawHeader('PaxHeaders.0/x', { type: 'x', size: records.length }), pad(records));
+    name = 'PaxHeaders.0/wrong';
+    linkname = e.linkname && 'wrong';
+  } else if (style === 'gnu') {
+    const long = Buffer.from(`${e.name}\0`);
+    parts.push(rawHeader('././@LongLink', { type: 'L', size: long.length, gnu: true }), pad(long));
+    if (e.linkname) {
+      const link = Buffer.from(`${e.linkname}\0`);
+      parts.push(rawHeader('././@LongLink', { type: 'K', size: link.length, gnu: true }), pad(link));
+    }
+    name = 'truncated';
+    linkname = e.linkname && 'truncated';
+  } else if (style === 'prefix' && e.name.includes('/') && e.type !== 'directory') {
+    prefix = e.name.slice(0, e.name.lastIndexOf('/'));
+    name = e.name.slice(e.name.lastIndexOf('/') + 1);
+  }
+  parts.push(rawHeader(name, { type, size: type === '0' ? body.length : 0, linkname, gnu: style === 'gnu', prefix }));
+  if (type === '0') parts.push(pad(body));
+  return Buffer.concat(parts);
+}
+const END = Buffer.alloc(1024);
+const rawTar = (entries: Entry[], style: (e: Entry, i: number) => Style = () => 'ustar') => Buffer.concat([...entries.map((e, i) => rawEntry(e, style(e, i))), END]);
+
+/** `bytes` as a source arriving in chunks of the given sizes, in turn (never aligned to blocks). */
+const inChunks = (bytes: Buffer, sizes: number[]) => {
+  const chunks: Buffer[] = [];
+  for (let at = 0, i = 0; at < bytes.length; i++) {
+    const size = sizes[i % sizes.length]!;
+    chunks.push(bytes.subarray(at, at + size));
+    at += size;
+  }
+  return Readable.from(chunks);
+};
+const bytesOf = async (archive: Readable) => {
+  const chunks: Buffer[] = [];
+  for await (const c of archive) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+};
+
+test('sender: what it keeps passes as the very bytes Docker wrote, whatever the chunks; what it leaves out is exactly those entries', async () => {
+  const s = synthetic([randomBytes(40).toString('hex'), 'mid', randomBytes(30).toString('hex')]); // 80 and 60 KB
+  const entries = dockerOrder(s);
+  const chains = chainIds(s.diffIds);
+  for (const style of ['ustar', 'prefix', 'pax', 'gnu'] as const) {
+    const whole = rawTar(entries, () => style);
+    for (const sizes of [[whole.length], [1, 2, 509], [511, 513, 7], [16_381], [65_536, 32_768]]) {
+      const all = filterForReceiver(inChunks(whole, sizes), s.diffIds, new Set());
+      assert.ok((await bytesOf(all.archive)).equals(whole), `${style} ${sizes}: nothing left out, byte for byte`);
+      assert.equal(await all.report, { layers: 3, sent: 3, skipped: 0, bytes: s.layers.reduce((a, l) => a + l.length, 0) });
+      // The receiver has base and mid: their layer.tar (with their extended headers) are not written, the rest is as it was.
+      const some = filterForReceiver(inChunks(whole, sizes), s.diffIds, new Set(chains.slice(0, 2)));
+      const left = new Set([`${s.dirs[0]}/layer.tar`, `${s.dirs[1]}/layer.tar`]);
+      assert.ok((await bytesOf(some.archive)).equals(rawTar(entries.filter((e) => !left.has(e.name)), () => style)), `${style} ${sizes}: two layers left out`);
+      assert.equal(await some.report, { layers: 3, sent: 1, skipped: 2, bytes: s.layers[2]!.length });
+    }
+  }
+});
+
+test('sender: extended headers go with their entry: kept, the receiver reads the long names; left out, nothing of them remains', async () => {
+  const s = synthetic(['base', 'dup', 'dup', 'top']);
+  const chains = chainIds(s.diffIds);
+  // Mixed as a real writer mixes them: PAX for some entries, GNU long names for others (the link's target too).
+  const styles: Style[] = ['pax', 'gnu', 'ustar', 'prefix'];
+  const whole = rawTar(dockerOrder(s), (_, i) => styles[i % styles.length]!);
+  // Layer.tar files left out per case: the receiver having base+dup+dup lacks only top; dup's bytes are in one file (the other place a link).
+  for (const [have, skipped] of [[[], 0], [chains.slice(0, 1), 1], [chains.slice(0, 3), 2], [chains, 3]] as const) {
+    const { archive, report } = filterForReceiver(inChunks(whole, [1000]), s.diffIds, new Set<string>(have));
+    const received = verifyForLoad(archive, { tag: 'multi:1', id: s.id, have: new Set<string>(have) });
+    const loaded = await entriesOf(received.archive);
+    const r = await received.report;
+    assert.equal(r.layers.map((l) => l.received), chains.map((c) => !(have as readonly string[]).includes(c)), `have ${have.length}`);
+    assert.is((await report).skipped, skipped, `have ${have.length}`);
+    for (const name of loaded.keys()) assert.ok(!/PaxHeader|LongLink|truncated|wrong/.test(name), name);
+  }
+});
+
+test('sender: a long name that is no part of an image archive is refused by its whole name, as a short one is', async () => {
+  const s = synthetic(['base', 'top']);
+  for (const style of ['pax', 'gnu'] as const) {
+    const long = `${s.dirs[0]}/${'x'.repeat(150)}`;
+    const whole = rawTar([...dockerOrder(s).slice(0, 2), { name: long, body: 'x' }, ...dockerOrder(s).slice(2)], (e) => (e.name === long ? style : 'ustar'));
+    const { archive, report } = filterForReceiver(inChunks(whole, [4096]), s.diffIds, new Set());
+    const [r, l] = await Promise.allSettled([report, bytesOf(archive)]);
+    assert.is(r.status, 'rejected');
+    assert.match(((r as PromiseRejectedResult).reason as Error).message, new RegExp(`"${s.dirs[0]}/x{100,}" is not part of an image archive`));
+    assert.is(l.status, 'rejected', 'whoever reads the archive never sees it end');
+  }
+  // A link whose target (in a GNU long-link header) is not a layer.tar: refused by that target.
+  const t = synthetic(['base', 'dup', 'dup']);
+  const bad = dockerOrder(t).map((e) => (e.type === 'symlink' ? { ...e, linkname: '/etc/passwd' } : e));
+  const { report } = filterForReceiver(Readable.from([rawTar(bad, () => 'gnu')]), t.diffIds, new Set());
+  await report.then(() => assert.unreachable('refused'), (err: Error) => assert.match(err.message, /is a symlink: only/));
+});
+
+test('sender: an archive cut anywhere (in a header, an extended header, a body, its padding, or before its end blocks) fails both its report and its output', async () => {
+  const s = synthetic(['b'.repeat(300), 'top']);
+  const whole = rawTar(dockerOrder(s), (_, i) => (i === 2 ? 'pax' : 'ustar'));
+  const paxAt = whole.indexOf('PaxHeaders.0/x');
+  const bodyAt = whole.indexOf(s.layers[0]!.subarray(0, 300));
+  const cuts = [1, 511, 512 + 100, paxAt + 512 + 10, bodyAt + 1000, bodyAt + s.layers[0]!.length + 1, whole.length - 1024, whole.length - 513];
+  for (const at of cuts) {
+    const { archive, report } = filterForReceiver(inChunks(whole.subarray(0, at), [777]), s.diffIds, new Set());
+    const [r, l] = await Promise.allSettled([report, bytesOf(archive)]);
+    assert.is(r.status, 'rejected', `cut at ${at}`);
+    assert.match(((r as PromiseRejectedResult).reason as Error).message, /image archive: the stream was cut before its end/, `cut at ${at}`);
+    assert.is(l.status, 'rejected', `cut at ${at}: the output fails too`);
+  }
+  // Whole (one end block is the end for tar readers; Go writes two): passes.
+  const ok = filterForReceiver(Readable.from([whole.subarray(0, whole.length - 512)]), s.diffIds, new Set());
+  await bytesOf(ok.archive);
+  assert.is((await ok.report).sent, 2);
+  // A header whose checksum is wrong: a corrupt archive, refused.
+  const corrupt = Buffer.from(whole);
+  corrupt[512 * 3 + 5] = corrupt[512 * 3 + 5]! ^ 1;
+  const bad = filterForReceiver(Readable.from([corrupt]), s.diffIds, new Set());
+  const [r, l] = await Promise.allSettled([bad.report, bytesOf(bad.archive)]);
+  assert.match(((r as PromiseRejectedResult).reason as Error).message, /wrong checksum/);
+  assert.is(l.status, 'rejected');
+});
+
+test('sender: its reader going away stops docker save', async () => {
+  const s = synthetic(['b'.repeat(300), 'top']);
+  const whole = rawTar(dockerOrder(s));
+  const source = new Readable({ read() {} });
+  const { archive, report } = filterForReceiver(source, s.diffIds, new Set());
+  source.push(whole.subarray(0, 5000));
+  await new Promise((r) => archive.once('readable', r));
+  archive.destroy();
+  await report.then(() => assert.unreachable('not done'), () => undefined);
+  assert.ok(source.destroyed, 'the source was destroyed');
+});
+
+test('receiver: nothing of the peer\'s headers reaches docker load: PAX and GNU headers gone, owners, modes and padding its own', async () => {
+  const s = synthetic(['base', 'dup', 'dup', 'top']);
+  const styles: Style[] = ['pax', 'gnu', 'ustar', 'prefix'];
+  const whole = Buffer.from(rawTar(dockerOrder(s), (_, i) => styles[i % styles.length]!));
+  // The peer's padding is junk and its owner fields are someone's: none of it may pass.
+  for (let at = 0; at + 512 <= whole.length; at += 512) {
+    const block = whole.subarray(at, at + 512);
+    if (block.toString('latin1', 257, 262) !== 'ustar') continue;
+    block.write('0001750\0', 108, 'latin1'); // uid 1000
+    block.write('mallory', 265, 'latin1');
+    block.fill(0x20, 148, 156);
+    let sum = 0;
+    for (const byte of block) sum += byte;
+    block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  }
+  const top = s.layers[3]!;
+  const topAt = whole.indexOf(top);
+  whole.fill(0x41, topAt + top.length, topAt + top.length + ((512 - (top.length % 512)) % 512)); // the peer's padding after top's bytes
+  const { archive, report } = verifyForLoad(inChunks(whole, [333]), { tag: 'multi:1', id: s.id, have: new Set() });
+  const out = await bytesOf(archive);
+  assert.equal((await report).layers.map((l) => l.received), [true, true, true, true]);
+  const names: string[] = [];
+  for (let at = 0; at < out.length; ) {
+    const block = out.subarray(at, at + 512);
+    if (block.every((b) => b === 0)) {
+      at += 512;
+      continue;
+    }
+    const name = block.toString('latin1', 0, block.indexOf(0));
+    names.push(name);
+    assert.is(block.toString('latin1', 257, 265), 'ustar\x0000', name);
+    assert.is(block.toString('latin1', 108, 115), '0000000', `${name}: owner root`);
+    assert.ok(block.subarray(265, 329).every((b) => b === 0), `${name}: no user or group names`);
+    assert.ok('025'.includes(String.fromCharCode(block[156]!)), `${name}: a file, a directory or a link`);
+    const size = parseInt(block.toString('latin1', 124, 135), 8);
+    const body = out.subarray(at + 512, at + 512 + Math.ceil(size / 512) * 512);
+    assert.ok(body.subarray(size).every((b) => b === 0), `${name}: zeros after its bytes`);
+    at += 512 + body.length;
+  }
+  assert.ok(names.every((n) => /^[0-9a-f]{64}(\/|\/VERSION|\/json|\/layer\.tar|\.json)$|^manifest\.json$/.test(n)), names.join(' '));
+  assert.is(names.filter((n) => n.endsWith('/layer.tar')).length, 4);
+  assert.is(names.at(-1), 'manifest.json');
+  // And tar-stream reads it: the layers byte for byte.
+  const loaded = await entriesOf(Readable.from([out]));
+  for (const i of [0, 1, 3]) assert.equal(loaded.get(`${s.dirs[i]}/layer.tar`), s.layers[i]);
+});
+
+test('receiver: the config goes to docker load as the very bytes hashed (its id), even where they are not valid UTF-8', async () => {
+  const s = synthetic(['base', 'top']);
+  const bytes = Buffer.concat([Buffer.from(s.config.slice(0, -1)), Buffer.from(',"comment":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]);
+  const id = `sha256:${hex(bytes)}`;
+  const entries = dockerOrder(s).map((e) => (e.name === `${s.id.slice(7)}.json` ? { ...e, name: `${id.slice(7)}.json`, body: bytes } : e.name === 'manifest.json' ? { ...e, body: manifestOf({ ...s, id }) } : e));
+  const r = await receive(entries, { id });
+  assert.is(r.error, undefined);
+  assert.is(r.report!.id, id);
+  assert.equal(r.loaded!.get(`${id.slice(7)}.json`), bytes);
+});
+
+test('receiver: an archive cut anywhere fails it, and the request body is read to its end (not destroyed), so the client reads why', async () => {
+  const s = synthetic(['b'.repeat(300), 'top']);
+  const whole = rawTar(dockerOrder(s), (_, i) => (i === 2 ? 'gnu' : 'ustar'));
+  const bodyAt = whole.indexOf(s.layers[0]!.subarray(0, 300));
+  for (const at of [1, 700, whole.indexOf('././@LongLink') + 600, bodyAt + 1000, whole.length - 1024, whole.length - 600]) {
+    const { archive, report } = verifyForLoad(inChunks(whole.subarray(0, at), [1000]), { tag: 'multi:1', id: s.id, have: new Set() });
+    const [r, l] = await Promise.allSettled([report, bytesOf(archive)]);
+    assert.is(r.status, 'rejected', `cut at ${at}`);
+    assert.is(l.status, 'rejected', `cut at ${at}: docker load never sees the end`);
+  }
+  // Refused at its first entry, with more to come: the rest is read and dropped.
+  const source = inChunks(rawTar([{ name: '../evil', body: 'x' }, ...dockerOrder(s)]), [1000]);
+  const { archive, report } = verifyForLoad(source, { tag: 'multi:1', id: s.id, have: new Set() });
+  const [r, l] = await Promise.allSettled([report, bytesOf(archive)]);
+  assert.match(((r as PromiseRejectedResult).reason as Error).message, /"\.\.\/evil" is not part of an image archive/);
+  assert.is(l.status, 'rejected');
+  await new Promise((res) => (source.readableEnded ? res(undefined) : source.once('end', res)));
+  assert.ok(source.readableEnded, 'drained to its end');
+});
+
 test.run();
