@@ -14,10 +14,19 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
  * that throw if ever called: the SSH transport (ssh2), BuildKit sessions
  * (@grpc/grpc-js) and BuildKit builds (protobufjs). About 700 KiB that
  * every command would otherwise compile at start.
+ *
+ * And Handlebars' source-map (100 KiB of source, loaded with the template
+ * compiler by every install and by the agent): Handlebars makes source maps
+ * of compiled templates only when asked (`srcName`), which gear never does,
+ * and its code generator has its own small SourceNode for when source-map
+ * is missing. The stub has no SourceNode, so that one is used.
  */
 const unused = {
   name: 'gear-unused-docker-parts',
   setup(b) {
+    b.onResolve({ filter: /^source-map$/ }, (args) =>
+      args.importer.includes('/node_modules/handlebars/') ? { path: 'handlebars/source-map', namespace: 'gear-stub' } : undefined,
+    );
     const stubbed = { 'docker-modem': ['./ssh'], dockerode: ['./session', './buildkit'] };
     b.onResolve({ filter: /^\.\/(ssh|session|buildkit)$/ }, (args) => {
       const pkg = Object.keys(stubbed).find((p) => args.importer.includes(`/node_modules/${p}/`));
