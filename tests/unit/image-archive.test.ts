@@ -5,21 +5,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { filterForReceiver, verifyForLoad } from '../../src/host/image-stream.js';
 import { GearError } from '../../src/model/errors.js';
+import { refusedWith as rejects } from '../fixtures/refused.js';
 import { chainIds, chainOfLayerJson, classifyEntry, transferImage } from '../../src/model/image-archive.js';
 import { transfer, type ImagePeer } from '../../src/operations/images.js';
 
 const hex = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
-const rejects = (fn: () => unknown, pattern: RegExp) => {
-  try {
-    fn();
-  } catch (err) {
-    assert.instance(err, GearError);
-    assert.match((err as Error).message, pattern);
-    return;
-  }
-  assert.unreachable('expected a validation error');
-};
 
 // --- Real Docker 20.10 output (docker save of a 4-layer image built in a test host) ---
 const REAL_DIFF_IDS = [

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { extract, pack } from 'tar-stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GearError } from '../../src/model/errors.js';
+import { refusedWith as refused } from '../fixtures/refused.js';
 import { END_OF_ARCHIVE, applyLong, decodeHeader, decodeLongName, decodePax, encodeHeader, padded } from '../../src/model/tar-header.js';
 
 const MTIME = 1_700_000_000;
@@ -21,16 +21,6 @@ async function blocksOf(entries: { name: string; type?: 'file' | 'directory' | '
   return Buffer.concat(chunks);
 }
 
-const refused = (fn: () => unknown, pattern: RegExp) => {
-  try {
-    fn();
-  } catch (err) {
-    assert.instance(err, GearError);
-    assert.match((err as Error).message, pattern);
-    return;
-  }
-  assert.unreachable('refused');
-};
 
 test("headers tar-stream writes: name (with the ustar prefix), type, link, size; the end's zero blocks are null", async () => {
   const dir = 'a'.repeat(64);
