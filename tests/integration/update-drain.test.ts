@@ -31,21 +31,38 @@ const inClient = (script: string) => run(H, ['docker', 'exec', 'ctr-dr-client', 
 
 /**
  * Requests through the link in a loop inside the client, one line each in
- * /tmp/log: "UPTIME ok BODY" or "UPTIME fail" (the kernel's uptime, shared
- * with the host, dates them for a failure's report).
+ * /tmp/log: "START END ok BODY" or "START END fail WGET'S MESSAGE", START
+ * and END the kernel's uptime (shared with the host: the journal's
+ * monotonic time) before and after the request, for a failure's report.
  */
 async function startLoop(): Promise<void> {
   await inClient('rm -f /tmp/stop /tmp/log /tmp/done');
   const loop =
-    `while [ ! -e /tmp/stop ]; do if r=$(timeout 5 wget -qO- http://${LINK}/ 2>/dev/null); then s="ok $r"; else s=fail; fi; ` +
-    `read -r t _ < /proc/uptime; echo "$t $s" >> /tmp/log; done; touch /tmp/done`;
+    `while [ ! -e /tmp/stop ]; do read -r t0 _ < /proc/uptime; ` +
+    `if r=$(timeout 5 wget -qO- http://${LINK}/ 2>/tmp/err); then s="ok $r"; else s="fail $(tr '\\n' ' ' < /tmp/err | head -c 120)"; fi; ` +
+    `read -r t _ < /proc/uptime; echo "$t0 $t $s" >> /tmp/log; done; touch /tmp/done`;
   const r = await run(H, ['docker', 'exec', '-d', 'ctr-dr-client', 'sh', '-c', loop]);
   assert.is(r.code, 0, r.stderr);
   assert.ok(await eventually(async () => (await requests()).length > 0), 'the loop sends requests');
 }
-const timedRequests = async () => (await inClient('cat /tmp/log 2>/dev/null')).stdout.split('\n').filter(Boolean);
+interface TimedRequest {
+  start: number;
+  end: number;
+  ok: boolean;
+  /** "ok BODY", or "fail" then wget's message. */
+  what: string;
+}
+const timedRequests = async (): Promise<TimedRequest[]> =>
+  (await inClient('cat /tmp/log 2>/dev/null')).stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const [start, end, ...rest] = l.split(' ');
+      const what = rest.join(' ');
+      return { start: Number(start), end: Number(end), ok: what.startsWith('ok '), what };
+    });
 /** The loop's results without their times: "ok BODY" or "fail". */
-const requests = async () => (await timedRequests()).map((l) => l.slice(l.indexOf(' ') + 1));
+const requests = async () => (await timedRequests()).map((r) => (r.ok ? r.what : 'fail'));
 async function stopLoop(): Promise<string[]> {
   await inClient('touch /tmp/stop');
   assert.ok(await eventually(async () => (await inClient('test -e /tmp/done')).code === 0, 30_000), 'the loop ended');
@@ -54,24 +71,32 @@ async function stopLoop(): Promise<string[]> {
 
 /**
  * What a failed "no request fails" assertion says: each run of failed
- * requests with when it began and how long it lasted, the updates' output,
- * and what the units of both targets logged around it (a restart of the
- * target still in the link would explain a run of failures).
+ * requests, when its first began and its last ended, and what wget said;
+ * the updates' output; and the journal of the units: what they did (a
+ * restart of the target still in the link would explain a run of
+ * failures), and the web servers' line per request within a second of a
+ * failure (which target answered the requests around it).
  */
 async function failureReport(updates: { stdout: string; stderr: string }[]): Promise<string> {
-  const lines = (await timedRequests()).map((l) => ({ t: Number(l.slice(0, l.indexOf(' '))), ok: !l.includes(' fail') }));
+  const all = await timedRequests();
   const runs: string[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    if (lines[i]!.ok || (i > 0 && !lines[i - 1]!.ok)) continue;
+  const windows: [number, number][] = [];
+  for (let i = 0; i < all.length; i++) {
+    if (all[i]!.ok || (i > 0 && !all[i - 1]!.ok)) continue;
     let j = i;
-    while (j + 1 < lines.length && !lines[j + 1]!.ok) j++;
-    runs.push(`${j - i + 1} failed from uptime ${lines[i]!.t} for ${(lines[j]!.t - lines[i]!.t).toFixed(2)} s (after ${i} requests)`);
+    while (j + 1 < all.length && !all[j + 1]!.ok) j++;
+    runs.push(`${j - i + 1} failed (after ${i} requests): the first began at uptime ${all[i]!.start}, the last ended at ${all[j]!.end}; first: ${all[i]!.what}`);
+    windows.push([all[i]!.start - 1, all[j]!.end + 1]);
   }
-  const since = lines.length ? `@${Math.floor(Date.now() / 1000 - (Number((await sh(H, 'cut -d" " -f1 /proc/uptime')).trim()) - lines[0]!.t) - 5)}` : '-10min';
-  // Without the web server's line per request (the test web server logs each one: they filled all 80 lines, seen at load).
-  const journal = await sh(H, `journalctl -o short-monotonic --no-pager --since '${since}' -u ctr-dr-web-1 -u ctr-dr-web-2 -u ctr-dr-client | grep -v ': response:[0-9]' | tail -80`);
+  const uptimeNow = Number((await sh(H, 'cut -d" " -f1 /proc/uptime')).trim());
+  const since = all.length ? `@${Math.floor(Date.now() / 1000 - (uptimeNow - all[0]!.start) - 5)}` : '-10min';
+  const journal = (await sh(H, `journalctl -o short-monotonic --no-pager --since '${since}' -u ctr-dr-web-1 -u ctr-dr-web-2 -u ctr-dr-client`)).split('\n');
+  const at = (line: string) => Number(/^\[\s*([0-9.]+)\]/.exec(line)?.[1] ?? NaN);
+  // The test web server logs each request it answers: only those near a failure (they would fill the report).
+  const events = journal.filter((l) => !/: response:[0-9]/.test(l)).slice(-80);
+  const near = journal.filter((l) => /: response:[0-9]/.test(l) && windows.some(([a, b]) => at(l) >= a && at(l) <= b));
   const out = updates.map((u) => `${u.stdout}${u.stderr}`).join('\n');
-  return `${lines.length} requests; ${runs.join('; ') || 'no failures'}\nupdates said:\n${out}\njournal (monotonic time = uptime):\n${journal}`;
+  return `${all.length} requests; ${runs.join('; ') || 'no failures'}\nupdates said:\n${out}\njournal (monotonic time = uptime):\n${events.join('\n')}\nanswers within a second of a failure:\n${near.join('\n')}`;
 }
 
 test.before(async () => {
