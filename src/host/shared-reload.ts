@@ -61,7 +61,11 @@ export async function bootClock(): Promise<number> {
   return m ? Number(m[1]) * 100 + Number(m[2]) : Infinity;
 }
 
-async function bootId(): Promise<string | undefined> {
-  const id = (await fsp.readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => '')).trim();
-  return /^[0-9a-f-]{36}$/.test(id) ? id : undefined;
+/** The kernel's boot id, read once per process (it cannot change while the process runs). */
+let bootIdRead: Promise<string | undefined> | undefined;
+function bootId(): Promise<string | undefined> {
+  return (bootIdRead ??= fsp.readFile('/proc/sys/kernel/random/boot_id', 'utf8').then(
+    (text) => (/^[0-9a-f-]{36}$/.test(text.trim()) ? text.trim() : undefined),
+    () => undefined,
+  ));
 }
