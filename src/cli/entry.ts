@@ -28,4 +28,16 @@ if (typeof nodeModule.enableCompileCache === 'function' && !process.env.NODE_DIS
   }
 }
 
+// A reader that went away (`gear list-units | head -1`) ends gear as it ends
+// any Unix tool, quietly and with the status a shell gives a process killed
+// by SIGPIPE (128 + 13). Node ignores SIGPIPE, so the write fails with EPIPE
+// instead, which unhandled printed a stack trace. Other errors stay fatal.
+const SIGPIPE_STATUS = 141;
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(SIGPIPE_STATUS);
+    throw err;
+  });
+}
+
 await import('./main.js');
