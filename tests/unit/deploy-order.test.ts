@@ -6,7 +6,8 @@ import * as assert from 'uvu/assert';
 import type { Backend } from '../../src/cli/backend.js';
 import { deploy } from '../../src/cli/deploy.js';
 import { notFound } from '../../src/model/errors.js';
-import { installBody } from '../../src/model/deployment/apply.js';
+import { desiredDefinition, installBody, type InstalledState } from '../../src/model/deployment/apply.js';
+import { definitionHash } from '../../src/model/deployment/definition.js';
 import { afterCycle, instanceOrder, orderLines, startLevels } from '../../src/model/deployment/order.js';
 import { parseDeployment } from '../../src/model/deployment/parse.js';
 import { exportedInstances } from '../../src/model/export/deployment.js';
@@ -84,8 +85,11 @@ test("an instance's order: its host's instances through its unit (Wait healthy o
   ]);
 });
 
-/** Empty hosts; a started instance reports "activating, starting" for `slow` status requests, then active (and healthy). */
-function hosts(slow: Record<string, number> = {}) {
+/**
+ * Hosts with what `installed` says (by instance id; empty by default); a started or re-installed instance reports
+ * "activating, starting" for `slow` status requests, then active (and healthy).
+ */
+function hosts(slow: Record<string, number> = {}, installed: Record<string, InstalledState> = {}) {
   const log: string[] = [];
   const polls = new Map<string, number>();
   const names = new Map<unknown, string>(Object.entries(operations).map(([k, v]) => [v, k]));
@@ -96,7 +100,11 @@ function hosts(slow: Record<string, number> = {}) {
       const name = names.get(op)!;
       op.parse(raw);
       if (name === 'capacity') return { Containers: { Installed: 0 }, Memory: { Reserved: 0 }, Host: { Memory: 2 ** 30, Cpus: 2 } } as Res;
-      if (name === 'definition') throw notFound(`container ${r.params.id} is not installed`);
+      if (name === 'definition') {
+        const has = installed[r.params.id!];
+        if (!has) throw notFound(`container ${r.params.id} is not installed`);
+        return has as Res;
+      }
       if (name === 'install') {
         log.push(`install ${r.params.id}@${host}${r.body?.After ? ` after ${r.body.After.join(',')} ${r.body.Wait}` : ''}`);
         return { Id: r.params.id, Ports: [] } as Res;
@@ -150,6 +158,52 @@ test('deploy: a dependency that does not get healthy in time: its dependents els
   assert.equal(out.notDone, ['start web-2 on B: not started, it starts after db-1 on A was not healthy within 0.05 s (last: activating, starting)']);
   assert.not.ok(log.includes('start web-2@B'));
   assert.ok(log.includes('start web-1@A'), 'on its own host, systemd orders it');
+});
+
+/** What the hosts have after a deploy of `descriptor`: each instance installed as it asked, and running. */
+function installedBy(descriptor: unknown): Record<string, InstalledState> {
+  const plan = planDeployment(parseDeployment(descriptor), ['A', 'B']);
+  const specOf = (name: string) => plan.next.Containers.find((c) => c.Name === name)!;
+  const opts = { localOrder: (i: (typeof plan.next.Instances)[number]) => instanceOrder(i, specOf(i.From), plan.next.Instances).local };
+  return Object.fromEntries(
+    plan.next.Instances.map((i) => {
+      const Definition = desiredDefinition(i, specOf(i.From), opts);
+      return [i.Id, { Hash: definitionHash(Definition), Definition, Ports: [], ActiveState: 'active' }];
+    }),
+  );
+}
+/** app with a LEVEL variable for web and db. */
+const leveled = (level: string) => ({
+  Containers: app.Containers.map((c) => (c.Name === 'cache' ? c : { ...c, Environment: [{ Name: 'LEVEL', Value: level }] })),
+});
+
+test('redeploy: a running instance that changed is re-installed (restarting it) only once what it waits for on another host, restarted too, is healthy again', async () => {
+  writeFileSync(join(dir, 'changed.json'), JSON.stringify(leveled('debug')));
+  const { log, backendFor } = hosts({ 'db-1': 2 }, installedBy(leveled('info')));
+  const done: string[] = [];
+  const out = await deploy({ file: join(dir, 'changed.json'), hosts: ['A', 'B'], backendFor, progress: {}, done: (l) => done.push(l), now, pollMs: 1 });
+  assert.equal(out.notDone, []);
+  // db-1 on A restarts with its re-install; web-2 on B, which waits for it to be healthy, is re-installed after that.
+  const dbInstall = log.indexOf('install db-1@A');
+  const web2Install = log.findIndex((l) => l.startsWith('install web-2@B'));
+  assert.ok(dbInstall >= 0 && web2Install >= 0, log.join('\n'));
+  assert.equal(log.filter((l) => l.startsWith('status db-1')), ['status db-1: starting', 'status db-1: starting', 'status db-1: healthy']);
+  assert.ok(dbInstall < log.indexOf('status db-1: starting'), log.join('\n'));
+  assert.ok(log.indexOf('status db-1: healthy') < web2Install, log.join('\n'));
+  // Re-installs restart what ran: nothing is started after them; cache-1 is unchanged and left alone.
+  assert.equal(log.filter((l) => l.startsWith('start ')), [], log.join('\n'));
+  assert.not.ok(log.some((l) => l.startsWith('install cache-1')), log.join('\n'));
+  for (const id of ['web-1', 'web-2', 'db-1']) assert.ok(done.some((l) => new RegExp(`^changed ${id} on [AB] \\(.*Environment\\.LEVEL.*\\): restarted$`).test(l)), done.join('\n'));
+  assert.ok(done.includes('unchanged cache-1 on B'), done.join('\n'));
+});
+
+test('redeploy: when what it waits for does not get healthy again, a changed running instance is not re-installed (which would restart it); one line says why', async () => {
+  writeFileSync(join(dir, 'changed-slow.json'), JSON.stringify(leveled('debug')));
+  const { log, backendFor } = hosts({ 'db-1': 1e9 }, installedBy(leveled('info')));
+  const out = await deploy({ file: join(dir, 'changed-slow.json'), hosts: ['A', 'B'], backendFor, progress: {}, done: () => {}, now, pollMs: 5, waitTimeout: 0.05 });
+  assert.equal(out.notDone, ['change web-2 on B: not installed (it would restart now): db-1 on A was not healthy within 0.05 s (last: activating, starting)']);
+  assert.not.ok(log.some((l) => l.startsWith('install web-2')), log.join('\n'));
+  assert.ok(log.includes('install db-1@A'), 'its own change went ahead');
 });
 
 test('deploy --plan prints the order', async () => {
