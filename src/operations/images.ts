@@ -8,7 +8,6 @@ import { DIGEST, chainIds, transferImage, validateImageId } from '../model/image
 import { validateImage } from '../model/names.js';
 import { SchemaCheck, closed } from '../model/schema.js';
 import { defineOperation } from './operation.js';
-import { gather } from '../host/gather.js';
 
 /**
  * Image transfer between hosts (agent to agent, or this host and an agent):
@@ -142,7 +141,7 @@ export async function saveImage(host: Host, req: SaveRequest, onLayer?: (e: Laye
 export async function loadImage(host: Host, req: LoadRequest, body: Readable, onLayer?: (e: LayerEvent) => void): Promise<LoadResult> {
   const have = await host.images.chains();
   const { verifyForLoad } = await streams();
-  const { archive, report } = verifyForLoad(gather(body), { tag: req.Image, id: req.Id, have }, onLayer);
+  const { archive, report } = verifyForLoad(body, { tag: req.Image, id: req.Id, have }, onLayer);
   const [checked, loaded] = await Promise.allSettled([report, host.images.load(archive)]);
   if (checked.status === 'rejected') throw checked.reason;
   if (loaded.status === 'rejected') throw loaded.reason;

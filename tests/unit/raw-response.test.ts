@@ -3,10 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { gather } from '../../src/host/gather.js';
 import { readResponse } from '../../src/host/raw-response.js';
 
 /** A server on a unix socket that answers every connection with these pieces, one write each, then ends it (unless `hold`). */
@@ -106,26 +104,6 @@ test('an answer cut short or garbled fails its body (never a clean end)', async 
   assert.match(r.error?.message ?? '', /cut|closed/);
   await rejects(ask(['garbage\r\n\r\n']), /not an HTTP answer/);
   await rejects(ask([]), /closed before an answer/);
-});
-
-test('gather: the same bytes in pieces of the size asked (the last shorter); a source failure fails it', async () => {
-  const data = randomBytes(1_000_000);
-  for (const size of [1000, 16384, 65536, 300_000]) {
-    const out: Buffer[] = [];
-    for await (const c of gather(Readable.from(cut(data, size)), 65536)) out.push(c as Buffer);
-    assert.ok(Buffer.concat(out).equals(data));
-    assert.ok(out.slice(0, -1).every((c) => c.length % 65536 === 0), `pieces from ${size}`);
-  }
-  const source = new PassThrough();
-  const g = gather(source, 1024);
-  source.write(randomBytes(5000));
-  setImmediate(() => source.destroy(new Error('boom')));
-  await rejects((async () => { for await (const _ of g); })(), /boom/);
-  const closing = new PassThrough();
-  const g2 = gather(closing, 1024);
-  closing.write(randomBytes(100));
-  setImmediate(() => closing.destroy());
-  await rejects((async () => { for await (const _ of g2); })(), /closed before its end/);
 });
 
 test.run();
