@@ -1,8 +1,10 @@
 import { request, type IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { chainIds } from '../model/image-archive.js';
 import { failed, notFound } from '../model/errors.js';
+import { readResponse } from './raw-response.js';
 
 /** An image as a transfer needs it. */
 export interface ImageInfo {
@@ -96,15 +98,19 @@ export class DockerImages implements Images {
   }
 
   async save(id: string): Promise<Readable> {
-    const { req, res } = this.call('GET', `/images/get?names=${encodeURIComponent(id)}`);
-    req.end();
-    const r = await res;
-    if (r.statusCode === 404) {
-      r.resume();
+    // Read off a plain socket (raw-response.ts), not node:http: the answer is the whole image, and that read sets the sender's pace.
+    const path = `/images/get?names=${encodeURIComponent(id)}`;
+    const socket = connect(this.socketPath);
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n`);
+    const r = await readResponse(socket).catch((err: Error) => {
+      throw failed(`docker: GET /images/get: ${err.message}`);
+    });
+    if (r.status === 404) {
+      r.body.destroy();
       throw notFound(`image ${id} is not on this host`);
     }
-    if (r.statusCode !== 200) throw failed(`docker: save ${id}: ${messageOf(await readText(r))}`);
-    return r;
+    if (r.status !== 200) throw failed(`docker: save ${id}: ${messageOf(await readText(r.body).catch(() => ''))}`);
+    return r.body;
   }
 
   async load(archive: Readable): Promise<void> {
@@ -123,7 +129,7 @@ export class DockerImages implements Images {
   }
 }
 
-async function readText(r: IncomingMessage): Promise<string> {
+async function readText(r: Readable): Promise<string> {
   let text = '';
   for await (const chunk of r) text += chunk;
   return text;
