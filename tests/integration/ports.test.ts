@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GEAR, TEST_HOST as H, allocatedPort, gear, sh, stateListing } from './harness.js';
+import { GEAR, TEST_HOST as H, allocatedPort, eventually, gear, run, sh, stateListing } from './harness.js';
 
 test('a port reserved by another container is refused and nothing is written', async () => {
   assert.is((await gear(H, ['install', 'test/web', 'p-1', '-p', '8080:4500'])).code, 0);
@@ -15,8 +15,12 @@ test('a port reserved by another container is refused and nothing is written', a
 test('a port some host process listens on is never handed out', async () => {
   // A listener outside gear's knowledge, on the first port of a tiny range.
   const squatter = `squatter-${Date.now()}`;
-  await sh(H, `systemd-run --collect --unit=${squatter} busybox httpd -f -p 4700 && sleep 0.5 && grep -qE ":125C [0-9A-F]+:0000 0A" /proc/net/tcp /proc/net/tcp6`);
+  await sh(H, `systemd-run --collect --unit=${squatter} busybox httpd -f -p 4700`);
+  // systemd-run returns once the unit is forked, before httpd listens (a fixed half-second wait was a guess
+  // that a loaded machine can miss): wait for the listening socket (port 125C hex, state 0A LISTEN) itself.
+  const listening = async () => (await run(H, ['grep', '-qE', ':125C [0-9A-F]+:0000 0A', '/proc/net/tcp', '/proc/net/tcp6'])).code === 0;
   try {
+    assert.ok(await eventually(listening, 60_000, 100), 'the squatter listens on 4700');
     const explicit = await gear(H, ['install', 'test/web', 'p-3', '-p', '8080:4700']);
     assert.is(explicit.code, 1);
     assert.match(explicit.stderr, /port 4700 is already in use on the host/);
