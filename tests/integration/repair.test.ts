@@ -86,8 +86,9 @@ test('setup: a healthy container with data and links, then every inconsistency a
       `touch -d '2 minutes ago' ${STATE}/containers/.0123abcd.tmp`,
       `mkdir -p ${STATE}/locks/phantom.lock && echo "999999 1 $(head -c8 /dev/urandom | od -An -tx1 | tr -d ' \\n')" > ${STATE}/locks/phantom.lock/owner`,
       // Link rules in gear's chain of a namespace no container owns any more, and someone else's chain there.
-      'systemd-run --unit=leftover-netns unshare -n sleep 600 >/dev/null',
-      'sleep 0.3',
+      // Type=exec: systemd-run returns once sleep runs, so its namespace exists before nsenter enters it (with
+      // `unshare -n sleep` and a fixed 0.3 s wait, a slow unshare let the rules land in the host's namespace).
+      'systemd-run --unit=leftover-netns -p Type=exec -p PrivateNetwork=yes sleep 600 >/dev/null',
       `${NS} sh -c 'iptables -t nat -N GEAR-LINKS && iptables -t nat -A OUTPUT -j GEAR-LINKS && iptables -t nat -A GEAR-LINKS -d 127.0.0.9/32 -p tcp --dport 9999 -j DNAT --to-destination 10.250.0.99:9'`,
       `${NS} sh -c 'iptables -t nat -N OTHER-LINKS && iptables -t nat -A OUTPUT -j OTHER-LINKS && iptables -t nat -A OTHER-LINKS -d 127.0.0.9/32 -p tcp --dport 9998 -j DNAT --to-destination 10.250.0.99:9'`,
       // Foreign look-alikes: no gear marks.
