@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GEAR, TEST_HOST as A, eventually, hostIp, httpGet, remoteAgents, run, sh, type Result } from './harness.js';
+import { GEAR, TEST_HOST as A, eventually, hostIp, journalMatching, httpGet, remoteAgents, run, sh, type Result } from './harness.js';
 
 // gear deploy spreads the images a deployment needs over its hosts: a host
 // that lacks one gets it from another host's agent (only missing layers,
@@ -136,6 +136,8 @@ test('an image no host has: only one host is asked to pull it (the registry is a
   for (const [ip, n] of [[ipB, 2], [ipC, 3]] as const)
     assert.match(r.stderr, new RegExp(`^gear: deploy: not done: install spnone-${n} on ${ip}: image spread/none:1 did not reach ${ip}: no named host has it, and pulling it on ${ipA} failed: .*; nothing that needs it installed there$`, 'm'));
   // Only A's agent pulled (its journal has the pull; B's and C's have none).
+  // A's request line may reach its journal after the CLI has its answer: waited for; B's and C's then read as they are.
+  await journalMatching(A, `-u gear-agent --since @${since}`, /images\/pull/);
   const pulls = await Promise.all(hosts.map((h) => sh(h, `journalctl -u gear-agent --since @${since} --no-pager | grep -c 'images/pull' ; true`)));
   assert.equal(pulls.map((n) => Number(n.trim()) > 0), [true, false, false], pulls.join(','));
   for (const h of hosts) assert.is((await sh(h, 'ls /etc/systemd/system | grep -c "^ctr-spnone" ; true')).trim(), '0', `nothing installed on ${h}`);

@@ -80,6 +80,18 @@ export async function eventually<T>(check: () => Promise<T | undefined | false>,
   }
 }
 
+/**
+ * `journalctl --no-pager ARGS` in the host, once its text matches `re` (else, when the wait runs out, the
+ * last text, for the failure's message). journald reads a process's output from its stream socket in its
+ * own time: a line written just before what a test waited for (a unit's start, the agent's answer, its
+ * exit) may not be in the journal yet when the test reads it, the later the more loaded the machine.
+ */
+export async function journalMatching(host: string, args: string, re: RegExp, waitMs = 60_000): Promise<string> {
+  let text = '';
+  await eventually(async () => re.test((text = await sh(host, `journalctl --no-pager ${args}`))), waitMs, 200);
+  return text;
+}
+
 /** The external port gear printed for an internal one: "web-1 installed (8080 -> 4000)". */
 export function allocatedPort(stdout: string, internal = 8080): number {
   const m = new RegExp(`${internal} -> ([0-9]+)`).exec(stdout);

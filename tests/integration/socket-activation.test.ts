@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import { connect } from 'node:net';
 import * as assert from 'uvu/assert';
-import { TEST_HOST as H, allocatedPort, curl, eventually, gear, hostIp, httpGet, run, sh, startAgent, stateListing, stopAgent } from './harness.js';
+import { TEST_HOST as H, allocatedPort, curl, eventually, gear, hostIp, httpGet, run, sh, startAgent, stateListing, stopAgent, journalMatching } from './harness.js';
 
 /**
  * Socket activation and idling (gear install --socket-activated,
@@ -242,7 +242,7 @@ test('a wake that cannot start the container: the waiting connection is closed, 
   const port = allocatedPort(r.stdout);
   // Two minutes is far beyond a failed start; a connection left hanging (systemd's socket stuck "running") gets "no answer".
   assert.is(await connectOutcome(port, 120_000), 'closed', 'the waking connection is closed once the container fails to start');
-  assert.match(await sh(H, 'journalctl -u ctr-sa-fail.service --no-pager -o cat'), /ctr-sa-fail ended before it listened on port 8080/);
+  assert.match(await journalMatching(H, '-u ctr-sa-fail.service -o cat', /ctr-sa-fail ended before it listened on port 8080/), /ctr-sa-fail ended before it listened on port 8080/);
   const json = await statusJson('sa-fail');
   assert.is(json.Socket.State, 'waking', JSON.stringify(json));
   assert.ok(json.Backoff?.Failures >= 1, JSON.stringify(json));

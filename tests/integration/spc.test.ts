@@ -33,7 +33,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { REPO, TEST_HOST as H, allocatedPort, eventually, hostIp, httpGet, run, sh } from './harness.js';
+import { REPO, TEST_HOST as H, allocatedPort, eventually, hostIp, httpGet, run, sh, journalMatching } from './harness.js';
 
 const ip = hostIp(H);
 const TESTHOST = `${REPO}/tests/host/testhost`;
@@ -270,7 +270,7 @@ test('gear install through the host command: a host unit whose container answers
   assert.ok(res, 'the container answers from outside the host');
   assert.match(res.body, /hello from test\/web/);
   // It went through the agent (the host command sets GEAR_AGENT), which logs each request.
-  assert.match(await sh(H, 'journalctl -u gear --no-pager -o cat'), /gear daemon: .*web-1/);
+  assert.match(await journalMatching(H, '-u gear -o cat', /gear daemon: .*web-1/), /gear daemon: .*web-1/);
   // Relative paths are the caller's: --env-file app.env in /tmp.
   await sh(H, "printf 'GREETING=hi\\n' > /tmp/app.env");
   const env = await hostGear('install test/web web-2 --env-file app.env', '/tmp');
@@ -297,6 +297,8 @@ test("links from the agent: its iptables rules land in the container's namespace
   await sh(H, '(systemctl restart ctr-lsrc >/dev/null 2>&1 &); sleep 2; systemctl start gear');
   assert.ok(await eventually(async () => (await sh(H, 'systemctl is-active ctr-lsrc || true')).trim() === 'active'));
   assert.match(String(await eventually(async () => /hello from test\/web/.test(await inside()) && 'ok')), 'ok');
+  // Its line may reach the journal after the unit is active: waited for, then counted exactly.
+  await journalMatching(H, '-u ctr-lsrc -o cat', new RegExp(`(lsrc: 1 link applied[^]*){${appliedBefore + 1}}`));
   assert.is(await applied(), appliedBefore + 1, 'applied once more, by the restarted unit');
   assert.ok(await agentReady());
   assert.is((await hostGear('delete lsrc')).code, 0);

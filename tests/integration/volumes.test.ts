@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { volumeNameOf } from '../../src/model/volumes.js';
-import { GEAR, TEST_HOST as H, curl, eventually, gear, hostIp, run, sh, startAgent, stopAgent, testhost } from './harness.js';
+import { GEAR, TEST_HOST as H, curl, eventually, gear, hostIp, run, sh, startAgent, stopAgent, testhost, journalMatching } from './harness.js';
 
 // An image with its own VOLUME, as postgres or redis have: built in the host from test/web.
 const IMAGE = 'test/vol';
@@ -288,8 +288,8 @@ test('the agent migrates at its start, so a start by systemd alone (a reboot) mo
   await runningId('vol-6');
   await startAgent(H);
   try {
-    const log = await sh(H, 'journalctl -u gear-agent -o cat --no-pager');
-    assert.match(log, new RegExp(`volumes: vol-6: named volumes ${volumeNameOf('vol-6', '/cache').replace(/\./g, '\\.')} \\(/cache\\)`));
+    const migrated = new RegExp(`volumes: vol-6: named volumes ${volumeNameOf('vol-6', '/cache').replace(/\./g, '\\.')} \\(/cache\\)`);
+    assert.match(await journalMatching(H, '-u gear-agent -o cat', migrated), migrated);
   } finally {
     await stopAgent(H);
   }
