@@ -24,6 +24,17 @@ async function journal(args: string[]): Promise<{ at: number; msg: string }[]> {
     .map((e) => ({ at: Number(e.__REALTIME_TIMESTAMP), msg: typeof e.MESSAGE === 'string' ? e.MESSAGE : Buffer.from(e.MESSAGE).toString() }));
 }
 
+/**
+ * The journal once a line matches re. journald reads a unit's output stream in its own time: a line an
+ * ExecStartPost or the health watcher wrote just before what the test waited for (a start job's end, a restart)
+ * may not be in the journal yet, the later the more loaded the machine.
+ */
+async function journalWith(args: string[], re: RegExp): Promise<{ at: number; msg: string }[]> {
+  let lines: { at: number; msg: string }[] = [];
+  await eventually(async () => (lines = await journal(args)).some((l) => re.test(l.msg)), 60_000, 300);
+  return lines;
+}
+
 const show = async (unit: string, prop: string) => (await sh(H, `systemctl show -p ${prop} --value ${unit}`)).trim();
 const dockerHealth = async (ctr: string) => (await run(H, ['docker', 'inspect', '-f', '{{.State.Health.Status}}', ctr])).stdout.trim();
 
@@ -33,8 +44,9 @@ test('install --start with a health check returns once the container is healthy;
   const r = await gear(H, ['install', 'test/web', 'web-h', '--start', '-p', '8080:0', '--health-cmd', CHECK, ...FAST, ...SLOW_START]);
   assert.is(r.code, 0, r.stderr);
   port = allocatedPort(r.stdout);
-  // The start job ended only after the gate saw Docker's "healthy": it is in the journal already, and Docker agrees.
-  const lines = await journal(['-u', 'ctr-web-h']);
+  // The start job ended only after the gate saw Docker's "healthy": its line is in the journal (once journald has
+  // read it), and Docker agrees.
+  const lines = await journalWith(['-u', 'ctr-web-h'], /^gear: ctr-web-h is healthy$/);
   assert.ok(lines.some((l) => l.msg === 'gear: ctr-web-h is healthy'), lines.map((l) => l.msg).join('\n'));
   assert.is(await dockerHealth('ctr-web-h'), 'healthy');
   assert.is(await show('ctr-web-h', 'ActiveState'), 'active');
@@ -88,7 +100,7 @@ test('a container that never gets healthy is not reported started, and its unit 
   assert.match(r.stderr, /sick-h is installed but did not start/);
   const restarted = await eventually(async () => Number(await show('ctr-sick-h', 'NRestarts')) >= 1, 60_000, 500);
   assert.ok(restarted, `NRestarts: ${await show('ctr-sick-h', 'NRestarts')}`);
-  const lines = await journal(['-u', 'ctr-sick-h']);
+  const lines = await journalWith(['-u', 'ctr-sick-h'], /gear: ctr-sick-h is unhealthy/);
   assert.ok(lines.some((l) => /gear: ctr-sick-h is unhealthy \(2 failed checks\) before it was ever healthy/.test(l.msg)), lines.map((l) => l.msg).join('\n'));
   assert.not.ok(lines.some((l) => /ctr-sick-h is healthy/.test(l.msg)));
   assert.is((await gear(H, ['delete', 'sick-h'])).code, 0);
@@ -109,7 +121,7 @@ test('a healthy container that turns unhealthy is killed and its unit restarts; 
   await sh(H, 'docker exec ctr-web-h rm /www/index.html');
   const restarted = await eventually(async () => Number(await show('ctr-web-h', 'NRestarts')) >= 1, 60_000, 500);
   assert.ok(restarted, 'the unit restarted');
-  const lines = await journal(['-u', 'ctr-web-h']);
+  const lines = await journalWith(['-u', 'ctr-web-h'], /gear: ctr-web-h is unhealthy/);
   // Once, for its own failure (its watcher reads events in order: one that took web-h-2's for its own would have killed it before).
   assert.is(lines.filter((l) => /gear: ctr-web-h is unhealthy \(2 failed checks in a row\): killing it/.test(l.msg)).length, 1, lines.map((l) => l.msg).join('\n'));
   const healthyAgain = await eventually(async () => (await show('ctr-web-h', 'ActiveState')) === 'active' && (await dockerHealth('ctr-web-h')) === 'healthy', 60_000, 500);
@@ -137,7 +149,7 @@ test('--after web-h --wait healthy: the dependent starts only after web-h became
   // Starting app-h alone starts web-h first (Wants=), and app-h only once web-h's start job is done.
   assert.is((await gear(H, ['start', 'app-h'])).code, 0);
   assert.is(await show('ctr-web-h', 'ActiveState'), 'active');
-  const webHealthy = (await journal(['-u', 'ctr-web-h', '--since', `@${since}`])).find((l) => l.msg === 'gear: ctr-web-h is healthy');
+  const webHealthy = (await journalWith(['-u', 'ctr-web-h', '--since', `@${since}`], /^gear: ctr-web-h is healthy$/)).find((l) => l.msg === 'gear: ctr-web-h is healthy');
   // systemd's "started" for app-h is its fork; its container's first line comes when it has run.
   const appFirst = await eventually(async () => (await journal(['-u', 'ctr-app-h', '--since', `@${since}`])).find((l) => /web: listening on 8080/.test(l.msg)), 60_000, 500);
   assert.ok(webHealthy, 'web-h became healthy');
@@ -166,7 +178,7 @@ test('a container of its name that turns up while its start waits (a docker run 
   const now = (await sh(H, "docker inspect -f '{{.Id}} {{.State.Running}}' ctr-late-h")).trim().split(' ');
   assert.is.not(now[0], leftover, 'its own container, not the leftover');
   assert.is(now[1], 'true');
-  const lines = (await journal(['-u', 'ctr-late-h', '--since', `@${since}`])).map((l) => l.msg);
+  const lines = (await journalWith(['-u', 'ctr-late-h', '--since', `@${since}`], /is already in use/)).map((l) => l.msg);
   assert.ok(lines.some((l) => /The container name "\/ctr-late-h" is already in use/.test(l)), lines.join('\n'));
   for (const c of ['late-h', 'gate-h']) assert.is((await gear(H, ['delete', c])).code, 0);
 });
