@@ -285,7 +285,7 @@ test("links from the agent: its iptables rules land in the container's namespace
   const r = await hostGear(`install test/web lsrc --start -n 127.0.0.2:8081:localhost:${port}`);
   assert.is(r.code, 0, r.stderr);
   const inside = async () => (await run(H, ['docker', 'exec', 'ctr-lsrc', 'timeout', '5', 'wget', '-qO-', 'http://127.0.0.2:8081/'])).stdout;
-  assert.match(String(await eventually(async () => /hello from test\/web/.test(await inside()) && 'ok')), 'ok');
+  assert.match(String(await eventually(async () => /hello from test\/web/.test(await inside()) && 'ok', 120_000)), 'ok');
   const pid = (await sh(H, "docker inspect -f '{{.State.Pid}}' ctr-lsrc")).trim();
   assert.match(await sh(H, `nsenter -t ${pid} -n iptables-save -t nat`), new RegExp(`-A GEAR-LINKS -d 127.0.0.2/32 .*--dport 8081 -j DNAT --to-destination [0-9.]+:${port}`));
   // The unit's ExecStartPost re-applies them through the host command, which
@@ -294,9 +294,15 @@ test("links from the agent: its iptables rules land in the container's namespace
   const applied = async () => (await sh(H, 'journalctl -u ctr-lsrc -o cat --no-pager')).match(/lsrc: 1 link applied/g)?.length ?? 0;
   const appliedBefore = await applied();
   await sh(H, 'systemctl stop gear');
-  await sh(H, '(systemctl restart ctr-lsrc >/dev/null 2>&1 &); sleep 2; systemctl start gear');
-  assert.ok(await eventually(async () => (await sh(H, 'systemctl is-active ctr-lsrc || true')).trim() === 'active'));
-  assert.match(String(await eventually(async () => /hello from test\/web/.test(await inside()) && 'ok')), 'ok');
+  // The agent is started once the restart is in ExecStartPost, waiting for it (a fixed 2 s could start the agent
+  // first at load, and test nothing of the wait).
+  await sh(H, `(systemctl restart ctr-lsrc >/dev/null 2>&1 &)
+    for i in $(seq 900); do [ "$(systemctl show -p SubState --value ctr-lsrc)" = start-post ] && break; sleep 0.2; done
+    [ "$(systemctl show -p SubState --value ctr-lsrc)" = start-post ] || { systemctl status ctr-lsrc --no-pager; exit 1; }
+    systemctl start gear`);
+  // The restart waits in ExecStartPost for the agent, itself a container started meanwhile: minutes at high load.
+  assert.ok(await eventually(async () => (await sh(H, 'systemctl is-active ctr-lsrc || true')).trim() === 'active', 180_000, 500));
+  assert.match(String(await eventually(async () => /hello from test\/web/.test(await inside()) && 'ok', 120_000)), 'ok');
   // Its line may reach the journal after the unit is active: waited for, then counted exactly.
   await journalMatching(H, '-u ctr-lsrc -o cat', new RegExp(`(lsrc: 1 link applied[^]*){${appliedBefore + 1}}`));
   assert.is(await applied(), appliedBefore + 1, 'applied once more, by the restarted unit');
