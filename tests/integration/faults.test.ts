@@ -166,7 +166,7 @@ test('dbus restarted under the agent: it reconnects, its listing catches what ch
     await sh(H, 'systemctl restart dbus.service');
     // Changed behind the agent's back while its connection was gone.
     await sh(H, 'systemctl stop ctr-fb-1.service');
-    assert.ok(await eventually(async () => (await run(H, ['busctl', 'status', 'org.freedesktop.systemd1'])).code === 0), 'systemd is back on the bus');
+    assert.ok(await eventually(async () => (await run(H, ['busctl', 'status', 'org.freedesktop.systemd1'])).code === 0, 60_000), 'systemd is back on the bus');
     const after = await listing();
     assert.is(after['fb-1'], 'inactive', JSON.stringify(after));
     assert.is(after['fb-2'], 'active', JSON.stringify(after));
@@ -271,12 +271,12 @@ test('the journal rotated under `gear logs -f` (CLI and agent): the follower goe
        (GEAR_AGENT=unix:///run/gear/gear.sock ${GEAR} logs -f fj-1 > /root/fj-agent.out 2>&1 & echo $! > /root/fj-agent.pid)`,
     );
     const count = async (file: string) => ((await sh(H, `cat ${file}`)).match(/web: listening on 8080/g) ?? []).length;
-    assert.ok(await eventually(async () => (await count('/root/fj-local.out')) >= 1 && (await count('/root/fj-agent.out')) >= 1), 'both followers print the first start');
+    assert.ok(await eventually(async () => (await count('/root/fj-local.out')) >= 1 && (await count('/root/fj-agent.out')) >= 1, 60_000), 'both followers print the first start');
     for (let round = 2; round <= 3; round++) {
       await sh(H, 'journalctl --rotate >/dev/null 2>&1 && journalctl --vacuum-files=1 >/dev/null 2>&1; true');
       assert.is((await gear(H, ['restart', 'fj-1'])).code, 0);
       for (const file of ['/root/fj-local.out', '/root/fj-agent.out']) {
-        assert.ok(await eventually(async () => (await count(file)) >= round), `${file} shows start ${round} after a rotation: ${await sh(H, `tail -5 ${file}`)}`);
+        assert.ok(await eventually(async () => (await count(file)) >= round, 60_000), `${file} shows start ${round} after a rotation: ${await sh(H, `tail -5 ${file}`)}`);
       }
     }
   } finally {

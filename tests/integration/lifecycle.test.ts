@@ -125,7 +125,7 @@ test('a killed container is restarted by systemd (Restart=on-failure)', async ()
   const newId = await eventually(async () => {
     const id = (await sh(H, "docker inspect -f '{{.Id}}' ctr-web-1 2>/dev/null || true")).trim();
     return id && id !== oldId ? id : undefined;
-  }, 30_000);
+  }, 120_000);
   assert.ok(newId, 'a new container replaced the killed one');
   assert.ok(Number((await sh(H, 'systemctl show -p NRestarts --value ctr-web-1')).trim()) >= 1, 'systemd counted a restart');
   assert.ok(await eventually(() => httpGet(`http://${ip}:${port}/`)), 'answers after the restart');
@@ -146,7 +146,7 @@ test('a leftover container of the same name does not keep the unit from starting
   await sh(H, 'systemctl stop ctr-web-1 && docker create --name ctr-web-1 test/web >/dev/null');
   const first = await run(H, ['systemctl', 'start', 'ctr-web-1']);
   assert.is.not(first.code, 0, 'the first run failed on the name clash');
-  const healed = await eventually(async () => Number((await sh(H, 'systemctl show -p NRestarts --value ctr-web-1')).trim()) >= 1 && (await httpGet(`http://${ip}:${port}/`, 1000)), 30_000);
+  const healed = await eventually(async () => Number((await sh(H, 'systemctl show -p NRestarts --value ctr-web-1')).trim()) >= 1 && (await httpGet(`http://${ip}:${port}/`, 1000)), 120_000);
   assert.ok(healed, 'answers after one restart');
 });
 

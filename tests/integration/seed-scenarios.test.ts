@@ -85,7 +85,7 @@ test('start and stop: the container answers while started, and is gone once stop
   const noWait = await gear(H, ['stop', '-n', 'seed-ss']);
   assert.is(noWait.code, 0, noWait.stderr);
   assert.match(noWait.stdout, /^seed-ss stopping \(/m);
-  assert.is(await eventually(async () => (await active('seed-ss')) === 'inactive'), true);
+  assert.is(await eventually(async () => (await active('seed-ss')) === 'inactive', 120_000), true);
 });
 
 test('restart gives the container a new main process', async () => {

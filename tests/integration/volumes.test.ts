@@ -15,7 +15,7 @@ const labelled = async (id: string) =>
 const volumeExists = async (name: string) => (await run(H, ['docker', 'volume', 'inspect', name])).code === 0;
 
 /** The id of the running container ctr-NAME, once it runs (after a restart by systemd, say). */
-async function runningId(name: string, not?: string, waitMs = 30_000, host = H): Promise<string> {
+async function runningId(name: string, not?: string, waitMs = 120_000, host = H): Promise<string> {
   const id = await eventually(async () => {
     const r = await run(host, ['docker', 'inspect', '-f', '{{.State.Running}} {{.Id}}', `ctr-${name}`]);
     const [running, cid] = r.stdout.trim().split(' ');
