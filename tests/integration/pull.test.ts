@@ -12,7 +12,7 @@ test.before(async () => {
     H,
     `printf 'version: 0.1\\nstorage:\\n  filesystem:\\n    rootdirectory: /var/lib/test-registry\\nhttp:\\n  addr: 127.0.0.1:5055\\n' > /root/registry.yml
      systemctl is-active -q test-registry || systemd-run --collect --unit=test-registry docker-registry serve /root/registry.yml
-     for i in $(seq 50); do busybox wget -qO- http://${REGISTRY}/v2/ >/dev/null 2>&1 && break; sleep 0.1; done
+     for i in $(seq 1200); do busybox wget -qO- http://${REGISTRY}/v2/ >/dev/null 2>&1 && break; sleep 0.1; done
      # Each tag gets a layer of its own (2 MB of noise), so pulling it downloads something.
      for tag in 1 2; do
        img=${REGISTRY}/gear/pulled:$tag

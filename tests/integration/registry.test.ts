@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { TEST_HOST as A, curl, hostIp, remoteAgents, run, sh } from './harness.js';
+import { TEST_HOST as A, curl, eventually, hostIp, remoteAgents, run, sh } from './harness.js';
 
 // The agent as a read-only registry (/v2/): the stock Docker client of
 // host B pulls from host A's agent (TLS, the token through docker login),
@@ -165,7 +165,8 @@ http:
 EOF
 systemctl stop ref-registry 2>/dev/null; rm -rf /var/lib/ref-registry; systemd-run --unit=ref-registry --collect -p Restart=no /usr/bin/docker-registry serve /root/registry.yml >/dev/null`);
   const ready = async () => (await curl(A, [`${REF}/v2/`])).status === 200;
-  for (let i = 0; i < 100 && !(await ready()); i++) await sh(A, 'sleep 0.1');
+  // As long as the registry takes to start (seconds at high load; ten tries of a tenth were too few).
+  assert.ok(await eventually(ready, 120_000, 200), 'the reference registry answers');
   for (const tag of ['1', '2']) await sh(A, `docker tag reg/app:${tag} localhost:5000/reg/app:${tag} && docker push -q localhost:5000/reg/app:${tag} >/dev/null && docker rmi localhost:5000/reg/app:${tag} >/dev/null`);
 
   const ask = (base: string, args: string[], path: string) => curl(A, [...(base === AGENT ? basic : []), '-H', 'Accept: application/vnd.docker.distribution.manifest.v2+json', ...args, `${base}${path}`]);

@@ -40,7 +40,7 @@ test.before(async () => {
   const setup = await gear(H, ['ssh-setup']);
   assert.is(setup.code, 0, setup.stderr);
   await sh(H, 'systemd-run --unit=gear-test-sshd --collect -p Restart=no /usr/sbin/sshd -D -e >/dev/null');
-  await sh(H, `for i in $(seq 100); do ssh-keyscan -T 2 ${IP} >/dev/null 2>&1 && exit 0; sleep 0.2; done; journalctl -u gear-test-sshd --no-pager | tail; exit 1`);
+  await sh(H, `for i in $(seq 600); do ssh-keyscan -T 2 ${IP} >/dev/null 2>&1 && exit 0; sleep 0.2; done; journalctl -u gear-test-sshd --no-pager | tail; exit 1`);
   await startAgent(H);
 });
 
@@ -207,7 +207,7 @@ test('builds from repo://NAME and from a git URL (git daemon in the host); the r
   assert.is((await gear(H, ['run-job', 'test/from-repo:1'])).stdout, 'hello from git\n');
   await sh(H, `set -e; rm -rf /srv/git /root/src; mkdir -p /srv/git; ${GIT} init -q /root/src; echo 'hello from the git URL' > /root/src/hi.txt; cd /root/src; ${GIT} add hi.txt; ${GIT} commit -qm u; git clone -q --bare /root/src /srv/git/src.git; chown -R nobody:nogroup /srv/git
     systemd-run --unit=gear-test-gitd --collect -p User=nobody git daemon --reuseaddr --export-all --base-path=/srv/git --listen=${IP} --port=9418 >/dev/null
-    for i in $(seq 100); do git ls-remote git://${IP}/src.git >/dev/null 2>&1 && exit 0; sleep 0.2; done; journalctl -u gear-test-gitd --no-pager | tail -5; exit 1`);
+    for i in $(seq 600); do git ls-remote git://${IP}/src.git >/dev/null 2>&1 && exit 0; sleep 0.2; done; journalctl -u gear-test-gitd --no-pager | tail -5; exit 1`);
   const fromUrl = await gear(H, ['build', `git://${IP}/src.git`, 'test/gitbuilder', 'test/from-url:1']);
   assert.is(fromUrl.code, 0, fromUrl.stderr);
   assert.is((await gear(H, ['run-job', 'test/from-url:1'])).stdout, 'hello from the git URL\n');
