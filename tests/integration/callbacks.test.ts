@@ -41,7 +41,7 @@ test('an install through the API and one through the CLI (--callback) each call 
   assert.is(api.status, 204, api.body);
   const cli = await gear(H, ['--token-file', '/var/lib/gear/token', 'install', 'test/web', '127.0.0.1/cb-2', '--callback', HOOK]);
   assert.is(cli.code, 0, cli.stderr);
-  const got = await eventually(async () => ((await received()).length >= 2 ? received() : undefined), 30_000);
+  const got = await eventually(async () => ((await received()).length >= 2 ? received() : undefined), 90_000);
   assert.ok(got, 'two callbacks arrived');
   assert.is((got as Got[]).length, 2);
   const bodies = (got as Got[]).map((g) => {
@@ -63,7 +63,7 @@ test('a callback nobody answers is logged and retried, gives up, and the install
   assert.is(r.status, 204, r.body);
   assert.is((await sh(H, 'test -f /var/lib/gear/containers/cb-3.json && echo installed')).trim(), 'installed');
   const journal = () => sh(H, 'journalctl -u gear-agent --no-pager -o cat');
-  const gaveUp = await eventually(async () => /to http:\/\/127\.0\.0\.1:7071\/nobody failed \(try 4 of 4\): ECONNREFUSED; giving up/.test(await journal()), 40_000, 500);
+  const gaveUp = await eventually(async () => /to http:\/\/127\.0\.0\.1:7071\/nobody failed \(try 4 of 4\): ECONNREFUSED; giving up/.test(await journal()), 90_000, 500);
   const log = await journal();
   assert.ok(gaveUp, log);
   assert.match(log, /to http:\/\/127\.0\.0\.1:7071\/nobody failed \(try 1 of 4\): ECONNREFUSED$/m);
@@ -95,14 +95,14 @@ test('a callback owed when the agent restarts (its receiver was down) is kept, 0
   await sh(H, `systemd-run --unit=cb-receiver-late ${REPO}/node_modules/.bin/node -e "${receiver(7072)}" >/dev/null`);
   assert.ok(await eventually(async () => (await run(H, ['sh', '-c', 'ss -ltn | grep -q 127.0.0.1:7072'])).code === 0, 20_000));
   await startWithSecret();
-  const got = await eventually(async () => ((await forContainer('cb-5')).length ? forContainer('cb-5') : undefined), 30_000);
+  const got = await eventually(async () => ((await forContainer('cb-5')).length ? forContainer('cb-5') : undefined), 90_000);
   assert.ok(got, `the owed callback arrived: ${await journal()}`);
   const late = (got as Got[])[0] as Got;
   assert.is(late.u, '/late?key=receivers-own');
   assert.is(late.h['x-gear-signature'], `sha256=${createHmac('sha256', SECRET).update(late.b).digest('hex')}`);
   assert.equal(bodyOf(late), { JobId: owed.Payload.JobId, Operation: 'install', Container: 'cb-5', Result: 'ok' });
   assert.match(await journal(), /callbacks: sending 1 owed from before this start/);
-  assert.ok(await eventually(async () => (await sh(H, `ls -A ${OUTBOX}`)).trim() === '', 10_000), 'the outbox is empty once delivered');
+  assert.ok(await eventually(async () => (await sh(H, `ls -A ${OUTBOX}`)).trim() === '', 60_000), 'the outbox is empty once delivered');
 });
 
 test('a job the agent never finished (killed mid-install) is called back as failed by the next agent, saying why', async () => {
@@ -113,13 +113,13 @@ test('a job the agent never finished (killed mid-install) is called back as fail
   assert.is((await sh(H, `ls ${OUTBOX} | wc -l`)).trim(), '1', 'the callback owed is recorded before the job runs');
   await sh(H, 'systemctl kill -s KILL gear-agent; true');
   await startWithSecret();
-  const got = await eventually(async () => ((await forContainer('cb-6')).length ? forContainer('cb-6') : undefined), 30_000);
+  const got = await eventually(async () => ((await forContainer('cb-6')).length ? forContainer('cb-6') : undefined), 90_000);
   assert.ok(got, 'a callback for the interrupted job arrived');
   const b = bodyOf((got as Got[])[0] as Got);
   assert.is(b.Result, 'failed');
   assert.is(b.Operation, 'install');
   assert.match(b.Error ?? '', /the agent stopped before this job ended/);
-  assert.ok(await eventually(async () => (await sh(H, `ls -A ${OUTBOX}`)).trim() === '', 10_000), 'the outbox is empty once delivered');
+  assert.ok(await eventually(async () => (await sh(H, `ls -A ${OUTBOX}`)).trim() === '', 60_000), 'the outbox is empty once delivered');
   assert.is((await gear(H, ['delete', 'cb-6'])).code, 0);
 });
 

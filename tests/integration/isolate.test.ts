@@ -126,7 +126,7 @@ test('a reboot of the host: the boot starts it as the same user, its volume data
     testhost(['reboot', R]);
     assert.is.not(await booted(), before, 'a new boot');
     // Enabled under gear.target: the boot starts it again, by systemd alone.
-    const id = await eventually(async () => (await run(R, ['docker', 'exec', 'ctr-iso-r', 'id'])).stdout.trim() || undefined, 90_000, 250);
+    const id = await eventually(async () => (await run(R, ['docker', 'exec', 'ctr-iso-r', 'id'])).stdout.trim() || undefined, 240_000, 250);
     assert.is(id, `uid=${uid} gid=${uid} groups=${uid}`);
     assert.is((await sh(R, 'id -un ' + uid)).trim(), 'ctr-iso-r');
     assert.is((await sh(R, 'docker exec ctr-iso-r cat /data/mine')).trim(), 'before-reboot');
