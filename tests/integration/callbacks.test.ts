@@ -32,7 +32,7 @@ const received = async (): Promise<Got[]> =>
 test('setup: the secret in a root-only file, the agent started with it, a receiver listening', async () => {
   await sh(H, `install -d -m 700 /etc/gear && (umask 077 && printf %s '${SECRET}' > /etc/gear/callback-secret) && rm -f ${RECEIVED}`);
   await sh(H, `systemd-run --unit=cb-receiver ${REPO}/node_modules/.bin/node -e "${receiver(7070)}" >/dev/null`);
-  assert.ok(await eventually(async () => (await run(H, ['sh', '-c', 'ss -ltn | grep -q 127.0.0.1:7070'])).code === 0, 20_000));
+  assert.ok(await eventually(async () => (await run(H, ['sh', '-c', 'ss -ltn | grep -q 127.0.0.1:7070'])).code === 0, 60_000));
   await startAgent(H, ['--callback-secret-file', '/etc/gear/callback-secret']);
 });
 
@@ -80,7 +80,7 @@ test('a callback owed when the agent restarts (its receiver was down) is kept, 0
   const r = await curl(H, ['--unix-socket', '/run/gear/gear.sock', '-X', 'PUT', '-H', 'Content-Type: application/json', 'http://agent/container/cb-5', '-d', JSON.stringify({ Image: 'test/web', Callback: 'http://127.0.0.1:7072/late?key=receivers-own' })]);
   assert.is(r.status, 204, r.body);
   const journal = () => sh(H, 'journalctl -u gear-agent --no-pager -o cat');
-  assert.ok(await eventually(async () => /to http:\/\/127\.0\.0\.1:7072\/late failed \(try 1 of 4\)/.test(await journal()), 30_000, 200), await journal());
+  assert.ok(await eventually(async () => /to http:\/\/127\.0\.0\.1:7072\/late failed \(try 1 of 4\)/.test(await journal()), 60_000, 200), await journal());
   // Recorded with its outcome, readable by root only.
   const record = (await sh(H, `stat -c '%a %U' ${OUTBOX}/*.json && cat ${OUTBOX}/*.json`)).split('\n');
   assert.is(record[0], '600 root');
@@ -93,7 +93,7 @@ test('a callback owed when the agent restarts (its receiver was down) is kept, 0
   assert.not.match(await journal(), /7072\/late failed \(try 4 of 4\)/);
   assert.is((await sh(H, `ls ${OUTBOX} | wc -l`)).trim(), '1');
   await sh(H, `systemd-run --unit=cb-receiver-late ${REPO}/node_modules/.bin/node -e "${receiver(7072)}" >/dev/null`);
-  assert.ok(await eventually(async () => (await run(H, ['sh', '-c', 'ss -ltn | grep -q 127.0.0.1:7072'])).code === 0, 20_000));
+  assert.ok(await eventually(async () => (await run(H, ['sh', '-c', 'ss -ltn | grep -q 127.0.0.1:7072'])).code === 0, 60_000));
   await startWithSecret();
   const got = await eventually(async () => ((await forContainer('cb-5')).length ? forContainer('cb-5') : undefined), 90_000);
   assert.ok(got, `the owed callback arrived: ${await journal()}`);
