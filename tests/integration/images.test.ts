@@ -305,7 +305,7 @@ test('a byte flipped in flight: refused with the layer named, nothing loaded; th
     assert.is(r.code, 1, r.stdout);
     assert.match(r.stderr, /image archive: layer 2 has digest sha256:[0-9a-f]{64}, the config says sha256:[0-9a-f]{64}/);
     // Docker removes its temp dir of the failed load as it returns: wait for that.
-    assert.is(await eventually(async () => (await dockerState(B)) === before || undefined, 20_000), true, 'nothing loaded, nothing left behind');
+    assert.is(await eventually(async () => (await dockerState(B)) === before || undefined, 120_000), true, 'nothing loaded, nothing left behind');
     const retry = await plainCli(['push-image', '--from', ipA, 'imgs/pattern:1', ipB]).done;
     assert.is(retry.code, 0, retry.stderr);
     assert.is((await sh(B, 'docker run --rm imgs/pattern:1 cat /top.txt')).trim(), 'top');
@@ -330,8 +330,8 @@ test('the sender killed midway: nothing loaded; the retry succeeds, on a link sl
     assert.is.not(r.code, 0);
     assert.ok(p.sent() < 8_000_000, 'killed before the end');
     // The agent sees the cut body and gives up its load (it says so); Docker's state is as before, once Docker removed its temp dir.
-    assert.ok(await eventually(async () => /imgs\/big:1 .*not loaded: .*cut before its end/.test(await sh(B, 'journalctl -u gear-agent --no-pager')), 30_000), 'the agent gave up the load');
-    assert.is(await eventually(async () => (await dockerState(B)) === before || undefined, 20_000), true, 'nothing half-loaded');
+    assert.ok(await eventually(async () => /imgs\/big:1 .*not loaded: .*cut before its end/.test(await sh(B, 'journalctl -u gear-agent --no-pager')), 120_000), 'the agent gave up the load');
+    assert.is(await eventually(async () => (await dockerState(B)) === before || undefined, 120_000), true, 'nothing half-loaded');
     const retry = await plainCli(['push-image', '--from', ipA, 'imgs/big:1', `10.250.0.1:${p.port}`]).done;
     assert.is(retry.code, 0, retry.stderr);
     const took = Number(/loaded: 2 of 3 layers sent .* transferred in ([0-9.]+) s/.exec(retry.stdout)?.[1]);

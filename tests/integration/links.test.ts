@@ -134,7 +134,7 @@ test('restart, and a killed container brought back by systemd: the links are app
   assert.is(await greeting(A, 'lk-a', 'http://127.0.0.2:8081/cgi-bin/env'), 'from-c', 'right after restart returns');
   const restarts = Number((await sh(A, 'systemctl show -p NRestarts --value ctr-lk-a')).trim());
   await sh(A, 'docker kill ctr-lk-a >/dev/null');
-  const back = await eventually(async () => Number((await sh(A, 'systemctl show -p NRestarts --value ctr-lk-a')).trim()) > restarts && (await sh(A, 'systemctl is-active ctr-lk-a || true')).trim() === 'active', 20_000);
+  const back = await eventually(async () => Number((await sh(A, 'systemctl show -p NRestarts --value ctr-lk-a')).trim()) > restarts && (await sh(A, 'systemctl is-active ctr-lk-a || true')).trim() === 'active', 120_000, 500);
   assert.ok(back, 'systemd restarted the killed container');
   assert.is(await greeting(A, 'lk-a', 'http://127.0.0.2:8081/cgi-bin/env'), 'from-c');
 });

@@ -88,7 +88,7 @@ function pyTemplate(text: string, values: Record<string, string>): string {
 }
 
 const labels = async (): Promise<Record<string, string>> => JSON.parse(await sh(H, "docker image inspect -f '{{json .Config.Labels}}' gear"));
-const agentReady = () => eventually(async () => (await hostGear('list-units')).code === 0, 30_000, 50);
+const agentReady = () => eventually(async () => (await hostGear('list-units')).code === 0, 120_000, 50);
 const runLabel = async (label: string, extra: string[] = [], name = NAME) => {
   const argv = atomicArgv((await labels())[label]!, { IMAGE, NAME: name }, extra);
   return run(H, argv, { env: { PATH: ROOT_PATH } });
@@ -202,7 +202,7 @@ test('RUN, the agent unit and atomic config.json run the agent the same way', as
 test('RUN starts the agent detached (as `atomic run` would); STOP stops it', async () => {
   const r = await runLabel('RUN');
   assert.is(r.code, 0, r.stderr);
-  assert.ok(await eventually(async () => (await run(H, ['docker', 'exec', NAME, 'gear', 'list-units'])).code === 0, 30_000, 100), 'the agent answers');
+  assert.ok(await eventually(async () => (await run(H, ['docker', 'exec', NAME, 'gear', 'list-units'])).code === 0, 120_000, 100), 'the agent answers');
   const stop = await runLabel('STOP');
   assert.is(stop.code, 0, stop.stderr);
   assert.is((await sh(H, `docker inspect -f '{{.State.Running}}' ${NAME}`)).trim(), 'false');
