@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GEAR, TEST_HOST as A, hostIp, putFile, remoteAgents, run, sh, type Result } from './harness.js';
+import { GEAR, TEST_HOST as A, eventually, hostIp, putFile, remoteAgents, run, sh, type Result } from './harness.js';
 
 // Every deployment descriptor of the seed system (tests/fixtures/geard,
 // used unchanged) deployed for real over two hosts, one after the other on
@@ -93,7 +93,11 @@ async function checkAllLinks(d: Resolved): Promise<number> {
     d.Instances.filter((i) => i.Links?.length).map(async (source) => {
       const links = source.Links!;
       const script = links.map((l) => `echo "== ${l.FromHost}:${l.FromPort}"; timeout 5 wget -qO- http://${l.FromHost}:${l.FromPort}/cgi-bin/env; echo "rc=$?"`).join('; ');
-      const r = await run(hostOf(source.On), ['docker', 'exec', `ctr-${source.Id}`, 'sh', '-c', script]);
+      // Until every link answers: a target the deploy has just started runs before its server listens (gear's
+      // start waits for the container to run, not for the application), and a connection then is refused.
+      let r: Result = { code: -1, stdout: '', stderr: '' };
+      const answered = (x: Result) => x.code === 0 && (x.stdout.match(/^rc=0$/gm) ?? []).length === links.length;
+      await eventually(async () => answered((r = await run(hostOf(source.On), ['docker', 'exec', `ctr-${source.Id}`, 'sh', '-c', script]))), 60_000, 500);
       assert.is(r.code, 0, `${source.Id}: ${r.stderr}`);
       const answers = r.stdout.split(/^== /m).slice(1);
       assert.is(answers.length, links.length, r.stdout);

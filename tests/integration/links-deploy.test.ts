@@ -3,7 +3,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GEAR, TEST_HOST as A, hostIp, remoteAgents, run, sh, startAgent, stopAgent, type Result } from './harness.js';
+import { GEAR, TEST_HOST as A, eventually, hostIp, remoteAgents, run, sh, startAgent, stopAgent, type Result } from './harness.js';
 
 // A two-tier deployment over two hosts, driven from the machine as an
 // operator would: the CLI talks to the agents of A and B (token auth).
@@ -63,7 +63,10 @@ async function checkAllLinks(d: Resolved): Promise<number> {
       const port = target.Ports.find((p) => p.Target?.Host === l.FromHost && p.Target.Port === l.FromPort)!;
       assert.is(l.ToHost, target.On);
       assert.is(l.ToPort, port.External);
-      const r = await run(hostOf(source.On), ['docker', 'exec', `ctr-${source.Id}`, 'timeout', '5', 'wget', '-qO-', `http://${l.FromHost}:${l.FromPort}/cgi-bin/env`]);
+      // Until it answers: a target the deploy has just started runs before its server listens (gear's start
+      // waits for the container to run, not for the application), and a connection then is refused.
+      let r: Result = { code: -1, stdout: '', stderr: '' };
+      await eventually(async () => (r = await run(hostOf(source.On), ['docker', 'exec', `ctr-${source.Id}`, 'timeout', '5', 'wget', '-qO-', `http://${l.FromHost}:${l.FromPort}/cgi-bin/env`])).code === 0, 60_000, 500);
       assert.is(r.code, 0, `${source.Id} -> ${l.FromHost}:${l.FromPort} (${target.Id}): ${r.stderr}`);
       assert.match(r.stdout, new RegExp(`HOSTNAME=${await hostnameOf(target.On, target.Id)}`), `${source.Id} -> ${target.Id}`);
       checked++;

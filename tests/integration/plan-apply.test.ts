@@ -2,7 +2,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { TEST_HOST as A, hostIp, httpGet, remoteAgents, sh, type Result } from './harness.js';
+import { TEST_HOST as A, eventually, hostIp, httpGet, remoteAgents, sh, type Result } from './harness.js';
 
 // Plan/apply (issue 15) over two hosts from the machine, as an operator:
 // `deploy --plan` says what a deploy would do and changes nothing on the
@@ -112,8 +112,9 @@ test('one changed variable: the plan names the one instance and the field, chang
   // It runs with the new value, on the port it had.
   const on = placement.get('papi-1')!;
   const port = Number((await sh(hostOf(on), `cat /var/lib/gear/containers/papi-1.json`)).match(/"External":\s*([0-9]+)/)![1]);
-  const env = await httpGet(`http://${on}:${port}/cgi-bin/env`);
-  assert.match(env?.body ?? '', /^LEVEL=debug$/m);
+  // Until it answers: the restart returns once the container runs, a moment before its server listens.
+  const env = await eventually(() => httpGet(`http://${on}:${port}/cgi-bin/env`), 60_000);
+  assert.match(env ? env.body : '', /^LEVEL=debug$/m);
 });
 
 test('an unchanged redeploy: the plan leaves all three; the deploy restarts none and changes no file', async () => {
