@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GEAR, TEST_HOST as H, gear, putFile, sh, startAgent, stopAgent } from './harness.js';
+import { GEAR, TEST_HOST as H, eventually, gear, putFile, sh, startAgent, stopAgent } from './harness.js';
 import { brokenPromises } from './host-state.js';
 
 /**
@@ -89,6 +89,13 @@ function agentRequests(r: Round): string[] {
   });
 }
 
+/**
+ * systemd's jobs for gear's units, none left: the kill does not stop what the operation had asked systemd
+ * for (a start goes on, and a linked container's ExecStartPost takes its links' lock to apply them), so the
+ * host is checked once those are done, as a user's would be after them.
+ */
+const jobsDone = async () => (await sh(H, "systemctl list-jobs --no-legend --plain 'ctr-*' 'gear-proxy-*' gear.target 2>/dev/null; true")).trim() === '';
+
 /** Start the round's operation, kill its victim after the delay, and wait for what is left to settle. */
 async function strike(r: Round): Promise<void> {
   if (r.victim === 'cli') {
@@ -98,6 +105,7 @@ async function strike(r: Round): Promise<void> {
     await sh(H, `(${agentRequests(r).join('; ')}) & pid=$!; sleep ${r.delay}; systemctl kill -s KILL gear-agent 2>/dev/null; wait $pid; true`);
     await startAgent(H);
   }
+  assert.ok(await eventually(jobsDone, 300_000, 250), `systemd's jobs left by the kill end: ${await sh(H, 'systemctl list-jobs --no-pager; true')}`);
 }
 
 test.before(async () => {
