@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { TEST_HOST as H, eventually, gear, putFile, sh, stateListing } from './harness.js';
+import { TEST_HOST as H, eventually, gear, journalMatching, putFile, sh, stateListing } from './harness.js';
 
 // Limits on a real host: docker enforces them on the container's own cgroup
 // (docker-ID.scope, put in the unit's slice), systemd shows them there and
@@ -47,7 +47,11 @@ test('install with --memory --cpus --pids --slice: systemctl show has them on th
   assert.match(execStart, /--cgroup-parent gear-small\.slice --memory 67108864 --memory-swap 67108864 --cpus 0\.5 --pids-limit 20 test\/web/);
   assert.match(await sh(H, 'cat /etc/systemd/system/ctr-lim-1.service'), /^# gear: limits memory=64M cpus=0\.5 pids=20 /m);
   // The slice holds the container's processes: systemd's accounting sees them.
-  assert.match(await sh(H, 'systemctl status gear-small.slice --no-pager'), /docker-[0-9a-f]{64}\.scope[\s\S]*httpd/);
+  // (The start returns once the container runs: its /start execs httpd a moment later.)
+  const inSlice = /docker-[0-9a-f]{64}\.scope[\s\S]*httpd/;
+  let slice = '';
+  await eventually(async () => inSlice.test((slice = await sh(H, 'systemctl status gear-small.slice --no-pager'))), 60_000);
+  assert.match(slice, inSlice);
   const status = await gear(H, ['status', 'lim-1']);
   assert.match(status.stdout, /^ {3}Limits: memory=64M cpus=0\.5 pids=20 in gear-small\.slice$/m);
 });
@@ -100,7 +104,8 @@ test('a memory hog is OOM-killed and its unit restarts it', async () => {
   assert.is(r.code, 0, r.stderr);
   const restarted = await eventually(async () => Number((await show('ctr-hog-1', ['NRestarts'])).NRestarts) >= 1, 90_000, 250);
   assert.ok(restarted, await sh(H, `journalctl -u ctr-hog-1 --since @${since} --no-pager | tail -20`));
-  const log = await sh(H, `journalctl -u ctr-hog-1 --since @${since} --no-pager -o cat`);
+  // systemd's line of the kill may reach the journal after the restart is counted: waited for.
+  const log = await journalMatching(H, `-u ctr-hog-1 --since @${since} -o cat`, /ctr-hog-1\.service: Main process exited, code=exited, status=137/);
   assert.ok((log.match(/^hog: start$/gm) ?? []).length >= 1, log);
   assert.not.match(log, /hog: survived/);
   // Killed (137: SIGKILL from the OOM killer), which Restart=on-failure restarts.
