@@ -129,8 +129,8 @@ test('ssh ctr-web-1@host runs inside web-1; the same key is refused for web-2; -
   const local = await run(H, [
     'bash',
     '-c',
-    `${asInfo('other')} -L 127.0.0.1:9997:127.0.0.1:22 ctr-web-1@${IP} 'sleep 30' </dev/null 2>/tmp/fwd.err & pid=$!
-     for i in $(seq 150); do (exec 3<>/dev/tcp/127.0.0.1/9997 && timeout 2 cat <&3) 2>/dev/null | grep -q SSH- && echo LEAKED; grep -q 'open failed' /tmp/fwd.err && break; sleep 0.2; done
+    `${asInfo('other')} -L 127.0.0.1:9997:127.0.0.1:22 ctr-web-1@${IP} 'sleep 120' </dev/null 2>/tmp/fwd.err & pid=$!
+     for i in $(seq 600); do (exec 3<>/dev/tcp/127.0.0.1/9997 && timeout 2 cat <&3) 2>/dev/null | grep -q SSH- && echo LEAKED; grep -q 'open failed' /tmp/fwd.err && break; sleep 0.2; done
      kill $pid; cat /tmp/fwd.err`,
   ]);
   assert.match(local.stdout, /administratively prohibited/, local.stdout + local.stderr);
