@@ -227,15 +227,23 @@ export function remoteAgents(hosts: string[], token = 'test-token-0123456789abcd
     ca: tls.cert,
     /** Arguments of `gear daemon` for such an agent. */
     agentArgs,
-    /** The gear CLI on the machine, sending the token, over TLS. */
-    cli(args: string[], env: Record<string, string> = {}): Promise<Result> {
+    /**
+     * The gear CLI on the machine, sending the token, over TLS. Killed after timeoutMs (code -1, said on
+     * stderr): a CLI waiting forever would hold its lane until CI's own limit, with nothing reported.
+     */
+    cli(args: string[], env: Record<string, string> = {}, timeoutMs = 600_000): Promise<Result> {
       return new Promise((resolveCli) => {
         const child = spawn(GEAR, args, { cwd: dir, env: { ...process.env, GEAR_TOKEN_FILE: tokenFile, GEAR_CA: tls.cert, ...env } });
         let stdout = '';
         let stderr = '';
+        let killed = false;
+        const timer = setTimeout(() => ((killed = true), child.kill('SIGKILL')), timeoutMs);
         child.stdout.on('data', (d: Buffer) => (stdout += d));
         child.stderr.on('data', (d: Buffer) => (stderr += d));
-        child.on('close', (code) => resolveCli({ code: code ?? -1, stdout, stderr }));
+        child.on('close', (code) => {
+          clearTimeout(timer);
+          resolveCli({ code: killed ? -1 : (code ?? -1), stdout, stderr: killed ? `${stderr}(test harness: gear ${args.join(' ')} killed after ${timeoutMs / 1000} s without ending)\n` : stderr });
+        });
       });
     },
     async start(): Promise<void> {
