@@ -96,6 +96,16 @@ function secureConnection(a: AgentAddress, trust: TlsTrust) {
 const newRequestId = () => randomBytes(16).toString('hex');
 
 /**
+ * TCP keepalive on the connections to agents, after this long without a
+ * packet: an answer can wait minutes (a start waiting for its health check),
+ * and an agent whose end of the connection is gone without its close reaching
+ * here (its host rebooted, a network that lost the FIN or RST) is then found
+ * when its kernel refuses the probe: the request fails (and a mutating one
+ * is retried once, with its request id) instead of waiting forever.
+ */
+const KEEPALIVE_MS = 15_000;
+
+/**
  * The HTTP client of the agent, derived from the same operation
  * definitions the server routes: method, path and body come from the
  * operation and the raw request.
@@ -139,6 +149,7 @@ export class AgentClient {
         },
         resolve,
       );
+      req.on('socket', (socket) => socket.setKeepAlive(true, KEEPALIVE_MS));
       req.on('error', (err: NodeJS.ErrnoException) =>
         reject(err.name === 'AbortError' ? err : failed(`cannot reach the agent at ${a.label}: ${err.code && !/CERT|SIGNATURE|TLS|SSL|GEAR|ALTNAME/.test(err.code) ? err.code : err.message}`)),
       );

@@ -76,6 +76,28 @@ test('stop one remote container; status and errors name the host', async () => {
   assert.match(unreachable.stderr, /cannot reach the agent at 10.250.0.254:43273/);
 });
 
+test("an agent's end of the connection gone without a word (its RST lost): the waiting CLI finds out, retries, and ends", async () => {
+  // gone-1's start waits in its health gate until /tmp/ok exists in it.
+  const inst = await cli(['install', 'test/web', `${ipA}/gone-1`, '--health-cmd', 'test -e /tmp/ok', '--health-interval', '1s', '--health-start-period', '10m']);
+  assert.is(inst.code, 0, inst.stderr);
+  const start = cli(['start', `${ipA}/gone-1`], {}, 240_000);
+  assert.ok(await eventually(async () => (await sh(A, 'systemctl is-active ctr-gone-1.service; true')).trim() === 'activating', 120_000, 250), 'the start waits');
+  // A's kernel forgets the CLI's connection (ss -K), its RST dropped on the way out: as when a host
+  // reboots or a network loses its packets. The CLI's side stays open, waiting for an answer.
+  await sh(A, `iptables -I OUTPUT -p tcp --sport 43273 -d 10.250.0.1 -j DROP
+    ss -K -tn state established '( sport = :43273 and dst 10.250.0.1 )' | grep -q ':43273 '; killed=$?
+    iptables -D OUTPUT -p tcp --sport 43273 -d 10.250.0.1 -j DROP
+    [ $killed = 0 ] || { echo "no connection of the CLI to forget" >&2; exit 1; }
+    docker exec ctr-gone-1 touch /tmp/ok`);
+  // Without keepalive it waited forever (killed by the harness: -1); with it, the refused probe fails
+  // the request, and its one retry (same request id) gets the answer the agent kept.
+  const r = await start;
+  assert.is(r.code, 0, `${r.stdout}${r.stderr}`);
+  assert.match(r.stdout, /gone-1/);
+  assert.is((await sh(A, 'systemctl is-active ctr-gone-1.service; true')).trim(), 'active');
+  assert.is((await cli(['delete', `${ipA}/gone-1`])).code, 0);
+});
+
 test('clean up', async () => {
   const r = await cli(['delete', `${ipA}/web-1`, `${ipB}/web-2`]);
   assert.is(r.code, 0, r.stderr);
