@@ -122,7 +122,9 @@ test('dockerd stopped mid-pull: one line, nothing written, and the same install 
     H,
     `printf 'version: 0.1\\nstorage:\\n  filesystem:\\n    rootdirectory: /var/lib/fault-registry\\nhttp:\\n  addr: 127.0.0.1:5056\\n' > /root/fault-registry.yml
      systemctl is-active -q fault-registry || systemd-run --collect --unit=fault-registry docker-registry serve /root/fault-registry.yml >/dev/null
-     for i in $(seq 1200); do busybox wget -qO- http://${registry}/v2/ >/dev/null 2>&1 && break; sleep 0.1; done
+     # At 127.0.0.1, where it listens (busybox wget takes localhost for ::1 only).
+     for i in $(seq 600); do busybox wget -qO- http://127.0.0.1:5056/v2/ >/dev/null 2>&1 && break; sleep 0.1; done
+     busybox wget -qO- http://127.0.0.1:5056/v2/ >/dev/null || { echo "the fault registry does not answer" >&2; exit 1; }
      docker rm -f fault-seed >/dev/null 2>&1
      docker run --name fault-seed test/web sh -c 'head -c 60000000 /dev/urandom > /noise' &&
      docker commit -c 'CMD ["/start"]' fault-seed ${image} >/dev/null && docker rm fault-seed >/dev/null &&

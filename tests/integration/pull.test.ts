@@ -12,7 +12,10 @@ test.before(async () => {
     H,
     `printf 'version: 0.1\\nstorage:\\n  filesystem:\\n    rootdirectory: /var/lib/test-registry\\nhttp:\\n  addr: 127.0.0.1:5055\\n' > /root/registry.yml
      systemctl is-active -q test-registry || systemd-run --collect --unit=test-registry docker-registry serve /root/registry.yml
-     for i in $(seq 1200); do busybox wget -qO- http://${REGISTRY}/v2/ >/dev/null 2>&1 && break; sleep 0.1; done
+     # Asked at 127.0.0.1, where it listens: busybox wget takes localhost for ::1 only, so a wait on
+     # http://localhost:5055 never saw it ready (it was a fixed 5 s wait that a slow start would outlast).
+     for i in $(seq 600); do busybox wget -qO- http://127.0.0.1:5055/v2/ >/dev/null 2>&1 && break; sleep 0.1; done
+     busybox wget -qO- http://127.0.0.1:5055/v2/ >/dev/null || { echo "the test registry does not answer" >&2; exit 1; }
      # Each tag gets a layer of its own (2 MB of noise), so pulling it downloads something.
      for tag in 1 2; do
        img=${REGISTRY}/gear/pulled:$tag
