@@ -54,16 +54,21 @@ export function balancesOver(links: readonly NetworkLink[], ports: readonly numb
 }
 
 /**
- * Established TCP connections to one of `ports` from outside the container,
- * in the text of /proc/PID/net/tcp or tcp6 of its process (its network
- * namespace): what a drain waits for to end. Connections from the container
- * itself (its health check on localhost) do not count.
+ * TCP connections to one of `ports` from elsewhere, made or being made, in
+ * the text of /proc/PID/net/tcp or tcp6 of a process (its network
+ * namespace): what a drain waits for to end. Read in the container's
+ * namespace with its own ports, and in the host's with the published ones
+ * (docker-proxy's side of a connection from another container, accepted
+ * before the proxy has connected on to the container). Being made counts
+ * (SYN_RECV): a connection whose first packet the replaced rules sent here
+ * is on its way. Connections from loopback (in the container: its health
+ * check) do not count.
  */
 export function openConnections(procNetTcp: string, ports: ReadonlySet<number>): number {
   let n = 0;
   for (const line of procNetTcp.split('\n').slice(1)) {
     const [, local, remote, state] = line.trim().split(/\s+/);
-    if (state !== '01' || !local || !remote) continue; // 01: ESTABLISHED
+    if ((state !== '01' && state !== '03') || !local || !remote) continue; // 01: ESTABLISHED, 03: SYN_RECV
     if (!ports.has(parseInt(local.split(':')[1] ?? '', 16))) continue;
     const addr = remote.split(':')[0]!;
     // Addresses are hex in host byte order (little-endian): 127.x ends in 7F; ::1 and ::ffff:127.x likewise.

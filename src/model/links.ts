@@ -159,9 +159,22 @@ export function withoutTargets<L extends NetworkLink>(links: readonly L[], out: 
   return linkGroups(links).flatMap((g) => (g.every(out) ? g : g.filter((l) => !out(l))));
 }
 
+/**
+ * The one SNAT rule: a connection to a link's 127.x address leaves with a
+ * loopback source, which no other host can answer, so its source becomes
+ * the container's own address on the way out. One rule for every connection
+ * gear's DNAT sent out with such a source (not one per target): a re-apply
+ * (re-pointing, a drain) swaps the rules between a connection's first
+ * packet's DNAT in OUTPUT and its SNAT in POSTROUTING, and a rule per target
+ * could be gone by then; conntrack would then keep the connection's
+ * loopback source for good, and it would hang until its client gave up.
+ * Only loopback-sourced connections that a DNAT made, leaving by another
+ * interface than lo: nothing else the container sends is touched.
+ */
+const snatRule = (containerIp: string) => `-A ${SNAT_CHAIN} -s 127.0.0.0/8 ! -o lo -p tcp -m conntrack --ctstate DNAT -j SNAT --to-source ${containerIp}`;
+
 function natRuleLines(r: LinkRules): string[] {
   const lines: string[] = [];
-  const snat = new Set<string>();
   for (const group of linkGroups(r.links)) {
     // Several targets: the first takes every n-th new connection, the next
     // every (n-1)-th of the rest, ...; the last the remainder. The nat table
@@ -171,16 +184,10 @@ function natRuleLines(r: LinkRules): string[] {
       const left = group.length - i;
       const nth = left > 1 ? ` -m statistic --mode nth --every ${left} --packet 0` : '';
       lines.push(`-A ${DNAT_CHAIN} -d ${l.FromHost}/32 -p tcp -m tcp --dport ${l.FromPort}${nth} -j DNAT --to-destination ${l.ToIp}:${l.ToPort}`);
-      snat.add(`${l.ToIp}:${l.ToPort}`);
     });
   }
-  // A connection to 127.x leaves with a loopback source, which no other host
-  // can answer: its source becomes the container's own address on the way out.
-  for (const key of snat) {
-    const [ip, p] = key.split(':');
-    lines.push(`-A ${SNAT_CHAIN} -d ${ip}/32 -p tcp -m tcp --dport ${p} -j SNAT --to-source ${r.containerIp}`);
-  }
-  return lines;
+  // There with no links too: removing the last one is a re-apply like any other.
+  return [...lines, snatRule(r.containerIp)];
 }
 
 /**

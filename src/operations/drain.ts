@@ -47,11 +47,18 @@ async function reapply(host: Host, skip: string, ports: readonly number[] = []):
   return { out, failed, blocking };
 }
 
-/** Established connections from outside to the container's published ports, from its network namespace. */
-async function openTo(pid: number, ports: Set<number>): Promise<number> {
-  const read = (f: string) => fsp.readFile(`/proc/${pid}/net/${f}`, 'utf8').catch(() => '');
-  const [v4, v6] = await Promise.all([read('tcp'), read('tcp6')]);
-  return openConnections(v4, ports) + openConnections(v6, ports);
+/**
+ * Connections from elsewhere to the container: to its published ports' inner
+ * side in its network namespace, and to their outer side in the host's
+ * (pid 1's, as host/ports.ts reads it). A client container's connection
+ * goes through docker-proxy, which accepts it at once and only then connects
+ * on: until it has, the container's side shows nothing, and a drain that
+ * looked there alone would restart the container under that request.
+ */
+async function openTo(pid: number, inner: Set<number>, outer: Set<number>): Promise<number> {
+  const read = (p: number | string, f: string) => fsp.readFile(`/proc/${p}/net/${f}`, 'utf8').catch(() => '');
+  const [v4, v6, h4, h6] = await Promise.all([read(pid, 'tcp'), read(pid, 'tcp6'), read(1, 'tcp'), read(1, 'tcp6')]);
+  return openConnections(v4, inner) + openConnections(v6, inner) + openConnections(h4, outer) + openConnections(h6, outer);
 }
 
 /**
@@ -83,7 +90,7 @@ export async function drain(host: Host, def: ContainerDefinition): Promise<Drain
     let open = 0;
     if (out.length) {
       for (;;) {
-        open = await openTo(c.Pid, internal);
+        open = await openTo(c.Pid, internal, new Set(ports));
         if (open === 0 || Date.now() - started >= DRAIN_WAIT_MS) break;
         await new Promise((r) => setTimeout(r, 100));
       }

@@ -131,6 +131,46 @@ test('a link with two targets: both in the rules (nth, then the rest), connectio
   assert.match(status.stdout, new RegExp(`${LINK} -> localhost:${p2}`));
 });
 
+test('a connection DNATed by rules that a re-apply has since replaced is still answered: its SNAT does not depend on the target', async () => {
+  // A connection's first packet is DNATed in nat OUTPUT and SNATed in nat POSTROUTING. A re-apply (a drain,
+  // a re-pointed link) can land between the two; the rules it finds there must still give it the
+  // container's address, or conntrack keeps its 127.x source for good and it hangs. Here the client's link
+  // leads to dr-web-1 only (as while dr-web-2 is drained), and one DNAT to dr-web-2 stands for the rules
+  // just before: with an SNAT rule per target (before), this request hung until its 5 s timeout.
+  const [p1, p2] = [ports['dr-web-1']!, ports['dr-web-2']!];
+  const one = await gear(H, ['link', '-n', `${LINK}:localhost:${p1}`, 'dr-client']);
+  assert.is(one.code, 0, one.stderr);
+  try {
+    const gw = (await sh(H, `docker inspect -f '{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}' ctr-dr-client`)).trim();
+    await sh(H, `nsenter -t ${await pidOf('dr-client')} -n iptables -w 5 -t nat -I GEAR-LINKS 1 -d 127.0.0.9/32 -p tcp --dport 8080 -j DNAT --to-destination ${gw}:${p2}`);
+    const r = await inClient('timeout 5 wget -qO- http://127.0.0.9:8080/');
+    assert.is(r.code, 0, `not answered: ${r.stderr}`);
+    assert.is(r.stdout.trim(), 'hello from test/web');
+  } finally {
+    const both = await gear(H, ['link', '-n', `${LINK}:localhost:${p1},${LINK}:localhost:${p2}`, 'dr-client']);
+    assert.is(both.code, 0, both.stderr);
+  }
+  // The next apply took the stand-in away with the rest of gear's chain.
+  assert.equal(await targetsNow(), [p1, p2].sort());
+});
+
+test('the link re-applied again and again without dr-web-2 and with it (what drains do), under a request loop: no request fails', async () => {
+  const [p1, p2] = [ports['dr-web-1']!, ports['dr-web-2']!];
+  await startLoop();
+  const applied: { stdout: string; stderr: string }[] = [];
+  for (let i = 0; i < 5; i++) {
+    for (const links of [`${LINK}:localhost:${p1}`, `${LINK}:localhost:${p1},${LINK}:localhost:${p2}`]) {
+      const r = await gear(H, ['link', '-n', links, 'dr-client']);
+      applied.push(r);
+      assert.is(r.code, 0, r.stderr);
+    }
+  }
+  const log = await stopLoop();
+  if (log.includes('fail')) assert.unreachable(await failureReport(applied));
+  assert.ok(log.length > 0);
+  assert.equal(await targetsNow(), [p1, p2].sort());
+});
+
 test('update web-1 then web-2 under a request loop through the link: no request fails, both run the new image', async () => {
   const newId = await imageId('test/web:2');
   await startLoop();

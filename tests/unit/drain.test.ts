@@ -31,7 +31,7 @@ test('links a drain must change (or refuse): a link of several targets with one 
   assert.not.ok(balancesOver([], [4001]));
 });
 
-test('open connections: established, to the port, not from the container itself (v4 and v6 text of /proc/PID/net/tcp)', () => {
+test('open connections: established or being made, to the port, not from loopback (v4 and v6 text of /proc/PID/net/tcp, the container\'s or the host\'s)', () => {
   const head = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode';
   const v4 = [
     head,
@@ -42,6 +42,18 @@ test('open connections: established, to the port, not from the container itself 
     '   4: 030011AC:9C40 010011AC:B3C6 01 00000000:00000000 00:00000000 00000000     0        0 4 1 0 20 4 30 10 -1', // another port
   ].join('\n');
   assert.is(openConnections(v4, new Set([8080])), 1);
+  // Being made counts: a SYN the replaced rules sent here (SYN_RECV, as the kernel lists a request).
+  const syn = '   5: 030011AC:1F90 010011AC:B3C8 03 00000000:00000000 02:000000C8 00000000     0        0 0 1 0 0 0 0 0 0';
+  assert.is(openConnections(`${v4}\n${syn}`, new Set([8080])), 2);
+  // The host's side: docker-proxy's end of a connection from a client container (172.17.0.4) to the
+  // published port 4001, accepted before the proxy connected on; the proxy's own connection out does not count.
+  const host = [
+    head,
+    '   0: 00000000:0FA1 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 8 1 0 100 0 0 10 0', // listening on 4001
+    '   1: 010011AC:0FA1 040011AC:9A10 01 00000000:00000000 00:00000000 00000000     0        0 9 1 0 20 4 30 10 -1', // 172.17.0.4 -> :4001
+    '   2: 010011AC:E2A0 030011AC:1F90 01 00000000:00000000 00:00000000 00000000     0        0 10 1 0 20 4 30 10 -1', // proxy -> 172.17.0.3:8080
+  ].join('\n');
+  assert.is(openConnections(host, new Set([4001])), 1);
   const v6 = [
     head,
     '   0: 0000000000000000FFFF0000030011AC:1F90 0000000000000000FFFF0000010011AC:B3C2 01 00000000:00000000 00:00000000 00000000 0 0 5 1',

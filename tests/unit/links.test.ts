@@ -73,12 +73,11 @@ const rules: LinkRules = {
   links: [
     { FromHost: '127.0.0.2', FromPort: 8081, ToHost: '10.250.0.3', ToPort: 4001, ToIp: '10.250.0.3' },
     { FromHost: '127.0.0.3', FromPort: 8081, ToHost: 'localhost', ToPort: 4500, ToIp: '172.17.0.1' },
-    // Two addresses leading to one target share one SNAT rule.
     { FromHost: '127.0.0.4', FromPort: 9, ToHost: 'b.example', ToPort: 4001, ToIp: '10.250.0.3' },
   ],
 };
 
-test('the batch declares gear\'s chains, adds only missing jumps, one DNAT per link and one SNAT per target', () => {
+test('the batch declares gear\'s chains, adds only missing jumps, one DNAT per link and one SNAT rule for them all', () => {
   const batch = restoreBatch(rules, new Set(['-A OUTPUT -j GEAR-LINKS']));
   assert.equal(batch.split('\n'), [
     '*nat',
@@ -89,8 +88,7 @@ test('the batch declares gear\'s chains, adds only missing jumps, one DNAT per l
     '-A GEAR-LINKS -d 127.0.0.2/32 -p tcp -m tcp --dport 8081 -j DNAT --to-destination 10.250.0.3:4001',
     '-A GEAR-LINKS -d 127.0.0.3/32 -p tcp -m tcp --dport 8081 -j DNAT --to-destination 172.17.0.1:4500',
     '-A GEAR-LINKS -d 127.0.0.4/32 -p tcp -m tcp --dport 9 -j DNAT --to-destination 10.250.0.3:4001',
-    '-A GEAR-LINKS-SNAT -d 10.250.0.3/32 -p tcp -m tcp --dport 4001 -j SNAT --to-source 172.17.0.2',
-    '-A GEAR-LINKS-SNAT -d 172.17.0.1/32 -p tcp -m tcp --dport 4500 -j SNAT --to-source 172.17.0.2',
+    '-A GEAR-LINKS-SNAT -s 127.0.0.0/8 ! -o lo -p tcp -m conntrack --ctstate DNAT -j SNAT --to-source 172.17.0.2',
     'COMMIT',
     // route_localnet's guard (CVE-2020-8558), in the same batch: 127.x arriving from outside is dropped.
     '*filter',
@@ -103,11 +101,13 @@ test('the batch declares gear\'s chains, adds only missing jumps, one DNAT per l
   // The guard's jump, when present, is not added twice; the guard itself is always there, links or not.
   assert.not.match(restoreBatch(rules, new Set(['-A INPUT -j GEAR-LINKS-GUARD'])), /-A INPUT /);
   assert.match(restoreBatch({ containerIp: '172.17.0.2', links: [] }, new Set()), /^-A GEAR-LINKS-GUARD -d 127\.0\.0\.0\/8 ! -i lo .* -j DROP$/m);
-  // No links: the chains are declared (emptied) and nothing else.
-  assert.not.match(restoreBatch({ containerIp: '172.17.0.2', links: [] }, new Set()), /-A GEAR-LINKS /);
+  // No links: the chains are declared (emptied), no DNAT; the SNAT rule stays, as the guard does.
+  const none = restoreBatch({ containerIp: '172.17.0.2', links: [] }, new Set());
+  assert.not.match(none, /-A GEAR-LINKS /);
+  assert.equal(none.split('\n').filter((l) => l.startsWith('-A GEAR-LINKS-SNAT ')), ['-A GEAR-LINKS-SNAT -s 127.0.0.0/8 ! -o lo -p tcp -m conntrack --ctstate DNAT -j SNAT --to-source 172.17.0.2']);
 });
 
-test('a link with several targets: round-robin by connection (nth 3, nth 2, the rest), one SNAT per target; the read-back check takes it', () => {
+test('a link with several targets: round-robin by connection (nth 3, nth 2, the rest), one SNAT rule; the read-back check takes it', () => {
   const to = (ToIp: string, ToPort: number) => ({ FromHost: '127.0.0.2', FromPort: 8080, ToHost: ToIp, ToPort, ToIp });
   const three: LinkRules = { containerIp: '172.17.0.5', links: [to('10.0.0.1', 4001), { ...to('10.0.0.9', 9), FromPort: 9 }, to('10.0.0.2', 4002), to('10.0.0.3', 4003)] };
   assert.equal(ruleLines(three).filter((l) => l.includes('-j DNAT')), [
@@ -116,11 +116,24 @@ test('a link with several targets: round-robin by connection (nth 3, nth 2, the 
     '-A GEAR-LINKS -d 127.0.0.2/32 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.0.0.3:4003',
     '-A GEAR-LINKS -d 127.0.0.2/32 -p tcp -m tcp --dport 9 -j DNAT --to-destination 10.0.0.9:9',
   ]);
-  assert.is(ruleLines(three).filter((l) => l.includes('SNAT')).length, 4);
+  assert.is(ruleLines(three).filter((l) => l.includes('SNAT')).length, 1);
   // As iptables-save (nf_tables) prints it back.
   const save = ['*nat', '-A PREROUTING -j GEAR-LINKS', '-A OUTPUT -j GEAR-LINKS', '-A POSTROUTING -j GEAR-LINKS-SNAT', ...ruleLines(three), '*filter', '-A INPUT -j GEAR-LINKS-GUARD'].join('\n');
   assert.equal(verifyRules(save, three), []);
   assert.equal(verifyRules(save.replace('--every 3', '--every 2'), three), ['1 expected rule is missing', '1 unexpected rule is present']);
+});
+
+test('the SNAT rule does not depend on the targets: a re-apply (re-pointing, a drain) never takes away the SNAT of a connection DNATed just before', () => {
+  // A connection's first packet is DNATed in OUTPUT and SNATed in POSTROUTING; a re-apply between the two
+  // must find it a SNAT rule whatever target the old rules sent it to, or conntrack keeps its 127.x source
+  // for good and it hangs (seen on a test host: 5 s, until wget's timeout).
+  const to = (ToPort: number) => ({ FromHost: '127.0.0.2', FromPort: 8080, ToHost: 'localhost', ToPort, ToIp: '172.17.0.1' });
+  const snat = (links: LinkRules['links']) => ruleLines({ containerIp: '172.17.0.4', links }).filter((l) => l.startsWith('-A GEAR-LINKS-SNAT '));
+  const both = snat([to(4000), to(4001)]);
+  assert.equal(both, ['-A GEAR-LINKS-SNAT -s 127.0.0.0/8 ! -o lo -p tcp -m conntrack --ctstate DNAT -j SNAT --to-source 172.17.0.4']);
+  assert.equal(snat([to(4000)]), both, 'drained: one target left');
+  assert.equal(snat([{ ...to(9), ToIp: '10.0.0.9' }]), both, 're-pointed elsewhere');
+  assert.equal(snat([]), both, 'no links left');
 });
 
 test('drained targets leave a link only while it keeps another target', () => {
@@ -156,8 +169,7 @@ const saved = (extra: string[] = []) =>
     '-A GEAR-LINKS -d 127.0.0.2/32 -p tcp -m tcp --dport 8081 -j DNAT --to-destination 10.250.0.3:4001',
     '-A GEAR-LINKS -p tcp -d 127.0.0.3/32 -m tcp --dport 8081 -j DNAT --to-destination 172.17.0.1:4500',
     '-A GEAR-LINKS -d 127.0.0.4/32 -p tcp -m tcp --dport 9 -j DNAT --to-destination 10.250.0.3:4001',
-    '-A GEAR-LINKS-SNAT -d 10.250.0.3/32 -p tcp -m tcp --dport 4001 -j SNAT --to-source 172.17.0.2',
-    '-A GEAR-LINKS-SNAT -d 172.17.0.1/32 -p tcp -m tcp --dport 4500 -j SNAT --to-source 172.17.0.2',
+    '-A GEAR-LINKS-SNAT -s 127.0.0.0/8 ! -o lo -p tcp -m conntrack --ctstate DNAT -j SNAT --to-source 172.17.0.2',
     ...extra,
     'COMMIT',
     '*filter',
