@@ -1,4 +1,3 @@
-import { promises as fsp } from 'node:fs';
 import type { Host } from '../host/context.js';
 import type { ContainerDefinition } from '../model/definition.js';
 import { balancesOver, openConnections, type Drain } from '../model/drain.js';
@@ -55,8 +54,8 @@ async function reapply(host: Host, skip: string, ports: readonly number[] = []):
  * on: until it has, the container's side shows nothing, and a drain that
  * looked there alone would restart the container under that request.
  */
-async function openTo(pid: number, inner: Set<number>, outer: Set<number>): Promise<number> {
-  const read = (p: number | string, f: string) => fsp.readFile(`/proc/${p}/net/${f}`, 'utf8').catch(() => '');
+async function openTo(host: Host, pid: number, inner: Set<number>, outer: Set<number>): Promise<number> {
+  const read = async (p: number, f: string) => (await host.fs.read(`/proc/${p}/net/${f}`).catch(() => undefined)) ?? '';
   const [v4, v6, h4, h6] = await Promise.all([read(pid, 'tcp'), read(pid, 'tcp6'), read(1, 'tcp'), read(1, 'tcp6')]);
   return openConnections(v4, inner) + openConnections(v6, inner) + openConnections(h4, outer) + openConnections(h6, outer);
 }
@@ -87,10 +86,11 @@ export async function drain(host: Host, def: ContainerDefinition): Promise<Drain
       );
     const started = Date.now();
     const internal = new Set(def.Ports.filter((p) => p.External > 0).map((p) => p.Internal));
+    const published = new Set(ports);
     let open = 0;
     if (out.length) {
       for (;;) {
-        open = await openTo(c.Pid, internal, new Set(ports));
+        open = await openTo(host, c.Pid, internal, published);
         if (open === 0 || Date.now() - started >= DRAIN_WAIT_MS) break;
         await new Promise((r) => setTimeout(r, 100));
       }
