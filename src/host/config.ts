@@ -52,6 +52,12 @@ export interface HostConfig {
    * on its own host); the agent makes it none unless configured.
    */
   buildSources?: string[];
+  /**
+   * Where an image transfer's sender takes the image from (GEAR_IMAGE_EXPORT):
+   * `auto`, Docker's layer store when this process can read it, else `docker
+   * save`; `docker-save`, always `docker save` (host/layer-store.ts).
+   */
+  imageExport?: 'auto' | 'docker-save';
 }
 
 export interface CapacityConfig {
@@ -94,8 +100,11 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HostConfig 
   const runtime = env.GEAR_RUNTIME ? parseRuntime(env.GEAR_RUNTIME, 'GEAR_RUNTIME') : 'docker';
   const defaults = RUNTIME_DEFAULTS[runtime];
   if (!Number.isInteger(stopTimeout) || stopTimeout < 0 || stopTimeout > 3600) throw invalid('GEAR_STOP_TIMEOUT must be whole seconds (0-3600)');
+  const imageExport = env.GEAR_IMAGE_EXPORT || 'auto';
+  if (imageExport !== 'auto' && imageExport !== 'docker-save') throw invalid('GEAR_IMAGE_EXPORT must be auto or docker-save');
   return {
     root,
+    imageExport,
     stateDir: validatePath(env.GEAR_STATE_DIR || '/var/lib/gear', 'GEAR_STATE_DIR'),
     unitDir: validatePath(env.GEAR_UNIT_DIR || '/etc/systemd/system', 'GEAR_UNIT_DIR'),
     busAddress: env.DBUS_SYSTEM_BUS_ADDRESS || `unix:path=${join(root, '/run/dbus/system_bus_socket')}`,

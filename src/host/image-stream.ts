@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { invalid } from '../model/errors.js';
 import {
   MAX_METADATA_BYTES,
@@ -13,6 +13,7 @@ import {
   type ReceivedArchive,
 } from '../model/image-archive.js';
 import { encodeHeader, padded } from '../model/tar-header.js';
+import type { StoredLayer } from './layer-store.js';
 import { filterTar } from './tar-filter.js';
 
 /**
@@ -99,6 +100,72 @@ export function filterForReceiver(save: Readable, diffIds: string[], have: Reado
     },
   }, { ends: 'raw', onFailure: 'destroy' });
   return { archive, report: done.then(() => report) };
+}
+
+/**
+ * The sending end without `docker save`: the same archive shape, written
+ * here from Docker's layer store (layer-store.ts) in layer order. Each
+ * layer directory is named by its chain ID; a layer the receiver has gets
+ * no directory; a diff id that comes again is a link to the place that
+ * carried its bytes, as `docker save` writes it. The config is the one
+ * whose hash is the image id; the manifest names no tag (the receiver
+ * writes its own).
+ */
+export function archiveFromStore(
+  image: { diffIds: string[]; config: Buffer; layers: (StoredLayer | undefined)[] },
+  have: ReadonlySet<string>,
+  onLayer: (e: LayerEvent) => void = () => undefined,
+): { archive: Readable; report: Promise<SendReport> } {
+  const chains = chainIds(image.diffIds);
+  const dirs = chains.map((c) => c.slice('sha256:'.length));
+  const report: SendReport = { layers: chains.length, sent: 0, skipped: 0, bytes: 0 };
+  const dir = (name: string) => encodeHeader({ name: `${name}/`, type: 'directory', mode: 0o755, mtime: 0 });
+  async function* entries(): AsyncGenerator<Buffer> {
+    const carriedBy = new Map<string, string>(); // diff id -> the directory whose layer.tar holds its bytes
+    for (const [index, diffId] of image.diffIds.entries()) {
+      const layer = image.layers[index];
+      if (have.has(chains[index]!)) {
+        report.skipped++;
+        onLayer({ index, diffId, bytes: layer?.size ?? 0, sent: false });
+        continue;
+      }
+      const first = carriedBy.get(diffId);
+      yield dir(dirs[index]!);
+      if (first !== undefined) {
+        yield encodeHeader({ name: `${dirs[index]}/layer.tar`, type: 'symlink', linkname: `../${first}/layer.tar`, mode: 0o777, mtime: 0 });
+        continue;
+      }
+      if (!layer) throw invalid(`layer ${index + 1} (${diffId}) is not in the layer store`);
+      yield encodeHeader({ name: `${dirs[index]}/layer.tar`, type: 'file', size: layer.size, mode: 0o644, mtime: 0 });
+      let bytes = 0;
+      for await (const piece of layer.read()) {
+        bytes += piece.length;
+        if (bytes > layer.size) break;
+        yield piece;
+      }
+      if (bytes !== layer.size) throw invalid(`layer ${index + 1} (${diffId}): the layer store gave ${bytes} bytes, its record says ${layer.size}`);
+      yield Buffer.alloc(padded(layer.size) - layer.size);
+      carriedBy.set(diffId, dirs[index]!);
+      report.sent++;
+      report.bytes += layer.size;
+      onLayer({ index, diffId, bytes: layer.size, sent: true });
+    }
+    const configHex = createHash('sha256').update(image.config).digest('hex');
+    const manifest = Buffer.from(JSON.stringify([{ Config: `${configHex}.json`, RepoTags: null, Layers: dirs.map((d) => `${d}/layer.tar`) }]));
+    for (const [name, body] of [[`${configHex}.json`, image.config], ['manifest.json', manifest]] as const) {
+      yield encodeHeader({ name, type: 'file', size: body.length, mode: 0o644, mtime: 0 });
+      yield withPadding(body);
+    }
+    yield Buffer.alloc(1024); // the archive's end: two zero blocks
+  }
+  const archive = Readable.from(entries(), { objectMode: false });
+  const report_ = new Promise<SendReport>((resolve, reject) => {
+    archive.once('end', () => resolve(report));
+    archive.once('error', reject);
+    archive.once('close', () => reject(new Error('image archive: the transfer ended before the archive did')));
+  });
+  report_.catch(() => undefined); // a caller that stops reading learns it from its own stream
+  return { archive, report: report_ };
 }
 
 /**

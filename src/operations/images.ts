@@ -1,7 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Transform, type Readable } from 'node:stream';
 import type { Host } from '../host/context.js';
-import type { ImageListing } from '../host/images.js';
+import type { ImageInfo, ImageListing } from '../host/images.js';
+import type { StoredLayer } from '../host/layer-store.js';
 import type { LayerEvent, SendReport } from '../host/image-stream.js';
 import { failed, invalid, notFound } from '../model/errors.js';
 import { DIGEST, chainIds, transferImage, validateImageId } from '../model/image-archive.js';
@@ -124,12 +125,32 @@ export interface LoadResult {
 /** The archive streams (and tar-stream), loaded when a transfer first needs them: other commands do not pay for them. */
 const streams = () => import('../host/image-stream.js');
 
-/** `docker save` of an image of this host, without the layers the receiver has. */
+/**
+ * An image of this host as an archive, without the layers the receiver has:
+ * read from Docker's layer store when this process can read all of it
+ * (host/layer-store.ts), else `docker save` filtered in flight.
+ */
 export async function saveImage(host: Host, req: SaveRequest, onLayer?: (e: LayerEvent) => void): Promise<{ archive: Readable; report: Promise<SendReport> }> {
   const info = await host.images.inspect(req.Id);
   if (!info) throw notFound(`image ${req.Id} is not on this host`);
-  const { filterForReceiver } = await streams();
-  return filterForReceiver(await host.images.save(info.Id), info.DiffIds, new Set(req.Have), onLayer);
+  const have = new Set(req.Have);
+  const { filterForReceiver, archiveFromStore } = await streams();
+  const stored = host.config.imageExport === 'docker-save' ? undefined : await fromLayerStore(host, info, have);
+  if (stored) return archiveFromStore(stored, have, onLayer);
+  return filterForReceiver(await host.images.save(info.Id), info.DiffIds, have, onLayer);
+}
+
+/** The image's config and every layer the receiver lacks, from Docker's layer store; undefined when any of them cannot be read there. */
+async function fromLayerStore(host: Host, info: ImageInfo, have: ReadonlySet<string>): Promise<{ diffIds: string[]; config: Buffer; layers: (StoredLayer | undefined)[] } | undefined> {
+  const { LayerStore } = await import('../host/layer-store.js');
+  const store = await LayerStore.open(host.fs, await host.images.storage().catch(() => undefined));
+  const config = await store?.config(info.Id);
+  if (!store || !config) return undefined;
+  const chains = chainIds(info.DiffIds);
+  // A place the receiver has needs no bytes (its size is only for progress).
+  const layers = await Promise.all(chains.map((c) => store.layer(c)));
+  if (chains.some((c, i) => !have.has(c) && !layers[i])) return undefined;
+  return { diffIds: info.DiffIds, config, layers };
 }
 
 /**
