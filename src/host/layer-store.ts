@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { constants, createReadStream, promises as fsp } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { failed } from '../model/errors.js';
 import { TarSplitError, parseTarSplitLine, type TarSplitPart } from '../model/tar-split.js';
@@ -85,7 +86,9 @@ export class LayerStore {
 
 /** The record's parts in order. */
 async function* parts(record: string): AsyncGenerator<TarSplitPart> {
-  const input = createReadStream(record).pipe(createGunzip());
+  // pipeline, not pipe: a file that cannot be read must fail this reader, not go unheard as an 'error' event.
+  const input = createGunzip();
+  pipeline(createReadStream(record), input).catch(() => undefined); // its error reaches the gunzip, and so the lines below
   const lines = createInterface({ input, crlfDelay: Infinity });
   try {
     for await (const line of lines) {

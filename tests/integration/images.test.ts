@@ -262,7 +262,7 @@ function plainCli(args: string[]): { done: Promise<Result>; kill: () => void } {
   return { done: new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }))), kill: () => child.kill('SIGKILL') };
 }
 
-test('an image with a layer twice (docker save links the second to the first): pushed and run; then to a host with its first place only', async () => {
+test('an image with a layer twice (sent once, the second place a link): pushed and run; then through docker save to a host with its first place only', async () => {
   const dir = '/root/build-imgs-dup';
   const dockerfile = (copies: number) => ['FROM imgs/base:1', ...Array(copies).fill('COPY f /f')].join('\\n');
   await sh(A, `rm -rf ${dir} && mkdir -p ${dir} && cd ${dir} && echo same > f && touch -d 2020-01-01 f && printf '${dockerfile(1)}\\n' > Dockerfile.one && printf '${dockerfile(2)}\\n' > Dockerfile && docker build -q -f Dockerfile.one -t imgs/dup-one:1 . >/dev/null && docker build -q -t imgs/dup:1 . >/dev/null`);
@@ -278,11 +278,12 @@ test('an image with a layer twice (docker save links the second to the first): p
   assert.match(r.stdout, new RegExp(`^${ipB}: imgs/dup:1 \\(${id}\\) loaded: 2 of ${n} layers sent`, 'm'));
   assert.is((await sh(B, "docker image inspect imgs/dup:1 --format '{{.Id}}'")).trim(), id);
   assert.is((await sh(B, 'docker run --rm imgs/dup:1 cat /f /base.txt')).trim(), 'same\nbase');
-  // C gets dup-one first: it then has the first place's chain, not the second's, which docker load reads
-  // through the link: the first place's layer.tar is sent again for it.
+  // C gets dup-one first: it then has the first place's chain, not the second's. Through docker save (the
+  // fallback), docker load reads the second place through the link: the first place's layer.tar is sent
+  // again for it (the layer store sends the bytes at the second place itself: tests/unit/layer-store).
   const one = await gear(A, ['push-image', 'imgs/dup-one:1', ipC], { env: inHost });
   assert.is(one.code, 0, one.stderr);
-  const again = await gear(A, ['push-image', 'imgs/dup:1', ipC], { env: inHost });
+  const again = await gear(A, ['push-image', 'imgs/dup:1', ipC], { env: { ...inHost, GEAR_IMAGE_EXPORT: 'docker-save' } });
   assert.is(again.code, 0, again.stderr);
   assert.match(again.stdout, new RegExp(`^${ipC}: imgs/dup:1 \\(${id}\\) loaded: 2 of ${n} layers sent`, 'm'));
   assert.is((await sh(C, "docker image inspect imgs/dup:1 --format '{{.Id}}'")).trim(), id);
@@ -291,6 +292,52 @@ test('an image with a layer twice (docker save links the second to the first): p
   const none = await gear(A, ['push-image', 'imgs/dup:1', ipB], { env: inHost });
   assert.is(none.code, 0, none.stderr);
   assert.match(none.stdout, new RegExp(`^${ipB}: imgs/dup:1 \\(${id}\\) loaded: 0 of ${n} layers sent`, 'm'));
+});
+
+/** How many `docker save`s host h's Docker did since `since` (unix seconds): Docker's own events. */
+const savesSince = async (h: string, since: number) =>
+  (await sh(h, `docker events --since ${since} --until $(date +%s) --filter type=image --filter event=save --format '{{.Action}}'`)).split('\n').filter((l) => l.trim()).length;
+
+test('the sender reads Docker\'s layer store, not docker save; GEAR_IMAGE_EXPORT=docker-save sends the same image through docker save', async () => {
+  await build('imgs/store:1', 'imgs/base:1', ['mkdir -p "/odd dir" && echo spaced > "/odd dir/a file.txt"', 'echo store > /store.txt && ln -s store.txt /store.link']);
+  await build('imgs/store:2', 'imgs/base:1', ['echo again > /store.txt']);
+  const since = Number((await sh(A, 'date +%s')).trim()) - 1;
+  const fast = await gear(A, ['push-image', '-q', 'imgs/store:1', ipB], { env: inHost });
+  assert.is(fast.code, 0, fast.stderr);
+  assert.is(await savesSince(A, since), 0, 'no docker save on the sender');
+  assert.is((await sh(B, 'docker run --rm imgs/store:1 sh -c \'cat "/odd dir/a file.txt" /store.link\'')).trim(), 'spaced\nstore');
+  const id = (await sh(A, "docker image inspect imgs/store:1 --format '{{.Id}}'")).trim();
+  assert.is((await sh(B, "docker image inspect imgs/store:1 --format '{{.Id}}'")).trim(), id);
+  const saved = await gear(A, ['push-image', '-q', 'imgs/store:2', ipB], { env: { ...inHost, GEAR_IMAGE_EXPORT: 'docker-save' } });
+  assert.is(saved.code, 0, saved.stderr);
+  assert.match(saved.stdout, /loaded: 1 of 4 layers sent/);
+  assert.is(await savesSince(A, since), 1, 'one docker save, for the forced one');
+  assert.is((await sh(B, 'docker run --rm imgs/store:2 cat /store.txt')).trim(), 'again');
+  const bad = await gear(A, ['push-image', 'imgs/store:2', ipC], { env: { ...inHost, GEAR_IMAGE_EXPORT: 'fast' } });
+  assert.is(bad.code, 1, bad.stdout);
+  assert.match(bad.stderr, /GEAR_IMAGE_EXPORT must be auto or docker-save/);
+});
+
+test('a layer changed in Docker\'s store on the sender: refused (by the sender when its size changed, by the receiver when its bytes did), nothing loaded', async () => {
+  await build('imgs/changed:1', 'test/web', ['echo original-content > /changed.txt']);
+  const top = (await diffIds(A, 'imgs/changed:1')).length;
+  // The top layer's directory in A's overlay2 store: its chain id's cache-id.
+  const chain = (await sh(A, "docker image inspect imgs/changed:1 --format '{{.GraphDriver.Data.UpperDir}}'")).trim();
+  assert.match(chain, /^\/var\/lib\/docker\/overlay2\/[0-9a-f]{64}\/diff$/);
+  try {
+    const before = await dockerState(B);
+    await sh(A, `echo ORIGINAL-CONTENT > ${chain}/changed.txt`); // the same size, other bytes
+    const r = await gear(A, ['push-image', '-q', 'imgs/changed:1', ipB], { env: inHost });
+    assert.is(r.code, 1, r.stdout);
+    assert.match(r.stderr, new RegExp(`image archive: layer ${top} has digest sha256:[0-9a-f]{64}, the config says sha256:[0-9a-f]{64}`));
+    await sh(A, `echo longer-than-before > ${chain}/changed.txt`);
+    const r2 = await gear(A, ['push-image', '-q', 'imgs/changed:1', ipB], { env: inHost });
+    assert.is(r2.code, 1, r2.stdout);
+    assert.match(r2.stderr, /layer store: changed.txt is not the 17-byte file its layer's record names/);
+    assert.is(await eventually(async () => (await dockerState(B)) === before || undefined, 120_000), true, 'nothing loaded, nothing left behind');
+  } finally {
+    await sh(A, `echo original-content > ${chain}/changed.txt; docker rmi imgs/changed:1 >/dev/null`);
+  }
 });
 
 test('a byte flipped in flight: refused with the layer named, nothing loaded; the retry without the proxy loads it', async () => {
