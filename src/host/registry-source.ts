@@ -84,6 +84,34 @@ export async function describeSave(save: Readable, id: string): Promise<SavedIma
 }
 
 /**
+ * Copy `source` into `out`, with backpressure; its sha256 must be `digest`,
+ * else `out` is destroyed before its end (the client sees a cut blob, never
+ * a wrong one that ends cleanly). `from` names the source in the error.
+ */
+export async function copyDigested(source: AsyncIterable<Buffer>, digest: string, out: Writable, from: string): Promise<number> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of source) {
+    hash.update(chunk);
+    bytes += chunk.length;
+    if (out.destroyed) throw failed('the client went away');
+    if (!out.write(chunk))
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          out.off('drain', done);
+          out.off('close', done);
+          resolve();
+        };
+        out.on('drain', done);
+        out.on('close', done);
+      });
+  }
+  const got = `sha256:${hash.digest('hex')}`;
+  if (got !== digest) throw failed(`${from}: layer ${digest} has digest ${got}`);
+  return bytes;
+}
+
+/**
  * Copy the first layer.tar (a file) of one of `dirs` out of `docker save`
  * into `out`, with backpressure; its sha256 must be `digest`, else `out` is
  * destroyed before its end (the client sees a cut blob, never a wrong one
@@ -98,25 +126,7 @@ export async function copyLayer(save: Readable, dirs: ReadonlySet<string>, diges
         for await (const _ of entry);
         continue;
       }
-      const hash = createHash('sha256');
-      let bytes = 0;
-      for await (const chunk of entry) {
-        hash.update(chunk as Buffer);
-        bytes += (chunk as Buffer).length;
-        if (out.destroyed) throw failed('the client went away');
-        if (!out.write(chunk)) await new Promise<void>((resolve) => {
-          const done = () => {
-            out.off('drain', done);
-            out.off('close', done);
-            resolve();
-          };
-          out.on('drain', done);
-          out.on('close', done);
-        });
-      }
-      const got = `sha256:${hash.digest('hex')}`;
-      if (got !== digest) throw failed(`docker save: layer ${digest} has digest ${got}`);
-      return bytes;
+      return await copyDigested(entry as AsyncIterable<Buffer>, digest, out, 'docker save');
     }
     throw failed(`docker save: no layer.tar for ${digest}`);
   } finally {

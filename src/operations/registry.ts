@@ -1,6 +1,8 @@
 import type { Writable } from 'node:stream';
 import type { Host } from '../host/context.js';
+import type { LayerStore } from '../host/layer-store.js';
 import type { SavedImage } from '../host/registry-source.js';
+import { chainIds, configDiffIds } from '../model/image-archive.js';
 import { RegistryError, manifestOf, type ManifestForm, type Reference } from '../model/registry.js';
 
 /** The image archive's reader (tar-stream): loaded by the first pull from this registry, not with the agent. */
@@ -10,13 +12,16 @@ const registrySource = () => import('../host/registry-source.js');
  * This host's images as a read-only registry (the agent's /v2/ routes,
  * api/registry.ts). A repository is a local image name; its tags are the
  * local tags. Describing an image (for its manifest: the config and each
- * layer's size) reads its `docker save` once; an image id names the same
- * bytes forever, so descriptions are kept (the last DESCRIPTIONS of them).
+ * layer's size) reads Docker's layer store where the agent can
+ * (host/layer-store.ts), else its `docker save` once; an image id names the
+ * same bytes forever, so descriptions are kept (the last DESCRIPTIONS of
+ * them). A blob is read from the layer store too, else out of `docker save`.
  */
 
 const DESCRIPTIONS = 64;
 
-export type Blob = { kind: 'config'; body: Buffer } | { kind: 'layer'; id: string; size: number; dirs: Set<string> };
+/** A layer blob: its image, size, the archive directories and the chain IDs of the places that hold it. */
+export type Blob = { kind: 'config'; body: Buffer } | { kind: 'layer'; id: string; size: number; dirs: Set<string>; chains: string[] };
 
 export class LocalRegistry {
   private readonly described = new Map<string, Promise<SavedImage>>();
@@ -34,11 +39,30 @@ export class LocalRegistry {
       this.described.set(id, p);
       return p;
     }
-    p = this.queue(async () => (await registrySource()).describeSave(await this.host.images.save(id), id));
+    p = this.queue(async () => (await this.describeStored(id)) ?? (await registrySource()).describeSave(await this.host.images.save(id), id));
     p.catch(() => this.described.delete(id));
     this.described.set(id, p);
     while (this.described.size > DESCRIPTIONS) this.described.delete(this.described.keys().next().value!);
     return p;
+  }
+
+  /** Docker's layer store, when this agent reads it (GEAR_IMAGE_EXPORT unset or auto). */
+  private async store(): Promise<LayerStore | undefined> {
+    if (this.host.config.imageExport === 'docker-save') return undefined;
+    const { LayerStore } = await import('../host/layer-store.js');
+    return LayerStore.open(this.host.fs, await this.host.images.storage().catch(() => undefined));
+  }
+
+  /** An image described from the layer store: its config, and each layer's size from its record; undefined when any part is not there. */
+  private async describeStored(id: string): Promise<SavedImage | undefined> {
+    const store = await this.store();
+    const config = await store?.config(id);
+    if (!store || !config) return undefined;
+    const diffIds = configDiffIds(config.toString('utf8'));
+    const chains = chainIds(diffIds);
+    const layers = await Promise.all(chains.map((c) => store.layer(c)));
+    if (layers.some((l) => !l)) return undefined;
+    return { id, config, layers: diffIds.map((diffId, i) => ({ diffId, size: layers[i]!.size })), dirs: chains.map((c) => c.slice('sha256:'.length)) };
   }
 
   /** The images of a repository: id and tags, by tag. */
@@ -80,14 +104,19 @@ export class LocalRegistry {
     if (byId) return { kind: 'config', body: (await this.describe(byId.id)).config };
     for (const image of images) {
       const d = await this.describe(image.id);
-      const dirs = new Set(d.dirs.filter((_, i) => d.layers[i]!.diffId === digest));
-      if (dirs.size > 0) return { kind: 'layer', id: d.id, size: d.layers.find((l) => l.diffId === digest)!.size, dirs };
+      const places = d.layers.flatMap((l, i) => (l.diffId === digest ? [i] : []));
+      if (places.length === 0) continue;
+      const chains = chainIds(d.layers.map((l) => l.diffId));
+      return { kind: 'layer', id: d.id, size: d.layers[places[0]!]!.size, dirs: new Set(places.map((i) => d.dirs[i]!)), chains: places.map((i) => chains[i]!) };
     }
     throw new RegistryError(404, 'BLOB_UNKNOWN', `blob unknown: ${digest} is not in ${name} on this host`);
   }
 
-  /** A layer's bytes into `out`, checked against its digest on the way. */
+  /** A layer's bytes into `out`, checked against its digest on the way: from the layer store, else out of `docker save`. */
   async sendLayer(blob: Extract<Blob, { kind: 'layer' }>, digest: string, out: Writable): Promise<number> {
-    return (await registrySource()).copyLayer(await this.host.images.save(blob.id), blob.dirs, digest, out);
+    const { copyDigested, copyLayer } = await registrySource();
+    const stored = await (await this.store())?.layer(blob.chains[0]!);
+    if (stored) return copyDigested(stored.read(), digest, out, 'layer store');
+    return copyLayer(await this.host.images.save(blob.id), blob.dirs, digest, out);
   }
 }
