@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { invalid } from '../model/errors.js';
+import { failed, invalid } from '../model/errors.js';
 import {
   MAX_METADATA_BYTES,
   chainIds,
@@ -135,7 +135,7 @@ export function archiveFromStore(
         yield encodeHeader({ name: `${dirs[index]}/layer.tar`, type: 'symlink', linkname: `../${first}/layer.tar`, mode: 0o777, mtime: 0 });
         continue;
       }
-      if (!layer) throw invalid(`layer ${index + 1} (${diffId}) is not in the layer store`);
+      if (!layer) throw failed(`layer ${index + 1} (${diffId}) is not in the layer store`);
       yield encodeHeader({ name: `${dirs[index]}/layer.tar`, type: 'file', size: layer.size, mode: 0o644, mtime: 0 });
       let bytes = 0;
       for await (const piece of layer.read()) {
@@ -143,7 +143,7 @@ export function archiveFromStore(
         if (bytes > layer.size) break;
         yield piece;
       }
-      if (bytes !== layer.size) throw invalid(`layer ${index + 1} (${diffId}): the layer store gave ${bytes} bytes, its record says ${layer.size}`);
+      if (bytes !== layer.size) throw failed(`layer ${index + 1} (${diffId}): the layer store gave ${bytes} bytes, its record says ${layer.size}`);
       yield Buffer.alloc(padded(layer.size) - layer.size);
       carriedBy.set(diffId, dirs[index]!);
       report.sent++;

@@ -50,6 +50,7 @@ export interface Images {
 export class DockerImages implements Images {
   /** Layers per image id (an id's layers never change). */
   private readonly layersOf = new Map<string, string[]>();
+  private storageAnswer?: Promise<DockerStorage | undefined>;
 
   constructor(private readonly socketPath: string) {}
 
@@ -101,8 +102,15 @@ export class DockerImages implements Images {
   }
 
   async storage(): Promise<DockerStorage | undefined> {
-    const info = await this.json<{ Driver?: string; DockerRootDir?: string }>('/info');
-    return info?.Driver && info.DockerRootDir ? { driver: info.Driver, rootDir: info.DockerRootDir } : undefined;
+    // Asked once (Docker's /info is slow, and its storage does not change while it runs); a failure is asked again.
+    this.storageAnswer ??= this.json<{ Driver?: string; DockerRootDir?: string }>('/info').then(
+      (info) => (info?.Driver && info.DockerRootDir ? { driver: info.Driver, rootDir: info.DockerRootDir } : undefined),
+      (err: Error) => {
+        this.storageAnswer = undefined;
+        throw err;
+      },
+    );
+    return this.storageAnswer;
   }
 
   async save(id: string): Promise<Readable> {

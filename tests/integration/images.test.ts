@@ -340,6 +340,24 @@ test('a layer changed in Docker\'s store on the sender: refused (by the sender w
   }
 });
 
+test('a disk that fills up on the receiver during the load: the error named, nothing loaded, nothing left behind; with room, the retry loads it', async () => {
+  await build('imgs/full:1', 'test/web', ['head -c 6000000 /dev/urandom > /full', 'echo full > /full.txt']);
+  // docker load unpacks the archive into Docker's tmp dir first: 2 MB of room there.
+  await sh(B, 'mount -t tmpfs -o size=2m gear-test-full /var/lib/docker/tmp');
+  try {
+    const before = await dockerState(B);
+    const r = await gear(A, ['push-image', '-q', 'imgs/full:1', ipB], { env: inHost });
+    assert.is(r.code, 1, r.stdout);
+    assert.match(r.stderr, new RegExp(`^gear: ${ipB}: docker load: .*no space left on device$`, 'm'));
+    assert.is(await eventually(async () => (await dockerState(B)) === before || undefined, 120_000), true, 'nothing loaded, nothing left behind');
+  } finally {
+    await sh(B, 'umount /var/lib/docker/tmp');
+  }
+  const retry = await gear(A, ['push-image', '-q', 'imgs/full:1', ipB], { env: inHost });
+  assert.is(retry.code, 0, retry.stderr);
+  assert.is((await sh(B, 'docker run --rm imgs/full:1 cat /full.txt')).trim(), 'full');
+});
+
 test('a byte flipped in flight: refused with the layer named, nothing loaded; the retry without the proxy loads it', async () => {
   // The command spells the pattern in two parts: the config's history (sent too) must not hold it whole.
   await build('imgs/pattern:1', 'test/web', ['p=gear-image-test; busybox yes $p-pattern | head -c 300000 > /pattern', 'echo top > /top.txt']);
