@@ -8,6 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Backend } from '../../src/cli/backend.js';
 import { createdText, imageMatrix, imagesTable, shortId, sizeText } from '../../src/cli/commands/list-images.js';
+import { reporter } from '../../src/cli/commands/images.js';
 import { runCli } from '../fixtures/run-cli.js';
 import type { ImageListing } from '../../src/host/images.js';
 import { notFound } from '../../src/model/errors.js';
@@ -188,6 +189,33 @@ test('install --from: bad peer names and digests refused before any request', as
     assert.match(r.stderr, message);
     assert.equal(r.sent, []);
   }
+});
+
+test('transfer progress: the start, each layer, and every 5 s while bytes flow the bytes so far and the rate; nothing with -q', () => {
+  const lines: string[] = [];
+  let t = 1_000_000;
+  const progress = reporter('hostB', false, (l) => lines.push(l), () => t);
+  progress.start!({ Image: 'app:1', Id: 'sha256:abc', Layers: ['sha256:1', 'sha256:2'] } as never, 1);
+  progress.bytes!(1_000_000);
+  t += 4_999;
+  progress.bytes!(20_000_000);
+  t += 1;
+  progress.bytes!(50_000_000);
+  t += 2_500;
+  progress.bytes!(60_000_000);
+  t += 2_500;
+  progress.bytes!(75_000_000);
+  progress.layer!({ index: 1, diffId: 'sha256:2222222222222222222', bytes: 75_000_000, sent: true });
+  assert.equal(lines, [
+    'hostB: app:1 (sha256:abc): 2 layers, 1 to send\n',
+    'hostB: 50.0 MB so far (10.0 MB/s)\n',
+    'hostB: 75.0 MB so far (5.0 MB/s)\n',
+    'hostB: layer 2/2 sha256:222222222222 sent (75.0 MB); 75.0 MB so far\n',
+  ]);
+  const quiet: string[] = [];
+  const q = reporter('hostB', true, (l) => quiet.push(l), () => t);
+  q.bytes?.(1);
+  assert.equal(quiet, []);
 });
 
 test.run();

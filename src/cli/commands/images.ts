@@ -77,13 +77,21 @@ export function resultLine(label: string, r: TransferResult, started: number): s
   return `${label ? `${label}: ` : ''}${r.Image} (${r.Id}) loaded: ${sent} of ${r.Layers.length} layers sent (${r.Bytes} bytes of layers), ${r.Layers.length - sent} already there; ${r.Transferred} bytes transferred in ${seconds.toFixed(1)} s (${(r.Transferred / 1e6 / seconds).toFixed(1)} MB/s)\n`;
 }
 
-/** Progress on stderr, one line per event, each naming the host (none with -q). */
-export function reporter(label: string, quiet: boolean | undefined): TransferProgress {
+/** Seconds between two lines of progress within a layer (a large layer would otherwise say nothing for minutes). */
+const PROGRESS_EVERY_MS = 5000;
+
+/**
+ * Progress on stderr, one line per event, each naming the host (none with
+ * -q): the start, each layer, and every 5 s while bytes flow, the bytes so
+ * far and the rate since the last line.
+ */
+export function reporter(label: string, quiet: boolean | undefined, write: (line: string) => unknown = (line) => process.stderr.write(line), now = Date.now): TransferProgress {
   if (quiet) return {};
-  const say = (line: string) => process.stderr.write(`${label ? `${label}: ` : ''}${line}\n`);
+  const say = (line: string) => write(`${label ? `${label}: ` : ''}${line}\n`);
   let layers = 0;
   let count = 0;
   let bytes = 0;
+  let last = { at: now(), bytes: 0 };
   return {
     start(info, missing) {
       layers = info.Layers.length;
@@ -96,6 +104,10 @@ export function reporter(label: string, quiet: boolean | undefined): TransferPro
     },
     bytes(total) {
       bytes = total;
+      const at = now();
+      if (at - last.at < PROGRESS_EVERY_MS) return;
+      say(`${kB(total)} so far (${((total - last.bytes) / 1e6 / ((at - last.at) / 1000)).toFixed(1)} MB/s)`);
+      last = { at, bytes: total };
     },
   };
 }
