@@ -37,6 +37,10 @@ export function registerImageRoutes(route: AddRoute, opts: { host: Host; jobs: J
       const body = given as Readable | undefined;
       if (typeof body?.pipe !== 'function') throw invalid(`send the image archive as the body, with Content-Type: ${TAR}`);
       const counted = byteCounter();
+      // A body cut before the load reads it (while its job waits in the queue, or before the checker is
+      // made) leaves counted errored, and the checker fails at once on it (tar-filter.ts). Its 'error'
+      // event has nobody else to hear it then: unheard, it would end the agent.
+      counted.on('error', () => undefined);
       body.on('error', (err) => counted.destroy(err));
       const run = () => opts.jobs.run(() => loadImage(opts.host, req, body.pipe(counted)));
       const result = await (opts.metrics ? opts.metrics.timed('image-load', run) : run()).catch((err: Error) => {

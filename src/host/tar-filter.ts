@@ -215,6 +215,8 @@ export function filterTar(source: Readable, visit: TarVisitor, opts: FilterOptio
       source.resume();
     }
   });
+  // A source that failed or closed before this filter was made fails it at once: its events are past.
+  if (source.destroyed) t.destroy(cut(source.errored?.message ?? 'closed'));
   source.on('error', (err) => t.destroy(cut(err.message)));
   source.on('close', () => {
     if (!source.readableEnded) t.destroy(cut('closed'));

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GEAR, TEST_HOST as A, allocatedPort, eventually, gear, hostIp, httpGet, putFile, remoteAgents, run, sh, startAgent, type Result } from './harness.js';
+import { GEAR, TEST_HOST as A, allocatedPort, eventually, gear, hostIp, httpGet, journalMatching, putFile, remoteAgents, run, sh, startAgent, type Result } from './harness.js';
 
 // Image transfer between two hosts' agents (token, TLS), the CLI inside a
 // host (this host's images) and on the machine (agents only). Images are
@@ -296,7 +296,8 @@ test('an image with a layer twice (sent once, the second place a link): pushed a
 
 /** How many `docker save`s host h's Docker did since `since` (unix seconds): Docker's own events. */
 const savesSince = async (h: string, since: number) =>
-  (await sh(h, `docker events --since ${since} --until $(date +%s) --filter type=image --filter event=save --format '{{.Action}}'`)).split('\n').filter((l) => l.trim()).length;
+  // --until is exclusive to the second: one second on, so that an event of this second counts.
+  (await sh(h, `docker events --since ${since} --until $(($(date +%s) + 1)) --filter type=image --filter event=save --format '{{.Action}}'`)).split('\n').filter((l) => l.trim()).length;
 
 test('the sender reads Docker\'s layer store, not docker save; GEAR_IMAGE_EXPORT=docker-save sends the same image through docker save', async () => {
   await build('imgs/store:1', 'imgs/base:1', ['mkdir -p "/odd dir" && echo spaced > "/odd dir/a file.txt"', 'echo store > /store.txt && ln -s store.txt /store.link']);
@@ -324,16 +325,21 @@ test('a layer changed in Docker\'s store on the sender: refused (by the sender w
   // The top layer's directory in A's overlay2 store: its chain id's cache-id.
   const chain = (await sh(A, "docker image inspect imgs/changed:1 --format '{{.GraphDriver.Data.UpperDir}}'")).trim();
   assert.match(chain, /^\/var\/lib\/docker\/overlay2\/[0-9a-f]{64}\/diff$/);
+  const agentPid = () => sh(B, 'systemctl show -p MainPID --value gear-agent');
+  const pid = await agentPid();
   try {
     const before = await dockerState(B);
     await sh(A, `echo ORIGINAL-CONTENT > ${chain}/changed.txt`); // the same size, other bytes
     const r = await gear(A, ['push-image', '-q', 'imgs/changed:1', ipB], { env: inHost });
-    assert.is(r.code, 1, r.stdout);
+    assert.is(r.code, 1, `${r.stdout}${r.stderr}`);
     assert.match(r.stderr, new RegExp(`image archive: layer ${top} has digest sha256:[0-9a-f]{64}, the config says sha256:[0-9a-f]{64}`));
     await sh(A, `echo longer-than-before > ${chain}/changed.txt`);
     const r2 = await gear(A, ['push-image', '-q', 'imgs/changed:1', ipB], { env: inHost });
-    assert.is(r2.code, 1, r2.stdout);
+    assert.is(r2.code, 1, `${r2.stdout}${r2.stderr}`);
     assert.match(r2.stderr, /layer store: changed.txt is not the 17-byte file its layer's record names/);
+    // The upload was cut right after its first headers, before the receiver's load had begun: the agent lives on.
+    assert.is(await agentPid(), pid, 'the same agent');
+    assert.match(await journalMatching(B, '-u gear-agent', /imgs\/changed:1 .*not loaded: .*cut before its end/), /not loaded/);
     assert.is(await eventually(async () => (await dockerState(B)) === before || undefined, 120_000), true, 'nothing loaded, nothing left behind');
   } finally {
     await sh(A, `echo original-content > ${chain}/changed.txt; docker rmi imgs/changed:1 >/dev/null`);

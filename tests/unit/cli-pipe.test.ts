@@ -28,4 +28,15 @@ test('a reader that has left ends gear quietly, with the status of SIGPIPE', () 
   assert.match(whole.stdout, /^Usage: gear /);
 });
 
+test('a command left waiting on nothing ends with status 70 and says so, not 0 and silence; a finished one keeps its status', () => {
+  const guard = new URL('../../src/cli/exit-status.ts', import.meta.url).pathname;
+  const node = (body: string) => spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `import { exitWith } from '${guard}'; ${body}`], { encoding: 'utf8' });
+  const stuck = node('exitWith(new Promise(() => {}));');
+  assert.is(stuck.status, 70, stuck.stderr);
+  assert.match(stuck.stderr, /^gear: internal error: the command stopped before it finished/m); // after any warning of node's
+  const done = node('exitWith(new Promise((resolve) => setTimeout(() => resolve(3), 10)));');
+  assert.is(done.status, 3, done.stderr);
+  assert.not.match(done.stderr, /internal error/);
+});
+
 test.run();

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { extract, pack } from 'tar-stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -416,6 +416,19 @@ test('a broken input stream (the sender died): the stream to docker load fails t
   const [r2, l2] = await Promise.allSettled([atBoundary.report, entriesOf(atBoundary.archive)]);
   assert.is(r2.status, 'rejected');
   assert.is(l2.status, 'rejected');
+});
+
+test('a source cut before the receiver was made (an upload aborted while its load waited in the job queue): it fails at once, it does not wait', async () => {
+  const source = new PassThrough();
+  source.on('error', () => undefined); // as the agent's byte counter does
+  source.write(Buffer.alloc(512));
+  source.destroy(new Error('aborted'));
+  await new Promise((resolve) => setImmediate(resolve)); // its 'error' and 'close' are past
+  const { archive, report } = verifyForLoad(source, { tag: 'multi:1', have: new Set() });
+  const [r, l] = await Promise.allSettled([report, entriesOf(archive)]);
+  assert.is(r.status, 'rejected');
+  assert.match((r as PromiseRejectedResult).reason.message, /the stream was cut before its end \(aborted\)/);
+  assert.is(l.status, 'rejected');
 });
 
 test('a source cut in the middle of a layer, as an HTTP request whose client went away: both ends fail, nothing is thrown elsewhere', async () => {
