@@ -159,7 +159,9 @@ export const stopAgent = (host: string) => sh(host, 'systemctl stop gear-agent 2
 
 /** curl inside the host; returns status, headers (lower-cased names) and body. */
 export async function curl(host: string, args: string[]): Promise<{ status: number; headers: Record<string, string>; body: string }> {
-  const r = await run(host, ['curl', '-s', '-i', ...args]);
+  const r = await run(host, ['curl', '-sS', '-i', ...args]);
+  // No answer at all (nothing listening, a reset): curl's own error is the body, so that an assertion on the status says why.
+  if (r.stdout === '') return { status: NaN, headers: {}, body: `curl exited ${r.code}: ${r.stderr.trim()}` };
   const text = r.stdout.replace(/\r\n/g, '\n');
   // Skip interim 100 Continue blocks.
   const blocks = text.split('\n\n');
