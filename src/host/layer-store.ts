@@ -107,10 +107,16 @@ async function* parts(record: string): AsyncGenerator<TarSplitPart> {
 
 /** The layer's tar: the record's bytes, and each file's content read from the layer's directory. */
 async function* layerBytes(record: string, diff: string): AsyncGenerator<Buffer> {
-  for await (const part of parts(record)) {
-    if (part.kind === 'bytes') {
-      if (part.bytes.length > 0) yield part.bytes;
-    } else yield* fileBytes(diff, part.path, part.size);
+  try {
+    for await (const part of parts(record)) {
+      if (part.kind === 'bytes') {
+        if (part.bytes.length > 0) yield part.bytes;
+      } else yield* fileBytes(diff, part.path, part.size);
+    }
+  } catch (err) {
+    // Read once already (for the size): a record that fails now changed under the transfer.
+    if (err instanceof TarSplitError) throw failed(`layer store: ${err.message}`);
+    throw err;
   }
 }
 
@@ -121,19 +127,21 @@ async function* layerBytes(record: string, diff: string): AsyncGenerator<Buffer>
  * record says (a changed layer fails here, or at the receiver's hash).
  */
 async function* fileBytes(diff: string, path: Buffer, size: number): AsyncGenerator<Buffer> {
-  const joined = Buffer.concat([Buffer.from(`${diff}/`), path]);
-  const real = await fsp.realpath(joined, { encoding: 'buffer' }).catch((err: Error) => {
-    throw failed(`layer store: ${path.toString('utf8').slice(0, 200)}: ${err.message}`);
-  });
-  if (!real.subarray(0, diff.length + 1).equals(Buffer.from(`${diff}/`))) throw failed(`layer store: ${path.toString('utf8').slice(0, 200)} lies outside its layer`);
-  const file = await fsp.open(real, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const name = path.toString('utf8').slice(0, 200);
+  const below = Buffer.from(`${diff}/`);
+  const cannot = (err: Error) => {
+    throw failed(`layer store: ${name}: ${err.message}`);
+  };
+  const real = await fsp.realpath(Buffer.concat([below, path]), { encoding: 'buffer' }).catch(cannot);
+  if (!real.subarray(0, below.length).equals(below)) throw failed(`layer store: ${name} lies outside its layer`);
+  const file = await fsp.open(real, constants.O_RDONLY | constants.O_NOFOLLOW).catch(cannot);
   try {
     const stat = await file.stat();
-    if (!stat.isFile() || stat.size !== size) throw failed(`layer store: ${path.toString('utf8').slice(0, 200)} is not the ${size}-byte file its layer's record names`);
+    if (!stat.isFile() || stat.size !== size) throw failed(`layer store: ${name} is not the ${size}-byte file its layer's record names`);
     for (let left = size; left > 0; ) {
       const piece = Buffer.allocUnsafe(Math.min(PIECE, left));
       const { bytesRead } = await file.read(piece, 0, piece.length, size - left);
-      if (bytesRead === 0) throw failed(`layer store: ${path.toString('utf8').slice(0, 200)} ended early`);
+      if (bytesRead === 0) throw failed(`layer store: ${name} ended early`);
       left -= bytesRead;
       yield bytesRead === piece.length ? piece : piece.subarray(0, bytesRead);
     }
