@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import { extract, type Extract } from 'tar-stream';
 import { failed, invalid } from '../model/errors.js';
-import { MAX_METADATA_BYTES, classifyEntry, configDiffIds, parseManifest, sha256, type ArchiveManifest } from '../model/image-archive.js';
+import { MAX_METADATA_BYTES, chainOfLayerJson, classifyEntry, configDiffIds, parseManifest, sha256, type ArchiveManifest } from '../model/image-archive.js';
 import type { ImageDescription } from '../model/registry.js';
 
 /**
@@ -25,8 +25,9 @@ function entriesOf(save: Readable): Extract {
   return ex;
 }
 
-/** A layer directory's layer.tar, by name. */
+/** A layer directory's layer.tar and json, by name. */
 const LAYER_FILE = /^([a-f0-9]{64})\/layer\.tar$/;
+const LAYER_JSON = /^([a-f0-9]{64})\/json$/;
 
 async function readSmall(entry: Entry): Promise<Buffer> {
   if ((entry.header.size ?? 0) > MAX_METADATA_BYTES) throw invalid(`docker save: ${entry.header.name} is larger than ${MAX_METADATA_BYTES} bytes`);
@@ -112,17 +113,29 @@ export async function copyDigested(source: AsyncIterable<Buffer>, digest: string
 }
 
 /**
- * Copy the first layer.tar (a file) of one of `dirs` out of `docker save`
- * into `out`, with backpressure; its sha256 must be `digest`, else `out` is
- * destroyed before its end (the client sees a cut blob, never a wrong one
- * that ends cleanly). `docker save` is stopped once the layer is copied.
+ * Copy, out of `docker save`, the layer.tar (a file) of a directory that
+ * holds one of `chains` (the places of that layer in the image; `allChains`
+ * are the image's own, lowest first) into `out`, digest-checked
+ * (copyDigested). Which chain a directory holds is told from its `json`,
+ * written before its `layer.tar` (chainOfLayerJson), so the copy needs no
+ * earlier description of the archive's directory names. `docker save` is
+ * stopped once the layer is copied.
  */
-export async function copyLayer(save: Readable, dirs: ReadonlySet<string>, digest: string, out: Writable): Promise<number> {
+export async function copyLayer(save: Readable, chains: readonly string[], allChains: readonly string[], digest: string, out: Writable): Promise<number> {
   const ex = entriesOf(save);
+  const wanted = new Set(chains);
+  const holds = new Set<string>(); // directories holding a wanted chain
   try {
     for await (const entry of ex) {
-      const m = LAYER_FILE.exec(entry.header.name);
-      if (!m || !dirs.has(m[1]!) || entry.header.type !== 'file') {
+      const { name, type } = entry.header;
+      const json = LAYER_JSON.exec(name);
+      if (json && type === 'file') {
+        const chain = chainOfLayerJson(json[1]!, (await readSmall(entry)).toString('utf8'), allChains);
+        if (chain !== undefined && wanted.has(chain)) holds.add(json[1]!);
+        continue;
+      }
+      const m = LAYER_FILE.exec(name);
+      if (!m || !holds.has(m[1]!) || type !== 'file') {
         for await (const _ of entry);
         continue;
       }

@@ -20,8 +20,8 @@ const registrySource = () => import('../host/registry-source.js');
 
 const DESCRIPTIONS = 64;
 
-/** A layer blob: its image, size, the archive directories and the chain IDs of the places that hold it. */
-export type Blob = { kind: 'config'; body: Buffer } | { kind: 'layer'; id: string; size: number; dirs: Set<string>; chains: string[] };
+/** A layer blob: its image, its size, the chain IDs of the places that hold it, and the image's chain IDs. */
+export type Blob = { kind: 'config'; body: Buffer } | { kind: 'layer'; id: string; size: number; chains: string[]; allChains: string[] };
 
 export class LocalRegistry {
   private readonly described = new Map<string, Promise<SavedImage>>();
@@ -107,7 +107,7 @@ export class LocalRegistry {
       const places = d.layers.flatMap((l, i) => (l.diffId === digest ? [i] : []));
       if (places.length === 0) continue;
       const chains = chainIds(d.layers.map((l) => l.diffId));
-      return { kind: 'layer', id: d.id, size: d.layers[places[0]!]!.size, dirs: new Set(places.map((i) => d.dirs[i]!)), chains: places.map((i) => chains[i]!) };
+      return { kind: 'layer', id: d.id, size: d.layers[places[0]!]!.size, chains: places.map((i) => chains[i]!), allChains: chains };
     }
     throw new RegistryError(404, 'BLOB_UNKNOWN', `blob unknown: ${digest} is not in ${name} on this host`);
   }
@@ -117,6 +117,6 @@ export class LocalRegistry {
     const { copyDigested, copyLayer } = await registrySource();
     const stored = await (await this.store())?.layer(blob.chains[0]!);
     if (stored) return copyDigested(stored.read(), digest, out, 'layer store');
-    return copyLayer(await this.host.images.save(blob.id), blob.dirs, digest, out);
+    return copyLayer(await this.host.images.save(blob.id), blob.chains, blob.allChains, digest, out);
   }
 }

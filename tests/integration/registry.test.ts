@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { TEST_HOST as A, curl, eventually, hostIp, remoteAgents, run, sh } from './harness.js';
+import { TEST_HOST as A, curl, eventually, hostIp, remoteAgents, run, sh, startAgent } from './harness.js';
 
 // The agent as a read-only registry (/v2/): the stock Docker client of
 // host B pulls from host A's agent (TLS, the token through docker login),
@@ -230,6 +230,25 @@ systemctl stop ref-registry 2>/dev/null; rm -rf /var/lib/ref-registry; systemd-r
   const zero = `sha256:${'0'.repeat(64)}`;
   for (const path of ['/v2/reg/app/manifests/nope', '/v2/reg/nope/manifests/1', `/v2/reg/app/blobs/${zero}`, '/v2/reg/app/blobs/sha256:zz', '/v2/reg/nope/tags/list'])
     alike(`GET ${path}`, await both([], path));
+});
+
+test('an agent that reads images through docker save (GEAR_IMAGE_EXPORT=docker-save) serves the same manifest, and B pulls and runs the image', async () => {
+  await build('reg/saved:1', 'reg/base:1', ['echo saved > /saved.txt', 'echo twice > /saved2.txt']);
+  const manifestDigest = async () => (await curl(B, [...basic, '-I', '-H', 'Accept: application/vnd.docker.distribution.manifest.v2+json', `${AGENT}/v2/reg/saved/manifests/1`])).headers['docker-content-digest'];
+  const fromStore = await manifestDigest();
+  assert.match(fromStore ?? '', /^sha256:[0-9a-f]{64}$/);
+  await startAgent(A, agents.agentArgs, { GEAR_IMAGE_EXPORT: 'docker-save' });
+  try {
+    const since = Number((await sh(A, 'date +%s')).trim()) - 1;
+    assert.is(await manifestDigest(), fromStore, 'the same manifest, described from docker save');
+    const pulled = await run(B, ['docker', 'pull', `${REG}/reg/saved:1`]);
+    assert.is(pulled.code, 0, pulled.stderr);
+    assert.is((await sh(B, `docker run --rm ${REG}/reg/saved:1 cat /saved.txt /saved2.txt`)).trim(), 'saved\ntwice');
+    const saves = await sh(A, `docker events --since ${since} --until $(($(date +%s) + 1)) --filter type=image --filter event=save --format '{{.Action}}'`);
+    assert.ok(saves.trim().split('\n').length >= 2, `docker save described the image and gave its blobs: ${saves}`);
+  } finally {
+    await startAgent(A, agents.agentArgs);
+  }
 });
 
 test.run();
