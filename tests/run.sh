@@ -66,9 +66,9 @@ uvu() { node --import tsx node_modules/uvu/bin.js "$@"; }
 # separated; each runs in its lane, in the lane's order); GEAR_TEST_LANES=1
 # runs every picked file in one lane, on one set of hosts.
 lanes=(
-  "lifecycle volumes health deploy-spread images registry remote repos-ssh load spc"
-  "socket-activation socket-ports environment env-ids seed-scenarios ports limits capacity crash repair callbacks pull bad-input agent-api compat agent-listing doctor metrics completion export podman console jobs"
-  "isolate corpus storm security links update-drain links-deploy fixtures-deploy plan-apply compose-import faults"
+  "lifecycle volumes health deploy-spread images registry remote console repos-ssh load spc"
+  "socket-activation socket-ports environment env-ids seed-scenarios ports limits capacity crash repair callbacks pull bad-input agent-api compat agent-listing doctor metrics completion export podman"
+  "isolate jobs corpus storm security links update-drain links-deploy fixtures-deploy plan-apply compose-import faults"
 )
 all="${lanes[*]}"
 picked=" ${GEAR_TEST_FILES:-$all} "
