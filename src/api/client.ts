@@ -153,7 +153,9 @@ export class AgentClient {
       req.on('error', (err: NodeJS.ErrnoException) =>
         reject(err.name === 'AbortError' ? err : failed(`cannot reach the agent at ${a.label}: ${err.code && !/CERT|SIGNATURE|TLS|SSL|GEAR|ALTNAME/.test(err.code) ? err.code : err.message}`)),
       );
-      if (opts.upload) pipeline(opts.upload, req).catch(() => undefined); // an error here fails the request (above) or its answer
+      // An upload that fails fails the request here too: destroyed before its socket was connected, the
+      // request may never emit 'error', and the command would wait on nothing (ci29: exit 70).
+      if (opts.upload) pipeline(opts.upload, req).catch(reject);
       else req.end(body);
     });
   }
