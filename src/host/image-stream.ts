@@ -13,7 +13,7 @@ import {
   type ReceivedArchive,
 } from '../model/image-archive.js';
 import { encodeHeader, padded } from '../model/tar-header.js';
-import type { StoredLayer } from './layer-store.js';
+import type { StoredImage } from './layer-store.js';
 import { filterTar } from './tar-filter.js';
 
 /**
@@ -112,7 +112,7 @@ export function filterForReceiver(save: Readable, diffIds: string[], have: Reado
  * writes its own).
  */
 export function archiveFromStore(
-  image: { diffIds: string[]; config: Buffer; layers: (StoredLayer | undefined)[] },
+  image: StoredImage,
   have: ReadonlySet<string>,
   onLayer: (e: LayerEvent) => void = () => undefined,
 ): { archive: Readable; report: Promise<SendReport> } {
@@ -159,13 +159,13 @@ export function archiveFromStore(
     yield Buffer.alloc(1024); // the archive's end: two zero blocks
   }
   const archive = Readable.from(entries(), { objectMode: false });
-  const report_ = new Promise<SendReport>((resolve, reject) => {
+  const whole = new Promise<SendReport>((resolve, reject) => {
     archive.once('end', () => resolve(report));
     archive.once('error', reject);
     archive.once('close', () => reject(new Error('image archive: the transfer ended before the archive did')));
   });
-  report_.catch(() => undefined); // a caller that stops reading learns it from its own stream
-  return { archive, report: report_ };
+  whole.catch(() => undefined); // a caller that stops reading learns it from its own stream
+  return { archive, report: whole };
 }
 
 /**

@@ -4,7 +4,9 @@ import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { failed } from '../model/errors.js';
+import { chainIds, configDiffIds } from '../model/image-archive.js';
 import { TarSplitError, parseTarSplitLine, type TarSplitPart } from '../model/tar-split.js';
+import type { Host } from './context.js';
 import type { HostFs } from './fs.js';
 
 /**
@@ -35,6 +37,13 @@ export interface StoredLayer {
   read(): AsyncGenerator<Buffer>;
 }
 
+/** An image as the store holds it: its config, and per place (lowest first) its layer, undefined where the store cannot give it. */
+export interface StoredImage {
+  diffIds: string[];
+  config: Buffer;
+  layers: (StoredLayer | undefined)[];
+}
+
 /** Bytes per read of a layer's file: large pieces, so fewer pass through the streams after it. */
 const PIECE = 256 * 1024;
 
@@ -52,6 +61,20 @@ export class LayerStore {
     if (!storage || storage.driver !== 'overlay2' || !storage.rootDir.startsWith('/')) return undefined;
     const store = new LayerStore(fs, `${storage.rootDir}/image/overlay2`, `${storage.rootDir}/overlay2`);
     return (await fs.exists(`${store.imageDir}/layerdb/sha256`)) ? store : undefined;
+  }
+
+  /** This host's store, unless GEAR_IMAGE_EXPORT=docker-save or Docker keeps images where or how this reader does not know. */
+  static async ofHost(host: Pick<Host, 'config' | 'fs' | 'images'>): Promise<LayerStore | undefined> {
+    if (host.config.imageExport === 'docker-save') return undefined;
+    return LayerStore.open(host.fs, await host.images.storage().catch(() => undefined));
+  }
+
+  /** An image: its config (checked against the id) and each place's layer (its whole record read once, for the size); undefined without the config. */
+  async image(id: string): Promise<StoredImage | undefined> {
+    const config = await this.config(id);
+    if (!config) return undefined;
+    const diffIds = configDiffIds(config.toString('utf8'));
+    return { diffIds, config, layers: await Promise.all(chainIds(diffIds).map((c) => this.layer(c))) };
   }
 
   /** The image config's bytes, which hash to the id; undefined when not there as such. */

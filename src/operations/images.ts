@@ -1,8 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Transform, type Readable } from 'node:stream';
 import type { Host } from '../host/context.js';
-import type { ImageInfo, ImageListing } from '../host/images.js';
-import type { StoredLayer } from '../host/layer-store.js';
+import type { ImageListing } from '../host/images.js';
+import type { StoredImage } from '../host/layer-store.js';
 import type { LayerEvent, SendReport } from '../host/image-stream.js';
 import { failed, invalid, notFound } from '../model/errors.js';
 import { DIGEST, chainIds, transferImage, validateImageId } from '../model/image-archive.js';
@@ -135,22 +135,18 @@ export async function saveImage(host: Host, req: SaveRequest, onLayer?: (e: Laye
   if (!info) throw notFound(`image ${req.Id} is not on this host`);
   const have = new Set(req.Have);
   const { filterForReceiver, archiveFromStore } = await streams();
-  const stored = host.config.imageExport === 'docker-save' ? undefined : await fromLayerStore(host, info, have);
+  const stored = await fromLayerStore(host, info.Id, have);
   if (stored) return archiveFromStore(stored, have, onLayer);
   return filterForReceiver(await host.images.save(info.Id), info.DiffIds, have, onLayer);
 }
 
-/** The image's config and every layer the receiver lacks, from Docker's layer store; undefined when any of them cannot be read there. */
-async function fromLayerStore(host: Host, info: ImageInfo, have: ReadonlySet<string>): Promise<{ diffIds: string[]; config: Buffer; layers: (StoredLayer | undefined)[] } | undefined> {
+/** The image from Docker's layer store when the store can give every layer the receiver lacks (one it has is only named, in progress). */
+async function fromLayerStore(host: Host, id: string, have: ReadonlySet<string>): Promise<StoredImage | undefined> {
   const { LayerStore } = await import('../host/layer-store.js');
-  const store = await LayerStore.open(host.fs, await host.images.storage().catch(() => undefined));
-  const config = await store?.config(info.Id);
-  if (!store || !config) return undefined;
-  const chains = chainIds(info.DiffIds);
-  // A place the receiver has needs no bytes (its size is only for progress).
-  const layers = await Promise.all(chains.map((c) => store.layer(c)));
-  if (chains.some((c, i) => !have.has(c) && !layers[i])) return undefined;
-  return { diffIds: info.DiffIds, config, layers };
+  const image = await (await LayerStore.ofHost(host))?.image(id);
+  if (!image) return undefined;
+  const chains = chainIds(image.diffIds);
+  return chains.every((c, i) => have.has(c) || image.layers[i]) ? image : undefined;
 }
 
 /**

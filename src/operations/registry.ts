@@ -1,9 +1,8 @@
 import type { Writable } from 'node:stream';
 import type { Host } from '../host/context.js';
 import type { LayerStore } from '../host/layer-store.js';
-import type { SavedImage } from '../host/registry-source.js';
-import { chainIds, configDiffIds } from '../model/image-archive.js';
-import { RegistryError, manifestOf, type ManifestForm, type Reference } from '../model/registry.js';
+import { chainIds } from '../model/image-archive.js';
+import { RegistryError, manifestOf, type ImageDescription, type ManifestForm, type Reference } from '../model/registry.js';
 
 /** The image archive's reader (tar-stream): loaded by the first pull from this registry, not with the agent. */
 const registrySource = () => import('../host/registry-source.js');
@@ -24,7 +23,7 @@ const DESCRIPTIONS = 64;
 export type Blob = { kind: 'config'; body: Buffer } | { kind: 'layer'; id: string; size: number; chains: string[]; allChains: string[] };
 
 export class LocalRegistry {
-  private readonly described = new Map<string, Promise<SavedImage>>();
+  private readonly described = new Map<string, Promise<ImageDescription>>();
 
   /** `queue` runs each `docker save` (the agent's job queue: --max-jobs). */
   constructor(
@@ -32,7 +31,7 @@ export class LocalRegistry {
     private readonly queue: <T>(job: () => Promise<T>) => Promise<T> = (job) => job(),
   ) {}
 
-  private describe(id: string): Promise<SavedImage> {
+  private describe(id: string): Promise<ImageDescription> {
     let p = this.described.get(id);
     if (p) {
       this.described.delete(id); // most recently used goes last
@@ -46,23 +45,17 @@ export class LocalRegistry {
     return p;
   }
 
-  /** Docker's layer store, when this agent reads it (GEAR_IMAGE_EXPORT unset or auto). */
+  /** Docker's layer store, when this agent reads it (host/layer-store.ts; Docker's storage is asked once, host/images.ts). */
   private async store(): Promise<LayerStore | undefined> {
-    if (this.host.config.imageExport === 'docker-save') return undefined;
     const { LayerStore } = await import('../host/layer-store.js');
-    return LayerStore.open(this.host.fs, await this.host.images.storage().catch(() => undefined));
+    return LayerStore.ofHost(this.host);
   }
 
   /** An image described from the layer store: its config, and each layer's size from its record; undefined when any part is not there. */
-  private async describeStored(id: string): Promise<SavedImage | undefined> {
-    const store = await this.store();
-    const config = await store?.config(id);
-    if (!store || !config) return undefined;
-    const diffIds = configDiffIds(config.toString('utf8'));
-    const chains = chainIds(diffIds);
-    const layers = await Promise.all(chains.map((c) => store.layer(c)));
-    if (layers.some((l) => !l)) return undefined;
-    return { id, config, layers: diffIds.map((diffId, i) => ({ diffId, size: layers[i]!.size })), dirs: chains.map((c) => c.slice('sha256:'.length)) };
+  private async describeStored(id: string): Promise<ImageDescription | undefined> {
+    const image = await (await this.store())?.image(id);
+    if (!image || image.layers.some((l) => !l)) return undefined;
+    return { id, config: image.config, layers: image.diffIds.map((diffId, i) => ({ diffId, size: image.layers[i]!.size })) };
   }
 
   /** The images of a repository: id and tags, by tag. */
